@@ -1,0 +1,73 @@
+from django.conf import settings
+from django.db import models
+
+from annotation.problems.models import StepNode, Trace
+
+
+class SourceKind(models.TextChoices):
+    HUMAN = "human", "Annotator"
+    DATASET = "dataset", "Imported dataset"
+    PRM = "prm", "Process reward model run"
+    JUDGE = "judge", "LLM judge run"
+    MONTE_CARLO = "monte_carlo", "Monte-Carlo rollouts"
+
+
+class GradeSource(models.Model):
+    """Who or what graded: an annotator, a model run (a job), or an imported dataset."""
+
+    kind = models.CharField(max_length=20, choices=SourceKind.choices)
+    name = models.CharField(max_length=255, unique=True)
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="grade_source",
+    )
+    job = models.OneToOneField(
+        "jobs.Job", on_delete=models.CASCADE, null=True, blank=True, related_name="grade_source"
+    )
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Grade(models.Model):
+    """A grade of one node by one source; earlier versions stay with is_current=False."""
+
+    node = models.ForeignKey(StepNode, on_delete=models.CASCADE, related_name="grades")
+    source = models.ForeignKey(GradeSource, on_delete=models.CASCADE, related_name="grades")
+    trace = models.ForeignKey(
+        Trace,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="grades",
+        help_text="The trace in which the grade was given.",
+    )
+    rating = models.SmallIntegerField(null=True, blank=True, help_text="-1, 0 or +1 (people).")
+    score = models.FloatField(null=True, blank=True, help_text="A machine's score, e.g. P(good).")
+    unsure = models.BooleanField(default=False)
+    flagged = models.BooleanField(null=True, blank=True)
+    critique = models.TextField(blank=True)
+    reason = models.TextField(blank=True, help_text="An LLM judge's reason.")
+    is_current = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["node", "source"],
+                condition=models.Q(is_current=True),
+                name="grade_one_current_per_node_and_source",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(rating__isnull=True) | models.Q(rating__in=[-1, 0, 1]),
+                name="grade_rating_ternary",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(rating__isnull=False) | models.Q(score__isnull=False),
+                name="grade_has_value",
+            ),
+        ]
+        indexes = [models.Index(fields=["trace", "source"])]
