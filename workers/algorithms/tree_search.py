@@ -1,0 +1,224 @@
+"""On-policy reasoning trees built level by level (beam search or LLM-judge pruning).
+
+At every depth the frontier nodes of all problems are expanded in one generator call and all
+new candidate steps are scored in one scorer call, so a GPU backend sees two large batches per
+level instead of many small ones. Rejected candidates stay in the tree, marked ``pruned``: they
+are the dead ends that a long thought later walks into and backtracks from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+ROOT_ID = 0
+
+SearchMode = Literal["beam", "judge"]
+
+
+@dataclass(frozen=True)
+class ProblemSpec:
+    key: str
+    text: str
+
+
+@dataclass(frozen=True)
+class ExpandRequest:
+    """Ask for candidate next steps after ``steps`` (the path so far, root excluded)."""
+
+    problem: str
+    steps: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ScoreRequest:
+    """Score ``candidate`` as the step that follows ``steps``."""
+
+    problem: str
+    steps: tuple[str, ...]
+    candidate: str
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    score: float
+    judged_correct: bool | None = None
+    reason: str | None = None
+
+
+@dataclass
+class TreeNode:
+    id: int
+    parent: int | None
+    depth: int
+    text: str
+    score: float | None = None
+    judged_correct: bool | None = None
+    reason: str | None = None
+    pruned: bool = False
+    final_answer: str | None = None
+    is_correct: bool | None = None
+
+
+@dataclass
+class Tree:
+    """The nodes of one problem's tree; a node's id is its index in ``nodes``."""
+
+    problem: ProblemSpec
+    nodes: list[TreeNode] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.nodes:
+            self.nodes.append(TreeNode(id=ROOT_ID, parent=None, depth=0, text=self.problem.text))
+
+    def node(self, node_id: int) -> TreeNode:
+        return self.nodes[node_id]
+
+    def add_child(self, parent_id: int, text: str) -> TreeNode:
+        parent = self.nodes[parent_id]
+        child = TreeNode(id=len(self.nodes), parent=parent_id, depth=parent.depth + 1, text=text)
+        self.nodes.append(child)
+        return child
+
+    def children(self, node_id: int) -> list[int]:
+        """Child ids in ascending order (creation order)."""
+        return [node.id for node in self.nodes if node.parent == node_id]
+
+    def path(self, node_id: int) -> list[int]:
+        """Node ids from the root to ``node_id``, both included."""
+        ids: list[int] = []
+        current: int | None = node_id
+        while current is not None:
+            ids.append(current)
+            current = self.nodes[current].parent
+        return ids[::-1]
+
+    def path_steps(self, node_id: int) -> tuple[str, ...]:
+        """Step texts from the root to ``node_id``; the root (the problem) is not a step."""
+        return tuple(self.nodes[i].text for i in self.path(node_id)[1:])
+
+    def leaves(self) -> Iterator[TreeNode]:
+        parents = {node.parent for node in self.nodes}
+        return (node for node in self.nodes if node.id not in parents)
+
+
+@dataclass
+class SearchStats:
+    """Backend calls and batch sizes per depth (index 0 is depth 1)."""
+
+    expand_calls: list[int] = field(default_factory=list)
+    score_calls: list[int] = field(default_factory=list)
+    expand_requests: list[int] = field(default_factory=list)
+    score_requests: list[int] = field(default_factory=list)
+
+
+def build_trees(
+    problems: Sequence[ProblemSpec],
+    *,
+    expand: Callable[[list[ExpandRequest]], list[list[str]]],
+    score: Callable[[list[ScoreRequest]], list[ScoreResult]],
+    width: int,
+    keep: int,
+    max_depth: int,
+    is_final: Callable[[str], str | None],
+    mode: SearchMode = "beam",
+    stats: SearchStats | None = None,
+) -> list[Tree]:
+    """Grow one tree per problem, ``width`` candidates per frontier node, ``keep`` per level.
+
+    Beam mode keeps the ``keep`` best-scored new nodes of each problem; judge mode keeps at most
+    ``keep`` of those the scorer judged correct, best score first. Kept nodes whose step gives a
+    final answer become leaves; the others form the next frontier. Ids are assigned in frontier
+    order, then candidate order, so the same backends give the same tree.
+    """
+    if width < 1 or keep < 1 or max_depth < 0:
+        raise ValueError("width and keep must be at least 1 and max_depth at least 0")
+    trees = [Tree(problem=problem) for problem in problems]
+    frontiers: list[list[int]] = [[ROOT_ID] for _ in trees]
+    for _depth in range(max_depth):
+        expansions = [
+            (tree, node_id) for tree, ids in zip(trees, frontiers, strict=True) for node_id in ids
+        ]
+        if not expansions:
+            break
+        candidates = _call_expand(expand, expansions, width, stats)
+        first_new_ids = [len(tree.nodes) for tree in trees]
+        for (tree, node_id), texts in zip(expansions, candidates, strict=True):
+            for text in texts:
+                tree.add_child(node_id, text)
+        new_nodes = [tree.nodes[start:] for tree, start in zip(trees, first_new_ids, strict=True)]
+        level = [
+            (tree, node) for tree, nodes in zip(trees, new_nodes, strict=True) for node in nodes
+        ]
+        _call_score(score, level, stats)
+        for _tree, node in level:
+            node.final_answer = is_final(node.text)
+        frontiers = [_select(nodes, keep, mode) for nodes in new_nodes]
+    return trees
+
+
+def _call_expand(
+    expand: Callable[[list[ExpandRequest]], list[list[str]]],
+    expansions: list[tuple[Tree, int]],
+    width: int,
+    stats: SearchStats | None,
+) -> list[list[str]]:
+    requests = [
+        ExpandRequest(problem=tree.problem.text, steps=tree.path_steps(node_id))
+        for tree, node_id in expansions
+    ]
+    candidates = expand(requests)
+    if stats is not None:
+        stats.expand_calls.append(1)
+        stats.expand_requests.append(len(requests))
+    if len(candidates) != len(requests) or any(len(texts) != width for texts in candidates):
+        raise ValueError(f"expand must return {width} candidates for each of {len(requests)} nodes")
+    return candidates
+
+
+def _call_score(
+    score: Callable[[list[ScoreRequest]], list[ScoreResult]],
+    level: list[tuple[Tree, TreeNode]],
+    stats: SearchStats | None,
+) -> None:
+    requests = [
+        ScoreRequest(
+            problem=tree.problem.text,
+            steps=tree.path_steps(node.parent if node.parent is not None else ROOT_ID),
+            candidate=node.text,
+        )
+        for tree, node in level
+    ]
+    results = score(requests)
+    if stats is not None:
+        stats.score_calls.append(1)
+        stats.score_requests.append(len(requests))
+    if len(results) != len(requests):
+        raise ValueError(f"score must return one result for each of {len(requests)} candidates")
+    for (_tree, node), result in zip(level, results, strict=True):
+        node.score = result.score
+        node.judged_correct = result.judged_correct
+        node.reason = result.reason
+
+
+def _select(new_nodes: list[TreeNode], keep: int, mode: SearchMode) -> list[int]:
+    """Mark the rejected new nodes as pruned; return the kept ones that still need expanding."""
+    eligible = new_nodes if mode == "beam" else [n for n in new_nodes if n.judged_correct is True]
+    ranked = sorted(eligible, key=_rank_key)
+    kept = {node.id for node in ranked[:keep]}
+    for node in new_nodes:
+        node.pruned = node.id not in kept
+    return sorted(node.id for node in new_nodes if node.id in kept and node.final_answer is None)
+
+
+def _rank_key(node: TreeNode) -> tuple[float, int]:
+    """Best score first; equal scores in id order so the selection is reproducible."""
+    return (-(node.score if node.score is not None else float("-inf")), node.id)
+
+
+def grade_leaves(tree: Tree, check: Callable[[str], bool | None]) -> None:
+    """Set ``is_correct`` on every node that gives a final answer (those are always leaves)."""
+    for node in tree.nodes:
+        if node.final_answer is not None:
+            node.is_correct = check(node.final_answer)
