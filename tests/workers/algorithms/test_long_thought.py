@@ -8,7 +8,15 @@ from workers.algorithms.long_thought import (
     render_draft,
     shortcut,
 )
-from workers.algorithms.tree_search import ProblemSpec, Tree
+from workers.algorithms.tree_search import (
+    ExpandRequest,
+    ProblemSpec,
+    ScoreRequest,
+    ScoreResult,
+    Tree,
+    build_trees,
+    grade_leaves,
+)
 
 # Parent of each node 1..16 of the tree below; the correct path is 0 -> 1 -> 5 -> 8.
 #
@@ -208,4 +216,44 @@ def test_render_draft_uses_the_given_reflection():
         "Hmm, 'Try x = 3.' fails. Let me go back to the beginning and try a different approach.\n\n"
         "Try x = 2.\n\n"
         "3 * 2 = 6, so the answer is 2."
+    )
+
+
+def test_long_thought_from_a_searched_and_graded_tree():
+    # given: a beam of 1 over 2 candidates; "1.2" answers 3 (right), "1.1" answers 4 (wrong)
+    scores = {"1": 0.9, "2": 0.1, "1.1": 0.3, "1.2": 0.7}
+
+    def expand(requests: list[ExpandRequest]) -> list[list[str]]:
+        return [[f"{r.steps[-1]}.{j}" if r.steps else str(j) for j in (1, 2)] for r in requests]
+
+    def score(requests: list[ScoreRequest]) -> list[ScoreResult]:
+        return [ScoreResult(scores[r.candidate]) for r in requests]
+
+    [tree] = build_trees(
+        [ProblemSpec(key="p", text="P")],
+        expand=expand,
+        score=score,
+        width=2,
+        keep=1,
+        max_depth=3,
+        is_final={"1.1": "4", "1.2": "3"}.get,
+    )
+    grade_leaves(tree, lambda answer: answer == "3")
+
+    # when
+    thought = derive_long_thought(tree, trials=1, seed=0)
+
+    # then: the pruned dead ends "2" and "1.1" are the detours
+    assert thought is not None
+    assert thought.path == (0, 1, 4)
+    assert thought.walked == [2, 1, 3, 4]
+    assert render_draft(tree, thought) == (
+        "2\n\n"
+        "Wait, this doesn't look right. "
+        "Let me go back to the beginning and try a different approach.\n\n"
+        "1\n\n"
+        "1.1\n\n"
+        "Wait, the answer 4 doesn't look right. "
+        "Let me go back to where I was after step 1 and try a different approach.\n\n"
+        "1.2"
     )
