@@ -1,0 +1,1 @@
+"""Background work: the Celery app, thin tasks, model backends and pure algorithms."""
