@@ -1,0 +1,297 @@
+// Renders user-written text (markdown + TeX math) into sanitized HTML.
+//
+// The server emits the text HTML-escaped inside <div class="user-content" data-render="markdown"
+// hx-disable>; we read textContent, pull the math out before markdown sees it, render markdown
+// without raw HTML, render math with KaTeX (untrusted, bounded), and sanitize the result.
+import katex from "../vendor/katex/katex.mjs";
+import MarkdownIt from "../vendor/markdown-it/markdown-it.esm.min.mjs";
+import createDOMPurify from "../vendor/dompurify/purify.es.mjs";
+
+const PENDING_SELECTOR = ".user-content[data-render]:not([data-rendered])";
+const SAFE_URL = /^(?:https?:|mailto:)/i;
+const MAX_TEX_LENGTH = 4000;
+
+// Placeholders use private-use characters; the same characters in user text are replaced first.
+const OPEN = "\uE000";
+const CLOSE = "\uE001";
+const PLACEHOLDER = /\uE000(\d+)\uE001/g;
+const PLACEHOLDER_SPLIT = /\uE000(\d+)\uE001/;
+
+const KATEX_OPTIONS = {
+  output: "mathml", // MathML needs no inline style attributes, so `style` can be forbidden outright
+  throwOnError: true,
+  strict: "ignore",
+  maxExpand: 500,
+  maxSize: 20,
+};
+
+const FORBIDDEN_TAGS = [
+  "form", "input", "button", "textarea", "select", "option", "iframe", "frame", "frameset",
+  "object", "embed", "script", "style", "link", "meta", "base", "img", "svg", "template",
+];
+
+const PURIFY_CONFIG = {
+  ALLOW_DATA_ATTR: false,
+  // Values that look like a URL scheme must be http(s)/mailto; plain values ("katex", "block")
+  // pass. Hrefs are held to SAFE_URL in the afterSanitizeAttributes hook.
+  ALLOWED_URI_REGEXP: /^(?:(?:https?|mailto):|[^a-z]|[a-z+.-]+(?:[^a-z+.\-:]|$))/i,
+  FORBID_TAGS: FORBIDDEN_TAGS,
+  FORBID_ATTR: ["style", "id", "name", "srcset", "action", "formaction"],
+  // KaTeX's MathML carries the TeX source in <annotation>, which DOMPurify does not allow;
+  // dropping its content keeps that source from showing up as stray text.
+  ADD_FORBID_CONTENTS: ["annotation", "annotation-xml"],
+  RETURN_DOM_FRAGMENT: true,
+};
+
+const purifier = createDOMPurify(window);
+
+purifier.addHook("uponSanitizeAttribute", (_node, data) => {
+  const name = data.attrName.toLowerCase();
+  if (name.startsWith("on") || name.startsWith("hx-") || name.startsWith("data-") || name === "style") {
+    data.keepAttr = false;
+  }
+});
+
+purifier.addHook("afterSanitizeAttributes", (node) => {
+  if (node.hasAttribute?.("href") && !SAFE_URL.test(node.getAttribute("href").trim())) {
+    node.removeAttribute("href");
+  }
+  if (node.nodeName === "A" && node.hasAttribute("href")) {
+    node.setAttribute("rel", "noopener noreferrer nofollow");
+    node.setAttribute("target", "_blank");
+  }
+});
+
+const markdown = new MarkdownIt({ html: false, linkify: false, typographer: false, breaks: true });
+markdown.disable(["image"]); // no third-party requests from user content; ![a](u) stays text
+markdown.validateLink = (url) => SAFE_URL.test(url.trim());
+markdown.core.ruler.push("math_placeholders", splitMathPlaceholders);
+markdown.renderer.rules.math = (tokens, index, _options, env) =>
+  renderMath(env.mathSpans[tokens[index].meta.index], env.macros);
+
+/** Renders every not-yet-rendered `.user-content[data-render]` element in `root`. */
+export function renderUserContent(root = document) {
+  const elements = [...root.querySelectorAll(PENDING_SELECTOR)];
+  if (root instanceof Element && root.matches(PENDING_SELECTOR)) elements.unshift(root);
+  for (const element of elements) renderElement(element);
+}
+
+/** Returns the sanitized HTML string for `source` ("markdown" or "math" mode), for previews. */
+export function renderToHtml(source, mode = "markdown") {
+  const container = document.createElement("div");
+  container.append(renderFragment(source, mode));
+  return container.innerHTML;
+}
+
+function renderElement(element) {
+  const source = (element.textContent ?? "").replace(/^\s*\n/, "").trimEnd();
+  try {
+    element.replaceChildren(renderFragment(source, element.dataset.render));
+    element.setAttribute("data-rendered", "");
+  } catch (error) {
+    element.setAttribute("data-rendered", "failed"); // the escaped text stays as it was
+    console.error("render.js: could not render user content", error);
+  }
+}
+
+function renderFragment(source, mode) {
+  const { text, spans } = extractMath(source, { skipCode: mode !== "math" });
+  // A fresh macro table per item: \gdef in one item never reaches another.
+  const env = { mathSpans: spans, macros: {} };
+  const html = mode === "math" ? renderMathText(text, env) : markdown.render(text, env);
+  const restored = html.replace(PLACEHOLDER, (_match, index) => escapeHtml(spans[index].source));
+  return purifier.sanitize(restored, PURIFY_CONFIG);
+}
+
+function renderMathText(text, env) {
+  return text
+    .split(PLACEHOLDER_SPLIT)
+    .map((part, i) =>
+      i % 2 === 1
+        ? renderMath(env.mathSpans[Number(part)], env.macros)
+        : escapeHtml(part.replaceAll("\\$", "$")),
+    )
+    .join("");
+}
+
+function renderMath(span, macros) {
+  if (span.tex.length > MAX_TEX_LENGTH) return mathError(span.source, "formula too long");
+  let untrusted = null;
+  try {
+    const html = katex.renderToString(span.tex, {
+      ...KATEX_OPTIONS,
+      displayMode: span.display,
+      macros,
+      // Untrusted commands (\href, \url, \includegraphics, \htmlData, ...) fail the whole
+      // formula so the reader sees the source instead of half-rendered output.
+      trust: (context) => {
+        untrusted = context.command;
+        return false;
+      },
+    });
+    if (untrusted !== null) return mathError(span.source, `${untrusted} is not allowed`);
+    return span.display ? `<span class="math-display">${html}</span>` : html;
+  } catch (error) {
+    // KaTeX's rawMessage omits the underlined excerpt that `message` carries.
+    return mathError(span.source, error?.rawMessage ?? String(error));
+  }
+}
+
+function mathError(source, reason) {
+  return `<span class="math-error" title="${escapeHtml(reason)}">${escapeHtml(source)}</span>`;
+}
+
+function escapeHtml(text) {
+  return text
+    .replaceAll("&", "&amp;")
+    .replaceAll("<", "&lt;")
+    .replaceAll(">", "&gt;")
+    .replaceAll('"', "&quot;")
+    .replaceAll("'", "&#39;");
+}
+
+// markdown-it core rule: turn placeholders inside text tokens into `math` tokens. Placeholders
+// elsewhere (code, link titles) are put back as their source text by renderFragment.
+function splitMathPlaceholders(state) {
+  for (const block of state.tokens) {
+    if (block.type !== "inline" || !block.children) continue;
+    block.children = block.children.flatMap((token) => {
+      if (token.type !== "text" || !token.content.includes(OPEN)) return [token];
+      return token.content.split(PLACEHOLDER_SPLIT).flatMap((part, i) => {
+        if (i % 2 === 1) {
+          const math = new state.Token("math", "", 0);
+          math.meta = { index: Number(part) };
+          return [math];
+        }
+        if (part === "") return [];
+        const text = new state.Token("text", "", 0);
+        text.content = part;
+        return [text];
+      });
+    });
+  }
+}
+
+/**
+ * Replaces $...$, $$...$$, \(...\) and \[...\] with placeholders, skipping code spans and
+ * fenced code blocks when `skipCode`. Returns the new text and the spans, in order.
+ */
+export function extractMath(input, { skipCode = true } = {}) {
+  const source = input.replace(/[\uE000\uE001]/g, "\uFFFD");
+  const spans = [];
+  let text = "";
+  let i = 0;
+  const take = (end, tex, display) => {
+    text += `${OPEN}${spans.length}${CLOSE}`;
+    spans.push({ source: source.slice(i, end), tex, display });
+    i = end;
+  };
+  while (i < source.length) {
+    const ch = source[i];
+    if (skipCode && (i === 0 || source[i - 1] === "\n")) {
+      const fenceEnd = fencedCodeEnd(source, i);
+      if (fenceEnd > i) {
+        text += source.slice(i, fenceEnd);
+        i = fenceEnd;
+        continue;
+      }
+    }
+    if (skipCode && ch === "`") {
+      const end = codeSpanEnd(source, i);
+      text += source.slice(i, end);
+      i = end;
+      continue;
+    }
+    if (ch === "\\" && (source[i + 1] === "(" || source[i + 1] === "[")) {
+      const display = source[i + 1] === "[";
+      const close = source.indexOf(display ? "\\]" : "\\)", i + 2);
+      if (close !== -1) {
+        take(close + 2, source.slice(i + 2, close), display);
+        continue;
+      }
+    }
+    if (ch === "\\") {
+      text += source.slice(i, i + 2); // keeps \$ and other escapes for markdown
+      i += 2;
+      continue;
+    }
+    if (ch === "$" && source[i + 1] === "$") {
+      const close = source.indexOf("$$", i + 2);
+      if (close > i + 2) {
+        take(close + 2, source.slice(i + 2, close), true);
+        continue;
+      }
+      text += "$$";
+      i += 2;
+      continue;
+    }
+    if (ch === "$") {
+      const close = inlineDollarEnd(source, i);
+      if (close !== -1) {
+        take(close + 1, source.slice(i + 1, close), false);
+        continue;
+      }
+    }
+    text += ch;
+    i += 1;
+  }
+  return { text, spans };
+}
+
+// Pandoc's rule: no space after the opening $, none before the closing $, no digit after it;
+// inline math never crosses a blank line.
+function inlineDollarEnd(source, open) {
+  if (!source[open + 1] || /\s/.test(source[open + 1])) return -1;
+  for (let j = open + 1; j < source.length; j++) {
+    const ch = source[j];
+    if (ch === "\\") {
+      j += 1;
+    } else if (ch === "\n" && /^\n[ \t]*(\n|$)/.test(source.slice(j, j + 80))) {
+      return -1;
+    } else if (ch === "$" && !/\s/.test(source[j - 1]) && !/\d/.test(source[j + 1] ?? "")) {
+      return j;
+    }
+  }
+  return -1;
+}
+
+function codeSpanEnd(source, start) {
+  let runEnd = start;
+  while (source[runEnd] === "`") runEnd += 1;
+  const run = source.slice(start, runEnd);
+  let search = runEnd;
+  while (search < source.length) {
+    const found = source.indexOf(run, search);
+    if (found === -1) break;
+    let after = found + run.length;
+    if (source[after] !== "`" && source[found - 1] !== "`") return after;
+    while (source[after] === "`") after += 1;
+    search = after;
+  }
+  return runEnd; // unmatched backticks are literal text
+}
+
+function fencedCodeEnd(source, start) {
+  const opening = /^ {0,3}(`{3,}|~{3,})([^\n]*)/.exec(source.slice(start, start + 1000));
+  if (!opening || (opening[1][0] === "`" && opening[2].includes("`"))) {
+    return start;
+  }
+  const fence = opening[1];
+  const closing = new RegExp(`\\n {0,3}${fence[0] === "`" ? "`" : "~"}{${fence.length},}[ \\t]*(?=\\n|$)`);
+  const rest = source.slice(start + opening[0].length);
+  const match = closing.exec(rest);
+  return match ? start + opening[0].length + match.index + match[0].length : source.length;
+}
+
+function start() {
+  renderUserContent(document);
+  for (const name of ["htmx:afterSwap", "htmx:oobAfterSwap"]) {
+    document.addEventListener(name, () => renderUserContent(document));
+  }
+}
+
+if (document.readyState === "loading") {
+  document.addEventListener("DOMContentLoaded", start, { once: true });
+} else {
+  start();
+}
