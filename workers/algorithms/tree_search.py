@@ -8,6 +8,7 @@ are the dead ends that a long thought later walks into and backtracks from.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -105,7 +106,7 @@ class Tree:
 
 @dataclass
 class SearchStats:
-    """Backend calls and batch sizes per depth (index 0 is depth 1)."""
+    """Backend calls and batch sizes per depth (beam, judge) or per simulation round (MCTS)."""
 
     expand_calls: list[int] = field(default_factory=list)
     score_calls: list[int] = field(default_factory=list)
@@ -215,6 +216,103 @@ def _select(new_nodes: list[TreeNode], keep: int, mode: SearchMode) -> list[int]
 def _rank_key(node: TreeNode) -> tuple[float, int]:
     """Best score first; equal scores in id order so the selection is reproducible."""
     return (-(node.score if node.score is not None else float("-inf")), node.id)
+
+
+@dataclass
+class _Visits:
+    """MCTS statistics of one tree, keyed by node id."""
+
+    count: dict[int, int] = field(default_factory=dict)
+    value_sum: dict[int, float] = field(default_factory=dict)
+    prior: dict[int, float] = field(default_factory=dict)
+
+    def puct(self, parent_id: int, child_id: int, c_puct: float) -> float:
+        visits = self.count.get(child_id, 0)
+        mean_value = self.value_sum.get(child_id, 0.0) / visits if visits else 0.0
+        exploration = math.sqrt(self.count.get(parent_id, 0)) / (1 + visits)
+        return mean_value + c_puct * self.prior[child_id] * exploration
+
+    def back_up(self, tree: Tree, node_id: int, value: float) -> None:
+        for ancestor in tree.path(node_id):
+            self.count[ancestor] = self.count.get(ancestor, 0) + 1
+            self.value_sum[ancestor] = self.value_sum.get(ancestor, 0.0) + value
+
+
+def mcts(
+    problems: Sequence[ProblemSpec],
+    *,
+    expand: Callable[[list[ExpandRequest]], list[list[str]]],
+    score: Callable[[list[ScoreRequest]], list[ScoreResult]],
+    width: int,
+    simulations: int,
+    max_depth: int,
+    is_final: Callable[[str], str | None],
+    c_puct: float = 1.0,
+    stats: SearchStats | None = None,
+) -> list[Tree]:
+    """Monte-Carlo tree search with the PUCT rule, one simulation per problem per round.
+
+    Each round selects one leaf per problem (highest ``Q + c_puct * P * sqrt(N_parent) /
+    (1 + N)``, ties to the lower id), expands all selected leaves in one generator call and
+    scores all new steps in one scorer call. The scorer supplies both the children's priors
+    (a softmax over their scores) and the value backed up from the expanded leaf (its best
+    child's score). A final-answer or ``max_depth`` leaf is not expanded; its own score is
+    backed up instead. Nothing is pruned: unexplored nodes are the tree's open ends.
+    """
+    if width < 1 or simulations < 0 or max_depth < 0:
+        raise ValueError("width must be at least 1, simulations and max_depth at least 0")
+    trees = [Tree(problem=problem) for problem in problems]
+    visits = [_Visits() for _ in trees]
+    for _round in range(simulations):
+        expansions: list[tuple[Tree, int]] = []
+        expanded_visits: list[_Visits] = []
+        for tree, tree_visits in zip(trees, visits, strict=True):
+            leaf = _select_leaf(tree, tree_visits, c_puct)
+            if leaf.final_answer is not None or leaf.depth >= max_depth:
+                tree_visits.back_up(tree, leaf.id, leaf.score or 0.0)
+            else:
+                expansions.append((tree, leaf.id))
+                expanded_visits.append(tree_visits)
+        if not expansions:
+            if stats is not None:
+                stats.expand_calls.append(0)
+                stats.score_calls.append(0)
+            continue
+        candidates = _call_expand(expand, expansions, width, stats)
+        children = [
+            [tree.add_child(leaf_id, text) for text in texts]
+            for (tree, leaf_id), texts in zip(expansions, candidates, strict=True)
+        ]
+        level = [
+            (tree, child)
+            for (tree, _), new in zip(expansions, children, strict=True)
+            for child in new
+        ]
+        _call_score(score, level, stats)
+        for (tree, leaf_id), new, tree_visits in zip(
+            expansions, children, expanded_visits, strict=True
+        ):
+            for child in new:
+                child.final_answer = is_final(child.text)
+            tree_visits.prior.update(_softmax_priors(new))
+            tree_visits.back_up(tree, leaf_id, max(child.score or 0.0 for child in new))
+    return trees
+
+
+def _select_leaf(tree: Tree, visits: _Visits, c_puct: float) -> TreeNode:
+    node_id = ROOT_ID
+    while children := tree.children(node_id):
+        parent_id = node_id
+        node_id = max(children, key=lambda child: (visits.puct(parent_id, child, c_puct), -child))
+    return tree.node(node_id)
+
+
+def _softmax_priors(children: list[TreeNode]) -> dict[int, float]:
+    scores = [child.score or 0.0 for child in children]
+    top = max(scores)
+    weights = [math.exp(value - top) for value in scores]
+    total = sum(weights)
+    return {child.id: weight / total for child, weight in zip(children, weights, strict=True)}
 
 
 def grade_leaves(tree: Tree, check: Callable[[str], bool | None]) -> None:

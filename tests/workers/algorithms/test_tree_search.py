@@ -12,6 +12,7 @@ from workers.algorithms.tree_search import (
     Tree,
     build_trees,
     grade_leaves,
+    mcts,
 )
 
 
@@ -329,3 +330,59 @@ def test_grade_leaves_checks_only_final_answers():
 
     # then
     assert [n.is_correct for n in tree.nodes] == [None, True, False, None]
+
+
+def test_mcts_follows_the_puct_rule():
+    # given: priors are a softmax over the scores; the value backed up is the best child's score
+    policy = ScriptedPolicy(
+        width=2,
+        scores={("P", "1"): 0.2, ("P", "2"): 0.8, ("P", "2.1"): 0.9, ("P", "2.2"): 0.1},
+    )
+    stats = SearchStats()
+
+    # when
+    [tree] = mcts(
+        [ProblemSpec(key="p", text="P")],
+        expand=policy.expand,
+        score=policy.score,
+        width=2,
+        simulations=5,
+        max_depth=3,
+        is_final=final_answers({}),
+        stats=stats,
+    )
+
+    # then: round 1 expands the root, 2 the better prior "2", 3 its child "2.1" (Q 0.9 wins),
+    # 4 reaches "2.1.1" at max_depth and only backs up, 5 turns to the unvisited "1"
+    # (0.354 * sqrt(4) = 0.709 beats 0.3 + 0.646 * 2 / 4 = 0.623)
+    assert [(n.text, n.parent) for n in tree.nodes] == [
+        ("P", None),
+        ("1", 0), ("2", 0),
+        ("2.1", 2), ("2.2", 2),
+        ("2.1.1", 3), ("2.1.2", 3),
+        ("1.1", 1), ("1.2", 1),
+    ]  # fmt: skip
+    assert stats.expand_calls == [1, 1, 1, 0, 1]
+    assert stats.score_calls == [1, 1, 1, 0, 1]
+    assert not any(n.pruned for n in tree.nodes)
+
+
+def test_mcts_batches_all_problems_and_never_expands_a_final_answer():
+    # given: step "2" is a final answer; in B it has the best score, in A a tie goes to "1"
+    policy = ScriptedPolicy(width=2, scores={("B", "1"): 0.1, ("B", "2"): 0.9})
+
+    # when
+    tree_a, tree_b = mcts(
+        [ProblemSpec(key="a", text="A"), ProblemSpec(key="b", text="B")],
+        expand=policy.expand,
+        score=policy.score,
+        width=2,
+        simulations=2,
+        max_depth=5,
+        is_final=final_answers({"2": "9"}),
+    )
+
+    # then
+    assert [[r.problem for r in batch] for batch in policy.expand_batches] == [["A", "B"], ["A"]]
+    assert [n.text for n in tree_a.nodes] == ["A", "1", "2", "1.1", "1.2"]
+    assert [n.text for n in tree_b.nodes] == ["B", "1", "2"]
