@@ -31,9 +31,7 @@ class Job(models.Model):
 
     kind = models.CharField(max_length=20, choices=JobKind.choices)
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="jobs")
-    status = models.CharField(
-        max_length=20, choices=JobStatus.choices, default=JobStatus.QUEUED
-    )
+    status = models.CharField(max_length=20, choices=JobStatus.choices, default=JobStatus.QUEUED)
     params = models.JSONField(default=dict, blank=True)
     done = models.BigIntegerField(default=0)
     total = models.BigIntegerField(null=True, blank=True)

@@ -6,45 +6,138 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('jobs', '0001_initial'),
-        ('problems', '0001_initial'),
+        ("jobs", "0001_initial"),
+        ("problems", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='GradeSource',
+            name="GradeSource",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('human', 'Annotator'), ('dataset', 'Imported dataset'), ('prm', 'Process reward model run'), ('judge', 'LLM judge run'), ('monte_carlo', 'Monte-Carlo rollouts')], max_length=20)),
-                ('name', models.CharField(max_length=255, unique=True)),
-                ('job', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='grade_source', to='jobs.job')),
-                ('user', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='grade_source', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("human", "Annotator"),
+                            ("dataset", "Imported dataset"),
+                            ("prm", "Process reward model run"),
+                            ("judge", "LLM judge run"),
+                            ("monte_carlo", "Monte-Carlo rollouts"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("name", models.CharField(max_length=255, unique=True)),
+                (
+                    "job",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="grade_source",
+                        to="jobs.job",
+                    ),
+                ),
+                (
+                    "user",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="grade_source",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Grade',
+            name="Grade",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('rating', models.SmallIntegerField(blank=True, help_text='-1, 0 or +1 (people).', null=True)),
-                ('score', models.FloatField(blank=True, help_text="A machine's score, e.g. P(good).", null=True)),
-                ('unsure', models.BooleanField(default=False)),
-                ('flagged', models.BooleanField(blank=True, null=True)),
-                ('critique', models.TextField(blank=True)),
-                ('reason', models.TextField(blank=True, help_text="An LLM judge's reason.")),
-                ('is_current', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('node', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='grades', to='problems.stepnode')),
-                ('trace', models.ForeignKey(blank=True, help_text='The trace in which the grade was given.', null=True, on_delete=django.db.models.deletion.CASCADE, related_name='grades', to='problems.trace')),
-                ('source', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='grades', to='grading.gradesource')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "rating",
+                    models.SmallIntegerField(
+                        blank=True, help_text="-1, 0 or +1 (people).", null=True
+                    ),
+                ),
+                (
+                    "score",
+                    models.FloatField(
+                        blank=True, help_text="A machine's score, e.g. P(good).", null=True
+                    ),
+                ),
+                ("unsure", models.BooleanField(default=False)),
+                ("flagged", models.BooleanField(blank=True, null=True)),
+                ("critique", models.TextField(blank=True)),
+                ("reason", models.TextField(blank=True, help_text="An LLM judge's reason.")),
+                ("is_current", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "node",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="grades",
+                        to="problems.stepnode",
+                    ),
+                ),
+                (
+                    "trace",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="The trace in which the grade was given.",
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="grades",
+                        to="problems.trace",
+                    ),
+                ),
+                (
+                    "source",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="grades",
+                        to="grading.gradesource",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['trace', 'source'], name='grading_gra_trace_i_e437ed_idx')],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('is_current', True)), fields=('node', 'source'), name='grade_one_current_per_node_and_source'), models.CheckConstraint(condition=models.Q(('rating__isnull', True), ('rating__in', [-1, 0, 1]), _connector='OR'), name='grade_rating_ternary'), models.CheckConstraint(condition=models.Q(('rating__isnull', False), ('score__isnull', False), _connector='OR'), name='grade_has_value')],
+                "indexes": [
+                    models.Index(fields=["trace", "source"], name="grading_gra_trace_i_e437ed_idx")
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("is_current", True)),
+                        fields=("node", "source"),
+                        name="grade_one_current_per_node_and_source",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("rating__isnull", True), ("rating__in", [-1, 0, 1]), _connector="OR"
+                        ),
+                        name="grade_rating_ternary",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("rating__isnull", False), ("score__isnull", False), _connector="OR"
+                        ),
+                        name="grade_has_value",
+                    ),
+                ],
             },
         ),
     ]

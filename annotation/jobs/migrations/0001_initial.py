@@ -6,42 +6,100 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('core', '0001_initial'),
+        ("core", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Job',
+            name="Job",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('import', 'Import'), ('export', 'Export'), ('sample', 'Sample solutions'), ('expand', 'Expand records'), ('score', 'Score steps'), ('tree', 'Build trees'), ('long_thought', 'Derive long thoughts'), ('monte_carlo', 'Monte-Carlo labels')], max_length=20)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], default='queued', max_length=20)),
-                ('params', models.JSONField(blank=True, default=dict)),
-                ('done', models.BigIntegerField(default=0)),
-                ('total', models.BigIntegerField(blank=True, null=True)),
-                ('error', models.TextField(blank=True)),
-                ('result', models.JSONField(blank=True, default=dict, help_text='Counts, manifest, report.')),
-                ('input_file', models.FileField(blank=True, upload_to='jobs/input/')),
-                ('output_file', models.FileField(blank=True, upload_to='jobs/output/')),
-                ('model_version', models.CharField(blank=True, max_length=255)),
-                ('prompt_version', models.CharField(blank=True, max_length=255)),
-                ('cancel_requested', models.BooleanField(default=False)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('heartbeat_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='jobs', to=settings.AUTH_USER_MODEL)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='jobs', to='core.project')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("import", "Import"),
+                            ("export", "Export"),
+                            ("sample", "Sample solutions"),
+                            ("expand", "Expand records"),
+                            ("score", "Score steps"),
+                            ("tree", "Build trees"),
+                            ("long_thought", "Derive long thoughts"),
+                            ("monte_carlo", "Monte-Carlo labels"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="queued",
+                        max_length=20,
+                    ),
+                ),
+                ("params", models.JSONField(blank=True, default=dict)),
+                ("done", models.BigIntegerField(default=0)),
+                ("total", models.BigIntegerField(blank=True, null=True)),
+                ("error", models.TextField(blank=True)),
+                (
+                    "result",
+                    models.JSONField(
+                        blank=True, default=dict, help_text="Counts, manifest, report."
+                    ),
+                ),
+                ("input_file", models.FileField(blank=True, upload_to="jobs/input/")),
+                ("output_file", models.FileField(blank=True, upload_to="jobs/output/")),
+                ("model_version", models.CharField(blank=True, max_length=255)),
+                ("prompt_version", models.CharField(blank=True, max_length=255)),
+                ("cancel_requested", models.BooleanField(default=False)),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("heartbeat_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="jobs",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="jobs",
+                        to="core.project",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
-                'indexes': [models.Index(condition=models.Q(('status', 'running')), fields=['heartbeat_at'], name='job_running_heartbeat')],
+                "ordering": ["-created_at"],
+                "indexes": [
+                    models.Index(
+                        condition=models.Q(("status", "running")),
+                        fields=["heartbeat_at"],
+                        name="job_running_heartbeat",
+                    )
+                ],
             },
         ),
     ]

@@ -6,111 +6,289 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('core', '0001_initial'),
-        ('jobs', '0001_initial'),
+        ("core", "0001_initial"),
+        ("jobs", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Problem',
+            name="Problem",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('external_id', models.CharField(help_text='Id in the source dataset.', max_length=255)),
-                ('text', models.TextField()),
-                ('text_digest', models.CharField(max_length=64)),
-                ('answer', models.TextField(blank=True, help_text='Ground-truth final answer.', null=True)),
-                ('solution', models.TextField(blank=True, help_text='Ground-truth solution.', null=True)),
-                ('source', models.CharField(help_text='Dataset or origin, e.g. math, prm800k.', max_length=50)),
-                ('subject', models.CharField(blank=True, max_length=100)),
-                ('level', models.SmallIntegerField(blank=True, null=True)),
-                ('metadata', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='problems', to='core.project')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "external_id",
+                    models.CharField(help_text="Id in the source dataset.", max_length=255),
+                ),
+                ("text", models.TextField()),
+                ("text_digest", models.CharField(max_length=64)),
+                (
+                    "answer",
+                    models.TextField(blank=True, help_text="Ground-truth final answer.", null=True),
+                ),
+                (
+                    "solution",
+                    models.TextField(blank=True, help_text="Ground-truth solution.", null=True),
+                ),
+                (
+                    "source",
+                    models.CharField(
+                        help_text="Dataset or origin, e.g. math, prm800k.", max_length=50
+                    ),
+                ),
+                ("subject", models.CharField(blank=True, max_length=100)),
+                ("level", models.SmallIntegerField(blank=True, null=True)),
+                ("metadata", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="problems",
+                        to="core.project",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.CreateModel(
-            name='StepNode',
+            name="StepNode",
             fields=[
-                ('id', models.UUIDField(primary_key=True, serialize=False)),
-                ('depth', models.PositiveSmallIntegerField(help_text='1 for a first step.')),
-                ('kind', models.CharField(choices=[('step', 'Step'), ('attempt', 'Attempt'), ('reflection', 'Reflection'), ('backtrack', 'Backtrack'), ('correction', 'Correction'), ('explanation', 'Explanation'), ('conclusion', 'Conclusion')], default='step', max_length=20)),
-                ('text', models.TextField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('parent', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='children', to='problems.stepnode')),
-                ('problem', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='nodes', to='problems.problem')),
+                ("id", models.UUIDField(primary_key=True, serialize=False)),
+                ("depth", models.PositiveSmallIntegerField(help_text="1 for a first step.")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("step", "Step"),
+                            ("attempt", "Attempt"),
+                            ("reflection", "Reflection"),
+                            ("backtrack", "Backtrack"),
+                            ("correction", "Correction"),
+                            ("explanation", "Explanation"),
+                            ("conclusion", "Conclusion"),
+                        ],
+                        default="step",
+                        max_length=20,
+                    ),
+                ),
+                ("text", models.TextField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "parent",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="children",
+                        to="problems.stepnode",
+                    ),
+                ),
+                (
+                    "problem",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="nodes",
+                        to="problems.problem",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Trace',
+            name="Trace",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('origin', models.CharField(choices=[('imported', 'Imported'), ('human_solution', 'Human solution'), ('thought_record', 'Human thought record'), ('model_sample', 'Model sample'), ('expansion', 'Expansion'), ('tree', 'Tree path'), ('long_thought', 'Long thought')], max_length=20)),
-                ('external_id', models.CharField(blank=True, help_text='Key of an imported record.', max_length=255, null=True)),
-                ('final_answer', models.TextField(blank=True, null=True)),
-                ('is_correct', models.BooleanField(blank=True, null=True)),
-                ('finish_reason', models.CharField(blank=True, choices=[('solution', 'Solution'), ('found_error', 'Found error'), ('bad_problem', 'Bad problem'), ('give_up', 'Give up')], max_length=20, null=True)),
-                ('time_spent_ms', models.BigIntegerField(blank=True, null=True)),
-                ('metadata', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('author', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='traces', to=settings.AUTH_USER_MODEL)),
-                ('job', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='traces', to='jobs.job')),
-                ('problem', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='traces', to='problems.problem')),
-                ('source_trace', models.ForeignKey(blank=True, help_text='The record an expansion was made from.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='derived_traces', to='problems.trace')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "origin",
+                    models.CharField(
+                        choices=[
+                            ("imported", "Imported"),
+                            ("human_solution", "Human solution"),
+                            ("thought_record", "Human thought record"),
+                            ("model_sample", "Model sample"),
+                            ("expansion", "Expansion"),
+                            ("tree", "Tree path"),
+                            ("long_thought", "Long thought"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "external_id",
+                    models.CharField(
+                        blank=True,
+                        help_text="Key of an imported record.",
+                        max_length=255,
+                        null=True,
+                    ),
+                ),
+                ("final_answer", models.TextField(blank=True, null=True)),
+                ("is_correct", models.BooleanField(blank=True, null=True)),
+                (
+                    "finish_reason",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("solution", "Solution"),
+                            ("found_error", "Found error"),
+                            ("bad_problem", "Bad problem"),
+                            ("give_up", "Give up"),
+                        ],
+                        max_length=20,
+                        null=True,
+                    ),
+                ),
+                ("time_spent_ms", models.BigIntegerField(blank=True, null=True)),
+                ("metadata", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "author",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="traces",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "job",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="traces",
+                        to="jobs.job",
+                    ),
+                ),
+                (
+                    "problem",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="traces",
+                        to="problems.problem",
+                    ),
+                ),
+                (
+                    "source_trace",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="The record an expansion was made from.",
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="derived_traces",
+                        to="problems.trace",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.CreateModel(
-            name='TraceStep',
+            name="TraceStep",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveSmallIntegerField()),
-                ('option', models.SmallIntegerField(blank=True, help_text='Index among the alternatives; null for a written step.', null=True)),
-                ('on_path', models.BooleanField(default=True)),
-                ('backtrack_to', models.PositiveSmallIntegerField(blank=True, help_text='For a backtrack thought: the position it abandons.', null=True)),
-                ('extra', models.JSONField(blank=True, null=True)),
-                ('node', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='trace_steps', to='problems.stepnode')),
-                ('trace', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='steps', to='problems.trace')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("position", models.PositiveSmallIntegerField()),
+                (
+                    "option",
+                    models.SmallIntegerField(
+                        blank=True,
+                        help_text="Index among the alternatives; null for a written step.",
+                        null=True,
+                    ),
+                ),
+                ("on_path", models.BooleanField(default=True)),
+                (
+                    "backtrack_to",
+                    models.PositiveSmallIntegerField(
+                        blank=True,
+                        help_text="For a backtrack thought: the position it abandons.",
+                        null=True,
+                    ),
+                ),
+                ("extra", models.JSONField(blank=True, null=True)),
+                (
+                    "node",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="trace_steps",
+                        to="problems.stepnode",
+                    ),
+                ),
+                (
+                    "trace",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="steps",
+                        to="problems.trace",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['trace', 'position', 'option'],
+                "ordering": ["trace", "position", "option"],
             },
         ),
         migrations.AddIndex(
-            model_name='problem',
-            index=models.Index(fields=['project', 'text_digest'], name='problems_pr_project_1c542d_idx'),
+            model_name="problem",
+            index=models.Index(
+                fields=["project", "text_digest"], name="problems_pr_project_1c542d_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='problem',
-            constraint=models.UniqueConstraint(fields=('project', 'external_id'), name='problem_unique_external_id'),
+            model_name="problem",
+            constraint=models.UniqueConstraint(
+                fields=("project", "external_id"), name="problem_unique_external_id"
+            ),
         ),
         migrations.AddIndex(
-            model_name='stepnode',
-            index=models.Index(fields=['problem', 'depth'], name='problems_st_problem_94690f_idx'),
+            model_name="stepnode",
+            index=models.Index(fields=["problem", "depth"], name="problems_st_problem_94690f_idx"),
         ),
         migrations.AddIndex(
-            model_name='trace',
-            index=models.Index(fields=['problem', 'origin'], name='problems_tr_problem_ec5403_idx'),
+            model_name="trace",
+            index=models.Index(fields=["problem", "origin"], name="problems_tr_problem_ec5403_idx"),
         ),
         migrations.AddConstraint(
-            model_name='trace',
-            constraint=models.UniqueConstraint(condition=models.Q(('external_id__isnull', False)), fields=('problem', 'external_id'), name='trace_unique_external_id'),
+            model_name="trace",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("external_id__isnull", False)),
+                fields=("problem", "external_id"),
+                name="trace_unique_external_id",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='tracestep',
-            constraint=models.UniqueConstraint(condition=models.Q(('on_path', True)), fields=('trace', 'position'), name='tracestep_one_path_node_per_position'),
+            model_name="tracestep",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("on_path", True)),
+                fields=("trace", "position"),
+                name="tracestep_one_path_node_per_position",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='tracestep',
-            constraint=models.UniqueConstraint(fields=('trace', 'position', 'option'), name='tracestep_unique_option'),
+            model_name="tracestep",
+            constraint=models.UniqueConstraint(
+                fields=("trace", "position", "option"), name="tracestep_unique_option"
+            ),
         ),
     ]

@@ -1,0 +1,84 @@
+# Stepwise: `make run` for a first look, `make test` for the whole suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+# Tests and CI use the local PostgreSQL and Redis servers.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/stepwise
+TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: install assets system-deps services migrate demo run test lint typecheck pytest clean bench
+
+install: $(VENV)/.installed
+
+# torch is installed first, pinned, so that nothing pulls a CUDA build; vLLM's CPU build
+# brings torchvision/torchaudio/torchcodec, which break transformers next to the CPU torch.
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[ml,dev]'
+	$(PY) -m pip uninstall --quiet -y torchvision torchaudio torchcodec || true
+	touch $@
+
+assets: node_modules/.installed static/vendor/.built
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+static/vendor/.built: node_modules/.installed
+	npm run --silent build:vendor
+	touch $@
+
+# Headless Chromium for the browser tests, from Debian's packages (never a downloaded build).
+system-deps:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	fi
+
+# Start the local PostgreSQL and Redis servers if they are not running.
+services:
+	@pg_isready -q -h 127.0.0.1 -p 5432 || pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start
+	@redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
+
+migrate: install
+	$(PY) manage.py migrate --noinput
+
+demo: migrate
+	$(PY) manage.py load_demo
+
+# A first run on the embedded defaults: SQLite file and a broker that needs no server.
+run: install assets demo
+	@mkdir -p var/log
+	$(BIN)/celery -A workers.celery_app worker -Q default,gpu --pool solo --concurrency 1 \
+		--loglevel INFO --logfile var/log/worker.log --detach --pidfile var/worker.pid
+	@echo ""
+	@echo "Stepwise is at http://$(HOST):$(PORT)/  (worker log: var/log/worker.log)"
+	@$(PY) manage.py demo_logins
+	@echo ""
+	$(PY) manage.py runserver $(HOST):$(PORT); \
+		kill $$(cat var/worker.pid) 2>/dev/null || true
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy annotation workers
+
+pytest: install assets system-deps services
+	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
+		$(BIN)/pytest $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+bench: install services
+	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) bench/import_speed.py
+
+clean:
+	rm -rf $(VENV) node_modules static/vendor var

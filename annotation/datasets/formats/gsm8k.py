@@ -1,0 +1,27 @@
+"""GSM8K: JSONL of {question, answer}; the final answer follows '####'."""
+
+from typing import Any
+
+from annotation.datasets.fields import Fields
+from annotation.datasets.records import ImportRecord, ProblemRecord
+from annotation.problems.models import Problem
+
+NAME = "gsm8k"
+
+
+def parse(line: int, obj: Any) -> ImportRecord:
+    record = Fields(obj, line)
+    solution = record.text("answer")
+    reasoning, sep, answer = solution.rpartition("####")
+    if not sep or not answer.strip():
+        raise record.error("answer", "has no final answer after '####'")
+    return ImportRecord(
+        line=line,
+        problem=ProblemRecord(
+            text=record.text("question"), answer=answer.strip(), solution=solution
+        ),
+    )
+
+
+def export_row(problem: Problem) -> dict[str, Any]:
+    return {"question": problem.text, "answer": problem.solution}

@@ -1,0 +1,185 @@
+"""PRM800K raw label rows (both phases), kept field by field.
+
+Alternative completions at a step become sibling nodes; the chosen (or human-written) one
+continues the path. The labeler becomes the grade source of the ratings.
+"""
+
+import copy
+import hashlib
+import json
+from typing import Any
+
+from annotation.datasets.errors import RecordError
+from annotation.datasets.fields import Fields
+from annotation.datasets.records import ImportRecord, ProblemRecord, StepRecord, TraceRecord
+from annotation.datasets.views import StepView, TraceView
+from annotation.problems.models import FinishReason
+
+NAME = "prm800k"
+_COMPLETION_KEYS = ("text", "rating", "flagged")
+_HUMAN_KEYS = ("text", "rating", "flagged")
+
+
+def parse(line: int, obj: Any) -> ImportRecord:
+    row = Fields(obj, line)
+    for key in ("labeler", "timestamp"):
+        row.string(key)
+    row.integer("generation", nullable=True)
+    row.boolean("is_quality_control_question")
+    row.boolean("is_initial_screening_question")
+    question = row.child("question")
+    label = row.child("label")
+    assert question is not None and label is not None
+    finish_reason = label.string("finish_reason")
+    if finish_reason not in FinishReason.values:
+        raise label.error("finish_reason", f"unknown finish reason {finish_reason!r}")
+    steps = label.array("steps")
+    assert steps is not None
+    step_records = [step for index in range(len(steps)) for step in _parse_step(label, index)]
+    _check_path_is_connected(label, step_records, len(steps))
+    labeler = row.string("labeler")
+    path = [s for s in step_records if s.on_path]
+    # Everything not modelled by columns or nodes is kept verbatim to rebuild the row.
+    kept = copy.deepcopy(obj)
+    del kept["question"]["problem"]
+    kept["label"]["steps"] = len(steps)
+    for key in ("total_time", "finish_reason"):
+        kept["label"].pop(key, None)
+    return ImportRecord(
+        line=line,
+        problem=ProblemRecord(
+            text=question.text("problem"),
+            answer=question.string("ground_truth_answer", required=False, nullable=True),
+            solution=question.string("ground_truth_solution", required=False, nullable=True),
+        ),
+        trace=TraceRecord(
+            external_id="sha256:" + hashlib.sha256(_canonical(obj)).hexdigest(),
+            steps=step_records,
+            grader=f"prm800k:{labeler}",
+            final_answer=answer_of_last_step(path[-1].text) if path else None,
+            finish_reason=finish_reason,
+            time_spent_ms=label.integer("total_time", required=False, nullable=True),
+            metadata={"prm800k": kept},
+        ),
+    )
+
+
+def _canonical(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, ensure_ascii=False).encode()
+
+
+def _parse_step(label: Fields, index: int) -> list[StepRecord]:
+    step = label.item("steps", index)
+    completions = step.array("completions", nullable=True)
+    chosen = step.integer("chosen_completion", required=False, nullable=True)
+    human = step.child("human_completion", required=False, nullable=True)
+    if chosen is not None and not 0 <= chosen < len(completions or []):
+        raise step.error(
+            "chosen_completion",
+            f"{chosen} is out of range for {len(completions or [])} completions",
+        )
+    if chosen is not None and human is not None:
+        raise step.error("human_completion", "is set although a completion was chosen")
+    records = []
+    for option in range(len(completions or [])):
+        completion = step.item("completions", option)
+        records.append(
+            _step_record(completion, index, option, on_path=option == chosen, keys=_COMPLETION_KEYS)
+        )
+    if human is not None:
+        records.append(_step_record(human, index, None, on_path=True, keys=_HUMAN_KEYS))
+    return records
+
+
+def _step_record(
+    fields: Fields, position: int, option: int | None, *, on_path: bool, keys: tuple[str, ...]
+) -> StepRecord:
+    rating = fields.rating("rating")
+    flagged = fields.boolean("flagged", required=False, nullable=True)
+    extra = {k: v for k, v in fields.obj.items() if k not in keys}
+    if rating is None:
+        # No grade row will hold these: keep them with the step.
+        extra["rating"] = None
+        if "flagged" in fields.obj:
+            extra["flagged"] = flagged
+    elif "flagged" not in fields.obj:
+        extra["no_flagged"] = True
+    return StepRecord(
+        position=position,
+        text=fields.string("text") or "",
+        option=option,
+        on_path=on_path,
+        rating=rating,
+        flagged=flagged,
+        extra=extra or None,
+    )
+
+
+def _check_path_is_connected(label: Fields, steps: list[StepRecord], count: int) -> None:
+    on_path = {s.position for s in steps if s.on_path}
+    for position in range(count - 1):
+        if position not in on_path and any(s.position > position for s in steps):
+            raise RecordError(
+                label.line,
+                f"label.steps[{position}]",
+                "no chosen or human completion, but later steps follow",
+            )
+
+
+def answer_of_last_step(text: str) -> str | None:
+    """PRM800K solutions end with a step that says '# Answer' and then the answer."""
+    _, sep, answer = text.rpartition("# Answer")
+    return (answer.strip() or None) if sep else None
+
+
+def export_row(view: TraceView) -> dict[str, Any]:
+    trace = view.trace
+    kept = trace.metadata.get("prm800k")
+    if kept is None:
+        kept = _native_row_frame(view)
+    row = copy.deepcopy(kept)
+    row["question"] = {"problem": trace.problem.text, **row["question"]}
+    label = row["label"]
+    n_steps = max(label.pop("steps"), view.n_positions)
+    label["steps"] = [_export_step(view.at(position)) for position in range(n_steps)]
+    label["total_time"] = trace.time_spent_ms
+    label["finish_reason"] = trace.finish_reason
+    return row
+
+
+def _export_step(steps: list[StepView]) -> dict[str, Any]:
+    completions = [_export_completion(s, _COMPLETION_KEYS) for s in steps if s.option is not None]
+    human = next((s for s in steps if s.option is None), None)
+    chosen = next((s.option for s in steps if s.on_path and s.option is not None), None)
+    return {
+        "completions": completions or None,
+        "human_completion": _export_completion(human, _HUMAN_KEYS) if human else None,
+        "chosen_completion": chosen,
+    }
+
+
+def _export_completion(step: StepView, keys: tuple[str, ...]) -> dict[str, Any]:
+    extra = dict(step.extra or {})
+    no_flagged = extra.pop("no_flagged", False)
+    out: dict[str, Any] = {"text": step.text}
+    if step.grade is not None:
+        out["rating"] = step.grade.rating
+        if not no_flagged:
+            out["flagged"] = step.grade.flagged
+    out.update(extra)
+    return out
+
+
+def _native_row_frame(view: TraceView) -> dict[str, Any]:
+    """The parts of a row for a trace graded in Stepwise rather than imported."""
+    trace = view.trace
+    problem = trace.problem
+    return {
+        "labeler": view.grader_name,
+        "timestamp": trace.created_at.isoformat(),
+        "generation": None,
+        "is_quality_control_question": False,
+        "is_initial_screening_question": False,
+        "question": {"ground_truth_answer": problem.answer},
+        "label": {"steps": 0},
+    }

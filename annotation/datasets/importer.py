@@ -1,0 +1,312 @@
+"""Dataset imports: stream a file, write problems, nodes, traces and grades in bulk.
+
+All-or-nothing by default (one transaction; a bad record raises RecordError naming the
+line and field). Idempotent: a record already imported creates nothing.
+"""
+
+import itertools
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import IO, Any
+
+from django.conf import settings
+from django.db import transaction
+
+from annotation.core.models import Project
+from annotation.datasets.errors import RecordError
+from annotation.datasets.formats import gsm8k, math, math_shepherd, prm800k, processbench
+from annotation.datasets.reader import iter_records
+from annotation.datasets.records import ImportRecord, ProblemRecord, TraceRecord
+from annotation.grading.models import Grade, GradeSource, SourceKind
+from annotation.problems.models import Origin, Problem, StepNode, Trace, TraceStep
+from annotation.problems.tree import node_id, text_digest
+from workers.algorithms.answers import answers_equivalent_many
+
+IMPORT_FORMATS: dict[str, ModuleType] = {
+    m.NAME: m for m in (math, gsm8k, prm800k, processbench, math_shepherd)
+}
+
+ProgressCallback = Callable[[int, int | None], None]
+
+
+@dataclass
+class ImportReport:
+    records: int = 0
+    problems_created: int = 0
+    traces_created: int = 0
+    traces_existing: int = 0
+    nodes_created: int = 0
+    grades_created: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "records": self.records,
+            "problems_created": self.problems_created,
+            "traces_created": self.traces_created,
+            "traces_existing": self.traces_existing,
+            "nodes_created": self.nodes_created,
+            "grades_created": self.grades_created,
+            "invalid_records": len(self.errors),
+        }
+
+
+def import_dataset(
+    *,
+    project: Project,
+    format_name: str,
+    stream: IO[bytes],
+    skip_invalid: bool = False,
+    grade_answers: bool = True,
+    on_progress: ProgressCallback | None = None,
+    chunk_size: int | None = None,
+) -> ImportReport:
+    """Import a whole file; raises RecordError on the first bad record unless skip_invalid."""
+    if format_name not in IMPORT_FORMATS:
+        raise ValueError(
+            f"unknown format {format_name!r}; choose one of {', '.join(sorted(IMPORT_FORMATS))}"
+        )
+    parse = IMPORT_FORMATS[format_name].parse
+    report = ImportReport()
+    total = _size(stream)
+    writer = _ChunkWriter(project, format_name, report, grade_answers=grade_answers)
+    records = _parsed(iter_records(stream), parse, report, skip_invalid)
+    with transaction.atomic():
+        for chunk in _batched(records, chunk_size or settings.STEPWISE_IMPORT_CHUNK):
+            writer.write(chunk)
+            if on_progress:
+                on_progress(stream.tell(), total)
+    return report
+
+
+def _size(stream: IO[bytes]) -> int | None:
+    try:
+        position = stream.tell()
+        size = stream.seek(0, 2)
+        stream.seek(position)
+        return size
+    except (OSError, ValueError):
+        return None
+
+
+def _parsed(
+    rows: Iterator[tuple[int, Any]],
+    parse: Callable[[int, Any], ImportRecord],
+    report: ImportReport,
+    skip_invalid: bool,
+) -> Iterator[ImportRecord]:
+    while True:
+        try:
+            line, obj = next(rows)
+            record = parse(line, obj)
+        except StopIteration:
+            return
+        except RecordError as error:
+            if not skip_invalid or error.field == "(file)":
+                raise
+            report.errors.append(error.as_dict())
+            continue
+        report.records += 1
+        yield record
+
+
+def _batched(items: Iterable[ImportRecord], size: int) -> Iterator[list[ImportRecord]]:
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+class _ChunkWriter:
+    """Writes chunks of records, remembering problems and sources across chunks."""
+
+    def __init__(
+        self, project: Project, format_name: str, report: ImportReport, *, grade_answers: bool
+    ) -> None:
+        self.project = project
+        self.format_name = format_name
+        self.report = report
+        self.grade_answers = grade_answers
+        self.problem_by_key: dict[str, Problem] = {}
+        self.source_ids: dict[str, int] = {}
+
+    def write(self, chunk: list[ImportRecord]) -> None:
+        problems = self._problems(chunk)
+        with_traces = [(r, problems[id(r)]) for r in chunk if r.trace is not None]
+        if with_traces:
+            self._traces(with_traces)
+
+    # Problems -------------------------------------------------------------------------
+
+    def _problems(self, chunk: list[ImportRecord]) -> dict[int, Problem]:
+        """Find or create the problem of every record; returns them by id(record)."""
+        keys = {id(r): self._key(r.problem) for r in chunk}
+        missing = {k for k in keys.values() if k not in self.problem_by_key}
+        if missing:
+            self._load_problems(missing)
+        new: dict[str, Problem] = {}
+        for record in chunk:
+            key = keys[id(record)]
+            if key not in self.problem_by_key and key not in new:
+                new[key] = self._new_problem(record.problem)
+        if new:
+            Problem.objects.bulk_create(new.values())
+            self.report.problems_created += len(new)
+            self.problem_by_key.update(new)
+        return {id(r): self.problem_by_key[keys[id(r)]] for r in chunk}
+
+    @staticmethod
+    def _key(problem: ProblemRecord) -> str:
+        if problem.external_id:
+            return "id:" + problem.external_id
+        return "text:" + text_digest(problem.text)
+
+    def _load_problems(self, keys: set[str]) -> None:
+        ids = [k[3:] for k in keys if k.startswith("id:")]
+        digests = [k[5:] for k in keys if k.startswith("text:")]
+        found = Problem.objects.filter(project=self.project, external_id__in=ids) | (
+            Problem.objects.filter(project=self.project, text_digest__in=digests)
+        )
+        for problem in found.order_by("id"):
+            self.problem_by_key.setdefault("id:" + problem.external_id, problem)
+            self.problem_by_key.setdefault("text:" + problem.text_digest, problem)
+
+    def _new_problem(self, record: ProblemRecord) -> Problem:
+        digest = text_digest(record.text)
+        return Problem(
+            project=self.project,
+            external_id=record.external_id or f"sha256:{digest[:32]}",
+            text=record.text,
+            text_digest=digest,
+            answer=record.answer,
+            solution=record.solution,
+            source=self.format_name,
+            subject=record.subject,
+            level=record.level,
+            metadata=record.metadata,
+        )
+
+    # Traces, nodes, grades ------------------------------------------------------------
+
+    def _traces(self, records: list[tuple[ImportRecord, Problem]]) -> None:
+        existing = set(
+            Trace.objects.filter(
+                problem_id__in={p.pk for _, p in records},
+                external_id__in={r.trace.external_id for r, _ in records if r.trace},
+            ).values_list("problem_id", "external_id")
+        )
+        fresh: list[tuple[TraceRecord, Problem]] = []
+        for record, problem in records:
+            assert record.trace is not None
+            key = (problem.pk, record.trace.external_id)
+            if key in existing:
+                self.report.traces_existing += 1
+                continue
+            existing.add(key)
+            fresh.append((record.trace, problem))
+        if not fresh:
+            return
+        correctness = self._correctness(fresh)
+        traces = Trace.objects.bulk_create(
+            Trace(
+                problem=problem,
+                origin=Origin.IMPORTED,
+                external_id=t.external_id,
+                final_answer=t.final_answer,
+                is_correct=correct,
+                finish_reason=t.finish_reason,
+                time_spent_ms=t.time_spent_ms,
+                metadata=t.metadata,
+            )
+            for (t, problem), correct in zip(fresh, correctness, strict=True)
+        )
+        self.report.traces_created += len(traces)
+        self._steps(fresh, traces)
+
+    def _correctness(self, fresh: list[tuple[TraceRecord, Problem]]) -> list[bool | None]:
+        result: list[bool | None] = [t.is_correct for t, _ in fresh]
+        if not self.grade_answers:
+            return result
+        todo = [
+            i
+            for i, (t, p) in enumerate(fresh)
+            if t.is_correct is None and t.final_answer and p.answer
+        ]
+        verdicts = answers_equivalent_many(
+            [(fresh[i][0].final_answer or "", fresh[i][1].answer or "") for i in todo],
+            timeout_s=settings.STEPWISE_ANSWER_TIMEOUT_S,
+        )
+        for i, verdict in zip(todo, verdicts, strict=True):
+            result[i] = verdict
+        return result
+
+    def _steps(self, fresh: list[tuple[TraceRecord, Problem]], traces: list[Trace]) -> None:
+        nodes: dict[uuid.UUID, StepNode] = {}
+        trace_steps: list[TraceStep] = []
+        grades: list[Grade] = []
+        for (record, problem), trace in zip(fresh, traces, strict=True):
+            source_id = self._source_id(record.grader) if record.grader else None
+            path_nodes: dict[int, uuid.UUID] = {}
+            for step in record.steps:  # ordered by position
+                parent = path_nodes.get(step.position - 1)
+                nid = node_id(problem.pk, parent, step.kind, step.text)
+                if nid not in nodes:
+                    nodes[nid] = StepNode(
+                        id=nid,
+                        problem_id=problem.pk,
+                        parent_id=parent,
+                        depth=step.position + 1,
+                        kind=step.kind,
+                        text=step.text,
+                    )
+                trace_steps.append(
+                    TraceStep(
+                        trace_id=trace.pk,
+                        position=step.position,
+                        node_id=nid,
+                        option=step.option,
+                        on_path=step.on_path,
+                        extra=step.extra,
+                    )
+                )
+                if step.on_path:
+                    path_nodes[step.position] = nid
+                if step.rating is not None and source_id is not None:
+                    grades.append(
+                        Grade(
+                            node_id=nid,
+                            source_id=source_id,
+                            trace_id=trace.pk,
+                            rating=step.rating,
+                            flagged=step.flagged,
+                        )
+                    )
+        created = StepNode.objects.bulk_create(nodes.values(), ignore_conflicts=True)
+        self.report.nodes_created += len(created)  # attempted; conflicts are skipped silently
+        TraceStep.objects.bulk_create(trace_steps)
+        self._mark_history(grades)
+        Grade.objects.bulk_create(grades)
+        self.report.grades_created += len(grades)
+
+    def _mark_history(self, grades: list[Grade]) -> None:
+        """Only the first grade per (node, source) is current; later ones are history."""
+        current = set(
+            Grade.objects.filter(
+                is_current=True,
+                node_id__in={g.node_id for g in grades},
+                source_id__in={g.source_id for g in grades},
+            ).values_list("node_id", "source_id")
+        )
+        for grade in grades:
+            key = (grade.node_id, grade.source_id)
+            grade.is_current = key not in current
+            current.add(key)
+
+    def _source_id(self, name: str) -> int:
+        if name not in self.source_ids:
+            source, _ = GradeSource.objects.get_or_create(
+                name=name, defaults={"kind": SourceKind.DATASET}
+            )
+            self.source_ids[name] = source.pk
+        return self.source_ids[name]

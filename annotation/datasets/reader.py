@@ -1,0 +1,144 @@
+"""Stream records out of JSONL files or JSON arrays in constant memory.
+
+Every record comes with the line it starts on, so errors can name it.
+"""
+
+import codecs
+import json
+from collections.abc import Iterator
+from typing import IO, Any
+
+from annotation.datasets.errors import RecordError
+
+MAX_RECORD_BYTES = 4 * 1024 * 1024
+_CHUNK = 1 << 16
+
+
+def iter_records(
+    stream: IO[bytes], *, max_record_bytes: int = MAX_RECORD_BYTES
+) -> Iterator[tuple[int, Any]]:
+    """Yield (line number, decoded JSON value) for a JSONL file or a JSON array file."""
+    first = _peek_non_space(stream)
+    if first is None:
+        raise RecordError(1, "(file)", "the file is empty")
+    if first == b"[":
+        yield from _iter_array(stream, max_record_bytes)
+    else:
+        yield from _iter_jsonl(stream, max_record_bytes)
+
+
+def _peek_non_space(stream: IO[bytes]) -> bytes | None:
+    start = stream.tell()
+    while True:
+        chunk = stream.read(_CHUNK)
+        if not chunk:
+            stream.seek(start)
+            return None
+        stripped = chunk.lstrip()
+        if stripped:
+            stream.seek(start)
+            return stripped[:1]
+
+
+def _decode(raw: bytes, line: int) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RecordError(line, "(record)", f"invalid UTF-8 at byte {exc.start + 1}") from None
+
+
+def _loads(text: str, line: int) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RecordError(
+            line, "(record)", f"invalid JSON: {exc.msg} at column {exc.colno}"
+        ) from None
+
+
+def _iter_jsonl(stream: IO[bytes], max_record_bytes: int) -> Iterator[tuple[int, Any]]:
+    line = 0
+    while True:
+        raw = stream.readline(max_record_bytes + 1)
+        if not raw:
+            return
+        line += 1
+        if len(raw) > max_record_bytes and not raw.endswith(b"\n"):
+            raise RecordError(
+                line, "(record)", f"the line is longer than the limit of {max_record_bytes} bytes"
+            )
+        if not raw.strip():
+            continue
+        yield line, _loads(_decode(raw.rstrip(b"\r\n"), line), line)
+
+
+def _iter_array(stream: IO[bytes], max_record_bytes: int) -> Iterator[tuple[int, Any]]:
+    """Decode the elements of a top-level JSON array one at a time."""
+    json_decoder = json.JSONDecoder()
+    text_decoder = codecs.getincrementaldecoder("utf-8")()
+    buffer = ""
+    line = 1  # the line of buffer[0]
+    eof = False
+
+    def read_more() -> None:
+        nonlocal buffer, eof
+        chunk = stream.read(_CHUNK)
+        eof = not chunk
+        try:
+            buffer += text_decoder.decode(chunk, final=eof)
+        except UnicodeDecodeError:
+            raise RecordError(line + buffer.count("\n"), "(record)", "invalid UTF-8") from None
+
+    def skip_space() -> None:
+        nonlocal buffer, line
+        stripped = buffer.lstrip()
+        line += buffer[: len(buffer) - len(stripped)].count("\n")
+        buffer = stripped
+
+    def next_char() -> str:
+        skip_space()
+        while not buffer and not eof:
+            read_more()
+            skip_space()
+        return buffer[:1]
+
+    next_char()
+    buffer = buffer[1:]  # the opening bracket, checked by the caller
+    expect_element = True
+    while True:
+        char = next_char()
+        if char == "":
+            raise RecordError(line, "(file)", "the JSON array is not closed")
+        if char == "]":
+            buffer = buffer[1:]
+            if next_char():
+                raise RecordError(line, "(file)", "unexpected data after the closing bracket")
+            return
+        if char == "," and not expect_element:
+            buffer = buffer[1:]
+            expect_element = True
+            continue
+        if not expect_element:
+            raise RecordError(line, "(file)", "expected ',' or ']' between array elements")
+        while True:
+            try:
+                value, end = json_decoder.raw_decode(buffer)
+                break
+            except json.JSONDecodeError as exc:
+                if eof:
+                    raise RecordError(
+                        line + exc.lineno - 1,
+                        "(record)",
+                        f"invalid JSON: {exc.msg} at column {exc.colno}",
+                    ) from None
+                if len(buffer) > max_record_bytes:
+                    raise RecordError(
+                        line,
+                        "(record)",
+                        f"the record is longer than the limit of {max_record_bytes} bytes",
+                    ) from None
+                read_more()  # the element may continue in the next chunk
+        yield line, value
+        line += buffer[:end].count("\n")
+        buffer = buffer[end:]
+        expect_element = False

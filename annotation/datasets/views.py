@@ -1,0 +1,95 @@
+"""Read-only views of traces for exports, loaded a chunk of traces at a time."""
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from annotation.grading.models import Grade
+from annotation.problems.models import Trace, TraceStep
+
+
+@dataclass(slots=True)
+class GradeView:
+    rating: int | None
+    score: float | None
+    flagged: bool | None
+    source_name: str
+
+
+@dataclass(slots=True)
+class StepView:
+    position: int
+    option: int | None
+    on_path: bool
+    text: str
+    kind: str
+    extra: dict[str, Any] | None
+    grade: GradeView | None
+
+
+@dataclass(slots=True)
+class TraceView:
+    trace: Trace
+    steps: list[StepView] = field(default_factory=list)  # by position, then option
+
+    @property
+    def path(self) -> list[StepView]:
+        return [s for s in self.steps if s.on_path]
+
+    @property
+    def n_positions(self) -> int:
+        return self.steps[-1].position + 1 if self.steps else 0
+
+    def at(self, position: int) -> list[StepView]:
+        return [s for s in self.steps if s.position == position]
+
+    @property
+    def grader_name(self) -> str | None:
+        return next((s.grade.source_name for s in self.steps if s.grade), None)
+
+    def first_error(self) -> int:
+        """Index on the path of the first step graded -1, or -1 when there is none."""
+        for index, step in enumerate(self.path):
+            if step.grade is not None and step.grade.rating == -1:
+                return index
+        return -1
+
+
+def load_trace_views(traces: Sequence[Trace]) -> list[TraceView]:
+    """Steps, node texts and the grades given in each trace, in three queries."""
+    views = {t.pk: TraceView(trace=t) for t in traces}
+    grades: dict[tuple[int, Any], GradeView] = {}
+    rows = (
+        Grade.objects.filter(trace_id__in=views)
+        .order_by("source_id", "id")
+        .values_list("trace_id", "node_id", "rating", "score", "flagged", "source__name")
+    )
+    for trace_id, node_id, rating, score, flagged, source_name in rows:
+        # The first source to grade a node in the trace wins; its latest version is kept.
+        key = (trace_id, node_id)
+        current = grades.get(key)
+        if current is None or current.source_name == source_name:
+            grades[key] = GradeView(rating, score, flagged, source_name)
+    steps = (
+        TraceStep.objects.filter(trace_id__in=views)
+        .order_by("trace_id", "position", "option")
+        .values_list(
+            "trace_id",
+            "position",
+            "option",
+            "on_path",
+            "extra",
+            "node_id",
+            "node__text",
+            "node__kind",
+        )
+    )
+    by_trace: dict[int, list[StepView]] = defaultdict(list)
+    for trace_id, position, option, on_path, extra, node_id, text, kind in steps:
+        by_trace[trace_id].append(
+            StepView(position, option, on_path, text, kind, extra, grades.get((trace_id, node_id)))
+        )
+    for trace_id, view in views.items():
+        view.steps = by_trace[trace_id]
+    return list(views.values())

@@ -1,0 +1,15 @@
+"""Identity of step nodes: a step is the same node wherever the same prefix leads to it."""
+
+import hashlib
+import uuid
+
+
+def node_id(problem_id: int, parent_id: uuid.UUID | None, kind: str, text: str) -> uuid.UUID:
+    digest = hashlib.sha256(
+        f"{problem_id}\x1f{parent_id.hex if parent_id else ''}\x1f{kind}\x1f{text}".encode()
+    ).digest()
+    return uuid.UUID(bytes=digest[:16])
+
+
+def text_digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
