@@ -28,7 +28,7 @@ IMPORT_FORMATS: dict[str, ModuleType] = {
     m.NAME: m for m in (math, gsm8k, prm800k, processbench, math_shepherd)
 }
 
-ProgressCallback = Callable[[int, int | None], None]
+ProgressCallback = Callable[[int, int], None]  # (records written, records in the file)
 
 
 @dataclass
@@ -63,32 +63,38 @@ def import_dataset(
     on_progress: ProgressCallback | None = None,
     chunk_size: int | None = None,
 ) -> ImportReport:
-    """Import a whole file; raises RecordError on the first bad record unless skip_invalid."""
+    """Import a whole file; raises RecordError on the first bad record unless skip_invalid.
+
+    A first pass validates every record, so a bad file changes nothing; the second pass
+    writes in chunks, one transaction each, reporting progress in records. Since a chunk
+    that was already written is skipped, a crashed import finishes when it is run again.
+    """
     if format_name not in IMPORT_FORMATS:
         raise ValueError(
             f"unknown format {format_name!r}; choose one of {', '.join(sorted(IMPORT_FORMATS))}"
         )
     parse = IMPORT_FORMATS[format_name].parse
     report = ImportReport()
-    total = _size(stream)
+    start = stream.tell()
+    for _ in _parsed(iter_records(stream), parse, report, skip_invalid):
+        pass
+    total, invalid_lines = report.records, {e["line"] for e in report.errors}
+    report.records = 0
+    stream.seek(start)
     writer = _ChunkWriter(project, format_name, report, grade_answers=grade_answers)
-    records = _parsed(iter_records(stream), parse, report, skip_invalid)
-    with transaction.atomic():
-        for chunk in _batched(records, chunk_size or settings.STEPWISE_IMPORT_CHUNK):
+    records = _parsed(_valid_rows(iter_records(stream), invalid_lines), parse, report, False)
+    for chunk in _batched(records, chunk_size or settings.STEPWISE_IMPORT_CHUNK):
+        with transaction.atomic():
             writer.write(chunk)
-            if on_progress:
-                on_progress(stream.tell(), total)
+        if on_progress:
+            on_progress(report.records, total)
     return report
 
 
-def _size(stream: IO[bytes]) -> int | None:
-    try:
-        position = stream.tell()
-        size = stream.seek(0, 2)
-        stream.seek(position)
-        return size
-    except (OSError, ValueError):
-        return None
+def _valid_rows(
+    rows: Iterator[tuple[int, Any]], invalid_lines: set[int]
+) -> Iterator[tuple[int, Any]]:
+    return (row for row in rows if row[0] not in invalid_lines)
 
 
 def _parsed(
@@ -100,6 +106,8 @@ def _parsed(
     while True:
         try:
             line, obj = next(rows)
+            if isinstance(obj, RecordError):
+                raise obj
             record = parse(line, obj)
         except StopIteration:
             return

@@ -17,7 +17,11 @@ _CHUNK = 1 << 16
 def iter_records(
     stream: IO[bytes], *, max_record_bytes: int = MAX_RECORD_BYTES
 ) -> Iterator[tuple[int, Any]]:
-    """Yield (line number, decoded JSON value) for a JSONL file or a JSON array file."""
+    """Yield (line number, decoded JSON value) for a JSONL file or a JSON array file.
+
+    A JSONL line that is not valid JSON comes as a RecordError value; errors that end the
+    file (empty, broken array) are raised.
+    """
     first = _peek_non_space(stream)
     if first is None:
         raise RecordError(1, "(file)", "the file is empty")
@@ -57,6 +61,8 @@ def _loads(text: str, line: int) -> Any:
 
 
 def _iter_jsonl(stream: IO[bytes], max_record_bytes: int) -> Iterator[tuple[int, Any]]:
+    """Lines that cannot be decoded are yielded as RecordError values, so that a caller
+    skipping bad records can go on with the next line."""
     line = 0
     while True:
         raw = stream.readline(max_record_bytes + 1)
@@ -64,12 +70,23 @@ def _iter_jsonl(stream: IO[bytes], max_record_bytes: int) -> Iterator[tuple[int,
             return
         line += 1
         if len(raw) > max_record_bytes and not raw.endswith(b"\n"):
-            raise RecordError(
-                line, "(record)", f"the line is longer than the limit of {max_record_bytes} bytes"
+            while (rest := stream.readline(_CHUNK)) and not rest.endswith(b"\n"):
+                pass  # skip the rest of the over-long line
+            yield (
+                line,
+                RecordError(
+                    line,
+                    "(record)",
+                    f"the line is longer than the limit of {max_record_bytes} bytes",
+                ),
             )
+            continue
         if not raw.strip():
             continue
-        yield line, _loads(_decode(raw.rstrip(b"\r\n"), line), line)
+        try:
+            yield line, _loads(_decode(raw.rstrip(b"\r\n"), line), line)
+        except RecordError as error:
+            yield line, error
 
 
 def _iter_array(stream: IO[bytes], max_record_bytes: int) -> Iterator[tuple[int, Any]]:

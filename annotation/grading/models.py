@@ -71,3 +71,6 @@ class Grade(models.Model):
             ),
         ]
         indexes = [models.Index(fields=["trace", "source"])]
+
+    def __str__(self) -> str:
+        return f"{self.rating if self.rating is not None else self.score} by {self.source_id}"

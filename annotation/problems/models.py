@@ -167,3 +167,6 @@ class TraceStep(models.Model):
                 fields=["trace", "position", "option"], name="tracestep_unique_option"
             ),
         ]
+
+    def __str__(self) -> str:
+        return f"trace {self.trace_id} step {self.position} option {self.option}"

@@ -12,7 +12,7 @@ NAME = "gsm8k"
 def parse(line: int, obj: Any) -> ImportRecord:
     record = Fields(obj, line)
     solution = record.text("answer")
-    reasoning, sep, answer = solution.rpartition("####")
+    _, sep, answer = solution.rpartition("####")
     if not sep or not answer.strip():
         raise record.error("answer", "has no final answer after '####'")
     return ImportRecord(
