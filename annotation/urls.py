@@ -1,6 +1,39 @@
 from django.contrib import admin
-from django.urls import path
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from annotation.core import views as core_views
+from annotation.core.api import ProjectViewSet
+from annotation.datasets import pages as dataset_pages
+from annotation.grading.api import GradeViewSet
+from annotation.jobs import views as job_views
+from annotation.jobs.api import ImportViewSet, JobViewSet
+from annotation.problems.api import ProblemViewSet, TraceViewSet
+
+router = DefaultRouter()
+router.register("projects", ProjectViewSet, basename="project")
+router.register("problems", ProblemViewSet, basename="problem")
+router.register("traces", TraceViewSet, basename="trace")
+router.register("grades", GradeViewSet, basename="grade")
+router.register("jobs", JobViewSet, basename="job")
+router.register("imports", ImportViewSet, basename="import")
 
 urlpatterns = [
+    path("", core_views.home, name="home"),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("projects/<int:project_id>/", core_views.project_page, name="project"),
+    path("projects/<int:project_id>/import/", dataset_pages.import_page, name="dataset-import"),
+    path("projects/<int:project_id>/jobs/", job_views.job_list, name="job-list"),
+    path("jobs/<int:job_id>/", job_views.job_page, name="job"),
+    path("jobs/<int:job_id>/status/", job_views.job_status, name="job-status"),
+    path("jobs/<int:job_id>/cancel/", job_views.job_cancel, name="job-cancel"),
+    path("jobs/<int:job_id>/download/", job_views.job_download, name="job-download"),
+    path("api/", include(router.urls)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/auth/", include("rest_framework.urls")),
     path("admin/", admin.site.urls),
 ]

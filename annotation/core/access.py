@@ -1,0 +1,97 @@
+"""The only door to objects for a user: one access function per object type.
+
+Each raises Http404 when the user may not know the object exists (not a member of its
+project) and PermissionDenied when they may see it but not do what they asked.
+"""
+
+from enum import StrEnum
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import Http404
+
+from annotation.core.models import Membership, Project, Role
+from annotation.jobs.models import Job
+from annotation.problems.models import Problem, Trace
+
+
+class Ability(StrEnum):
+    VIEW = "view"
+    ANNOTATE = "annotate"
+    REVIEW = "review"  # see every annotator's grades, accept or reject
+    RESEARCH = "research"  # run model jobs, see analyses
+    MANAGE = "manage"  # import, export, settings, members
+
+
+ROLE_ABILITIES: dict[str, frozenset[Ability]] = {
+    Role.ANNOTATOR: frozenset({Ability.VIEW, Ability.ANNOTATE}),
+    Role.REVIEWER: frozenset({Ability.VIEW, Ability.ANNOTATE, Ability.REVIEW}),
+    Role.RESEARCHER: frozenset({Ability.VIEW, Ability.REVIEW, Ability.RESEARCH}),
+    Role.ADMIN: frozenset(Ability),
+}
+
+
+def abilities(user: Any, project: Project) -> frozenset[Ability]:
+    if not user.is_authenticated or not user.is_active:
+        return frozenset()
+    if user.is_superuser:
+        return frozenset(Ability)
+    role = (
+        Membership.objects.filter(project=project, user=user).values_list("role", flat=True).first()
+    )
+    return ROLE_ABILITIES.get(role or "", frozenset())
+
+
+def check_ability(user: Any, project: Project, need: Ability) -> frozenset[Ability]:
+    granted = abilities(user, project)
+    if not granted:
+        raise Http404("No such project")
+    if need not in granted:
+        raise PermissionDenied(f"You may not {need.value} in project {project.name}.")
+    return granted
+
+
+def visible_projects(user: Any) -> QuerySet[Project]:
+    if not user.is_authenticated or not user.is_active:
+        return Project.objects.none()
+    if user.is_superuser:
+        return Project.objects.all()
+    return Project.objects.filter(memberships__user=user)
+
+
+def access_project(user: Any, project_id: int, need: Ability = Ability.VIEW) -> Project:
+    project = Project.objects.filter(pk=project_id).first()
+    if project is None:
+        raise Http404("No such project")
+    check_ability(user, project, need)
+    return project
+
+
+def access_problem(user: Any, problem_id: int, need: Ability = Ability.VIEW) -> Problem:
+    problem = Problem.objects.select_related("project").filter(pk=problem_id).first()
+    if problem is None:
+        raise Http404("No such problem")
+    check_ability(user, problem.project, need)
+    return problem
+
+
+def access_trace(user: Any, trace_id: int, need: Ability = Ability.VIEW) -> Trace:
+    trace = Trace.objects.select_related("problem__project").filter(pk=trace_id).first()
+    if trace is None:
+        raise Http404("No such trace")
+    check_ability(user, trace.problem.project, need)
+    return trace
+
+
+def access_job(user: Any, job_id: int, need: Ability = Ability.VIEW) -> Job:
+    job = Job.objects.select_related("project").filter(pk=job_id).first()
+    if job is None:
+        raise Http404("No such job")
+    check_ability(user, job.project, need)
+    if need == Ability.VIEW and job.created_by_id != user.pk:
+        # Jobs are researchers' and admins' business; their starter may always look.
+        check_ability(
+            user, job.project, Ability.RESEARCH if job.kind != "import" else Ability.MANAGE
+        )
+    return job

@@ -1,0 +1,26 @@
+from typing import IO, Any
+
+from django.core.files import File
+
+from annotation.core.models import Project
+from annotation.jobs.models import Job, JobKind
+from annotation.jobs.services import create_job
+
+
+def start_import(
+    *,
+    project: Project,
+    user: Any,
+    format_name: str,
+    upload: IO[bytes],
+    name: str,
+    skip_invalid: bool = False,
+) -> Job:
+    """Keep the uploaded file in storage and queue an import job for it."""
+    return create_job(
+        project=project,
+        kind=JobKind.IMPORT,
+        params={"format": format_name, "skip_invalid": skip_invalid, "filename": name},
+        created_by=user,
+        input_file=File(upload, name=name),
+    )

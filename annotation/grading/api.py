@@ -1,0 +1,50 @@
+import django_filters
+from rest_framework import serializers, viewsets
+
+from annotation.core.access import visible_projects
+from annotation.grading.models import Grade
+
+
+class GradeSerializer(serializers.ModelSerializer[Grade]):
+    source = serializers.CharField(source="source.name")
+    source_kind = serializers.CharField(source="source.kind")
+
+    class Meta:
+        model = Grade
+        fields = [
+            "id",
+            "node",
+            "trace",
+            "source",
+            "source_kind",
+            "rating",
+            "score",
+            "unsure",
+            "flagged",
+            "critique",
+            "reason",
+            "is_current",
+            "created_at",
+        ]
+
+
+class GradeFilter(django_filters.FilterSet):
+    project = django_filters.NumberFilter(field_name="node__problem__project")
+    source = django_filters.CharFilter(field_name="source__name")
+    source_kind = django_filters.CharFilter(field_name="source__kind")
+
+    class Meta:
+        model = Grade
+        fields = ["trace", "node", "is_current"]
+
+
+class GradeViewSet(viewsets.ReadOnlyModelViewSet[Grade]):
+    serializer_class = GradeSerializer
+    filterset_class = GradeFilter
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return (
+            Grade.objects.filter(node__problem__project__in=visible_projects(self.request.user))
+            .select_related("source")
+            .order_by("id")
+        )

@@ -1,0 +1,89 @@
+from django.db.models import Q
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from annotation.core.access import Ability, access_job, access_project, visible_projects
+from annotation.core.models import Role
+from annotation.datasets.importer import IMPORT_FORMATS
+from annotation.datasets.services import start_import
+from annotation.jobs.models import Job
+from annotation.jobs.services import request_cancel
+
+
+class JobSerializer(serializers.ModelSerializer[Job]):
+    class Meta:
+        model = Job
+        fields = [
+            "id",
+            "kind",
+            "project",
+            "status",
+            "params",
+            "done",
+            "total",
+            "error",
+            "result",
+            "model_version",
+            "prompt_version",
+            "cancel_requested",
+            "attempts",
+            "created_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+
+class ImportSerializer(serializers.Serializer[None]):
+    project = serializers.IntegerField()
+    format = serializers.ChoiceField(choices=sorted(IMPORT_FORMATS))
+    file = serializers.FileField()
+    skip_invalid = serializers.BooleanField(default=False)
+
+
+class JobViewSet(viewsets.ReadOnlyModelViewSet[Job]):
+    serializer_class = JobSerializer
+    filterset_fields = ["project", "kind", "status"]
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        user = self.request.user
+        projects = visible_projects(user)
+        if not user.is_superuser:
+            # Researchers and admins see a project's jobs; everyone sees the jobs they started.
+            projects = projects.filter(
+                memberships__user=user, memberships__role__in=[Role.RESEARCHER, Role.ADMIN]
+            )
+        return Job.objects.filter(Q(project__in=projects) | Q(created_by=user.pk)).order_by("-id")
+
+    def get_object(self) -> Job:
+        return access_job(self.request.user, int(self.kwargs["pk"]))
+
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str) -> Response:
+        job = self.get_object()
+        request_cancel(job)
+        return Response(JobSerializer(job).data)
+
+
+class ImportViewSet(mixins.CreateModelMixin, viewsets.GenericViewSet[Job]):
+    """Upload a dataset file; the import runs as a job (follow it at /api/jobs/ID/)."""
+
+    serializer_class = ImportSerializer
+
+    def create(self, request: Request, *args: object, **kwargs: object) -> Response:
+        form = ImportSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        project = access_project(request.user, data["project"], Ability.MANAGE)
+        job = start_import(
+            project=project,
+            user=request.user,
+            format_name=data["format"],
+            upload=data["file"],
+            name=data["file"].name,
+            skip_invalid=data["skip_invalid"],
+        )
+        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)

@@ -1,0 +1,26 @@
+"""Which function runs each kind of job. Runners take a claimed Job and do its work.
+
+Heavy runners import their model code inside the function, so importing this module
+(the web process does) never imports torch.
+"""
+
+from collections.abc import Callable
+from importlib import import_module
+
+from annotation.jobs.models import Job
+
+RunnerPath = str
+RUNNERS: dict[str, RunnerPath] = {
+    "import": "annotation.datasets.jobs.run_import",
+}
+
+
+def runner_for(kind: str) -> Callable[[Job], dict[str, object] | None]:
+    try:
+        module_name, _, function = RUNNERS[kind].rpartition(".")
+    except KeyError:
+        raise LookupError(f"no runner for jobs of kind {kind!r}") from None
+    runner: Callable[[Job], dict[str, object] | None] = getattr(
+        import_module(module_name), function
+    )
+    return runner

@@ -1,0 +1,125 @@
+"""Job lifecycle: create and enqueue after commit, claim exactly once, report, finish.
+
+A job row is claimed with a conditional UPDATE, so two deliveries of the same task (a
+redelivery after a worker died, or a duplicate) never run it twice at the same time.
+A running job whose heartbeat is older than STALE_AFTER is considered abandoned and may
+be claimed again; its runner then does only the work that is still missing.
+"""
+
+from datetime import timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from annotation.core.models import Project
+from annotation.jobs.models import Job, JobKind, JobStatus
+
+STALE_AFTER = timedelta(minutes=2)
+GPU_KINDS = frozenset(
+    {
+        JobKind.SAMPLE,
+        JobKind.EXPAND,
+        JobKind.SCORE,
+        JobKind.TREE,
+        JobKind.LONG_THOUGHT,
+        JobKind.MONTE_CARLO,
+    }
+)
+
+
+class JobCancelled(Exception):
+    """Raised inside a runner between chunks when someone asked to cancel the job."""
+
+
+def queue_for(kind: str) -> str:
+    return "gpu" if kind in GPU_KINDS else "default"
+
+
+@transaction.atomic
+def create_job(
+    *,
+    project: Project,
+    kind: str,
+    params: dict[str, Any] | None = None,
+    created_by: Any = None,
+    **fields: Any,
+) -> Job:
+    job = Job.objects.create(
+        project=project, kind=kind, params=params or {}, created_by=created_by, **fields
+    )
+    transaction.on_commit(lambda: enqueue(job))
+    return job
+
+
+def enqueue(job: Job) -> None:
+    from workers.tasks import run_job  # the Celery app is not imported by models
+
+    run_job.apply_async(args=[job.pk], queue=queue_for(job.kind))
+
+
+def claim_job(job_id: int) -> Job | None:
+    """Mark a queued (or abandoned running) job as running; None if someone else has it."""
+    now = timezone.now()
+    claimable = Q(status=JobStatus.QUEUED) | Q(
+        status=JobStatus.RUNNING, heartbeat_at__lt=now - STALE_AFTER
+    )
+    claimed = Job.objects.filter(claimable, pk=job_id, cancel_requested=False).update(
+        status=JobStatus.RUNNING,
+        started_at=now,
+        heartbeat_at=now,
+        attempts=F("attempts") + 1,
+    )
+    if claimed != 1:
+        _cancel_if_requested(job_id)
+        return None
+    return Job.objects.get(pk=job_id)
+
+
+def _cancel_if_requested(job_id: int) -> None:
+    Job.objects.filter(
+        pk=job_id, cancel_requested=True, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]
+    ).update(status=JobStatus.CANCELLED, finished_at=timezone.now())
+
+
+def report_progress(job: Job, done: int, total: int | None = None) -> None:
+    """Store progress and the heartbeat; raise JobCancelled if a cancel was requested."""
+    job.done = done
+    fields: dict[str, Any] = {"done": done, "heartbeat_at": timezone.now()}
+    if total is not None:
+        job.total = total
+        fields["total"] = total
+    Job.objects.filter(pk=job.pk).update(**fields)
+    if Job.objects.filter(pk=job.pk, cancel_requested=True).exists():
+        raise JobCancelled
+
+
+def request_cancel(job: Job) -> None:
+    Job.objects.filter(pk=job.pk).update(cancel_requested=True)
+    _cancel_if_requested(job.pk)
+    job.refresh_from_db()
+
+
+def finish_job(job: Job, *, result: dict[str, Any] | None = None) -> None:
+    job.status = JobStatus.SUCCEEDED
+    job.finished_at = timezone.now()
+    if result is not None:
+        job.result = result
+    job.save(update_fields=["status", "finished_at", "result", "output_file"])
+
+
+def fail_job(job: Job, error: str) -> None:
+    Job.objects.filter(pk=job.pk).update(
+        status=JobStatus.FAILED, error=error, finished_at=timezone.now()
+    )
+
+
+def requeue_job(job: Job, error: str) -> None:
+    Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
+        status=JobStatus.QUEUED, error=f"retrying after: {error}"
+    )
+
+
+def mark_cancelled(job: Job) -> None:
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.CANCELLED, finished_at=timezone.now())
