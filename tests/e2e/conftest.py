@@ -125,7 +125,7 @@ class HarnessHandler(SimpleHTTPRequestHandler):
 
     endpoint: ScriptedEndpoint
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def translate_path(self, path: str) -> str:
@@ -157,7 +157,7 @@ class HarnessHandler(SimpleHTTPRequestHandler):
             "body": json.loads(body or b"null"),
         }
         reply = self.endpoint.next_reply(request)
-        if reply == "drop":
+        if isinstance(reply, str):  # "drop"
             self.close_connection = True
             self.connection.shutdown(2)
             return
