@@ -1,0 +1,133 @@
+"""Text generation through any OpenAI-compatible HTTP endpoint (e.g. `vllm serve`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from workers.backends.base import (
+    BackendError,
+    ChatMessage,
+    Generation,
+    SamplingParams,
+    finish_reason_from,
+)
+
+
+class OpenAIGenerator:
+    """Completions and chat completions against `base_url` (e.g. http://host:8000/v1).
+
+    Token counts come from the per-token logprobs the request asks for; an endpoint that
+    returns none gets the usage total split evenly over the choices.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        *,
+        api_key: str = "EMPTY",
+        timeout_s: float = 120.0,
+        prompts_per_request: int = 16,
+    ) -> None:
+        from openai import OpenAI
+
+        # Retries belong to the caller (the task queue), which knows BackendError.retryable.
+        self.client = OpenAI(base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=0)
+        self.model = model
+        self.prompts_per_request = prompts_per_request
+
+    def generate(self, prompts: Sequence[str], params: SamplingParams) -> list[list[Generation]]:
+        results: list[list[Generation]] = []
+        for start in range(0, len(prompts), self.prompts_per_request):
+            batch = list(prompts[start : start + self.prompts_per_request])
+            with _backend_errors():
+                response = self.client.completions.create(
+                    model=self.model, prompt=batch, logprobs=0, **_request_params(params)
+                )
+            # Choices come back flat, prompt-major: index = prompt_position * n + sample.
+            choices = sorted(response.choices, key=lambda choice: choice.index)
+            generations = [
+                Generation(
+                    text=choice.text,
+                    token_count=_token_count(choice, response, len(choices)),
+                    finish_reason=finish_reason_from(choice.finish_reason, source="completion"),
+                )
+                for choice in choices
+            ]
+            results.extend(
+                generations[i : i + params.n] for i in range(0, len(generations), params.n)
+            )
+        return results
+
+    def generate_chat(
+        self, messages_list: Sequence[Sequence[ChatMessage]], params: SamplingParams
+    ) -> list[list[Generation]]:
+        results: list[list[Generation]] = []
+        for messages in messages_list:
+            with _backend_errors():
+                response = self.client.chat.completions.create(
+                    model=self.model,
+                    messages=[dict(message) for message in messages],  # type: ignore[misc]
+                    logprobs=True,
+                    top_logprobs=0,
+                    **_request_params(params),
+                )
+            choices = sorted(response.choices, key=lambda choice: choice.index)
+            results.append(
+                [
+                    Generation(
+                        text=choice.message.content or "",
+                        token_count=_token_count(choice, response, len(choices)),
+                        finish_reason=finish_reason_from(choice.finish_reason, source="chat"),
+                    )
+                    for choice in choices
+                ]
+            )
+        return results
+
+
+def _request_params(params: SamplingParams) -> dict[str, Any]:
+    request: dict[str, Any] = {
+        "n": params.n,
+        "temperature": params.temperature,
+        "top_p": params.top_p,
+        "max_tokens": params.max_tokens,
+    }
+    if params.seed is not None:
+        request["seed"] = params.seed
+    if params.stop:
+        request["stop"] = list(params.stop)
+    return request
+
+
+def _token_count(choice: Any, response: Any, choice_count: int) -> int:
+    logprobs = choice.logprobs
+    if logprobs is not None:
+        # Completions list `tokens`; chat completions list `content` entries.
+        tokens = getattr(logprobs, "tokens", None)
+        if tokens is None:
+            tokens = getattr(logprobs, "content", None)
+        if tokens is not None:
+            return len(tokens)
+    if response.usage is None:
+        raise BackendError("endpoint returned neither logprobs nor usage", retryable=False)
+    return int(response.usage.completion_tokens // choice_count)
+
+
+@contextmanager
+def _backend_errors() -> Iterator[None]:
+    import openai
+
+    try:
+        yield
+    except (openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError) as e:
+        # APIConnectionError covers refused connections and timeouts.
+        raise BackendError(f"OpenAI-compatible endpoint unavailable: {e}", retryable=True) from e
+    except openai.APIStatusError as error:
+        retryable = error.status_code in (408, 409) or error.status_code >= 500
+        raise BackendError(
+            f"OpenAI-compatible endpoint rejected the request ({error.status_code}): {error}",
+            retryable=retryable,
+        ) from error

@@ -1,0 +1,195 @@
+"""Process reward models run with transformers: every step scored in one forward pass.
+
+A solution is rendered once with a marker token after each step; a causal model's output at a
+marker depends only on the tokens before it, so reading all markers of the full solution gives
+the same scores as scoring each step prefix on its own, at a fraction of the cost.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from workers.backends.base import (
+    BackendError,
+    ScoreItem,
+    ScorerError,
+    check_one_score_per_step,
+)
+from workers.backends.hf_loading import load_model, load_tokenizer
+
+QWEN_PRM_SYSTEM_PROMPT = "Please reason step by step, and put your final answer within \\boxed{}."
+
+
+class MarkerTokenScorer(ABC):
+    """Shared batching for PRMs that read one marker token per step."""
+
+    marker: str
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        dtype: str = "float32",
+        batch_size: int = 16,
+        max_length: int | None = None,
+        device: str = "cpu",
+    ) -> None:
+        # Right padding keeps every real token at the same position as when scored alone.
+        self.tokenizer = load_tokenizer(model_path, padding_side="right")
+        self.marker_id = self._single_token_id(self.marker)
+        self.model = load_model(self._load_model, model_path, dtype=dtype, device=device)
+        self.batch_size = batch_size
+        self.max_length = max_length or self.tokenizer.model_max_length
+        self.device = device
+
+    @abstractmethod
+    def _load_model(self, path: str, dtype: Any) -> Any: ...
+
+    @abstractmethod
+    def render(self, problem: str, steps: Sequence[str]) -> str:
+        """The model input with one marker after each step."""
+
+    @abstractmethod
+    def _marker_probabilities(self, logits: Any) -> Any:
+        """Per-position probability that the step ending there is good, shape [batch, seq]."""
+
+    def score(self, items: Sequence[ScoreItem]) -> list[list[float]]:
+        for item in items:
+            self._reject_marker_in_steps(item)
+        texts = [self.render(item.problem, item.steps) for item in items]
+        return check_one_score_per_step(items, self._score_texts(texts))
+
+    def score_each_prefix(self, items: Sequence[ScoreItem]) -> list[list[float]]:
+        """Baseline: one forward pass per step prefix, reading only its last marker."""
+        for item in items:
+            self._reject_marker_in_steps(item)
+        scores = [
+            [
+                self._score_texts([self.render(item.problem, item.steps[: count + 1])])[0][-1]
+                for count in range(len(item.steps))
+            ]
+            for item in items
+        ]
+        return check_one_score_per_step(items, scores)
+
+    def _score_texts(self, texts: Sequence[str]) -> list[list[float]]:
+        # Similar lengths share a batch so little compute goes to padding.
+        order = sorted(range(len(texts)), key=lambda index: len(texts[index]))
+        scores: list[list[float]] = [[] for _ in texts]
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start : start + self.batch_size]
+            for index, text_scores in zip(
+                batch, self._score_batch([texts[i] for i in batch]), strict=True
+            ):
+                scores[index] = text_scores
+        return scores
+
+    def _score_batch(self, texts: Sequence[str]) -> list[list[float]]:
+        import torch
+
+        encoded = self.tokenizer(
+            list(texts), return_tensors="pt", padding=True, add_special_tokens=False
+        )
+        if encoded["input_ids"].shape[1] > self.max_length:
+            raise ScorerError(
+                f"solution of {encoded['input_ids'].shape[1]} tokens exceeds the scorer's "
+                f"max_length of {self.max_length}; split it or raise max_length"
+            )
+        encoded = encoded.to(self.device)
+        with torch.inference_mode():
+            output = self.model(**encoded)
+        logits = output.logits if hasattr(output, "logits") else output[0]
+        probabilities = self._marker_probabilities(logits.float())
+        is_marker = (encoded["input_ids"] == self.marker_id) & encoded["attention_mask"].bool()
+        return [
+            row[row_markers].tolist()
+            for row, row_markers in zip(probabilities, is_marker, strict=True)
+        ]
+
+    def _single_token_id(self, text: str) -> int:
+        ids = self.tokenizer.encode(text, add_special_tokens=False)
+        if len(ids) != 1:
+            raise BackendError(
+                f"{text!r} must be a single token in this model's tokenizer, got ids {ids}",
+                retryable=False,
+            )
+        return int(ids[0])
+
+    def _reject_marker_in_steps(self, item: ScoreItem) -> None:
+        # Rejected rather than escaped: an altered step would be a different step to score.
+        for number, step in enumerate(item.steps, start=1):
+            if self.marker in step:
+                raise ScorerError(
+                    f"step {number} contains the scorer's step marker {self.marker!r}; "
+                    "remove it from the step text"
+                )
+
+
+class MathShepherdScorer(MarkerTokenScorer):
+    """Causal LM PRM: P(good) = softmax over the good/bad token logits at each step tag."""
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        step_tag: str = "ки",
+        good_token: str = "+",
+        bad_token: str = "-",
+        **options: Any,
+    ) -> None:
+        self.marker = step_tag
+        super().__init__(model_path, **options)
+        self.good_id = self._single_token_id(good_token)
+        self.bad_id = self._single_token_id(bad_token)
+
+    def _load_model(self, path: str, dtype: Any) -> Any:
+        from transformers import AutoModelForCausalLM
+
+        return AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+
+    def render(self, problem: str, steps: Sequence[str]) -> str:
+        return f"{problem} " + "\n".join(f"{step} {self.marker}" for step in steps)
+
+    def _marker_probabilities(self, logits: Any) -> Any:
+        return logits[:, :, [self.good_id, self.bad_id]].softmax(dim=-1)[:, :, 0]
+
+
+class QwenPRMScorer(MarkerTokenScorer):
+    """Token-classification PRM: P(class 1) of a 2-class head at each `<extra_0>` separator."""
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        step_separator: str = "<extra_0>",
+        trust_remote_code: bool = False,
+        **options: Any,
+    ) -> None:
+        self.marker = step_separator
+        self.trust_remote_code = trust_remote_code
+        super().__init__(model_path, **options)
+
+    def _load_model(self, path: str, dtype: Any) -> Any:
+        from transformers import AutoConfig, AutoModel, AutoModelForTokenClassification
+
+        config = AutoConfig.from_pretrained(path, trust_remote_code=self.trust_remote_code)
+        architectures = config.architectures or []
+        # The released Qwen2.5-Math-PRM ships its own head class as remote code.
+        if any(name.endswith("ForProcessRewardModel") for name in architectures):
+            return AutoModel.from_pretrained(path, dtype=dtype, trust_remote_code=True)
+        return AutoModelForTokenClassification.from_pretrained(path, dtype=dtype)
+
+    def render(self, problem: str, steps: Sequence[str]) -> str:
+        answer = "".join(f"{step}{self.marker}" for step in steps)
+        messages = [
+            {"role": "system", "content": QWEN_PRM_SYSTEM_PROMPT},
+            {"role": "user", "content": problem},
+            {"role": "assistant", "content": answer},
+        ]
+        return str(self.tokenizer.apply_chat_template(messages, tokenize=False))
+
+    def _marker_probabilities(self, logits: Any) -> Any:
+        return logits.softmax(dim=-1)[:, :, 1]

@@ -1,0 +1,145 @@
+"""Model specs and a small per-process cache: a GPU worker loads a model once and keeps it."""
+
+from __future__ import annotations
+
+import gc
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any, Literal, cast
+
+from workers.backends.base import BackendError, Generator, SamplingParams, StepScorer
+
+BackendKind = Literal["vllm", "openai", "transformers"]
+ScorerHead = Literal["math-shepherd", "qwen-prm", "judge"]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    kind: BackendKind
+    path_or_endpoint: str
+    dtype: str = "auto"
+    max_length: int | None = None
+    default_sampling: dict[str, Any] = field(default_factory=dict, hash=False)
+    scorer_head: ScorerHead | None = None
+    # Passed to the backend's constructor as is, e.g. vLLM engine options or an API key.
+    options: dict[str, Any] = field(default_factory=dict, hash=False)
+
+    def sampling_params(self, **overrides: Any) -> SamplingParams:
+        return SamplingParams(**{**self.default_sampling, **overrides})
+
+    def cache_key(self, role: str) -> Hashable:
+        return (
+            role,
+            self.kind,
+            self.path_or_endpoint,
+            self.dtype,
+            self.max_length,
+            self.scorer_head,
+            repr(sorted(self.options.items())),
+        )
+
+
+class ModelCache:
+    """Least-recently-used models; evicting one releases it before the next is loaded."""
+
+    def __init__(self, max_entries: int) -> None:
+        if max_entries < 1:
+            raise ValueError(f"max_entries must be at least 1, got {max_entries}")
+        self.max_entries = max_entries
+        self._entries: OrderedDict[Hashable, Any] = OrderedDict()
+
+    def get_or_load(self, key: Hashable, load: Callable[[], Any]) -> Any:
+        if key in self._entries:
+            self._entries.move_to_end(key)
+            return self._entries[key]
+        while len(self._entries) >= self.max_entries:
+            _, evicted = self._entries.popitem(last=False)
+            _release(evicted)
+        model = load()
+        self._entries[key] = model
+        return model
+
+    def clear(self) -> None:
+        while self._entries:
+            _release(self._entries.popitem()[1])
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def _release(model: Any) -> None:
+    close = getattr(model, "close", None)
+    if callable(close):
+        close()
+    del model
+    gc.collect()
+
+
+# One vLLM engine claims most of an accelerator's memory, so by default only one is kept.
+vllm_cache = ModelCache(max_entries=1)
+model_cache = ModelCache(max_entries=2)
+
+
+def configure_caches(*, vllm_entries: int = 1, other_entries: int = 2) -> None:
+    global vllm_cache, model_cache
+    vllm_cache.clear()
+    model_cache.clear()
+    vllm_cache = ModelCache(vllm_entries)
+    model_cache = ModelCache(other_entries)
+
+
+def load_generator(spec: ModelSpec) -> Generator:
+    cache = vllm_cache if spec.kind == "vllm" else model_cache
+    return cast(
+        Generator, cache.get_or_load(spec.cache_key("generator"), lambda: _build_generator(spec))
+    )
+
+
+def load_scorer(spec: ModelSpec) -> StepScorer:
+    if spec.scorer_head is None:
+        raise BackendError(f"model {spec.name!r} has no scorer head configured", retryable=False)
+    if spec.scorer_head == "judge":
+        from workers.backends.judge_scorer import JudgeScorer
+
+        return JudgeScorer(load_generator(spec), spec.sampling_params())
+    if spec.kind != "transformers":
+        raise BackendError(
+            f"model {spec.name!r}: a {spec.scorer_head} head runs with kind 'transformers', "
+            f"not {spec.kind!r}",
+            retryable=False,
+        )
+    return cast(
+        StepScorer, model_cache.get_or_load(spec.cache_key("scorer"), lambda: _build_prm(spec))
+    )
+
+
+def _build_generator(spec: ModelSpec) -> Generator:
+    if spec.kind == "vllm":
+        from workers.backends.vllm_generator import VLLMGenerator
+
+        return VLLMGenerator(
+            spec.path_or_endpoint,
+            dtype=spec.dtype,
+            max_model_len=spec.max_length,
+            engine_options=spec.options,
+        )
+    if spec.kind == "openai":
+        from workers.backends.openai_generator import OpenAIGenerator
+
+        return OpenAIGenerator(spec.path_or_endpoint, spec.name, **spec.options)
+    if spec.kind == "transformers":
+        from workers.backends.transformers_generator import TransformersGenerator
+
+        return TransformersGenerator(spec.path_or_endpoint, dtype=spec.dtype, **spec.options)
+    raise BackendError(f"unknown backend kind {spec.kind!r}", retryable=False)
+
+
+def _build_prm(spec: ModelSpec) -> StepScorer:
+    from workers.backends.prm_scorers import MathShepherdScorer, QwenPRMScorer
+
+    scorer_class = MathShepherdScorer if spec.scorer_head == "math-shepherd" else QwenPRMScorer
+    return scorer_class(
+        spec.path_or_endpoint, dtype=spec.dtype, max_length=spec.max_length, **spec.options
+    )
