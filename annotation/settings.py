@@ -47,6 +47,8 @@ INSTALLED_APPS = [
     "annotation.grading",
     "annotation.jobs",
     "annotation.datasets",
+    "annotation.workspace",
+    "annotation.llm",
 ]
 
 MIDDLEWARE = [

@@ -31,6 +31,8 @@ urlpatterns = [
     path("jobs/<int:job_id>/status/", job_views.job_status, name="job-status"),
     path("jobs/<int:job_id>/cancel/", job_views.job_cancel, name="job-cancel"),
     path("jobs/<int:job_id>/download/", job_views.job_download, name="job-download"),
+    path("", include("annotation.workspace.urls")),
+    path("", include("annotation.llm.urls")),
     path("api/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
