@@ -1,15 +1,17 @@
 """Final-answer extraction and math-equivalence grading.
 
-Equivalence is decided by `math_verify` in a small pool of child processes: sympy can hang on
-pathological input (huge powers are computed in C and ignore signals), and math_verify's own
-timeout relies on SIGALRM, which only works on a process's main thread. Each child limits every
-pair with its own alarm; the parent also waits with a deadline and kills a child that misses it.
-This works from any thread. The children are plain subprocesses speaking JSON lines, so they do
-not depend on the host program's ``__main__`` the way multiprocessing's spawn does.
+Equivalence is decided by `math_verify` in a small pool of child processes: sympy can run for
+a very long time on pathological input (and code inside C extensions does not see signals), and
+math_verify's own timeout relies on SIGALRM, which only works on a process's main thread. Each
+child limits every pair with its own alarm; the parent also waits with a deadline and kills a
+child that misses it. This works from any thread. The children are plain subprocesses speaking
+JSON lines, so they do not depend on the host program's ``__main__`` the way multiprocessing's
+spawn does.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
@@ -117,7 +119,7 @@ def _command_argument(text: str, position: int) -> str | None:
     if stripped.startswith("{"):
         open_at = position + len(after) - len(stripped)
         return _braced_group(text, open_at)
-    if stripped is not after and stripped:
+    if len(stripped) < len(after) and stripped:
         token = re.match(r"[^\s$]+", stripped)
         return token.group(0) if token else None
     return None
@@ -192,6 +194,10 @@ def _normalise_whitespace(text: str) -> str:
 # --- the parent side: a pool of verifier processes ---------------------------------------------
 
 
+class VerifierUnavailable(RuntimeError):
+    """The verifier process could not start (e.g. math_verify is not installed)."""
+
+
 class _WorkerFailure(Exception):
     """A verifier process missed its deadline, died, or answered garbage."""
 
@@ -213,12 +219,12 @@ class _VerifierProcess:
         self._pending = b""
         try:
             ready = self._read_line(time.monotonic() + _START_TIMEOUT_S)
-        except _WorkerFailure:
+        except _WorkerFailure as failure:
             self.kill()
-            raise
+            raise VerifierUnavailable(f"the answer verifier did not start: {failure}") from None
         if ready != _READY:
             self.kill()
-            raise _WorkerFailure(f"verifier process said {ready!r} instead of ready")
+            raise VerifierUnavailable(f"the answer verifier said {ready!r} instead of ready")
 
     @property
     def pid(self) -> int:
@@ -236,7 +242,11 @@ class _VerifierProcess:
             self._process.stdin.flush()
         except OSError as error:
             raise _WorkerFailure("verifier process is gone") from error
-        results = json.loads(self._read_line(deadline))
+        line = self._read_line(deadline)
+        try:
+            results = json.loads(line)
+        except ValueError:
+            raise _WorkerFailure(f"verifier process answered {line!r}") from None
         if not isinstance(results, list) or len(results) != len(pairs):
             raise _WorkerFailure(f"verifier process answered {results!r}")
         return [bool(result) for result in results]
@@ -270,13 +280,34 @@ class _VerifierPool:
 
     def __init__(self, size: int) -> None:
         self.size = size
+        self._idle = self._empty_slots()
+
+    def _empty_slots(self) -> queue.LifoQueue[_VerifierProcess | None]:
         # Each entry is an idle process, or None for a free slot with no process started yet.
-        self._idle: queue.LifoQueue[_VerifierProcess | None] = queue.LifoQueue()
-        for _ in range(size):
-            self._idle.put(None)
+        slots: queue.LifoQueue[_VerifierProcess | None] = queue.LifoQueue()
+        for _ in range(self.size):
+            slots.put(None)
+        return slots
+
+    def forget_processes(self) -> None:
+        """In a forked child (e.g. a Celery prefork worker): the parent's processes and their
+        pipes are not ours to use, so start afresh."""
+        self._idle = self._empty_slots()
+
+    def close(self) -> None:
+        """Stop the idle processes (at interpreter exit)."""
+        while True:
+            try:
+                worker = self._idle.get_nowait()
+            except queue.Empty:
+                return
+            if worker is not None:
+                worker.kill()
 
     def run(self, pairs: list[tuple[str, str]], timeout_s: float) -> list[bool] | None:
-        """Results for `pairs`, or None when the chunk could not be decided in time."""
+        """Results for `pairs`, or None when the chunk could not be decided in time.
+
+        Raises VerifierUnavailable when no verifier process can be started."""
         worker = self._idle.get()
         try:
             if worker is None or not worker.alive():
@@ -298,6 +329,8 @@ _IMPORT_ROOT = Path(__file__).resolve().parents[2]
 _READY = b"ready"
 _START_TIMEOUT_S = 120.0
 _POOL = _VerifierPool(size=min(2, os.cpu_count() or 1))
+os.register_at_fork(after_in_child=_POOL.forget_processes)
+atexit.register(_POOL.close)
 
 
 # --- the child side: runs as ``python -m workers.algorithms.answers`` ---------------------------

@@ -1,4 +1,5 @@
 import json
+import multiprocessing
 import os
 import signal
 import threading
@@ -118,6 +119,33 @@ def test_pathological_expression_times_out_and_the_pool_still_works() -> None:
     assert equivalent is False
     assert time.monotonic() - start < 10
     assert answers_equivalent(r"\frac{1}{2}", "0.5") is True
+
+
+def _child_process_ids() -> set[int]:
+    own = Path(f"/proc/{os.getpid()}/task")
+    return {int(pid) for task in own.iterdir() for pid in (task / "children").read_text().split()}
+
+
+def _grade_in_forked_child(results: "multiprocessing.Queue[tuple[bool, int]]") -> None:
+    equivalent = answers_equivalent(r"\frac{3}{6}", "0.5")
+    results.put((equivalent, len(_child_process_ids())))
+
+
+def test_a_forked_child_starts_its_own_verifier_processes() -> None:
+    # given: the parent's pool is running (as in a Celery prefork parent)
+    assert answers_equivalent(r"\frac{2}{4}", "0.5") is True
+    fork = multiprocessing.get_context("fork")
+    results: multiprocessing.Queue[tuple[bool, int]] = fork.Queue()
+
+    # when
+    child = fork.Process(target=_grade_in_forked_child, args=(results,))
+    child.start()
+    child.join(timeout=60)
+
+    # then: the child graded with a verifier process of its own, not through the parent's pipes
+    assert child.exitcode == 0
+    assert results.get(timeout=1) == (True, 1)
+    assert answers_equivalent(r"\frac{4}{8}", "0.5") is True
 
 
 def test_stuck_verifier_process_misses_its_deadline() -> None:
