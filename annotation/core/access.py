@@ -14,6 +14,7 @@ from django.http import Http404
 from annotation.core.models import Membership, Project, Role
 from annotation.jobs.models import Job
 from annotation.problems.models import Problem, Trace
+from annotation.workspace.models import Assignment
 
 
 class Ability(StrEnum):
@@ -95,3 +96,24 @@ def access_job(user: Any, job_id: int, need: Ability = Ability.VIEW) -> Job:
             user, job.project, Ability.RESEARCH if job.kind != "import" else Ability.MANAGE
         )
     return job
+
+
+def access_assignment(
+    user: Any, assignment_id: int, need: Ability = Ability.ANNOTATE
+) -> Assignment:
+    """An annotator's claim: only its annotator may change it (ANNOTATE); reviewers may see and
+    review it (VIEW, REVIEW)."""
+    assignment = (
+        Assignment.objects.select_related("project", "problem", "annotator")
+        .filter(pk=assignment_id)
+        .first()
+    )
+    if assignment is None:
+        raise Http404("No such assignment")
+    granted = check_ability(user, assignment.project, need)
+    if assignment.annotator_id != user.pk:
+        if need == Ability.ANNOTATE:
+            raise PermissionDenied("This is another annotator's work; you may not change it.")
+        if Ability.REVIEW not in granted:
+            raise PermissionDenied("Only reviewers may see other annotators' work.")
+    return assignment
