@@ -1,9 +1,10 @@
 """Read-only views of traces for exports, loaded a chunk of traces at a time."""
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from uuid import UUID
 
 from annotation.grading.models import Grade
 from annotation.problems.models import Trace, TraceStep
@@ -15,6 +16,8 @@ class GradeView:
     score: float | None
     flagged: bool | None
     source_name: str
+    votes: int = 1  # how many sources' grades were combined into this one
+    agreement: float = 1.0  # the share of those votes that agree with `rating`
 
 
 @dataclass(slots=True)
@@ -56,22 +59,33 @@ class TraceView:
         return -1
 
 
-def load_trace_views(traces: Sequence[Trace]) -> list[TraceView]:
-    """Steps, node texts and the grades given in each trace, in three queries."""
-    views = {t.pk: TraceView(trace=t) for t in traces}
-    grades: dict[tuple[int, Any], GradeView] = {}
+StepKey = tuple[int, UUID]  # (trace id, node id)
+# Given the (trace, node) pairs of a chunk, the grade to show for each pair that has one.
+GradeLoader = Callable[[set[StepKey]], dict[StepKey, GradeView]]
+
+
+def grades_given_in_trace(keys: set[StepKey]) -> dict[StepKey, GradeView]:
+    """The grades given in each trace: the first source to grade a node there, latest version."""
+    grades: dict[StepKey, GradeView] = {}
     rows = (
-        Grade.objects.filter(trace_id__in=views)
+        Grade.objects.filter(trace_id__in={trace_id for trace_id, _ in keys})
         .order_by("source_id", "id")
         .values_list("trace_id", "node_id", "rating", "score", "flagged", "source__name")
     )
     for trace_id, node_id, rating, score, flagged, source_name in rows:
-        # The first source to grade a node in the trace wins; its latest version is kept.
         key = (trace_id, node_id)
         current = grades.get(key)
         if current is None or current.source_name == source_name:
             grades[key] = GradeView(rating, score, flagged, source_name)
-    steps = (
+    return grades
+
+
+def load_trace_views(
+    traces: Sequence[Trace], grades: GradeLoader = grades_given_in_trace
+) -> list[TraceView]:
+    """Steps with their node texts, then the grades `grades` selects: two queries."""
+    views = {t.pk: TraceView(trace=t) for t in traces}
+    steps = list(
         TraceStep.objects.filter(trace_id__in=views)
         .order_by("trace_id", "position", "option")
         .values_list(
@@ -85,10 +99,11 @@ def load_trace_views(traces: Sequence[Trace]) -> list[TraceView]:
             "node__kind",
         )
     )
+    graded = grades({(row[0], row[5]) for row in steps}) if steps else {}
     by_trace: dict[int, list[StepView]] = defaultdict(list)
     for trace_id, position, option, on_path, extra, node_id, text, kind in steps:
         by_trace[trace_id].append(
-            StepView(position, option, on_path, text, kind, extra, grades.get((trace_id, node_id)))
+            StepView(position, option, on_path, text, kind, extra, graded.get((trace_id, node_id)))
         )
     for trace_id, view in views.items():
         view.steps = by_trace[trace_id]

@@ -67,19 +67,14 @@ def _ratings(record: Fields, segments: list[str], labelled: str) -> list[int]:
     return ratings
 
 
-def export_row(view: TraceView, *, zero_is_good: bool = True) -> dict[str, Any]:
-    steps = view.path
+def export_row(view: TraceView, labels: list[bool]) -> dict[str, Any]:
+    """The first len(labels) path steps, each marked '+' (good) or '-' (bad)."""
+    steps = view.path[: len(labels)]
     prompt = f"{view.trace.problem.text} "
     texts = [f"Step {i + 1}: {s.text} " for i, s in enumerate(steps)]
-    marks = [_mark(s.grade.rating if s.grade else None, zero_is_good) for s in steps]
+    marks = ["+" if good else "-" for good in labels]
     return {
         "input": prompt + "\n".join(text + TAG for text in texts),
         "label": prompt + "\n".join(text + mark for text, mark in zip(texts, marks, strict=True)),
         "task": view.trace.metadata.get("task", ""),
     }
-
-
-def _mark(rating: int | None, zero_is_good: bool) -> str:
-    if rating is None:
-        raise ValueError("a step without a grade cannot be exported as Math-Shepherd")
-    return "+" if rating > 0 or (rating == 0 and zero_is_good) else "-"

@@ -1,0 +1,1 @@
+"""Training exports: selection and labelling of graded paths, row formats, files, manifest."""

@@ -1,0 +1,131 @@
+"""Export options: every choice that changes the rows, all recorded in the manifest."""
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
+
+from annotation.problems.models import Origin
+
+GradeChoice = Literal["trace", "annotator", "majority", "reviewed", "run", "monte_carlo"]
+GRADE_CHOICES: tuple[str, ...] = (
+    "trace",
+    "annotator",
+    "majority",
+    "reviewed",
+    "run",
+    "monte_carlo",
+)
+FILE_FORMATS: tuple[str, ...] = ("jsonl", "jsonl.gz", "parquet")
+SCHEMA_VERSION = 1
+
+
+class ExportOptionError(ValueError):
+    """An option a person chose that cannot work; the message names the option to change."""
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    format: str
+    file_format: str = "jsonl"
+    # How a 0 ("okay") rating becomes binary: OpenR and Qwen count it good, TRL's script bad.
+    zero_is: Literal["good", "bad"] = "good"
+    # Which grades label the steps (see selection.py for each choice).
+    grades: GradeChoice = "trace"
+    annotator: str | None = None  # username, for grades="annotator"
+    run: int | None = None  # job id of a PRM / judge / Monte-Carlo run, for grades="run"
+    score_threshold: float = 0.5  # a machine score at or above it counts as a good step
+    min_agreement: float = 0.0  # share of votes that must agree with a combined grade
+    origins: tuple[str, ...] | None = None  # None: the format's default origins
+    after_error: Literal["drop", "keep"] | None = None  # None: the format's default
+    test_fraction: float = 0.0  # share of problems in the test split
+    seed: int = 0
+    held_out: tuple[str, ...] = ()  # problem external ids or texts never written to train
+    dedupe: bool = False  # drop a row whose content equals an earlier row of its problem
+    pairs_per_problem: int = 5  # dpo: k correct x incorrect pairs per problem
+    extra: dict[str, Any] = field(default_factory=dict)  # reserved for format-specific options
+
+    def __post_init__(self) -> None:
+        from annotation.datasets.export.formats import EXPORT_FORMATS
+
+        if self.format not in EXPORT_FORMATS:
+            raise ExportOptionError(
+                f"format: unknown format {self.format!r}; "
+                f"choose one of {', '.join(sorted(EXPORT_FORMATS))}"
+            )
+        if self.file_format not in FILE_FORMATS:
+            raise ExportOptionError(
+                f"file_format: {self.file_format!r} is not one of {', '.join(FILE_FORMATS)}"
+            )
+        if self.zero_is not in ("good", "bad"):
+            raise ExportOptionError(f"zero_is: expected 'good' or 'bad', got {self.zero_is!r}")
+        if self.grades not in GRADE_CHOICES:
+            raise ExportOptionError(
+                f"grades: {self.grades!r} is not one of {', '.join(GRADE_CHOICES)}"
+            )
+        if self.grades == "annotator" and not self.annotator:
+            raise ExportOptionError("annotator: give the username whose grades to export")
+        if self.grades == "run" and self.run is None:
+            raise ExportOptionError("run: give the id of the job whose grades to export")
+        if not 0.0 <= self.min_agreement <= 1.0:
+            raise ExportOptionError(f"min_agreement: {self.min_agreement} is not in [0, 1]")
+        if not 0.0 <= self.test_fraction < 1.0:
+            raise ExportOptionError(f"test_fraction: {self.test_fraction} is not in [0, 1)")
+        if self.after_error not in (None, "drop", "keep"):
+            raise ExportOptionError(
+                f"after_error: expected 'drop' or 'keep', got {self.after_error!r}"
+            )
+        if self.pairs_per_problem < 1:
+            raise ExportOptionError(
+                f"pairs_per_problem: {self.pairs_per_problem} must be at least 1"
+            )
+        unknown = set(self.origins or ()) - set(Origin.values)
+        if unknown:
+            raise ExportOptionError(
+                f"origins: unknown {', '.join(sorted(unknown))}; "
+                f"choose from {', '.join(Origin.values)}"
+            )
+
+    @property
+    def resolved_origins(self) -> tuple[str, ...] | None:
+        from annotation.datasets.export.formats import EXPORT_FORMATS
+
+        return self.origins if self.origins is not None else EXPORT_FORMATS[self.format].origins
+
+    @property
+    def resolved_after_error(self) -> str:
+        from annotation.datasets.export.formats import EXPORT_FORMATS
+
+        return self.after_error or EXPORT_FORMATS[self.format].after_error
+
+    def as_dict(self) -> dict[str, Any]:
+        """Every option with defaults resolved, as the manifest records them."""
+        data = asdict(self)
+        data["origins"] = list(self.resolved_origins) if self.resolved_origins else None
+        data["after_error"] = self.resolved_after_error
+        data["held_out"] = len(self.held_out)  # the list itself can be long; its size and
+        data["held_out_sha256"] = _digest_of(self.held_out)  # digest identify it
+        return data
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> "ExportOptions":
+        """Options from a job's params (JSON): unknown keys are an error naming them."""
+        names = {f.name for f in fields(cls)}
+        unknown = set(params) - names
+        if unknown:
+            raise ExportOptionError(f"unknown export options: {', '.join(sorted(unknown))}")
+        values = dict(params)
+        for key in ("origins", "held_out"):
+            if values.get(key) is not None:
+                values[key] = tuple(values[key])
+        return cls(**values)
+
+    def as_params(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["origins"] = list(self.origins) if self.origins is not None else None
+        data["held_out"] = list(self.held_out)
+        return data
+
+
+def _digest_of(items: tuple[str, ...]) -> str:
+    import hashlib
+
+    return hashlib.sha256("\n".join(sorted(items)).encode()).hexdigest()
