@@ -1,12 +1,34 @@
 """The Celery app. Workers: `celery -A workers.celery_app worker -Q default` for light jobs
-and `-Q gpu --pool solo` (one process per GPU) for model jobs."""
+and `-Q gpu --pool solo` (one process per GPU) for model jobs.
 
+When a worker is ready it enqueues every unfinished job again (see recover_jobs): a job whose
+worker was killed goes on once its heartbeat is stale, and claim_job keeps duplicates idle.
+"""
+
+import logging
 import os
+from typing import Any
 
 from celery import Celery
+from celery.signals import worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotation.settings")
 
 app = Celery("stepwise")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks(["workers"])
+
+logger = logging.getLogger(__name__)
+
+
+@worker_ready.connect
+def recover_unfinished_jobs(**_: Any) -> None:
+    from annotation.jobs.services import recover_jobs
+
+    try:
+        recovered = recover_jobs()
+    except Exception:  # a worker with no database yet (first migrate) still starts
+        logger.exception("could not look for unfinished jobs")
+        return
+    if recovered:
+        logger.info("enqueued unfinished jobs again: %s", recovered)

@@ -1,13 +1,54 @@
 """Thin tasks: claim the job row, call its runner, record the outcome."""
 
 import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from celery import Task, shared_task
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, connection
 
 logger = logging.getLogger(__name__)
 
 
 MAX_RETRIES = 5
+
+
+def is_transient(error: BaseException) -> bool:
+    """Errors that say a retry can help: a backend's own verdict, or a lost database link."""
+    if isinstance(error, OperationalError | InterfaceError):
+        return True
+    return bool(getattr(error, "retryable", False))
+
+
+@contextmanager
+def heartbeat(job_id: int) -> Iterator[None]:
+    """Beat while the runner works, so a long chunk is not mistaken for a dead worker.
+
+    A killed worker stops beating; after STEPWISE_JOB_STALE_SECONDS its job may be claimed again.
+    """
+    from annotation.jobs.services import beat
+
+    stop = threading.Event()
+    interval = max(settings.STEPWISE_JOB_STALE_SECONDS / 3, 0.2)
+
+    def loop() -> None:
+        try:
+            while not stop.wait(interval) and beat(job_id):
+                pass
+        except Exception:  # the runner's own queries will report a broken database
+            logger.exception("heartbeat of job %s stopped", job_id)
+        finally:
+            connection.close()  # this thread's own connection
+
+    thread = threading.Thread(target=loop, name=f"heartbeat-{job_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
@@ -27,15 +68,16 @@ def run_job(self: Task, job_id: int) -> None:
         logger.info("job %s is not claimable (finished, cancelled or running elsewhere)", job_id)
         return
     try:
-        result = runner_for(job.kind)(job)
+        with heartbeat(job.pk):
+            result = runner_for(job.kind)(job)
     except JobCancelled:
         mark_cancelled(job)
         return
     except Exception as error:
-        if getattr(error, "retryable", False) and self.request.retries < MAX_RETRIES:
-            # Only errors that say a retry can help (a model server down, a lost connection).
+        if is_transient(error) and self.request.retries < MAX_RETRIES:
+            logger.warning("job %s: transient error, retrying: %s", job_id, error)
             requeue_job(job, str(error))
-            raise self.retry(countdown=2**self.request.retries) from error
+            raise self.retry(countdown=2**self.request.retries, max_retries=MAX_RETRIES) from error
         logger.exception("job %s failed", job_id)
         fail_job(job, str(error) or type(error).__name__)
         return

@@ -12,6 +12,10 @@ from annotation.jobs.models import Job
 RunnerPath = str
 RUNNERS: dict[str, RunnerPath] = {
     "import": "annotation.datasets.jobs.run_import",
+    "export": "annotation.datasets.export.jobs.run_export",
+    "sample": "workers.runners.sample.run_sample",
+    "expand": "workers.runners.expand.run_expand",
+    "score": "workers.runners.score.run_score",
 }
 
 

@@ -2,13 +2,14 @@
 
 A job row is claimed with a conditional UPDATE, so two deliveries of the same task (a
 redelivery after a worker died, or a duplicate) never run it twice at the same time.
-A running job whose heartbeat is older than STALE_AFTER is considered abandoned and may
-be claimed again; its runner then does only the work that is still missing.
+A running job whose heartbeat is older than settings.STEPWISE_JOB_STALE_SECONDS is considered
+abandoned and may be claimed again; its runner then does only the work that is still missing.
 """
 
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -16,7 +17,6 @@ from django.utils import timezone
 from annotation.core.models import Project
 from annotation.jobs.models import Job, JobKind, JobStatus
 
-STALE_AFTER = timedelta(minutes=2)
 GPU_KINDS = frozenset(
     {
         JobKind.SAMPLE,
@@ -31,6 +31,11 @@ GPU_KINDS = frozenset(
 
 class JobCancelled(Exception):
     """Raised inside a runner between chunks when someone asked to cancel the job."""
+
+
+def stale_after() -> timedelta:
+    """How old a running job's heartbeat may get before the job counts as abandoned."""
+    return timedelta(seconds=settings.STEPWISE_JOB_STALE_SECONDS)
 
 
 def queue_for(kind: str) -> str:
@@ -53,17 +58,40 @@ def create_job(
     return job
 
 
-def enqueue(job: Job) -> None:
+def enqueue(job: Job, *, countdown: float | None = None) -> None:
     from workers.tasks import run_job  # the Celery app is not imported by models
 
-    run_job.apply_async(args=[job.pk], queue=queue_for(job.kind))
+    options: dict[str, Any] = {"queue": queue_for(job.kind)}
+    if countdown is not None:
+        options["countdown"] = countdown
+    run_job.apply_async(args=(job.pk,), **options)
+
+
+def recover_jobs() -> list[int]:
+    """Enqueue every unfinished job again: queued ones now, running ones when their heartbeat
+    will be stale. Called when a worker starts, so jobs whose worker died (or whose message
+    was lost) go on. A duplicate message is harmless: claim_job lets only one run."""
+    now = timezone.now()
+    limit = stale_after()
+    recovered = []
+    unfinished = Job.objects.filter(
+        status__in=[JobStatus.QUEUED, JobStatus.RUNNING], cancel_requested=False
+    ).only("pk", "kind", "status", "heartbeat_at")
+    for job in unfinished:
+        countdown = None
+        if job.status == JobStatus.RUNNING and job.heartbeat_at is not None:
+            wait = (job.heartbeat_at + limit - now).total_seconds()
+            countdown = max(wait, 0.0) + 1.0
+        enqueue(job, countdown=countdown)
+        recovered.append(job.pk)
+    return recovered
 
 
 def claim_job(job_id: int) -> Job | None:
     """Mark a queued (or abandoned running) job as running; None if someone else has it."""
     now = timezone.now()
     claimable = Q(status=JobStatus.QUEUED) | Q(
-        status=JobStatus.RUNNING, heartbeat_at__lt=now - STALE_AFTER
+        status=JobStatus.RUNNING, heartbeat_at__lt=now - stale_after()
     )
     claimed = Job.objects.filter(claimable, pk=job_id, cancel_requested=False).update(
         status=JobStatus.RUNNING,
@@ -78,9 +106,21 @@ def claim_job(job_id: int) -> Job | None:
 
 
 def _cancel_if_requested(job_id: int) -> None:
-    Job.objects.filter(
-        pk=job_id, cancel_requested=True, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]
-    ).update(status=JobStatus.CANCELLED, finished_at=timezone.now())
+    """Cancel now a job nobody is working on: queued, or running with a stale heartbeat.
+    A live runner sees the flag at its next progress report and stops there."""
+    idle = Q(status=JobStatus.QUEUED) | Q(
+        status=JobStatus.RUNNING, heartbeat_at__lt=timezone.now() - stale_after()
+    )
+    Job.objects.filter(idle, pk=job_id, cancel_requested=True).update(
+        status=JobStatus.CANCELLED, finished_at=timezone.now()
+    )
+
+
+def beat(job_id: int) -> bool:
+    """Refresh a running job's heartbeat; False when the job is no longer running."""
+    return bool(
+        Job.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(heartbeat_at=timezone.now())
+    )
 
 
 def report_progress(job: Job, done: int, total: int | None = None) -> None:
@@ -102,11 +142,19 @@ def request_cancel(job: Job) -> None:
 
 
 def finish_job(job: Job, *, result: dict[str, Any] | None = None) -> None:
-    job.status = JobStatus.SUCCEEDED
+    """Mark a running job succeeded (a job cancelled meanwhile stays cancelled)."""
     job.finished_at = timezone.now()
     if result is not None:
         job.result = result
-    job.save(update_fields=["status", "finished_at", "result", "output_file"])
+    updated = Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
+        status=JobStatus.SUCCEEDED,
+        finished_at=job.finished_at,
+        result=job.result,
+        output_file=job.output_file.name or "",
+        error="",
+    )
+    if updated:
+        job.status = JobStatus.SUCCEEDED
 
 
 def fail_job(job: Job, error: str) -> None:

@@ -1,0 +1,310 @@
+"""What the model job runners share: loading models from a job's snapshot, chunking,
+writing generated traces (with their steps, answer grades and optional step scores)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.db import transaction
+
+from annotation.grading.models import Grade, GradeSource, SourceKind
+from annotation.jobs.models import Job
+from annotation.jobs.services import report_progress
+from annotation.problems.models import Problem, StepNode, Trace, TraceStep
+from annotation.problems.tree import node_id
+from workers.algorithms.answers import answers_equivalent_many, extract_answer
+from workers.algorithms.steps import split_steps
+
+if TYPE_CHECKING:
+    from workers.backends.base import ChatMessage, Generation, Generator, StepScorer
+    from workers.backends.registry import ModelSpec
+
+_caches_configured = False
+
+
+def model_spec(snapshot: dict[str, Any]) -> ModelSpec:
+    from workers.backends.registry import ModelSpec
+
+    return ModelSpec(
+        name=snapshot["name"],
+        kind=snapshot["kind"],
+        path_or_endpoint=snapshot["path_or_endpoint"],
+        dtype=snapshot.get("dtype") or "auto",
+        max_length=snapshot.get("max_length"),
+        default_sampling=snapshot.get("default_sampling") or {},
+        scorer_head=snapshot.get("scorer_head"),
+        options=snapshot.get("options") or {},
+    )
+
+
+def _configure_caches() -> None:
+    global _caches_configured
+    if not _caches_configured:
+        from workers.backends.registry import configure_caches
+
+        configure_caches(vllm_entries=1, other_entries=settings.STEPWISE_MODEL_CACHE_SIZE)
+        _caches_configured = True
+
+
+def load_generator(snapshot: dict[str, Any]) -> Generator:
+    """The generator of a job's model, loaded on first use and kept by the worker."""
+    from workers.backends.registry import load_generator as load
+
+    _configure_caches()
+    return load(model_spec(snapshot))
+
+
+def load_scorer(snapshot: dict[str, Any]) -> StepScorer:
+    from workers.backends.registry import load_scorer as load
+
+    _configure_caches()
+    return load(model_spec(snapshot))
+
+
+def generate(
+    snapshot: dict[str, Any], prompts: Sequence[str], sampling: dict[str, Any], n: int
+) -> tuple[list[list[Generation]], float]:
+    """n generations per prompt and the seconds they took; chat-templated if configured."""
+    from workers.backends.base import SamplingParams
+
+    generator = load_generator(snapshot)
+    params = SamplingParams(n=n, **sampling)
+    started = time.perf_counter()
+    if snapshot.get("use_chat_template", True):
+        messages: list[list[ChatMessage]] = [
+            [{"role": "user", "content": prompt}] for prompt in prompts
+        ]
+        outputs = generator.generate_chat(messages, params)
+    else:
+        outputs = generator.generate(list(prompts), params)
+    return outputs, time.perf_counter() - started
+
+
+def chunked(items: Sequence[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
+
+
+def run_in_chunks(
+    job: Job, items: Sequence[int], size: int, process: Callable[[list[int]], None]
+) -> None:
+    """Call `process` on each chunk of items; report progress (and honour a cancel) between."""
+    report_progress(job, 0, len(items))
+    done = 0
+    for chunk in chunked(items, size):
+        process(chunk)
+        done += len(chunk)
+        report_progress(job, done)
+
+
+# Grade sources -------------------------------------------------------------------------------
+
+
+def job_grade_source(job: Job, scorer: dict[str, Any]) -> GradeSource:
+    """The grade source of a job's scorer: kind judge for an LLM judge, prm otherwise."""
+    kind = SourceKind.JUDGE if scorer.get("scorer_head") == "judge" else SourceKind.PRM
+    source, _ = GradeSource.objects.get_or_create(
+        job=job, defaults={"kind": kind, "name": f"{kind} job {job.pk}: {scorer['label']}"}
+    )
+    return source
+
+
+@dataclass
+class StepScores:
+    scores: list[float]
+    reasons: list[str] = field(default_factory=list)
+
+
+def score_steps(
+    scorer_snapshot: dict[str, Any], items: Sequence[tuple[str, list[str]]]
+) -> list[StepScores]:
+    """One score per step of each (problem, steps); an LLM judge's reasons are kept."""
+    from workers.backends.base import ScoreItem
+
+    scorer = load_scorer(scorer_snapshot)
+    todo = [i for i, (_, steps) in enumerate(items) if steps]
+    result = [StepScores([]) for _ in items]
+    score_items = [ScoreItem(items[i][0], items[i][1]) for i in todo]
+    if not score_items:
+        return result
+    judge = getattr(scorer, "judge", None)
+    if callable(judge):
+        for i, verdicts in zip(todo, judge(score_items), strict=True):
+            result[i] = StepScores([v.score for v in verdicts], [v.reason for v in verdicts])
+    else:
+        for i, scores in zip(todo, scorer.score(score_items), strict=True):
+            result[i] = StepScores(list(scores))
+    return result
+
+
+def write_grades(
+    source: GradeSource, rows: Sequence[tuple[int, uuid.UUID, StepScores, int]]
+) -> int:
+    """Grades for (trace id, node id, scores, step index); a node the source graded already
+    (in this chunk, an earlier delivery, or a trace sharing the prefix) keeps its grade."""
+    grades = {}
+    for trace_id, nid, scores, index in rows:
+        if nid not in grades:
+            grades[nid] = Grade(
+                node_id=nid,
+                source=source,
+                trace_id=trace_id,
+                score=scores.scores[index],
+                reason=scores.reasons[index] if scores.reasons else "",
+            )
+    created = Grade.objects.bulk_create(grades.values(), ignore_conflicts=True)
+    return len(created)
+
+
+# Generated traces ----------------------------------------------------------------------------
+
+
+@dataclass
+class NewTrace:
+    problem: Problem
+    external_id: str
+    origin: str
+    text: str
+    token_count: int
+    finish: str
+    seconds: float
+    source_trace_id: int | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    steps: list[str] = field(default_factory=list)
+    scores: StepScores | None = None
+
+
+def existing_external_ids(job: Job, keys: Sequence[str]) -> set[str]:
+    rows = Trace.objects.filter(job=job, external_id__in=keys).values_list("external_id", flat=True)
+    return {key for key in rows if key is not None}
+
+
+def new_traces(
+    problem: Problem,
+    generations: Sequence[Generation],
+    *,
+    key: str,
+    origin: str,
+    seconds: float,
+    chunk_tokens: int,
+    source_trace_id: int | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> list[NewTrace]:
+    """One NewTrace per generation, keyed `{key}:{sample index}`, steps split from the text.
+
+    `seconds` is the chunk's generation time; each trace gets its share by token count, so
+    sums over traces give the job's throughput."""
+    share = seconds / chunk_tokens if chunk_tokens else 0.0
+    return [
+        NewTrace(
+            problem=problem,
+            external_id=f"{key}:{index}",
+            origin=origin,
+            text=generation.text,
+            token_count=generation.token_count,
+            finish=generation.finish_reason,
+            seconds=generation.token_count * share,
+            source_trace_id=source_trace_id,
+            metadata={**(metadata or {}), "sample_index": index},
+            steps=split_steps(generation.text),
+        )
+        for index, generation in enumerate(generations)
+    ]
+
+
+def grade_answers(traces: Sequence[NewTrace]) -> list[tuple[str | None, bool | None]]:
+    """(extracted answer, correct?) per trace; correctness None without answer or truth."""
+    answers = [extract_answer(t.text) for t in traces]
+    todo = [i for i, t in enumerate(traces) if answers[i] and t.problem.answer]
+    verdicts = answers_equivalent_many(
+        [(answers[i] or "", traces[i].problem.answer or "") for i in todo],
+        timeout_s=settings.STEPWISE_ANSWER_TIMEOUT_S,
+    )
+    graded: list[tuple[str | None, bool | None]] = [(a, None) for a in answers]
+    for i, verdict in zip(todo, verdicts, strict=True):
+        graded[i] = (answers[i], verdict)
+    return graded
+
+
+def write_traces(
+    job: Job, traces: Sequence[NewTrace], source: GradeSource | None = None
+) -> list[Trace]:
+    """Write traces, their step nodes, path steps and step scores in one transaction.
+
+    Traces whose key exists already (a chunk run twice) are skipped; the unique constraint on
+    (problem, external_id) stops a concurrent writer, rolling back the whole chunk."""
+    graded = grade_answers(traces)
+    with transaction.atomic():
+        done = existing_external_ids(job, [t.external_id for t in traces])
+        fresh = [(t, g) for t, g in zip(traces, graded, strict=True) if t.external_id not in done]
+        rows = Trace.objects.bulk_create(
+            Trace(
+                problem=t.problem,
+                origin=t.origin,
+                external_id=t.external_id,
+                job=job,
+                source_trace_id=t.source_trace_id,
+                final_answer=answer,
+                is_correct=correct,
+                metadata={
+                    **t.metadata,
+                    "tokens": t.token_count,
+                    "finish": t.finish,
+                    "seconds": round(t.seconds, 6),
+                },
+            )
+            for t, (answer, correct) in fresh
+        )
+        nodes: dict[uuid.UUID, StepNode] = {}
+        steps: list[TraceStep] = []
+        grades: list[tuple[int, uuid.UUID, StepScores, int]] = []
+        for (t, _), row in zip(fresh, rows, strict=True):
+            parent: uuid.UUID | None = None
+            for position, text in enumerate(t.steps):
+                nid = node_id(t.problem.pk, parent, "step", text)
+                nodes.setdefault(
+                    nid,
+                    StepNode(
+                        id=nid,
+                        problem_id=t.problem.pk,
+                        parent_id=parent,
+                        depth=position + 1,
+                        kind="step",
+                        text=text,
+                    ),
+                )
+                steps.append(TraceStep(trace_id=row.pk, position=position, node_id=nid))
+                if t.scores is not None and t.scores.scores:
+                    grades.append((row.pk, nid, t.scores, position))
+                parent = nid
+        StepNode.objects.bulk_create(nodes.values(), ignore_conflicts=True)
+        TraceStep.objects.bulk_create(steps)
+        if source is not None and grades:
+            write_grades(source, grades)
+    return rows
+
+
+def generation_result(job: Job) -> dict[str, Any]:
+    """Counts, tokens and throughput of a job's traces, from the database (so a job that was
+    resumed after a crash reports all of its work)."""
+    rows = list(
+        Trace.objects.filter(job=job).values_list(
+            "metadata__tokens", "metadata__seconds", "is_correct"
+        )
+    )
+    tokens = sum(int(r[0] or 0) for r in rows)
+    seconds = sum(float(r[1] or 0) for r in rows)
+    return {
+        "traces": len(rows),
+        "correct": sum(1 for r in rows if r[2] is True),
+        "incorrect": sum(1 for r in rows if r[2] is False),
+        "ungraded": sum(1 for r in rows if r[2] is None),
+        "tokens": tokens,
+        "generation_seconds": round(seconds, 3),
+        "tokens_per_second": round(tokens / seconds, 1) if seconds else None,
+    }

@@ -1,0 +1,51 @@
+"""Sampling job: N answer-graded samples per problem (origin model_sample)."""
+
+from typing import Any
+
+from annotation.jobs.models import Job
+from annotation.problems.models import Origin, Problem
+from workers.algorithms.prompts import render_prompt
+from workers.runners.common import (
+    existing_external_ids,
+    generate,
+    generation_result,
+    new_traces,
+    run_in_chunks,
+    write_traces,
+)
+
+
+def run_sample(job: Job) -> dict[str, Any]:
+    params = job.params
+    n = int(params["n"])
+    label = {"model": params["model"]["label"], "prompt": params["prompt"]["label"]}
+
+    def process(chunk: list[int]) -> None:
+        keys = {pid: f"job{job.pk}:p{pid}" for pid in chunk}
+        done = existing_external_ids(job, [f"{key}:0" for key in keys.values()])
+        problems = Problem.objects.in_bulk([pid for pid in chunk if f"{keys[pid]}:0" not in done])
+        todo = [pid for pid in chunk if pid in problems]
+        if not todo:
+            return
+        prompts = [
+            render_prompt(params["prompt"]["text"], {"problem": problems[pid].text}) for pid in todo
+        ]
+        outputs, seconds = generate(params["model"], prompts, params["sampling"], n)
+        chunk_tokens = sum(g.token_count for gens in outputs for g in gens)
+        traces = [
+            trace
+            for pid, generations in zip(todo, outputs, strict=True)
+            for trace in new_traces(
+                problems[pid],
+                generations,
+                key=keys[pid],
+                origin=Origin.MODEL_SAMPLE,
+                seconds=seconds,
+                chunk_tokens=chunk_tokens,
+                metadata=label,
+            )
+        ]
+        write_traces(job, traces)
+
+    run_in_chunks(job, params["problem_ids"], int(params["chunk_size"]), process)
+    return generation_result(job)
