@@ -157,6 +157,11 @@ CELERY_TASK_IGNORE_RESULT = True
 # Where jobs write their files (imports uploaded, exports produced): Django storage.
 STEPWISE_IMPORT_CHUNK = int(os.environ.get("STEPWISE_IMPORT_CHUNK", "2000"))
 STEPWISE_ANSWER_TIMEOUT_S = float(os.environ.get("STEPWISE_ANSWER_TIMEOUT_S", "5"))
+# A running job whose heartbeat is older than this is abandoned (its worker died) and is
+# picked up again; workers beat every third of it while a chunk runs.
+STEPWISE_JOB_STALE_SECONDS = float(os.environ.get("STEPWISE_JOB_STALE_SECONDS", "120"))
+# How many models a GPU worker keeps loaded (vLLM engines: one; other models: this many).
+STEPWISE_MODEL_CACHE_SIZE = int(os.environ.get("STEPWISE_MODEL_CACHE_SIZE", "2"))
 
 LOGGING = {
     "version": 1,
