@@ -31,6 +31,7 @@ def home(request: HttpRequest) -> HttpResponse:
 # Pages a project page links to, by the ability they need; other apps add theirs here.
 PROJECT_LINKS: list[tuple[str, str, Ability]] = [
     ("Import data", "dataset-import", Ability.MANAGE),
+    ("Export data", "dataset-export", Ability.MANAGE),
     ("Jobs", "job-list", Ability.RESEARCH),
 ]
 

@@ -129,3 +129,33 @@ def _digest_of(items: tuple[str, ...]) -> str:
     import hashlib
 
     return hashlib.sha256("\n".join(sorted(items)).encode()).hexdigest()
+
+
+def held_out_from_text(text: str) -> tuple[str, ...]:
+    """Held-out entries from a file: one per line, a problem id or text, or a JSON object with
+    `unique_id` / `id` and `problem` / `question` (a MATH-500 line gives both)."""
+    import json
+
+    entries: list[str] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line:
+            continue
+        if not line.startswith("{"):
+            entries.append(line)
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise ExportOptionError(f"held_out: line {number} is not valid JSON: {error}") from None
+        found = [
+            obj[key]
+            for key in ("unique_id", "id", "problem", "question")
+            if isinstance(obj.get(key), str)
+        ]
+        if not found:
+            raise ExportOptionError(
+                f"held_out: line {number} has none of unique_id, id, problem, question"
+            )
+        entries.extend(found)
+    return tuple(entries)

@@ -1,25 +1,92 @@
+import json
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from annotation.core.models import Project
-from annotation.datasets.exporter import EXPORT_FORMATS, export_dataset
+from annotation.datasets.export.formats import EXPORT_FORMATS
+from annotation.datasets.export.options import (
+    FILE_FORMATS,
+    GRADE_CHOICES,
+    ExportOptionError,
+    ExportOptions,
+    held_out_from_text,
+)
+from annotation.datasets.export.pipeline import MANIFEST_NAME, export_to_directory
+from annotation.problems.models import Origin
 
 
 class Command(BaseCommand):
-    help = "Export a project's data as JSONL in a dataset format."
+    help = "Export a project's data into OUT (a directory): one file per split and manifest.json."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("out", type=Path)
+        parser.add_argument("out", type=Path, help="Directory for the files and the manifest.")
         parser.add_argument("--project", required=True)
         parser.add_argument("--format", required=True, choices=sorted(EXPORT_FORMATS))
+        parser.add_argument("--file-format", default="jsonl", choices=FILE_FORMATS)
+        parser.add_argument(
+            "--zero-is", default="good", choices=["good", "bad"], help="How a 0 rating counts."
+        )
+        parser.add_argument("--grades", default="trace", choices=GRADE_CHOICES)
+        parser.add_argument("--annotator", help="Username, with --grades annotator.")
+        parser.add_argument("--run", type=int, help="Job id of a model run, with --grades run.")
+        parser.add_argument("--score-threshold", type=float, default=0.5)
+        parser.add_argument("--min-agreement", type=float, default=0.0)
+        parser.add_argument(
+            "--origin",
+            action="append",
+            choices=Origin.values,
+            help="Trace origins to export (repeat; default: the format's).",
+        )
+        parser.add_argument("--after-error", choices=["drop", "keep"])
+        parser.add_argument("--test-fraction", type=float, default=0.0)
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument(
+            "--held-out-file",
+            type=Path,
+            help="Problems never written to train: ids or texts, one a line, or JSONL rows "
+            "with unique_id / problem (e.g. MATH-500's test.jsonl).",
+        )
+        parser.add_argument("--dedupe", action="store_true", help="Remove duplicate rows.")
+        parser.add_argument("--pairs-per-problem", type=int, default=5)
+        parser.add_argument("--chunk-size", type=int, default=1000)
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             project = Project.objects.get(name=options["project"])
         except Project.DoesNotExist:
             raise CommandError(f"no project named {options['project']!r}") from None
-        with options["out"].open("w", encoding="utf-8") as out:
-            count = export_dataset(project=project, format_name=options["format"], out=out)
-        self.stdout.write(f"{count} rows written to {options['out']}")
+        held_out_file: Path | None = options["held_out_file"]
+        if held_out_file is not None and not held_out_file.is_file():
+            raise CommandError(f"--held-out-file: {held_out_file}: no such file")
+        try:
+            export_options = ExportOptions(
+                format=options["format"],
+                file_format=options["file_format"],
+                zero_is=options["zero_is"],
+                grades=options["grades"],
+                annotator=options["annotator"],
+                run=options["run"],
+                score_threshold=options["score_threshold"],
+                min_agreement=options["min_agreement"],
+                origins=tuple(options["origin"]) if options["origin"] else None,
+                after_error=options["after_error"],
+                test_fraction=options["test_fraction"],
+                seed=options["seed"],
+                held_out=held_out_from_text(held_out_file.read_text()) if held_out_file else (),
+                dedupe=options["dedupe"],
+                pairs_per_problem=options["pairs_per_problem"],
+            )
+            manifest = export_to_directory(
+                project=project,
+                options=export_options,
+                directory=options["out"],
+                chunk_size=options["chunk_size"],
+            )
+        except ExportOptionError as error:
+            raise CommandError(str(error)) from None
+        for split, info in manifest["splits"].items():
+            self.stdout.write(f"{split}: {info['rows']} rows in {options['out'] / info['name']}")
+        self.stdout.write(f"manifest: {options['out'] / MANIFEST_NAME}")
+        self.stdout.write(json.dumps(manifest["counts"]))

@@ -1,0 +1,32 @@
+"""Exports as jobs: files are written to a temporary directory, then kept in Django storage
+under exports/<job id>/; the job's output_file is the train file and its result the manifest."""
+
+import tempfile
+from pathlib import Path
+
+from django.core.files import File
+
+from annotation.datasets.export.options import ExportOptions
+from annotation.datasets.export.pipeline import MANIFEST_NAME, export_to_directory
+from annotation.jobs.models import Job
+from annotation.jobs.services import report_progress
+
+
+def run_export(job: Job) -> dict[str, object]:
+    options = ExportOptions.from_params(job.params)
+    with tempfile.TemporaryDirectory(prefix=f"export-{job.pk}-") as tmp:
+        directory = Path(tmp)
+        manifest = export_to_directory(
+            project=job.project,
+            options=options,
+            directory=directory,
+            on_progress=lambda done, total: report_progress(job, done, total),
+        )
+        storage = job.output_file.storage
+        stored: dict[str, str] = {}
+        names = [split["name"] for split in manifest["splits"].values()] + [MANIFEST_NAME]
+        for name in names:
+            with (directory / name).open("rb") as handle:
+                stored[name] = storage.save(f"exports/{job.pk}/{name}", File(handle, name=name))
+        job.output_file.name = stored[manifest["splits"]["train"]["name"]]
+    return {"manifest": manifest, "files": stored}

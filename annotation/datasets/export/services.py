@@ -1,0 +1,13 @@
+from typing import Any
+
+from annotation.core.models import Project
+from annotation.datasets.export.options import ExportOptions
+from annotation.jobs.models import Job, JobKind
+from annotation.jobs.services import create_job
+
+
+def start_export(*, project: Project, user: Any, options: ExportOptions) -> Job:
+    """Queue an export job; its params are the options (validated already)."""
+    return create_job(
+        project=project, kind=JobKind.EXPORT, params=options.as_params(), created_by=user
+    )

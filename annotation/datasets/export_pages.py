@@ -1,0 +1,100 @@
+"""The export page: choose a format and options; the export runs as a job."""
+
+from django import forms
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+
+from annotation.core.access import Ability, access_job, access_project
+from annotation.datasets.export.formats import EXPORT_FORMATS
+from annotation.datasets.export.options import (
+    FILE_FORMATS,
+    GRADE_CHOICES,
+    ExportOptionError,
+    ExportOptions,
+    held_out_from_text,
+)
+from annotation.datasets.export.services import start_export
+from annotation.jobs.models import JobKind
+from annotation.problems.models import Origin
+
+
+class ExportForm(forms.Form):
+    format = forms.ChoiceField(choices=[(name, name) for name in sorted(EXPORT_FORMATS)])
+    file_format = forms.ChoiceField(choices=[(name, name) for name in FILE_FORMATS])
+    zero_is = forms.ChoiceField(
+        choices=[("good", "good (OpenR, Qwen)"), ("bad", "bad (TRL's PRM800K script)")],
+        help_text="How a 0 (okay) rating becomes a binary label.",
+    )
+    grades = forms.ChoiceField(choices=[(name, name) for name in GRADE_CHOICES])
+    annotator = forms.CharField(required=False, help_text="Username, for grades = annotator.")
+    run = forms.IntegerField(required=False, help_text="Job id, for grades = run.")
+    score_threshold = forms.FloatField(initial=0.5)
+    min_agreement = forms.FloatField(initial=0.0, min_value=0.0, max_value=1.0)
+    origins = forms.MultipleChoiceField(
+        choices=Origin.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None checked: the format's default origins.",
+    )
+    after_error = forms.ChoiceField(
+        choices=[("", "format default"), ("drop", "drop"), ("keep", "keep")], required=False
+    )
+    test_fraction = forms.FloatField(initial=0.0, min_value=0.0, max_value=0.99)
+    seed = forms.IntegerField(initial=0)
+    held_out = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="Problems kept out of train: ids or texts, one a line, or MATH-style JSONL.",
+    )
+    dedupe = forms.BooleanField(required=False, help_text="Remove duplicate rows.")
+    pairs_per_problem = forms.IntegerField(initial=5, min_value=1)
+
+    def options(self) -> ExportOptions:
+        data = self.cleaned_data
+        return ExportOptions(
+            format=data["format"],
+            file_format=data["file_format"],
+            zero_is=data["zero_is"],
+            grades=data["grades"],
+            annotator=data["annotator"] or None,
+            run=data["run"],
+            score_threshold=data["score_threshold"],
+            min_agreement=data["min_agreement"],
+            origins=tuple(data["origins"]) or None,
+            after_error=data["after_error"] or None,
+            test_fraction=data["test_fraction"],
+            seed=data["seed"],
+            held_out=held_out_from_text(data["held_out"]),
+            dedupe=data["dedupe"],
+            pairs_per_problem=data["pairs_per_problem"],
+        )
+
+
+@login_required
+def export_page(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = access_project(request.user, project_id, Ability.MANAGE)
+    form = ExportForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            options = form.options()
+        except ExportOptionError as error:
+            field, _, message = str(error).partition(": ")
+            form.add_error(field if field in form.fields else None, message or str(error))
+        else:
+            job = start_export(project=project, user=request.user, options=options)
+            return redirect("job", job.pk)
+    exports = project.jobs.filter(kind=JobKind.EXPORT).order_by("-id")[:20]
+    return render(
+        request, "datasets/export.html", {"project": project, "form": form, "exports": exports}
+    )
+
+
+@login_required
+def export_file(request: HttpRequest, job_id: int, name: str) -> FileResponse:
+    """One file of a finished export (a split or the manifest), from Django storage."""
+    job = access_job(request.user, job_id)
+    stored = (job.result or {}).get("files", {}).get(name) if job.kind == JobKind.EXPORT else None
+    if not stored:
+        raise Http404("This export has no such file")
+    return FileResponse(job.output_file.storage.open(stored, "rb"), as_attachment=True)
