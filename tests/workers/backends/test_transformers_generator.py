@@ -7,17 +7,11 @@ import pytest
 
 from workers.backends.base import BackendError, SamplingParams
 from workers.backends.transformers_generator import TransformersGenerator, truncate_at_stop
+from workers.testing.vllm_cpu import plain_word_in
 
 pytestmark = pytest.mark.models
 
 PROMPTS = ["Ann has 3 apples and gets 4 more.", "Let x + 2 = 5. Then", "Step 1:"]
-
-
-def ascii_word_inside(text: str) -> str:
-    """A stop string that occurs in `text` after its first few characters."""
-    words = [word for word in text[4:].split() if word.isascii() and word.isalnum()]
-    assert words, f"no plain word to stop at in {text!r}"
-    return words[0]
 
 
 def test_truncate_at_stop_cuts_before_the_earliest_stop_string() -> None:
@@ -61,7 +55,7 @@ def test_stop_string_ends_the_text_before_it(transformers_generator: Any) -> Non
     # given: an unstopped sample and a word from its middle
     params = SamplingParams(n=1, max_tokens=40, seed=3)
     [[full]] = transformers_generator.generate([PROMPTS[0]], params)
-    stop = ascii_word_inside(full.text)
+    stop = plain_word_in(full.text)
 
     # when: the same seeded request is repeated with that word as a stop string
     [[stopped]] = transformers_generator.generate(

@@ -1,0 +1,81 @@
+"""The OpenAI-compatible backend against a real `vllm` api_server process on loopback."""
+
+from __future__ import annotations
+
+import pytest
+
+from workers.backends.base import BackendError, SamplingParams
+from workers.backends.openai_generator import OpenAIGenerator
+from workers.testing.vllm_cpu import free_port, plain_word_in
+
+pytestmark = pytest.mark.models
+
+PROMPTS = ["Ann has 3 apples and gets 4 more.", "Let x + 2 = 5. Then"]
+
+
+def test_completions_return_n_seeded_samples_per_prompt(openai_generator: OpenAIGenerator) -> None:
+    # given
+    params = SamplingParams(n=3, max_tokens=12, seed=11)
+
+    # when
+    first = openai_generator.generate(PROMPTS, params)
+    again = openai_generator.generate(PROMPTS, params)
+
+    # then
+    assert first == again
+    assert [len(samples) for samples in first] == [3, 3]
+    for samples in first:
+        assert len({sample.text for sample in samples}) == 3
+        assert [sample.token_count for sample in samples] == [12, 12, 12]
+        assert [sample.finish_reason for sample in samples] == ["length"] * 3
+
+
+def test_completions_honour_stop_strings(openai_generator: OpenAIGenerator) -> None:
+    # given
+    [[full]] = openai_generator.generate([PROMPTS[0]], SamplingParams(max_tokens=40, seed=3))
+    stop = plain_word_in(full.text)
+
+    # when
+    [[stopped]] = openai_generator.generate(
+        [PROMPTS[0]], SamplingParams(max_tokens=40, seed=3, stop=[stop])
+    )
+
+    # then
+    assert stopped.text == full.text[: full.text.index(stop)]
+    assert stopped.finish_reason == "stop"
+
+
+def test_chat_completions_match_completions_of_the_rendered_template(
+    openai_generator: OpenAIGenerator,
+) -> None:
+    # given
+    params = SamplingParams(n=2, max_tokens=8, seed=5)
+    rendered = "<|user|>\nWhat is 2 + 2?</s>\n<|assistant|>\n"
+
+    # when
+    chat = openai_generator.generate_chat(
+        [[{"role": "user", "content": "What is 2 + 2?"}]] * 2, params
+    )
+
+    # then
+    assert [len(samples) for samples in chat] == [2, 2]
+    assert chat[0] == openai_generator.generate([rendered], params)[0]
+
+
+def test_unknown_model_name_is_not_retryable(openai_generator: OpenAIGenerator) -> None:
+    base_url = str(openai_generator.client.base_url)
+    generator = OpenAIGenerator(base_url, "no-such-model", timeout_s=30)
+
+    with pytest.raises(BackendError, match=r"rejected the request \(404\)") as caught:
+        generator.generate(PROMPTS, SamplingParams(max_tokens=4))
+
+    assert caught.value.retryable is False
+
+
+def test_refused_connection_is_retryable() -> None:
+    generator = OpenAIGenerator(f"http://127.0.0.1:{free_port()}/v1", "tiny-lm", timeout_s=5)
+
+    with pytest.raises(BackendError, match="endpoint unavailable") as caught:
+        generator.generate(PROMPTS, SamplingParams(max_tokens=4))
+
+    assert caught.value.retryable is True
