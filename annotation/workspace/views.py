@@ -1,0 +1,186 @@
+"""Pages of the workspace: queue, editors, review, dashboard."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from annotation.core.access import Ability, access_assignment, access_project, access_trace
+from annotation.problems.models import FinishReason
+from annotation.workspace import selectors
+from annotation.workspace.models import AssignmentStatus, ItemKind
+from annotation.workspace.services import (
+    THOUGHT_KINDS,
+    WorkspaceError,
+    assignment_claim_next,
+    assignment_review,
+    assignment_skip,
+)
+
+
+@login_required
+def queue(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = access_project(request.user, project_id, Ability.ANNOTATE)
+    mine = selectors.my_assignments(project=project, user=request.user)
+    return render(
+        request,
+        "workspace/queue.html",
+        {
+            "project": project,
+            "counts": selectors.queue_counts(project=project, user=request.user),
+            "in_progress": [a for a in mine if a.status == AssignmentStatus.IN_PROGRESS],
+            "recent": [a for a in mine if a.status != AssignmentStatus.IN_PROGRESS],
+        },
+    )
+
+
+@login_required
+@require_POST
+def claim_next(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = access_project(request.user, project_id, Ability.ANNOTATE)
+    kind = request.POST.get("kind", ItemKind.GRADE)
+    try:
+        assignment = assignment_claim_next(project=project, user=request.user, kind=kind)
+    except WorkspaceError as error:
+        messages.error(request, str(error))
+        return redirect("workspace-queue", project.pk)
+    if assignment is None:
+        what = "traces to grade" if kind == ItemKind.GRADE else "problems to record"
+        messages.success(request, f"No {what} are left for you in this project. Thank you!")
+        return redirect("workspace-queue", project.pk)
+    return redirect("workspace-assignment", assignment.pk)
+
+
+@login_required
+def assignment_page(request: HttpRequest, assignment_id: int) -> HttpResponse:
+    assignment = access_assignment(request.user, assignment_id)
+    project = assignment.project
+    context = {
+        "assignment": assignment,
+        "project": project,
+        "problem": assignment.problem,
+        "draft": assignment.draft,
+        "save_url": reverse("workspace-api-draft", args=[assignment.pk]),
+        "submit_url": reverse("workspace-api-submit", args=[assignment.pk]),
+        "queue_url": reverse("workspace-queue", args=[project.pk]),
+        "finish_reasons": FinishReason.choices,
+    }
+    if assignment.kind == ItemKind.GRADE:
+        context["steps"] = selectors.grading_steps(assignment=assignment)
+        return render(request, "workspace/grade.html", context)
+    context["thought_kinds"] = list(THOUGHT_KINDS)
+    return render(request, "workspace/record.html", context)
+
+
+@login_required
+@require_POST
+def skip(request: HttpRequest, assignment_id: int) -> HttpResponse:
+    assignment = access_assignment(request.user, assignment_id)
+    try:
+        assignment_skip(assignment=assignment, reason=request.POST.get("reason", ""))
+    except WorkspaceError as error:
+        messages.error(request, str(error))
+        return redirect("workspace-assignment", assignment.pk)
+    messages.success(request, "Skipped. It goes to someone else.")
+    return redirect("workspace-queue", assignment.project_id)
+
+
+# Review -----------------------------------------------------------------------------------
+
+
+@login_required
+def review_list(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = access_project(request.user, project_id, Ability.REVIEW)
+    return render(
+        request,
+        "workspace/review_list.html",
+        {"project": project, "items": selectors.review_items(project=project)},
+    )
+
+
+@login_required
+def review_trace(request: HttpRequest, trace_id: int) -> HttpResponse:
+    trace = access_trace(request.user, trace_id, Ability.REVIEW)
+    assignments, rows = selectors.trace_review(trace=trace)
+    return render(
+        request,
+        "workspace/review_trace.html",
+        {
+            "trace": trace,
+            "project": trace.problem.project,
+            "problem": trace.problem,
+            "assignments": assignments,
+            "rows": rows,
+        },
+    )
+
+
+@login_required
+def review_record(request: HttpRequest, assignment_id: int) -> HttpResponse:
+    assignment = access_assignment(request.user, assignment_id, Ability.REVIEW)
+    steps = selectors.path_steps(assignment.record_id) if assignment.record_id else []
+    return render(
+        request,
+        "workspace/review_record.html",
+        {
+            "assignment": assignment,
+            "record": assignment.record,
+            "project": assignment.project,
+            "problem": assignment.problem,
+            "steps": steps,
+        },
+    )
+
+
+@login_required
+@require_POST
+def review_decide(request: HttpRequest, assignment_id: int) -> HttpResponse:
+    assignment = access_assignment(request.user, assignment_id, Ability.REVIEW)
+    try:
+        assignment_review(
+            assignment=assignment,
+            reviewer=request.user,
+            decision=request.POST.get("decision", ""),
+            comment=request.POST.get("comment", ""),
+        )
+    except WorkspaceError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(
+            request, f"{assignment.annotator.username}'s work is {assignment.review_status}."
+        )
+    if assignment.kind == ItemKind.GRADE:
+        return redirect("review-trace", assignment.trace_id)
+    return redirect("review-record", assignment.pk)
+
+
+# Dashboard --------------------------------------------------------------------------------
+
+
+@login_required
+def dashboard(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = access_project(request.user, project_id, Ability.MANAGE)
+    overall, per_user = selectors.project_agreement(project=project)
+    gold = selectors.gold_accuracy(project=project)
+    rows = selectors.progress(project=project)
+    for row in rows:
+        row["agreement"] = per_user.get(row["annotator_id"])
+        row["gold"] = gold.get(row["annotator_id"])
+    return render(
+        request,
+        "workspace/dashboard.html",
+        {
+            "project": project,
+            "totals": selectors.project_totals(project=project),
+            "agreement": overall,
+            "rows": rows,
+            "stale": project.assignments.filter(
+                Q(status=AssignmentStatus.IN_PROGRESS) | Q(status=AssignmentStatus.EXPIRED)
+            ).count(),
+        },
+    )

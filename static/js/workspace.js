@@ -1,0 +1,459 @@
+// Page glue of the annotator workspace: the step-grading page and the thought-record editor.
+//
+// State lives in one object per page, is saved by autosave.js (versioned, retried, kept in
+// localStorage until the server has it) and shown by re-applying it to the markup. Keys are
+// declared on the buttons (keys.js); user text is rendered by render.js, never as raw HTML.
+import { createAutosave, readCookie } from "./autosave.js";
+import { activateScope } from "./keys.js";
+import { renderToHtml } from "./render.js";
+
+const root = document.getElementById("workspace");
+
+const STATUS_TEXT = {
+  restored: () => "Restored your unsaved draft",
+  pending: () => "Unsaved changes…",
+  saving: () => "Saving…",
+  saved: () => "All changes saved",
+  retrying: (d) => `Not saved: network problem. Retrying in ${Math.round(d.delayMs / 1000)} s (attempt ${d.attempt})`,
+  conflict: () => "Saved elsewhere: choose which version to keep",
+  error: (d) => `Not saved: ${d.body?.error ?? `server answered ${d.status}`}`,
+};
+
+function readJson(id, fallback) {
+  const element = document.getElementById(id);
+  return element ? JSON.parse(element.textContent) : fallback;
+}
+
+function formatDuration(ms) {
+  const seconds = Math.floor(ms / 1000);
+  const minutes = Math.floor(seconds / 60);
+  return `${minutes}:${String(seconds % 60).padStart(2, "0")}`;
+}
+
+/** Counts time while the page is visible and the annotator did something in the last minute. */
+function startTimer(initialMs) {
+  let spent = initialMs;
+  let lastActivity = Date.now();
+  const display = document.getElementById("time-spent");
+  for (const type of ["keydown", "pointerdown", "input", "scroll"]) {
+    document.addEventListener(type, () => (lastActivity = Date.now()), { passive: true, capture: true });
+  }
+  const show = () => display && (display.textContent = formatDuration(spent));
+  show();
+  setInterval(() => {
+    if (!document.hidden && Date.now() - lastActivity < 60_000) {
+      spent += 1000;
+      show();
+    }
+  }, 1000);
+  return () => spent;
+}
+
+function showStatus(status, detail) {
+  const toast = document.getElementById("save-status");
+  toast.hidden = false;
+  toast.dataset.status = status;
+  toast.textContent = STATUS_TEXT[status]?.(detail ?? {}) ?? status;
+}
+
+function setupConflictDialog(describe, getAutosave) {
+  const dialog = document.getElementById("conflict-dialog");
+  document.getElementById("conflict-keep").addEventListener("click", () => {
+    const autosave = getAutosave();
+    autosave.setVersion(Number(dialog.dataset.version));
+    autosave.changed();
+    dialog.close();
+  });
+  document.getElementById("conflict-take").addEventListener("click", () => {
+    getAutosave().discardDraft();
+    window.location.reload();
+  });
+  return (body) => {
+    dialog.dataset.version = body.version;
+    document.getElementById("conflict-message").textContent = body.error ?? "Someone saved this work elsewhere.";
+    const list = document.getElementById("conflict-theirs");
+    list.replaceChildren(
+      ...describe(body.current ?? {}).map((line) => {
+        const item = document.createElement("li");
+        item.textContent = line; // their text, shown as text
+        return item;
+      }),
+    );
+    if (!dialog.open) dialog.showModal();
+  };
+}
+
+async function postJson(url, body) {
+  const response = await fetch(url, {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": readCookie("csrftoken") },
+    body: JSON.stringify(body),
+  });
+  return { status: response.status, body: await response.json().catch(() => ({})) };
+}
+
+function setPressed(buttons, predicate) {
+  for (const button of buttons) button.setAttribute("aria-pressed", String(predicate(button)));
+}
+
+function showError(message) {
+  const box = document.getElementById("submit-error");
+  box.hidden = !message;
+  box.textContent = message ?? "";
+}
+
+// ---- step grading ----------------------------------------------------------------------
+
+function gradePage() {
+  const draft = readJson("draft-data", {});
+  const state = { grades: draft.grades ?? {}, finish: draft.finish ?? null };
+  const stopAtFirstBad = root.dataset.stopAtFirstBad === "true";
+  const steps = [...document.querySelectorAll("#steps > li.step")];
+  const finishButtons = [...document.querySelectorAll("#finish-reasons [data-finish]")];
+  const elapsed = startTimer(Number(root.dataset.timeSpent || 0));
+  const gradeOf = (step) => (state.grades[step.dataset.node] ??= { rating: null, unsure: false });
+
+  function firstBadIndex() {
+    return steps.findIndex((step) => state.grades[step.dataset.node]?.rating === -1);
+  }
+
+  function effectiveFinish() {
+    const firstBad = firstBadIndex();
+    if (stopAtFirstBad && firstBad !== -1) return "found_error";
+    if (state.finish) return state.finish;
+    if (firstBad !== -1) return "found_error";
+    const allRated = steps.every((s) => [-1, 0, 1].includes(state.grades[s.dataset.node]?.rating));
+    return allRated ? "solution" : null;
+  }
+
+  function apply() {
+    const firstBad = firstBadIndex();
+    steps.forEach((step, index) => {
+      const grade = state.grades[step.dataset.node] ?? { rating: null, unsure: false };
+      if (grade.rating === null || grade.rating === undefined) step.removeAttribute("data-grade");
+      else step.dataset.grade = String(grade.rating);
+      step.toggleAttribute("data-unsure", Boolean(grade.unsure));
+      setPressed(step.querySelectorAll("[data-rating]"), (b) => Number(b.dataset.rating) === grade.rating);
+      setPressed(step.querySelectorAll("[data-unsure]"), () => Boolean(grade.unsure));
+      const after = stopAtFirstBad && firstBad !== -1 && index > firstBad;
+      step.classList.toggle("is-after-first-error", after);
+      step.querySelector(".grade-buttons").toggleAttribute("inert", after);
+      const extra = step.querySelector(".step-extra");
+      extra.hidden = grade.rating !== -1;
+      const critique = step.querySelector(".critique");
+      const correction = step.querySelector(".correction");
+      if (document.activeElement !== critique) critique.value = grade.critique ?? "";
+      if (document.activeElement !== correction) correction.value = grade.correction ?? "";
+    });
+    const finish = effectiveFinish();
+    setPressed(finishButtons, (b) => b.dataset.finish === finish);
+  }
+
+  const payload = () => ({ grades: state.grades, finish: state.finish, time_spent_ms: elapsed() });
+  let autosave = null;
+  const onConflict = setupConflictDialog(
+    (current) =>
+      steps.map((step, index) => {
+        const grade = current.grades?.[step.dataset.node];
+        const rating = grade?.rating === null || grade?.rating === undefined ? "not rated" : grade.rating > 0 ? "+1" : String(grade.rating);
+        return `Step ${index + 1}: ${rating}${grade?.unsure ? " (unsure)" : ""}`;
+      }),
+    () => autosave,
+  );
+  autosave = createAutosave({
+    url: root.dataset.saveUrl,
+    storageKey: root.dataset.storageKey,
+    version: Number(root.dataset.version),
+    getPayload: payload,
+    applyDraft: (saved) => {
+      state.grades = saved.grades ?? {};
+      state.finish = saved.finish ?? null;
+      apply();
+    },
+    onConflict,
+    onStatus: showStatus,
+  });
+
+  function advanceFrom(step) {
+    const next = steps[steps.indexOf(step) + 1];
+    if (next && !next.classList.contains("is-after-first-error")) activateScope(next);
+  }
+
+  for (const step of steps) {
+    for (const button of step.querySelectorAll("[data-rating]")) {
+      button.addEventListener("click", () => {
+        const grade = gradeOf(step);
+        grade.rating = Number(button.dataset.rating);
+        if (grade.rating !== -1 && state.finish === "found_error") state.finish = null;
+        apply();
+        autosave.changed();
+        if (grade.rating !== -1) advanceFrom(step);
+        else activateScope(step);
+      });
+    }
+    step.querySelector("[data-unsure]").addEventListener("click", () => {
+      const grade = gradeOf(step);
+      grade.unsure = !grade.unsure;
+      apply();
+      autosave.changed();
+    });
+    for (const name of ["critique", "correction"]) {
+      step.querySelector(`.${name}`).addEventListener("input", (event) => {
+        gradeOf(step)[name] = event.target.value;
+        autosave.changed();
+      });
+    }
+  }
+  for (const button of finishButtons) {
+    button.addEventListener("click", () => {
+      state.finish = button.dataset.finish;
+      apply();
+      autosave.changed();
+    });
+  }
+  document.getElementById("submit").addEventListener("click", async () => {
+    showError(null);
+    const finish = effectiveFinish();
+    if (!finish) {
+      showError("Rate every step, or choose how the trace ended (bad problem, give up).");
+      return;
+    }
+    await autosave.flush();
+    const { status, body } = await postJson(root.dataset.submitUrl, {
+      ...payload(),
+      version: autosave.version,
+      finish_reason: finish,
+    });
+    if (status === 200) {
+      autosave.discardDraft();
+      window.location.assign(body.next_url);
+    } else if (status === 409) {
+      showStatus("conflict", body);
+      onConflict(body);
+    } else {
+      showError(body.error ?? `The server answered ${status}; your draft is kept.`);
+    }
+  });
+  apply();
+}
+
+// ---- thought record ----------------------------------------------------------------------
+
+function recordPage() {
+  const draft = readJson("draft-data", {});
+  const kinds = readJson("thought-kinds", []);
+  const state = {
+    thoughts: draft.thoughts ?? [],
+    final_answer: draft.final_answer ?? "",
+    finish: draft.finish ?? "solution",
+  };
+  let current = 0;
+  const list = document.getElementById("thoughts");
+  const template = document.getElementById("thought-template");
+  const answer = document.getElementById("final-answer");
+  const finishButtons = [...document.querySelectorAll("#finish-reasons [data-finish]")];
+  const elapsed = startTimer(Number(root.dataset.timeSpent || 0));
+  const previewTimers = new Map();
+
+  function lastAttemptBefore(index) {
+    for (let i = index - 1; i >= 0; i -= 1) if (state.thoughts[i].kind === "attempt") return i + 1;
+    return index > 0 ? index : null;
+  }
+
+  function updatePreview(item, text) {
+    clearTimeout(previewTimers.get(item));
+    previewTimers.set(
+      item,
+      setTimeout(() => {
+        // renderToHtml returns markup already sanitized by DOMPurify (see render.js).
+        item.querySelector(".thought-preview").innerHTML = text.trim() ? renderToHtml(text) : "";
+      }, 250),
+    );
+  }
+
+  function applyKind(item, thought) {
+    item.dataset.kind = thought.kind;
+    item.querySelector(".thought-kind-badge").textContent = thought.kind;
+    item.querySelector(".thought-kind-select").value = thought.kind;
+    const target = item.querySelector(".backtrack-target");
+    target.hidden = thought.kind !== "backtrack";
+    item.querySelector(".backtrack-to").value = thought.backtrack_to ?? "";
+  }
+
+  function build() {
+    const items = state.thoughts.map((thought, index) => {
+      const item = template.content.firstElementChild.cloneNode(true);
+      const select = item.querySelector(".thought-kind-select");
+      for (const kind of kinds) select.add(new Option(kind, kind));
+      const text = item.querySelector(".thought-text");
+      text.value = thought.text;
+      applyKind(item, thought);
+      updatePreview(item, thought.text);
+      item.dataset.index = String(index);
+      text.addEventListener("input", () => {
+        thought.text = text.value;
+        updatePreview(item, text.value);
+        autosave.changed();
+      });
+      select.addEventListener("change", () => setKind(index, select.value));
+      item.querySelector(".backtrack-to").addEventListener("input", (event) => {
+        thought.backtrack_to = event.target.value === "" ? null : Number(event.target.value);
+        autosave.changed();
+      });
+      item.addEventListener("focusin", () => (current = index));
+      return item;
+    });
+    list.replaceChildren(...items);
+  }
+
+  function focusThought(index) {
+    const item = list.children[index];
+    if (!item) return;
+    current = index;
+    item.querySelector(".thought-text").focus();
+    item.scrollIntoView({ block: "nearest" });
+  }
+
+  function setKind(index, kind) {
+    const thought = state.thoughts[index];
+    if (!thought) return;
+    thought.kind = kind;
+    thought.backtrack_to = kind === "backtrack" ? (thought.backtrack_to ?? lastAttemptBefore(index)) : null;
+    applyKind(list.children[index], thought);
+    autosave.changed();
+  }
+
+  function restructure(focusIndex) {
+    build();
+    focusThought(focusIndex);
+    autosave.changed();
+  }
+
+  const actions = {
+    "thought-new": () => {
+      const at = state.thoughts.length === 0 ? 0 : current + 1;
+      const kind = state.thoughts.length === 0 ? "attempt" : "reflection";
+      state.thoughts.splice(at, 0, { kind, text: "", backtrack_to: null });
+      restructure(at);
+    },
+    "thought-kind": () => {
+      const thought = state.thoughts[current];
+      if (!thought) return;
+      setKind(current, kinds[(kinds.indexOf(thought.kind) + 1) % kinds.length]);
+      focusThought(current);
+    },
+    "thought-up": () => {
+      if (current < 1) return;
+      const [moved] = state.thoughts.splice(current, 1);
+      state.thoughts.splice(current - 1, 0, moved);
+      restructure(current - 1);
+    },
+    "thought-down": () => {
+      if (current >= state.thoughts.length - 1) return;
+      const [moved] = state.thoughts.splice(current, 1);
+      state.thoughts.splice(current + 1, 0, moved);
+      restructure(current + 1);
+    },
+    "thought-prev": () => focusThought(Math.max(0, current - 1)),
+    "thought-next": () => focusThought(Math.min(state.thoughts.length - 1, current + 1)),
+    "thought-delete": () => {
+      if (!state.thoughts[current]) return;
+      if (state.thoughts[current].text.trim() && !window.confirm("Delete this thought?")) return;
+      state.thoughts.splice(current, 1);
+      restructure(Math.max(0, current - 1));
+    },
+  };
+  for (const [id, action] of Object.entries(actions)) {
+    document.getElementById(id).addEventListener("click", action);
+  }
+
+  const payload = () => ({ ...state, time_spent_ms: elapsed() });
+  let autosave = null;
+  const onConflict = setupConflictDialog(
+    (theirs) => [
+      ...(theirs.thoughts ?? []).map((t, i) => `${i + 1}. [${t.kind}] ${t.text}`),
+      `Final answer: ${theirs.final_answer || "—"}`,
+    ],
+    () => autosave,
+  );
+  autosave = createAutosave({
+    url: root.dataset.saveUrl,
+    storageKey: root.dataset.storageKey,
+    version: Number(root.dataset.version),
+    getPayload: payload,
+    applyDraft: (saved) => {
+      state.thoughts = saved.thoughts ?? [];
+      state.final_answer = saved.final_answer ?? "";
+      state.finish = saved.finish ?? "solution";
+      build();
+      applyFinish();
+    },
+    onConflict,
+    onStatus: showStatus,
+  });
+
+  function applyFinish() {
+    answer.value = state.final_answer;
+    setPressed(finishButtons, (b) => b.dataset.finish === state.finish);
+  }
+  answer.addEventListener("input", () => {
+    state.final_answer = answer.value;
+    autosave.changed();
+  });
+  for (const button of finishButtons) {
+    button.addEventListener("click", () => {
+      state.finish = button.dataset.finish;
+      applyFinish();
+      autosave.changed();
+    });
+  }
+
+  const checklist = document.getElementById("checklist");
+  const checks = { attempts: document.getElementById("check-attempts"), common_knowledge: document.getElementById("check-knowledge") };
+  document.getElementById("submit").addEventListener("click", () => {
+    showError(null);
+    for (const box of Object.values(checks)) box.checked = false;
+    checklist.showModal();
+    checks.attempts.focus();
+  });
+  document.getElementById("checklist-cancel").addEventListener("click", () => checklist.close());
+  document.getElementById("checklist-confirm").addEventListener("click", async () => {
+    checklist.close();
+    await autosave.flush();
+    const { status, body } = await postJson(root.dataset.submitUrl, {
+      ...payload(),
+      version: autosave.version,
+      finish_reason: state.finish,
+      checklist: { attempts: checks.attempts.checked, common_knowledge: checks.common_knowledge.checked },
+    });
+    if (status === 200) {
+      autosave.discardDraft();
+      const result = document.getElementById("submit-result");
+      result.hidden = false;
+      result.className = `message ${body.is_correct === false ? "warning" : "success"}`;
+      const verdict =
+        body.is_correct === true ? "matches the ground truth" : body.is_correct === false ? "does not match the ground truth" : "could not be checked";
+      result.textContent = `Submitted. Your final answer ${verdict}. `;
+      const next = document.createElement("a");
+      next.href = body.next_url;
+      next.textContent = "Back to the queue";
+      result.append(next);
+      document.getElementById("submit").disabled = true;
+      root.dataset.status = "submitted";
+    } else if (status === 409) {
+      showStatus("conflict", body);
+      onConflict(body);
+    } else {
+      showError(body.error ?? `The server answered ${status}; your draft is kept.`);
+    }
+  });
+
+  build();
+  applyFinish();
+  if (state.thoughts.length === 0) actions["thought-new"]();
+  else focusThought(0);
+}
+
+if (root?.dataset.page === "grade") gradePage();
+else if (root?.dataset.page === "record") recordPage();
