@@ -1,0 +1,270 @@
+"""Every export format over the same fixtures, with exact rows."""
+
+import io
+import json
+import re
+
+import pytest
+
+from annotation.datasets.export.formats import EXPORT_FORMATS, hash_seed
+from annotation.datasets.export.options import ExportOptionError, ExportOptions
+from annotation.datasets.exporter import export_dataset
+from annotation.grading.models import Grade
+from annotation.problems.models import TraceStep
+from tests.exports.conftest import PROCESSBENCH, human_source, import_rows, make_problem, make_trace
+from workers.algorithms.pairs import sample_dpo_pairs
+
+QUESTION = "What is 2 + 3?"
+
+
+def rows(project, format_name: str, **options) -> list[dict]:
+    out = io.StringIO()
+    export_dataset(
+        project=project,
+        format_name=format_name,
+        out=out,
+        options=ExportOptions(format=format_name, **options),
+    )
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+def test_trl_stepwise_labels_stop_at_the_first_bad_step_and_zero_is_good_by_default(sums):
+    assert rows(sums["project"], "trl-stepwise") == [
+        {
+            "prompt": QUESTION,
+            "completions": ["2 + 3 = 5.", "The answer is \\boxed{5}."],
+            "labels": [True, True],
+        },
+        {"prompt": QUESTION, "completions": ["2 + 3 = 6."], "labels": [False]},
+        {
+            "prompt": QUESTION,
+            "completions": ["Adding gives 5.", "So the answer is 5."],
+            "labels": [True, True],
+        },
+    ]
+
+
+def test_zero_counted_bad_and_steps_kept_after_the_error(sums):
+    exported = rows(sums["project"], "trl-stepwise", zero_is="bad", after_error="keep")
+    assert [row["labels"] for row in exported] == [[True, True], [False, False], [False, True]]
+
+
+def test_openr_rows(sums):
+    assert rows(sums["project"], "openr")[:2] == [
+        {
+            "question": QUESTION,
+            "process": "2 + 3 = 5.\n\n\n\n\nThe answer is \\boxed{5}.\n\n\n\n\n",
+            "label": ["+", "+"],
+        },
+        {"question": QUESTION, "process": "2 + 3 = 6.\n\n\n\n\n", "label": ["-"]},
+    ]
+
+
+def test_qwen_prm_rows(sums):
+    assert rows(sums["project"], "qwen-prm")[1] == {
+        "messages": [
+            {
+                "role": "system",
+                "content": "Please reason step by step, "
+                "and put your final answer within \\boxed{}.",
+            },
+            {"role": "user", "content": QUESTION},
+            {"role": "assistant", "content": "2 + 3 = 6.<extra_0>"},
+        ],
+        "labels": [0],
+    }
+
+
+def test_math_shepherd_rows_of_native_traces(sums):
+    assert rows(sums["project"], "math-shepherd")[1] == {
+        "input": "What is 2 + 3? Step 1: 2 + 3 = 6. ки\nStep 2: The answer is \\boxed{6}. ки",
+        "label": "What is 2 + 3? Step 1: 2 + 3 = 6. -\nStep 2: The answer is \\boxed{6}. -",
+        "task": "",
+    }
+
+
+def test_prm800k_rows_of_natively_graded_traces(sums):
+    row = rows(sums["project"], "prm800k")[1]
+    timestamp = row.pop("timestamp")
+    assert timestamp == sums["wrong"].created_at.isoformat()
+    assert row == {
+        "labeler": "user:alice",
+        "generation": None,
+        "is_quality_control_question": False,
+        "is_initial_screening_question": False,
+        "question": {"problem": QUESTION, "ground_truth_answer": "5"},
+        "label": {
+            "steps": [
+                {
+                    "completions": None,
+                    "human_completion": {"text": "2 + 3 = 6.", "rating": -1, "flagged": None},
+                    "chosen_completion": None,
+                },
+                {
+                    "completions": None,
+                    "human_completion": {
+                        "text": "The answer is \\boxed{6}.",
+                        "rating": -1,
+                        "flagged": None,
+                    },
+                    "chosen_completion": None,
+                },
+            ],
+            "total_time": None,
+            "finish_reason": None,
+        },
+    }
+
+
+def test_sft_shortcut_has_correct_paths_only_and_ends_with_the_boxed_answer(sums):
+    assert rows(sums["project"], "sft-shortcut") == [
+        {
+            "messages": [
+                {"role": "user", "content": QUESTION},
+                {"role": "assistant", "content": "2 + 3 = 5.\n\nThe answer is \\boxed{5}."},
+            ]
+        },
+        {
+            "messages": [
+                {"role": "user", "content": QUESTION},
+                {
+                    "role": "assistant",
+                    "content": "Adding gives 5.\n\nSo the answer is 5.\n\n"
+                    "The final answer is $\\boxed{5}$.",
+                },
+            ]
+        },
+    ]
+
+
+def test_sft_journey_has_the_long_thoughts_with_their_detours(sums):
+    assert rows(sums["project"], "sft-journey") == [
+        {
+            "messages": [
+                {"role": "user", "content": QUESTION},
+                {
+                    "role": "assistant",
+                    "content": "Try 2 + 3 = 6.\n\nWait, check again: 2 + 3 = 5.\n\n"
+                    "So the answer is 5.\n\nThe final answer is $\\boxed{5}$.",
+                },
+            ]
+        }
+    ]
+
+
+def test_dpo_pairs_every_correct_with_every_incorrect_sample_up_to_k(sums):
+    right = "2 + 3 = 5.\n\nThe answer is \\boxed{5}."
+    okay = "Adding gives 5.\n\nSo the answer is 5.\n\nThe final answer is $\\boxed{5}$."
+    wrong = "2 + 3 = 6.\n\nThe answer is \\boxed{6}."
+
+    def pair(chosen: str) -> dict:
+        return {
+            "prompt": [{"role": "user", "content": QUESTION}],
+            "chosen": [{"role": "assistant", "content": chosen}],
+            "rejected": [{"role": "assistant", "content": wrong}],
+        }
+
+    order = sample_dpo_pairs([right, okay], [wrong], k=5, seed=hash_seed(0, "test/sums/1"))
+    assert rows(sums["project"], "dpo") == [pair(chosen) for chosen, _ in order]
+    assert sorted(r["chosen"][0]["content"] for r in rows(sums["project"], "dpo")) == [right, okay]
+    assert len(rows(sums["project"], "dpo", pairs_per_problem=1)) == 1
+
+
+def test_dpo_with_20_samples_gives_5_distinct_seeded_pairs(db, sums):
+    project = sums["project"]
+    problem = make_problem(project, "test/sums/2", "What is 4 + 4?", answer="8")
+    for i in range(10):
+        make_trace(problem, [f"Sample {i}: 4 + 4 = 8."], is_correct=True, final_answer="8")
+        make_trace(problem, [f"Sample {i}: 4 + 4 = 9."], is_correct=False, final_answer="9")
+    first = [r for r in rows(project, "dpo") if r["prompt"][0]["content"] == "What is 4 + 4?"]
+    again = [r for r in rows(project, "dpo") if r["prompt"][0]["content"] == "What is 4 + 4?"]
+    other = [
+        r for r in rows(project, "dpo", seed=1) if r["prompt"][0]["content"] == "What is 4 + 4?"
+    ]
+    assert len(first) == 5
+    assert first == again
+    assert first != other
+    pairs = {(r["chosen"][0]["content"], r["rejected"][0]["content"]) for r in first}
+    assert len(pairs) == 5
+    assert all("= 8" in chosen and "= 9" in rejected for chosen, rejected in pairs)
+
+
+def test_processbench_file_as_trl_stepwise(project):
+    # given
+    import_rows(project, "processbench", PROCESSBENCH)
+    # when
+    exported = rows(project, "trl-stepwise")
+    # then: True before the first error, False at it, nothing after; all True for label -1
+    assert exported == [
+        {
+            "prompt": PROCESSBENCH[0]["problem"],
+            "completions": ["Tom starts with 3 apples.", "He buys 2 more: 3 + 2 = 6."],
+            "labels": [True, False],
+        },
+        {
+            "prompt": "What is 7 times 6?",
+            "completions": ["7 times 6 is 42.", "So the answer is \\boxed{42}."],
+            "labels": [True, True],
+        },
+        {"prompt": "What is 9 minus 4?", "completions": ["9 minus 4 is 6."], "labels": [False]},
+    ]
+
+
+def test_majority_of_annotators_with_minimum_agreement(sums):
+    # given: bob and carol grade the nodes of the "right" trace too
+    project = sums["project"]
+    steps = list(TraceStep.objects.filter(trace=sums["right"]).order_by("position"))
+    for name, ratings in (("bob", [1, -1]), ("carol", [1, -1])):
+        source = human_source(name)
+        for step, rating in zip(steps, ratings, strict=True):
+            Grade.objects.create(node=step.node, source=source, trace=None, rating=rating)
+    # when
+    majority = rows(project, "trl-stepwise", grades="majority", origins=("model_sample",))
+    agreed = rows(
+        project, "trl-stepwise", grades="majority", min_agreement=0.8, origins=("model_sample",)
+    )
+    by_bob = rows(project, "trl-stepwise", grades="annotator", annotator="bob")
+    # then: alice says +1, +1; bob and carol +1, -1
+    assert majority[0]["labels"] == [True, False]
+    assert [r["labels"] for r in agreed] == [[False], [True, True]]  # right: 2 of 3 < 0.8
+    assert [r["completions"] for r in by_bob] == [["2 + 3 = 5.", "The answer is \\boxed{5}."]]
+    assert by_bob[0]["labels"] == [True, False]
+
+
+def test_duplicate_rows_are_removed_on_request(sums):
+    project = sums["project"]
+    problem = sums["right"].problem
+    source = human_source("dora")
+    make_trace(problem, ["2 + 3 = 6."], ratings=[-1], source=source)
+    assert len(rows(project, "trl-stepwise")) == 4
+    assert len(rows(project, "trl-stepwise", dedupe=True)) == 3
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"format": "csv"}, "format: unknown format 'csv'"),
+        ({"format": "dpo", "grades": "annotator"}, "annotator: give the username"),
+        ({"format": "dpo", "test_fraction": 1.0}, "test_fraction: 1.0 is not in [0, 1)"),
+        ({"format": "dpo", "origins": ("dream",)}, "origins: unknown dream"),
+    ],
+)
+def test_bad_options_name_what_to_change(options, message):
+    with pytest.raises(ExportOptionError, match=re.escape(message)):
+        ExportOptions(**options)
+
+
+def test_every_format_is_registered():
+    assert sorted(EXPORT_FORMATS) == [
+        "dpo",
+        "gsm8k",
+        "math",
+        "math-shepherd",
+        "openr",
+        "prm800k",
+        "processbench",
+        "qwen-prm",
+        "sft-journey",
+        "sft-shortcut",
+        "trl-stepwise",
+    ]
