@@ -12,8 +12,10 @@ from types import ModuleType
 from typing import IO, Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
+from django.utils import timezone
 
+from annotation.core.bulk import insert_rows, reserve_ids
 from annotation.core.models import Project
 from annotation.datasets.errors import RecordError
 from annotation.datasets.formats import gsm8k, math, math_shepherd, prm800k, processbench
@@ -23,6 +25,22 @@ from annotation.grading.models import Grade, GradeSource, SourceKind
 from annotation.problems.models import Origin, Problem, StepNode, Trace, TraceStep
 from annotation.problems.tree import node_id, text_digest
 from workers.algorithms.answers import answers_equivalent_many
+
+TRACE_FIELDS = (
+    "id",
+    "problem",
+    "origin",
+    "external_id",
+    "final_answer",
+    "is_correct",
+    "finish_reason",
+    "time_spent_ms",
+    "metadata",
+    "created_at",
+)
+NODE_FIELDS = ("id", "problem", "parent", "depth", "kind", "text", "created_at")
+TRACE_STEP_FIELDS = ("trace", "position", "node", "option", "on_path", "extra")
+GRADE_FIELDS = ("node", "source", "trace", "rating", "flagged", "is_current", "created_at")
 
 IMPORT_FORMATS: dict[str, ModuleType] = {
     m.NAME: m for m in (math, gsm8k, prm800k, processbench, math_shepherd)
@@ -65,9 +83,8 @@ def import_dataset(
 ) -> ImportReport:
     """Import a whole file; raises RecordError on the first bad record unless skip_invalid.
 
-    A first pass validates every record, so a bad file changes nothing; the second pass
-    writes in chunks, one transaction each, reporting progress in records. Since a chunk
-    that was already written is skipped, a crashed import finishes when it is run again.
+    One transaction: a bad record rolls everything back. Progress is reported in records
+    after each chunk (with the share of the file read as the total's estimate).
     """
     if format_name not in IMPORT_FORMATS:
         raise ValueError(
@@ -75,26 +92,35 @@ def import_dataset(
         )
     parse = IMPORT_FORMATS[format_name].parse
     report = ImportReport()
-    start = stream.tell()
-    for _ in _parsed(iter_records(stream), parse, report, skip_invalid):
-        pass
-    total, invalid_lines = report.records, {e["line"] for e in report.errors}
-    report.records = 0
-    stream.seek(start)
+    size = _remaining_bytes(stream)
     writer = _ChunkWriter(project, format_name, report, grade_answers=grade_answers)
-    records = _parsed(_valid_rows(iter_records(stream), invalid_lines), parse, report, False)
-    for chunk in _batched(records, chunk_size or settings.STEPWISE_IMPORT_CHUNK):
-        with transaction.atomic():
+    records = _parsed(iter_records(stream), parse, report, skip_invalid)
+    with transaction.atomic():
+        for chunk in _batched(records, chunk_size or settings.STEPWISE_IMPORT_CHUNK):
             writer.write(chunk)
-        if on_progress:
-            on_progress(report.records, total)
+            if on_progress:
+                on_progress(report.records, _estimated_total(stream, size, report.records))
+    if on_progress:
+        on_progress(report.records, report.records)
     return report
 
 
-def _valid_rows(
-    rows: Iterator[tuple[int, Any]], invalid_lines: set[int]
-) -> Iterator[tuple[int, Any]]:
-    return (row for row in rows if row[0] not in invalid_lines)
+def _remaining_bytes(stream: IO[bytes]) -> int | None:
+    try:
+        position = stream.tell()
+        end = stream.seek(0, 2)
+        stream.seek(position)
+        return end - position
+    except (OSError, ValueError):
+        return None
+
+
+def _estimated_total(stream: IO[bytes], size: int | None, done: int) -> int:
+    """Records in the file, extrapolated from the bytes read so far."""
+    read = stream.tell()
+    if not size or not read:
+        return done
+    return max(done, round(done * size / read))
 
 
 def _parsed(
@@ -216,21 +242,52 @@ class _ChunkWriter:
         if not fresh:
             return
         correctness = self._correctness(fresh)
-        traces = Trace.objects.bulk_create(
-            Trace(
-                problem=problem,
-                origin=Origin.IMPORTED,
-                external_id=t.external_id,
-                final_answer=t.final_answer,
-                is_correct=correct,
-                finish_reason=t.finish_reason,
-                time_spent_ms=t.time_spent_ms,
-                metadata=t.metadata,
-            )
-            for (t, problem), correct in zip(fresh, correctness, strict=True)
+        trace_ids = self._insert_traces(fresh, correctness)
+        self.report.traces_created += len(trace_ids)
+        self._steps(fresh, trace_ids)
+
+    def _insert_traces(
+        self, fresh: list[tuple[TraceRecord, Problem]], correctness: list[bool | None]
+    ) -> list[int]:
+        now = timezone.now()
+        if connection.vendor != "postgresql":
+            return [
+                t.pk
+                for t in Trace.objects.bulk_create(
+                    Trace(
+                        problem=p,
+                        origin=Origin.IMPORTED,
+                        external_id=t.external_id,
+                        final_answer=t.final_answer,
+                        is_correct=c,
+                        finish_reason=t.finish_reason,
+                        time_spent_ms=t.time_spent_ms,
+                        metadata=t.metadata,
+                    )
+                    for (t, p), c in zip(fresh, correctness, strict=True)
+                )
+            ]
+        ids = reserve_ids(Trace, len(fresh))
+        insert_rows(
+            Trace,
+            TRACE_FIELDS,
+            (
+                (
+                    pk,
+                    p.pk,
+                    Origin.IMPORTED,
+                    t.external_id,
+                    t.final_answer,
+                    c,
+                    t.finish_reason,
+                    t.time_spent_ms,
+                    t.metadata,
+                    now,
+                )
+                for pk, (t, p), c in zip(ids, fresh, correctness, strict=True)
+            ),
         )
-        self.report.traces_created += len(traces)
-        self._steps(fresh, traces)
+        return ids
 
     def _correctness(self, fresh: list[tuple[TraceRecord, Problem]]) -> list[bool | None]:
         result: list[bool | None] = [t.is_correct for t, _ in fresh]
@@ -249,66 +306,62 @@ class _ChunkWriter:
             result[i] = verdict
         return result
 
-    def _steps(self, fresh: list[tuple[TraceRecord, Problem]], traces: list[Trace]) -> None:
-        nodes: dict[uuid.UUID, StepNode] = {}
-        trace_steps: list[TraceStep] = []
-        grades: list[Grade] = []
-        for (record, problem), trace in zip(fresh, traces, strict=True):
+    def _steps(self, fresh: list[tuple[TraceRecord, Problem]], trace_ids: list[int]) -> None:
+        now = timezone.now()
+        nodes: dict[uuid.UUID, tuple[Any, ...]] = {}
+        trace_steps: list[tuple[Any, ...]] = []
+        grades: list[list[Any]] = []
+        for (record, problem), trace_id in zip(fresh, trace_ids, strict=True):
             source_id = self._source_id(record.grader) if record.grader else None
             path_nodes: dict[int, uuid.UUID] = {}
             for step in record.steps:  # ordered by position
                 parent = path_nodes.get(step.position - 1)
                 nid = node_id(problem.pk, parent, step.kind, step.text)
                 if nid not in nodes:
-                    nodes[nid] = StepNode(
-                        id=nid,
-                        problem_id=problem.pk,
-                        parent_id=parent,
-                        depth=step.position + 1,
-                        kind=step.kind,
-                        text=step.text,
+                    nodes[nid] = (
+                        nid,
+                        problem.pk,
+                        parent,
+                        step.position + 1,
+                        step.kind,
+                        step.text,
+                        now,
                     )
                 trace_steps.append(
-                    TraceStep(
-                        trace_id=trace.pk,
-                        position=step.position,
-                        node_id=nid,
-                        option=step.option,
-                        on_path=step.on_path,
-                        extra=step.extra,
-                    )
+                    (trace_id, step.position, nid, step.option, step.on_path, step.extra)
                 )
                 if step.on_path:
                     path_nodes[step.position] = nid
                 if step.rating is not None and source_id is not None:
-                    grades.append(
-                        Grade(
-                            node_id=nid,
-                            source_id=source_id,
-                            trace_id=trace.pk,
-                            rating=step.rating,
-                            flagged=step.flagged,
-                        )
-                    )
-        created = StepNode.objects.bulk_create(nodes.values(), ignore_conflicts=True)
-        self.report.nodes_created += len(created)  # attempted; conflicts are skipped silently
-        TraceStep.objects.bulk_create(trace_steps)
-        self._mark_history(grades)
-        Grade.objects.bulk_create(grades)
+                    grades.append([nid, source_id, trace_id, step.rating, step.flagged, True, now])
+        new_nodes = (
+            insert_rows(StepNode, NODE_FIELDS, nodes.values(), ignore_conflicts=True) or set()
+        )
+        self.report.nodes_created += len(new_nodes)
+        insert_rows(TraceStep, TRACE_STEP_FIELDS, trace_steps)
+        self._mark_history(grades, new_nodes)
+        insert_rows(Grade, GRADE_FIELDS, (tuple(g) for g in grades))
         self.report.grades_created += len(grades)
 
-    def _mark_history(self, grades: list[Grade]) -> None:
-        """Only the first grade per (node, source) is current; later ones are history."""
-        current = set(
-            Grade.objects.filter(
-                is_current=True,
-                node_id__in={g.node_id for g in grades},
-                source_id__in={g.source_id for g in grades},
-            ).values_list("node_id", "source_id")
-        )
+    def _mark_history(self, grades: list[list[Any]], new_nodes: set[Any]) -> None:
+        """The first grade per (node, source) is current; later ones are history.
+
+        Only nodes that existed before this chunk can have grades in the database. The
+        rows are updated in place.
+        """
+        old = [g for g in grades if g[0] not in new_nodes]
+        current = set()
+        if old:
+            current = set(
+                Grade.objects.filter(
+                    is_current=True,
+                    node_id__in={g[0] for g in old},
+                    source_id__in={g[1] for g in old},
+                ).values_list("node_id", "source_id")
+            )
         for grade in grades:
-            key = (grade.node_id, grade.source_id)
-            grade.is_current = key not in current
+            key = (grade[0], grade[1])
+            grade[5] = key not in current
             current.add(key)
 
     def _source_id(self, name: str) -> int:

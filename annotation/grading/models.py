@@ -36,21 +36,24 @@ class Grade(models.Model):
     """A grade of one node by one source; earlier versions stay with is_current=False."""
 
     node = models.ForeignKey(StepNode, on_delete=models.CASCADE, related_name="grades")
-    source = models.ForeignKey(GradeSource, on_delete=models.CASCADE, related_name="grades")
-    trace = models.ForeignKey(
+    source = models.ForeignKey(
+        GradeSource, on_delete=models.CASCADE, related_name="grades", db_index=False
+    )
+    trace = models.ForeignKey(  # indexed by (trace, source) below
         Trace,
         on_delete=models.CASCADE,
         null=True,
         blank=True,
+        db_index=False,
         related_name="grades",
         help_text="The trace in which the grade was given.",
     )
     rating = models.SmallIntegerField(null=True, blank=True, help_text="-1, 0 or +1 (people).")
     score = models.FloatField(null=True, blank=True, help_text="A machine's score, e.g. P(good).")
-    unsure = models.BooleanField(default=False)
+    unsure = models.BooleanField(default=False, db_default=False)
     flagged = models.BooleanField(null=True, blank=True)
-    critique = models.TextField(blank=True)
-    reason = models.TextField(blank=True, help_text="An LLM judge's reason.")
+    critique = models.TextField(blank=True, db_default="")
+    reason = models.TextField(blank=True, db_default="", help_text="An LLM judge's reason.")
     is_current = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

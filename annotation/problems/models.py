@@ -51,7 +51,10 @@ class StepNode(models.Model):
     """
 
     id = models.UUIDField(primary_key=True)
-    problem = models.ForeignKey(Problem, on_delete=models.CASCADE, related_name="nodes")
+    # Indexed by (problem, depth) below.
+    problem = models.ForeignKey(
+        Problem, on_delete=models.CASCADE, related_name="nodes", db_index=False
+    )
     parent = models.ForeignKey(
         "self", on_delete=models.CASCADE, null=True, blank=True, related_name="children"
     )
@@ -142,7 +145,8 @@ class TraceStep(models.Model):
     that were offered there (PRM800K's completions), in `option` order.
     """
 
-    trace = models.ForeignKey(Trace, on_delete=models.CASCADE, related_name="steps")
+    # Indexed by the unique (trace, position, option) below.
+    trace = models.ForeignKey(Trace, on_delete=models.CASCADE, related_name="steps", db_index=False)
     position = models.PositiveSmallIntegerField()
     node = models.ForeignKey(StepNode, on_delete=models.CASCADE, related_name="trace_steps")
     option = models.SmallIntegerField(

@@ -24,6 +24,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from fractions import Fraction
 from pathlib import Path
 from types import FrameType
 
@@ -73,6 +74,8 @@ def answers_equivalent_many(
             continue
         if _normalise_whitespace(predicted) == _normalise_whitespace(truth):
             results[index] = True
+        elif (numbers := _plain_numbers(predicted, truth)) is not None:
+            results[index] = numbers[0] == numbers[1]
         else:
             pending.append(index)
     chunks = [pending[start : start + _CHUNK_SIZE] for start in range(0, len(pending), _CHUNK_SIZE)]
@@ -185,6 +188,18 @@ def _strip_dollars(answer: str) -> str:
     while len(answer) >= 2 and answer[0] == "$" and answer[-1] == "$" and answer[-2] != "\\":
         answer = answer[1:-1].strip()
     return answer
+
+
+# A decimal, with optional thousands separators ("1,000" but not the pair "1,2").
+_PLAIN_NUMBER = re.compile(r"^-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?$")
+
+
+def _plain_numbers(predicted: str, truth: str) -> tuple[Fraction, Fraction] | None:
+    """Both answers as exact numbers when both are plain decimals (no pool needed)."""
+    a, b = predicted.strip(), truth.strip()
+    if _PLAIN_NUMBER.match(a) and _PLAIN_NUMBER.match(b):
+        return Fraction(a.replace(",", "")), Fraction(b.replace(",", ""))
+    return None
 
 
 def _normalise_whitespace(text: str) -> str:

@@ -18,6 +18,7 @@ from annotation.problems.models import FinishReason
 NAME = "prm800k"
 _COMPLETION_KEYS = ("text", "rating", "flagged")
 _HUMAN_KEYS = ("text", "rating", "flagged")
+_LABEL_COLUMNS = ("steps", "total_time", "finish_reason")  # kept as nodes and trace columns
 
 
 def parse(line: int, obj: Any) -> ImportRecord:
@@ -40,11 +41,14 @@ def parse(line: int, obj: Any) -> ImportRecord:
     labeler = row.string("labeler")
     path = [s for s in step_records if s.on_path]
     # Everything not modelled by columns or nodes is kept verbatim to rebuild the row.
-    kept = copy.deepcopy(obj)
-    del kept["question"]["problem"]
-    kept["label"]["steps"] = len(steps)
-    for key in ("total_time", "finish_reason"):
-        kept["label"].pop(key, None)
+    kept = {
+        **obj,
+        "question": {k: v for k, v in obj["question"].items() if k != "problem"},
+        "label": {
+            **{k: v for k, v in obj["label"].items() if k not in _LABEL_COLUMNS},
+            "steps": len(steps),
+        },
+    }
     return ImportRecord(
         line=line,
         problem=ProblemRecord(
