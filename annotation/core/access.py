@@ -13,6 +13,7 @@ from django.http import Http404
 
 from annotation.core.models import Membership, Project, Role
 from annotation.jobs.models import Job
+from annotation.llm.models import ModelConfig, PromptTemplate
 from annotation.problems.models import Problem, Trace
 from annotation.workspace.models import Assignment
 
@@ -117,3 +118,21 @@ def access_assignment(
         if Ability.REVIEW not in granted:
             raise PermissionDenied("Only reviewers may see other annotators' work.")
     return assignment
+
+
+def access_model_config(user: Any, config_id: int, need: Ability = Ability.RESEARCH) -> ModelConfig:
+    config = ModelConfig.objects.select_related("project").filter(pk=config_id).first()
+    if config is None:
+        raise Http404("No such model")
+    check_ability(user, config.project, need)
+    return config
+
+
+def access_prompt_template(
+    user: Any, template_id: int, need: Ability = Ability.RESEARCH
+) -> PromptTemplate:
+    template = PromptTemplate.objects.select_related("project").filter(pk=template_id).first()
+    if template is None:
+        raise Http404("No such prompt")
+    check_ability(user, template.project, need)
+    return template
