@@ -27,3 +27,50 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     project = factory.SubFactory(ProjectFactory)
     user = factory.SubFactory(UserFactory)
     role = Role.ANNOTATOR
+
+
+# Workspace ------------------------------------------------------------------------------------
+
+
+class ProblemFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "problems.Problem"
+
+    project = factory.SubFactory(ProjectFactory)
+    external_id = factory.Sequence(lambda n: f"problem-{n}")
+    text = factory.Sequence(lambda n: f"What is ${n} + 1$?")
+    text_digest = factory.Sequence(lambda n: f"{n:064x}")
+    answer = "2"
+    source = "test"
+
+
+class TraceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "problems.Trace"
+
+    problem = factory.SubFactory(ProblemFactory)
+    origin = "imported"
+
+
+def trace_with_steps(problem, texts, **fields):
+    """A trace whose path is `texts`, one StepNode per step, chained from the problem."""
+    from annotation.problems.models import StepNode, TraceStep
+    from annotation.problems.tree import node_id
+
+    trace = TraceFactory(problem=problem, **fields)
+    parent = None
+    for position, text in enumerate(texts):
+        nid = node_id(problem.pk, parent, "step", text)
+        StepNode.objects.get_or_create(
+            id=nid,
+            defaults={
+                "problem": problem,
+                "parent_id": parent,
+                "depth": position + 1,
+                "kind": "step",
+                "text": text,
+            },
+        )
+        TraceStep.objects.create(trace=trace, position=position, node_id=nid)
+        parent = nid
+    return trace

@@ -166,16 +166,19 @@ def assignment_claim_next(*, project: Project, user: Any, kind: str) -> Assignme
     if current is not None:
         return current
     skipped_over: set[int] = set()
-    for _attempt in range(20):
-        item = (
+    for _attempt in range(100):
+        candidates = (
             open_items(project=project, user=user, kind=kind)
             .exclude(pk__in=skipped_over)
             .annotate(started=Coalesce(_active_count(kind, OuterRef("pk")), 0))
             # Finish items others started first, so agreement can be measured early.
             .order_by("-started", "pk")
-            .select_for_update(skip_locked=True, of=("self",))
-            .first()
         )
+        item = candidates.select_for_update(skip_locked=True, of=("self",)).first()
+        if item is None:
+            # Every open item is being claimed right now: wait for one of those claims to end,
+            # then count again (it may still have a place).
+            item = candidates.select_for_update(of=("self",)).first()
         if item is None:
             return None
         previous = Assignment.objects.filter(
