@@ -7,6 +7,7 @@ line and field). Idempotent: a record already imported creates nothing.
 import itertools
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import IO, Any
@@ -80,11 +81,14 @@ def import_dataset(
     grade_answers: bool = True,
     on_progress: ProgressCallback | None = None,
     chunk_size: int | None = None,
+    validate_first: bool = False,
 ) -> ImportReport:
     """Import a whole file; raises RecordError on the first bad record unless skip_invalid.
 
-    One transaction: a bad record rolls everything back. Progress is reported in records
-    after each chunk (with the share of the file read as the total's estimate).
+    By default one transaction: a bad record rolls everything back. With validate_first
+    (imports run as jobs), a first pass checks every record, then chunks are committed
+    one by one so that progress is visible; a chunk already written is skipped when the
+    import runs again, so a crashed import finishes by running it again.
     """
     if format_name not in IMPORT_FORMATS:
         raise ValueError(
@@ -92,14 +96,23 @@ def import_dataset(
         )
     parse = IMPORT_FORMATS[format_name].parse
     report = ImportReport()
+    start = stream.tell()
     size = _remaining_bytes(stream)
+    known_total: int | None = None
+    if validate_first:
+        for _ in _parsed(iter_records(stream), parse, report, skip_invalid):
+            pass
+        known_total, report = report.records, ImportReport()
+        stream.seek(start)
     writer = _ChunkWriter(project, format_name, report, grade_answers=grade_answers)
     records = _parsed(iter_records(stream), parse, report, skip_invalid)
-    with transaction.atomic():
+    with nullcontext() if validate_first else transaction.atomic():
         for chunk in _batched(records, chunk_size or settings.STEPWISE_IMPORT_CHUNK):
-            writer.write(chunk)
+            with transaction.atomic():
+                writer.write(chunk)
             if on_progress:
-                on_progress(report.records, _estimated_total(stream, size, report.records))
+                total = known_total or _estimated_total(stream, size, report.records)
+                on_progress(report.records, total)
     if on_progress:
         on_progress(report.records, report.records)
     return report

@@ -23,6 +23,7 @@ def run_import(job: Job) -> dict[str, object]:
                 stream=stream,
                 skip_invalid=job.params.get("skip_invalid", False),
                 on_progress=lambda done, total: report_progress(job, done, total),
+                validate_first=True,
             )
         except RecordError as error:
             raise ImportFailed(f"{error}; nothing was imported") from None
