@@ -90,9 +90,7 @@ def test_stale_claims_expire_and_give_the_place_back(db):
     [trace] = make_traces(project, 1)
     [alice, bob] = annotators(project, 2)
     claim = assignment_claim_next(project=project, user=alice, kind=ItemKind.GRADE)
-    Assignment.objects.filter(pk=claim.pk).update(
-        updated_at=timezone.now() - timedelta(minutes=31)
-    )
+    Assignment.objects.filter(pk=claim.pk).update(updated_at=timezone.now() - timedelta(minutes=31))
 
     # when bob asks
     taken = assignment_claim_next(project=project, user=bob, kind=ItemKind.GRADE)

@@ -1,0 +1,259 @@
+import json
+
+import pytest
+
+from annotation.core.models import Role
+from annotation.grading.models import Grade
+from annotation.problems.models import StepNode, Trace
+from annotation.workspace.models import AssignmentStatus, ItemKind
+from annotation.workspace.selectors import gold_accuracy, project_agreement
+from annotation.workspace.services import assignment_claim_next, gold_mark, human_source
+from tests.factories import MembershipFactory, ProblemFactory, UserFactory
+
+
+def put(client, assignment, body):
+    return client.put(
+        f"/api/work/{assignment.pk}/draft", json.dumps(body), content_type="application/json"
+    )
+
+
+def post(client, assignment, body):
+    return client.post(
+        f"/api/work/{assignment.pk}/submit", json.dumps(body), content_type="application/json"
+    )
+
+
+def node_ids(trace):
+    return [str(n) for n in trace.steps.order_by("position").values_list("node_id", flat=True)]
+
+
+@pytest.fixture
+def claim(project, annotator, trace, client):
+    client.force_login(annotator)
+    return assignment_claim_next(project=project, user=annotator, kind=ItemKind.GRADE)
+
+
+def test_save_writes_grades_and_bumps_the_version(client, claim, trace, annotator):
+    nodes = node_ids(trace)
+    # when two steps are rated
+    response = put(
+        client,
+        claim,
+        {
+            "version": 1,
+            "grades": {nodes[0]: {"rating": 1}, nodes[1]: {"rating": 0, "unsure": True}},
+            "time_spent_ms": 4200,
+        },
+    )
+
+    # then
+    assert response.status_code == 200
+    assert response.json() == {"version": 2}
+    current = Grade.objects.filter(source__user=annotator, is_current=True)
+    assert sorted((str(g.node_id), g.rating, g.unsure) for g in current) == sorted(
+        [(nodes[0], 1, False), (nodes[1], 0, True)]
+    )
+    claim.refresh_from_db()
+    assert (claim.version, claim.time_spent_ms) == (2, 4200)
+
+
+def test_changed_grade_keeps_history(client, claim, trace, annotator):
+    nodes = node_ids(trace)
+    put(client, claim, {"version": 1, "grades": {nodes[0]: {"rating": 1}}})
+    put(client, claim, {"version": 2, "grades": {nodes[0]: {"rating": 1}}})  # unchanged
+    put(client, claim, {"version": 3, "grades": {nodes[0]: {"rating": -1}}})
+
+    rows = list(
+        Grade.objects.filter(source__user=annotator)
+        .order_by("id")
+        .values_list("rating", "is_current")
+    )
+    assert rows == [(1, False), (-1, True)]
+
+
+def test_stale_save_gets_409_with_the_stored_version(client, claim, trace):
+    nodes = node_ids(trace)
+    put(client, claim, {"version": 1, "grades": {nodes[0]: {"rating": 1}}})
+
+    # when another window saves on version 1 again
+    response = put(client, claim, {"version": 1, "grades": {nodes[0]: {"rating": -1}}})
+
+    # then nothing is overwritten and the stored state comes back
+    assert response.status_code == 409
+    body = response.json()
+    assert body["version"] == 2
+    assert body["current"] == {"grades": {nodes[0]: {"rating": 1}}}
+    assert "another window (version 2)" in body["error"]
+    assert Grade.objects.get(is_current=True).rating == 1
+
+
+def test_bad_rating_is_refused_with_the_step_number(client, claim, trace):
+    nodes = node_ids(trace)
+    response = put(client, claim, {"version": 1, "grades": {nodes[2]: {"rating": 5}}})
+    assert response.status_code == 400
+    assert response.json() == {"error": "Step 3: rating must be -1, 0, 1 or null."}
+
+
+def test_other_annotator_may_not_save(client, claim, project):
+    other = UserFactory(username="other")
+    MembershipFactory(project=project, user=other, role=Role.ANNOTATOR)
+    client.force_login(other)
+    response = put(client, claim, {"version": 1})
+    assert response.status_code == 403
+
+
+def test_submit_found_error_with_critique_and_correction(client, claim, trace, annotator):
+    # given the project stops at the first bad step (the default)
+    nodes = node_ids(trace)
+    grades = {
+        nodes[0]: {"rating": 1},
+        nodes[1]: {
+            "rating": -1,
+            "critique": "2 squared is 4, fine, but",
+            "correction": "Then $x^2=4$, so",
+        },
+    }
+
+    # when submitted as a solution
+    response = post(
+        client,
+        claim,
+        {"version": 1, "grades": grades, "finish_reason": "solution", "time_spent_ms": 9000},
+    )
+
+    # then it is found_error, the critique is on the -1 grade, the correction is a +1 sibling
+    assert response.status_code == 200
+    claim.refresh_from_db()
+    assert (claim.status, claim.finish_reason, claim.time_spent_ms) == (
+        AssignmentStatus.SUBMITTED,
+        "found_error",
+        9000,
+    )
+    bad = Grade.objects.get(node_id=nodes[1], is_current=True)
+    assert (bad.rating, bad.critique) == (-1, "2 squared is 4, fine, but")
+    sibling = StepNode.objects.get(text="Then $x^2=4$, so")
+    assert str(sibling.parent_id) == nodes[0]
+    assert Grade.objects.get(node=sibling).rating == 1
+    assert Grade.objects.get(node=sibling).source == human_source(user=annotator)
+
+
+def test_submit_solution_needs_every_step_rated(client, claim, trace):
+    nodes = node_ids(trace)
+    response = post(
+        client,
+        claim,
+        {"version": 1, "grades": {nodes[0]: {"rating": 1}}, "finish_reason": "solution"},
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == (
+        "Rate every step before finishing as solution; not rated: 2, 3, 4, 5."
+    )
+
+
+def test_thought_record_submit(client, project, annotator):
+    problem = ProblemFactory(project=project, text="What is $1+1$?", answer="2")
+    client.force_login(annotator)
+    claim = assignment_claim_next(project=project, user=annotator, kind=ItemKind.RECORD)
+    thoughts = [
+        {"kind": "attempt", "text": "Maybe 3?"},
+        {"kind": "backtrack", "text": "No: one and one make two.", "backtrack_to": 1},
+        {"kind": "explanation", "text": "Adding one counts one further."},
+        {"kind": "conclusion", "text": "So $1+1=2$."},
+    ]
+    body = {"version": 1, "thoughts": thoughts, "final_answer": "2", "finish_reason": "solution"}
+
+    # the checklist must be ticked
+    refused = post(client, claim, body)
+    assert refused.status_code == 400
+    assert refused.json()["error"].startswith("Tick both checklist items")
+
+    response = post(
+        client, claim, {**body, "checklist": {"attempts": True, "common_knowledge": True}}
+    )
+
+    assert response.status_code == 200
+    assert response.json()["is_correct"] is True
+    record = Trace.objects.get(origin="thought_record")
+    assert (record.author, record.problem, record.final_answer) == (annotator, problem, "2")
+    steps = list(
+        record.steps.order_by("position").values_list("node__kind", "backtrack_to", "node__text")
+    )
+    assert steps == [
+        ("attempt", None, "Maybe 3?"),
+        ("backtrack", 0, "No: one and one make two."),
+        ("explanation", None, "Adding one counts one further."),
+        ("conclusion", None, "So $1+1=2$."),
+    ]
+
+
+def test_backtrack_must_name_an_earlier_thought(client, project, annotator):
+    ProblemFactory(project=project)
+    client.force_login(annotator)
+    claim = assignment_claim_next(project=project, user=annotator, kind=ItemKind.RECORD)
+    response = post(
+        client,
+        claim,
+        {
+            "version": 1,
+            "thoughts": [{"kind": "backtrack", "text": "no"}],
+            "final_answer": "2",
+            "finish_reason": "solution",
+            "checklist": {"attempts": True, "common_knowledge": True},
+        },
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == (
+        "Thought 1 is a backtrack: say which earlier thought (1 to 0) it abandons."
+    )
+
+
+def test_review_agreement_and_gold(client, project, trace):
+    # given two annotators who disagree on step 3 of a gold trace
+    project.overlap = 2
+    project.save()
+    users = [UserFactory(username=n) for n in ("ann1", "ann2")]
+    for user in users:
+        MembershipFactory(project=project, user=user, role=Role.ANNOTATOR)
+    reviewer = UserFactory(username="rev")
+    MembershipFactory(project=project, user=reviewer, role=Role.REVIEWER)
+    nodes = node_ids(trace)
+    reference = users[0]
+    for user, ratings in zip(users, ([1, 1, 1, 1, 1], [1, 1, -1]), strict=True):
+        claim = assignment_claim_next(project=project, user=user, kind=ItemKind.GRADE)
+        client.force_login(user)
+        grades = {nodes[i]: {"rating": r} for i, r in enumerate(ratings)}
+        finish = "solution" if len(ratings) == 5 else "found_error"
+        assert (
+            post(
+                client, claim, {"version": 1, "grades": grades, "finish_reason": finish}
+            ).status_code
+            == 200
+        )
+    gold_mark(trace=trace, source=human_source(user=reference))
+
+    # when the reviewer looks and accepts ann2's work
+    client.force_login(reviewer)
+    page = client.get(f"/review/traces/{trace.pk}/")
+    second = trace.assignments.get(annotator=users[1])
+    decided = client.post(f"/review/work/{second.pk}/", {"decision": "accepted", "comment": "ok"})
+
+    # then
+    assert page.status_code == 200
+    assert [a.annotator.username for a in page.context["assignments"]] == ["ann1", "ann2"]
+    assert [[c["rating"] if c else None for c in row.cells] for row in page.context["rows"]] == [
+        [1, 1],
+        [1, 1],
+        [1, -1],
+        [1, None],
+        [1, None],
+    ]
+    assert decided.status_code == 302
+    second.refresh_from_db()
+    assert (second.review_status, second.reviewer) == ("accepted", reviewer)
+    overall, per_user = project_agreement(project=project)
+    assert per_user[users[0].pk].first_error == 0.0
+    assert overall.first_error == 0.0
+    assert overall.items == 1
+    gold = gold_accuracy(project=project)
+    assert (gold[users[0].pk].step_accuracy, gold[users[1].pk].step_accuracy) == (1.0, 2 / 3)
+    assert gold[users[1].pk].first_error_accuracy == 0.0
