@@ -1,0 +1,94 @@
+"""Problems, thought records and model configs for the LLM job tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from annotation.core.models import Project
+from annotation.llm.models import ModelConfig, PromptPurpose, PromptVersion
+from annotation.llm.services import model_config_create, prompt_template_create
+from annotation.problems.models import Origin, Problem, StepNode, Trace, TraceStep
+from annotation.problems.tree import node_id, text_digest
+from tests.support.models import VLLM_CPU_OPTIONS, tiny_model
+
+SAMPLING = {"temperature": 1.0, "top_p": 0.95, "max_tokens": 24, "seed": 7}
+
+
+def make_problems(project: Project, count: int) -> list[Problem]:
+    return Problem.objects.bulk_create(
+        Problem(
+            project=project,
+            external_id=f"p{i}",
+            text=f"Ann has {i + 2} apples and gets {i + 3} more. How many apples?",
+            text_digest=text_digest(f"problem {i}"),
+            answer=str(2 * i + 5),
+            source="test",
+        )
+        for i in range(count)
+    )
+
+
+def make_record(problem: Problem, steps: list[tuple[str, str]], *, key: str) -> Trace:
+    """A human thought record: (kind, text) steps on one path."""
+    trace = Trace.objects.create(problem=problem, origin=Origin.THOUGHT_RECORD, external_id=key)
+    parent = None
+    for position, (kind, text) in enumerate(steps):
+        nid = node_id(problem.pk, parent, kind, text)
+        StepNode.objects.get_or_create(
+            id=nid,
+            defaults={
+                "problem": problem,
+                "parent_id": parent,
+                "depth": position + 1,
+                "kind": kind,
+                "text": text,
+            },
+        )
+        TraceStep.objects.create(trace=trace, position=position, node_id=nid)
+        parent = nid
+    return trace
+
+
+RECORD_STEPS = [
+    ("attempt", "Maybe I should multiply: 2 * 3 = 6."),
+    ("reflection", "Wait, gets more means adding, not multiplying."),
+    ("correction", "So 2 + 3 = 5."),
+    ("conclusion", "The answer is 5."),
+]
+
+
+def generator_config(project: Project, kind: str, **extra: Any) -> ModelConfig:
+    options = VLLM_CPU_OPTIONS if kind == "vllm" else {}
+    return model_config_create(
+        project=project,
+        name=f"tiny {kind}",
+        kind=kind,
+        path_or_endpoint=str(tiny_model("lm")),
+        dtype="float32",
+        max_length=1024 if kind == "vllm" else None,
+        default_sampling=SAMPLING,
+        options=options,
+        **extra,
+    )
+
+
+def scorer_config(project: Project, head: str) -> ModelConfig:
+    return model_config_create(
+        project=project,
+        name=f"tiny {head}",
+        kind="transformers",
+        path_or_endpoint=str(tiny_model(head)),
+        dtype="float32",
+        scorer_head=head,
+    )
+
+
+def prompt(project: Project, purpose: str) -> PromptVersion:
+    from annotation.llm.defaults import DEFAULT_PROMPTS
+
+    name, _, text = next(p for p in DEFAULT_PROMPTS if p[1] == purpose)
+    template = prompt_template_create(project=project, name=name, purpose=purpose, text=text)
+    return template.versions.get()
+
+
+__all__ = ["PromptPurpose"]

@@ -1,0 +1,130 @@
+"""A real Celery worker process (solo pool, queues default and gpu) on the test database.
+
+The worker reads what the tests commit, so tests that use it need `transactional_db`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from django.conf import settings
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+CELERY = Path(sys.executable).with_name("celery")
+
+
+def test_database_url() -> str:
+    db = settings.DATABASES["default"]
+    user = db.get("USER") or "postgres"
+    host = db.get("HOST") or "127.0.0.1"
+    port = db.get("PORT") or 5432
+    return f"postgres://{user}@{host}:{port}/{db['NAME']}"
+
+
+def purge_broker() -> None:
+    """Drop messages other tests left in the test broker (its Redis database is ours)."""
+    import redis
+
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
+
+
+class WorkerProcess:
+    def __init__(self, log_dir: Path, *, stale_seconds: float = 30.0) -> None:
+        self.name = f"test-{uuid.uuid4().hex[:8]}@localhost"
+        self.log_path = log_dir / f"{self.name.split('@')[0]}.log"
+        self.stale_seconds = stale_seconds
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout_s: float = 60.0) -> WorkerProcess:
+        env = {
+            **os.environ,
+            "DATABASE_URL": test_database_url(),
+            "DB_CONN_MAX_AGE": "0",
+            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+            "STEPWISE_JOB_STALE_SECONDS": str(self.stale_seconds),
+            "PYTHONUNBUFFERED": "1",
+        }
+        command = [
+            str(CELERY),
+            "-A",
+            "workers.celery_app",
+            "worker",
+            "-Q",
+            "default,gpu",
+            "--pool",
+            "solo",
+            "--concurrency",
+            "1",
+            "-n",
+            self.name,
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+        with self.log_path.open("ab") as log:
+            # Its own session, so that killing the group also kills vLLM's engine processes.
+            self.process = subprocess.Popen(
+                command,
+                cwd=BASE_DIR,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        wait_until(
+            lambda: f"{self.name} ready." in self.log(),
+            timeout_s,
+            what=f"worker {self.name} to be ready",
+            check=self.check_alive,
+        )
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def check_alive(self) -> None:
+        if self.process is not None and self.process.poll() is not None:
+            code = self.process.returncode
+            raise RuntimeError(f"worker exited with {code}:\n{self.log()[-4000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL the worker and everything it started, as a crash would."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=30)
+
+
+def wait_until(
+    condition: Callable[[], bool],
+    timeout_s: float,
+    *,
+    what: str,
+    check: Callable[[], None] | None = None,
+    interval_s: float = 0.1,
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        if check is not None:
+            check()
+        time.sleep(interval_s)
+    raise TimeoutError(f"timed out after {timeout_s} s waiting for {what}")
