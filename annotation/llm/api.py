@@ -1,0 +1,141 @@
+"""REST: model configs of a project, and starting LLM jobs (follow them at /api/jobs/ID/)."""
+
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from annotation.core.access import (
+    Ability,
+    access_model_config,
+    access_project,
+    access_prompt_template,
+    visible_projects,
+)
+from annotation.core.models import Role
+from annotation.jobs.api import JobSerializer
+from annotation.jobs.models import JobKind
+from annotation.llm import selectors, services
+from annotation.llm.models import ModelConfig
+from annotation.llm.services import MODEL_FIELDS
+
+
+class ModelConfigSerializer(serializers.ModelSerializer[ModelConfig]):
+    class Meta:
+        model = ModelConfig
+        fields = ["id", "project", *MODEL_FIELDS, "version", "created_at", "updated_at"]
+        read_only_fields = ["id", "version", "created_at", "updated_at"]
+        # The name's uniqueness is the service's to check, with a message naming the field.
+        validators: list[Any] = []
+
+
+def _django_errors(error: DjangoValidationError) -> ValidationError:
+    return ValidationError(error.message_dict if hasattr(error, "error_dict") else error.messages)
+
+
+class ModelConfigViewSet(
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.ReadOnlyModelViewSet[ModelConfig],
+):
+    serializer_class = ModelConfigSerializer
+    filterset_fields = ["project", "kind", "scorer_head"]
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        projects = visible_projects(self.request.user)
+        if not self.request.user.is_superuser:
+            projects = projects.filter(
+                memberships__user=self.request.user,
+                memberships__role__in=[Role.RESEARCHER, Role.ADMIN],
+            )
+        return ModelConfig.objects.filter(project__in=projects).order_by("id")
+
+    def get_object(self) -> ModelConfig:
+        return access_model_config(self.request.user, int(self.kwargs["pk"]))
+
+    def perform_create(self, serializer: Any) -> None:
+        data = dict(serializer.validated_data)
+        project = access_project(self.request.user, data.pop("project").pk, Ability.RESEARCH)
+        try:
+            serializer.instance = services.model_config_create(project=project, **data)
+        except DjangoValidationError as error:
+            raise _django_errors(error) from None
+
+    def perform_update(self, serializer: Any) -> None:
+        data = dict(serializer.validated_data)
+        data.pop("project", None)
+        try:
+            serializer.instance = services.model_config_update(config=serializer.instance, **data)
+        except DjangoValidationError as error:
+            raise _django_errors(error) from None
+
+
+class StartJobSerializer(serializers.Serializer[None]):
+    project = serializers.IntegerField()
+    kind = serializers.ChoiceField(choices=[JobKind.SAMPLE, JobKind.EXPAND, JobKind.SCORE])
+    model = serializers.IntegerField(required=False, help_text="Generator (sample, expand).")
+    prompt = serializers.IntegerField(required=False, help_text="Prompt template id.")
+    scorer = serializers.IntegerField(required=False, help_text="Scorer (score; expand: optional).")
+    mode = serializers.ChoiceField(choices=["expand", "rationalize"], default="expand")
+    problem_ids = serializers.ListField(child=serializers.IntegerField(), required=False)
+    trace_ids = serializers.ListField(child=serializers.IntegerField(), required=False)
+    n = serializers.IntegerField(default=1)
+    sampling = serializers.DictField(required=False, default=dict)
+    chunk_size = serializers.IntegerField(default=4)
+
+
+class LLMJobViewSet(viewsets.GenericViewSet[Any]):
+    """POST a job: the problems or traces are given by id (the pages offer filters)."""
+
+    serializer_class = StartJobSerializer
+
+    def create(self, request: Request) -> Response:
+        form = StartJobSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        project = access_project(request.user, data["project"], Ability.RESEARCH)
+        kind = data["kind"]
+        scorer = access_model_config(request.user, data["scorer"]) if "scorer" in data else None
+        try:
+            if kind == JobKind.SCORE:
+                if scorer is None:
+                    raise ValidationError({"scorer": "a scoring job needs a scorer"})
+                job = services.start_score_job(
+                    project=project,
+                    user=request.user,
+                    scorer=scorer,
+                    trace_ids=data.get("trace_ids", []),
+                    chunk_size=data["chunk_size"],
+                )
+            else:
+                if "model" not in data or "prompt" not in data:
+                    raise ValidationError({"model": f"a {kind} job needs a model and a prompt"})
+                common: dict[str, Any] = {
+                    "project": project,
+                    "user": request.user,
+                    "model": access_model_config(request.user, data["model"]),
+                    "prompt": selectors.latest_version(
+                        access_prompt_template(request.user, data["prompt"])
+                    ),
+                    "n": data["n"],
+                    "sampling": data["sampling"],
+                    "chunk_size": data["chunk_size"],
+                }
+                if kind == JobKind.SAMPLE:
+                    job = services.start_sample_job(
+                        problem_ids=data.get("problem_ids", []), **common
+                    )
+                else:
+                    job = services.start_expand_job(
+                        mode=data["mode"],
+                        trace_ids=data.get("trace_ids"),
+                        problem_ids=data.get("problem_ids"),
+                        scorer=scorer,
+                        **common,
+                    )
+        except DjangoValidationError as error:
+            raise _django_errors(error) from None
+        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
