@@ -33,6 +33,7 @@ PROJECT_LINKS: list[tuple[str, str, Ability]] = [
     ("Import data", "dataset-import", Ability.MANAGE),
     ("Export data", "dataset-export", Ability.MANAGE),
     ("Jobs", "job-list", Ability.RESEARCH),
+    ("Models and LLM jobs", "llm-home", Ability.RESEARCH),
     ("Annotate", "workspace-queue", Ability.ANNOTATE),
     ("Review", "review-list", Ability.REVIEW),
     ("Dashboard", "workspace-dashboard", Ability.MANAGE),
