@@ -66,18 +66,19 @@ def model_config_create(*, project: Project, **fields: Any) -> ModelConfig:
 
 @transaction.atomic
 def model_config_update(*, config: ModelConfig, **fields: Any) -> ModelConfig:
-    """Change fields; the version goes up when anything changed (jobs record the version)."""
-    check_sampling(fields.get("default_sampling", config.default_sampling) or {})
-    changed = [
-        name for name in MODEL_FIELDS if name in fields and getattr(config, name) != fields[name]
-    ]
-    if not changed:
-        return config
-    for name in changed:
-        setattr(config, name, fields[name])
-    config.version += 1
-    config.full_clean()
-    config.save(update_fields=[*changed, "version", "updated_at"])
+    """Change fields; the version goes up when anything changed (jobs record the version).
+
+    Compared with the stored row (locked), not with `config`, which a form may have changed."""
+    stored = ModelConfig.objects.select_for_update().get(pk=config.pk)
+    check_sampling(fields.get("default_sampling", stored.default_sampling) or {})
+    changed = [n for n in MODEL_FIELDS if n in fields and getattr(stored, n) != fields[n]]
+    if changed:
+        for name in changed:
+            setattr(stored, name, fields[name])
+        stored.version += 1
+        stored.full_clean()
+        stored.save(update_fields=[*changed, "version", "updated_at"])
+    config.refresh_from_db()
     return config
 
 
