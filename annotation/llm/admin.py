@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.contrib import admin
 
 from annotation.llm.models import ModelConfig, PromptTemplate, PromptVersion
@@ -10,7 +12,7 @@ class ModelConfigAdmin(admin.ModelAdmin[ModelConfig]):
     search_fields = ["name", "path_or_endpoint"]
     readonly_fields = ["version", "created_at", "updated_at"]
 
-    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+    def save_model(self, request: Any, obj: ModelConfig, form: Any, change: bool) -> None:
         # Admin edits bump the version like the pages do, so jobs can tell configs apart.
         if change and form.changed_data:
             obj.version += 1

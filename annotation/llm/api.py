@@ -3,6 +3,7 @@
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import QuerySet
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
@@ -13,7 +14,7 @@ from annotation.core.access import (
     access_model_config,
     access_project,
     access_prompt_template,
-    visible_projects,
+    member_roles,
 )
 from annotation.core.models import Role
 from annotation.jobs.api import JobSerializer
@@ -21,6 +22,8 @@ from annotation.jobs.models import JobKind
 from annotation.llm import selectors, services
 from annotation.llm.models import ModelConfig
 from annotation.llm.services import MODEL_FIELDS
+
+RESEARCH_ROLES = (Role.RESEARCHER, Role.ADMIN)
 
 
 class ModelConfigSerializer(serializers.ModelSerializer[ModelConfig]):
@@ -44,14 +47,13 @@ class ModelConfigViewSet(
     serializer_class = ModelConfigSerializer
     filterset_fields = ["project", "kind", "scorer_head"]
 
-    def get_queryset(self):  # type: ignore[no-untyped-def]
-        projects = visible_projects(self.request.user)
-        if not self.request.user.is_superuser:
-            projects = projects.filter(
-                memberships__user=self.request.user,
-                memberships__role__in=[Role.RESEARCHER, Role.ADMIN],
-            )
-        return ModelConfig.objects.filter(project__in=projects).order_by("id")
+    def get_queryset(self) -> QuerySet[ModelConfig]:
+        user = self.request.user
+        configs = ModelConfig.objects.order_by("id")
+        if user.is_superuser:
+            return configs
+        research = [p for p, role in member_roles(user).items() if role in RESEARCH_ROLES]
+        return configs.filter(project_id__in=research)
 
     def get_object(self) -> ModelConfig:
         return access_model_config(self.request.user, int(self.kwargs["pk"]))

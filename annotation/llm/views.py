@@ -5,7 +5,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.forms import Form
+from django.forms import BaseForm
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -37,7 +37,7 @@ START_FORMS: dict[str, Any] = {
 }
 
 
-def _form_errors(form: Form, error: ValidationError) -> None:
+def _form_errors(form: BaseForm, error: ValidationError) -> None:
     for field, texts in error.message_dict.items():
         form.add_error(field if field in form.fields else None, texts)
 
