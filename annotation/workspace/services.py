@@ -283,8 +283,10 @@ def parse_step_grades(raw: Any, path_nodes: dict[str, int]) -> dict[uuid.UUID, S
 
 
 def path_node_positions(trace_id: int) -> dict[str, int]:
-    rows = TraceStep.objects.filter(trace_id=trace_id, on_path=True).values_list(
-        "node_id", "position"
+    rows = (
+        TraceStep.objects.filter(trace_id=trace_id, on_path=True)
+        .order_by()
+        .values_list("node_id", "position")
     )
     return {str(nid): position for nid, position in rows}
 

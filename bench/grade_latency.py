@@ -1,0 +1,354 @@
+"""Grade-save latency: concurrent simulated annotators autosaving grades through gunicorn.
+
+A database of its own is created, migrated and dropped here. Each simulated annotator owns one
+claimed trace of `steps` steps and saves `saves` times through the real autosave endpoint
+(PUT /api/work/<id>/draft, session cookie + CSRF, versioned): the first `steps` saves rate one
+more step each, the rest change a rating, so every acknowledged save sends exactly one new grade
+version. Between saves an annotator "thinks" for a random time (default 0.3 to 1.0 s: the editor
+debounces keystrokes by 0.8 s). Baseline, in the same run: one annotator alone, same server.
+
+Figures: p50/p99 latency of saves, errors (non-200 answers or failed connections), grades sent
+(acknowledged) vs. written (Grade rows in the database), lost = acknowledged but not written,
+plus final-state mismatches (current grades differing from the last acknowledged draft).
+Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python bench/grade_latency.py
+[--annotators 50] [--saves 20] [--steps 10] [--workers 3] [--threads 8] [--keep].
+Last line: one JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH_DB = "stepwise_bench_grades"
+PASSWORD = "bench-password"
+
+
+def database_url(admin_url: str, name: str) -> str:
+    parts = urlsplit(admin_url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def recreate_database(admin_url: str) -> str:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {BENCH_DB}")
+    return database_url(admin_url, BENCH_DB)
+
+
+def drop_database(admin_url: str) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def setup_data(annotators: int, steps: int) -> list[dict[str, object]]:
+    """Project, users, traces and one claim per user; returns what each client needs."""
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from annotation.core.models import Membership, Project, Role
+    from annotation.problems.models import Problem, StepNode, Trace, TraceStep
+    from annotation.problems.tree import node_id, text_digest
+    from annotation.workspace.models import ItemKind
+    from annotation.workspace.services import assignment_claim_next
+
+    project = Project.objects.create(name="bench grades", overlap=1, stop_at_first_bad_step=False)
+    users = get_user_model()
+    clients = []
+    for index in range(annotators):
+        text = f"Bench problem {index}: what is ${index} + 1$?"
+        problem = Problem.objects.create(
+            project=project,
+            external_id=f"p{index}",
+            text=text,
+            text_digest=text_digest(text),
+            answer=str(index + 1),
+            source="bench",
+        )
+        trace = Trace.objects.create(problem=problem, origin="imported")
+        parent = None
+        nodes = []
+        for position in range(steps):
+            step_text = f"Step {position + 1} of problem {index}: $x_{position} = {position}$."
+            nid = node_id(problem.pk, parent, "step", step_text)
+            StepNode.objects.create(
+                id=nid,
+                problem=problem,
+                parent_id=parent,
+                depth=position + 1,
+                kind="step",
+                text=step_text,
+            )
+            TraceStep.objects.create(trace=trace, position=position, node_id=nid)
+            nodes.append(str(nid))
+            parent = nid
+    for index in range(annotators):
+        user = users.objects.create_user(username=f"bench{index}", password=PASSWORD)
+        Membership.objects.create(project=project, user=user, role=Role.ANNOTATOR)
+        claim = assignment_claim_next(project=project, user=user, kind=ItemKind.GRADE)
+        assert claim is not None and claim.trace is not None
+        session = SessionStore()
+        session["_auth_user_id"] = str(user.pk)
+        session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
+        session["_auth_user_hash"] = user.get_session_auth_hash()
+        session.create()
+        path_nodes = [
+            str(n) for n in claim.trace.steps.order_by("position").values_list("node_id", flat=True)
+        ]
+        clients.append(
+            {
+                "assignment": claim.pk,
+                "user": user.pk,
+                "session": session.session_key,
+                "nodes": path_nodes,
+            }
+        )
+    return clients
+
+
+class Annotator:
+    def __init__(self, host: str, port: int, info: dict[str, object], seed: int) -> None:
+        self.host, self.port = host, port
+        self.assignment = info["assignment"]
+        self.nodes: list[str] = list(info["nodes"])  # type: ignore[call-overload]
+        csrf = secrets.token_hex(16)  # 32 characters: an unmasked CSRF secret
+        self.headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "Cookie": f"sessionid={info['session']}; csrftoken={csrf}",
+            "X-CSRFToken": csrf,
+            "Host": f"{host}:{port}",
+        }
+        self.rng = random.Random(seed)
+        self.version = 1
+        self.grades: dict[str, dict[str, int]] = {}
+        self.latencies: list[float] = []
+        self.errors: list[str] = []
+        self.sent = 0
+        self.connection: http.client.HTTPConnection | None = None
+
+    def _request(self, body: bytes) -> tuple[int, bytes]:
+        for attempt in range(2):
+            if self.connection is None:
+                self.connection = http.client.HTTPConnection(self.host, self.port, timeout=30)
+            try:
+                self.connection.request(
+                    "PUT", f"/api/work/{self.assignment}/draft", body, self.headers
+                )
+                response = self.connection.getresponse()
+                return response.status, response.read()
+            except (ConnectionError, http.client.HTTPException, OSError):
+                self.connection.close()
+                self.connection = None
+                if attempt == 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def save(self, index: int) -> None:
+        position = index % len(self.nodes)
+        rating = 1 if index < len(self.nodes) else self.rng.choice([0, -1])
+        if self.grades.get(self.nodes[position], {}).get("rating") == rating:
+            rating = 0 if rating == -1 else -1  # always a change: one new grade version
+        wanted = {**self.grades, self.nodes[position]: {"rating": rating}}
+        body = json.dumps({"version": self.version, "grades": wanted, "time_spent_ms": index})
+        started = time.perf_counter()
+        try:
+            status, payload = self._request(body.encode())
+        except OSError as error:
+            self.errors.append(f"connection: {error}")
+            return
+        self.latencies.append((time.perf_counter() - started) * 1000)
+        if status != 200:
+            self.errors.append(f"{status}: {payload[:200]!r}")
+            return
+        self.version = json.loads(payload)["version"]
+        self.grades = wanted
+        self.sent += 1
+
+    def run(self, saves: int, think: tuple[float, float], start: threading.Barrier) -> None:
+        start.wait()
+        for index in range(saves):
+            time.sleep(self.rng.uniform(*think))
+            self.save(index)
+        if self.connection is not None:
+            self.connection.close()
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
+    return ordered[rank]
+
+
+def run_clients(
+    host: str, port: int, infos: list[dict[str, object]], saves: int, think: tuple[float, float]
+) -> list[Annotator]:
+    annotators = [Annotator(host, port, info, seed) for seed, info in enumerate(infos)]
+    barrier = threading.Barrier(len(annotators))
+    threads = [threading.Thread(target=a.run, args=(saves, think, barrier)) for a in annotators]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return annotators
+
+
+def wait_for_server(host: str, port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("gunicorn exited during start-up")
+        try:
+            connection = http.client.HTTPConnection(host, port, timeout=2)
+            connection.request("GET", "/login/")
+            connection.getresponse().read()
+            connection.close()
+            return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError("gunicorn did not answer within 60 s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--annotators", type=int, default=50)
+    parser.add_argument("--saves", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--think-min", type=float, default=0.3)
+    parser.add_argument("--think-max", type=float, default=1.0)
+    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--keep", action="store_true", help="keep the bench database")
+    args = parser.parse_args()
+    admin_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    if not admin_url.startswith("postgres"):
+        sys.exit("DATABASE_URL must point at a PostgreSQL server")
+    url = recreate_database(admin_url)
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "DJANGO_SETTINGS_MODULE": "annotation.settings",
+        "DEBUG": "false",
+        "LOG_LEVEL": "WARNING",
+    }
+    os.environ.update({k: env[k] for k in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "DEBUG")})
+    sys.path.insert(0, str(ROOT))
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
+    infos = setup_data(args.annotators + 1, args.steps)
+    host, port = "127.0.0.1", free_port()
+    server = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("gunicorn")),
+            "annotation.wsgi",
+            "--bind",
+            f"{host}:{port}",
+            "--workers",
+            str(args.workers),
+            "--worker-class",
+            "gthread",
+            "--threads",
+            str(args.threads),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    try:
+        wait_for_server(host, port, server)
+        think = (args.think_min, args.think_max)
+        # Warm-up and baseline: the spare annotator alone.
+        [baseline] = run_clients(host, port, infos[-1:], args.saves, think)
+        started = time.perf_counter()
+        clients = run_clients(host, port, infos[:-1], args.saves, think)
+        elapsed = time.perf_counter() - started
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    from annotation.grading.models import Grade
+
+    latencies = [ms for c in clients for ms in c.latencies]
+    errors = [e for c in clients for e in c.errors]
+    sent = sum(c.sent for c in clients)
+    user_ids = [info["user"] for info in infos[:-1]]
+    written = Grade.objects.filter(source__user_id__in=user_ids).count()
+    mismatches = 0
+    for client, info in zip(clients, infos, strict=False):
+        current = {
+            str(node): rating
+            for node, rating in Grade.objects.filter(
+                source__user_id=info["user"], is_current=True
+            ).values_list("node_id", "rating")
+        }
+        mismatches += current != {n: g["rating"] for n, g in client.grades.items()}
+    figures = {
+        "annotators": len(clients),
+        "saves_per_annotator": args.saves,
+        "requests": len(latencies),
+        "duration_s": round(elapsed, 2),
+        "throughput_rps": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(percentile(latencies, 50), 2),
+        "p90_ms": round(percentile(latencies, 90), 2),
+        "p99_ms": round(percentile(latencies, 99), 2),
+        "max_ms": round(max(latencies), 2) if latencies else None,
+        "mean_ms": round(statistics.fmean(latencies), 2) if latencies else None,
+        "baseline_p50_ms": round(percentile(baseline.latencies, 50), 2),
+        "p50_vs_baseline": round(percentile(latencies, 50) / percentile(baseline.latencies, 50), 2),
+        "errors": len(errors),
+        "grades_sent": sent,
+        "grades_written": written,
+        "lost": max(0, sent - written) + mismatches,
+        "final_state_mismatches": mismatches,
+        "gunicorn": f"{args.workers} workers x {args.threads} threads",
+        "target_p99_ms": 50,
+    }
+    for error in errors[:5]:
+        print("error:", error)
+    print(
+        f"{figures['requests']} saves by {len(clients)} annotators in {elapsed:.1f} s: "
+        f"p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms "
+        f"(alone: p50 {figures['baseline_p50_ms']} ms); errors {len(errors)}; "
+        f"grades sent {sent}, written {written}, lost {figures['lost']}"
+    )
+    if not args.keep:
+        from django.db import connections
+
+        connections.close_all()
+        drop_database(admin_url)
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
