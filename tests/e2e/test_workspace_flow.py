@@ -21,7 +21,10 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 PASSWORD = "pw-for-tests"
-ALL_RENDERED = "() => document.querySelectorAll('.user-content[data-render]:not([data-rendered])').length === 0"
+ALL_RENDERED = (
+    "() => document.querySelectorAll('.user-content[data-render]:not([data-rendered])')"
+    ".length === 0"
+)
 FIVE_STEPS = [
     "Let $x = 2$, so we need $f(2)$.",
     "Then $x^2 = 4$.",
@@ -163,7 +166,7 @@ def test_annotate_record_and_review(
     )
     assert headers == ["#", "Step", "ann", "bea"]
     last_row = reviewer_page.locator(".review-table tbody tr").nth(4).locator(".grade-badge")
-    expect(last_row).to_have_text(["−1", "+1"])
+    expect(last_row).to_have_text(["\N{MINUS SIGN}1", "+1"])
     reviewer_page.screenshot(path=f"{SCREENSHOTS}/review.png", full_page=True)
     card = reviewer_page.locator(".review-card[data-annotator='bea']")
     card.locator("textarea").fill("Missed nothing; all steps are right.")
