@@ -54,6 +54,11 @@ def check_ability(user: Any, project: Project, need: Ability) -> frozenset[Abili
     return granted
 
 
+def member_roles(user: Any) -> dict[int, str]:
+    """The user's role in each project they are a member of."""
+    return dict(Membership.objects.filter(user=user).values_list("project_id", "role"))
+
+
 def visible_projects(user: Any) -> QuerySet[Project]:
     if not user.is_authenticated or not user.is_active:
         return Project.objects.none()

@@ -1,3 +1,4 @@
+from django.db.models import QuerySet
 from rest_framework import serializers, viewsets
 
 from annotation.core.access import visible_projects
@@ -22,5 +23,5 @@ class ProjectSerializer(serializers.ModelSerializer[Project]):
 class ProjectViewSet(viewsets.ReadOnlyModelViewSet[Project]):
     serializer_class = ProjectSerializer
 
-    def get_queryset(self):  # type: ignore[no-untyped-def]
+    def get_queryset(self) -> QuerySet[Project]:
         return visible_projects(self.request.user).order_by("id")

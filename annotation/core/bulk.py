@@ -4,14 +4,10 @@ Rows are plain tuples in the order of `fields`; JSON fields take Python objects.
 """
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from django.db import connection, models
-
-try:  # psycopg is only needed on PostgreSQL
-    from psycopg.types.json import Jsonb
-except ImportError:  # pragma: no cover
-    Jsonb = None
+from psycopg.types.json import Jsonb
 
 
 def insert_rows(
@@ -23,8 +19,8 @@ def insert_rows(
 ) -> set[Any] | None:
     """Insert rows; with ignore_conflicts, returns the primary keys that were new."""
     table = model._meta.db_table
-    meta_fields = [model._meta.get_field(f) for f in fields]
-    columns = [f.column for f in meta_fields]  # type: ignore[union-attr]
+    meta_fields = [cast(models.Field[Any, Any], model._meta.get_field(f)) for f in fields]
+    columns = [str(f.column) for f in meta_fields]
     if connection.vendor == "postgresql":
         json_at = [i for i, f in enumerate(meta_fields) if isinstance(f, models.JSONField)]
         return _copy(table, columns, _jsonb(rows, json_at), ignore_conflicts)

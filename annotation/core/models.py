@@ -21,7 +21,7 @@ class Project(models.Model):
     show_machine_suggestions = models.BooleanField(default=False)
     claim_timeout_minutes = models.PositiveIntegerField(default=60)
     created_at = models.DateTimeField(auto_now_add=True)
-    members = models.ManyToManyField(  # type: ignore[var-annotated]
+    members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="projects"
     )
 

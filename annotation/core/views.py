@@ -4,8 +4,13 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
-from annotation.core.access import Ability, access_project, check_ability, visible_projects
-from annotation.core.models import Membership
+from annotation.core.access import (
+    Ability,
+    access_project,
+    check_ability,
+    member_roles,
+    visible_projects,
+)
 from annotation.problems.models import Trace
 
 
@@ -14,7 +19,7 @@ def home(request: HttpRequest) -> HttpResponse:
     projects = visible_projects(request.user).annotate(
         problem_count=Count("problems", distinct=True)
     )
-    roles = dict(Membership.objects.filter(user=request.user).values_list("project_id", "role"))
+    roles = member_roles(request.user)
     trace_counts = dict(
         Trace.objects.filter(problem__project__in=projects)
         .values_list("problem__project_id")
@@ -49,11 +54,7 @@ def project_page(request: HttpRequest, project_id: int) -> HttpResponse:
         for label, name, need in PROJECT_LINKS
         if need in granted
     ]
-    role = (
-        Membership.objects.filter(user=request.user, project=project)
-        .values_list("role", flat=True)
-        .first()
-    )
+    role = member_roles(request.user).get(project.pk)
     return render(
         request,
         "core/project.html",

@@ -1,4 +1,5 @@
 import django_filters
+from django.db.models import QuerySet
 from rest_framework import serializers, viewsets
 
 from annotation.core.access import visible_projects
@@ -6,7 +7,7 @@ from annotation.grading.models import Grade
 
 
 class GradeSerializer(serializers.ModelSerializer[Grade]):
-    source = serializers.CharField(source="source.name")
+    source_name = serializers.CharField(source="source.name")
     source_kind = serializers.CharField(source="source.kind")
 
     class Meta:
@@ -15,7 +16,7 @@ class GradeSerializer(serializers.ModelSerializer[Grade]):
             "id",
             "node",
             "trace",
-            "source",
+            "source_name",
             "source_kind",
             "rating",
             "score",
@@ -42,7 +43,7 @@ class GradeViewSet(viewsets.ReadOnlyModelViewSet[Grade]):
     serializer_class = GradeSerializer
     filterset_class = GradeFilter
 
-    def get_queryset(self):  # type: ignore[no-untyped-def]
+    def get_queryset(self) -> QuerySet[Grade]:
         return (
             Grade.objects.filter(node__problem__project__in=visible_projects(self.request.user))
             .select_related("source")

@@ -1,10 +1,11 @@
-from django.db.models import Q
+from django.db.models import Q, QuerySet
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from annotation.core.access import Ability, access_job, access_project, visible_projects
+from annotation.core.access import Ability, access_job, access_project, member_roles
 from annotation.core.models import Role
 from annotation.datasets.export.formats import EXPORT_FORMATS
 from annotation.datasets.export.options import (
@@ -77,14 +78,16 @@ class JobViewSet(viewsets.ReadOnlyModelViewSet[Job]):
     serializer_class = JobSerializer
     filterset_fields = ["project", "kind", "status"]
 
-    def get_queryset(self):  # type: ignore[no-untyped-def]
+    def get_queryset(self) -> QuerySet[Job]:
         user = self.request.user
-        projects = visible_projects(user)
-        if not user.is_superuser:
-            # Researchers and admins see a project's jobs; everyone sees the jobs they started.
-            projects = projects.filter(
-                memberships__user=user, memberships__role__in=[Role.RESEARCHER, Role.ADMIN]
-            )
+        if user.is_superuser:
+            return Job.objects.order_by("-id")
+        # Researchers and admins see a project's jobs; everyone sees the jobs they started.
+        projects = [
+            project_id
+            for project_id, role in member_roles(user).items()
+            if role in (Role.RESEARCHER, Role.ADMIN)
+        ]
         return Job.objects.filter(Q(project__in=projects) | Q(created_by=user.pk)).order_by("-id")
 
     def get_object(self) -> Job:
@@ -97,11 +100,10 @@ class JobViewSet(viewsets.ReadOnlyModelViewSet[Job]):
         return Response(JobSerializer(job).data)
 
 
-class ImportViewSet(mixins.CreateModelMixin, viewsets.GenericViewSet[Job]):
+class ImportViewSet(viewsets.ViewSet):
     """Upload a dataset file; the import runs as a job (follow it at /api/jobs/ID/)."""
 
-    serializer_class = ImportSerializer
-
+    @extend_schema(request=ImportSerializer, responses={202: JobSerializer})
     def create(self, request: Request, *args: object, **kwargs: object) -> Response:
         form = ImportSerializer(data=request.data)
         form.is_valid(raise_exception=True)

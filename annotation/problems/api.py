@@ -1,4 +1,5 @@
 import django_filters
+from django.db.models import QuerySet
 from rest_framework import serializers, viewsets
 
 from annotation.core.access import visible_projects
@@ -33,7 +34,7 @@ class ProblemViewSet(viewsets.ReadOnlyModelViewSet[Problem]):
     serializer_class = ProblemSerializer
     filterset_class = ProblemFilter
 
-    def get_queryset(self):  # type: ignore[no-untyped-def]
+    def get_queryset(self) -> QuerySet[Problem]:
         return Problem.objects.filter(project__in=visible_projects(self.request.user)).order_by(
             "id"
         )
@@ -43,11 +44,20 @@ class TraceStepSerializer(serializers.ModelSerializer[TraceStep]):
     node = serializers.UUIDField(source="node_id")
     text = serializers.CharField(source="node.text")
     kind = serializers.CharField(source="node.kind")
-    parent = serializers.UUIDField(source="node.parent_id", allow_null=True)
+    parent_node = serializers.UUIDField(source="node.parent_id", allow_null=True)
 
     class Meta:
         model = TraceStep
-        fields = ["position", "option", "on_path", "node", "parent", "kind", "text", "backtrack_to"]
+        fields = [
+            "position",
+            "option",
+            "on_path",
+            "node",
+            "parent_node",
+            "kind",
+            "text",
+            "backtrack_to",
+        ]
 
 
 class TraceSerializer(serializers.ModelSerializer[Trace]):
@@ -91,7 +101,7 @@ class TraceViewSet(viewsets.ReadOnlyModelViewSet[Trace]):
     serializer_class = TraceSerializer
     filterset_class = TraceFilter
 
-    def get_queryset(self):  # type: ignore[no-untyped-def]
+    def get_queryset(self) -> QuerySet[Trace]:
         return (
             Trace.objects.filter(problem__project__in=visible_projects(self.request.user))
             .select_related("problem")
