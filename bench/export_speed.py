@@ -205,6 +205,8 @@ def main() -> None:
             [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True
         )
         imported = run_child(env, "import", str(traces))
+        with psycopg.connect(env["DATABASE_URL"], autocommit=True) as conn:
+            conn.execute("ANALYZE")  # what autovacuum does soon after a bulk load
         figures: dict[str, object] = {
             "traces": traces,
             "steps": imported["steps"],
