@@ -23,6 +23,39 @@ from workers.backends.hf_loading import load_model, load_tokenizer
 QWEN_PRM_SYSTEM_PROMPT = "Please reason step by step, and put your final answer within \\boxed{}."
 
 
+def single_token_id(tokenizer: Any, text: str) -> int:
+    ids = tokenizer.encode(text, add_special_tokens=False)
+    if len(ids) != 1:
+        raise BackendError(
+            f"{text!r} must be a single token in this model's tokenizer, got ids {ids}",
+            retryable=False,
+        )
+    return int(ids[0])
+
+
+def reject_marker_in_steps(item: ScoreItem, marker: str) -> None:
+    # Rejected rather than escaped: an altered step would be a different step to score.
+    for number, step in enumerate(item.steps, start=1):
+        if marker in step:
+            raise ScorerError(
+                f"step {number} contains the scorer's step marker {marker!r}; "
+                "remove it from the step text"
+            )
+
+
+def render_qwen_prm_input(
+    tokenizer: Any, problem: str, steps: Sequence[str], separator: str
+) -> str:
+    """The Qwen2.5-Math-PRM conversation: the steps as the answer, a separator after each."""
+    answer = "".join(f"{step}{separator}" for step in steps)
+    messages = [
+        {"role": "system", "content": QWEN_PRM_SYSTEM_PROMPT},
+        {"role": "user", "content": problem},
+        {"role": "assistant", "content": answer},
+    ]
+    return str(tokenizer.apply_chat_template(messages, tokenize=False))
+
+
 class MarkerTokenScorer(ABC):
     """Shared batching for PRMs that read one marker token per step."""
 
@@ -58,14 +91,14 @@ class MarkerTokenScorer(ABC):
 
     def score(self, items: Sequence[ScoreItem]) -> list[list[float]]:
         for item in items:
-            self._reject_marker_in_steps(item)
+            reject_marker_in_steps(item, self.marker)
         texts = [self.render(item.problem, item.steps) for item in items]
         return check_one_score_per_step(items, self._score_texts(texts))
 
     def score_each_prefix(self, items: Sequence[ScoreItem]) -> list[list[float]]:
         """Baseline: one forward pass per step prefix, reading only its last marker."""
         for item in items:
-            self._reject_marker_in_steps(item)
+            reject_marker_in_steps(item, self.marker)
         scores = [
             [
                 self._score_texts([self.render(item.problem, item.steps[: count + 1])])[0][-1]
@@ -110,22 +143,7 @@ class MarkerTokenScorer(ABC):
         ]
 
     def _single_token_id(self, text: str) -> int:
-        ids = self.tokenizer.encode(text, add_special_tokens=False)
-        if len(ids) != 1:
-            raise BackendError(
-                f"{text!r} must be a single token in this model's tokenizer, got ids {ids}",
-                retryable=False,
-            )
-        return int(ids[0])
-
-    def _reject_marker_in_steps(self, item: ScoreItem) -> None:
-        # Rejected rather than escaped: an altered step would be a different step to score.
-        for number, step in enumerate(item.steps, start=1):
-            if self.marker in step:
-                raise ScorerError(
-                    f"step {number} contains the scorer's step marker {self.marker!r}; "
-                    "remove it from the step text"
-                )
+        return single_token_id(self.tokenizer, text)
 
 
 class MathShepherdScorer(MarkerTokenScorer):
@@ -183,13 +201,7 @@ class QwenPRMScorer(MarkerTokenScorer):
         return AutoModelForTokenClassification.from_pretrained(path, dtype=dtype)
 
     def render(self, problem: str, steps: Sequence[str]) -> str:
-        answer = "".join(f"{step}{self.marker}" for step in steps)
-        messages = [
-            {"role": "system", "content": QWEN_PRM_SYSTEM_PROMPT},
-            {"role": "user", "content": problem},
-            {"role": "assistant", "content": answer},
-        ]
-        return str(self.tokenizer.apply_chat_template(messages, tokenize=False))
+        return render_qwen_prm_input(self.tokenizer, problem, steps, self.marker)
 
     def _marker_probabilities(self, logits: Any) -> Any:
         return logits.softmax(dim=-1)[:, :, 1]

@@ -104,10 +104,15 @@ def load_scorer(spec: ModelSpec) -> StepScorer:
         from workers.backends.judge_scorer import JudgeScorer
 
         return JudgeScorer(load_generator(spec), spec.sampling_params())
+    if spec.kind == "vllm" and spec.scorer_head == "qwen-prm":
+        return cast(
+            StepScorer,
+            vllm_cache.get_or_load(spec.cache_key("scorer"), lambda: _build_vllm_prm(spec)),
+        )
     if spec.kind != "transformers":
         raise BackendError(
-            f"model {spec.name!r}: a {spec.scorer_head} head runs with kind 'transformers', "
-            f"not {spec.kind!r}",
+            f"model {spec.name!r}: a {spec.scorer_head} head runs with kind 'transformers'"
+            f"{' or vllm' if spec.scorer_head == 'qwen-prm' else ''}, not {spec.kind!r}",
             retryable=False,
         )
     return cast(
@@ -134,6 +139,17 @@ def _build_generator(spec: ModelSpec) -> Generator:
 
         return TransformersGenerator(spec.path_or_endpoint, dtype=spec.dtype, **spec.options)
     raise BackendError(f"unknown backend kind {spec.kind!r}", retryable=False)
+
+
+def _build_vllm_prm(spec: ModelSpec) -> StepScorer:
+    from workers.backends.vllm_pooling_scorer import VLLMPoolingScorer
+
+    return VLLMPoolingScorer(
+        spec.path_or_endpoint,
+        dtype=spec.dtype,
+        max_model_len=spec.max_length,
+        engine_options=spec.options,
+    )
 
 
 def _build_prm(spec: ModelSpec) -> StepScorer:

@@ -102,10 +102,19 @@ def test_a_model_without_a_scorer_head_cannot_score() -> None:
     assert caught.value.retryable is False
 
 
-def test_a_prm_head_needs_the_transformers_backend() -> None:
+def test_a_math_shepherd_head_needs_the_transformers_backend() -> None:
     spec = ModelSpec(
-        name="prm", kind="vllm", path_or_endpoint="/models/prm", scorer_head="qwen-prm"
+        name="prm", kind="vllm", path_or_endpoint="/models/prm", scorer_head="math-shepherd"
     )
 
     with pytest.raises(BackendError, match="runs with kind 'transformers', not 'vllm'"):
+        load_scorer(spec)
+
+
+def test_a_qwen_prm_head_cannot_run_behind_an_openai_endpoint() -> None:
+    spec = ModelSpec(
+        name="prm", kind="openai", path_or_endpoint="http://127.0.0.1:1/v1", scorer_head="qwen-prm"
+    )
+
+    with pytest.raises(BackendError, match="runs with kind 'transformers' or vllm, not 'openai'"):
         load_scorer(spec)
