@@ -53,6 +53,8 @@ INSTALLED_APPS = [
     "annotation.datasets",
     "annotation.workspace",
     "annotation.llm",
+    "annotation.trees",
+    "annotation.evaluation",
 ]
 
 MIDDLEWARE = [

@@ -37,6 +37,8 @@ urlpatterns = [
     path("jobs/<int:job_id>/download/", job_views.job_download, name="job-download"),
     path("", include("annotation.workspace.urls")),
     path("", include("annotation.llm.urls")),
+    path("", include("annotation.trees.urls")),
+    path("", include("annotation.evaluation.urls")),
     path("api/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

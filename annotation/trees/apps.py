@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class TreesConfig(AppConfig):
+    name = "annotation.trees"
+    default_auto_field = "django.db.models.BigAutoField"
