@@ -20,5 +20,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("llm/prompts/<int:prompt_id>/", views.prompt_page, name="llm-prompt"),
     path("projects/<int:project_id>/llm/start/<str:kind>/", views.job_start, name="llm-start"),
     path("llm/jobs/<int:job_id>/", views.llm_job, name="llm-job"),
+    path("llm/jobs/<int:job_id>/cancel/", views.llm_job_cancel, name="llm-job-cancel"),
     path("api/llm/", include(router.urls)),
 ]

@@ -19,6 +19,7 @@ from annotation.core.access import (
 )
 from annotation.core.models import Project
 from annotation.jobs.models import Job, JobKind
+from annotation.jobs.services import request_cancel
 from annotation.llm import selectors, services
 from annotation.llm.forms import (
     ExpandJobForm,
@@ -212,3 +213,12 @@ def llm_job(request: HttpRequest, job_id: int) -> HttpResponse:
     else:
         context["outputs"] = selectors.job_outputs(job)
     return render(request, "llm/job.html", context)
+
+
+@login_required
+@require_POST
+def llm_job_cancel(request: HttpRequest, job_id: int) -> HttpResponse:
+    # Own URL: the name "job-cancel" is also the jobs API router's cancel action.
+    job = access_job(request.user, job_id)
+    request_cancel(job)
+    return redirect("llm-job", job.pk)
