@@ -18,6 +18,7 @@ from annotation.problems.models import FinishReason
 NAME = "prm800k"
 _COMPLETION_KEYS = ("text", "rating", "flagged")
 _HUMAN_KEYS = ("text", "rating", "flagged")
+_FINISH_REASONS = frozenset(FinishReason.values)
 _LABEL_COLUMNS = ("steps", "total_time", "finish_reason")  # kept as nodes and trace columns
 
 
@@ -32,7 +33,7 @@ def parse(line: int, obj: Any) -> ImportRecord:
     label = row.child("label")
     assert question is not None and label is not None
     finish_reason = label.string("finish_reason")
-    if finish_reason not in FinishReason.values:
+    if finish_reason not in _FINISH_REASONS:
         raise label.error("finish_reason", f"unknown finish reason {finish_reason!r}")
     steps = label.array("steps")
     assert steps is not None
