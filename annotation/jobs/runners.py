@@ -16,6 +16,9 @@ RUNNERS: dict[str, RunnerPath] = {
     "sample": "workers.runners.sample.run_sample",
     "expand": "workers.runners.expand.run_expand",
     "score": "workers.runners.score.run_score",
+    "tree": "workers.runners.tree.run_tree",
+    "long_thought": "workers.runners.long_thought.run_long_thought",
+    "monte_carlo": "workers.runners.monte_carlo.run_monte_carlo",
 }
 
 

@@ -1,0 +1,73 @@
+"""Writes of the evaluation app: starting Monte-Carlo labeling jobs, the suggestion setting."""
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from annotation.core.models import Project
+from annotation.evaluation.models import SuggestionSetting
+from annotation.jobs.models import Job, JobKind
+from annotation.jobs.services import create_job
+from annotation.llm.models import ModelConfig, PromptPurpose, PromptVersion
+
+# The LLM app's checks of a job's model, prompt, sampling, items and chunk size.
+from annotation.llm.services import _check_items, _check_model, _chunk, _prompt, _sampling
+
+MC_MODES = ("all", "binary_search")
+MAX_ROLLOUTS = 256
+
+
+@transaction.atomic
+def start_monte_carlo_job(
+    *,
+    project: Project,
+    user: Any,
+    model: ModelConfig,
+    prompt: PromptVersion,
+    trace_ids: list[int],
+    n: int = 8,
+    mode: str = "all",
+    sampling: dict[str, Any] | None = None,
+    chunk_size: int = 4,
+) -> Job:
+    """Label the steps of traces by n rollouts per prefix (mode all), or find each trace's
+    first error by binary search over its prefixes (mode binary_search).
+
+    The prompt is a sample prompt (it fills in {{ problem }}); the prefix follows it."""
+    _check_model(model, project, scorer=False)
+    if mode not in MC_MODES:
+        raise ValidationError({"mode": f"unknown mode {mode!r}; use {' or '.join(MC_MODES)}"})
+    if not 1 <= n <= MAX_ROLLOUTS:
+        raise ValidationError({"n": f"n must be between 1 and {MAX_ROLLOUTS}, got {n}"})
+    params = {
+        "trace_ids": _check_items(trace_ids, "trace_ids"),
+        "n": n,
+        "mode": mode,
+        "sampling": _sampling(model, sampling or {}),
+        "chunk_size": _chunk(chunk_size),
+        "model": model.snapshot(),
+        "prompt": _prompt(prompt, project, PromptPurpose.SAMPLE),
+    }
+    return create_job(
+        project=project,
+        kind=JobKind.MONTE_CARLO,
+        params=params,
+        created_by=user,
+        total=len(trace_ids),
+        model_version=model.label,
+        prompt_version=prompt.label,
+    )
+
+
+@transaction.atomic
+def machine_suggestions_set(*, project: Project, shown: bool, user: Any = None) -> Project:
+    """Show machine grades to annotators as suggestions, or stop; the change is logged so the
+    agreement report can split grades given with and without suggestions."""
+    locked = Project.objects.select_for_update().get(pk=project.pk)
+    if locked.show_machine_suggestions != shown:
+        locked.show_machine_suggestions = shown
+        locked.save(update_fields=["show_machine_suggestions"])
+        SuggestionSetting.objects.create(project=locked, shown=shown, changed_by=user)
+    project.show_machine_suggestions = shown
+    return project
