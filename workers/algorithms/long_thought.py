@@ -103,6 +103,39 @@ def backtrack_sentence(tree: Tree, node_id: int) -> str:
     return f"Let me go back to where I was after step {depth} and try a different approach."
 
 
+@dataclass(frozen=True)
+class Paragraph:
+    """One paragraph of a draft: a walked step (``kind`` step) or the reflection and backtrack
+    said after the wrong leaf ``node_id`` (``kind`` reflection)."""
+
+    kind: Literal["step", "reflection"]
+    node_id: int
+    text: str
+
+
+def draft_paragraphs(
+    tree: Tree,
+    thought: LongThought,
+    *,
+    reflection: Callable[[TreeNode], str] | None = None,
+) -> list[Paragraph]:
+    """The long thought's paragraphs, each with the tree node it comes from."""
+    reflect = reflection or default_reflection
+    paragraphs: list[Paragraph] = []
+    for event in thought.events:
+        node = tree.node(event.node_id)
+        if event.kind == "step":
+            paragraphs.append(Paragraph("step", node.id, node.text))
+        elif event.kind == "wrong_leaf":
+            paragraphs.append(Paragraph("reflection", node.id, reflect(node)))
+        else:
+            # Always follows a wrong leaf: reflection and way back read as one paragraph.
+            last = paragraphs[-1]
+            text = f"{last.text} {backtrack_sentence(tree, node.id)}"
+            paragraphs[-1] = Paragraph(last.kind, last.node_id, text)
+    return paragraphs
+
+
 def render_draft(
     tree: Tree,
     thought: LongThought,
@@ -110,15 +143,4 @@ def render_draft(
     reflection: Callable[[TreeNode], str] | None = None,
 ) -> str:
     """The long thought as text: one paragraph per step, one per reflection and backtrack."""
-    reflect = reflection or default_reflection
-    paragraphs: list[str] = []
-    for event in thought.events:
-        node = tree.node(event.node_id)
-        if event.kind == "step":
-            paragraphs.append(node.text)
-        elif event.kind == "wrong_leaf":
-            paragraphs.append(reflect(node))
-        else:
-            # Always follows a wrong leaf: reflection and way back read as one paragraph.
-            paragraphs[-1] = f"{paragraphs[-1]} {backtrack_sentence(tree, node.id)}"
-    return "\n\n".join(paragraphs)
+    return "\n\n".join(p.text for p in draft_paragraphs(tree, thought, reflection=reflection))

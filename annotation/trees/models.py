@@ -1,0 +1,58 @@
+"""Reasoning trees as rows: one TreeNode per node of one job's tree of one problem.
+
+A tree job is a "round": the same problems built again by another job (another model version,
+other parameters) are another round, compared side by side. Step texts live in the shared,
+content-addressed StepNodes; a TreeNode adds what this job learned about the node. ``index`` is
+the node's id in the algorithm's tree (creation order, root 0), so a tree read back from the
+database walks exactly like the one that was built.
+"""
+
+from django.db import models
+
+from annotation.jobs.models import Job
+from annotation.problems.models import Problem, StepNode
+
+
+class TreeNode(models.Model):
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="tree_nodes")
+    problem = models.ForeignKey(
+        Problem, on_delete=models.CASCADE, related_name="tree_nodes", db_index=False
+    )
+    index = models.PositiveIntegerField(help_text="Id in the built tree; 0 is the root.")
+    parent_index = models.PositiveIntegerField(null=True, blank=True)
+    node = models.ForeignKey(
+        StepNode,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="tree_nodes",
+        help_text="The step; null for the root (the problem itself).",
+    )
+    depth = models.PositiveSmallIntegerField()
+    score = models.FloatField(null=True, blank=True)
+    judged_correct = models.BooleanField(null=True, blank=True)
+    reason = models.TextField(blank=True, default="")
+    pruned = models.BooleanField(default=False)
+    is_leaf = models.BooleanField(default=False)
+    final_answer = models.TextField(null=True, blank=True)
+    is_correct = models.BooleanField(null=True, blank=True)
+    on_correct_path = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["job", "problem", "index"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["job", "problem", "index"], name="treenode_unique_index"
+            ),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(index=0, node__isnull=True, parent_index__isnull=True, depth=0)
+                    | models.Q(index__gt=0, node__isnull=False, parent_index__isnull=False)
+                ),
+                name="treenode_root_has_no_step",
+            ),
+        ]
+        indexes = [models.Index(fields=["job", "node"])]
+
+    def __str__(self) -> str:
+        return f"node {self.index} of problem {self.problem_id} in job {self.job_id}"

@@ -1,0 +1,459 @@
+"""Reads for trees, long thoughts, filters, round comparison and output statistics."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
+
+from annotation.core.models import Project
+from annotation.grading.models import Grade, SourceKind
+from annotation.jobs.models import Job, JobKind
+from annotation.problems.models import Origin, Problem, Trace, TraceStep
+from annotation.trees.models import TreeNode
+from workers.algorithms import tree_search
+
+DEFAULT_KEYWORDS = (
+    "wait",
+    "alternatively",
+    "therefore",
+    "let me compute",
+    "consider",
+    "if",
+    "possible",
+)
+OUTPUT_ORIGINS = (Origin.LONG_THOUGHT, Origin.TREE, Origin.MODEL_SAMPLE, Origin.EXPANSION)
+
+
+def tree_jobs(project: Project) -> QuerySet[Job]:
+    return project.jobs.filter(kind=JobKind.TREE).select_related("created_by")
+
+
+def long_thought_jobs(project: Project) -> QuerySet[Job]:
+    return project.jobs.filter(kind=JobKind.LONG_THOUGHT).select_related("created_by")
+
+
+def load_tree(job_id: int, problem: Problem) -> tree_search.Tree:
+    """The algorithm's tree, rebuilt from the rows (ids are the stored indexes)."""
+    rows = (
+        TreeNode.objects.filter(job_id=job_id, problem=problem)
+        .order_by("index")
+        .values_list(
+            "index",
+            "parent_index",
+            "depth",
+            "node__text",
+            "score",
+            "judged_correct",
+            "reason",
+            "pruned",
+            "final_answer",
+            "is_correct",
+        )
+    )
+    nodes: list[tree_search.TreeNode] = []
+    for index, parent, depth, text, score, judged, reason, pruned, answer, correct in rows:
+        if index != len(nodes):
+            raise ValueError(f"tree of problem {problem.pk} in job {job_id} misses node {index}")
+        nodes.append(
+            tree_search.TreeNode(
+                id=index,
+                parent=parent,
+                depth=depth,
+                text=problem.text if text is None else text,
+                score=score,
+                judged_correct=judged,
+                reason=reason or None,
+                pruned=pruned,
+                final_answer=answer,
+                is_correct=correct,
+            )
+        )
+    if not nodes:
+        raise ValueError(f"job {job_id} has no tree of problem {problem.pk}")
+    spec = tree_search.ProblemSpec(key=str(problem.pk), text=problem.text)
+    return tree_search.Tree(problem=spec, nodes=nodes)
+
+
+def tree_payload(job: Job, problem: Problem) -> dict[str, Any]:
+    """Everything the tree view draws, as compact columns (one query, no per-node objects).
+
+    ``nodes`` rows: [index, parent index, depth, score, judged correct, pruned, leaf,
+    final answer, correct, on a correct path, text]."""
+    rows = list(
+        TreeNode.objects.filter(job=job, problem=problem)
+        .order_by("index")
+        .values_list(
+            "index",
+            "parent_index",
+            "depth",
+            "score",
+            "judged_correct",
+            "pruned",
+            "is_leaf",
+            "final_answer",
+            "is_correct",
+            "on_correct_path",
+            "node__text",
+        )
+    )
+    nodes = [[*row[:-1], row[-1] if row[-1] is not None else problem.text] for row in rows]
+    return {
+        "job": job.pk,
+        "problem": {"id": problem.pk, "external_id": problem.external_id, "text": problem.text},
+        "columns": [
+            "index",
+            "parent",
+            "depth",
+            "score",
+            "judged_correct",
+            "pruned",
+            "leaf",
+            "final_answer",
+            "correct",
+            "on_path",
+            "text",
+        ],
+        "nodes": nodes,
+    }
+
+
+def node_detail(job: Job, problem: Problem, index: int) -> dict[str, Any] | None:
+    """One node with its judge reason and every grade of the step (people's and machines')."""
+    row = (
+        TreeNode.objects.filter(job=job, problem=problem, index=index)
+        .select_related("node")
+        .first()
+    )
+    if row is None:
+        return None
+    grades = []
+    if row.node_id is not None:
+        grades = [
+            {
+                "source": name,
+                "kind": kind,
+                "rating": rating,
+                "score": score,
+                "unsure": unsure,
+                "critique": critique,
+                "reason": reason,
+            }
+            for name, kind, rating, score, unsure, critique, reason in Grade.objects.filter(
+                node_id=row.node_id, is_current=True
+            )
+            .order_by("source__kind", "source__name")
+            .values_list(
+                "source__name",
+                "source__kind",
+                "rating",
+                "score",
+                "unsure",
+                "critique",
+                "reason",
+            )
+        ]
+    return {
+        "index": row.index,
+        "parent": row.parent_index,
+        "depth": row.depth,
+        "text": row.node.text if row.node is not None else problem.text,
+        "score": row.score,
+        "judged_correct": row.judged_correct,
+        "reason": row.reason,
+        "pruned": row.pruned,
+        "leaf": row.is_leaf,
+        "final_answer": row.final_answer,
+        "correct": row.is_correct,
+        "on_path": row.on_correct_path,
+        "human_grades": [g for g in grades if g["kind"] == SourceKind.HUMAN],
+        "machine_grades": [g for g in grades if g["kind"] != SourceKind.HUMAN],
+    }
+
+
+# Problems of a round ---------------------------------------------------------------------------
+
+
+@dataclass
+class TreeSummary:
+    problem: Problem
+    nodes: int = 0
+    leaves: int = 0
+    correct_leaves: int = 0
+    max_depth: int = 0
+
+
+def tree_summaries(job: Job, problems: Sequence[Problem]) -> dict[int, TreeSummary]:
+    """Node, leaf and correct-leaf counts and depth of each problem's tree (one query)."""
+    rows = (
+        TreeNode.objects.filter(job=job, problem__in=problems)
+        .values("problem_id")
+        .annotate(
+            nodes=Count("id"),
+            leaves=Count("id", filter=Q(is_leaf=True)),
+            correct=Count("id", filter=Q(is_correct=True)),
+            deepest=Max("depth"),
+        )
+    )
+    by_id = {p.pk: p for p in problems}
+    return {
+        r["problem_id"]: TreeSummary(
+            by_id[r["problem_id"]], r["nodes"], r["leaves"], r["correct"], r["deepest"]
+        )
+        for r in rows
+    }
+
+
+@dataclass(frozen=True)
+class ProblemFilter:
+    subject: str = ""
+    level: int | None = None
+    correct: bool | None = None  # a correct leaf (trees) / a correct output (outputs)
+    keyword: str = ""
+
+
+def round_problems(job: Job, flt: ProblemFilter, *, limit: int = 200) -> list[Problem]:
+    """Problems with a tree in the round, filtered by subject, level, whether the tree has a
+    correct leaf, and a keyword in any of its steps."""
+    problems = Problem.objects.filter(
+        Exists(TreeNode.objects.filter(job=job, problem=OuterRef("pk"), index=0))
+    )
+    if flt.subject:
+        problems = problems.filter(subject=flt.subject)
+    if flt.level is not None:
+        problems = problems.filter(level=flt.level)
+    if flt.correct is not None:
+        has_correct = Exists(
+            TreeNode.objects.filter(job=job, problem=OuterRef("pk"), is_correct=True)
+        )
+        problems = problems.filter(has_correct if flt.correct else ~has_correct)
+    if flt.keyword:
+        problems = problems.filter(
+            Exists(
+                TreeNode.objects.filter(
+                    job=job, problem=OuterRef("pk"), node__text__icontains=flt.keyword
+                )
+            )
+        )
+    return list(problems.order_by("id")[:limit])
+
+
+def subjects_and_levels(project: Project) -> tuple[list[str], list[int]]:
+    problems = Problem.objects.filter(project=project)
+    subjects = sorted(s for s in problems.values_list("subject", flat=True).distinct() if s)
+    levels = sorted(v for v in problems.values_list("level", flat=True).distinct() if v is not None)
+    return subjects, levels
+
+
+# Outputs: long thoughts and other traces -----------------------------------------------------
+
+
+@dataclass
+class OutputRow:
+    trace: Trace
+    text: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class OutputFilter(ProblemFilter):
+    job_id: int | None = None
+    origin: str = ""
+
+
+def outputs(project: Project, flt: OutputFilter, *, limit: int = 100) -> list[OutputRow]:
+    """Model outputs (long thoughts, shortcuts, samples, expansions) with their text, filtered by
+    job (round), origin, correctness, a keyword in the text, subject and level."""
+    traces = Trace.objects.filter(problem__project=project, origin__in=OUTPUT_ORIGINS)
+    if flt.job_id is not None:
+        traces = traces.filter(job_id=flt.job_id)
+    if flt.origin:
+        traces = traces.filter(origin=flt.origin)
+    if flt.correct is not None:
+        traces = traces.filter(is_correct=flt.correct)
+    if flt.subject:
+        traces = traces.filter(problem__subject=flt.subject)
+    if flt.level is not None:
+        traces = traces.filter(problem__level=flt.level)
+    if flt.keyword:
+        traces = traces.filter(
+            Exists(
+                TraceStep.objects.filter(
+                    trace=OuterRef("pk"), on_path=True, node__text__icontains=flt.keyword
+                )
+            )
+        )
+    rows = list(traces.select_related("problem").order_by("id")[:limit])
+    texts = trace_texts([t.pk for t in rows])
+    return [OutputRow(t, texts.get(t.pk, ""), t.metadata.get("kind", t.origin)) for t in rows]
+
+
+def trace_texts(trace_ids: Sequence[int]) -> dict[int, str]:
+    """Each trace's path texts joined by blank lines (one query)."""
+    parts: dict[int, list[str]] = defaultdict(list)
+    for trace_id, text in (
+        TraceStep.objects.filter(trace_id__in=trace_ids, on_path=True)
+        .order_by("trace_id", "position")
+        .values_list("trace_id", "node__text")
+    ):
+        parts[trace_id].append(text)
+    return {tid: "\n\n".join(texts) for tid, texts in parts.items()}
+
+
+@dataclass
+class ThoughtStep:
+    position: int
+    kind: str
+    text: str
+    tree_index: int | None
+
+
+@dataclass
+class ThoughtView:
+    trace: Trace
+    steps: list[ThoughtStep] = field(default_factory=list)
+    tree_job_id: int | None = None
+    related: dict[str, int] = field(default_factory=dict)  # kind -> trace id
+
+
+def long_thought_view(trace: Trace) -> ThoughtView:
+    """A long thought (or shortcut) with each step's tree node index, and its sibling traces
+    (shortcut, draft, rewrite) of the same job and problem."""
+    rows = list(
+        TraceStep.objects.filter(trace=trace, on_path=True)
+        .order_by("position")
+        .values_list("position", "node__kind", "node__text")
+    )
+    meta = trace.metadata or {}
+    kind = meta.get("kind")
+    indexes: list[int | None]
+    if kind == "draft":
+        indexes = list(meta.get("tree_nodes", []))
+    elif kind == "shortcut":
+        indexes = list(meta.get("walked", []))
+    else:
+        indexes = []
+    indexes += [None] * (len(rows) - len(indexes))
+    view = ThoughtView(
+        trace=trace,
+        steps=[
+            ThoughtStep(position, kind_, text, indexes[i])
+            for i, (position, kind_, text) in enumerate(rows)
+        ],
+        tree_job_id=meta.get("tree_job"),
+    )
+    if trace.job_id is not None and trace.external_id:
+        base = trace.external_id.rsplit(":", 1)[0]
+        for tid, key in Trace.objects.filter(
+            job_id=trace.job_id, external_id__startswith=f"{base}:"
+        ).values_list("pk", "external_id"):
+            view.related[(key or "").rsplit(":", 1)[1]] = tid
+    return view
+
+
+def keyword_pattern(keywords: Sequence[str]) -> re.Pattern[str] | None:
+    """Whole-word, case-insensitive; longer phrases first so "let me compute" wins over "if"."""
+    words = sorted({k.strip().lower() for k in keywords if k.strip()}, key=len, reverse=True)
+    if not words:
+        return None
+    return re.compile(r"\b(" + "|".join(re.escape(w) for w in words) + r")\b", re.IGNORECASE)
+
+
+def parse_keywords(raw: str | None) -> list[str]:
+    if not raw:
+        return list(DEFAULT_KEYWORDS)
+    return [k.strip() for k in raw.split(",") if k.strip()]
+
+
+# Comparing rounds ------------------------------------------------------------------------------
+
+
+@dataclass
+class RoundCell:
+    nodes: int = 0
+    leaves: int = 0
+    correct_leaves: int = 0
+    max_depth: int = 0
+
+
+@dataclass
+class ComparisonRow:
+    problem: Problem
+    cells: list[RoundCell | None]
+
+
+def compare_rounds(
+    jobs: Sequence[Job], flt: ProblemFilter, *, limit: int = 200
+) -> list[ComparisonRow]:
+    """The problems every round has a tree for, with each round's tree summary side by side."""
+    if not jobs:
+        return []
+    common: set[int] | None = None
+    for job in jobs:
+        ids = {p.pk for p in round_problems(job, flt, limit=100_000)}
+        common = ids if common is None else common & ids
+    problems = list(Problem.objects.filter(pk__in=common or set()).order_by("id")[:limit])
+    summaries = [tree_summaries(job, problems) for job in jobs]
+    rows = []
+    for problem in problems:
+        cells: list[RoundCell | None] = []
+        for by_problem in summaries:
+            s = by_problem.get(problem.pk)
+            cells.append(RoundCell(s.nodes, s.leaves, s.correct_leaves, s.max_depth) if s else None)
+        rows.append(ComparisonRow(problem, cells))
+    return rows
+
+
+# Statistics of outputs (the O1-Journey analysis of o1's outputs) -------------------------------
+
+
+@dataclass
+class LevelStats:
+    level: int | None
+    outputs: int = 0
+    tokens: int = 0
+    lines: int = 0
+    keywords: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def mean_tokens(self) -> float:
+        return self.tokens / self.outputs if self.outputs else 0.0
+
+    @property
+    def mean_lines(self) -> float:
+        return self.lines / self.outputs if self.outputs else 0.0
+
+    def keyword_rate(self, keyword: str) -> float:
+        """Mean occurrences per output."""
+        return self.keywords[keyword] / self.outputs if self.outputs else 0.0
+
+
+def count_tokens(text: str) -> int:
+    """Whitespace tokens: the same count whatever model wrote the text."""
+    return len(text.split())
+
+
+def count_lines(text: str) -> int:
+    return sum(1 for line in text.splitlines() if line.strip())
+
+
+def output_stats(
+    project: Project, flt: OutputFilter, keywords: Sequence[str], *, limit: int = 5000
+) -> list[LevelStats]:
+    """Token and line counts and keyword frequencies of outputs, by problem level."""
+    pattern = keyword_pattern(keywords)
+    by_level: dict[int | None, LevelStats] = {}
+    for row in outputs(project, flt, limit=limit):
+        level = row.trace.problem.level
+        stats = by_level.setdefault(level, LevelStats(level))
+        stats.outputs += 1
+        tokens = row.trace.metadata.get("tokens")
+        stats.tokens += int(tokens) if isinstance(tokens, int) else count_tokens(row.text)
+        stats.lines += count_lines(row.text)
+        if pattern is not None:
+            stats.keywords.update(m.group(1).lower() for m in pattern.finditer(row.text))
+    return [by_level[k] for k in sorted(by_level, key=lambda v: (v is None, v or 0))]

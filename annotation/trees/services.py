@@ -1,0 +1,450 @@
+"""Writes for reasoning trees and long thoughts: tree rows, their grades, derived traces, jobs.
+
+Trees are built in memory by workers.algorithms.tree_search and written here in bulk, one
+transaction per chunk of problems; a problem whose tree the job has already written is skipped,
+so a chunk delivered twice writes nothing twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from annotation.core.models import Project
+from annotation.grading.models import Grade, GradeSource
+from annotation.jobs.models import Job, JobKind, JobStatus
+from annotation.jobs.services import create_job
+from annotation.llm.models import ModelConfig
+from annotation.llm.services import _check_items, _check_model, _sampling
+from annotation.problems.models import Origin, Problem, StepKind, StepNode, Trace, TraceStep
+from annotation.problems.tree import node_id
+from annotation.trees.models import TreeNode
+from workers.algorithms.long_thought import LongThought, correct_paths, draft_paragraphs
+from workers.algorithms.prompts import PromptTemplateError, template_variables
+from workers.algorithms.steps import split_steps
+from workers.algorithms.tree_search import ROOT_ID, Tree
+
+SEARCH_MODES = ("beam", "judge", "mcts")
+MAX_TREE_NODES = 1_000_000  # width ** depth guard: keep * width * depth new nodes per problem
+
+
+# Trees ---------------------------------------------------------------------------------------
+
+
+def step_node_ids(problem_id: int, tree: Tree) -> list[uuid.UUID | None]:
+    """The content-addressed StepNode id of every tree node (None for the root)."""
+    ids: list[uuid.UUID | None] = []
+    for node in tree.nodes:
+        if node.parent is None:
+            ids.append(None)
+        else:
+            ids.append(node_id(problem_id, ids[node.parent], StepKind.STEP, node.text))
+    return ids
+
+
+def problems_with_trees(job: Job, problem_ids: Sequence[int]) -> set[int]:
+    return set(
+        TreeNode.objects.filter(job=job, problem_id__in=problem_ids, index=ROOT_ID).values_list(
+            "problem_id", flat=True
+        )
+    )
+
+
+@transaction.atomic
+def trees_write(
+    *, job: Job, trees: Sequence[tuple[int, Tree]], source: GradeSource | None = None
+) -> int:
+    """Write (problem id, built and graded tree) pairs of one chunk; returns nodes written.
+
+    Scores become Grade rows of ``source`` (a node graded by the source already keeps its
+    grade). Nodes on a path from the root to a correct leaf are marked ``on_correct_path``."""
+    done = problems_with_trees(job, [pid for pid, _ in trees])
+    steps: dict[uuid.UUID, StepNode] = {}
+    rows: list[TreeNode] = []
+    grades: dict[uuid.UUID, Grade] = {}
+    for problem_id, tree in trees:
+        if problem_id in done:
+            continue
+        done.add(problem_id)
+        ids = step_node_ids(problem_id, tree)
+        on_path = {i for path in correct_paths(tree) for i in path}
+        parents = {node.parent for node in tree.nodes}
+        for node, nid in zip(tree.nodes, ids, strict=True):
+            if nid is not None and node.parent is not None:
+                steps.setdefault(
+                    nid,
+                    StepNode(
+                        id=nid,
+                        problem_id=problem_id,
+                        parent_id=ids[node.parent],
+                        depth=node.depth,
+                        kind=StepKind.STEP,
+                        text=node.text,
+                    ),
+                )
+                if source is not None and node.score is not None:
+                    grades.setdefault(
+                        nid,
+                        Grade(
+                            node_id=nid, source=source, score=node.score, reason=node.reason or ""
+                        ),
+                    )
+            rows.append(
+                TreeNode(
+                    job=job,
+                    problem_id=problem_id,
+                    index=node.id,
+                    parent_index=node.parent,
+                    node_id=nid,
+                    depth=node.depth,
+                    score=node.score,
+                    judged_correct=node.judged_correct,
+                    reason=node.reason or "",
+                    pruned=node.pruned,
+                    is_leaf=node.id not in parents,
+                    final_answer=node.final_answer,
+                    is_correct=node.is_correct,
+                    on_correct_path=node.id in on_path,
+                )
+            )
+    StepNode.objects.bulk_create(steps.values(), ignore_conflicts=True, batch_size=2000)
+    TreeNode.objects.bulk_create(rows, batch_size=2000)
+    if grades:
+        Grade.objects.bulk_create(grades.values(), ignore_conflicts=True, batch_size=2000)
+    return len(rows)
+
+
+@transaction.atomic
+def tree_round_record(
+    *,
+    project: Project,
+    user: Any,
+    trees: Sequence[tuple[int, Tree]],
+    label: str,
+    params: dict[str, Any] | None = None,
+) -> Job:
+    """Store trees built elsewhere (a script, another tool) as a finished tree job: a round
+    that the pages show and compare like any other. Nothing is enqueued."""
+    problem_ids = [pid for pid, _ in trees]
+    known = set(
+        Problem.objects.filter(project=project, pk__in=problem_ids).values_list("pk", flat=True)
+    )
+    if missing := [pid for pid in problem_ids if pid not in known]:
+        raise ValidationError({"trees": f"problems {missing[:5]} are not in {project.name}"})
+    now = timezone.now()
+    job = Job.objects.create(
+        project=project,
+        kind=JobKind.TREE,
+        status=JobStatus.SUCCEEDED,
+        params={**(params or {}), "problem_ids": problem_ids, "recorded": True},
+        created_by=user,
+        done=len(trees),
+        total=len(trees),
+        model_version=label,
+        started_at=now,
+        finished_at=now,
+    )
+    nodes = trees_write(job=job, trees=trees)
+    job.result = {"problems": len(trees), "nodes": nodes}
+    job.save(update_fields=["result"])
+    return job
+
+
+# Long thoughts -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DerivedThought:
+    """A long thought of one problem's tree, ready to be written."""
+
+    problem_id: int
+    tree_job_id: int
+    tree: Tree
+    thought: LongThought
+    seed: int
+    trials: int
+
+
+def _chain_steps(
+    problem_id: int,
+    trace_id: int,
+    texts: Sequence[tuple[str, str, uuid.UUID | None]],
+    nodes: dict[uuid.UUID, StepNode],
+    steps: list[TraceStep],
+) -> None:
+    """TraceSteps for (kind, text, existing node id or None) items in order; a None id makes a
+    node chained after the previous one (a reflection after its wrong leaf, a rewritten step)."""
+    previous: uuid.UUID | None = None
+    for position, (kind, text, existing) in enumerate(texts):
+        if existing is None:
+            nid = node_id(problem_id, previous, kind, text)
+            nodes.setdefault(
+                nid,
+                StepNode(
+                    id=nid,
+                    problem_id=problem_id,
+                    parent_id=previous,
+                    depth=position + 1,
+                    kind=kind,
+                    text=text,
+                ),
+            )
+        else:
+            nid = existing
+        steps.append(TraceStep(trace_id=trace_id, position=position, node_id=nid))
+        previous = nid
+
+
+def thought_keys(job: Job, problem_id: int) -> dict[str, str]:
+    base = f"lt{job.pk}:p{problem_id}"
+    return {kind: f"{base}:{kind}" for kind in ("shortcut", "draft", "rewrite")}
+
+
+@transaction.atomic
+def long_thoughts_write(*, job: Job, thoughts: Sequence[DerivedThought]) -> list[Trace]:
+    """For each thought: the shortcut (origin tree) and the draft (origin long_thought), each
+    a trace whose metadata names the tree node indexes it walks. Existing keys are skipped.
+
+    The draft's path is the walked tree nodes themselves, with a reflection node (its text
+    the reflection and the backtrack sentence) after each wrong leaf, so the path's texts
+    joined by blank lines are the draft."""
+    keys = [thought_keys(job, t.problem_id) for t in thoughts]
+    existing = set(
+        Trace.objects.filter(
+            job=job, external_id__in=[k[kind] for k in keys for kind in ("shortcut", "draft")]
+        ).values_list("external_id", flat=True)
+    )
+    plans: list[tuple[Trace, list[tuple[str, str, uuid.UUID | None]]]] = []
+    for thought, key in zip(thoughts, keys, strict=True):
+        if key["draft"] in existing:
+            continue
+        ids = step_node_ids(thought.problem_id, thought.tree)
+        leaf = thought.tree.node(thought.thought.path[-1])
+        common = {
+            "problem_id": thought.problem_id,
+            "job": job,
+            "final_answer": leaf.final_answer,
+            "is_correct": True,
+        }
+        meta = {"tree_job": thought.tree_job_id, "seed": thought.seed, "trials": thought.trials}
+        shortcut = list(thought.thought.path[1:])
+        plans.append(
+            (
+                Trace(
+                    origin=Origin.TREE,
+                    external_id=key["shortcut"],
+                    metadata={**meta, "kind": "shortcut", "walked": shortcut},
+                    **common,
+                ),
+                [(StepKind.STEP, thought.tree.node(i).text, ids[i]) for i in shortcut],
+            )
+        )
+        paragraphs = draft_paragraphs(thought.tree, thought.thought)
+        plans.append(
+            (
+                Trace(
+                    origin=Origin.LONG_THOUGHT,
+                    external_id=key["draft"],
+                    metadata={
+                        **meta,
+                        "kind": "draft",
+                        "walked": thought.thought.walked,
+                        # per path position: the tree node index it shows (or reflects on)
+                        "tree_nodes": [p.node_id for p in paragraphs],
+                        "wrong_leaves": sum(1 for p in paragraphs if p.kind == "reflection"),
+                    },
+                    **common,
+                ),
+                [
+                    (
+                        StepKind.STEP if p.kind == "step" else StepKind.REFLECTION,
+                        p.text,
+                        ids[p.node_id] if p.kind == "step" else None,
+                    )
+                    for p in paragraphs
+                ],
+            )
+        )
+    traces = Trace.objects.bulk_create([trace for trace, _ in plans])
+    nodes: dict[uuid.UUID, StepNode] = {}
+    steps: list[TraceStep] = []
+    for trace, (_, texts) in zip(traces, plans, strict=True):
+        _chain_steps(trace.problem_id, trace.pk, texts, nodes, steps)
+    StepNode.objects.bulk_create(nodes.values(), ignore_conflicts=True)
+    TraceStep.objects.bulk_create(steps)
+    return traces
+
+
+@transaction.atomic
+def rewrites_write(
+    *, job: Job, rewrites: Sequence[tuple[Trace, str, str | None, bool | None]]
+) -> list[Trace]:
+    """(draft trace, rewritten text, its final answer, correct?) -> rewrite traces (origin
+    long_thought, metadata kind rewrite, the draft's walk), steps split from the text."""
+    keys = {draft.pk: thought_keys(job, draft.problem_id)["rewrite"] for draft, *_ in rewrites}
+    existing = set(
+        Trace.objects.filter(job=job, external_id__in=keys.values()).values_list(
+            "external_id", flat=True
+        )
+    )
+    fresh = [r for r in rewrites if keys[r[0].pk] not in existing]
+    traces = Trace.objects.bulk_create(
+        Trace(
+            problem_id=draft.problem_id,
+            origin=Origin.LONG_THOUGHT,
+            external_id=keys[draft.pk],
+            job=job,
+            source_trace=draft,
+            final_answer=answer,
+            is_correct=correct,
+            metadata={**draft.metadata, "kind": "rewrite", "draft": draft.pk},
+        )
+        for draft, _, answer, correct in fresh
+    )
+    nodes: dict[uuid.UUID, StepNode] = {}
+    steps: list[TraceStep] = []
+    for trace, (_, text, *_) in zip(traces, fresh, strict=True):
+        texts = [(StepKind.STEP, step, None) for step in split_steps(text)]
+        _chain_steps(trace.problem_id, trace.pk, texts, nodes, steps)
+    StepNode.objects.bulk_create(nodes.values(), ignore_conflicts=True)
+    TraceStep.objects.bulk_create(steps)
+    return traces
+
+
+# Jobs ----------------------------------------------------------------------------------------
+
+
+def _check_template(text: str, field: str, *, required: str, allowed: set[str]) -> None:
+    try:
+        used = template_variables(text)
+    except PromptTemplateError as error:
+        raise ValidationError({field: str(error)}) from None
+    if unknown := used - allowed:
+        raise ValidationError({field: f"unknown placeholder {{{{ {sorted(unknown)[0]} }}}}"})
+    if required not in used:
+        raise ValidationError({field: f"the prompt must contain {{{{ {required} }}}}"})
+
+
+def _positive(name: str, value: int, low: int, high: int) -> int:
+    if not low <= value <= high:
+        raise ValidationError({name: f"{name} must be between {low} and {high}, got {value}"})
+    return value
+
+
+@transaction.atomic
+def start_tree_job(
+    *,
+    project: Project,
+    user: Any,
+    model: ModelConfig,
+    scorer: ModelConfig,
+    problem_ids: list[int],
+    prompt: str = "{{ problem }}",
+    width: int = 4,
+    keep: int = 4,
+    max_depth: int = 6,
+    mode: str = "beam",
+    simulations: int = 16,
+    c_puct: float = 1.0,
+    sampling: dict[str, Any] | None = None,
+    delimiter: str = "\n\n",
+    chunk_size: int = 8,
+) -> Job:
+    """Build one reasoning tree per problem: ``width`` next steps per frontier node, the best
+    ``keep`` kept per depth (beam), or at most ``keep`` judged correct (judge), or MCTS."""
+    _check_model(model, project, scorer=False)
+    _check_model(scorer, project, scorer=True)
+    if mode not in SEARCH_MODES:
+        raise ValidationError({"mode": f"unknown mode {mode!r}; use {', '.join(SEARCH_MODES)}"})
+    if mode == "judge" and scorer.scorer_head != "judge":
+        raise ValidationError({"scorer": f"judge mode needs an LLM judge; {scorer.name} is a PRM"})
+    if not delimiter:
+        raise ValidationError({"delimiter": "the step delimiter must not be empty"})
+    _check_template(prompt, "prompt", required="problem", allowed={"problem"})
+    params = {
+        "problem_ids": _check_items(problem_ids, "problem_ids"),
+        "width": _positive("width", width, 1, 64),
+        "keep": _positive("keep", keep, 1, 64),
+        "max_depth": _positive("max_depth", max_depth, 1, 64),
+        "mode": mode,
+        "simulations": _positive("simulations", simulations, 1, 10_000),
+        "c_puct": float(c_puct),
+        "delimiter": delimiter,
+        "prompt": prompt,
+        "sampling": _sampling(model, sampling or {}),
+        "chunk_size": _positive("chunk_size", chunk_size, 1, 1000),
+        "model": model.snapshot(),
+        "scorer": scorer.snapshot(),
+    }
+    if mode != "mcts" and keep * width * max_depth > MAX_TREE_NODES:
+        raise ValidationError({"width": "keep * width * max_depth is too large; lower one"})
+    return create_job(
+        project=project,
+        kind=JobKind.TREE,
+        params=params,
+        created_by=user,
+        total=len(problem_ids),
+        model_version=f"{model.label} + {scorer.label}",
+    )
+
+
+DEFAULT_REWRITE_PROMPT = (
+    "Rewrite the following reasoning about a math problem so that it reads as one fluent "
+    "train of thought. Keep every step, every mistake, every reflection and every correction, "
+    "in the same order; do not add new steps.\n\nProblem:\n{{ problem }}\n\n"
+    "Reasoning:\n{{ draft }}\n\nRewritten reasoning:\n"
+)
+
+
+@transaction.atomic
+def start_long_thought_job(
+    *,
+    project: Project,
+    user: Any,
+    tree_job: Job,
+    trials: int = 2,
+    seed: int = 0,
+    rewriter: ModelConfig | None = None,
+    rewrite_prompt: str = DEFAULT_REWRITE_PROMPT,
+    sampling: dict[str, Any] | None = None,
+    chunk_size: int = 16,
+) -> Job:
+    """Derive a long thought (and its shortcut) from every tree of ``tree_job`` that has a
+    correct leaf; with ``rewriter``, also ask that model to make each draft fluent."""
+    if tree_job.project_id != project.pk or tree_job.kind != JobKind.TREE:
+        raise ValidationError({"tree_job": "choose a tree job of this project"})
+    if tree_job.status != JobStatus.SUCCEEDED:
+        raise ValidationError({"tree_job": f"tree job {tree_job.pk} has not succeeded yet"})
+    problem_ids = sorted(
+        TreeNode.objects.filter(job=tree_job, index=ROOT_ID).values_list("problem_id", flat=True)
+    )
+    params: dict[str, Any] = {
+        "tree_job": tree_job.pk,
+        "problem_ids": _check_items(problem_ids, "problem_ids"),
+        "trials": _positive("trials", trials, 0, 64),
+        "seed": int(seed),
+        "chunk_size": _positive("chunk_size", chunk_size, 1, 1000),
+        "rewriter": None,
+    }
+    if rewriter is not None:
+        _check_model(rewriter, project, scorer=False)
+        _check_template(
+            rewrite_prompt, "rewrite_prompt", required="draft", allowed={"problem", "draft"}
+        )
+        params["rewriter"] = rewriter.snapshot()
+        params["rewrite_prompt"] = rewrite_prompt
+        params["sampling"] = _sampling(rewriter, sampling or {})
+    return create_job(
+        project=project,
+        kind=JobKind.LONG_THOUGHT,
+        params=params,
+        created_by=user,
+        total=len(problem_ids),
+        model_version=rewriter.label if rewriter else "",
+    )

@@ -1,0 +1,140 @@
+import pytest
+from django.core.exceptions import ValidationError
+
+from annotation.grading.models import Grade, GradeSource, SourceKind
+from annotation.jobs.models import JobStatus
+from annotation.problems.models import Origin, Trace, TraceStep
+from annotation.trees.models import TreeNode
+from annotation.trees.selectors import load_tree, long_thought_view, trace_texts
+from annotation.trees.services import (
+    DerivedThought,
+    long_thoughts_write,
+    start_long_thought_job,
+    tree_round_record,
+    trees_write,
+)
+from tests.factories import UserFactory
+from tests.trees.conftest import hand_tree
+from workers.algorithms.long_thought import derive_long_thought, render_draft
+
+
+def test_trees_write_stores_every_node_once_and_marks_the_correct_path(problem):
+    # given
+    job = tree_round_record(project=problem.project, user=None, trees=[], label="r")
+    source = GradeSource.objects.create(kind=SourceKind.PRM, name="prm", job=job)
+    tree = hand_tree(problem)
+
+    # when: the same chunk twice
+    first = trees_write(job=job, trees=[(problem.pk, tree)], source=source)
+    second = trees_write(job=job, trees=[(problem.pk, tree)], source=source)
+
+    # then
+    assert (first, second) == (5, 0)
+    rows = list(
+        TreeNode.objects.filter(job=job).values_list(
+            "index", "parent_index", "depth", "pruned", "is_leaf", "is_correct", "on_correct_path"
+        )
+    )
+    assert rows == [
+        (0, None, 0, False, False, None, True),
+        (1, 0, 1, False, False, None, True),
+        (2, 0, 1, True, True, None, False),
+        (3, 1, 2, False, True, True, True),
+        (4, 1, 2, False, True, False, False),
+    ]
+    grades = dict(Grade.objects.filter(source=source).values_list("node__text", "score"))
+    assert grades == {
+        "Try x = 2.": 0.9,
+        "Try x = 3.": 0.2,
+        "3 * 2 = 6, so the answer is $\\boxed{2}$.": 0.8,
+        "So the answer is $\\boxed{4}$.": 0.3,
+    }
+    assert TreeNode.objects.get(job=job, index=2).reason == "3 * 3 is 9, not 6."
+
+
+def test_a_tree_read_back_walks_like_the_one_built(problem):
+    # given
+    tree = hand_tree(problem)
+    job = tree_round_record(
+        project=problem.project, user=None, trees=[(problem.pk, tree)], label="r"
+    )
+
+    # when
+    loaded = load_tree(job.pk, problem)
+
+    # then
+    assert loaded.nodes == tree.nodes
+    assert job.status == JobStatus.SUCCEEDED
+    assert job.result == {"problems": 1, "nodes": 5}
+    for seed in range(5):
+        assert derive_long_thought(loaded, trials=2, seed=seed) == derive_long_thought(
+            tree, trials=2, seed=seed
+        )
+
+
+def test_long_thoughts_write_stores_shortcut_and_draft_with_the_walked_nodes(problem):
+    # given
+    tree = hand_tree(problem)
+    tree_job = tree_round_record(
+        project=problem.project, user=None, trees=[(problem.pk, tree)], label="r"
+    )
+    job = tree_round_record(project=problem.project, user=None, trees=[], label="lt")
+    thought = derive_long_thought(tree, trials=1, seed=0)
+    assert thought is not None
+    derived = DerivedThought(problem.pk, tree_job.pk, tree, thought, 0, 1)
+
+    # when: twice, as a redelivered chunk would
+    written = long_thoughts_write(job=job, thoughts=[derived])
+    again = long_thoughts_write(job=job, thoughts=[derived])
+
+    # then
+    assert again == []
+    shortcut, draft = written
+    assert (shortcut.origin, draft.origin) == (Origin.TREE, Origin.LONG_THOUGHT)
+    assert shortcut.metadata == {
+        "tree_job": tree_job.pk, "seed": 0, "trials": 1, "kind": "shortcut", "walked": [1, 3]
+    }  # fmt: skip
+    assert draft.metadata["walked"] == [2, 1, 4, 3]
+    assert draft.metadata["tree_nodes"] == [2, 2, 1, 4, 4, 3]
+    assert draft.metadata["wrong_leaves"] == 2
+    assert (draft.final_answer, draft.is_correct) == ("2", True)
+    texts = trace_texts([shortcut.pk, draft.pk])
+    assert texts[draft.pk] == render_draft(tree, thought)
+    assert texts[shortcut.pk] == "Try x = 2.\n\n3 * 2 = 6, so the answer is $\\boxed{2}$."
+    # the walked steps are the tree's own nodes; reflections are new nodes after wrong leaves
+    tree_node_ids = dict(TreeNode.objects.filter(job=tree_job).values_list("index", "node_id"))
+    path = list(
+        TraceStep.objects.filter(trace=draft)
+        .order_by("position")
+        .values_list("node_id", "node__kind")
+    )
+    assert [p[1] for p in path] == ["step", "reflection", "step", "step", "reflection", "step"]
+    assert [path[i][0] for i in (0, 2, 3, 5)] == [tree_node_ids[i] for i in (2, 1, 4, 3)]
+    view = long_thought_view(draft)
+    assert [s.tree_index for s in view.steps] == [2, 2, 1, 4, 4, 3]
+    assert view.related == {"shortcut": shortcut.pk, "draft": draft.pk}
+    assert Trace.objects.filter(job=job).count() == 2
+
+
+def test_long_thought_job_needs_a_finished_tree_job_of_the_project(problem):
+    # given
+    tree_job = tree_round_record(
+        project=problem.project, user=None, trees=[(problem.pk, hand_tree(problem))], label="r"
+    )
+    tree_job.status = JobStatus.RUNNING
+    tree_job.save(update_fields=["status"])
+
+    # when / then
+    with pytest.raises(ValidationError, match="has not succeeded yet"):
+        start_long_thought_job(project=problem.project, user=UserFactory(), tree_job=tree_job)
+
+
+def test_recording_a_round_rejects_problems_of_another_project(problem):
+    other = tree_round_record(project=problem.project, user=None, trees=[], label="x")
+    from tests.factories import ProjectFactory
+
+    with pytest.raises(ValidationError, match="are not in"):
+        tree_round_record(
+            project=ProjectFactory(), user=None, trees=[(problem.pk, hand_tree(problem))], label="r"
+        )
+    assert other.kind == "tree"
