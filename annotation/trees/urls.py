@@ -1,3 +1,33 @@
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from annotation.trees import views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("projects/<int:project_id>/trees/", views.trees_home, name="trees-home"),
+    path("projects/<int:project_id>/trees/start/", views.start_tree, name="trees-start"),
+    path(
+        "projects/<int:project_id>/trees/long-thoughts/start/",
+        views.start_long_thought,
+        name="trees-start-long-thought",
+    ),
+    path("projects/<int:project_id>/trees/compare/", views.compare_page, name="trees-compare"),
+    path("projects/<int:project_id>/trees/outputs/", views.outputs_page, name="trees-outputs"),
+    path("projects/<int:project_id>/trees/stats/", views.stats_page, name="trees-stats"),
+    path("trees/rounds/<int:job_id>/", views.round_page, name="trees-round"),
+    path(
+        "trees/rounds/<int:job_id>/problems/<int:problem_id>/",
+        views.tree_page,
+        name="trees-tree",
+    ),
+    path(
+        "trees/rounds/<int:job_id>/problems/<int:problem_id>/tree.json",
+        views.tree_json,
+        name="trees-tree-json",
+    ),
+    path(
+        "trees/rounds/<int:job_id>/problems/<int:problem_id>/nodes/<int:index>.json",
+        views.node_json,
+        name="trees-node-json",
+    ),
+    path("trees/thoughts/<int:trace_id>/", views.thought_page, name="trees-thought"),
+]

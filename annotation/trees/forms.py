@@ -1,0 +1,122 @@
+"""Forms of the tree pages; writes still go through annotation.trees.services."""
+
+from typing import Any
+
+from django import forms
+
+from annotation.core.models import Project
+from annotation.jobs.models import Job, JobKind, JobStatus
+from annotation.llm.forms import ProblemFilterFields
+from annotation.llm.models import ModelConfig
+from annotation.trees.selectors import OUTPUT_ORIGINS, OutputFilter, ProblemFilter
+
+CORRECT_CHOICES = [("", "any"), ("yes", "answered correctly"), ("no", "not answered correctly")]
+
+
+def _correct(value: str) -> bool | None:
+    return {"yes": True, "no": False}.get(value)
+
+
+class FilterForm(forms.Form):
+    """Filters over problems (a round's trees) and outputs (traces); all optional."""
+
+    subject = forms.CharField(required=False)
+    level = forms.IntegerField(required=False)
+    correct = forms.ChoiceField(choices=CORRECT_CHOICES, required=False)
+    keyword = forms.CharField(required=False, help_text="Text any step contains.")
+
+    def problem_filter(self) -> ProblemFilter:
+        data = self.cleaned_data if self.is_valid() else {}
+        return ProblemFilter(
+            subject=data.get("subject") or "",
+            level=data.get("level"),
+            correct=_correct(data.get("correct") or ""),
+            keyword=data.get("keyword") or "",
+        )
+
+
+class OutputFilterForm(FilterForm):
+    job = forms.IntegerField(required=False, label="Job (round) #")
+    origin = forms.ChoiceField(
+        choices=[("", "any"), *[(o.value, o.label) for o in OUTPUT_ORIGINS]], required=False
+    )
+    keywords = forms.CharField(
+        required=False,
+        help_text="Comma-separated words to highlight and count; empty: the defaults.",
+    )
+
+    def output_filter(self) -> OutputFilter:
+        base = self.problem_filter()
+        data = self.cleaned_data if self.is_valid() else {}
+        return OutputFilter(
+            subject=base.subject,
+            level=base.level,
+            correct=base.correct,
+            keyword=base.keyword,
+            job_id=data.get("job"),
+            origin=data.get("origin") or "",
+        )
+
+
+def _generators(project: Project) -> Any:
+    return ModelConfig.objects.filter(project=project, scorer_head__in=["", "judge"])
+
+
+class TreeJobForm(ProblemFilterFields):
+    model = forms.ModelChoiceField(queryset=ModelConfig.objects.none(), label="Policy")
+    scorer = forms.ModelChoiceField(queryset=ModelConfig.objects.none(), label="PRM or judge")
+    mode = forms.ChoiceField(
+        choices=[
+            ("beam", "beam (top K by score)"),
+            ("judge", "judge (K judged correct)"),
+            ("mcts", "MCTS (PUCT)"),
+        ],
+        initial="beam",
+    )
+    width = forms.IntegerField(min_value=1, max_value=64, initial=4, label="w (candidates)")
+    keep = forms.IntegerField(min_value=1, max_value=64, initial=4, label="K (kept per depth)")
+    max_depth = forms.IntegerField(min_value=1, max_value=64, initial=6, label="D (depth)")
+    simulations = forms.IntegerField(min_value=1, max_value=10_000, initial=16)
+    delimiter = forms.CharField(
+        initial="\\n\\n", strip=False, help_text="Step delimiter; \\n means a newline."
+    )
+    prompt = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4}),
+        initial="Solve step by step and put the final answer in \\boxed{}.\n\n{{ problem }}",
+    )
+    temperature = forms.FloatField(min_value=0, required=False)
+    max_tokens = forms.IntegerField(min_value=1, required=False)
+    seed = forms.IntegerField(required=False)
+    chunk_size = forms.IntegerField(min_value=1, max_value=1000, initial=8)
+
+    def __init__(self, project: Project, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["model"].queryset = _generators(project)  # type: ignore[attr-defined]
+        self.fields["scorer"].queryset = ModelConfig.objects.filter(  # type: ignore[attr-defined]
+            project=project
+        ).exclude(scorer_head="")
+
+    def sampling(self) -> dict[str, Any]:
+        keys = ("temperature", "max_tokens", "seed")
+        return {k: self.cleaned_data[k] for k in keys if self.cleaned_data.get(k) is not None}
+
+    def clean_delimiter(self) -> str:
+        value: str = self.cleaned_data["delimiter"]
+        return value.replace("\\n", "\n").replace("\\t", "\t")
+
+
+class LongThoughtJobForm(forms.Form):
+    tree_job = forms.ModelChoiceField(queryset=Job.objects.none(), label="Tree job (round)")
+    trials = forms.IntegerField(min_value=0, max_value=64, initial=2, label="K (trials per node)")
+    seed = forms.IntegerField(initial=0)
+    rewriter = forms.ModelChoiceField(
+        queryset=ModelConfig.objects.none(), required=False, label="Rewrite with (optional)"
+    )
+    chunk_size = forms.IntegerField(min_value=1, max_value=1000, initial=16)
+
+    def __init__(self, project: Project, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["tree_job"].queryset = Job.objects.filter(  # type: ignore[attr-defined]
+            project=project, kind=JobKind.TREE, status=JobStatus.SUCCEEDED
+        )
+        self.fields["rewriter"].queryset = _generators(project)  # type: ignore[attr-defined]

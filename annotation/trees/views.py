@@ -1,0 +1,263 @@
+"""Researcher pages for trees and long thoughts: rounds, the tree view, long thoughts, filters,
+two rounds side by side, statistics of outputs. Reads go through selectors, writes through
+services; every page asks annotation.core.access first."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.forms import BaseForm
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils.text import slugify
+
+from annotation.core.access import Ability, access_job, access_project, access_trace
+from annotation.jobs.models import Job, JobKind
+from annotation.llm.selectors import problems_matching
+from annotation.problems.models import Problem
+from annotation.trees import selectors, services
+from annotation.trees.charts import bar_chart
+from annotation.trees.forms import (
+    FilterForm,
+    LongThoughtJobForm,
+    OutputFilterForm,
+    TreeJobForm,
+)
+
+
+def _round(request: HttpRequest, job_id: int) -> Job:
+    job = access_job(request.user, job_id, Ability.RESEARCH)
+    if job.kind != JobKind.TREE:
+        raise Http404("No such tree job")
+    return job
+
+
+def _round_problem(request: HttpRequest, job_id: int, problem_id: int) -> tuple[Job, Problem]:
+    job = _round(request, job_id)
+    problem = Problem.objects.filter(pk=problem_id, project=job.project).first()
+    if problem is None:
+        raise Http404("No such problem")
+    return job, problem
+
+
+def _form_errors(form: BaseForm, error: ValidationError) -> None:
+    for field, texts in error.message_dict.items():
+        form.add_error(field if field in form.fields else None, texts)
+
+
+@login_required
+def trees_home(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = access_project(request.user, project_id, Ability.RESEARCH)
+    return render(
+        request,
+        "trees/home.html",
+        {
+            "project": project,
+            "rounds": selectors.tree_jobs(project)[:100],
+            "thought_jobs": selectors.long_thought_jobs(project)[:100],
+        },
+    )
+
+
+@login_required
+def start_tree(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = access_project(request.user, project_id, Ability.RESEARCH)
+    form = TreeJobForm(project, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            job = services.start_tree_job(
+                project=project,
+                user=request.user,
+                model=data["model"],
+                scorer=data["scorer"],
+                problem_ids=problems_matching(
+                    project,
+                    source=data["source"],
+                    subject=data["subject"],
+                    level=data["level"],
+                    limit=data["limit"],
+                ),
+                prompt=data["prompt"],
+                width=data["width"],
+                keep=data["keep"],
+                max_depth=data["max_depth"],
+                mode=data["mode"],
+                simulations=data["simulations"],
+                sampling=form.sampling(),
+                delimiter=data["delimiter"],
+                chunk_size=data["chunk_size"],
+            )
+        except ValidationError as error:
+            _form_errors(form, error)
+        else:
+            return redirect("job", job.pk)
+    context = {"project": project, "form": form, "title": "Build reasoning trees"}
+    return render(request, "trees/start.html", context)
+
+
+@login_required
+def start_long_thought(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = access_project(request.user, project_id, Ability.RESEARCH)
+    form = LongThoughtJobForm(project, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            job = services.start_long_thought_job(
+                project=project,
+                user=request.user,
+                tree_job=data["tree_job"],
+                trials=data["trials"],
+                seed=data["seed"],
+                rewriter=data["rewriter"],
+                chunk_size=data["chunk_size"],
+            )
+        except ValidationError as error:
+            _form_errors(form, error)
+        else:
+            return redirect("job", job.pk)
+    context = {"project": project, "form": form, "title": "Derive long thoughts"}
+    return render(request, "trees/start.html", context)
+
+
+@login_required
+def round_page(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = _round(request, job_id)
+    form = FilterForm(request.GET or None)
+    problems = selectors.round_problems(job, form.problem_filter())
+    summaries = selectors.tree_summaries(job, problems)
+    subjects, levels = selectors.subjects_and_levels(job.project)
+    return render(
+        request,
+        "trees/round.html",
+        {
+            "project": job.project,
+            "job": job,
+            "form": form,
+            "rows": [summaries[p.pk] for p in problems if p.pk in summaries],
+            "subjects": subjects,
+            "levels": levels,
+        },
+    )
+
+
+@login_required
+def tree_page(request: HttpRequest, job_id: int, problem_id: int) -> HttpResponse:
+    job, problem = _round_problem(request, job_id, problem_id)
+    context = {"project": job.project, "job": job, "problem": problem}
+    return render(request, "trees/tree.html", context)
+
+
+@login_required
+def tree_json(request: HttpRequest, job_id: int, problem_id: int) -> JsonResponse:
+    job, problem = _round_problem(request, job_id, problem_id)
+    return JsonResponse(selectors.tree_payload(job, problem))
+
+
+@login_required
+def node_json(request: HttpRequest, job_id: int, problem_id: int, index: int) -> JsonResponse:
+    job, problem = _round_problem(request, job_id, problem_id)
+    detail = selectors.node_detail(job, problem, index)
+    if detail is None:
+        raise Http404("No such node")
+    return JsonResponse(detail)
+
+
+@login_required
+def thought_page(request: HttpRequest, trace_id: int) -> HttpResponse:
+    trace = access_trace(request.user, trace_id, Ability.RESEARCH)
+    view = selectors.long_thought_view(trace)
+    keywords = selectors.parse_keywords(request.GET.get("keywords"))
+    return render(
+        request,
+        "trees/thought.html",
+        {
+            "project": trace.problem.project,
+            "view": view,
+            "problem": trace.problem,
+            "keywords": ",".join(keywords),
+        },
+    )
+
+
+@login_required
+def compare_page(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = access_project(request.user, project_id, Ability.RESEARCH)
+    rounds = list(selectors.tree_jobs(project))
+    by_id = {job.pk: job for job in rounds}
+    chosen: list[Job] = []
+    for key in ("a", "b"):
+        value = request.GET.get(key, "")
+        if value.isdigit() and int(value) in by_id:
+            chosen.append(by_id[int(value)])
+    form = FilterForm(request.GET or None)
+    rows = selectors.compare_rounds(chosen, form.problem_filter()) if len(chosen) == 2 else []
+    return render(
+        request,
+        "trees/compare.html",
+        {
+            "project": project,
+            "rounds": rounds,
+            "chosen": chosen,
+            "rows": rows,
+            "form": form,
+            "a": chosen[0].pk if chosen else None,
+            "b": chosen[1].pk if len(chosen) == 2 else None,
+        },
+    )
+
+
+@login_required
+def outputs_page(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = access_project(request.user, project_id, Ability.RESEARCH)
+    form = OutputFilterForm(request.GET or None)
+    keywords = selectors.parse_keywords(request.GET.get("keywords"))
+    rows = selectors.outputs(project, form.output_filter())
+    return render(
+        request,
+        "trees/outputs.html",
+        {"project": project, "form": form, "rows": rows, "keywords": ",".join(keywords)},
+    )
+
+
+@login_required
+def stats_page(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = access_project(request.user, project_id, Ability.RESEARCH)
+    form = OutputFilterForm(request.GET or None)
+    keywords = selectors.parse_keywords(request.GET.get("keywords"))
+    stats = selectors.output_stats(project, form.output_filter(), keywords)
+    labels = [f"level {s.level}" if s.level is not None else "no level" for s in stats]
+    charts: list[dict[str, Any]] = [
+        {
+            "title": "Mean tokens per output",
+            "svg": bar_chart(labels, [s.mean_tokens for s in stats], testid="chart-tokens"),
+        },
+        {
+            "title": "Mean lines per output",
+            "svg": bar_chart(labels, [s.mean_lines for s in stats], testid="chart-lines"),
+        },
+    ]
+    for keyword in keywords:
+        charts.append(
+            {
+                "title": f"“{keyword}” per output",
+                "svg": bar_chart(
+                    labels,
+                    [s.keyword_rate(keyword) for s in stats],
+                    testid=f"chart-kw-{slugify(keyword)}",
+                ),
+            }
+        )
+    return render(
+        request,
+        "trees/stats.html",
+        {
+            "project": project,
+            "form": form,
+            "stats": stats,
+            "keywords": keywords,
+            "charts": charts,
+        },
+    )
