@@ -39,6 +39,7 @@ PROJECT_LINKS: list[tuple[str, str, Ability]] = [
     ("Export data", "dataset-export", Ability.MANAGE),
     ("Jobs", "job-list", Ability.RESEARCH),
     ("Models and LLM jobs", "llm-home", Ability.RESEARCH),
+    ("Trees and long thoughts", "trees-home", Ability.RESEARCH),
     ("Annotate", "workspace-queue", Ability.ANNOTATE),
     ("Review", "review-list", Ability.REVIEW),
     ("Dashboard", "workspace-dashboard", Ability.MANAGE),
