@@ -43,6 +43,7 @@ PROJECT_LINKS: list[tuple[str, str, Ability]] = [
     ("Annotate", "workspace-queue", Ability.ANNOTATE),
     ("Review", "review-list", Ability.REVIEW),
     ("Dashboard", "workspace-dashboard", Ability.MANAGE),
+    ("Scorer evaluation", "evaluation-home", Ability.RESEARCH),
 ]
 
 

@@ -1,0 +1,146 @@
+"""Researcher pages: scorer comparison, calibration and best-of-N plots, Monte-Carlo labeling,
+the human-AI queue."""
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from annotation.core.access import Ability, access_job, access_project
+from annotation.evaluation import selectors, services
+from annotation.evaluation.forms import BestOfNForm, MonteCarloJobForm
+from annotation.evaluation.plots import Series, line_plot
+from annotation.jobs.models import JobKind
+from annotation.llm.selectors import latest_version, traces_matching
+from annotation.llm.views import _form_errors
+
+
+@login_required
+def evaluation_home(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = access_project(request.user, project_id, Ability.RESEARCH)
+    comparison = selectors.compare_sources(project)
+    series = [
+        Series(
+            row.source.name,
+            [
+                (b["mean_score"], b["positive_rate"])
+                for b in row.calibration
+                if b["mean_score"] is not None and b["positive_rate"] is not None
+            ],
+        )
+        for row in comparison.rows
+    ]
+    plot = line_plot(
+        series,
+        title="Calibration: mean score against the share of good steps, per score bin",
+        x_label="mean score in the bin",
+        y_label="share of steps the consensus calls good",
+        x_range=(0.0, 1.0),
+        x_ticks=(0, 0.25, 0.5, 0.75, 1),
+        diagonal=True,
+    )
+    context = {"project": project, "comparison": comparison, "calibration_plot": plot}
+    return render(request, "evaluation/home.html", context)
+
+
+@login_required
+def best_of_n_page(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = access_project(request.user, project_id, Ability.RESEARCH)
+    form = BestOfNForm(request.GET or None)
+    job = None
+    if form.is_valid() and form.cleaned_data["job"]:
+        job = access_job(request.user, form.cleaned_data["job"])
+        if job.project_id != project.pk:
+            form.add_error("job", f"job #{job.pk} belongs to another project")
+            job = None
+    report = selectors.best_of_n(project, job)
+    series = [
+        Series(
+            name,
+            [(n, acc) for n, acc in zip(report.ns, values, strict=True) if acc is not None],
+            dashed=name in ("majority vote", "oracle"),
+        )
+        for name, values in report.series.items()
+    ]
+    plot = line_plot(
+        series,
+        title="Best-of-N accuracy as N grows",
+        x_label="N (samples per problem)",
+        y_label="accuracy",
+        x_range=(1, max(report.ns[-1], 2)) if report.ns else (1, 2),
+        x_ticks=report.ns,
+        log_x=True,
+    )
+    rows = [
+        {"name": name, "values": values, "reference": name in ("majority vote", "oracle")}
+        for name, values in report.series.items()
+    ]
+    context = {"project": project, "form": form, "report": report, "rows": rows, "plot": plot}
+    return render(request, "evaluation/best_of_n.html", context)
+
+
+@login_required
+def monte_carlo_start(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = access_project(request.user, project_id, Ability.RESEARCH)
+    form = MonteCarloJobForm(project, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            job = services.start_monte_carlo_job(
+                project=project,
+                user=request.user,
+                model=data["model"],
+                prompt=latest_version(data["prompt"]),
+                trace_ids=traces_matching(
+                    project, origin=data["origin"], job_id=data["from_job"], limit=data["limit"]
+                ),
+                n=data["n"],
+                mode=data["mode"],
+                sampling=form.sampling(),
+                chunk_size=data["chunk_size"],
+            )
+        except ValidationError as error:
+            _form_errors(form, error)
+        else:
+            return redirect("evaluation-rollouts", job.pk)
+    return render(request, "evaluation/monte_carlo.html", {"project": project, "form": form})
+
+
+@login_required
+def rollouts_page(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = access_job(request.user, job_id)
+    if job.kind != JobKind.MONTE_CARLO:
+        return redirect("job", job.pk)
+    context: dict[str, Any] = {
+        "job": job,
+        "project": job.project,
+        "rollouts": selectors.job_rollouts(job),
+    }
+    return render(request, "evaluation/rollouts.html", context)
+
+
+@login_required
+def queue_page(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = access_project(request.user, project_id, Ability.RESEARCH)
+    context = {
+        "project": project,
+        "traces": selectors.disagreement_order(project).select_related("problem")[:100],
+        "agreement": selectors.suggestion_agreement(project),
+    }
+    return render(request, "evaluation/queue.html", context)
+
+
+@login_required
+@require_POST
+def suggestions_set(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = access_project(request.user, project_id, Ability.MANAGE)
+    shown = request.POST.get("shown") == "on"
+    services.machine_suggestions_set(project=project, shown=shown, user=request.user)
+    messages.success(
+        request, f"Machine suggestions are now {'shown to' if shown else 'hidden from'} annotators."
+    )
+    return redirect("evaluation-queue", project.pk)

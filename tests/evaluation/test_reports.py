@@ -1,0 +1,163 @@
+"""Best-of-N report, disagreement order, suggestion agreement, and the pages over HTTP."""
+
+import math
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from annotation.core.models import Role
+from annotation.evaluation.models import SuggestionSetting
+from annotation.evaluation.selectors import (
+    best_of_n,
+    disagreement_order,
+    machine_disagreement,
+    sample_sizes,
+    suggestion_agreement,
+)
+from annotation.evaluation.services import machine_suggestions_set
+from annotation.grading.models import Grade, GradeSource, SourceKind
+from annotation.problems.models import Trace
+from tests.factories import MembershipFactory, ProblemFactory, UserFactory, trace_with_steps
+
+pytestmark = pytest.mark.django_db
+
+# Per problem: (answer, correct, PRM step scores) of four samples, in the order written.
+SAMPLES = [
+    [
+        ("7", False, [0.9, 0.9]),
+        ("5", True, [0.8, 0.95]),
+        ("7", False, [0.9, 0.2]),
+        ("7", False, [0.6, 0.6]),
+    ],
+    [
+        ("3", True, [0.4, 0.9]),
+        ("4", False, [0.7, 0.7]),
+        ("3", True, [0.9, 0.8]),
+        ("3", True, [0.3, 0.3]),
+    ],
+]
+
+
+def make_samples(project) -> GradeSource:
+    prm = GradeSource.objects.create(kind=SourceKind.PRM, name="prm <b>run</b>")
+    for p, samples in enumerate(SAMPLES):
+        problem = ProblemFactory(project=project)
+        for s, (answer, correct, scores) in enumerate(samples):
+            trace = trace_with_steps(
+                problem,
+                [f"p{p} s{s} step {i}" for i in range(len(scores))],
+                origin="model_sample",
+                final_answer=answer,
+                is_correct=correct,
+            )
+            for step, score in zip(trace.steps.order_by("position"), scores, strict=True):
+                Grade.objects.create(node_id=step.node_id, source=prm, trace=trace, score=score)
+    return prm
+
+
+def test_best_of_n_by_scorer_majority_vote_and_oracle(project):
+    make_samples(project)
+    report = best_of_n(project)
+    assert sample_sizes(4) == [1, 2, 4]
+    assert (report.problems, report.ns) == (2, [1, 2, 4])
+    series = report.series
+    # min: problem 1 always picks s0 (0.9, wrong); problem 2 s0 (0.4), s1 (0.7), s2 (0.8)
+    assert series["prm <b>run</b> (min)"] == [0.5, 0.0, 0.5]
+    # last: problem 1 s0, s1 (0.95), s1; problem 2 s0 (0.9), s0, s0
+    assert series["prm <b>run</b> (last)"] == [0.5, 1.0, 1.0]
+    # prod: problem 1 .81, .76, .81 -> s0, s0, s0; problem 2 .36, .49, .72 -> s0, s1, s2
+    assert series["prm <b>run</b> (prod)"] == [0.5, 0.0, 0.5]
+    # majority: problem 1 "7" wins (first seen at a tie); problem 2 "3"
+    assert series["majority vote"] == [0.5, 0.5, 0.5]
+    assert series["oracle"] == [0.5, 1.0, 1.0]
+
+
+def test_disagreement_order_puts_contested_and_uncertain_traces_first(project):
+    problem = ProblemFactory(project=project)
+    confident = trace_with_steps(problem, ["a", "b"])
+    split = trace_with_steps(problem, ["c", "d"])
+    unsure = trace_with_steps(problem, ["e"])
+    trace_with_steps(problem, ["unscored"])
+    first = GradeSource.objects.create(kind=SourceKind.PRM, name="first")
+    second = GradeSource.objects.create(kind=SourceKind.MONTE_CARLO, name="second")
+    scores = {
+        confident: [(first, [0.95, 0.9]), (second, [1.0, 1.0])],
+        split: [(first, [0.9, 0.1]), (second, [1.0, 0.9])],
+        unsure: [(first, [0.6])],
+    }
+    for trace, by_source in scores.items():
+        steps = list(trace.steps.order_by("position"))
+        for source, values in by_source:
+            for step, value in zip(steps, values, strict=True):
+                Grade.objects.create(node_id=step.node_id, source=source, trace=trace, score=value)
+    ordered = list(disagreement_order(project))
+    assert [t.pk for t in ordered] == [split.pk, unsure.pk, confident.pk]
+    # split: step d spread 0.8, mean 0.5 -> uncertainty 1; unsure: 1 - |1.2 - 1| = 0.8;
+    # confident: step b spread 0.1, mean 0.95 -> uncertainty 0.1
+    assert [round(t.disagreement, 6) for t in ordered] == [1.0, 0.8, 0.1]
+    # the expression the workspace's queue orders by
+    plain = Trace.objects.filter(problem=problem).annotate(d=machine_disagreement())
+    assert plain.get(pk=confident.pk).d == pytest.approx(0.1)
+
+
+def test_agreement_with_and_without_suggestions(project):
+    problem = ProblemFactory(project=project)
+    trace = trace_with_steps(problem, ["a", "b", "c"])
+    steps = list(trace.steps.order_by("position"))
+    prm = GradeSource.objects.create(kind=SourceKind.PRM, name="prm")
+    for step, score in zip(steps, [0.9, 0.2, 0.8], strict=True):
+        Grade.objects.create(node_id=step.node_id, source=prm, trace=trace, score=score)
+    # given grades given before suggestions were switched on, and grades after
+    sources = {}
+    for user, ratings in ((UserFactory(), [1, 1, -1]), (UserFactory(), [1, -1, 1])):
+        source = GradeSource.objects.create(kind=SourceKind.HUMAN, name=user.username, user=user)
+        for step, rating in zip(steps, ratings, strict=True):
+            Grade.objects.create(node_id=step.node_id, source=source, trace=trace, rating=rating)
+        sources[tuple(ratings)] = source
+    machine_suggestions_set(project=project, shown=True, user=None)
+    machine_suggestions_set(project=project, shown=True, user=None)  # no change, no new row
+    now = timezone.now()
+    Grade.objects.filter(source__kind=SourceKind.PRM).update(created_at=now - timedelta(hours=3))
+    Grade.objects.filter(source=sources[1, 1, -1]).update(created_at=now - timedelta(hours=2))
+    SuggestionSetting.objects.update(changed_at=now - timedelta(hours=1))
+    assert SuggestionSetting.objects.count() == 1
+    result = suggestion_agreement(project)
+    assert (result.without_count, result.with_count) == (3, 3)
+    assert math.isclose(result.without_suggestions, 1 / 3)
+    assert result.with_suggestions == 1.0
+    project.refresh_from_db()
+    assert project.show_machine_suggestions is True
+
+
+def test_pages_need_the_research_ability_and_render(client, project):
+    make_samples(project)
+    annotator = UserFactory()
+    MembershipFactory(project=project, user=annotator, role=Role.ANNOTATOR)
+    researcher = UserFactory()
+    MembershipFactory(project=project, user=researcher, role=Role.RESEARCHER)
+    urls = [
+        reverse(name, args=[project.pk])
+        for name in (
+            "evaluation-home",
+            "evaluation-best-of-n",
+            "evaluation-queue",
+            "evaluation-monte-carlo",
+            "evaluation-api-comparison",
+            "evaluation-api-best-of-n",
+            "evaluation-api-queue",
+        )
+    ]
+    client.force_login(annotator)
+    assert [client.get(url).status_code for url in urls] == [403] * len(urls)
+    client.force_login(researcher)
+    assert [client.get(url).status_code for url in urls] == [200] * len(urls)
+    page = client.get(reverse("evaluation-best-of-n", args=[project.pk])).content.decode()
+    assert "prm &lt;b&gt;run&lt;/b&gt; (min)" in page
+    assert "<b>run</b>" not in page
+    report = client.get(reverse("evaluation-api-best-of-n", args=[project.pk])).json()
+    assert report["series"]["oracle"] == [0.5, 1.0, 1.0]
+    # only managers change the suggestion setting
+    response = client.post(reverse("evaluation-suggestions", args=[project.pk]), {"shown": "on"})
+    assert response.status_code == 403
