@@ -395,6 +395,19 @@ def machine_disagreement() -> RawSQL:
     return RawSQL(_PRIORITY_SQL, [])
 
 
+def queue_order(kind: str) -> list[Any]:
+    """The hook for the annotators' queue: its ORDER BY for a queue of `kind` (whose candidates
+    are annotated with `started`, the number of active claims). Grading items that others
+    started come first (agreement is measured early), then the traces machines disagree on
+    most or are least sure of, then the rest by id. Record items (problems) keep id order.
+
+    Wiring (annotation/workspace/services.py, assignment_claim_next):
+    ``.order_by(*queue_order(kind))`` in place of ``.order_by("-started", "pk")``."""
+    if kind != "grade":
+        return ["-started", "pk"]
+    return ["-started", machine_disagreement().desc(nulls_last=True), "pk"]
+
+
 def disagreement_order(project: Project) -> QuerySet[Trace]:
     """The project's traces that machines scored, most contested first."""
     return (

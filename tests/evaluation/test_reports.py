@@ -4,6 +4,7 @@ import math
 from datetime import timedelta
 
 import pytest
+from django.db.models import Value
 from django.urls import reverse
 from django.utils import timezone
 
@@ -13,6 +14,7 @@ from annotation.evaluation.selectors import (
     best_of_n,
     disagreement_order,
     machine_disagreement,
+    queue_order,
     sample_sizes,
     suggestion_agreement,
 )
@@ -79,7 +81,7 @@ def test_disagreement_order_puts_contested_and_uncertain_traces_first(project):
     confident = trace_with_steps(problem, ["a", "b"])
     split = trace_with_steps(problem, ["c", "d"])
     unsure = trace_with_steps(problem, ["e"])
-    trace_with_steps(problem, ["unscored"])
+    unscored = trace_with_steps(problem, ["unscored"])
     first = GradeSource.objects.create(kind=SourceKind.PRM, name="first")
     second = GradeSource.objects.create(kind=SourceKind.MONTE_CARLO, name="second")
     scores = {
@@ -100,6 +102,14 @@ def test_disagreement_order_puts_contested_and_uncertain_traces_first(project):
     # the expression the workspace's queue orders by
     plain = Trace.objects.filter(problem=problem).annotate(d=machine_disagreement())
     assert plain.get(pk=confident.pk).d == pytest.approx(0.1)
+    # the queue's order: started items first, then by disagreement, unscored traces last
+    queue = (
+        Trace.objects.filter(problem=problem)
+        .annotate(started=Value(0))
+        .order_by(*queue_order("grade"))
+        .select_for_update(skip_locked=True, of=("self",))
+    )
+    assert [t.pk for t in queue] == [split.pk, unsure.pk, confident.pk, unscored.pk]
 
 
 def test_agreement_with_and_without_suggestions(project):
