@@ -256,7 +256,7 @@ def stats_page(request: HttpRequest, project_id: int) -> HttpResponse:
         {
             "project": project,
             "form": form,
-            "stats": stats,
+            "stats": [(s, [s.keywords[k.lower()] for k in keywords]) for s in stats],
             "keywords": keywords,
             "charts": charts,
         },

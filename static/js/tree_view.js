@@ -135,6 +135,11 @@ class TreeView {
     this.bind();
     this.refresh();
     this.root.dataset.ready = "true";
+    this.revealHash();
+    window.addEventListener("hashchange", () => this.revealHash());
+  }
+
+  revealHash() {
     const match = /^#node-(\d+)$/.exec(window.location.hash);
     if (match) this.reveal(Number(match[1]));
   }
