@@ -145,7 +145,7 @@ def machine_sources(project: Project) -> QuerySet[GradeSource]:
             grades__node__problem__project=project,
         )
         .distinct()
-        .order_by("kind", "name")
+        .order_by("kind", "pk")
     )
 
 
