@@ -14,13 +14,13 @@ from annotation.jobs.api import ExportViewSet, ImportViewSet, JobViewSet
 from annotation.problems.api import ProblemViewSet, TraceViewSet
 
 router = DefaultRouter()
-router.register("projects", ProjectViewSet, basename="project")
-router.register("problems", ProblemViewSet, basename="problem")
-router.register("traces", TraceViewSet, basename="trace")
-router.register("grades", GradeViewSet, basename="grade")
-router.register("jobs", JobViewSet, basename="job")
-router.register("imports", ImportViewSet, basename="import")
-router.register("exports", ExportViewSet, basename="export")
+router.register("projects", ProjectViewSet, basename="api-project")
+router.register("problems", ProblemViewSet, basename="api-problem")
+router.register("traces", TraceViewSet, basename="api-trace")
+router.register("grades", GradeViewSet, basename="api-grade")
+router.register("jobs", JobViewSet, basename="api-job")
+router.register("imports", ImportViewSet, basename="api-import")
+router.register("exports", ExportViewSet, basename="api-export")
 
 urlpatterns = [
     path("", core_views.home, name="home"),

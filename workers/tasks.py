@@ -53,6 +53,7 @@ def heartbeat(job_id: int) -> Iterator[None]:
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def run_job(self: Task, job_id: int) -> None:
+    from annotation.jobs.models import Job
     from annotation.jobs.runners import runner_for
     from annotation.jobs.services import (
         JobCancelled,
@@ -65,7 +66,8 @@ def run_job(self: Task, job_id: int) -> None:
 
     job = claim_job(job_id)
     if job is None:
-        logger.info("job %s is not claimable (finished, cancelled or running elsewhere)", job_id)
+        state = Job.objects.filter(pk=job_id).values_list("status", flat=True).first()
+        logger.info("job %s is not claimable (status %s)", job_id, state or "missing")
         return
     try:
         with heartbeat(job.pk):

@@ -29,10 +29,19 @@ def test_database_url() -> str:
 
 
 def purge_broker() -> None:
-    """Drop messages other tests left in the test broker (its Redis database is ours)."""
+    """Drop messages other tests left in the test broker's queues.
+
+    Only the queues (and their priority lists) and the unacked messages go: flushing the
+    whole database would also drop kombu's exchange bindings, and a publisher that declared
+    them earlier in this process would then send into nothing.
+    """
     import redis
 
-    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    for pattern in ("default*", "gpu*", "unacked*"):
+        keys = list(client.scan_iter(match=pattern))
+        if keys:
+            client.delete(*keys)
 
 
 class WorkerProcess:
