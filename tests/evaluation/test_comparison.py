@@ -15,6 +15,7 @@ from annotation.evaluation.selectors import (
 )
 from annotation.grading.models import Grade, GradeSource, SourceKind
 from annotation.problems.models import Trace
+from tests.conftest import PRM800K_DIR
 from tests.factories import TraceFactory, UserFactory
 from workers.algorithms.metrics import best_threshold, predicted_first_error, processbench_scores
 
@@ -149,3 +150,33 @@ def test_comparison_reads_a_fixed_number_of_queries(project, django_assert_num_q
     with django_assert_num_queries(6):
         comparison = compare_sources(project)
     assert [row.source.name for row in comparison.rows] == ["first", "second"]
+
+
+def test_imported_prm800k_grades_are_reference_labels(project):
+    # given the PRM800K sample file and a PRM that scores every path step 0.7
+    with (PRM800K_DIR / "prm800k_raw_samples.jsonl").open("rb") as stream:
+        import_dataset(project=project, format_name="prm800k", stream=stream, grade_answers=False)
+    traces = list(Trace.objects.filter(problem__project=project))
+    prm = GradeSource.objects.create(kind=SourceKind.PRM, name="flat prm")
+    nodes = {
+        node
+        for trace in traces
+        for node in trace.steps.filter(on_path=True).values_list("node_id", flat=True)
+    }
+    Grade.objects.bulk_create(Grade(node_id=node, source=prm, score=0.7) for node in nodes)
+    # when
+    comparison = compare_sources(project)
+    labeled = reference_traces(project)
+    # then every graded trace is a reference, and the flat PRM calls no step bad
+    assert comparison.traces == len(labeled) > 0
+    (row,) = comparison.rows
+    evaluated = {
+        node
+        for t in labeled
+        if not t.calibration
+        for node, rating in zip(t.nodes, t.consensus, strict=True)
+        if rating is not None
+    }
+    assert row.steps == len(evaluated)
+    assert row.bad_precision == 0.0
+    assert row.auroc is None or row.auroc == 0.5

@@ -171,3 +171,30 @@ def test_pages_need_the_research_ability_and_render(client, project):
     # only managers change the suggestion setting
     response = client.post(reverse("evaluation-suggestions", args=[project.pk]), {"shown": "on"})
     assert response.status_code == 403
+
+
+def test_starting_a_monte_carlo_job_over_the_api(client, project):
+    from annotation.llm.models import PromptPurpose
+    from annotation.llm.services import model_config_create
+    from tests.support.data import prompt
+
+    researcher = UserFactory()
+    MembershipFactory(project=project, user=researcher, role=Role.RESEARCHER)
+    trace = trace_with_steps(ProblemFactory(project=project), ["a", "b"])
+    model = model_config_create(
+        project=project, name="policy", kind="transformers", path_or_endpoint="/models/tiny"
+    )
+    template = prompt(project, PromptPurpose.SAMPLE).template
+    client.force_login(researcher)
+    url = reverse("evaluation-api-monte-carlo")
+    body = {"project": project.pk, "model": model.pk, "prompt": template.pk}
+    bad = client.post(
+        url, {**body, "trace_ids": [trace.pk], "mode": "all", "n": 0}, "application/json"
+    )
+    assert (bad.status_code, bad.json()) == (400, {"n": ["n must be between 1 and 256, got 0"]})
+    response = client.post(
+        url, {**body, "trace_ids": [trace.pk], "mode": "binary_search"}, "application/json"
+    )
+    assert response.status_code == 202
+    job = response.json()
+    assert (job["kind"], job["status"], job["total"]) == ("monte_carlo", "queued", 1)
