@@ -14,6 +14,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from annotation.core.models import Project
+from annotation.evaluation.selectors import queue_order
 from annotation.grading.models import Grade, GradeSource, SourceKind
 from annotation.problems.models import (
     FinishReason,
@@ -172,7 +173,7 @@ def assignment_claim_next(*, project: Project, user: Any, kind: str) -> Assignme
             .exclude(pk__in=skipped_over)
             .annotate(started=Coalesce(_active_count(kind, OuterRef("pk")), 0))
             # Finish items others started first, so agreement can be measured early.
-            .order_by("-started", "pk")
+            .order_by(*queue_order(kind))  # started items, then machine disagreement
         )
         item = candidates.select_for_update(skip_locked=True, of=("self",)).first()
         if item is None:

@@ -198,3 +198,27 @@ def test_starting_a_monte_carlo_job_over_the_api(client, project):
     assert response.status_code == 202
     job = response.json()
     assert (job["kind"], job["status"], job["total"]) == ("monte_carlo", "queued", 1)
+
+
+def test_the_annotators_queue_offers_the_most_contested_trace_first(project):
+    from annotation.workspace.models import ItemKind
+    from annotation.workspace.services import assignment_claim_next
+
+    problem = ProblemFactory(project=project)
+    plain, calm, contested = (trace_with_steps(problem, [name]) for name in "xyz")
+    prm = GradeSource.objects.create(kind=SourceKind.PRM, name="prm")
+    judge = GradeSource.objects.create(kind=SourceKind.JUDGE, name="judge")
+    for trace, scores in ((calm, (0.9, 0.95)), (contested, (0.9, 0.2))):
+        node = trace.steps.get().node_id
+        for source, score in zip((prm, judge), scores, strict=True):
+            Grade.objects.create(node_id=node, source=source, trace=trace, score=score)
+    annotator = UserFactory()
+    MembershipFactory(project=project, user=annotator, role=Role.ANNOTATOR)
+    claimed = []
+    for _ in range(3):
+        assignment = assignment_claim_next(project=project, user=annotator, kind=ItemKind.GRADE)
+        assert assignment is not None
+        claimed.append(assignment.trace_id)
+        assignment.status = "skipped"
+        assignment.save(update_fields=["status"])
+    assert claimed == [contested.pk, calm.pk, plain.pk]
