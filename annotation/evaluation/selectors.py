@@ -488,6 +488,10 @@ def _setting_at(changes: Sequence[tuple[Any, bool]], moment: Any) -> bool:
 # Rollouts ------------------------------------------------------------------------------------
 
 
+def monte_carlo_jobs(project: Project, *, limit: int = 20) -> QuerySet[Job]:
+    return project.jobs.filter(kind="monte_carlo").select_related("created_by")[:limit]
+
+
 def job_rollouts(job: Job, *, limit: int = 200) -> list[Rollout]:
     return list(
         Rollout.objects.filter(job=job)

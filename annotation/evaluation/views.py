@@ -43,7 +43,12 @@ def evaluation_home(request: HttpRequest, project_id: int) -> HttpResponse:
         x_ticks=(0, 0.25, 0.5, 0.75, 1),
         diagonal=True,
     )
-    context = {"project": project, "comparison": comparison, "calibration_plot": plot}
+    context = {
+        "project": project,
+        "comparison": comparison,
+        "calibration_plot": plot,
+        "mc_jobs": selectors.monte_carlo_jobs(project),
+    }
     return render(request, "evaluation/home.html", context)
 
 

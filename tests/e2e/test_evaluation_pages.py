@@ -196,3 +196,7 @@ def test_starting_a_monte_carlo_job_from_the_page(live_server, setup, page_watch
     assert (job.params["mode"], job.params["n"]) == ("binary_search", 4)
     expect(page.locator("h1")).to_have_text(f"Monte-Carlo job #{job.pk}")
     expect(page.get_by_test_id("rollouts").locator("tbody tr")).to_have_text(["No rollouts yet."])
+    # the evaluation page lists the job
+    page.goto(f"{live_server.url}/projects/{project.pk}/evaluation/")
+    page.click(f"text=#{job.pk}")
+    page.wait_for_url(f"{live_server.url}/evaluation/jobs/{job.pk}/rollouts/")
