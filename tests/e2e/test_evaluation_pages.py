@@ -200,3 +200,43 @@ def test_starting_a_monte_carlo_job_from_the_page(live_server, setup, page_watch
     page.goto(f"{live_server.url}/projects/{project.pk}/evaluation/")
     page.click(f"text=#{job.pk}")
     page.wait_for_url(f"{live_server.url}/evaluation/jobs/{job.pk}/rollouts/")
+
+
+def test_rollouts_page_shows_each_completion_rendered(live_server, setup, page_watch: PageWatch):
+    from annotation.evaluation.services import start_monte_carlo_job
+    from workers.runners.monte_carlo import run_monte_carlo
+
+    project, _ = setup
+    problem = ProblemFactory(project=project, answer="2")
+    trace = trace_with_steps(problem, ["Let $x = 1$.", "Then $x + 1 = 2$."])
+    job = start_monte_carlo_job(
+        project=project,
+        user=None,
+        model=model_config_create(
+            project=project, name="policy", kind="transformers", path_or_endpoint="/m"
+        ),
+        prompt=prompt(project, PromptPurpose.SAMPLE),
+        trace_ids=[trace.pk],
+        n=2,
+    )
+    Job.objects.filter(pk=job.pk).update(status="running")
+
+    def policy(prompts, n):
+        return [[("So $\\boxed{2}$.", 4), ("<script>window.__xss = 1</script> 3", 4)]] * len(
+            prompts
+        )
+
+    run_monte_carlo(job, policy)
+    page = page_watch.page
+    log_in(page, live_server.url, "res")
+    page.goto(f"{live_server.url}/evaluation/jobs/{job.pk}/rollouts/")
+    rows = page.get_by_test_id("rollouts").locator("tbody tr")
+    expect(rows).to_have_count(4)
+    expect(rows.locator("td.good")).to_have_count(2)
+    expect(rows.locator("td.bad")).to_have_count(2)
+    page.wait_for_function(
+        "() => document.querySelectorAll('.user-content[data-render]:not([data-rendered])')"
+        ".length === 0"
+    )
+    assert page.locator(".rollout-text .katex").count() == 2
+    assert page_watch.xss_canary() is None
