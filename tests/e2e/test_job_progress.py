@@ -1,40 +1,14 @@
 """The job page in headless Chromium: progress written by a worker shows up without a reload
 (htmx polls the status fragment), polling stops when the job ends, and Cancel cancels."""
 
-import os
-from collections.abc import Iterator
-
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from annotation.core.models import Role
 from annotation.jobs.models import Job, JobKind, JobStatus
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
 
-# Playwright's sync API runs an event loop in the test thread; the ORM calls here are sync.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-CHROMIUM_PATH = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"]
-
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM_PATH, args=CHROMIUM_ARGS, headless=True
-        )
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(chromium: Browser) -> Iterator[Page]:
-    context = chromium.new_context()
-    context.set_default_timeout(10_000)
-    yield context.new_page()
-    context.close()
 
 
 def test_progress_updates_live_and_cancel_works(live_server, transactional_db, page: Page) -> None:
