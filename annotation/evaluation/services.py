@@ -12,7 +12,13 @@ from annotation.jobs.services import create_job
 from annotation.llm.models import ModelConfig, PromptPurpose, PromptVersion
 
 # The LLM app's checks of a job's model, prompt, sampling, items and chunk size.
-from annotation.llm.services import _check_items, _check_model, _chunk, _prompt, _sampling
+from annotation.llm.services import (
+    check_chunk_size,
+    check_job_items,
+    check_job_model,
+    job_prompt,
+    job_sampling,
+)
 
 MC_MODES = ("all", "binary_search")
 MAX_ROLLOUTS = 256
@@ -35,19 +41,19 @@ def start_monte_carlo_job(
     first error by binary search over its prefixes (mode binary_search).
 
     The prompt is a sample prompt (it fills in {{ problem }}); the prefix follows it."""
-    _check_model(model, project, scorer=False)
+    check_job_model(model, project, scorer=False)
     if mode not in MC_MODES:
         raise ValidationError({"mode": f"unknown mode {mode!r}; use {' or '.join(MC_MODES)}"})
     if not 1 <= n <= MAX_ROLLOUTS:
         raise ValidationError({"n": f"n must be between 1 and {MAX_ROLLOUTS}, got {n}"})
     params = {
-        "trace_ids": _check_items(trace_ids, "trace_ids"),
+        "trace_ids": check_job_items(trace_ids, "trace_ids"),
         "n": n,
         "mode": mode,
-        "sampling": _sampling(model, sampling or {}),
-        "chunk_size": _chunk(chunk_size),
+        "sampling": job_sampling(model, sampling or {}),
+        "chunk_size": check_chunk_size(chunk_size),
         "model": model.snapshot(),
-        "prompt": _prompt(prompt, project, PromptPurpose.SAMPLE),
+        "prompt": job_prompt(prompt, project, PromptPurpose.SAMPLE),
     }
     return create_job(
         project=project,

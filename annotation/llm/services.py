@@ -155,7 +155,7 @@ def prompt_templates_install_defaults(*, project: Project, user: Any = None) -> 
 # Jobs ----------------------------------------------------------------------------------------
 
 
-def _check_items(ids: list[int], what: str) -> list[int]:
+def check_job_items(ids: list[int], what: str) -> list[int]:
     if not ids:
         raise ValidationError({what: f"no {what.replace('_ids', 's')} match the filter; widen it"})
     if len(ids) > MAX_ITEMS_PER_JOB:
@@ -165,7 +165,7 @@ def _check_items(ids: list[int], what: str) -> list[int]:
     return ids
 
 
-def _check_model(model: ModelConfig, project: Project, *, scorer: bool) -> None:
+def check_job_model(model: ModelConfig, project: Project, *, scorer: bool) -> None:
     if model.project_id != project.pk:
         raise ValidationError({"model": "the model belongs to another project"})
     if scorer and not model.is_scorer:
@@ -174,14 +174,14 @@ def _check_model(model: ModelConfig, project: Project, *, scorer: bool) -> None:
         raise ValidationError({"model": f"{model.name} is a PRM scorer; choose a generator"})
 
 
-def _sampling(model: ModelConfig, overrides: dict[str, Any]) -> dict[str, Any]:
+def job_sampling(model: ModelConfig, overrides: dict[str, Any]) -> dict[str, Any]:
     given = {k: v for k, v in overrides.items() if v is not None}
     check_sampling(given, field="sampling")
     merged = {**model.default_sampling, **given}
     return {k: v for k, v in asdict(SamplingParams(**merged)).items() if k != "n"}
 
 
-def _prompt(version: PromptVersion, project: Project, purpose: str) -> dict[str, Any]:
+def job_prompt(version: PromptVersion, project: Project, purpose: str) -> dict[str, Any]:
     template = version.template
     if template.project_id != project.pk:
         raise ValidationError({"prompt": "the prompt belongs to another project"})
@@ -205,16 +205,16 @@ def start_sample_job(
     chunk_size: int = 8,
 ) -> Job:
     """N samples per problem, answer-graded: origin model_sample."""
-    _check_model(model, project, scorer=False)
+    check_job_model(model, project, scorer=False)
     if not 1 <= n <= 256:
         raise ValidationError({"n": f"n must be between 1 and 256, got {n}"})
     params = {
-        "problem_ids": _check_items(problem_ids, "problem_ids"),
+        "problem_ids": check_job_items(problem_ids, "problem_ids"),
         "n": n,
-        "sampling": _sampling(model, sampling or {}),
-        "chunk_size": _chunk(chunk_size),
+        "sampling": job_sampling(model, sampling or {}),
+        "chunk_size": check_chunk_size(chunk_size),
         "model": model.snapshot(),
-        "prompt": _prompt(prompt, project, PromptPurpose.SAMPLE),
+        "prompt": job_prompt(prompt, project, PromptPurpose.SAMPLE),
     }
     return create_job(
         project=project,
@@ -244,25 +244,25 @@ def start_expand_job(
 ) -> Job:
     """Expand records into long-form reasoning (mode expand, from traces), or rationalize
     known answers STaR-style (mode rationalize, from problems with an answer)."""
-    _check_model(model, project, scorer=False)
+    check_job_model(model, project, scorer=False)
     if scorer is not None:
-        _check_model(scorer, project, scorer=True)
+        check_job_model(scorer, project, scorer=True)
     if not 1 <= n <= 64:
         raise ValidationError({"n": f"n must be between 1 and 64, got {n}"})
     params: dict[str, Any] = {
         "mode": mode,
         "n": n,
-        "sampling": _sampling(model, sampling or {}),
-        "chunk_size": _chunk(chunk_size),
+        "sampling": job_sampling(model, sampling or {}),
+        "chunk_size": check_chunk_size(chunk_size),
         "model": model.snapshot(),
         "scorer": scorer.snapshot() if scorer else None,
     }
     if mode == "expand":
-        params["trace_ids"] = _check_items(trace_ids or [], "trace_ids")
-        params["prompt"] = _prompt(prompt, project, PromptPurpose.EXPAND)
+        params["trace_ids"] = check_job_items(trace_ids or [], "trace_ids")
+        params["prompt"] = job_prompt(prompt, project, PromptPurpose.EXPAND)
     elif mode == "rationalize":
-        params["problem_ids"] = _check_items(problem_ids or [], "problem_ids")
-        params["prompt"] = _prompt(prompt, project, PromptPurpose.RATIONALIZE)
+        params["problem_ids"] = check_job_items(problem_ids or [], "problem_ids")
+        params["prompt"] = job_prompt(prompt, project, PromptPurpose.RATIONALIZE)
     else:
         raise ValidationError({"mode": f"unknown mode {mode!r}; use expand or rationalize"})
     total = len(params.get("trace_ids") or params["problem_ids"])
@@ -283,10 +283,10 @@ def start_score_job(
     *, project: Project, user: Any, scorer: ModelConfig, trace_ids: list[int], chunk_size: int = 16
 ) -> Job:
     """Score every step of the traces; grades go to a source of kind prm or judge."""
-    _check_model(scorer, project, scorer=True)
+    check_job_model(scorer, project, scorer=True)
     params = {
-        "trace_ids": _check_items(trace_ids, "trace_ids"),
-        "chunk_size": _chunk(chunk_size),
+        "trace_ids": check_job_items(trace_ids, "trace_ids"),
+        "chunk_size": check_chunk_size(chunk_size),
         "scorer": scorer.snapshot(),
     }
     return create_job(
@@ -299,7 +299,7 @@ def start_score_job(
     )
 
 
-def _chunk(size: int) -> int:
+def check_chunk_size(size: int) -> int:
     if not 1 <= size <= 1000:
         raise ValidationError({"chunk_size": f"chunk size must be between 1 and 1000, got {size}"})
     return size

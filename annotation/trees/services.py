@@ -21,7 +21,7 @@ from annotation.grading.models import Grade, GradeSource
 from annotation.jobs.models import Job, JobKind, JobStatus
 from annotation.jobs.services import create_job
 from annotation.llm.models import ModelConfig
-from annotation.llm.services import _check_items, _check_model, _sampling
+from annotation.llm.services import check_job_items, check_job_model, job_sampling
 from annotation.problems.models import Origin, Problem, StepKind, StepNode, Trace, TraceStep
 from annotation.problems.tree import node_id
 from annotation.trees.models import TreeNode
@@ -358,8 +358,8 @@ def start_tree_job(
 ) -> Job:
     """Build one reasoning tree per problem: ``width`` next steps per frontier node, the best
     ``keep`` kept per depth (beam), or at most ``keep`` judged correct (judge), or MCTS."""
-    _check_model(model, project, scorer=False)
-    _check_model(scorer, project, scorer=True)
+    check_job_model(model, project, scorer=False)
+    check_job_model(scorer, project, scorer=True)
     if mode not in SEARCH_MODES:
         raise ValidationError({"mode": f"unknown mode {mode!r}; use {', '.join(SEARCH_MODES)}"})
     if mode == "judge" and scorer.scorer_head != "judge":
@@ -368,7 +368,7 @@ def start_tree_job(
         raise ValidationError({"delimiter": "the step delimiter must not be empty"})
     _check_template(prompt, "prompt", required="problem", allowed={"problem"})
     params = {
-        "problem_ids": _check_items(problem_ids, "problem_ids"),
+        "problem_ids": check_job_items(problem_ids, "problem_ids"),
         "width": _positive("width", width, 1, 64),
         "keep": _positive("keep", keep, 1, 64),
         "max_depth": _positive("max_depth", max_depth, 1, 64),
@@ -377,7 +377,7 @@ def start_tree_job(
         "c_puct": float(c_puct),
         "delimiter": delimiter,
         "prompt": prompt,
-        "sampling": _sampling(model, sampling or {}),
+        "sampling": job_sampling(model, sampling or {}),
         "chunk_size": _positive("chunk_size", chunk_size, 1, 1000),
         "model": model.snapshot(),
         "scorer": scorer.snapshot(),
@@ -426,20 +426,20 @@ def start_long_thought_job(
     )
     params: dict[str, Any] = {
         "tree_job": tree_job.pk,
-        "problem_ids": _check_items(problem_ids, "problem_ids"),
+        "problem_ids": check_job_items(problem_ids, "problem_ids"),
         "trials": _positive("trials", trials, 0, 64),
         "seed": int(seed),
         "chunk_size": _positive("chunk_size", chunk_size, 1, 1000),
         "rewriter": None,
     }
     if rewriter is not None:
-        _check_model(rewriter, project, scorer=False)
+        check_job_model(rewriter, project, scorer=False)
         _check_template(
             rewrite_prompt, "rewrite_prompt", required="draft", allowed={"problem", "draft"}
         )
         params["rewriter"] = rewriter.snapshot()
         params["rewrite_prompt"] = rewrite_prompt
-        params["sampling"] = _sampling(rewriter, sampling or {})
+        params["sampling"] = job_sampling(rewriter, sampling or {})
     return create_job(
         project=project,
         kind=JobKind.LONG_THOUGHT,
