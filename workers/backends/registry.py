@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import gc
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -80,6 +81,16 @@ def _release(model: Any) -> None:
 # One vLLM engine claims most of an accelerator's memory, so by default only one is kept.
 vllm_cache = ModelCache(max_entries=1)
 model_cache = ModelCache(max_entries=2)
+
+
+def release_all() -> None:
+    """Close every cached model. Registered to run at exit: a vLLM engine runs in a child
+    process, and an interpreter exiting without shutting it down waits for it forever."""
+    vllm_cache.clear()
+    model_cache.clear()
+
+
+atexit.register(release_all)
 
 
 def configure_caches(*, vllm_entries: int = 1, other_entries: int = 2) -> None:
