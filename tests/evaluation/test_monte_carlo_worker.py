@@ -10,12 +10,12 @@ from annotation.evaluation.models import Rollout
 from annotation.evaluation.selectors import compare_sources
 from annotation.evaluation.services import start_monte_carlo_job
 from annotation.grading.models import Grade, GradeSource, SourceKind
-from annotation.jobs.models import Job, JobStatus
+from annotation.jobs.models import JobStatus
 from annotation.llm.models import PromptPurpose
 from tests.factories import ProjectFactory, UserFactory
 from tests.support.data import generator_config, make_problems, make_record, prompt
 from tests.support.models import tiny_model
-from tests.support.worker import WorkerProcess, purge_broker, wait_until
+from tests.support.worker import WorkerProcess, finished, purge_broker
 
 pytestmark = [pytest.mark.worker, pytest.mark.models]
 
@@ -31,16 +31,6 @@ def worker(
     process = WorkerProcess(tmp_path_factory.mktemp("worker-logs")).start()
     yield process
     process.stop()
-
-
-def finished(job: Job, worker: WorkerProcess, timeout_s: float = 240) -> Job:
-    def done() -> bool:
-        job.refresh_from_db()
-        return job.is_finished
-
-    wait_until(done, timeout_s, what=f"job {job.pk} to finish", check=worker.check_alive)
-    assert job.error == "", f"{job.error}\n{worker.log()[-3000:]}"
-    return job
 
 
 @pytest.mark.parametrize("mode", ["all", "binary_search"])

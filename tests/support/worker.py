@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 
@@ -119,6 +120,18 @@ class WorkerProcess:
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=30)
+
+
+def finished(job: Any, worker: WorkerProcess, timeout_s: float = 300) -> Any:
+    """Wait for a job row to reach a final status; fail with the job's error and worker log."""
+
+    def done() -> bool:
+        job.refresh_from_db()
+        return bool(job.is_finished)
+
+    wait_until(done, timeout_s, what=f"job {job.pk} to finish", check=worker.check_alive)
+    assert job.error == "", f"{job.error}\n{worker.log()[-3000:]}"
+    return job
 
 
 def wait_until(

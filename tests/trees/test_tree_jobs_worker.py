@@ -6,7 +6,7 @@ from collections.abc import Iterator
 import pytest
 
 from annotation.grading.models import Grade, GradeSource, SourceKind
-from annotation.jobs.models import Job, JobStatus
+from annotation.jobs.models import JobStatus
 from annotation.problems.models import Origin, Trace
 from annotation.trees.models import TreeNode
 from annotation.trees.selectors import trace_texts
@@ -14,7 +14,7 @@ from annotation.trees.services import start_long_thought_job, start_tree_job, tr
 from tests.factories import ProjectFactory, UserFactory
 from tests.support.data import generator_config, make_problems, scorer_config
 from tests.support.models import tiny_model
-from tests.support.worker import WorkerProcess, purge_broker, wait_until
+from tests.support.worker import WorkerProcess, finished, purge_broker
 from tests.trees.conftest import hand_tree
 
 pytestmark = [pytest.mark.worker, pytest.mark.models]
@@ -30,16 +30,6 @@ def worker(
     process = WorkerProcess(tmp_path_factory.mktemp("worker-logs")).start()
     yield process
     process.stop()
-
-
-def finished(job: Job, worker: WorkerProcess, timeout_s: float = 300) -> Job:
-    def done() -> bool:
-        job.refresh_from_db()
-        return job.is_finished
-
-    wait_until(done, timeout_s, what=f"job {job.pk} to finish", check=worker.check_alive)
-    assert job.error == "", f"{job.error}\n{worker.log()[-3000:]}"
-    return job
 
 
 def test_tree_job_makes_one_generator_and_one_scorer_call_per_depth(

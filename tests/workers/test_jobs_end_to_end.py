@@ -23,7 +23,7 @@ from tests.support.data import (
     scorer_config,
 )
 from tests.support.models import tiny_model
-from tests.support.worker import WorkerProcess, purge_broker, wait_until
+from tests.support.worker import WorkerProcess, finished, purge_broker, wait_until
 
 pytestmark = [pytest.mark.worker, pytest.mark.models]
 
@@ -38,16 +38,6 @@ def worker(
     process = WorkerProcess(tmp_path_factory.mktemp("worker-logs")).start()
     yield process
     process.stop()
-
-
-def finished(job: Job, worker: WorkerProcess, timeout_s: float = 240) -> Job:
-    def done() -> bool:
-        job.refresh_from_db()
-        return job.is_finished
-
-    wait_until(done, timeout_s, what=f"job {job.pk} to finish", check=worker.check_alive)
-    assert job.error == "", f"{job.error}\n{worker.log()[-3000:]}"
-    return job
 
 
 def assert_traces_split(job: Job) -> None:
