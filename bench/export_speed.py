@@ -11,7 +11,6 @@ Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python bench/exp
 
 import json
 import os
-import random
 import resource
 import subprocess
 import sys
@@ -20,48 +19,11 @@ import time
 from pathlib import Path
 
 import psycopg
+from prm800k_data import write_prm800k_file
 
-STEPS_PER_TRACE = 10
 BENCH_DB = "stepwise_bench_export"
 ROOT = Path(__file__).resolve().parents[1]
 FORMATS = ("trl-stepwise", "prm800k")
-
-
-def write_file(path: Path, traces: int) -> int:
-    """PRM800K-shaped rows: 1,000 problems, 10 steps per trace, 1 in 20 steps rated -1."""
-    rng = random.Random(0)
-    with path.open("w") as out:
-        for t in range(traces):
-            problem = t % 1000
-            steps = [
-                {
-                    "completions": [
-                        {
-                            "text": f"Step {s} of solution {t}: {rng.random():.6f} + x = {s}",
-                            "rating": -1 if rng.random() < 0.05 else rng.choice([0, 1, 1]),
-                            "flagged": False,
-                        }
-                    ],
-                    "human_completion": None,
-                    "chosen_completion": 0,
-                }
-                for s in range(STEPS_PER_TRACE)
-            ]
-            steps[-1]["completions"][0]["text"] += f"\n\n# Answer\n\n{problem}"
-            row = {
-                "labeler": f"labeler-{t % 37}",
-                "timestamp": "2022-07-30T23:23:32.118856",
-                "generation": t % 10,
-                "is_quality_control_question": False,
-                "is_initial_screening_question": False,
-                "question": {
-                    "problem": f"Problem {problem}: find x.",
-                    "ground_truth_answer": str(problem),
-                },
-                "label": {"steps": steps, "total_time": 1000 + t, "finish_reason": "solution"},
-            }
-            out.write(json.dumps(row) + "\n")
-    return traces * STEPS_PER_TRACE
 
 
 def setup_django() -> None:
@@ -83,7 +45,7 @@ def child_import(traces: int) -> dict[str, float]:
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.jsonl"
-        steps = write_file(path, traces)
+        steps = write_prm800k_file(path, traces, problems=1000)
         project = Project.objects.create(name="bench")
         started = time.perf_counter()
         with path.open("rb") as stream:

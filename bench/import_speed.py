@@ -8,7 +8,6 @@ Last line: one JSON object with the figures.
 
 import json
 import os
-import random
 import resource
 import subprocess
 import sys
@@ -17,50 +16,9 @@ import time
 from pathlib import Path
 
 import psycopg
+from prm800k_data import write_prm800k_file
 
-STEPS_PER_TRACE = 10
 BENCH_DB = "stepwise_bench_import"
-
-
-def write_file(path: Path, traces: int, seed: int) -> int:
-    """A PRM800K-shaped file: 100 problems, `traces` label rows of 10 steps each."""
-    rng = random.Random(seed)
-    steps_written = 0
-    with path.open("w") as out:
-        for t in range(traces):
-            problem = t % 100
-            steps = []
-            for s in range(STEPS_PER_TRACE):
-                text = (
-                    f"Step {s} of solution {seed}-{t}: {rng.random():.6f} + x = {rng.randint(1, 9)}"
-                )
-                steps.append(
-                    {
-                        "completions": [
-                            {"text": text, "rating": rng.choice([-1, 0, 1]), "flagged": False}
-                        ],
-                        "human_completion": None,
-                        "chosen_completion": 0,
-                    }
-                )
-                steps_written += 1
-            # PRM800K's last step states the answer; about a third of the solutions are wrong.
-            answer = problem if rng.random() < 0.7 else problem + rng.randint(1, 9)
-            steps[-1]["completions"][0]["text"] += f"\n\n# Answer\n\n{answer}"
-            row = {
-                "labeler": f"labeler-{t % 37}",
-                "timestamp": "2022-07-30T23:23:32.118856",
-                "generation": t % 10,
-                "is_quality_control_question": False,
-                "is_initial_screening_question": False,
-                "question": {
-                    "problem": f"Problem {problem}: find x.",
-                    "ground_truth_answer": str(problem),
-                },
-                "label": {"steps": steps, "total_time": 1000 + t, "finish_reason": "solution"},
-            }
-            out.write(json.dumps(row) + "\n")
-    return steps_written
 
 
 def reset_database(admin_url: str) -> str:
@@ -82,7 +40,7 @@ def run_one(traces: int, label: str) -> dict[str, float]:
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"{label}.jsonl"
-        steps = write_file(path, traces, seed=len(label))
+        steps = write_prm800k_file(path, traces, problems=100, seed=len(label))
         project = Project.objects.create(name=f"bench {label}")
         baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         started = time.perf_counter()
