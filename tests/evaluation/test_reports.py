@@ -163,6 +163,9 @@ def test_pages_need_the_research_ability_and_render(client, project):
     assert [client.get(url).status_code for url in urls] == [403] * len(urls)
     client.force_login(researcher)
     assert [client.get(url).status_code for url in urls] == [200] * len(urls)
+    home = client.get(reverse("evaluation-home", args=[project.pk])).content.decode()
+    assert f"<title>Scorer evaluation · {project.name} · Stepwise</title>" in home
+    assert home.count('data-testid="mc-jobs"') == 1
     page = client.get(reverse("evaluation-best-of-n", args=[project.pk])).content.decode()
     assert "prm &lt;b&gt;run&lt;/b&gt; (min)" in page
     assert "<b>run</b>" not in page
