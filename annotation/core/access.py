@@ -12,7 +12,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from annotation.core.models import Membership, Project, Role
-from annotation.jobs.models import Job
+from annotation.jobs.models import Job, JobKind
 from annotation.llm.models import ModelConfig, PromptTemplate
 from annotation.problems.models import Problem, Trace
 from annotation.workspace.models import Assignment
@@ -97,10 +97,10 @@ def access_job(user: Any, job_id: int, need: Ability = Ability.VIEW) -> Job:
         raise Http404("No such job")
     check_ability(user, job.project, need)
     if need == Ability.VIEW and job.created_by_id != user.pk:
-        # Jobs are researchers' and admins' business; their starter may always look.
-        check_ability(
-            user, job.project, Ability.RESEARCH if job.kind != "import" else Ability.MANAGE
-        )
+        # Imports and exports are admins' business, model jobs researchers'; the one who
+        # started a job may always look at it.
+        data_job = job.kind in (JobKind.IMPORT, JobKind.EXPORT)
+        check_ability(user, job.project, Ability.MANAGE if data_job else Ability.RESEARCH)
     return job
 
 

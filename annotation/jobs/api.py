@@ -17,7 +17,7 @@ from annotation.datasets.export.options import (
 from annotation.datasets.export.services import start_export
 from annotation.datasets.importer import IMPORT_FORMATS
 from annotation.datasets.services import start_import
-from annotation.jobs.models import Job
+from annotation.jobs.models import Job, JobKind
 from annotation.jobs.services import request_cancel
 
 
@@ -82,13 +82,17 @@ class JobViewSet(viewsets.ReadOnlyModelViewSet[Job]):
         user = self.request.user
         if user.is_superuser:
             return Job.objects.order_by("-id")
-        # Researchers and admins see a project's jobs; everyone sees the jobs they started.
-        projects = [
-            project_id
-            for project_id, role in member_roles(user).items()
-            if role in (Role.RESEARCHER, Role.ADMIN)
-        ]
-        return Job.objects.filter(Q(project__in=projects) | Q(created_by=user.pk)).order_by("-id")
+        # As access_job: admins see all of a project's jobs, researchers its model jobs, and
+        # everyone the jobs they started.
+        roles = member_roles(user)
+        managed = [pid for pid, role in roles.items() if role == Role.ADMIN]
+        researched = [pid for pid, role in roles.items() if role == Role.RESEARCHER]
+        visible = (
+            Q(project__in=managed)
+            | (Q(project__in=researched) & ~Q(kind__in=[JobKind.IMPORT, JobKind.EXPORT]))
+            | Q(created_by=user.pk)
+        )
+        return Job.objects.filter(visible).order_by("-id")
 
     def get_object(self) -> Job:
         return access_job(self.request.user, int(self.kwargs["pk"]))

@@ -140,3 +140,24 @@ def test_pages_by_role(imported, client):
     page = client.get(f"/projects/{imported.pk}/import/")
     assert page.status_code == 200
     assert b'name="format"' in page.content
+
+
+def test_researchers_see_model_jobs_but_not_others_imports_and_exports(project):
+    # given: jobs an admin started
+    admin = member(project, Role.ADMIN)
+    researcher = member(project, Role.RESEARCHER)
+    jobs = {
+        kind: Job.objects.create(project=project, kind=kind, created_by=admin)
+        for kind in ("import", "export", "sample")
+    }
+    client = client_for(researcher)
+    # when / then
+    listed = {row["kind"] for row in client.get("/api/jobs/").json()["results"]}
+    assert listed == {"sample"}
+    assert {kind: client.get(f"/api/jobs/{job.pk}/").status_code for kind, job in jobs.items()} == {
+        "import": 403,
+        "export": 403,
+        "sample": 200,
+    }
+    admin_listed = {row["kind"] for row in client_for(admin).get("/api/jobs/").json()["results"]}
+    assert admin_listed == {"import", "export", "sample"}
