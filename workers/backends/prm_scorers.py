@@ -86,8 +86,8 @@ class MarkerTokenScorer(ABC):
         """The model input with one marker after each step."""
 
     @abstractmethod
-    def _marker_probabilities(self, logits: Any) -> Any:
-        """Per-position probability that the step ending there is good, shape [batch, seq]."""
+    def _marker_probabilities(self, encoded: Any, is_marker: Any) -> Any:
+        """The probability that the step is good at each marker, in row-major order."""
 
     def score(self, items: Sequence[ScoreItem]) -> list[list[float]]:
         for item in items:
@@ -132,15 +132,11 @@ class MarkerTokenScorer(ABC):
                 f"max_length of {self.max_length}; split it or raise max_length"
             )
         encoded = encoded.to(self.device)
-        with torch.inference_mode():
-            output = self.model(**encoded)
-        logits = output.logits if hasattr(output, "logits") else output[0]
-        probabilities = self._marker_probabilities(logits.float())
         is_marker = (encoded["input_ids"] == self.marker_id) & encoded["attention_mask"].bool()
-        return [
-            row[row_markers].tolist()
-            for row, row_markers in zip(probabilities, is_marker, strict=True)
-        ]
+        with torch.inference_mode():
+            probabilities = self._marker_probabilities(encoded, is_marker).float()
+        per_row = is_marker.sum(dim=1).tolist()
+        return [chunk.tolist() for chunk in probabilities.split(per_row)]
 
     def _single_token_id(self, text: str) -> int:
         return single_token_id(self.tokenizer, text)
@@ -171,8 +167,18 @@ class MathShepherdScorer(MarkerTokenScorer):
     def render(self, problem: str, steps: Sequence[str]) -> str:
         return f"{problem} " + "\n".join(f"{step} {self.marker}" for step in steps)
 
-    def _marker_probabilities(self, logits: Any) -> Any:
-        return logits[:, :, [self.good_id, self.bad_id]].softmax(dim=-1)[:, :, 0]
+    def _marker_probabilities(self, encoded: Any, is_marker: Any) -> Any:
+        import torch
+
+        # Only the good/bad rows of the LM head, only at markers: full-vocabulary logits for
+        # every position would cost a large share of the compute and batch x length x vocab
+        # floats of memory.
+        hidden = self.model.base_model(**encoded).last_hidden_state[is_marker]
+        head = self.model.get_output_embeddings()
+        rows = [self.good_id, self.bad_id]
+        bias = None if head.bias is None else head.bias[rows]
+        logits = torch.nn.functional.linear(hidden, head.weight[rows], bias)
+        return logits.float().softmax(dim=-1)[:, 0]
 
 
 class QwenPRMScorer(MarkerTokenScorer):
@@ -203,5 +209,7 @@ class QwenPRMScorer(MarkerTokenScorer):
     def render(self, problem: str, steps: Sequence[str]) -> str:
         return render_qwen_prm_input(self.tokenizer, problem, steps, self.marker)
 
-    def _marker_probabilities(self, logits: Any) -> Any:
-        return logits.softmax(dim=-1)[:, :, 1]
+    def _marker_probabilities(self, encoded: Any, is_marker: Any) -> Any:
+        output = self.model(**encoded)
+        logits = output.logits if hasattr(output, "logits") else output[0]
+        return logits[is_marker].float().softmax(dim=-1)[:, 1]
