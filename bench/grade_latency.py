@@ -6,12 +6,14 @@ claimed trace of `steps` steps and saves `saves` times through the real autosave
 more step each, the rest change a rating, so every acknowledged save sends exactly one new grade
 version. Between saves an annotator "thinks" for a random time (default 0.3 to 1.0 s: the editor
 debounces keystrokes by 0.8 s). Baseline, in the same run: one annotator alone, same server.
+Then every annotator makes `warmup` untimed saves (each gunicorn thread opens its database
+connection on its first request, as a server does once after start), then `saves` timed ones.
 
 Figures: p50/p99 latency of saves, errors (non-200 answers or failed connections), grades sent
 (acknowledged) vs. written (Grade rows in the database), lost = acknowledged but not written,
 plus final-state mismatches (current grades differing from the last acknowledged draft).
 Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python bench/grade_latency.py
-[--annotators 50] [--saves 20] [--steps 10] [--workers 3] [--threads 8] [--keep].
+[--annotators 50] [--saves 20] [--warmup 2] [--steps 10] [--workers 3] [--threads 8] [--keep].
 Last line: one JSON object with the figures.
 """
 
@@ -189,13 +191,11 @@ class Annotator:
         self.grades = wanted
         self.sent += 1
 
-    def run(self, saves: int, think: tuple[float, float], start: threading.Barrier) -> None:
+    def run(self, saves: range, think: tuple[float, float], start: threading.Barrier) -> None:
         start.wait()
-        for index in range(saves):
+        for index in saves:
             time.sleep(self.rng.uniform(*think))
             self.save(index)
-        if self.connection is not None:
-            self.connection.close()
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -207,9 +207,8 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def run_clients(
-    host: str, port: int, infos: list[dict[str, object]], saves: int, think: tuple[float, float]
+    annotators: list[Annotator], saves: range, think: tuple[float, float]
 ) -> list[Annotator]:
-    annotators = [Annotator(host, port, info, seed) for seed, info in enumerate(infos)]
     barrier = threading.Barrier(len(annotators))
     threads = [threading.Thread(target=a.run, args=(saves, think, barrier)) for a in annotators]
     for thread in threads:
@@ -239,6 +238,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--annotators", type=int, default=50)
     parser.add_argument("--saves", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=2, help="untimed saves per annotator first")
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--think-min", type=float, default=0.3)
     parser.add_argument("--think-max", type=float, default=1.0)
@@ -288,11 +288,21 @@ def main() -> None:
     try:
         wait_for_server(host, port, server)
         think = (args.think_min, args.think_max)
-        # Warm-up and baseline: the spare annotator alone.
-        [baseline] = run_clients(host, port, infos[-1:], args.saves, think)
+        # Baseline: the spare annotator alone.
+        [baseline] = run_clients([Annotator(host, port, infos[-1], 0)], range(args.saves), think)
+        clients = [Annotator(host, port, info, seed) for seed, info in enumerate(infos[:-1], 1)]
+        # Warm-up, not timed: every gunicorn thread opens its database connection on its first
+        # request, which a server that has been up for a while has long done.
+        warmup = range(args.warmup)
+        run_clients(clients, warmup, think)
+        for client in clients:
+            client.latencies.clear()
         started = time.perf_counter()
-        clients = run_clients(host, port, infos[:-1], args.saves, think)
+        run_clients(clients, range(args.warmup, args.warmup + args.saves), think)
         elapsed = time.perf_counter() - started
+        for client in [baseline, *clients]:
+            if client.connection is not None:
+                client.connection.close()
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -300,7 +310,7 @@ def main() -> None:
     from annotation.grading.models import Grade
 
     latencies = [ms for c in clients for ms in c.latencies]
-    errors = [e for c in clients for e in c.errors]
+    errors = [e for c in clients for e in c.errors]  # warm-up errors count too
     sent = sum(c.sent for c in clients)
     user_ids = [info["user"] for info in infos[:-1]]
     written = Grade.objects.filter(source__user_id__in=user_ids).count()
@@ -316,6 +326,7 @@ def main() -> None:
     figures = {
         "annotators": len(clients),
         "saves_per_annotator": args.saves,
+        "warmup_saves_per_annotator": args.warmup,
         "requests": len(latencies),
         "duration_s": round(elapsed, 2),
         "throughput_rps": round(len(latencies) / elapsed, 1),

@@ -45,6 +45,21 @@ def snapshot(path: Path, kind: str, head: str | None = None) -> dict[str, Any]:
     }
 
 
+def timed_calls(
+    function: Callable[[list[Any]], list[Any]], spent: dict[str, float], key: str
+) -> Callable[[list[Any]], list[Any]]:
+    """`function`, adding the seconds each call takes to spent[key]."""
+
+    def timed(requests: list[Any]) -> list[Any]:
+        started = time.perf_counter()
+        try:
+            return function(requests)
+        finally:
+            spent[key] += time.perf_counter() - started
+
+    return timed
+
+
 def main() -> None:
     import django
 
@@ -76,7 +91,9 @@ def main() -> None:
             for i in range(PROBLEMS)
         ]
         calls = {"generate": 0, "score": 0}
-        expand, score = policy(params, calls), scorer_fn(params, calls)
+        spent = {"generate": 0.0, "score": 0.0}
+        expand = timed_calls(policy(params, calls), spent, "generate")
+        score = timed_calls(scorer_fn(params, calls), spent, "score")
         expand([tree_search.ExpandRequest(problem="warm up", steps=())])  # loads both models
         score([tree_search.ScoreRequest(problem="warm up", steps=(), candidate="x")])
 
@@ -99,6 +116,7 @@ def main() -> None:
             score_fn: Callable[[list[tree_search.ScoreRequest]], list[tree_search.ScoreResult]],
         ) -> dict[str, Any]:
             calls.update(generate=0, score=0)
+            spent.update(generate=0.0, score=0.0)
             stats = tree_search.SearchStats()
             started = time.perf_counter()
             trees = tree_search.build_trees(
@@ -119,6 +137,8 @@ def main() -> None:
                 "nodes_per_second": round(nodes / seconds, 1),
                 "generator_calls": calls["generate"],
                 "scorer_calls": calls["score"],
+                "generate_s": round(spent["generate"], 3),
+                "score_s": round(spent["score"], 3),
             }
 
         batched = run(expand, score)

@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import Http404
 
 from annotation.core.models import Membership, Project, Role
@@ -34,19 +34,35 @@ ROLE_ABILITIES: dict[str, frozenset[Ability]] = {
 }
 
 
-def abilities(user: Any, project: Project) -> frozenset[Ability]:
+_LOOK_UP = object()  # abilities(): the role is not known yet, read the membership
+
+
+def abilities(user: Any, project: Project, *, role: Any = _LOOK_UP) -> frozenset[Ability]:
+    """What `user` may do in `project`; `role` when the caller fetched it with the object."""
     if not user.is_authenticated or not user.is_active:
         return frozenset()
     if user.is_superuser:
         return frozenset(Ability)
-    role = (
-        Membership.objects.filter(project=project, user=user).values_list("role", flat=True).first()
-    )
+    if role is _LOOK_UP:
+        role = (
+            Membership.objects.filter(project=project, user=user)
+            .values_list("role", flat=True)
+            .first()
+        )
     return ROLE_ABILITIES.get(role or "", frozenset())
 
 
-def check_ability(user: Any, project: Project, need: Ability) -> frozenset[Ability]:
-    granted = abilities(user, project)
+def member_role_of(user: Any) -> Subquery:
+    """The user's role in the project of the row, for fetching it with the row (`project`)."""
+    return Subquery(
+        Membership.objects.filter(project=OuterRef("project"), user_id=user.pk).values("role")[:1]
+    )
+
+
+def check_ability(
+    user: Any, project: Project, need: Ability, *, role: Any = _LOOK_UP
+) -> frozenset[Ability]:
+    granted = abilities(user, project, role=role)
     if not granted:
         raise Http404("No such project")
     if need not in granted:
@@ -109,14 +125,16 @@ def access_assignment(
 ) -> Assignment:
     """An annotator's claim: only its annotator may change it (ANNOTATE); reviewers may see and
     review it (VIEW, REVIEW)."""
+    # One query: autosaves come through here several times a minute per annotator.
     assignment = (
-        Assignment.objects.select_related("project", "problem", "annotator")
+        Assignment.objects.select_related("project", "annotator")
+        .annotate(member_role=member_role_of(user))
         .filter(pk=assignment_id)
         .first()
     )
     if assignment is None:
         raise Http404("No such assignment")
-    granted = check_ability(user, assignment.project, need)
+    granted = check_ability(user, assignment.project, need, role=assignment.member_role)
     if assignment.annotator_id != user.pk:
         if need == Ability.ANNOTATE:
             raise PermissionDenied("This is another annotator's work; you may not change it.")

@@ -1,6 +1,8 @@
 import json
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from annotation.core.models import Role
 from annotation.grading.models import Grade
@@ -100,6 +102,31 @@ def test_other_annotator_may_not_save(client, claim, project):
     client.force_login(other)
     response = put(client, claim, {"version": 1})
     assert response.status_code == 403
+
+
+ASYNC_COMMIT = "SET LOCAL synchronous_commit TO OFF"
+
+
+def test_autosave_commits_without_waiting_for_the_disk_and_submit_waits(
+    client, claim, trace, settings
+):
+    nodes = node_ids(trace)
+    grades = {nodes[0]: {"rating": 1}}
+    # when an autosave runs, then the same with the setting off, then a submit
+    with CaptureQueriesContext(connection) as autosave:
+        assert put(client, claim, {"version": 1, "grades": grades}).status_code == 200
+    settings.STEPWISE_AUTOSAVE_ASYNC_COMMIT = False
+    with CaptureQueriesContext(connection) as autosave_off:
+        assert put(client, claim, {"version": 2, "grades": grades}).status_code == 200
+    with CaptureQueriesContext(connection) as submit:
+        body = {"version": 3, "grades": grades, "finish_reason": "give_up"}
+        assert post(client, claim, body).status_code == 200
+
+    # then only the first one asked PostgreSQL not to wait for the flush
+    def asked(captured):
+        return [q["sql"] for q in captured.captured_queries if q["sql"] == ASYNC_COMMIT]
+
+    assert (asked(autosave), asked(autosave_off), asked(submit)) == ([ASYNC_COMMIT], [], [])
 
 
 def test_submit_found_error_with_critique_and_correction(client, claim, trace, annotator):
