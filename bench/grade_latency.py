@@ -13,7 +13,7 @@ Figures: p50/p99 latency of saves, errors (non-200 answers or failed connections
 (acknowledged) vs. written (Grade rows in the database), lost = acknowledged but not written,
 plus final-state mismatches (current grades differing from the last acknowledged draft).
 Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python bench/grade_latency.py
-[--annotators 50] [--saves 20] [--warmup 2] [--steps 10] [--workers 3] [--threads 8] [--keep].
+[--annotators 50] [--saves 20] [--warmup 2] [--steps 10] [--workers 4] [--threads 4] [--keep].
 Last line: one JSON object with the figures.
 """
 
@@ -242,8 +242,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--think-min", type=float, default=0.3)
     parser.add_argument("--think-max", type=float, default=1.0)
-    parser.add_argument("--workers", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
     args = parser.parse_args()
     admin_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
@@ -271,12 +271,12 @@ def main() -> None:
         [
             str(Path(sys.executable).with_name("gunicorn")),
             "annotation.wsgi",
+            "--config",
+            "python:annotation.gunicorn_conf",
             "--bind",
             f"{host}:{port}",
             "--workers",
             str(args.workers),
-            "--worker-class",
-            "gthread",
             "--threads",
             str(args.threads),
             "--log-level",
@@ -342,7 +342,7 @@ def main() -> None:
         "grades_written": written,
         "lost": max(0, sent - written) + mismatches,
         "final_state_mismatches": mismatches,
-        "gunicorn": f"{args.workers} workers x {args.threads} threads",
+        "gunicorn": f"{args.workers} workers x {args.threads} threads, annotation.gunicorn_conf",
         "target_p99_ms": 50,
     }
     for error in errors[:5]:

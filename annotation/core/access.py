@@ -127,7 +127,7 @@ def access_assignment(
     review it (VIEW, REVIEW)."""
     # One query: autosaves come through here several times a minute per annotator.
     assignment = (
-        Assignment.objects.select_related("project", "annotator")
+        Assignment.objects.select_related("project", "annotator__grade_source")
         .annotate(member_role=member_role_of(user))
         .filter(pk=assignment_id)
         .first()

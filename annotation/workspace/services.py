@@ -67,10 +67,12 @@ class VersionConflict(Exception):
 
 
 def human_source(*, user: Any) -> GradeSource:
-    """The grade source of one annotator (created on first use)."""
-    source = GradeSource.objects.filter(user=user).first()
-    if source is not None:
-        return source
+    """The grade source of one annotator (created on first use); no query when the user was
+    fetched with `select_related("...__grade_source")`."""
+    try:
+        return user.grade_source
+    except GradeSource.DoesNotExist:
+        pass
     try:
         with transaction.atomic():
             return GradeSource.objects.create(
