@@ -55,9 +55,26 @@ def check_sampling(sampling: dict[str, Any], *, field: str = "default_sampling")
         raise ValidationError({field: str(error)}) from None
 
 
+# Secrets must not sit in the options: they would be copied into every job's parameters and
+# shown on pages and in the API. The worker reads them from its environment instead.
+SECRET_OPTION_KEYS = frozenset({"api_key", "password", "secret", "token"})
+
+
+def check_options(options: dict[str, Any]) -> None:
+    secrets = sorted(SECRET_OPTION_KEYS & set(options))
+    if secrets:
+        raise ValidationError(
+            {
+                "options": f"{secrets[0]} may not be stored here; put the key in the GPU "
+                'worker\'s environment and name the variable, e.g. "api_key_env": "OPENAI_API_KEY"'
+            }
+        )
+
+
 @transaction.atomic
 def model_config_create(*, project: Project, **fields: Any) -> ModelConfig:
     check_sampling(fields.get("default_sampling") or {})
+    check_options(fields.get("options") or {})
     config = ModelConfig(project=project, **fields)
     config.full_clean()
     config.save()
@@ -71,6 +88,7 @@ def model_config_update(*, config: ModelConfig, **fields: Any) -> ModelConfig:
     Compared with the stored row (locked), not with `config`, which a form may have changed."""
     stored = ModelConfig.objects.select_for_update().get(pk=config.pk)
     check_sampling(fields.get("default_sampling", stored.default_sampling) or {})
+    check_options(fields.get("options", stored.options) or {})
     changed = [n for n in MODEL_FIELDS if n in fields and getattr(stored, n) != fields[n]]
     if changed:
         for name in changed:

@@ -99,6 +99,25 @@ def test_bad_default_sampling_names_the_key(project):
     assert error.value.message_dict == {"default_sampling": ["top_p must be in (0, 1], got 2"]}
 
 
+def test_an_api_key_in_the_options_is_refused_and_its_variable_name_is_kept(project):
+    # when a key is put in the options, at creation and at an update
+    with pytest.raises(ValidationError) as created:
+        generator(project, options={"api_key": "sk-123"})
+    config = generator(project, options={"api_key_env": "OPENAI_API_KEY"})
+    with pytest.raises(ValidationError) as updated:
+        model_config_update(config=config, options={"token": "sk-123"})
+
+    # then both are refused, naming where the key goes, and the variable name alone is stored
+    message = (
+        "{} may not be stored here; put the key in the GPU worker's environment and name the "
+        'variable, e.g. "api_key_env": "OPENAI_API_KEY"'
+    )
+    assert created.value.message_dict == {"options": [message.format("api_key")]}
+    assert updated.value.message_dict == {"options": [message.format("token")]}
+    config.refresh_from_db()
+    assert (config.options, config.version) == ({"api_key_env": "OPENAI_API_KEY"}, 1)
+
+
 def test_a_sample_job_snapshots_model_prompt_and_sampling(project):
     # given
     problems = make_problems(project, 2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -13,6 +14,21 @@ from workers.backends.base import (
     SamplingParams,
     finish_reason_from,
 )
+
+
+def api_key_from_environment(variable: str | None) -> str:
+    """The key is read on the worker, from the variable the model config names: keys stay out of
+    the database, job parameters and pages. No variable: a local endpoint without a key."""
+    if variable is None:
+        return "EMPTY"
+    key = os.environ.get(variable)
+    if not key:
+        raise BackendError(
+            f"the worker's environment has no {variable} (the model's api_key_env); set it "
+            "where the GPU worker starts",
+            retryable=False,
+        )
+    return key
 
 
 class OpenAIGenerator:
@@ -27,14 +43,19 @@ class OpenAIGenerator:
         base_url: str,
         model: str,
         *,
-        api_key: str = "EMPTY",
+        api_key_env: str | None = None,
         timeout_s: float = 120.0,
         prompts_per_request: int = 16,
     ) -> None:
         from openai import OpenAI
 
         # Retries belong to the caller (the task queue), which knows BackendError.retryable.
-        self.client = OpenAI(base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=0)
+        self.client = OpenAI(
+            base_url=base_url,
+            api_key=api_key_from_environment(api_key_env),
+            timeout=timeout_s,
+            max_retries=0,
+        )
         self.model = model
         self.prompts_per_request = prompts_per_request
 

@@ -79,3 +79,31 @@ def test_refused_connection_is_retryable() -> None:
         generator.generate(PROMPTS, SamplingParams(max_tokens=4))
 
     assert caught.value.retryable is True
+
+
+def test_the_api_key_is_read_from_the_variable_the_config_names(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given the worker's environment holds the key
+    monkeypatch.setenv("STEPWISE_TEST_API_KEY", "sk-from-env")
+    url = f"http://127.0.0.1:{free_port()}/v1"
+
+    # when generators are built with and without the variable's name
+    keyed = OpenAIGenerator(url, "tiny-lm", api_key_env="STEPWISE_TEST_API_KEY")
+    local = OpenAIGenerator(url, "tiny-lm")
+
+    # then
+    assert (keyed.client.api_key, local.client.api_key) == ("sk-from-env", "EMPTY")
+
+
+def test_a_missing_key_variable_is_not_retryable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("STEPWISE_TEST_API_KEY", raising=False)
+
+    with pytest.raises(BackendError) as caught:
+        OpenAIGenerator("http://127.0.0.1:1/v1", "tiny-lm", api_key_env="STEPWISE_TEST_API_KEY")
+
+    assert str(caught.value) == (
+        "the worker's environment has no STEPWISE_TEST_API_KEY (the model's api_key_env); set it "
+        "where the GPU worker starts"
+    )
+    assert caught.value.retryable is False
