@@ -4,8 +4,6 @@ starting a Monte-Carlo job."""
 
 from __future__ import annotations
 
-import io
-import json
 import re
 from typing import TYPE_CHECKING
 
@@ -13,15 +11,13 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from annotation.core.models import Project, Role
-from annotation.datasets.importer import import_dataset
 from annotation.evaluation.models import SuggestionSetting
 from annotation.grading.models import Grade, GradeSource, SourceKind
 from annotation.jobs.models import Job, JobKind
 from annotation.llm.models import PromptPurpose
 from annotation.llm.services import model_config_create
-from annotation.problems.models import Trace
 from tests.factories import MembershipFactory, ProblemFactory, UserFactory, trace_with_steps
-from tests.support.data import prompt
+from tests.support.data import import_processbench_rows, prompt
 
 if TYPE_CHECKING:
     from conftest import PageWatch
@@ -47,25 +43,9 @@ def setup(db):
     project = Project.objects.create(name="evaluation e2e")
     for name, role in [("res", Role.RESEARCHER), ("adm", Role.ADMIN)]:
         MembershipFactory(project=project, user=UserFactory(username=name), role=role)
-    lines = [
-        json.dumps(
-            {
-                "id": f"pb-{i}",
-                "problem": f"Problem {i}: is $x^{i} > 0$?",
-                "steps": [f"Step {s} of record {i}." for s in range(3)],
-                "final_answer_correct": label == -1,
-                "label": label,
-            }
-        )
-        for i, (label, _) in enumerate(RECORDS)
-    ]
-    import_dataset(
-        project=project,
-        format_name="processbench",
-        stream=io.BytesIO("\n".join(lines).encode()),
-        grade_answers=False,
+    traces = import_processbench_rows(
+        project, [label for label, _ in RECORDS], lambda i: f"Problem {i}: is $x^{i} > 0$?"
     )
-    traces = list(Trace.objects.filter(problem__project=project).order_by("pk"))
     for name, shift in (("tiny PRM <i>a</i>", 0.0), ("tiny judge", 0.05)):
         source = GradeSource.objects.create(kind=SourceKind.PRM, name=name)
         Grade.objects.bulk_create(

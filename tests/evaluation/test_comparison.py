@@ -1,7 +1,5 @@
 """Scorer evaluation against the human consensus on imported ProcessBench records."""
 
-import io
-import json
 import math
 
 import pytest
@@ -17,6 +15,7 @@ from annotation.grading.models import Grade, GradeSource, SourceKind
 from annotation.problems.models import Trace
 from tests.conftest import PRM800K_DIR
 from tests.factories import TraceFactory, UserFactory
+from tests.support.data import import_processbench_rows
 from workers.algorithms.metrics import best_threshold, predicted_first_error, processbench_scores
 
 pytestmark = pytest.mark.django_db
@@ -36,26 +35,9 @@ def import_processbench(project) -> list[Trace]:
     # The split is by trace id parity: make the first imported trace's id odd.
     if TraceFactory().pk % 2 == 1:
         TraceFactory()
-    lines = [
-        json.dumps(
-            {
-                "id": f"pb-{i}",
-                "generator": "test",
-                "problem": f"Problem {i}: what is {i} + 1?",
-                "steps": [f"Step {s} of record {i}." for s in range(3)],
-                "final_answer_correct": label == -1,
-                "label": label,
-            }
-        )
-        for i, (label, _) in enumerate(RECORDS)
-    ]
-    import_dataset(
-        project=project,
-        format_name="processbench",
-        stream=io.BytesIO("\n".join(lines).encode()),
-        grade_answers=False,
+    traces = import_processbench_rows(
+        project, [label for label, _ in RECORDS], lambda i: f"Problem {i}: what is {i} + 1?"
     )
-    traces = list(Trace.objects.filter(problem__project=project).order_by("pk"))
     assert [t.pk % 2 for t in traces] == [1, 0, 1, 0, 1, 0]
     return traces
 

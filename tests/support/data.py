@@ -1,10 +1,14 @@
-"""Problems, thought records and model configs for the LLM job tests."""
+"""Problems, thought records, ProcessBench rows and model configs for the tests."""
 
 from __future__ import annotations
 
+import io
+import json
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from annotation.core.models import Project
+from annotation.datasets.importer import import_dataset
 from annotation.llm.models import ModelConfig, PromptPurpose, PromptVersion
 from annotation.llm.services import model_config_create, prompt_template_create
 from annotation.problems.models import Origin, Problem, StepNode, Trace, TraceStep
@@ -26,6 +30,32 @@ def make_problems(project: Project, count: int) -> list[Problem]:
         )
         for i in range(count)
     )
+
+
+def import_processbench_rows(
+    project: Project, labels: Sequence[int], problem_text: Callable[[int], str]
+) -> list[Trace]:
+    """One ProcessBench row of 3 steps per label, imported; returns the traces in row order."""
+    lines = [
+        json.dumps(
+            {
+                "id": f"pb-{i}",
+                "generator": "test",
+                "problem": problem_text(i),
+                "steps": [f"Step {s} of record {i}." for s in range(3)],
+                "final_answer_correct": label == -1,
+                "label": label,
+            }
+        )
+        for i, label in enumerate(labels)
+    ]
+    import_dataset(
+        project=project,
+        format_name="processbench",
+        stream=io.BytesIO("\n".join(lines).encode()),
+        grade_answers=False,
+    )
+    return list(Trace.objects.filter(problem__project=project).order_by("pk"))
 
 
 def make_record(problem: Problem, steps: list[tuple[str, str]], *, key: str) -> Trace:
