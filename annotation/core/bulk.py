@@ -1,35 +1,114 @@
 """Fast bulk inserts for imports: COPY on PostgreSQL, executemany elsewhere.
 
 Rows are plain tuples in the order of `fields`; JSON fields take Python objects.
+
+Foreign keys: PostgreSQL checks each inserted row with a trigger (a locked index lookup per
+reference, about seven per imported step). `row_triggers_skipped` turns those checks off while
+the importer writes a chunk; the importer then takes the same locks once per chunk with
+`lock_keys` on the rows it references that it did not create, so that no concurrent
+delete can leave a dangling reference. Everyone else's writes keep their checks.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, cast
 
-from django.db import connection, models
+from django.db import IntegrityError, connection, models, transaction
+from django.db.utils import DatabaseError
 from psycopg.types.json import Jsonb
 
 
 def insert_rows(
-    model: type[models.Model],
-    fields: Sequence[str],
-    rows: Iterable[tuple[Any, ...]],
-    *,
-    ignore_conflicts: bool = False,
-) -> set[Any] | None:
-    """Insert rows; with ignore_conflicts, returns the primary keys that were new."""
-    table = model._meta.db_table
-    meta_fields = [cast(models.Field[Any, Any], model._meta.get_field(f)) for f in fields]
-    columns = [str(f.column) for f in meta_fields]
+    model: type[models.Model], fields: Sequence[str], rows: Iterable[tuple[Any, ...]]
+) -> None:
+    table, columns, meta_fields = _columns(model, fields)
     if connection.vendor == "postgresql":
-        json_at = [i for i, f in enumerate(meta_fields) if isinstance(f, models.JSONField)]
-        return _copy(table, columns, _jsonb(rows, json_at), ignore_conflicts)
+        _copy(table, columns, _jsonb(rows, meta_fields))
     else:
-        prepared = (
-            tuple(f.get_db_prep_save(v, connection) for f, v in zip(meta_fields, row, strict=True))
-            for row in rows
+        _executemany(table, columns, _prepared(rows, meta_fields), ignore=False)
+
+
+def insert_new_rows(
+    model: type[models.Model], fields: Sequence[str], rows: dict[Any, tuple[Any, ...]]
+) -> set[Any]:
+    """Insert the rows (keyed by primary key, the first field) that are not in the table
+    yet; returns the keys that were new. The rows that were there are locked (KEY SHARE).
+    """
+    table, columns, meta_fields = _columns(model, fields)
+    if connection.vendor != "postgresql":
+        return _executemany(table, columns, _prepared(rows.values(), meta_fields), ignore=True)
+    existing = lock_keys(model, rows.keys())
+    new = {key: row for key, row in rows.items() if key not in existing}
+    try:
+        with transaction.atomic():
+            _copy(table, columns, _jsonb(new.values(), meta_fields))
+    except IntegrityError:  # another transaction wrote some of them meanwhile
+        return _copy_ignoring_conflicts(table, columns, _jsonb(new.values(), meta_fields))
+    return set(new)
+
+
+def lock_keys(model: type[models.Model], keys: Collection[Any]) -> set[Any]:
+    """Lock the rows with these primary keys against deletion; returns the keys found."""
+    if not keys or connection.vendor != "postgresql":
+        return set()
+    table = model._meta.db_table
+    pk = model._meta.pk.column
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'SELECT "{pk}" FROM "{table}" WHERE "{pk}" = ANY(%s) FOR KEY SHARE', [list(keys)]
         )
-        return _executemany(table, columns, prepared, ignore_conflicts)
+        return {row[0] for row in cursor.fetchall()}
+
+
+def existing_pairs(
+    model: type[models.Model], fields: tuple[str, str], pairs: Collection[tuple[Any, Any]]
+) -> set[tuple[Any, Any]]:
+    """Which of these (field 1, field 2) value pairs the table holds."""
+    if not pairs:
+        return set()
+    if connection.vendor != "postgresql":
+        found = model._default_manager.filter(
+            **{f"{fields[0]}__in": {a for a, _ in pairs}, f"{fields[1]}__in": {b for _, b in pairs}}
+        ).values_list(*fields)
+        return set(found) & set(pairs)
+    table, columns, meta_fields = _columns(model, fields)
+    types = [f.db_type(connection) for f in meta_fields]
+    first, second = (f'"{c}"' for c in columns)
+    with connection.cursor() as cursor:  # one index probe per pair
+        cursor.execute(
+            f'SELECT {first}, {second} FROM "{table}" '
+            f"WHERE ({first}, {second}) IN "
+            f"(SELECT * FROM unnest(%s::{types[0]}[], %s::{types[1]}[]))",
+            [[a for a, _ in pairs], [b for _, b in pairs]],
+        )
+        return set(cursor.fetchall())
+
+
+@contextmanager
+def row_triggers_skipped() -> Iterator[bool]:
+    """Inside an atomic block: turn off per-row foreign-key triggers for the block, where
+    the database role may (a superuser, or on PostgreSQL 15+ after
+    `GRANT SET ON PARAMETER session_replication_role TO <role>`). Yields whether it did.
+
+    The setting is put back when the block succeeds; when it fails, rolling the block back
+    puts it back.
+    """
+    if connection.vendor != "postgresql" or not connection.in_atomic_block:
+        yield False
+        return
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT current_setting('session_replication_role'), "
+                "set_config('session_replication_role', 'replica', true)"
+            )
+            previous = cursor.fetchone()[0]
+    except DatabaseError:
+        yield False
+        return
+    yield True
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('session_replication_role', %s, true)", [previous])
 
 
 def reserve_ids(model: type[models.Model], count: int) -> list[int]:
@@ -42,37 +121,47 @@ def reserve_ids(model: type[models.Model], count: int) -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
-def _copy(
-    table: str, columns: list[str], rows: Iterable[tuple[Any, ...]], ignore: bool
-) -> set[Any] | None:
+def _columns(
+    model: type[models.Model], fields: Sequence[str]
+) -> tuple[str, list[str], list[models.Field[Any, Any]]]:
+    meta_fields = [cast(models.Field[Any, Any], model._meta.get_field(f)) for f in fields]
+    return model._meta.db_table, [str(f.column) for f in meta_fields], meta_fields
+
+
+def _copy(table: str, columns: list[str], rows: Iterable[tuple[Any, ...]]) -> None:
+    column_list = ", ".join(f'"{c}"' for c in columns)
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f'COPY "{table}" ({column_list}) FROM STDIN') as copy,
+    ):
+        for row in rows:
+            copy.write_row(row)
+
+
+def _copy_ignoring_conflicts(
+    table: str, columns: list[str], rows: Iterable[tuple[Any, ...]]
+) -> set[Any]:
+    """COPY cannot skip conflicts: copy into a scratch table, then insert from it."""
+    scratch = f"_stepwise_copy_{table}"
     column_list = ", ".join(f'"{c}"' for c in columns)
     with connection.cursor() as cursor:
-        raw = cursor.cursor  # the psycopg cursor, for COPY
-        target = table
-        if ignore:
-            # COPY cannot skip conflicts: copy into a scratch table, then insert from it.
-            target = f"_stepwise_copy_{table}"
-            cursor.execute(
-                f'CREATE TEMP TABLE IF NOT EXISTS "{target}" '
-                f'(LIKE "{table}" INCLUDING DEFAULTS) ON COMMIT DROP'
-            )
-        with raw.copy(f'COPY "{target}" ({column_list}) FROM STDIN') as copy:
-            for row in rows:
-                copy.write_row(row)
-        if ignore:
-            cursor.execute(
-                f'INSERT INTO "{table}" ({column_list}) SELECT {column_list} FROM "{target}" '
-                f'ON CONFLICT DO NOTHING RETURNING "{columns[0]}"'
-            )
-            new = {row[0] for row in cursor.fetchall()}
-            cursor.execute(f'TRUNCATE "{target}"')
-            return new
-    return None
+        cursor.execute(
+            f'CREATE TEMP TABLE IF NOT EXISTS "{scratch}" '
+            f'(LIKE "{table}" INCLUDING DEFAULTS) ON COMMIT DROP'
+        )
+        _copy(scratch, columns, rows)
+        cursor.execute(
+            f'INSERT INTO "{table}" ({column_list}) SELECT {column_list} FROM "{scratch}" '
+            f'ON CONFLICT DO NOTHING RETURNING "{columns[0]}"'
+        )
+        new = {row[0] for row in cursor.fetchall()}
+        cursor.execute(f'TRUNCATE "{scratch}"')
+        return new
 
 
 def _executemany(
     table: str, columns: list[str], rows: Iterable[tuple[Any, ...]], ignore: bool
-) -> set[Any] | None:
+) -> set[Any]:
     column_list = ", ".join(f'"{c}"' for c in columns)
     placeholders = ", ".join(["%s"] * len(columns))
     conflict = " ON CONFLICT DO NOTHING" if ignore else ""
@@ -83,10 +172,22 @@ def _executemany(
             cursor.execute(sql, row)
             if cursor.rowcount:
                 new.add(row[0])
-    return new if ignore else None
+    return new
 
 
-def _jsonb(rows: Iterable[tuple[Any, ...]], json_at: list[int]) -> Iterable[tuple[Any, ...]]:
+def _prepared(
+    rows: Iterable[tuple[Any, ...]], meta_fields: list[models.Field[Any, Any]]
+) -> Iterable[tuple[Any, ...]]:
+    return (
+        tuple(f.get_db_prep_save(v, connection) for f, v in zip(meta_fields, row, strict=True))
+        for row in rows
+    )
+
+
+def _jsonb(
+    rows: Iterable[tuple[Any, ...]], meta_fields: list[models.Field[Any, Any]]
+) -> Iterable[tuple[Any, ...]]:
+    json_at = [i for i, f in enumerate(meta_fields) if isinstance(f, models.JSONField)]
     if not json_at:
         return rows
     return (

@@ -16,7 +16,14 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from annotation.core.bulk import insert_rows, reserve_ids
+from annotation.core.bulk import (
+    existing_pairs,
+    insert_new_rows,
+    insert_rows,
+    lock_keys,
+    reserve_ids,
+    row_triggers_skipped,
+)
 from annotation.core.models import Project
 from annotation.datasets.errors import RecordError
 from annotation.datasets.formats import gsm8k, math, math_shepherd, prm800k, processbench
@@ -100,16 +107,15 @@ def import_dataset(
     size = _remaining_bytes(stream)
     known_total: int | None = None
     if validate_first:
-        for _ in _parsed(iter_records(stream), parse, report, skip_invalid):
-            pass
-        known_total, report = report.records, ImportReport()
+        known_total = sum(1 for _ in _parsed(iter_records(stream), parse, [], skip_invalid))
         stream.seek(start)
     writer = _ChunkWriter(project, format_name, report, grade_answers=grade_answers)
-    records = _parsed(iter_records(stream), parse, report, skip_invalid)
+    records = _parsed(iter_records(stream), parse, report.errors, skip_invalid)
     with nullcontext() if validate_first else transaction.atomic():
         for chunk in _batched(records, chunk_size or settings.STEPWISE_IMPORT_CHUNK):
             with transaction.atomic():
                 writer.write(chunk)
+            report.records += len(chunk)
             if on_progress:
                 total = known_total or _estimated_total(stream, size, report.records)
                 on_progress(report.records, total)
@@ -139,9 +145,10 @@ def _estimated_total(stream: IO[bytes], size: int | None, done: int) -> int:
 def _parsed(
     rows: Iterator[tuple[int, Any]],
     parse: Callable[[int, Any], ImportRecord],
-    report: ImportReport,
+    errors: list[dict[str, Any]],
     skip_invalid: bool,
 ) -> Iterator[ImportRecord]:
+    """The parsed records; with skip_invalid, the bad ones go to `errors` instead."""
     while True:
         try:
             line, obj = next(rows)
@@ -153,9 +160,8 @@ def _parsed(
         except RecordError as error:
             if not skip_invalid or error.field == "(file)":
                 raise
-            report.errors.append(error.as_dict())
+            errors.append(error.as_dict())
             continue
-        report.records += 1
         yield record
 
 
@@ -179,10 +185,27 @@ class _ChunkWriter:
         self.source_ids: dict[str, int] = {}
 
     def write(self, chunk: list[ImportRecord]) -> None:
-        problems = self._problems(chunk)
-        with_traces = [(r, problems[id(r)]) for r in chunk if r.trace is not None]
-        if with_traces:
-            self._traces(with_traces)
+        """Write one chunk, inside an atomic block of the caller's."""
+        with row_triggers_skipped() as unchecked:
+            problems = self._problems(chunk)
+            with_traces = [(r, problems[id(r)]) for r in chunk if r.trace is not None]
+            if with_traces:
+                self._traces(with_traces)
+            if unchecked:
+                self._lock_references(problems.values())
+
+    def _lock_references(self, problems: Iterable[Problem]) -> None:
+        """Instead of a check per row: the problems and sources the chunk references must
+        still be there, and stay until the transaction ends. (Its traces and nodes are new
+        or were locked when found.)"""
+        for model, keys in (
+            (Problem, {p.pk for p in problems}),
+            (GradeSource, set(self.source_ids.values())),
+        ):
+            if missing := keys - lock_keys(model, keys):
+                raise RuntimeError(
+                    f"{model._meta.verbose_name} {sorted(missing)} deleted during the import"
+                )
 
     # Problems -------------------------------------------------------------------------
 
@@ -237,11 +260,10 @@ class _ChunkWriter:
     # Traces, nodes, grades ------------------------------------------------------------
 
     def _traces(self, records: list[tuple[ImportRecord, Problem]]) -> None:
-        existing = set(
-            Trace.objects.filter(
-                problem_id__in={p.pk for _, p in records},
-                external_id__in={r.trace.external_id for r, _ in records if r.trace},
-            ).values_list("problem_id", "external_id")
+        existing = existing_pairs(
+            Trace,
+            ("problem", "external_id"),
+            {(p.pk, r.trace.external_id) for r, p in records if r.trace},
         )
         fresh: list[tuple[TraceRecord, Problem]] = []
         for record, problem in records:
@@ -347,9 +369,7 @@ class _ChunkWriter:
                     path_nodes[step.position] = nid
                 if step.rating is not None and source_id is not None:
                     grades.append([nid, source_id, trace_id, step.rating, step.flagged, True, now])
-        new_nodes = (
-            insert_rows(StepNode, NODE_FIELDS, nodes.values(), ignore_conflicts=True) or set()
-        )
+        new_nodes = insert_new_rows(StepNode, NODE_FIELDS, nodes)
         self.report.nodes_created += len(new_nodes)
         insert_rows(TraceStep, TRACE_STEP_FIELDS, trace_steps)
         self._mark_history(grades, new_nodes)

@@ -6,8 +6,9 @@ continues the path. The labeler becomes the grade source of the ratings.
 
 import copy
 import hashlib
-import json
 from typing import Any
+
+import msgspec
 
 from annotation.datasets.errors import RecordError
 from annotation.datasets.fields import Fields
@@ -69,8 +70,11 @@ def parse(line: int, obj: Any) -> ImportRecord:
     )
 
 
+_CANONICAL = msgspec.json.Encoder(order="sorted")
+
+
 def _canonical(obj: Any) -> bytes:
-    return json.dumps(obj, sort_keys=True, ensure_ascii=False).encode()
+    return _CANONICAL.encode(obj)
 
 
 def _parse_step(label: Fields, index: int) -> list[StepRecord]:

@@ -1,0 +1,111 @@
+"""The importer's bulk writes: foreign-key checks per chunk instead of per row."""
+
+import io
+import json
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from annotation.core.bulk import insert_new_rows, lock_keys, row_triggers_skipped
+from annotation.datasets.importer import import_dataset
+from annotation.grading.models import Grade, GradeSource
+from annotation.problems.models import Problem, StepNode, Trace
+from annotation.problems.tree import node_id
+from tests.conftest import PRM800K_DIR
+
+
+def setting(name: str) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SHOW {name}")
+        return cursor.fetchone()[0]
+
+
+def test_row_triggers_are_off_only_inside_the_block(db):
+    source = GradeSource.objects.create(name="someone")
+    dangling = node_id(10**9, None, "step", "x")
+    with transaction.atomic(), row_triggers_skipped() as unchecked:
+        assert unchecked is True
+        assert setting("session_replication_role") == "replica"
+    assert setting("session_replication_role") == "origin"
+    with pytest.raises(RuntimeError), transaction.atomic(), row_triggers_skipped():
+        raise RuntimeError("a failed block is rolled back, and the setting with it")
+    assert setting("session_replication_role") == "origin"
+    # Outside the block every write is checked again.
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Grade.objects.create(node_id=dangling, source=source, rating=1)
+        connection.check_constraints()
+
+
+def test_a_role_without_the_privilege_keeps_the_checks(db):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DO $$ BEGIN CREATE ROLE stepwise_test_plain NOLOGIN; "
+            "EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+        )
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL ROLE stepwise_test_plain")
+        with row_triggers_skipped() as unchecked:
+            assert unchecked is False
+            assert setting("session_replication_role") == "origin"
+        assert setting("role") == "stepwise_test_plain"  # the transaction is still usable
+
+
+def test_new_rows_are_told_from_existing_ones_which_are_locked(project):
+    problem = Problem.objects.create(project=project, external_id="p", text="t", text_digest="d")
+    now = timezone.now()
+    fields = ("id", "problem", "parent", "depth", "kind", "text", "created_at")
+    rows = {
+        node_id(problem.pk, None, "step", text): (
+            node_id(problem.pk, None, "step", text),
+            problem.pk,
+            None,
+            1,
+            "step",
+            text,
+            now,
+        )
+        for text in ("a", "b")
+    }
+    first = dict(list(rows.items())[:1])
+    with transaction.atomic():
+        assert insert_new_rows(StepNode, fields, first) == set(first)
+    with transaction.atomic():
+        assert insert_new_rows(StepNode, fields, rows) == set(rows) - set(first)
+        assert lock_keys(StepNode, [*rows, node_id(0, None, "step", "gone")]) == set(rows)
+    assert StepNode.objects.count() == 2
+
+
+def test_an_import_leaves_every_reference_valid(project):
+    raw = (PRM800K_DIR / "prm800k_raw_samples.jsonl").read_bytes()
+    import_dataset(project=project, format_name="prm800k", stream=io.BytesIO(raw))
+    # What the per-row triggers would have checked, checked once over everything written.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT
+              (SELECT count(*) FROM problems_tracestep s
+                 LEFT JOIN problems_stepnode n ON n.id = s.node_id WHERE n.id IS NULL),
+              (SELECT count(*) FROM problems_stepnode n
+                 LEFT JOIN problems_stepnode p ON p.id = n.parent_id
+                 WHERE n.parent_id IS NOT NULL AND p.id IS NULL),
+              (SELECT count(*) FROM grading_grade g
+                 LEFT JOIN problems_stepnode n ON n.id = g.node_id WHERE n.id IS NULL),
+              (SELECT count(*) FROM grading_grade g
+                 LEFT JOIN problems_trace t ON t.id = g.trace_id WHERE t.id IS NULL)
+            """
+        )
+        assert cursor.fetchone() == (0, 0, 0, 0)
+    assert Trace.objects.count() == 6
+
+
+def test_a_value_only_the_standard_json_library_reads_round_trips(project):
+    row = json.loads((PRM800K_DIR / "prm800k_raw_samples.jsonl").read_bytes().splitlines()[0])
+    row["question"]["pre_generated_verifier_score"] = 2**70  # over orjson's 64 bits
+    line = json.dumps(row).encode()
+    first = import_dataset(project=project, format_name="prm800k", stream=io.BytesIO(line))
+    again = import_dataset(project=project, format_name="prm800k", stream=io.BytesIO(line))
+    assert (first.traces_created, again.traces_existing) == (1, 1)
+    kept = Trace.objects.get().metadata["prm800k"]["question"]
+    assert kept["pre_generated_verifier_score"] == 2**70
