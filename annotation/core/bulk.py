@@ -15,7 +15,6 @@ from typing import Any, cast
 
 from django.db import IntegrityError, connection, models, transaction
 from django.db.utils import DatabaseError
-from psycopg.types.json import Jsonb
 
 
 def insert_rows(
@@ -23,7 +22,7 @@ def insert_rows(
 ) -> None:
     table, columns, meta_fields = _columns(model, fields)
     if connection.vendor == "postgresql":
-        _copy(table, columns, _jsonb(rows, meta_fields))
+        _copy(table, columns, rows, meta_fields)
     else:
         _executemany(table, columns, _prepared(rows, meta_fields), ignore=False)
 
@@ -41,9 +40,9 @@ def insert_new_rows(
     new = {key: row for key, row in rows.items() if key not in existing}
     try:
         with transaction.atomic():
-            _copy(table, columns, _jsonb(new.values(), meta_fields))
+            _copy(table, columns, new.values(), meta_fields)
     except IntegrityError:  # another transaction wrote some of them meanwhile
-        return _copy_ignoring_conflicts(table, columns, _jsonb(new.values(), meta_fields))
+        return _copy_ignoring_conflicts(table, columns, new.values(), meta_fields)
     return set(new)
 
 
@@ -128,18 +127,38 @@ def _columns(
     return model._meta.db_table, [str(f.column) for f in meta_fields], meta_fields
 
 
-def _copy(table: str, columns: list[str], rows: Iterable[tuple[Any, ...]]) -> None:
+def _copy(
+    table: str,
+    columns: list[str],
+    rows: Iterable[tuple[Any, ...]],
+    meta_fields: list[models.Field[Any, Any]],
+) -> None:
+    """COPY in PostgreSQL's binary format: the server does not parse text into uuid,
+    timestamp or jsonb values, and JSON fields take Python objects as they are."""
     column_list = ", ".join(f'"{c}"' for c in columns)
+    types = [
+        _base_type(f.rel_db_type(connection) if f.is_relation else f.db_type(connection))
+        for f in meta_fields
+    ]
     with (
         connection.cursor() as cursor,
-        cursor.cursor.copy(f'COPY "{table}" ({column_list}) FROM STDIN') as copy,
+        cursor.cursor.copy(f'COPY "{table}" ({column_list}) FROM STDIN (FORMAT BINARY)') as copy,
     ):
+        copy.set_types(types)
         for row in rows:
             copy.write_row(row)
 
 
+def _base_type(db_type: str | None) -> str:
+    """The type name psycopg knows: varchar(20) -> varchar."""
+    return str(db_type).split("(", 1)[0]
+
+
 def _copy_ignoring_conflicts(
-    table: str, columns: list[str], rows: Iterable[tuple[Any, ...]]
+    table: str,
+    columns: list[str],
+    rows: Iterable[tuple[Any, ...]],
+    meta_fields: list[models.Field[Any, Any]],
 ) -> set[Any]:
     """COPY cannot skip conflicts: copy into a scratch table, then insert from it."""
     scratch = f"_stepwise_copy_{table}"
@@ -149,7 +168,7 @@ def _copy_ignoring_conflicts(
             f'CREATE TEMP TABLE IF NOT EXISTS "{scratch}" '
             f'(LIKE "{table}" INCLUDING DEFAULTS) ON COMMIT DROP'
         )
-        _copy(scratch, columns, rows)
+        _copy(scratch, columns, rows, meta_fields)
         cursor.execute(
             f'INSERT INTO "{table}" ({column_list}) SELECT {column_list} FROM "{scratch}" '
             f'ON CONFLICT DO NOTHING RETURNING "{columns[0]}"'
@@ -180,17 +199,5 @@ def _prepared(
 ) -> Iterable[tuple[Any, ...]]:
     return (
         tuple(f.get_db_prep_save(v, connection) for f, v in zip(meta_fields, row, strict=True))
-        for row in rows
-    )
-
-
-def _jsonb(
-    rows: Iterable[tuple[Any, ...]], meta_fields: list[models.Field[Any, Any]]
-) -> Iterable[tuple[Any, ...]]:
-    json_at = [i for i, f in enumerate(meta_fields) if isinstance(f, models.JSONField)]
-    if not json_at:
-        return rows
-    return (
-        tuple(Jsonb(v) if i in json_at and v is not None else v for i, v in enumerate(row))
         for row in rows
     )
