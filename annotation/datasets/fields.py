@@ -10,19 +10,41 @@ _MISSING = object()
 
 
 class Fields:
-    """Reads fields of one JSON object of one record, naming `prefix.key` in errors."""
+    """Reads fields of one JSON object of one record, naming `prefix.key` in errors.
 
-    def __init__(self, obj: Any, line: int, prefix: str = "") -> None:
-        if not isinstance(obj, dict):
-            raise RecordError(line, prefix or "(record)", f"expected an object, got {_type(obj)}")
+    A nested object keeps its parent and key, and spells its path only for an error:
+    records are read by the million, errors are rare.
+    """
+
+    __slots__ = ("_key", "_parent", "line", "obj")
+
+    def __init__(
+        self,
+        obj: Any,
+        line: int,
+        parent: Fields | _Item | None = None,
+        key: str | int | None = None,
+    ) -> None:
         self.obj = obj
         self.line = line
-        self.prefix = prefix
+        self._parent = parent
+        self._key = key
+        if not isinstance(obj, dict):
+            raise RecordError(
+                line, self.prefix or "(record)", f"expected an object, got {_type(obj)}"
+            )
+
+    @property
+    def prefix(self) -> str:
+        if self._parent is None or self._key is None:
+            return ""
+        return self._parent.path(self._key)
 
     def path(self, key: str | int) -> str:
+        prefix = self.prefix
         if isinstance(key, int):
-            return f"{self.prefix}[{key}]"
-        return f"{self.prefix}.{key}" if self.prefix else key
+            return f"{prefix}[{key}]"
+        return f"{prefix}.{key}" if prefix else key
 
     def error(self, key: str | int, message: str) -> RecordError:
         return RecordError(self.line, self.path(key), message)
@@ -79,18 +101,30 @@ class Fields:
         value = self._get(key, required)
         if value is None and (nullable or not required):
             return None
-        return Fields(value, self.line, self.path(key))
+        return Fields(value, self.line, self, key)
 
     def item(self, key: str, index: int) -> Fields:
         """The object at position `index` of the list field `key`."""
-        value = self.obj[key][index]
-        return Fields(value, self.line, f"{self.path(key)}[{index}]")
+        return Fields(self.obj[key][index], self.line, _Item(self, key), index)
 
     def rating(self, key: str) -> int | None:
         value = self.integer(key, nullable=True)
         if value is not None and value not in (-1, 0, 1):
             raise self.error(key, f"expected -1, 0, 1 or null, got {value}")
         return value
+
+
+class _Item:
+    """The list field `key` of `fields`, as the parent of one of its items."""
+
+    __slots__ = ("fields", "key")
+
+    def __init__(self, fields: Fields, key: str) -> None:
+        self.fields = fields
+        self.key = key
+
+    def path(self, index: str | int) -> str:
+        return f"{self.fields.path(self.key)}[{index}]"
 
 
 def _type(value: Any) -> str:
