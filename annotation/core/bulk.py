@@ -142,6 +142,7 @@ def _copy(
     ]
     with (
         connection.cursor() as cursor,
+        connection.wrap_database_errors,  # raw psycopg errors as Django's, as execute() gives
         cursor.cursor.copy(f'COPY "{table}" ({column_list}) FROM STDIN (FORMAT BINARY)') as copy,
     ):
         copy.set_types(types)

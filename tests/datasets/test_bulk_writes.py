@@ -2,12 +2,15 @@
 
 import io
 import json
+import threading
 
+import psycopg
 import pytest
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from annotation.core.bulk import insert_new_rows, lock_keys, row_triggers_skipped
+from annotation.core.models import Project
 from annotation.datasets.importer import import_dataset
 from annotation.grading.models import Grade, GradeSource
 from annotation.problems.models import Problem, StepNode, Trace
@@ -109,3 +112,41 @@ def test_a_value_only_the_standard_json_library_reads_round_trips(project):
     assert (first.traces_created, again.traces_existing) == (1, 1)
     kept = Trace.objects.get().metadata["prm800k"]["question"]
     assert kept["pre_generated_verifier_score"] == 2**70
+
+
+def test_a_node_written_meanwhile_by_another_transaction_is_not_inserted_twice(
+    transactional_db: None,
+):
+    project = Project.objects.create(name="race")
+    problem = Problem.objects.create(project=project, external_id="p", text="t", text_digest="d")
+    now = timezone.now()
+    fields = ("id", "problem", "parent", "depth", "kind", "text", "created_at")
+    rows = {
+        node_id(problem.pk, None, "step", text): (
+            node_id(problem.pk, None, "step", text),
+            problem.pk,
+            None,
+            1,
+            "step",
+            text,
+            now,
+        )
+        for text in ("theirs", "ours")
+    }
+    theirs = next(iter(rows))
+    # Another session, as a second writer (a plain psycopg connection: usable from a timer).
+    other = psycopg.connect(**connection.get_connection_params())
+    try:
+        other.execute(
+            "INSERT INTO problems_stepnode (id, problem_id, parent_id, depth, kind, text, "
+            "created_at) VALUES (%s, %s, NULL, 1, 'step', 'theirs', now())",
+            [theirs, problem.pk],
+        )
+        # Not committed yet: our check does not see it, and our COPY waits for it.
+        threading.Timer(0.5, other.commit).start()
+        with transaction.atomic():
+            new = insert_new_rows(StepNode, fields, rows)
+    finally:
+        other.close()
+    assert new == set(rows) - {theirs}
+    assert sorted(StepNode.objects.values_list("text", flat=True)) == ["ours", "theirs"]
