@@ -2,7 +2,9 @@
 
 Reports steps per second and the peak memory of the import at two sizes, so that memory
 can be seen not to grow with the file. Baseline: the same importer on a 10x smaller file
-in the same run. Usage: DATABASE_URL=postgres://... python bench/import_speed.py [traces]
+in the same run. Also the database floor: the same rows, built beforehand, written the
+importer's way with nothing else to do — what PostgreSQL alone allows on this machine.
+Usage: DATABASE_URL=postgres://... python bench/import_speed.py [traces]
 Last line: one JSON object with the figures.
 """
 
@@ -16,7 +18,7 @@ import time
 from pathlib import Path
 
 import psycopg
-from prm800k_data import write_prm800k_file
+from prm800k_data import STEPS_PER_TRACE, write_prm800k_file
 
 BENCH_DB = "stepwise_bench_import"
 
@@ -28,13 +30,17 @@ def reset_database(admin_url: str) -> str:
     return admin_url.rsplit("/", 1)[0] + "/" + BENCH_DB
 
 
-def run_one(traces: int, label: str) -> dict[str, float]:
-    """Import one generated file in this process; peak RSS is this process's."""
+def setup_django() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotation.settings")
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import django
 
     django.setup()
+
+
+def run_one(traces: int, label: str) -> dict[str, float]:
+    """Import one generated file in this process; peak RSS is this process's."""
+    setup_django()
     from annotation.core.models import Project
     from annotation.datasets.importer import import_dataset
 
@@ -60,9 +66,82 @@ def run_one(traces: int, label: str) -> dict[str, float]:
         }
 
 
+def run_floor(traces: int) -> dict[str, float]:
+    """The database's share alone: the rows an import of `traces` generated PRM800K rows
+    writes (traces, nodes, path steps, grades), built before the clock starts and written
+    the importer's way (binary COPY per chunk, per-row triggers off). No importer can be
+    faster than this on the same server, whatever its Python does."""
+    setup_django()
+    from django.db import transaction
+    from django.utils import timezone
+
+    from annotation.core.bulk import insert_rows, reserve_ids, row_triggers_skipped
+    from annotation.core.models import Project
+    from annotation.datasets import importer
+    from annotation.grading.models import Grade, GradeSource
+    from annotation.problems.models import Origin, Problem, StepNode, Trace, TraceStep
+    from annotation.problems.tree import node_id
+
+    project = Project.objects.create(name="bench floor")
+    problems = Problem.objects.bulk_create(
+        Problem(project=project, external_id=str(i), text=f"Problem {i}", text_digest=str(i))
+        for i in range(100)
+    )
+    source = GradeSource.objects.create(name="bench floor")
+    now = timezone.now()
+    seconds = 0.0
+    with transaction.atomic():
+        for start in range(0, traces, 2000):
+            ids = reserve_ids(Trace, min(2000, traces - start))
+            rows: dict[str, list[tuple[object, ...]]] = {
+                "trace": [],
+                "node": [],
+                "step": [],
+                "grade": [],
+            }
+            for t, trace_id in enumerate(ids, start):
+                problem = problems[t % 100].pk
+                rows["trace"].append(
+                    (
+                        trace_id,
+                        problem,
+                        Origin.IMPORTED,
+                        f"t{t}",
+                        "1",
+                        True,
+                        "solution",
+                        1,
+                        {"k": t},
+                        now,
+                    )
+                )
+                parent = None
+                for s in range(STEPS_PER_TRACE):
+                    text = f"Step {s} of solution {t}: 0.123456 + x"
+                    nid = node_id(problem, parent, "step", text)
+                    rows["node"].append((nid, problem, parent, s + 1, "step", text, now))
+                    rows["step"].append((trace_id, s, nid, 0, True, None))
+                    rows["grade"].append((nid, source.pk, trace_id, 1, False, True, now))
+                    parent = nid
+            started = time.perf_counter()
+            with transaction.atomic(), row_triggers_skipped():
+                insert_rows(Trace, importer.TRACE_FIELDS, rows["trace"])
+                insert_rows(StepNode, importer.NODE_FIELDS, rows["node"])
+                insert_rows(TraceStep, importer.TRACE_STEP_FIELDS, rows["step"])
+                insert_rows(Grade, importer.GRADE_FIELDS, rows["grade"])
+            seconds += time.perf_counter() - started
+        committing = time.perf_counter()
+    seconds += time.perf_counter() - committing  # the COMMIT
+    steps = traces * STEPS_PER_TRACE
+    return {"steps": steps, "seconds": round(seconds, 2), "steps_per_s": round(steps / seconds)}
+
+
 def main() -> None:
     if sys.argv[1:2] == ["--one"]:
         print(json.dumps(run_one(int(sys.argv[2]), sys.argv[3])))
+        return
+    if sys.argv[1:2] == ["--floor"]:
+        print(json.dumps(run_floor(int(sys.argv[2]))))
         return
     traces = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
     admin_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
@@ -70,10 +149,20 @@ def main() -> None:
     root = Path(__file__).resolve().parents[1]
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=root, env=env, check=True)
     results = {}
-    for label, n in [("small", traces // 10), ("large", traces)]:
-        # Each size in a fresh process, so that peak memory is that import's alone.
+    runs = [
+        ("small", "--one", traces // 10),
+        ("large", "--one", traces),
+        ("floor", "--floor", traces),
+    ]
+    for label, mode, n in runs:
+        if label == "floor":  # on an empty database: if anything, in the floor's favour
+            env["DATABASE_URL"] = reset_database(admin_url)
+            subprocess.run(
+                [sys.executable, "manage.py", "migrate", "-v0"], cwd=root, env=env, check=True
+            )
+        # Each run in a fresh process, so that peak memory is that import's alone.
         out = subprocess.run(
-            [sys.executable, __file__, "--one", str(n), label],
+            [sys.executable, __file__, mode, str(n), label],
             env=env,
             check=True,
             capture_output=True,
@@ -81,7 +170,7 @@ def main() -> None:
         ).stdout
         results[label] = json.loads(out.strip().splitlines()[-1])
         print(f"{label}: {results[label]}", flush=True)
-    small, large = results["small"], results["large"]
+    small, large, floor = results["small"], results["large"], results["floor"]
     print(
         json.dumps(
             {
@@ -94,6 +183,8 @@ def main() -> None:
                 "small_peak_mb": small["peak_mb"],
                 "rate_ratio_large_vs_small": round(large["steps_per_s"] / small["steps_per_s"], 2),
                 "memory_ratio_large_vs_small": round(large["peak_mb"] / small["peak_mb"], 2),
+                "db_floor_steps_per_s": floor["steps_per_s"],
+                "importer_vs_db_floor": round(large["steps_per_s"] / floor["steps_per_s"], 2),
                 "target_steps_per_s": 50_000,
             }
         )
