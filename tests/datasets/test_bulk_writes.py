@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from annotation.core.bulk import insert_new_rows, lock_keys, row_triggers_skipped
 from annotation.core.models import Project
-from annotation.datasets.importer import import_dataset
+from annotation.datasets.importer import NODE_FIELDS, import_dataset
 from annotation.grading.models import Grade, GradeSource
 from annotation.problems.models import Problem, StepNode, Trace
 from annotation.problems.tree import node_id
@@ -22,6 +22,17 @@ def setting(name: str) -> str:
     with connection.cursor() as cursor:
         cursor.execute(f"SHOW {name}")
         return cursor.fetchone()[0]
+
+
+def first_step_rows(project, texts):
+    """Step-node rows (NODE_FIELDS order) of first steps with these texts, by node id."""
+    problem = Problem.objects.create(project=project, external_id="p", text="t", text_digest="d")
+    now = timezone.now()
+    return {
+        nid: (nid, problem.pk, None, 1, "step", text, now)
+        for text in texts
+        for nid in [node_id(problem.pk, None, "step", text)]
+    }
 
 
 def test_row_triggers_are_off_only_inside_the_block(db):
@@ -56,26 +67,12 @@ def test_a_role_without_the_privilege_keeps_the_checks(db):
 
 
 def test_new_rows_are_told_from_existing_ones_which_are_locked(project):
-    problem = Problem.objects.create(project=project, external_id="p", text="t", text_digest="d")
-    now = timezone.now()
-    fields = ("id", "problem", "parent", "depth", "kind", "text", "created_at")
-    rows = {
-        node_id(problem.pk, None, "step", text): (
-            node_id(problem.pk, None, "step", text),
-            problem.pk,
-            None,
-            1,
-            "step",
-            text,
-            now,
-        )
-        for text in ("a", "b")
-    }
+    rows = first_step_rows(project, ["a", "b"])
     first = dict(list(rows.items())[:1])
     with transaction.atomic():
-        assert insert_new_rows(StepNode, fields, first) == set(first)
+        assert insert_new_rows(StepNode, NODE_FIELDS, first) == set(first)
     with transaction.atomic():
-        assert insert_new_rows(StepNode, fields, rows) == set(rows) - set(first)
+        assert insert_new_rows(StepNode, NODE_FIELDS, rows) == set(rows) - set(first)
         assert lock_keys(StepNode, [*rows, node_id(0, None, "step", "gone")]) == set(rows)
     assert StepNode.objects.count() == 2
 
@@ -117,22 +114,8 @@ def test_a_value_only_the_standard_json_library_reads_round_trips(project):
 def test_a_node_written_meanwhile_by_another_transaction_is_not_inserted_twice(
     transactional_db: None,
 ):
-    project = Project.objects.create(name="race")
-    problem = Problem.objects.create(project=project, external_id="p", text="t", text_digest="d")
-    now = timezone.now()
-    fields = ("id", "problem", "parent", "depth", "kind", "text", "created_at")
-    rows = {
-        node_id(problem.pk, None, "step", text): (
-            node_id(problem.pk, None, "step", text),
-            problem.pk,
-            None,
-            1,
-            "step",
-            text,
-            now,
-        )
-        for text in ("theirs", "ours")
-    }
+    rows = first_step_rows(Project.objects.create(name="race"), ["theirs", "ours"])
+    problem_id = next(iter(rows.values()))[1]
     theirs = next(iter(rows))
     # Another session, as a second writer (a plain psycopg connection: usable from a timer).
     other = psycopg.connect(**connection.get_connection_params())
@@ -140,12 +123,12 @@ def test_a_node_written_meanwhile_by_another_transaction_is_not_inserted_twice(
         other.execute(
             "INSERT INTO problems_stepnode (id, problem_id, parent_id, depth, kind, text, "
             "created_at) VALUES (%s, %s, NULL, 1, 'step', 'theirs', now())",
-            [theirs, problem.pk],
+            [theirs, problem_id],
         )
         # Not committed yet: our check does not see it, and our COPY waits for it.
         threading.Timer(0.5, other.commit).start()
         with transaction.atomic():
-            new = insert_new_rows(StepNode, fields, rows)
+            new = insert_new_rows(StepNode, NODE_FIELDS, rows)
     finally:
         other.close()
     assert new == set(rows) - {theirs}
