@@ -5,8 +5,8 @@ Rows are plain tuples in the order of `fields`; JSON fields take Python objects.
 Foreign keys: PostgreSQL checks each inserted row with a trigger (a locked index lookup per
 reference, about seven per imported step). `row_triggers_skipped` turns those checks off while
 the importer writes a chunk; the importer then takes the same locks once per chunk with
-`lock_keys` on the rows it references that it did not create, so that no concurrent
-delete can leave a dangling reference. Everyone else's writes keep their checks.
+`lock_keys` on the rows it references, so that no concurrent delete can leave a dangling
+reference. Everyone else's writes keep their checks.
 """
 
 from collections.abc import Collection, Iterable, Iterator, Sequence
@@ -71,7 +71,7 @@ def existing_pairs(
         ).values_list(*fields)
         return set(found) & set(pairs)
     table, columns, meta_fields = _columns(model, fields)
-    types = [f.db_type(connection) for f in meta_fields]
+    types = _db_types(meta_fields)
     first, second = (f'"{c}"' for c in columns)
     with connection.cursor() as cursor:  # one index probe per pair
         cursor.execute(
@@ -136,23 +136,20 @@ def _copy(
     """COPY in PostgreSQL's binary format: the server does not parse text into uuid,
     timestamp or jsonb values, and JSON fields take Python objects as they are."""
     column_list = ", ".join(f'"{c}"' for c in columns)
-    types = [
-        _base_type(f.rel_db_type(connection) if f.is_relation else f.db_type(connection))
-        for f in meta_fields
-    ]
     with (
         connection.cursor() as cursor,
         connection.wrap_database_errors,  # raw psycopg errors as Django's, as execute() gives
         cursor.cursor.copy(f'COPY "{table}" ({column_list}) FROM STDIN (FORMAT BINARY)') as copy,
     ):
-        copy.set_types(types)
+        copy.set_types(_db_types(meta_fields))
         for row in rows:
             copy.write_row(row)
 
 
-def _base_type(db_type: str | None) -> str:
-    """The type name psycopg knows: varchar(20) -> varchar."""
-    return str(db_type).split("(", 1)[0]
+def _db_types(meta_fields: list[models.Field[Any, Any]]) -> list[str]:
+    """The columns' type names as psycopg and casts know them: varchar(20) -> varchar (a
+    foreign key's db_type is its target's)."""
+    return [str(f.db_type(connection)).split("(", 1)[0] for f in meta_fields]
 
 
 def _copy_ignoring_conflicts(
