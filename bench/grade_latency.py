@@ -218,6 +218,30 @@ def run_clients(
     return annotators
 
 
+def cpu_seconds(server_pid: int) -> dict[str, float]:
+    """CPU time used so far by the server's processes, PostgreSQL's and this client (Linux)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    totals = {"server": 0.0, "database": 0.0}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                command = cmdline.read()
+        except OSError:
+            continue
+        used = (int(fields[11]) + int(fields[12])) / ticks
+        if int(entry) == server_pid or int(fields[1]) == server_pid:
+            totals["server"] += used
+        elif command.startswith(b"postgres"):
+            totals["database"] += used
+    own = os.times()
+    totals["client"] = own.user + own.system
+    return totals
+
+
 def wait_for_server(host: str, port: int, process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -297,9 +321,9 @@ def main() -> None:
         run_clients(clients, warmup, think)
         for client in clients:
             client.latencies.clear()
-        started = time.perf_counter()
+        started, cpu_before = time.perf_counter(), cpu_seconds(server.pid)
         run_clients(clients, range(args.warmup, args.warmup + args.saves), think)
-        elapsed = time.perf_counter() - started
+        elapsed, cpu_after = time.perf_counter() - started, cpu_seconds(server.pid)
         for client in [baseline, *clients]:
             if client.connection is not None:
                 client.connection.close()
@@ -337,6 +361,10 @@ def main() -> None:
         "mean_ms": round(statistics.fmean(latencies), 2) if latencies else None,
         "baseline_p50_ms": round(percentile(baseline.latencies, 50), 2),
         "p50_vs_baseline": round(percentile(latencies, 50) / percentile(baseline.latencies, 50), 2),
+        **{
+            f"cpu_ms_per_save_{part}": round((cpu_after[part] - used) * 1000 / len(latencies), 2)
+            for part, used in cpu_before.items()
+        },
         "errors": len(errors),
         "grades_sent": sent,
         "grades_written": written,

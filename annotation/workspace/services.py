@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cache
 from typing import Any
 
 from django.conf import settings
@@ -12,17 +13,15 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import (
     Count,
     Exists,
-    F,
-    FilteredRelation,
     IntegerField,
     OuterRef,
-    Q,
     QuerySet,
     Subquery,
 )
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from annotation.core.fixed_sql import Selected, fetch_all
 from annotation.core.models import Project
 from annotation.evaluation.selectors import queue_order
 from annotation.grading.models import Grade, GradeSource, SourceKind
@@ -295,32 +294,31 @@ def parse_step_grades(raw: Any, path_nodes: dict[str, int]) -> dict[uuid.UUID, S
     return grades
 
 
+@cache
+def _path_with_grades_sql() -> tuple[str, Selected, Selected]:
+    step = Selected(TraceStep, "s", ("node", "position"))
+    grade = Selected(Grade, "g", ("id", "rating", "unsure", "critique"))
+    sql = (
+        f"SELECT {step.sql}, {grade.sql} FROM {TraceStep._meta.db_table} s "
+        f"LEFT JOIN {Grade._meta.db_table} g "
+        "ON g.node_id = s.node_id AND g.source_id = %s AND g.is_current "
+        "WHERE s.trace_id = %s AND s.on_path"
+    )
+    return sql, step, grade
+
+
 def path_with_current_grades(
     trace_id: int, source: GradeSource
 ) -> tuple[dict[str, int], dict[uuid.UUID, Grade]]:
     """The position of each node on the trace's path and the source's current grade on it, in
-    one query (a save runs this several times a minute per annotator)."""
-    current_grade = FilteredRelation(
-        "node__grades",
-        condition=Q(node__grades__source=source, node__grades__is_current=True),
-    )
-    rows = (
-        TraceStep.objects.filter(trace_id=trace_id, on_path=True)
-        .annotate(current=current_grade)
-        .order_by()
-        .values_list(
-            "node_id",
-            "position",
-            "current__id",
-            "current__rating",
-            "current__unsure",
-            "current__critique",
-        )
-    )
+    one fixed statement (a save runs this several times a minute per annotator)."""
+    sql, step, grade = _path_with_grades_sql()
     positions: dict[str, int] = {}
     current: dict[uuid.UUID, Grade] = {}
-    for nid, position, grade_id, rating, unsure, critique in rows:
+    for row in fetch_all(sql, [source.pk, trace_id]):
+        nid, position = step.values(row)
         positions[str(nid)] = position
+        grade_id, rating, unsure, critique = grade.values(row, step.width)
         if grade_id is not None:
             current[nid] = Grade(
                 id=grade_id, node_id=nid, rating=rating, unsure=unsure, critique=critique
@@ -379,16 +377,25 @@ def grades_write(
 def _compare_and_swap(
     assignment: Assignment, *, version: Any, draft: dict[str, Any], time_spent_ms: int | None
 ) -> int:
+    """Stores the draft as the next version if `version` is the stored one (one fixed UPDATE:
+    every autosave runs it), else raises VersionConflict with the stored work."""
     if not isinstance(version, int) or isinstance(version, bool):
         raise WorkspaceError("version is missing: reload the page.")
-    changes: dict[str, Any] = {
-        "version": F("version") + 1,
-        "draft": draft,
-        "updated_at": timezone.now(),
-    }
-    if time_spent_ms is not None:
-        changes["time_spent_ms"] = time_spent_ms
-    updated = Assignment.objects.filter(pk=assignment.pk, version=version).update(**changes)
+    meta = Assignment._meta
+    sql = (
+        f"UPDATE {meta.db_table} SET version = version + 1, draft = %s, updated_at = %s, "
+        "time_spent_ms = COALESCE(%s, time_spent_ms) WHERE id = %s AND version = %s"
+    )
+    params = [
+        meta.get_field("draft").get_db_prep_save(draft, connection),
+        meta.get_field("updated_at").get_db_prep_save(timezone.now(), connection),
+        time_spent_ms,
+        assignment.pk,
+        version,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        updated = cursor.rowcount
     if updated != 1:
         raise VersionConflict(Assignment.objects.get(pk=assignment.pk))
     return version + 1
