@@ -102,6 +102,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
 LOGIN_URL = "login"
+# Django's database sessions and model backend, each reading its row with one fixed statement.
+SESSION_ENGINE = "annotation.core.sessions"
+AUTHENTICATION_BACKENDS = ["annotation.core.auth_backends.UserBackend"]
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
