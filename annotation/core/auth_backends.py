@@ -25,11 +25,11 @@ class UserBackend(ModelBackend):
         """The active user of this id or None, as ModelBackend.get_user."""
         sql, user = _user_sql()
         try:
-            pk = get_user_model()._meta.pk.to_python(user_id)  # type: ignore[union-attr]
+            pk = get_user_model()._meta.pk.to_python(user_id)
         except ValidationError:
             return None
         row = fetch_one(sql, [pk])
         if row is None:
             return None
-        found = user.instance(row)
+        found: Any = user.instance(row)
         return found if self.user_can_authenticate(found) else None

@@ -21,7 +21,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from annotation.core.fixed_sql import Selected, fetch_all
+from annotation.core.fixed_sql import Selected, execute, fetch_all, insert_rows
 from annotation.core.models import Project
 from annotation.evaluation.selectors import queue_order
 from annotation.grading.models import Grade, GradeSource, SourceKind
@@ -326,6 +326,19 @@ def path_with_current_grades(
     return positions, current
 
 
+# What a person's new grade sets; score, flagged and reason keep their database defaults.
+NEW_GRADE_FIELDS = (
+    "node",
+    "source",
+    "trace",
+    "rating",
+    "unsure",
+    "critique",
+    "is_current",
+    "created_at",
+)
+
+
 def grades_write(
     *,
     source: GradeSource,
@@ -345,7 +358,8 @@ def grades_write(
             for g in Grade.objects.filter(source=source, node_id__in=wanted, is_current=True)
         }
     retire: list[int] = []
-    fresh: list[Grade] = []
+    fresh: list[tuple[Any, ...]] = []
+    now = timezone.now()
     for nid, want in wanted.items():
         old = current.get(nid)
         critique = want.critique if with_critique else (old.critique if old else "")
@@ -358,19 +372,15 @@ def grades_write(
         if old is not None:
             retire.append(old.pk)
         if want.rating is not None:
-            fresh.append(
-                Grade(
-                    node_id=nid,
-                    source=source,
-                    trace_id=trace_id,
-                    rating=want.rating,
-                    unsure=want.unsure,
-                    critique=critique,
-                )
-            )
+            fresh.append((nid, source.pk, trace_id, want.rating, want.unsure, critique, True, now))
+    # Fixed statements: every autosave of a grading item comes here (see core/fixed_sql.py).
     if retire:
-        Grade.objects.filter(pk__in=retire).update(is_current=False)
-    Grade.objects.bulk_create(fresh)
+        execute(
+            f"UPDATE {Grade._meta.db_table} SET is_current = %s "
+            f"WHERE id IN ({', '.join(['%s'] * len(retire))})",
+            [False, *retire],
+        )
+    insert_rows(Grade, NEW_GRADE_FIELDS, fresh)
     return len(fresh)
 
 
@@ -393,10 +403,7 @@ def _compare_and_swap(
         assignment.pk,
         version,
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        updated = cursor.rowcount
-    if updated != 1:
+    if execute(sql, params) != 1:
         raise VersionConflict(Assignment.objects.get(pk=assignment.pk))
     return version + 1
 
