@@ -46,6 +46,10 @@ class Selected:
         return len(self.fields)
 
     @cached_property
+    def _attnames(self) -> list[str]:
+        return [field.attname for field in self.fields]
+
+    @cached_property
     def _converters(self) -> list[tuple[int, list[Converter], Any]]:
         found = []
         for index, field in enumerate(self.fields):
@@ -67,8 +71,7 @@ class Selected:
 
     def instance(self, row: Sequence[Any], start: int = 0) -> Model:
         """A model instance from this part of `row`; fields not selected load on access."""
-        names = [field.attname for field in self.fields]
-        return self.model.from_db(DEFAULT_DB_ALIAS, names, self.values(row, start))
+        return self.model.from_db(DEFAULT_DB_ALIAS, self._attnames, self.values(row, start))
 
 
 def insert_rows(
