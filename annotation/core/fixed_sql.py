@@ -74,28 +74,6 @@ class Selected:
         return self.model.from_db(DEFAULT_DB_ALIAS, self._attnames, self.values(row, start))
 
 
-def insert_rows(
-    model: type[Model], field_names: Sequence[str], rows: Sequence[Sequence[Any]]
-) -> None:
-    """One INSERT of `rows`, each holding the values of `field_names`, prepared for the
-    database as the ORM prepares them; columns not named take their database defaults."""
-    if not rows:
-        return
-    fields = [model._meta.get_field(name) for name in field_names]
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(str(field.column)) for field in fields)  # type: ignore[union-attr]
-    row_sql = f"({', '.join(['%s'] * len(fields))})"
-    params = [
-        field.get_db_prep_save(value, connection)  # type: ignore[union-attr]
-        for row in rows
-        for field, value in zip(fields, row, strict=True)
-    ]
-    execute(
-        f"INSERT INTO {model._meta.db_table} ({columns}) VALUES {', '.join([row_sql] * len(rows))}",
-        params,
-    )
-
-
 def execute(sql: str, params: Sequence[Any]) -> int:
     """Runs a statement; returns the number of rows it changed."""
     with connection.cursor() as cursor:

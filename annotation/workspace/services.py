@@ -21,7 +21,8 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from annotation.core.fixed_sql import Selected, execute, fetch_all, insert_rows
+from annotation.core.bulk import insert_rows
+from annotation.core.fixed_sql import Selected, execute, fetch_all
 from annotation.core.models import Project
 from annotation.evaluation.selectors import queue_order
 from annotation.grading.models import Grade, GradeSource, SourceKind
@@ -373,7 +374,7 @@ def grades_write(
             retire.append(old.pk)
         if want.rating is not None:
             fresh.append((nid, source.pk, trace_id, want.rating, want.unsure, critique, True, now))
-    # Fixed statements: every autosave of a grading item comes here (see core/fixed_sql.py).
+    # Every autosave of a grading item comes here: no ORM query building (see core/fixed_sql.py).
     if retire:
         execute(
             f"UPDATE {Grade._meta.db_table} SET is_current = %s "

@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from annotation.core.auth_backends import UserBackend
-from annotation.core.fixed_sql import Selected, fetch_one, insert_rows
+from annotation.core.fixed_sql import Selected, fetch_one
 from annotation.core.sessions import SessionStore
 from annotation.grading.models import Grade, GradeSource, SourceKind
 from annotation.workspace.models import Assignment, ItemKind
@@ -50,19 +50,6 @@ def test_selected_rows_equal_the_orms_field_by_field(claim):
         assert field_values(read) == field_values(model.objects.get(pk=pk))
     assert read.node_id == node and read.unsure is False and read.score is None
     assert part.values(row)[0] == grade.pk
-
-
-def test_insert_rows_leaves_unnamed_columns_to_their_database_defaults(claim):
-    source = GradeSource.objects.create(kind=SourceKind.HUMAN, user=claim.annotator, name="h")
-    node = claim.trace.steps.get(position=0).node_id
-    now = timezone.now()
-    fields = ("node", "source", "trace", "rating", "critique", "is_current", "created_at")
-
-    insert_rows(Grade, fields, [(node, source.pk, claim.trace_id, 0, "why", True, now)])
-
-    grade = Grade.objects.get(source=source)
-    assert (grade.node_id, grade.rating, grade.critique, grade.created_at) == (node, 0, "why", now)
-    assert (grade.unsure, grade.reason, grade.score, grade.flagged) == (False, "", None, None)
 
 
 def test_sessions_load_unexpired_rows_only(db):

@@ -9,7 +9,13 @@ from annotation.grading.models import Grade
 from annotation.problems.models import StepNode, Trace
 from annotation.workspace.models import AssignmentStatus, ItemKind
 from annotation.workspace.selectors import gold_accuracy, project_agreement
-from annotation.workspace.services import assignment_claim_next, gold_mark, human_source
+from annotation.workspace.services import (
+    StepGrade,
+    assignment_claim_next,
+    gold_mark,
+    grades_write,
+    human_source,
+)
 from tests.factories import MembershipFactory, ProblemFactory, UserFactory
 
 
@@ -71,6 +77,27 @@ def test_changed_grade_keeps_history(client, claim, trace, annotator):
         .values_list("rating", "is_current")
     )
     assert rows == [(1, False), (-1, True)]
+
+
+def test_new_grade_version_leaves_machine_columns_to_their_database_defaults(claim, annotator):
+    source = human_source(user=annotator)
+    node = claim.trace.steps.get(position=0).node_id
+    wanted = {node: StepGrade(rating=0, unsure=True, critique="why")}
+
+    written = grades_write(
+        source=source, trace_id=claim.trace_id, wanted=wanted, with_critique=True
+    )
+
+    grade = Grade.objects.get(source=source)
+    assert written == 1
+    assert (grade.node_id, grade.trace_id, grade.rating, grade.unsure, grade.critique) == (
+        node,
+        claim.trace_id,
+        0,
+        True,
+        "why",
+    )
+    assert (grade.is_current, grade.reason, grade.score, grade.flagged) == (True, "", None, None)
 
 
 def test_stale_save_gets_409_with_the_stored_version(client, claim, trace):
