@@ -69,7 +69,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 typecheck: install
-	$(BIN)/mypy annotation workers
+	$(BIN)/mypy algorithms annotation workers
 
 pytest: install assets system-deps services
 	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \

@@ -13,7 +13,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for `workers`
 
-from workers.backends.base import Generator, SamplingParams
+from algorithms.sampling import SamplingParams
+from workers.backends.base import Generator
 from workers.testing.tiny_models import build_tiny_causal_lm
 from workers.testing.vllm_cpu import CPU_ENGINE_OPTIONS
 

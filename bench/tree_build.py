@@ -66,7 +66,7 @@ def main() -> None:
     django.setup()
     import torch
 
-    from workers.algorithms import tree_search
+    from algorithms import tree_search
     from workers.runners.tree import policy, scorer_fn
     from workers.testing.tiny_models import build_tiny_causal_lm, build_tiny_prm
 

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from algorithms.answers import answers_equivalent_many
 from annotation.core.bulk import (
     existing_pairs,
     insert_new_rows,
@@ -32,7 +33,6 @@ from annotation.datasets.records import ImportRecord, ProblemRecord, TraceRecord
 from annotation.grading.models import Grade, GradeSource, SourceKind
 from annotation.problems.models import Origin, Problem, StepNode, Trace, TraceStep
 from annotation.problems.tree import node_id, text_digest
-from workers.algorithms.answers import answers_equivalent_many
 
 TRACE_FIELDS = (
     "id",

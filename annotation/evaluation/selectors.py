@@ -23,12 +23,7 @@ from typing import Any, Literal
 from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
 
-from annotation.core.models import Project
-from annotation.evaluation.models import Rollout, SuggestionSetting
-from annotation.grading.models import Grade, GradeSource, SourceKind
-from annotation.jobs.models import Job
-from annotation.problems.models import Origin, Trace, TraceStep
-from workers.algorithms.metrics import (
+from algorithms.metrics import (
     NO_ERROR,
     CalibrationBin,
     ProcessBenchScores,
@@ -42,6 +37,11 @@ from workers.algorithms.metrics import (
     predicted_first_error,
     processbench_scores,
 )
+from annotation.core.models import Project
+from annotation.evaluation.models import Rollout, SuggestionSetting
+from annotation.grading.models import Grade, GradeSource, SourceKind
+from annotation.jobs.models import Job
+from annotation.problems.models import Origin, Trace, TraceStep
 
 REFERENCE_KINDS = (SourceKind.HUMAN, SourceKind.DATASET)
 MACHINE_KINDS = (SourceKind.PRM, SourceKind.JUDGE, SourceKind.MONTE_CARLO)

@@ -7,6 +7,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
 
+from algorithms.prompts import PromptTemplateError, template_variables
+from algorithms.sampling import SamplingParams
 from annotation.core.models import Project
 from annotation.jobs.models import Job, JobKind
 from annotation.jobs.services import create_job
@@ -18,8 +20,6 @@ from annotation.llm.models import (
     PromptTemplate,
     PromptVersion,
 )
-from workers.algorithms.prompts import PromptTemplateError, template_variables
-from workers.backends.base import SamplingParams
 
 MODEL_FIELDS = (
     "name",

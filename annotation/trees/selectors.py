@@ -10,12 +10,12 @@ from typing import Any
 
 from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
 
+from algorithms import tree_search
 from annotation.core.models import Project
 from annotation.grading.models import Grade, SourceKind
 from annotation.jobs.models import Job, JobKind
 from annotation.problems.models import Origin, Problem, Trace, TraceStep
 from annotation.trees.models import TreeNode
-from workers.algorithms import tree_search
 
 DEFAULT_KEYWORDS = (
     "wait",

@@ -1,6 +1,6 @@
 """Writes for reasoning trees and long thoughts: tree rows, their grades, derived traces, jobs.
 
-Trees are built in memory by workers.algorithms.tree_search and written here in bulk, one
+Trees are built in memory by algorithms.tree_search and written here in bulk, one
 transaction per chunk of problems; a problem whose tree the job has already written is skipped,
 so a chunk delivered twice writes nothing twice.
 """
@@ -16,6 +16,10 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from algorithms.long_thought import LongThought, correct_paths, draft_paragraphs
+from algorithms.prompts import PromptTemplateError, template_variables
+from algorithms.steps import split_steps
+from algorithms.tree_search import ROOT_ID, Tree
 from annotation.core.models import Project
 from annotation.grading.models import Grade, GradeSource
 from annotation.jobs.models import Job, JobKind, JobStatus
@@ -25,10 +29,6 @@ from annotation.llm.services import check_job_items, check_job_model, job_sampli
 from annotation.problems.models import Origin, Problem, StepKind, StepNode, Trace, TraceStep
 from annotation.problems.tree import node_id
 from annotation.trees.models import TreeNode
-from workers.algorithms.long_thought import LongThought, correct_paths, draft_paragraphs
-from workers.algorithms.prompts import PromptTemplateError, template_variables
-from workers.algorithms.steps import split_steps
-from workers.algorithms.tree_search import ROOT_ID, Tree
 
 SEARCH_MODES = ("beam", "judge", "mcts")
 MAX_TREE_NODES = 1_000_000  # width ** depth guard: keep * width * depth new nodes per problem

@@ -8,6 +8,12 @@ from typing import Any
 
 from django.db.models import Avg, Count, Q, Sum
 
+from algorithms.agreement import (
+    first_error_agreement,
+    first_error_index,
+    fleiss_kappa,
+    krippendorff_alpha,
+)
 from annotation.core.models import Project
 from annotation.grading.models import Grade, SourceKind
 from annotation.problems.models import Trace, TraceStep
@@ -18,12 +24,6 @@ from annotation.workspace.models import (
     ItemKind,
 )
 from annotation.workspace.services import GRADEABLE_ORIGINS, open_items
-from workers.algorithms.agreement import (
-    first_error_agreement,
-    first_error_index,
-    fleiss_kappa,
-    krippendorff_alpha,
-)
 
 RATINGS = (-1, 0, 1)
 

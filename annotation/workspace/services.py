@@ -21,6 +21,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from algorithms.answers import answers_equivalent
 from annotation.core.bulk import insert_rows
 from annotation.core.fixed_sql import Selected, execute, fetch_all
 from annotation.core.models import Project
@@ -44,7 +45,6 @@ from annotation.workspace.models import (
     ItemKind,
     ReviewStatus,
 )
-from workers.algorithms.answers import answers_equivalent
 
 # Traces that are put in front of annotators to grade. Thought records are reviewed, not graded;
 # tree paths and long thoughts are researchers' material.

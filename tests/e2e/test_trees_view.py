@@ -8,14 +8,14 @@ import time
 import pytest
 from playwright.sync_api import Page, expect
 
+from algorithms.long_thought import derive_long_thought
+from algorithms.tree_search import ProblemSpec, Tree
 from annotation.core.models import Project, Role
 from annotation.grading.models import Grade, GradeSource, SourceKind
 from annotation.problems.models import Problem
 from annotation.trees.models import TreeNode
 from annotation.trees.services import DerivedThought, long_thoughts_write, tree_round_record
 from tests.factories import MembershipFactory, ProblemFactory, UserFactory
-from workers.algorithms.long_thought import derive_long_thought
-from workers.algorithms.tree_search import ProblemSpec, Tree
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

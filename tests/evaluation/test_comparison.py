@@ -4,6 +4,7 @@ import math
 
 import pytest
 
+from algorithms.metrics import best_threshold, predicted_first_error, processbench_scores
 from annotation.datasets.importer import import_dataset
 from annotation.evaluation.selectors import (
     compare_sources,
@@ -16,7 +17,6 @@ from annotation.problems.models import Trace
 from tests.conftest import PRM800K_DIR
 from tests.factories import TraceFactory, UserFactory
 from tests.support.data import import_processbench_rows
-from workers.algorithms.metrics import best_threshold, predicted_first_error, processbench_scores
 
 pytestmark = pytest.mark.django_db
 

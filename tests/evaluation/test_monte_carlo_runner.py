@@ -5,6 +5,7 @@ from collections.abc import Sequence
 
 import pytest
 
+from algorithms.mc_labels import first_error_binary_search, first_error_linear
 from annotation.core.models import Project
 from annotation.evaluation.models import Rollout
 from annotation.evaluation.services import start_monte_carlo_job
@@ -15,7 +16,6 @@ from annotation.llm.services import model_config_create
 from annotation.problems.models import Trace
 from tests.factories import ProblemFactory, trace_with_steps
 from tests.support.data import prompt
-from workers.algorithms.mc_labels import first_error_binary_search, first_error_linear
 from workers.runners.monte_carlo import CONTINUE_INSTRUCTION, Completion, run_monte_carlo
 
 pytestmark = pytest.mark.django_db

@@ -6,13 +6,13 @@ import re
 
 import pytest
 
+from algorithms.pairs import sample_dpo_pairs
 from annotation.datasets.export.formats import EXPORT_FORMATS, hash_seed
 from annotation.datasets.export.options import ExportOptionError, ExportOptions
 from annotation.datasets.exporter import export_dataset
 from annotation.grading.models import Grade
 from annotation.problems.models import TraceStep
 from tests.exports.conftest import PROCESSBENCH, human_source, import_rows, make_problem, make_trace
-from workers.algorithms.pairs import sample_dpo_pairs
 
 QUESTION = "What is 2 + 3?"
 

@@ -1,8 +1,8 @@
 import pytest
 
+from algorithms.tree_search import ProblemSpec, Tree
 from annotation.problems.models import Problem
 from tests.factories import ProblemFactory, ProjectFactory
-from workers.algorithms.tree_search import ProblemSpec, Tree
 
 
 def hand_tree(problem: Problem) -> Tree:

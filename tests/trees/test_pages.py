@@ -1,8 +1,8 @@
+from algorithms.long_thought import derive_long_thought
 from annotation.core.models import Role
 from annotation.trees.services import DerivedThought, long_thoughts_write, tree_round_record
 from tests.factories import MembershipFactory, UserFactory
 from tests.trees.conftest import hand_tree
-from workers.algorithms.long_thought import derive_long_thought
 
 
 def member(problem, role):

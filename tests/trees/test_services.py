@@ -1,6 +1,7 @@
 import pytest
 from django.core.exceptions import ValidationError
 
+from algorithms.long_thought import derive_long_thought, render_draft
 from annotation.grading.models import Grade, GradeSource, SourceKind
 from annotation.jobs.models import JobStatus
 from annotation.problems.models import Origin, Trace, TraceStep
@@ -15,7 +16,6 @@ from annotation.trees.services import (
 )
 from tests.factories import UserFactory
 from tests.trees.conftest import hand_tree
-from workers.algorithms.long_thought import derive_long_thought, render_draft
 
 
 def test_trees_write_stores_every_node_once_and_marks_the_correct_path(problem):

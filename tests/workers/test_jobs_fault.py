@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from algorithms.steps import split_steps
 from annotation.jobs.models import JobStatus
 from annotation.llm.models import PromptPurpose
 from annotation.llm.services import start_sample_job
@@ -14,7 +15,6 @@ from tests.factories import ProjectFactory, UserFactory
 from tests.support.data import generator_config, make_problems, prompt
 from tests.support.models import tiny_model
 from tests.support.worker import WorkerProcess, purge_broker, wait_until
-from workers.algorithms.steps import split_steps
 
 pytestmark = [pytest.mark.worker, pytest.mark.models]
 

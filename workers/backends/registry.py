@@ -9,7 +9,8 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
-from workers.backends.base import BackendError, Generator, SamplingParams, StepScorer
+from algorithms.sampling import SamplingParams
+from workers.backends.base import BackendError, Generator, StepScorer
 
 BackendKind = Literal["vllm", "openai", "transformers"]
 ScorerHead = Literal["math-shepherd", "qwen-prm", "judge"]

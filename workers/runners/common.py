@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.db import transaction
 
+from algorithms.answers import answers_equivalent_many, extract_answer
+from algorithms.steps import split_steps
 from annotation.grading.models import Grade, GradeSource, SourceKind
 from annotation.jobs.models import Job
 from annotation.jobs.services import report_progress
 from annotation.problems.models import Problem, StepNode, Trace, TraceStep
 from annotation.problems.tree import node_id
-from workers.algorithms.answers import answers_equivalent_many, extract_answer
-from workers.algorithms.steps import split_steps
 
 if TYPE_CHECKING:
     from workers.backends.base import ChatMessage, Generation, Generator, StepScorer
@@ -70,7 +70,7 @@ def generate(
     snapshot: dict[str, Any], prompts: Sequence[str], sampling: dict[str, Any], n: int
 ) -> tuple[list[list[Generation]], float]:
     """n generations per prompt and the seconds they took; chat-templated if configured."""
-    from workers.backends.base import SamplingParams
+    from algorithms.sampling import SamplingParams
 
     generator = load_generator(snapshot)
     params = SamplingParams(n=n, **sampling)

@@ -12,6 +12,9 @@ from typing import Any
 
 from django.conf import settings
 
+from algorithms.answers import answers_equivalent_many, extract_answer
+from algorithms.long_thought import derive_long_thought
+from algorithms.prompts import render_prompt
 from annotation.jobs.models import Job
 from annotation.problems.models import Origin, Problem, Trace
 from annotation.trees.selectors import load_tree, trace_texts
@@ -21,9 +24,6 @@ from annotation.trees.services import (
     rewrites_write,
     thought_keys,
 )
-from workers.algorithms.answers import answers_equivalent_many, extract_answer
-from workers.algorithms.long_thought import derive_long_thought
-from workers.algorithms.prompts import render_prompt
 from workers.runners.common import generate, run_in_chunks
 
 

@@ -28,14 +28,14 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Q
 
+from algorithms.answers import answers_equivalent_many, extract_answer
+from algorithms.mc_labels import first_error_binary_search
+from algorithms.prompts import render_prompt
+from algorithms.steps import join_steps
 from annotation.evaluation.models import Rollout
 from annotation.grading.models import Grade, GradeSource, SourceKind
 from annotation.jobs.models import Job
 from annotation.problems.models import Trace, TraceStep
-from workers.algorithms.answers import answers_equivalent_many, extract_answer
-from workers.algorithms.mc_labels import first_error_binary_search
-from workers.algorithms.prompts import render_prompt
-from workers.algorithms.steps import join_steps
 from workers.runners.common import generate, run_in_chunks
 
 INFERRED = "inferred"

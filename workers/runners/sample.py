@@ -2,9 +2,9 @@
 
 from typing import Any
 
+from algorithms.prompts import render_prompt
 from annotation.jobs.models import Job
 from annotation.problems.models import Origin, Problem
-from workers.algorithms.prompts import render_prompt
 from workers.runners.common import (
     existing_external_ids,
     generate,

@@ -15,13 +15,13 @@ from typing import Any
 
 from django.conf import settings
 
+from algorithms import tree_search
+from algorithms.answers import answers_equivalent_many, extract_answer
+from algorithms.prompts import render_prompt
 from annotation.jobs.models import Job
 from annotation.problems.models import Problem
 from annotation.trees.models import TreeNode
 from annotation.trees.services import problems_with_trees, trees_write
-from workers.algorithms import tree_search
-from workers.algorithms.answers import answers_equivalent_many, extract_answer
-from workers.algorithms.prompts import render_prompt
 from workers.runners.common import job_grade_source, load_generator, run_in_chunks, score_steps
 
 
@@ -36,7 +36,7 @@ def policy(
     params: dict[str, Any], calls: dict[str, int]
 ) -> Callable[[list[tree_search.ExpandRequest]], list[list[str]]]:
     """One generator call per batch of frontier nodes: ``width`` next steps for each."""
-    from workers.backends.base import SamplingParams
+    from algorithms.sampling import SamplingParams
 
     delimiter = params["delimiter"]
     sampling = dict(params["sampling"])

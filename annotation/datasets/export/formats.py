@@ -10,12 +10,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from algorithms.pairs import sample_dpo_pairs
 from annotation.datasets.export.options import ExportOptions
 from annotation.datasets.export.selection import step_labels
 from annotation.datasets.formats import gsm8k, math, math_shepherd, prm800k, processbench
 from annotation.datasets.views import TraceView
 from annotation.problems.models import Origin, Problem
-from workers.algorithms.pairs import sample_dpo_pairs
 
 Row = dict[str, Any]
 TraceRow = Callable[[TraceView, ExportOptions], Row | None]

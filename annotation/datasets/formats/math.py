@@ -3,10 +3,10 @@
 import re
 from typing import Any
 
+from algorithms.answers import extract_answer
 from annotation.datasets.fields import Fields
 from annotation.datasets.records import ImportRecord, ProblemRecord
 from annotation.problems.models import Problem
-from workers.algorithms.answers import extract_answer
 
 NAME = "math"
 _LEVEL = re.compile(r"^(?:Level\s*)?(\d+)$")

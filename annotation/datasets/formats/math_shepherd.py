@@ -5,10 +5,10 @@ import hashlib
 import re
 from typing import Any
 
+from algorithms.answers import extract_answer
 from annotation.datasets.fields import Fields
 from annotation.datasets.records import ImportRecord, ProblemRecord, StepRecord, TraceRecord
 from annotation.datasets.views import TraceView
-from workers.algorithms.answers import extract_answer
 
 NAME = "math-shepherd"
 GRADER = "math-shepherd"

@@ -6,10 +6,10 @@ the steps before it get +1, the labeled step -1, later steps no grade.
 
 from typing import Any
 
+from algorithms.answers import extract_answer
 from annotation.datasets.fields import Fields
 from annotation.datasets.records import ImportRecord, ProblemRecord, StepRecord, TraceRecord
 from annotation.datasets.views import TraceView
-from workers.algorithms.answers import extract_answer
 
 NAME = "processbench"
 GRADER = "processbench"

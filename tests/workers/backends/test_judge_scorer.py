@@ -4,7 +4,8 @@ from typing import Any
 
 import pytest
 
-from workers.backends.base import SamplingParams, ScoreItem, ScorerError
+from algorithms.sampling import SamplingParams
+from workers.backends.base import ScoreItem, ScorerError
 from workers.backends.judge_scorer import JudgeScorer, StepVerdict, judge_messages, parse_verdicts
 
 

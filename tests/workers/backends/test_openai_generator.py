@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from workers.backends.base import BackendError, SamplingParams
+from algorithms.sampling import SamplingParams
+from workers.backends.base import BackendError
 from workers.backends.openai_generator import OpenAIGenerator
 from workers.testing.vllm_cpu import free_port, plain_word_in
 

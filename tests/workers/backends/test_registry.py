@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from algorithms.sampling import SamplingParams
 from workers.backends import registry
-from workers.backends.base import BackendError, SamplingParams
+from workers.backends.base import BackendError
 from workers.backends.judge_scorer import JudgeScorer
 from workers.backends.prm_scorers import MathShepherdScorer, QwenPRMScorer
 from workers.backends.registry import ModelCache, ModelSpec, load_generator, load_scorer

@@ -5,7 +5,8 @@ from typing import Any
 
 import pytest
 
-from workers.backends.base import BackendError, SamplingParams
+from algorithms.sampling import SamplingParams
+from workers.backends.base import BackendError
 from workers.backends.transformers_generator import TransformersGenerator, truncate_at_stop
 from workers.testing.vllm_cpu import plain_word_in
 

@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from workers.backends.base import SamplingParams
+from algorithms.sampling import SamplingParams
 from workers.testing.vllm_cpu import plain_word_in
 
 pytestmark = pytest.mark.models

@@ -1,6 +1,6 @@
 import pytest
 
-from workers.algorithms.long_thought import (
+from algorithms.long_thought import (
     LongThought,
     ThoughtEvent,
     correct_paths,
@@ -8,7 +8,7 @@ from workers.algorithms.long_thought import (
     render_draft,
     shortcut,
 )
-from workers.algorithms.tree_search import (
+from algorithms.tree_search import (
     ExpandRequest,
     ProblemSpec,
     ScoreRequest,

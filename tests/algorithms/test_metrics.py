@@ -3,7 +3,7 @@ import random
 
 import pytest
 
-from workers.algorithms.metrics import (
+from algorithms.metrics import (
     aggregate_step_scores,
     auroc,
     best_of_n_accuracy,

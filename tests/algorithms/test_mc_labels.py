@@ -2,7 +2,7 @@ from collections.abc import Callable
 
 import pytest
 
-from workers.algorithms.mc_labels import (
+from algorithms.mc_labels import (
     StepLabel,
     first_error_binary_search,
     first_error_linear,

@@ -1,6 +1,6 @@
 import pytest
 
-from workers.algorithms.prompts import PromptTemplateError, render_prompt, template_variables
+from algorithms.prompts import PromptTemplateError, render_prompt, template_variables
 
 
 def test_render_prompt_fills_placeholders_and_keeps_latex_braces() -> None:

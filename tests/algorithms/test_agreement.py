@@ -5,7 +5,7 @@ import krippendorff
 import numpy as np
 import pytest
 
-from workers.algorithms.agreement import (
+from algorithms.agreement import (
     Level,
     first_error_agreement,
     first_error_index,

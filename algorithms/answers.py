@@ -340,7 +340,7 @@ class _VerifierPool:
         return results
 
 
-_IMPORT_ROOT = Path(__file__).resolve().parents[2]
+_IMPORT_ROOT = Path(__file__).resolve().parents[1]
 _READY = b"ready"
 _START_TIMEOUT_S = 120.0
 _POOL = _VerifierPool(size=min(2, os.cpu_count() or 1))
@@ -348,7 +348,7 @@ os.register_at_fork(after_in_child=_POOL.forget_processes)
 atexit.register(_POOL.close)
 
 
-# --- the child side: runs as ``python -m workers.algorithms.answers`` ---------------------------
+# --- the child side: runs as ``python -m algorithms.answers`` ---------------------------
 
 
 class _VerifyTimeout(BaseException):

@@ -1,6 +1,6 @@
 import pytest
 
-from workers.algorithms.steps import join_steps, split_steps
+from algorithms.steps import join_steps, split_steps
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from workers.algorithms.tree_search import (
+from algorithms.tree_search import (
     ExpandRequest,
     ProblemSpec,
     ScoreRequest,

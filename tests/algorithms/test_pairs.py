@@ -1,6 +1,6 @@
 import pytest
 
-from workers.algorithms.pairs import sample_dpo_pairs
+from algorithms.pairs import sample_dpo_pairs
 
 CORRECT = ["c0", "c1", "c2"]
 INCORRECT = ["i0", "i1", "i2", "i3"]

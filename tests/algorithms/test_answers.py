@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from workers.algorithms.answers import (
+from algorithms.answers import (
     _VerifierProcess,
     _WorkerFailure,
     answers_equivalent,

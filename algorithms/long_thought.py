@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Literal
 
-from workers.algorithms.tree_search import ROOT_ID, Tree, TreeNode
+from algorithms.tree_search import ROOT_ID, Tree, TreeNode
 
 EventKind = Literal["step", "wrong_leaf", "backtrack"]
 
