@@ -6,11 +6,10 @@ from rest_framework.routers import DefaultRouter
 
 from annotation.core import views as core_views
 from annotation.core.api import ProjectViewSet
-from annotation.datasets import export_pages
-from annotation.datasets import pages as dataset_pages
+from annotation.datasets.api import ExportViewSet, ImportViewSet
 from annotation.grading.api import GradeViewSet
 from annotation.jobs import views as job_views
-from annotation.jobs.api import ExportViewSet, ImportViewSet, JobViewSet
+from annotation.jobs.api import JobViewSet
 from annotation.problems.api import ProblemViewSet, TraceViewSet
 
 router = DefaultRouter()
@@ -27,14 +26,12 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("projects/<int:project_id>/", core_views.project_page, name="project"),
-    path("projects/<int:project_id>/import/", dataset_pages.import_page, name="dataset-import"),
-    path("projects/<int:project_id>/export/", export_pages.export_page, name="dataset-export"),
-    path("exports/<int:job_id>/files/<str:name>", export_pages.export_file, name="export-file"),
     path("projects/<int:project_id>/jobs/", job_views.job_list, name="job-list"),
     path("jobs/<int:job_id>/", job_views.job_page, name="job"),
     path("jobs/<int:job_id>/status/", job_views.job_status, name="job-status"),
     path("jobs/<int:job_id>/cancel/", job_views.job_cancel, name="job-cancel"),
     path("jobs/<int:job_id>/download/", job_views.job_download, name="job-download"),
+    path("", include("annotation.datasets.urls")),
     path("", include("annotation.workspace.urls")),
     path("", include("annotation.llm.urls")),
     path("", include("annotation.trees.urls")),

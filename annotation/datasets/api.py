@@ -1,0 +1,87 @@
+"""The dataset API: imports and exports start jobs (follow them at /api/jobs/ID/)."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from annotation.core.access import Ability, access_project
+from annotation.datasets.export.formats import EXPORT_FORMATS
+from annotation.datasets.export.options import (
+    FILE_FORMATS,
+    GRADE_CHOICES,
+    ExportOptionError,
+    ExportOptions,
+)
+from annotation.datasets.export.services import start_export
+from annotation.datasets.importer import IMPORT_FORMATS
+from annotation.datasets.services import start_import
+from annotation.jobs.api import JobSerializer
+from annotation.jobs.models import Job
+
+
+class ImportSerializer(serializers.Serializer[None]):
+    project = serializers.IntegerField()
+    format = serializers.ChoiceField(choices=sorted(IMPORT_FORMATS))
+    file = serializers.FileField()
+    skip_invalid = serializers.BooleanField(default=False)
+
+
+class ExportSerializer(serializers.Serializer[None]):
+    project = serializers.IntegerField()
+    format = serializers.ChoiceField(choices=sorted(EXPORT_FORMATS))
+    file_format = serializers.ChoiceField(choices=FILE_FORMATS, default="jsonl")
+    zero_is = serializers.ChoiceField(choices=["good", "bad"], default="good")
+    grades = serializers.ChoiceField(choices=GRADE_CHOICES, default="trace")
+    annotator = serializers.CharField(required=False, allow_null=True, default=None)
+    run = serializers.IntegerField(required=False, allow_null=True, default=None)
+    score_threshold = serializers.FloatField(default=0.5)
+    min_agreement = serializers.FloatField(default=0.0)
+    origins = serializers.ListField(child=serializers.CharField(), required=False, default=None)
+    after_error = serializers.ChoiceField(
+        choices=["drop", "keep"], required=False, allow_null=True, default=None
+    )
+    test_fraction = serializers.FloatField(default=0.0)
+    seed = serializers.IntegerField(default=0)
+    held_out = serializers.ListField(child=serializers.CharField(), default=list)
+    dedupe = serializers.BooleanField(default=False)
+    pairs_per_problem = serializers.IntegerField(default=5)
+
+
+class ImportViewSet(viewsets.ViewSet):
+    """Upload a dataset file; the import runs as a job (follow it at /api/jobs/ID/)."""
+
+    @extend_schema(request=ImportSerializer, responses={202: JobSerializer})
+    def create(self, request: Request, *args: object, **kwargs: object) -> Response:
+        form = ImportSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        project = access_project(request.user, data["project"], Ability.MANAGE)
+        job = start_import(
+            project=project,
+            user=request.user,
+            format_name=data["format"],
+            upload=data["file"],
+            name=data["file"].name,
+            skip_invalid=data["skip_invalid"],
+        )
+        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ExportViewSet(mixins.CreateModelMixin, viewsets.GenericViewSet[Job]):
+    """Start an export job (follow it at /api/jobs/ID/; result.manifest and result.files)."""
+
+    serializer_class = ExportSerializer  # type: ignore[assignment]
+
+    def create(self, request: Request, *args: object, **kwargs: object) -> Response:
+        form = ExportSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = dict(form.validated_data)
+        project = access_project(request.user, data.pop("project"), Ability.MANAGE)
+        try:
+            options = ExportOptions.from_params(data)
+        except ExportOptionError as error:
+            field, _, message = str(error).partition(": ")
+            return Response({field: [message]}, status=status.HTTP_400_BAD_REQUEST)
+        job = start_export(project=project, user=request.user, options=options)
+        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
