@@ -140,7 +140,9 @@ def parse_reply(text: str, *, targets: Collection[int]) -> tuple[str, Move]:
     found = labelled_line(text, "ACTION")
     step = (text if found is None else found[0]).strip()
     if not step:
-        raise UnreadableReply("there is no step before the ACTION line")
+        raise UnreadableReply(
+            "the reply is empty" if found is None else "there is no step before the ACTION line"
+        )
     if found is None:
         return step, Move(name="continue")
     return step, parse_move(found[1], targets=targets, allow_terminate=True)

@@ -146,7 +146,9 @@ class UnreadableReply(ValueError):
 
 
 _BACKTRACK = re.compile(r"backtrack\s+to\s+step\s+(\d+)", re.IGNORECASE)
-_TERMINATE = re.compile(r"terminate(?:\s*,\s*|\s+with\s+)answer\s*:?\s*(.+)", re.IGNORECASE)
+_TERMINATE = re.compile(
+    r"terminate(?:\s*,\s*|\s+with\s+)answer\s*(?::\s*)?([^:\s].*)", re.IGNORECASE
+)
 
 
 def parse_move(words: str, *, targets: Collection[int], allow_terminate: bool) -> Move:
