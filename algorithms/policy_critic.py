@@ -55,6 +55,7 @@ from algorithms.steering import (
     limit_stop,
     parse_move,
     path_to,
+    replay,
     result_of,
     root_nodes,
     token_stop,
@@ -153,6 +154,12 @@ def start(problems: Sequence[ProblemSpec], limits: Limits) -> list[DialogueState
         DialogueState(problem=problem, limits=limits, nodes=root_nodes(problem))
         for problem in problems
     ]
+
+
+def resume(problem: ProblemSpec, limits: Limits, turns: Sequence[Turn]) -> DialogueState:
+    """The state after ``turns``, a state's transcript stored between turns (see
+    ``steering.replay``)."""
+    return replay(start([problem], limits)[0], turns, _apply)
 
 
 def parse_verdict(text: str, *, targets: Collection[int]) -> tuple[Move, str]:

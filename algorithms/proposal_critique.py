@@ -35,6 +35,7 @@ from algorithms.steering import (
     Move,
     Prompt,
     Response,
+    Role,
     SteeredResult,
     StopReason,
     Turn,
@@ -45,6 +46,7 @@ from algorithms.steering import (
     labelled_line,
     limit_stop,
     parse_move,
+    replay,
     result_of,
     root_nodes,
     wrong_leaf_events,
@@ -124,12 +126,22 @@ class ProposalState:
         """Policy turns so far, readable or not."""
         return len(self.turns)
 
+    @property
+    def awaiting(self) -> Role:
+        return "policy"  # every turn is the policy's
+
 
 def start(problems: Sequence[ProblemSpec], limits: Limits) -> list[ProposalState]:
     return [
         ProposalState(problem=problem, limits=limits, nodes=root_nodes(problem), moves=(None,))
         for problem in problems
     ]
+
+
+def resume(problem: ProblemSpec, limits: Limits, turns: Sequence[Turn]) -> ProposalState:
+    """The state after ``turns``, a state's transcript stored between turns (see
+    ``steering.replay``)."""
+    return replay(start([problem], limits)[0], turns, _apply)
 
 
 def parse_reply(text: str, *, targets: Collection[int]) -> tuple[str, Move]:

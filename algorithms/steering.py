@@ -242,12 +242,21 @@ def limit_stop(limits: Limits, *, steps: int, tokens: int) -> StopReason | None:
     return "max_steps" if steps >= limits.max_steps else None
 
 
-class _Problem(Protocol):
+class LoopState(Protocol):
+    """What the shared batching needs of a problem's state."""
+
     @property
     def problem(self) -> ProblemSpec: ...
 
+    @property
+    def stop(self) -> StopReason | None: ...
 
-S = TypeVar("S", bound=_Problem)
+    @property
+    def awaiting(self) -> Role: ...
+
+
+S = TypeVar("S", bound=LoopState)
+Apply = Callable[[S, Response, str | None, bool | None], S]
 
 
 def advance_batch(
@@ -257,7 +266,7 @@ def advance_batch(
     *,
     answer_of: Callable[[S, Response], str | None],
     grade_answers: GradeAnswers,
-    apply: Callable[[S, Response, str | None, bool | None], S],
+    apply: Apply[S],
 ) -> list[S]:
     """Apply ``responses[i]`` (the reply to ``prompts[i]``) to its state; the final answers the
     responses give are graded in one ``grade_answers`` call."""
@@ -283,6 +292,18 @@ def advance_batch(
     ):
         new_states[prompt.index] = apply(states[prompt.index], response, answer, correct)
     return new_states
+
+
+def replay(state: S, turns: Sequence[Turn], apply: Apply[S]) -> S:
+    """``state`` after ``turns`` (a transcript, e.g. stored between turns): each reply applied
+    again with the grade it got, so no model and no grader are needed."""
+    for number, turn in enumerate(turns, start=1):
+        if state.stop is not None:
+            raise ValueError(f"the loop ended ({state.stop}) before turn {number}")
+        if turn.role != state.awaiting:
+            raise ValueError(f"turn {number} is the {turn.role}'s, not the {state.awaiting}'s")
+        state = apply(state, Response(turn.text, turn.tokens), turn.answer, turn.correct)
+    return state
 
 
 def result_of(

@@ -369,6 +369,28 @@ def test_turns_are_batched_by_role_and_a_retry_turn_has_only_the_retried():
     assert [state.stop for state in states] == ["solved", "solved"]
 
 
+def test_a_dialogue_resumes_from_its_transcript():
+    # given
+    result, _, _ = run(POLICY, CRITIC)
+
+    # when
+    state = cr.resume(PROBLEM, ROOMY, result.turns[:7])
+
+    # then: the critic's turn on step 4 is next
+    assert state.awaiting == "critic"
+    assert cr.finish(state).grades == result.grades[:3]
+    assert cr.finish(cr.resume(PROBLEM, ROOMY, result.turns)) == result
+
+
+def test_a_transcript_out_of_turn_is_refused():
+    # given
+    result, _, _ = run(POLICY, CRITIC)
+
+    # when / then
+    with pytest.raises(ValueError, match="turn 2 is the policy's, not the critic's"):
+        cr.resume(PROBLEM, ROOMY, [result.turns[0], result.turns[0]])
+
+
 @pytest.mark.parametrize(
     ("reply", "expected"),
     [

@@ -295,6 +295,30 @@ def test_one_prompt_per_running_problem_and_one_grading_call_per_turn():
     assert [state.stop for state in states] == ["solved", "solved", "max_steps"]
 
 
+def test_a_loop_resumes_from_its_transcript_without_model_or_grader():
+    # given: the transcript of the first four turns
+    result, _, _ = run(EVERY_ACTION)
+    stored = result.turns[:4]
+
+    # when
+    [state] = pc.advance(
+        [pc.resume(PROBLEM, ROOMY, stored)], [Response(EVERY_ACTION[4], 1)], Grader({})
+    )
+
+    # then
+    assert nodes(pc.finish(state).tree) == nodes(result.tree)[:5]
+    assert state.turns == result.turns[:5]
+
+
+def test_resuming_past_the_end_is_refused():
+    # given
+    result, _, _ = run(["Done.\nACTION: terminate, answer: 4"])
+
+    # when / then
+    with pytest.raises(ValueError, match=r"the loop ended \(solved\) before turn 2"):
+        pc.resume(PROBLEM, ROOMY, [*result.turns, result.turns[0]])
+
+
 def test_advance_wants_one_response_per_prompt():
     # given
     states = pc.start([PROBLEM, PROBLEM], ROOMY)

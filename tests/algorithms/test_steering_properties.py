@@ -121,6 +121,8 @@ def test_proposal_critique_properties(data, limits, count):
                 assert move.target < node.id
                 assert state.nodes[move.target].kind in ("step", "reflection")
         assert result.counts["backtracks"] == state.backtracks
+        # the transcript alone gives the state back
+        assert pc.resume(state.problem, limits, state.turns) == state
 
 
 @settings(max_examples=300, deadline=None)
@@ -160,3 +162,5 @@ def test_policy_critic_properties(data, limits, count):
             assert node.score == grade.score
             if grade.verdict == "backtrack":
                 assert grade.target in result.tree.path(grade.node_id)[:-1]
+        # the transcript alone gives the state back
+        assert cr.resume(state.problem, limits, state.turns) == state
