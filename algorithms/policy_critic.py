@@ -195,12 +195,10 @@ def turn_role(states: Sequence[DialogueState]) -> Role | None:
 
 def prompts(states: Sequence[DialogueState], prompt_set: PromptSet = PROMPTS) -> list[Prompt]:
     """The next turn's prompts, all for the same role (``turn_role``), in ``states`` order."""
-    role = turn_role(states)
-    render = _critic_prompt if role == "critic" else _policy_prompt
+    render = _critic_prompt if turn_role(states) == "critic" else _policy_prompt
     return [
-        Prompt(index=index, role=state.awaiting, text=render(state, prompt_set))
-        for index, state in enumerate(states)
-        if state.stop is None and state.awaiting == role
+        Prompt(index=index, role=states[index].awaiting, text=render(states[index], prompt_set))
+        for index in _waiting(states)
     ]
 
 
@@ -220,7 +218,7 @@ def advance(
 
     return advance_batch(
         states,
-        prompts(states),
+        _waiting(states),
         responses,
         answer_of=answer_of,
         grade_answers=grade_answers,
@@ -242,6 +240,12 @@ def finish(state: DialogueState) -> SteeredResult:
         grades=state.grades,
         reflection=_reflection,
     )
+
+
+def _waiting(states: Sequence[DialogueState]) -> list[int]:
+    """The running dialogues whose turn is next."""
+    role = turn_role(states)
+    return [i for i, state in enumerate(states) if state.stop is None and state.awaiting == role]
 
 
 def _apply(

@@ -168,9 +168,8 @@ def backtrack_targets(state: ProposalState) -> list[int]:
 def prompts(states: Sequence[ProposalState], prompt_set: PromptSet = PROMPTS) -> list[Prompt]:
     """One policy prompt per running loop, in the order of ``states``."""
     return [
-        Prompt(index=index, role="policy", text=_policy_prompt(state, prompt_set))
-        for index, state in enumerate(states)
-        if state.stop is None
+        Prompt(index=index, role="policy", text=_policy_prompt(states[index], prompt_set))
+        for index in _running(states)
     ]
 
 
@@ -183,7 +182,7 @@ def advance(
     every conclusion of the turn is graded in one ``grade_answers`` call."""
     return advance_batch(
         states,
-        prompts(states),
+        _running(states),
         responses,
         answer_of=_answer_of,
         grade_answers=grade_answers,
@@ -203,6 +202,10 @@ def finish(state: ProposalState) -> SteeredResult:
         turns=state.turns,
         counts=_counts(state),
     )
+
+
+def _running(states: Sequence[ProposalState]) -> list[int]:
+    return [index for index, state in enumerate(states) if state.stop is None]
 
 
 def _answer_of(state: ProposalState, response: Response) -> str | None:

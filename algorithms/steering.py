@@ -261,24 +261,24 @@ Apply = Callable[[S, Response, str | None, bool | None], S]
 
 def advance_batch(
     states: Sequence[S],
-    prompts: Sequence[Prompt],
+    indexes: Sequence[int],
     responses: Sequence[Response],
     *,
     answer_of: Callable[[S, Response], str | None],
     grade_answers: GradeAnswers,
     apply: Apply[S],
 ) -> list[S]:
-    """Apply ``responses[i]`` (the reply to ``prompts[i]``) to its state; the final answers the
-    responses give are graded in one ``grade_answers`` call."""
-    if len(responses) != len(prompts):
-        raise ValueError(f"expected {len(prompts)} responses, one per prompt, got {len(responses)}")
+    """Apply ``responses[i]`` to ``states[indexes[i]]`` (the turn's prompts in order); the final
+    answers the responses give are graded in one ``grade_answers`` call."""
+    if len(responses) != len(indexes):
+        raise ValueError(f"expected {len(indexes)} responses, one per prompt, got {len(responses)}")
     answers = [
-        answer_of(states[prompt.index], response)
-        for prompt, response in zip(prompts, responses, strict=True)
+        answer_of(states[index], response)
+        for index, response in zip(indexes, responses, strict=True)
     ]
     to_grade = [
-        (answer, states[prompt.index].problem)
-        for prompt, answer in zip(prompts, answers, strict=True)
+        (answer, states[index].problem)
+        for index, answer in zip(indexes, answers, strict=True)
         if answer is not None
     ]
     grades = list(grade_answers(to_grade)) if to_grade else []
@@ -287,10 +287,8 @@ def advance_batch(
     graded = iter(grades)
     outcomes = [next(graded) if answer is not None else None for answer in answers]
     new_states = list(states)
-    for prompt, response, answer, correct in zip(
-        prompts, responses, answers, outcomes, strict=True
-    ):
-        new_states[prompt.index] = apply(states[prompt.index], response, answer, correct)
+    for index, response, answer, correct in zip(indexes, responses, answers, outcomes, strict=True):
+        new_states[index] = apply(states[index], response, answer, correct)
     return new_states
 
 
