@@ -288,10 +288,9 @@ def _apply_verdict(state: DialogueState, response: Response) -> DialogueState:
         move, reason = parse_verdict(response.text, targets=critic_targets(state))
     except UnreadableReply as error:
         if state.retry_error is None:
-            turn = Turn(
-                "critic", response.text, response.tokens, f"unreadable, asked again: {error}"
-            )
-            stop = limit_stop(state.limits, steps=0, tokens=tokens)
+            outcome = f"unreadable, asked again: {error}"
+            turn = Turn("critic", response.text, response.tokens, outcome)
+            stop = token_stop(state.limits, tokens)
             return replace(
                 state, turns=(*state.turns, turn), tokens=tokens, retry_error=str(error), stop=stop
             )
