@@ -17,6 +17,10 @@ ROOT_ID = 0
 
 SearchMode = Literal["beam", "judge"]
 
+# What a node says: search trees hold only steps; the loops in which a model steers itself
+# (proposal_critique) also write its reflections, backtracks and conclusions.
+NodeKind = Literal["step", "reflection", "backtrack", "conclusion"]
+
 
 @dataclass(frozen=True)
 class ProblemSpec:
@@ -60,6 +64,7 @@ class TreeNode:
     pruned: bool = False
     final_answer: str | None = None
     is_correct: bool | None = None
+    kind: NodeKind = "step"
 
 
 @dataclass
