@@ -1,7 +1,10 @@
+from typing import Any
+
 from django.db.models import QuerySet
 from rest_framework import serializers, viewsets
 
 from annotation.core.access import visible_projects
+from annotation.core.disclosure import Disclosure, request_disclosure
 from annotation.core.models import Project
 
 
@@ -25,3 +28,14 @@ class ProjectViewSet(viewsets.ReadOnlyModelViewSet[Project]):
 
     def get_queryset(self) -> QuerySet[Project]:
         return visible_projects(self.request.user).order_by("id")
+
+
+class DisclosingViewSet(viewsets.ReadOnlyModelViewSet[Any]):
+    """Hands its serializer and filters the viewer's Disclosure (what they may see)."""
+
+    @property
+    def disclosure(self) -> Disclosure:
+        return request_disclosure(self.request)
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        return {**super().get_serializer_context(), "disclosure": self.disclosure}
