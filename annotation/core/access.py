@@ -104,16 +104,26 @@ def access_trace(user: Any, trace_id: int, need: Ability = Ability.VIEW) -> Trac
     return trace
 
 
+def job_ability(kind: str) -> Ability:
+    """What starting (and running) a job of this kind needs: imports and exports are admins'
+    business, model jobs researchers'."""
+    return Ability.MANAGE if kind in (JobKind.IMPORT, JobKind.EXPORT) else Ability.RESEARCH
+
+
 def access_job(user: Any, job_id: int, need: Ability = Ability.VIEW) -> Job:
+    """VIEW: whoever may start such a job, and the one who started it. MANAGE (cancel): the
+    one who started it and the project's admins. Other needs: that ability in the project."""
     job = Job.objects.select_related("project").filter(pk=job_id).first()
     if job is None:
         raise Http404("No such job")
-    check_ability(user, job.project, need)
-    if need == Ability.VIEW and job.created_by_id != user.pk:
-        # Imports and exports are admins' business, model jobs researchers'; the one who
-        # started a job may always look at it.
-        data_job = job.kind in (JobKind.IMPORT, JobKind.EXPORT)
-        check_ability(user, job.project, Ability.MANAGE if data_job else Ability.RESEARCH)
+    granted = check_ability(user, job.project, Ability.VIEW)
+    if job.created_by_id == user.pk and need in (Ability.VIEW, Ability.MANAGE):
+        return job
+    wanted = job_ability(job.kind) if need == Ability.VIEW else need
+    if wanted not in granted:
+        if need == Ability.MANAGE:
+            raise PermissionDenied("Only the one who started this job and admins may change it.")
+        raise PermissionDenied(f"You may not {wanted.value} in project {job.project.name}.")
     return job
 
 

@@ -99,7 +99,7 @@ class JobViewSet(viewsets.ReadOnlyModelViewSet[Job]):
 
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str) -> Response:
-        job = self.get_object()
+        job = access_job(request.user, int(pk), Ability.MANAGE)
         request_cancel(job)
         return Response(JobSerializer(job).data)
 

@@ -29,7 +29,7 @@ def job_status(request: HttpRequest, job_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def job_cancel(request: HttpRequest, job_id: int) -> HttpResponse:
-    job = access_job(request.user, job_id)
+    job = access_job(request.user, job_id, Ability.MANAGE)
     request_cancel(job)
     return redirect("job", job.pk)
 

@@ -219,6 +219,6 @@ def llm_job(request: HttpRequest, job_id: int) -> HttpResponse:
 @require_POST
 def llm_job_cancel(request: HttpRequest, job_id: int) -> HttpResponse:
     # Own URL: the name "job-cancel" is also the jobs API router's cancel action.
-    job = access_job(request.user, job_id)
+    job = access_job(request.user, job_id, Ability.MANAGE)
     request_cancel(job)
     return redirect("llm-job", job.pk)
