@@ -29,9 +29,14 @@ from annotation.workspace.models import GoldItem
 SUGGESTION_KINDS = (SourceKind.PRM, SourceKind.JUDGE)
 
 # Parts of a problem and of a trace a blind annotator does not get, and what they get instead.
-HIDDEN_GROUND_TRUTH = {"answer": None, "solution": None}
-HIDDEN_PROBLEM_PARTS = {"metadata": {}}
-HIDDEN_TRACE_PARTS = {"author": None, "finish_reason": None, "time_spent_ms": None, "metadata": {}}
+HIDDEN_GROUND_TRUTH: dict[str, Any] = {"answer": None, "solution": None}
+HIDDEN_PROBLEM_PARTS: dict[str, Any] = {"metadata": {}}
+HIDDEN_TRACE_PARTS: dict[str, Any] = {
+    "author": None,
+    "finish_reason": None,
+    "time_spent_ms": None,
+    "metadata": {},
+}
 
 
 def suggestion_grades(project_ids: Collection[int]) -> Q:
@@ -50,7 +55,7 @@ def suggestion_grades(project_ids: Collection[int]) -> Q:
 def suggested_scores(*, project_id: int, node_ids: Collection[str]) -> dict[str, float]:
     """A machine score per node for the grading page (the newest when several)."""
     rows = (
-        Grade.objects.filter(suggestion_grades([project_id]), node_id__in=node_ids)
+        Grade.objects.filter(suggestion_grades([project_id]), node_id__in=list(node_ids))
         .filter(score__isnull=False)
         .order_by("node_id", "-id")
         .distinct("node_id")
@@ -108,7 +113,7 @@ class Disclosure:
     def problem(self, data: dict[str, Any], project_id: int) -> dict[str, Any]:
         if self.sees_all(project_id):
             return data
-        hidden = dict(HIDDEN_PROBLEM_PARTS)
+        hidden: dict[str, Any] = dict(HIDDEN_PROBLEM_PARTS)
         if not self.sees_ground_truth(project_id):
             hidden |= HIDDEN_GROUND_TRUTH
         return {**data, **hidden}
