@@ -193,6 +193,7 @@ AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("STEPWISE_LOGIN_WINDO
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "username"]
 AXES_LOCKOUT_CALLABLE = "annotation.core.throttle.locked_out"  # 429 and how long to wait
 AXES_RESET_ON_SUCCESS = False  # a success does not give an attacker a fresh count
+AXES_VERBOSE = False  # no banner on every start (commands print keys on stdout)
 # The client's address: REMOTE_ADDR, or the last entry of this header (e.g. X-Real-IP, or
 # X-Forwarded-For where the proxy appends to it) when a reverse proxy sets it; never a header
 # nobody configured. Kept as its request.META key.
