@@ -57,6 +57,24 @@ def test_the_owner_and_admins_may_cancel_a_job(project, client: Client, sample_j
     assert (sample_job.cancel_requested, sample_job.status) == (True, JobStatus.CANCELLED)
 
 
+@pytest.mark.parametrize(
+    ("url", "action"),
+    [("/jobs/{job}/", "/jobs/{job}/cancel/"), ("/llm/jobs/{job}/", "/llm/jobs/{job}/cancel/")],
+)
+@pytest.mark.parametrize(("who", "shown"), [("owner", True), ("colleague", False)])
+def test_job_pages_offer_cancel_only_to_who_may(
+    project, client: Client, sample_job, url, action, who, shown
+):
+    # given
+    users = {"owner": sample_job.created_by, "colleague": member(project, Role.RESEARCHER, "c")}
+    client.force_login(users[who])
+    # when
+    page = client.get(url.format(job=sample_job.pk))
+    # then
+    assert page.status_code == 200
+    assert (f'action="{action.format(job=sample_job.pk)}"' in page.content.decode()) is shown
+
+
 # (kind, the creator's role when the job was started, their role when it runs: None = removed)
 DOWNGRADES = [
     (JobKind.SAMPLE, Role.RESEARCHER, Role.ANNOTATOR),
