@@ -49,6 +49,10 @@ ENDPOINTS = [
     ("/api/traces/", {"qc", "screening", "other_record"}),
     ("/api/traces/{trace}/", {"qc", "screening"}),
     ("/api/traces/{record}/", {"other_record"}),
+    # The browsable API, with its filter forms
+    ("/api/grades/?format=api", GRADES),
+    ("/api/traces/?format=api", {"qc", "screening", "other_record"}),
+    ("/api/problems/?format=api", GROUND_TRUTH),
 ]
 # Pages an annotator opens: (URL, the markers it may hold)
 PAGES = [
