@@ -5,6 +5,7 @@ tests, CI and production set DATABASE_URL and CELERY_BROKER_URL.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -42,7 +43,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "axes",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -130,12 +131,12 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "annotation.core.tokens.ApiTokenAuthentication",  # expiring, revocable (see below)
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_FILTER_BACKENDS": ["annotation.core.filters.FilterBackend"],  # no leaky HTML form
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 SPECTACULAR_SETTINGS = {
@@ -180,6 +181,33 @@ STEPWISE_JOB_STALE_SECONDS = float(os.environ.get("STEPWISE_JOB_STALE_SECONDS", 
 STEPWISE_AUTOSAVE_ASYNC_COMMIT = env_bool("STEPWISE_AUTOSAVE_ASYNC_COMMIT", True)
 # How many models a GPU worker keeps loaded (vLLM engines: one; other models: this many).
 STEPWISE_MODEL_CACHE_SIZE = int(os.environ.get("STEPWISE_MODEL_CACHE_SIZE", "2"))
+
+# Accounts: login throttling and API tokens (docs/security.md) --------------------------------
+# django-axes counts failed logins on every login form (the site's, the API's, the admin's)
+# per (username, client address) and per username; the attempt after the limit is refused
+# with 429 until no failure happened for the cool-off time.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", *AUTHENTICATION_BACKENDS]
+MIDDLEWARE = [*MIDDLEWARE, "axes.middleware.AxesMiddleware"]
+AXES_FAILURE_LIMIT = int(os.environ.get("STEPWISE_LOGIN_FAILURE_LIMIT", "20"))
+AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("STEPWISE_LOGIN_WINDOW_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "username"]
+AXES_LOCKOUT_CALLABLE = "annotation.core.throttle.locked_out"  # 429 and how long to wait
+AXES_RESET_ON_SUCCESS = False  # a success does not give an attacker a fresh count
+AXES_VERBOSE = False  # no banner on every start (commands print keys on stdout)
+# The client's address: REMOTE_ADDR, or the last entry of this header (e.g. X-Real-IP, or
+# X-Forwarded-For where the proxy appends to it) when a reverse proxy sets it; never a header
+# nobody configured. Kept as its request.META key.
+_proxy_header = os.environ.get("STEPWISE_PROXY_IP_HEADER", "").strip().upper().replace("-", "_")
+STEPWISE_PROXY_IP_HEADER = (
+    _proxy_header
+    if not _proxy_header or _proxy_header.startswith("HTTP_")
+    else f"HTTP_{_proxy_header}"
+)
+AXES_CLIENT_IP_CALLABLE = "annotation.core.throttle.client_ip"
+# API tokens (annotation/core/tokens.py): personal, expiring after this many days (at most),
+# revoked on logout and on a password change.
+STEPWISE_TOKEN_DAYS = int(os.environ.get("STEPWISE_TOKEN_DAYS", "30"))
+# ----------------------------------------------------------------------------------------------
 
 LOGGING = {
     "version": 1,

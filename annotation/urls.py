@@ -5,7 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from annotation.core import views as core_views
-from annotation.core.api import ProjectViewSet
+from annotation.core.api import ApiTokenViewSet, ProjectViewSet
 from annotation.datasets.api import ExportViewSet, ImportViewSet
 from annotation.grading.api import GradeViewSet
 from annotation.jobs import views as job_views
@@ -20,11 +20,18 @@ router.register("grades", GradeViewSet, basename="api-grade")
 router.register("jobs", JobViewSet, basename="api-job")
 router.register("imports", ImportViewSet, basename="api-import")
 router.register("exports", ExportViewSet, basename="api-export")
+router.register("tokens", ApiTokenViewSet, basename="api-token")
 
 urlpatterns = [
     path("", core_views.home, name="home"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("account/tokens/", core_views.tokens_page, name="account-tokens"),
+    path(
+        "account/tokens/<int:token_id>/revoke/",
+        core_views.token_revoke_page,
+        name="account-token-revoke",
+    ),
     path("projects/<int:project_id>/", core_views.project_page, name="project"),
     path("projects/<int:project_id>/jobs/", job_views.job_list, name="job-list"),
     path("jobs/<int:job_id>/", job_views.job_page, name="job"),

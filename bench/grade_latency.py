@@ -69,7 +69,6 @@ def setup_data(annotators: int, steps: int) -> list[dict[str, object]]:
     import django
 
     django.setup()
-    from django.conf import settings
     from django.contrib.auth import get_user_model
     from django.contrib.sessions.backends.db import SessionStore
 
@@ -116,7 +115,7 @@ def setup_data(annotators: int, steps: int) -> list[dict[str, object]]:
         assert claim is not None and claim.trace is not None
         session = SessionStore()
         session["_auth_user_id"] = str(user.pk)
-        session["_auth_user_backend"] = settings.AUTHENTICATION_BACKENDS[0]
+        session["_auth_user_backend"] = "annotation.core.auth_backends.UserBackend"
         session["_auth_user_hash"] = user.get_session_auth_hash()
         session.create()
         path_nodes = [

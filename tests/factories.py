@@ -29,6 +29,12 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     role = Role.ANNOTATOR
 
 
+def researcher(project):
+    """A user who may start model jobs in the project (a job's creator must still be one when
+    the job runs)."""
+    return MembershipFactory(project=project, role=Role.RESEARCHER).user
+
+
 # Workspace ------------------------------------------------------------------------------------
 
 

@@ -58,6 +58,7 @@ def run_job(self: Task, job_id: int) -> None:
     from annotation.jobs.services import (
         JobCancelled,
         claim_job,
+        creator_refusal,
         fail_job,
         finish_job,
         mark_cancelled,
@@ -68,6 +69,11 @@ def run_job(self: Task, job_id: int) -> None:
     if job is None:
         state = Job.objects.filter(pk=job_id).values_list("status", flat=True).first()
         logger.info("job %s is not claimable (status %s)", job_id, state or "missing")
+        return
+    refusal = creator_refusal(job)  # roles may have changed since the job was queued
+    if refusal is not None:
+        logger.warning("job %s: %s", job_id, refusal)
+        fail_job(job, refusal)
         return
     try:
         with heartbeat(job.pk):

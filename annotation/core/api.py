@@ -1,8 +1,16 @@
+from typing import Any
+
 from django.db.models import QuerySet
-from rest_framework import serializers, viewsets
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
 
 from annotation.core.access import visible_projects
-from annotation.core.models import Project
+from annotation.core.disclosure import Disclosure, request_disclosure
+from annotation.core.models import ApiToken, Project
+from annotation.core.tokens import TokenError, token_create
 
 
 class ProjectSerializer(serializers.ModelSerializer[Project]):
@@ -25,3 +33,60 @@ class ProjectViewSet(viewsets.ReadOnlyModelViewSet[Project]):
 
     def get_queryset(self) -> QuerySet[Project]:
         return visible_projects(self.request.user).order_by("id")
+
+
+class DisclosingViewSet(viewsets.ReadOnlyModelViewSet[Any]):
+    """Hands its serializer and filters the viewer's Disclosure (what they may see)."""
+
+    @property
+    def disclosure(self) -> Disclosure:
+        return request_disclosure(self.request)
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        return {**super().get_serializer_context(), "disclosure": self.disclosure}
+
+
+class ApiTokenSerializer(serializers.ModelSerializer[ApiToken]):
+    days = serializers.IntegerField(
+        write_only=True, required=False, help_text="Lifetime; at most STEPWISE_TOKEN_DAYS."
+    )
+
+    class Meta:
+        model = ApiToken
+        fields = ["id", "name", "prefix", "created_at", "expires_at", "last_used_at", "days"]
+        read_only_fields = ["id", "prefix", "created_at", "expires_at", "last_used_at"]
+
+
+class ApiTokenViewSet(
+    mixins.ListModelMixin,
+    mixins.CreateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet[ApiToken],
+):
+    """The user's own API tokens: list, make (from a logged-in session only, so that a token
+    cannot outlive itself by making the next one; the key is in the answer, once), revoke."""
+
+    serializer_class = ApiTokenSerializer
+
+    def get_queryset(self) -> QuerySet[ApiToken]:
+        user: Any = self.request.user  # logged in: IsAuthenticated
+        return ApiToken.objects.filter(user=user)
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        if not isinstance(request.successful_authenticator, SessionAuthentication):
+            raise PermissionDenied(
+                "Make tokens from a logged-in session or manage.py create_token."
+            )
+        form = ApiTokenSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        try:
+            token, key = token_create(
+                user=request.user,
+                name=form.validated_data.get("name", ""),
+                days=form.validated_data.get("days"),
+            )
+        except TokenError as error:
+            field, _, message = str(error).partition(": ")
+            raise ValidationError({field: [message]}) from None
+        body = {**ApiTokenSerializer(token).data, "key": key}
+        return Response(body, status=status.HTTP_201_CREATED)

@@ -1,8 +1,8 @@
 import django_filters
 from django.db.models import QuerySet
-from rest_framework import serializers, viewsets
+from rest_framework import serializers
 
-from annotation.core.access import visible_projects
+from annotation.core.api import DisclosingViewSet
 from annotation.grading.models import Grade
 
 
@@ -39,13 +39,12 @@ class GradeFilter(django_filters.FilterSet):
         fields = ["trace", "node", "is_current"]
 
 
-class GradeViewSet(viewsets.ReadOnlyModelViewSet[Grade]):
+class GradeViewSet(DisclosingViewSet):
+    """Grades the viewer may see: a blind annotator gets their own current grades and the
+    project's machine suggestions if it shows them (annotation/core/disclosure.py)."""
+
     serializer_class = GradeSerializer
     filterset_class = GradeFilter
 
     def get_queryset(self) -> QuerySet[Grade]:
-        return (
-            Grade.objects.filter(node__problem__project__in=visible_projects(self.request.user))
-            .select_related("source")
-            .order_by("id")
-        )
+        return self.disclosure.grades(Grade.objects.all()).select_related("source").order_by("id")

@@ -4,7 +4,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from annotation.core.access import access_job, member_roles
+from annotation.core.access import Ability, access_job, member_roles
 from annotation.core.models import Role
 from annotation.jobs.models import Job, JobKind
 from annotation.jobs.services import request_cancel
@@ -60,6 +60,6 @@ class JobViewSet(viewsets.ReadOnlyModelViewSet[Job]):
 
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str) -> Response:
-        job = self.get_object()
+        job = access_job(request.user, int(pk), Ability.MANAGE)
         request_cancel(job)
         return Response(JobSerializer(job).data)

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from annotation.core.access import abilities, job_ability
 from annotation.core.models import Project
 from annotation.jobs.models import Job, JobKind, JobStatus
 
@@ -102,7 +103,7 @@ def claim_job(job_id: int) -> Job | None:
     if claimed != 1:
         _cancel_if_requested(job_id)
         return None
-    return Job.objects.get(pk=job_id)
+    return Job.objects.select_related("project", "created_by").get(pk=job_id)
 
 
 def _cancel_if_requested(job_id: int) -> None:
@@ -113,6 +114,22 @@ def _cancel_if_requested(job_id: int) -> None:
     )
     Job.objects.filter(idle, pk=job_id, cancel_requested=True).update(
         status=JobStatus.CANCELLED, finished_at=timezone.now()
+    )
+
+
+def creator_refusal(job: Job) -> str | None:
+    """Why a claimed job may not run: its creator no longer holds the ability that starting
+    it needs (downgraded, removed from the project, or deactivated); None when it may. A job
+    with no creator (started from the command line) runs."""
+    creator = job.created_by
+    if creator is None:
+        return None
+    need = job_ability(job.kind)
+    if need in abilities(creator, job.project):
+        return None
+    return (
+        f"Not run: {creator.get_username()}, who started this job, may no longer {need.value} "
+        f"in project {job.project.name}."
     )
 
 

@@ -3,7 +3,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from annotation.core.access import Ability, access_job, access_project
+from annotation.core.access import Ability, access_job, access_project, may_change_job
 from annotation.jobs.services import request_cancel
 
 
@@ -17,7 +17,8 @@ def job_list(request: HttpRequest, project_id: int) -> HttpResponse:
 @login_required
 def job_page(request: HttpRequest, job_id: int) -> HttpResponse:
     job = access_job(request.user, job_id)
-    return render(request, "jobs/job.html", {"job": job})
+    may_cancel = may_change_job(request.user, job)
+    return render(request, "jobs/job.html", {"job": job, "may_cancel": may_cancel})
 
 
 @login_required
@@ -29,7 +30,7 @@ def job_status(request: HttpRequest, job_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def job_cancel(request: HttpRequest, job_id: int) -> HttpResponse:
-    job = access_job(request.user, job_id)
+    job = access_job(request.user, job_id, Ability.MANAGE)
     request_cancel(job)
     return redirect("job", job.pk)
 

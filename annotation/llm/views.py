@@ -16,6 +16,7 @@ from annotation.core.access import (
     access_model_config,
     access_project,
     access_prompt_template,
+    may_change_job,
 )
 from annotation.core.models import Project
 from annotation.jobs.models import Job, JobKind
@@ -207,7 +208,11 @@ def llm_job(request: HttpRequest, job_id: int) -> HttpResponse:
     job = access_job(request.user, job_id)
     if job.kind not in selectors.LLM_JOB_KINDS:
         return redirect("job", job.pk)
-    context: dict[str, Any] = {"job": job, "project": job.project}
+    context: dict[str, Any] = {
+        "job": job,
+        "project": job.project,
+        "may_cancel": may_change_job(request.user, job),
+    }
     if job.kind == JobKind.SCORE:
         context["scored"] = selectors.scored_traces(job)
     else:
@@ -219,6 +224,6 @@ def llm_job(request: HttpRequest, job_id: int) -> HttpResponse:
 @require_POST
 def llm_job_cancel(request: HttpRequest, job_id: int) -> HttpResponse:
     # Own URL: the name "job-cancel" is also the jobs API router's cancel action.
-    job = access_job(request.user, job_id)
+    job = access_job(request.user, job_id, Ability.MANAGE)
     request_cancel(job)
     return redirect("llm-job", job.pk)

@@ -1,12 +1,23 @@
+from typing import Any
+
 import django_filters
 from django.db.models import QuerySet
-from rest_framework import serializers, viewsets
+from rest_framework import serializers
 
 from annotation.core.access import visible_projects
+from annotation.core.api import DisclosingViewSet
+from annotation.core.disclosure import Disclosure, request_disclosure
 from annotation.problems.models import Problem, Trace, TraceStep
 
 
 class ProblemSerializer(serializers.ModelSerializer[Problem]):
+    """A problem; the ground truth and metadata only for whom the disclosure allows."""
+
+    def to_representation(self, instance: Problem) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        disclosure: Disclosure = self.context["disclosure"]
+        return disclosure.problem(data, instance.project_id)
+
     class Meta:
         model = Problem
         fields = [
@@ -30,7 +41,7 @@ class ProblemFilter(django_filters.FilterSet):
         fields = ["project", "source", "subject", "level", "external_id"]
 
 
-class ProblemViewSet(viewsets.ReadOnlyModelViewSet[Problem]):
+class ProblemViewSet(DisclosingViewSet):
     serializer_class = ProblemSerializer
     filterset_class = ProblemFilter
 
@@ -61,8 +72,15 @@ class TraceStepSerializer(serializers.ModelSerializer[TraceStep]):
 
 
 class TraceSerializer(serializers.ModelSerializer[Trace]):
+    """A trace with its steps; verdicts and metadata only for whom the disclosure allows."""
+
     steps = TraceStepSerializer(many=True, read_only=True)
     project = serializers.IntegerField(source="problem.project_id", read_only=True)
+
+    def to_representation(self, instance: Trace) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        disclosure: Disclosure = self.context["disclosure"]
+        return disclosure.trace(data, instance.problem.project_id, instance.author_id)
 
     class Meta:
         model = Trace
@@ -86,24 +104,40 @@ class TraceSerializer(serializers.ModelSerializer[Trace]):
 
 
 class TraceFilter(django_filters.FilterSet):
+    """Filters on grades, correctness and finish reasons look only at what the viewer may see
+    (a blind annotator cannot find the traces another annotator graded)."""
+
     project = django_filters.NumberFilter(field_name="problem__project")
-    source = django_filters.CharFilter(
-        field_name="grades__source__name", distinct=True, label="Graded by this source"
-    )
-    correct = django_filters.BooleanFilter(field_name="is_correct")
+    source = django_filters.CharFilter(method="graded_by", label="Graded by this source")
+    correct = django_filters.BooleanFilter(method="correct_is")
+    finish_reason = django_filters.CharFilter(method="finished_with")
 
     class Meta:
         model = Trace
-        fields = ["problem", "origin", "finish_reason", "job"]
+        fields = ["problem", "origin", "job"]
+
+    def _disclosure(self) -> Disclosure:
+        return request_disclosure(self.request)
+
+    def graded_by(self, traces: QuerySet[Trace], name: str, value: str) -> QuerySet[Trace]:
+        return self._disclosure().traces_graded_by(traces, value)
+
+    def correct_is(self, traces: QuerySet[Trace], name: str, value: bool) -> QuerySet[Trace]:
+        return self._disclosure().traces_correct(traces, value)
+
+    def finished_with(self, traces: QuerySet[Trace], name: str, value: str) -> QuerySet[Trace]:
+        return self._disclosure().traces_finished(traces, value)
 
 
-class TraceViewSet(viewsets.ReadOnlyModelViewSet[Trace]):
+class TraceViewSet(DisclosingViewSet):
     serializer_class = TraceSerializer
     filterset_class = TraceFilter
 
     def get_queryset(self) -> QuerySet[Trace]:
         return (
-            Trace.objects.filter(problem__project__in=visible_projects(self.request.user))
+            self.disclosure.traces(
+                Trace.objects.filter(problem__project__in=visible_projects(self.request.user))
+            )
             .select_related("problem")
             .prefetch_related("steps__node")
             .order_by("id")

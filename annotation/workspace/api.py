@@ -115,13 +115,13 @@ def submit(request: HttpRequest, assignment_id: int) -> JsonResponse:
         checklist=body.get("checklist"),
         time_spent_ms=body.get("time_spent_ms"),
     )
-    return JsonResponse(
-        {
-            "version": body["version"] + 1,
-            "status": "submitted",
-            "trace": trace.pk,
-            "final_answer": trace.final_answer,
-            "is_correct": trace.is_correct,
-            "next_url": next_url,
-        }
-    )
+    result = {
+        "version": body["version"] + 1,
+        "status": "submitted",
+        "trace": trace.pk,
+        "final_answer": trace.final_answer,
+        "next_url": next_url,
+    }
+    if assignment.project.show_ground_truth:  # as the page's ground-truth disclosure
+        result["is_correct"] = trace.is_correct
+    return JsonResponse(result)

@@ -14,6 +14,7 @@ from algorithms.agreement import (
     fleiss_kappa,
     krippendorff_alpha,
 )
+from annotation.core.disclosure import suggested_scores
 from annotation.core.models import Project
 from annotation.grading.models import Grade, SourceKind
 from annotation.problems.models import Trace, TraceStep
@@ -66,23 +67,15 @@ def path_steps(trace_id: int) -> list[PathStep]:
 
 def grading_steps(*, assignment: Assignment) -> list[PathStep]:
     """The trace's path; with machine suggestions (a PRM's or judge's score) if the project
-    shows them."""
+    shows them (the rule is annotation/core/disclosure.py's)."""
     assert assignment.trace_id is not None
     steps = path_steps(assignment.trace_id)
     if assignment.project.show_machine_suggestions and steps:
-        scores = dict(
-            Grade.objects.filter(
-                node_id__in=[s.node_id for s in steps],
-                is_current=True,
-                source__kind__in=[SourceKind.PRM, SourceKind.JUDGE],
-                score__isnull=False,
-            )
-            .order_by("node_id", "-id")
-            .distinct("node_id")
-            .values_list("node_id", "score")
+        scores = suggested_scores(
+            project_id=assignment.project_id, node_ids=[s.node_id for s in steps]
         )
         for step in steps:
-            step.suggestion = scores.get(step.node_id)  # type: ignore[call-overload]
+            step.suggestion = scores.get(step.node_id)
     return steps
 
 

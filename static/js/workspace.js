@@ -432,9 +432,11 @@ function recordPage() {
       const result = document.getElementById("submit-result");
       result.hidden = false;
       result.className = `message ${body.is_correct === false ? "warning" : "success"}`;
-      const verdict =
-        body.is_correct === true ? "matches the ground truth" : body.is_correct === false ? "does not match the ground truth" : "could not be checked";
-      result.textContent = `Submitted. Your final answer ${verdict}. `;
+      // is_correct is absent where the project hides the ground truth.
+      const verdict = !("is_correct" in body)
+        ? ""
+        : body.is_correct === true ? " Your final answer matches the ground truth." : body.is_correct === false ? " Your final answer does not match the ground truth." : " Your final answer could not be checked.";
+      result.textContent = `Submitted.${verdict} `;
       const next = document.createElement("a");
       next.href = body.next_url;
       next.textContent = "Back to the queue";

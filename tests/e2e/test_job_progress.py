@@ -12,12 +12,17 @@ pytestmark = pytest.mark.e2e
 
 
 def test_progress_updates_live_and_cancel_works(live_server, transactional_db, page: Page) -> None:
-    # given a running expansion job and a researcher looking at it
+    # given a running expansion job and the researcher who started it looking at it
     project = ProjectFactory()
     user = UserFactory(username="rita")
     MembershipFactory(project=project, user=user, role=Role.RESEARCHER)
     job = Job.objects.create(
-        project=project, kind=JobKind.EXPAND, status=JobStatus.RUNNING, done=0, total=4
+        project=project,
+        kind=JobKind.EXPAND,
+        status=JobStatus.RUNNING,
+        done=0,
+        total=4,
+        created_by=user,  # only its creator and admins may cancel it
     )
     page.goto(f"{live_server.url}/login/")
     page.fill("input[name=username]", "rita")

@@ -12,7 +12,7 @@ from annotation.evaluation.services import start_monte_carlo_job
 from annotation.grading.models import Grade, GradeSource, SourceKind
 from annotation.jobs.models import JobStatus
 from annotation.llm.models import PromptPurpose
-from tests.factories import ProjectFactory, UserFactory
+from tests.factories import ProjectFactory, UserFactory, researcher
 from tests.support.data import generator_config, make_problems, make_record, prompt
 from tests.support.models import tiny_model
 from tests.support.worker import WorkerProcess, finished, purge_broker
@@ -49,7 +49,7 @@ def test_monte_carlo_job_labels_steps_through_a_real_worker(
     # when
     job = start_monte_carlo_job(
         project=project,
-        user=annotator,
+        user=researcher(project),
         model=generator_config(project, "transformers"),
         prompt=prompt(project, PromptPurpose.SAMPLE),
         trace_ids=[r.pk for r in records],

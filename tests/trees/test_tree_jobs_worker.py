@@ -11,7 +11,7 @@ from annotation.problems.models import Origin, Trace
 from annotation.trees.models import TreeNode
 from annotation.trees.selectors import trace_texts
 from annotation.trees.services import start_long_thought_job, start_tree_job, tree_round_record
-from tests.factories import ProjectFactory, UserFactory
+from tests.factories import ProjectFactory, researcher
 from tests.support.data import generator_config, make_problems, scorer_config
 from tests.support.models import tiny_model
 from tests.support.worker import WorkerProcess, finished, purge_broker
@@ -41,7 +41,7 @@ def test_tree_job_makes_one_generator_and_one_scorer_call_per_depth(
     # when
     job = start_tree_job(
         project=project,
-        user=UserFactory(),
+        user=researcher(project),
         model=generator_config(project, "vllm"),
         scorer=scorer_config(project, "math-shepherd"),
         problem_ids=[p.pk for p in problems],
@@ -98,7 +98,7 @@ def test_long_thought_job_derives_drafts_and_rewrites_them(
     # when
     job = start_long_thought_job(
         project=project,
-        user=UserFactory(),
+        user=researcher(project),
         tree_job=tree_job,
         trials=1,
         seed=0,

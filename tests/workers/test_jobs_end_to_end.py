@@ -13,7 +13,7 @@ from annotation.jobs.services import request_cancel
 from annotation.llm.models import PromptPurpose
 from annotation.llm.services import start_expand_job, start_sample_job, start_score_job
 from annotation.problems.models import Origin, Trace, TraceStep
-from tests.factories import ProjectFactory, UserFactory
+from tests.factories import ProjectFactory, researcher
 from tests.support.data import (
     RECORD_STEPS,
     generator_config,
@@ -59,7 +59,7 @@ def test_sample_job_writes_n_graded_samples_per_problem(
     # when
     job = start_sample_job(
         project=project,
-        user=UserFactory(),
+        user=researcher(project),
         model=model,
         prompt=prompt(project, PromptPurpose.SAMPLE),
         problem_ids=[p.pk for p in problems],
@@ -101,7 +101,7 @@ def test_expand_job_through_vllm_links_sources_and_scores_steps(
     # when
     job = start_expand_job(
         project=project,
-        user=UserFactory(),
+        user=researcher(project),
         model=generator_config(project, "vllm"),
         prompt=prompt(project, PromptPurpose.EXPAND),
         trace_ids=[r.pk for r in records],
@@ -136,7 +136,7 @@ def test_rationalization_through_transformers_writes_a_solution_per_problem(
     # when
     job = start_expand_job(
         project=project,
-        user=UserFactory(),
+        user=researcher(project),
         model=generator_config(project, "transformers"),
         prompt=prompt(project, PromptPurpose.RATIONALIZE),
         mode="rationalize",
@@ -166,7 +166,7 @@ def test_score_job_grades_every_path_step_once_with_a_qwen_style_prm(
     # when
     job = start_score_job(
         project=project,
-        user=UserFactory(),
+        user=researcher(project),
         scorer=scorer_config(project, "qwen-prm"),
         trace_ids=[first.pk, second.pk],
     )
@@ -187,7 +187,7 @@ def test_cancel_stops_a_running_job_between_chunks(
     problems = make_problems(project, 40)
     job = start_sample_job(
         project=project,
-        user=UserFactory(),
+        user=researcher(project),
         model=generator_config(project, "transformers"),
         prompt=prompt(project, PromptPurpose.SAMPLE),
         problem_ids=[p.pk for p in problems],

@@ -11,7 +11,7 @@ from annotation.jobs.models import JobStatus
 from annotation.llm.models import PromptPurpose
 from annotation.llm.services import start_sample_job
 from annotation.problems.models import Trace, TraceStep
-from tests.factories import ProjectFactory, UserFactory
+from tests.factories import ProjectFactory, researcher
 from tests.support.data import generator_config, make_problems, prompt
 from tests.support.models import tiny_model
 from tests.support.worker import WorkerProcess, purge_broker, wait_until
@@ -38,7 +38,7 @@ def test_job_of_a_killed_worker_is_finished_by_the_next_without_duplicates(
     try:
         job = start_sample_job(
             project=project,
-            user=UserFactory(),
+            user=researcher(project),
             model=generator_config(project, "transformers"),
             prompt=prompt(project, PromptPurpose.SAMPLE),
             problem_ids=[p.pk for p in problems],
