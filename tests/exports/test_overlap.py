@@ -33,7 +33,10 @@ def claim(client, project, user) -> Assignment:
 
 
 def save(client, assignment, version, ratings):
-    nodes = [str(n) for n in assignment.trace.steps.order_by("position").values_list("node_id", flat=True)]
+    nodes = [
+        str(n)
+        for n in assignment.trace.steps.order_by("position").values_list("node_id", flat=True)
+    ]
     grades = {nodes[i]: {"rating": r} for i, r in enumerate(ratings) if r is not None}
     response = client.put(
         reverse("workspace-api-draft", args=[assignment.pk]),
