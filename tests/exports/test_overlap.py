@@ -37,7 +37,7 @@ def save(client, assignment, version, ratings):
         str(n)
         for n in assignment.trace.steps.order_by("position").values_list("node_id", flat=True)
     ]
-    grades = {nodes[i]: {"rating": r} for i, r in enumerate(ratings) if r is not None}
+    grades = {node: {"rating": rating} for node, rating in zip(nodes, ratings, strict=True)}
     response = client.put(
         reverse("workspace-api-draft", args=[assignment.pk]),
         json.dumps({"version": version, "grades": grades}),

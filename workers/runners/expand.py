@@ -9,10 +9,10 @@ Outputs are split into steps, answer-graded, and scored when the job names a sco
 from typing import Any
 
 from algorithms.prompts import render_prompt
-from annotation.datasets.views import TraceView, load_trace_views
 from annotation.grading.models import GradeSource
 from annotation.jobs.models import Job
 from annotation.problems.models import Origin, Problem, Trace
+from annotation.problems.selectors import TraceView, load_trace_views
 from workers.runners.common import (
     NewTrace,
     existing_external_ids,
