@@ -77,7 +77,7 @@ def setup_data(annotators: int, steps: int) -> list[dict[str, object]]:
     from annotation.problems.models import Problem, StepNode, Trace, TraceStep
     from annotation.problems.tree import node_id, text_digest
     from annotation.workspace.models import ItemKind
-    from annotation.workspace.services import assignment_claim_next
+    from annotation.workspace.services.claims import assignment_claim_next
 
     project = Project.objects.create(name="bench grades", overlap=1, stop_at_first_bad_step=False)
     users = get_user_model()

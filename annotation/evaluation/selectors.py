@@ -401,7 +401,7 @@ def queue_order(kind: str) -> list[Any]:
     started come first (agreement is measured early), then the traces machines disagree on
     most or are least sure of, then the rest by id. Record items (problems) keep id order.
 
-    Wiring (annotation/workspace/services.py, assignment_claim_next):
+    Wiring (annotation/workspace/services/claims.py, assignment_claim_next):
     ``.order_by(*queue_order(kind))`` in place of ``.order_by("-started", "pk")``."""
     if kind != "grade":
         return ["-started", "pk"]

@@ -23,7 +23,7 @@ from annotation.workspace.models import (
     GoldItem,
     ItemKind,
 )
-from annotation.workspace.services import GRADEABLE_ORIGINS, open_items
+from annotation.workspace.services.claims import GRADEABLE_ORIGINS, open_items
 
 RATINGS = (-1, 0, 1)
 
