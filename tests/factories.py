@@ -44,14 +44,6 @@ class ProblemFactory(factory.django.DjangoModelFactory):
     source = "test"
 
 
-class TraceFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = "problems.Trace"
-
-    problem = factory.SubFactory(ProblemFactory)
-    origin = "imported"
-
-
 def trace_with_steps(problem, texts, **fields):
     """A trace whose path is `texts` (origin imported unless given), written by the problems
     service: shared prefixes share their nodes."""

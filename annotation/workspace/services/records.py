@@ -31,7 +31,7 @@ def record_submit(
     checklist: Any,
     time_spent_ms: Any = None,
 ) -> Trace:
-    """Writes the thought record as a Trace(origin=thought_record) and checks its answer."""
+    """Writes the thought record as a trace (origin thought_record) and checks its answer."""
     reason = finish_reason_of(finish_reason)
     thoughts = parse_thoughts(draft.get("thoughts"), strict=True)
     if not thoughts:
