@@ -69,8 +69,9 @@ def grading_steps(*, assignment: Assignment) -> list[PathStep]:
     assert assignment.trace_id is not None
     steps = path_steps(assignment.trace_id)
     if assignment.project.show_machine_suggestions and steps:
-        scores = dict(
-            current_grades()
+        scores = {
+            str(node): score
+            for node, score in current_grades()
             .filter(
                 node_id__in=[s.node_id for s in steps],
                 source__kind__in=[SourceKind.PRM, SourceKind.JUDGE],
@@ -79,9 +80,9 @@ def grading_steps(*, assignment: Assignment) -> list[PathStep]:
             .order_by("node_id", "-id")
             .distinct("node_id")
             .values_list("node_id", "score")
-        )
-        for step in steps:
-            step.suggestion = scores.get(step.node_id)  # type: ignore[call-overload]
+        }
+        for step in steps:  # node ids as text, as the page and its autosave use them
+            step.suggestion = scores.get(step.node_id)
     return steps
 
 
