@@ -120,8 +120,8 @@ def person_grades_write(
         return 0
     if current is None:
         current = {
-            node: CurrentGrade(*values)
-            for node, *values in current_grades()
+            node: CurrentGrade(pk, rating, unsure, critique)
+            for node, pk, rating, unsure, critique in current_grades()
             .filter(source=source, node_id__in=wanted)
             .values_list("node_id", "pk", "rating", "unsure", "critique")
         }

@@ -48,8 +48,8 @@ def paths(trace_ids: Iterable[int]) -> dict[int, list[PathNode]]:
         .order_by("trace_id", "position")
         .values_list("trace_id", "position", "node_id", "node__text", "node__kind", "backtrack_to")
     )
-    for trace_id, *step in rows:
-        found[trace_id].append(PathNode(*step))
+    for trace_id, position, node, text, kind, backtrack_to in rows:
+        found[trace_id].append(PathNode(position, node, text, kind, backtrack_to))
     return dict(found)
 
 

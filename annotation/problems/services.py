@@ -10,9 +10,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from django.db import connection
+from django.db.models import Field
 
 from annotation.core.bulk import insert_new_rows, insert_rows, reserve_ids
 from annotation.problems.models import StepKind, StepNode, Trace, TraceStep
@@ -202,4 +203,4 @@ def imported_steps_copy(rows: Iterable[tuple[Any, ...]]) -> None:
 
 
 def _attname(model: type[Trace], name: str) -> str:
-    return str(model._meta.get_field(name).attname)
+    return cast("Field[Any, Any]", model._meta.get_field(name)).attname

@@ -206,7 +206,9 @@ def long_thoughts_write(*, job: Job, thoughts: Sequence[DerivedThought]) -> list
                 external_id=key["shortcut"],
                 metadata={**meta, "kind": "shortcut", "walked": shortcut},
                 steps=path_steps(thought.tree.node(i).text for i in shortcut),
-                existing_nodes={p: ids[i] for p, i in enumerate(shortcut) if ids[i] is not None},
+                existing_nodes={
+                    p: nid for p, i in enumerate(shortcut) if (nid := ids[i]) is not None
+                },
                 **common,
             )
         )

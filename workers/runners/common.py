@@ -266,7 +266,7 @@ def write_traces(
                 source,
                 [
                     (row.pk, nid, t.scores, step.position)
-                    for (t, _), plan, row in zip(fresh, plans, strict=True)
+                    for (t, _), plan, row in zip(fresh, plans, rows, strict=True)
                     if t.scores is not None and t.scores.scores
                     for step, nid, _, _ in place_steps(plan.problem_id, plan.steps)
                 ],
