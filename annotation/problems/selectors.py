@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+from django.db.models import Exists, OuterRef
+
 from annotation.grading.selectors import GradedKey, GradeView, StepKey
 from annotation.problems.models import StepNode, Trace, TraceStep
 
@@ -56,6 +58,13 @@ def paths(trace_ids: Iterable[int]) -> dict[int, list[PathNode]]:
 def path(trace_id: int) -> list[PathNode]:
     """The path of one trace (one query)."""
     return paths([trace_id]).get(trace_id, [])
+
+
+def path_mentions(text: str) -> Exists:
+    """A filter of a Trace queryset: a step on the trace's path contains `text` (any case)."""
+    return Exists(
+        TraceStep.objects.filter(trace=OuterRef("pk"), on_path=True, node__text__icontains=text)
+    )
 
 
 def trace_texts(trace_ids: Sequence[int]) -> dict[int, str]:

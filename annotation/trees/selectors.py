@@ -15,8 +15,8 @@ from annotation.core.models import Project
 from annotation.grading.models import SourceKind
 from annotation.grading.selectors import current_grades
 from annotation.jobs.models import Job, JobKind
-from annotation.problems.models import Origin, Problem, Trace, TraceStep
-from annotation.problems.selectors import path, trace_texts
+from annotation.problems.models import Origin, Problem, Trace
+from annotation.problems.selectors import path, path_mentions, trace_texts
 from annotation.trees.models import TreeNode
 
 DEFAULT_KEYWORDS = (
@@ -281,13 +281,7 @@ def outputs(project: Project, flt: OutputFilter, *, limit: int = 100) -> list[Ou
     if flt.level is not None:
         traces = traces.filter(problem__level=flt.level)
     if flt.keyword:
-        traces = traces.filter(
-            Exists(
-                TraceStep.objects.filter(
-                    trace=OuterRef("pk"), on_path=True, node__text__icontains=flt.keyword
-                )
-            )
-        )
+        traces = traces.filter(path_mentions(flt.keyword))
     rows = list(traces.select_related("problem").order_by("id")[:limit])
     texts = trace_texts([t.pk for t in rows])
     return [OutputRow(t, texts.get(t.pk, ""), t.metadata.get("kind", t.origin)) for t in rows]
