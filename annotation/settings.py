@@ -176,8 +176,8 @@ STEPWISE_ANSWER_TIMEOUT_S = float(os.environ.get("STEPWISE_ANSWER_TIMEOUT_S", "5
 # A running job whose heartbeat is older than this is abandoned (its worker died) and is
 # picked up again; workers beat every third of it while a chunk runs.
 STEPWISE_JOB_STALE_SECONDS = float(os.environ.get("STEPWISE_JOB_STALE_SECONDS", "120"))
-# Autosaves commit without waiting for the disk flush (see workspace.services); submits always
-# wait for it.
+# Autosaves commit without waiting for the disk flush (see workspace/services/saves.py);
+# submits always wait for it.
 STEPWISE_AUTOSAVE_ASYNC_COMMIT = env_bool("STEPWISE_AUTOSAVE_ASYNC_COMMIT", True)
 # How many models a GPU worker keeps loaded (vLLM engines: one; other models: this many).
 STEPWISE_MODEL_CACHE_SIZE = int(os.environ.get("STEPWISE_MODEL_CACHE_SIZE", "2"))

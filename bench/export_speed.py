@@ -85,9 +85,10 @@ def child_naive(format_name: str, limit: int) -> dict[str, float]:
     from annotation.core.models import Project
     from annotation.datasets.export.formats import EXPORT_FORMATS, TraceFormat
     from annotation.datasets.export.options import ExportOptions
-    from annotation.datasets.views import GradeView, StepView, TraceView
     from annotation.grading.models import Grade
+    from annotation.grading.selectors import GradeView
     from annotation.problems.models import Trace
+    from annotation.problems.selectors import StepView, TraceView
 
     options = ExportOptions(format=format_name)
     fmt = EXPORT_FORMATS[format_name]

@@ -73,10 +73,11 @@ def setup_data(annotators: int, steps: int) -> list[dict[str, object]]:
     from django.contrib.sessions.backends.db import SessionStore
 
     from annotation.core.models import Membership, Project, Role
-    from annotation.problems.models import Problem, StepNode, Trace, TraceStep
-    from annotation.problems.tree import node_id, text_digest
+    from annotation.problems.models import Problem
+    from annotation.problems.services import NewTrace, path_steps, trace_create
+    from annotation.problems.tree import text_digest
     from annotation.workspace.models import ItemKind
-    from annotation.workspace.services import assignment_claim_next
+    from annotation.workspace.services.claims import assignment_claim_next
 
     project = Project.objects.create(name="bench grades", overlap=1, stop_at_first_bad_step=False)
     users = get_user_model()
@@ -91,23 +92,11 @@ def setup_data(annotators: int, steps: int) -> list[dict[str, object]]:
             answer=str(index + 1),
             source="bench",
         )
-        trace = Trace.objects.create(problem=problem, origin="imported")
-        parent = None
-        nodes = []
-        for position in range(steps):
-            step_text = f"Step {position + 1} of problem {index}: $x_{position} = {position}$."
-            nid = node_id(problem.pk, parent, "step", step_text)
-            StepNode.objects.create(
-                id=nid,
-                problem=problem,
-                parent_id=parent,
-                depth=position + 1,
-                kind="step",
-                text=step_text,
-            )
-            TraceStep.objects.create(trace=trace, position=position, node_id=nid)
-            nodes.append(str(nid))
-            parent = nid
+        texts = [
+            f"Step {position + 1} of problem {index}: $x_{position} = {position}$."
+            for position in range(steps)
+        ]
+        trace_create(NewTrace(problem_id=problem.pk, origin="imported", steps=path_steps(texts)))
     for index in range(annotators):
         user = users.objects.create_user(username=f"bench{index}", password=PASSWORD)
         Membership.objects.create(project=project, user=user, role=Role.ANNOTATOR)

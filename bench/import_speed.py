@@ -77,8 +77,9 @@ def run_floor(traces: int) -> dict[str, float]:
 
     from annotation.core.bulk import insert_rows, reserve_ids, row_triggers_skipped
     from annotation.core.models import Project
-    from annotation.datasets import importer
     from annotation.grading.models import Grade, GradeSource
+    from annotation.grading.services import IMPORTED_GRADE_FIELDS
+    from annotation.problems import services as importer
     from annotation.problems.models import Origin, Problem, StepNode, Trace, TraceStep
     from annotation.problems.tree import node_id
 
@@ -128,7 +129,7 @@ def run_floor(traces: int) -> dict[str, float]:
                 insert_rows(Trace, importer.TRACE_FIELDS, rows["trace"])
                 insert_rows(StepNode, importer.NODE_FIELDS, rows["node"])
                 insert_rows(TraceStep, importer.TRACE_STEP_FIELDS, rows["step"])
-                insert_rows(Grade, importer.GRADE_FIELDS, rows["grade"])
+                insert_rows(Grade, IMPORTED_GRADE_FIELDS, rows["grade"])
             seconds += time.perf_counter() - started
         committing = time.perf_counter()
     seconds += time.perf_counter() - committing  # the COMMIT

@@ -50,33 +50,10 @@ class ProblemFactory(factory.django.DjangoModelFactory):
     source = "test"
 
 
-class TraceFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = "problems.Trace"
-
-    problem = factory.SubFactory(ProblemFactory)
-    origin = "imported"
-
-
 def trace_with_steps(problem, texts, **fields):
-    """A trace whose path is `texts`, one StepNode per step, chained from the problem."""
-    from annotation.problems.models import StepNode, TraceStep
-    from annotation.problems.tree import node_id
+    """A trace whose path is `texts` (origin imported unless given), written by the problems
+    service: shared prefixes share their nodes."""
+    from annotation.problems.services import NewTrace, path_steps, trace_create
 
-    trace = TraceFactory(problem=problem, **fields)
-    parent = None
-    for position, text in enumerate(texts):
-        nid = node_id(problem.pk, parent, "step", text)
-        StepNode.objects.get_or_create(
-            id=nid,
-            defaults={
-                "problem": problem,
-                "parent_id": parent,
-                "depth": position + 1,
-                "kind": "step",
-                "text": text,
-            },
-        )
-        TraceStep.objects.create(trace=trace, position=position, node_id=nid)
-        parent = nid
-    return trace
+    fields.setdefault("origin", "imported")
+    return trace_create(NewTrace(problem_id=problem.pk, steps=path_steps(texts), **fields))

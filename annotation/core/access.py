@@ -176,7 +176,7 @@ def _fetch_assignment(user: Any, assignment_id: int) -> tuple[Assignment | None,
     assignment, project, annotator, source = instances
     assignment.project = project
     assignment.annotator = annotator
-    if source is not None:  # none yet: human_source() creates it on the first save
+    if source is not None:  # none yet: person_source() creates it on the first save
         annotator.grade_source = source
     return assignment, row[-1]
 

@@ -22,6 +22,7 @@ from django.db.models import Q, QuerySet
 from annotation.core.access import ROLE_ABILITIES, Ability
 from annotation.core.models import Membership
 from annotation.grading.models import Grade, SourceKind
+from annotation.grading.selectors import current_grades
 from annotation.problems.models import Origin, Trace
 from annotation.workspace.models import GoldItem
 
@@ -55,13 +56,17 @@ def suggestion_grades(project_ids: Collection[int]) -> Q:
 def suggested_scores(*, project_id: int, node_ids: Collection[str]) -> dict[str, float]:
     """A machine score per node for the grading page (the newest when several)."""
     rows = (
-        Grade.objects.filter(suggestion_grades([project_id]), node_id__in=list(node_ids))
+        current_grades()
+        .filter(suggestion_grades([project_id]), node_id__in=list(node_ids))
         .filter(score__isnull=False)
-        .order_by("node_id", "-id")
-        .distinct("node_id")
+        .order_by("-id")
         .values_list("node_id", "score")
     )
-    return {str(node): score for node, score in rows if score is not None}
+    newest: dict[str, float] = {}
+    for node, score in rows:  # newest first; portable where DISTINCT ON is not (SQLite)
+        if score is not None:
+            newest.setdefault(str(node), score)
+    return newest
 
 
 @dataclass(frozen=True, slots=True)

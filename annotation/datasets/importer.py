@@ -13,42 +13,25 @@ from types import ModuleType
 from typing import IO, Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from algorithms.answers import answers_equivalent_many
-from annotation.core.bulk import (
-    existing_pairs,
-    insert_new_rows,
-    insert_rows,
-    lock_keys,
-    reserve_ids,
-    row_triggers_skipped,
-)
+from annotation.core.bulk import existing_pairs, lock_keys, row_triggers_skipped
 from annotation.core.models import Project
 from annotation.datasets.errors import RecordError
 from annotation.datasets.formats import gsm8k, math, math_shepherd, prm800k, processbench
 from annotation.datasets.reader import iter_records
 from annotation.datasets.records import ImportRecord, ProblemRecord, TraceRecord
-from annotation.grading.models import Grade, GradeSource, SourceKind
-from annotation.problems.models import Origin, Problem, StepNode, Trace, TraceStep
-from annotation.problems.tree import node_id, text_digest
-
-TRACE_FIELDS = (
-    "id",
-    "problem",
-    "origin",
-    "external_id",
-    "final_answer",
-    "is_correct",
-    "finish_reason",
-    "time_spent_ms",
-    "metadata",
-    "created_at",
+from annotation.grading.models import GradeSource
+from annotation.grading.services import dataset_source, imported_grades_copy
+from annotation.problems.models import Origin, Problem, Trace
+from annotation.problems.services import (
+    imported_nodes_copy,
+    imported_steps_copy,
+    imported_traces_copy,
 )
-NODE_FIELDS = ("id", "problem", "parent", "depth", "kind", "text", "created_at")
-TRACE_STEP_FIELDS = ("trace", "position", "node", "option", "on_path", "extra")
-GRADE_FIELDS = ("node", "source", "trace", "rating", "flagged", "is_current", "created_at")
+from annotation.problems.tree import place_steps, text_digest
 
 IMPORT_FORMATS: dict[str, ModuleType] = {
     m.NAME: m for m in (math, gsm8k, prm800k, processbench, math_shepherd)
@@ -285,30 +268,9 @@ class _ChunkWriter:
         self, fresh: list[tuple[TraceRecord, Problem]], correctness: list[bool | None]
     ) -> list[int]:
         now = timezone.now()
-        if connection.vendor != "postgresql":
-            return [
-                t.pk
-                for t in Trace.objects.bulk_create(
-                    Trace(
-                        problem=p,
-                        origin=Origin.IMPORTED,
-                        external_id=t.external_id,
-                        final_answer=t.final_answer,
-                        is_correct=c,
-                        finish_reason=t.finish_reason,
-                        time_spent_ms=t.time_spent_ms,
-                        metadata=t.metadata,
-                    )
-                    for (t, p), c in zip(fresh, correctness, strict=True)
-                )
-            ]
-        ids = reserve_ids(Trace, len(fresh))
-        insert_rows(
-            Trace,
-            TRACE_FIELDS,
-            (
+        return imported_traces_copy(
+            [
                 (
-                    pk,
                     p.pk,
                     Origin.IMPORTED,
                     t.external_id,
@@ -319,10 +281,9 @@ class _ChunkWriter:
                     t.metadata,
                     now,
                 )
-                for pk, (t, p), c in zip(ids, fresh, correctness, strict=True)
-            ),
+                for (t, p), c in zip(fresh, correctness, strict=True)
+            ]
         )
-        return ids
 
     def _correctness(self, fresh: list[tuple[TraceRecord, Problem]]) -> list[bool | None]:
         result: list[bool | None] = [t.is_correct for t, _ in fresh]
@@ -348,59 +309,20 @@ class _ChunkWriter:
         grades: list[list[Any]] = []
         for (record, problem), trace_id in zip(fresh, trace_ids, strict=True):
             source_id = self._source_id(record.grader) if record.grader else None
-            path_nodes: dict[int, uuid.UUID] = {}
-            for step in record.steps:  # ordered by position
-                parent = path_nodes.get(step.position - 1)
-                nid = node_id(problem.pk, parent, step.kind, step.text)
+            for step, nid, parent, depth in place_steps(problem.pk, record.steps):
                 if nid not in nodes:
-                    nodes[nid] = (
-                        nid,
-                        problem.pk,
-                        parent,
-                        step.position + 1,
-                        step.kind,
-                        step.text,
-                        now,
-                    )
+                    nodes[nid] = (nid, problem.pk, parent, depth, step.kind, step.text, now)
                 trace_steps.append(
                     (trace_id, step.position, nid, step.option, step.on_path, step.extra)
                 )
-                if step.on_path:
-                    path_nodes[step.position] = nid
                 if step.rating is not None and source_id is not None:
                     grades.append([nid, source_id, trace_id, step.rating, step.flagged, True, now])
-        new_nodes = insert_new_rows(StepNode, NODE_FIELDS, nodes)
+        new_nodes = imported_nodes_copy(nodes)
         self.report.nodes_created += len(new_nodes)
-        insert_rows(TraceStep, TRACE_STEP_FIELDS, trace_steps)
-        self._mark_history(grades, new_nodes)
-        insert_rows(Grade, GRADE_FIELDS, (tuple(g) for g in grades))
-        self.report.grades_created += len(grades)
-
-    def _mark_history(self, grades: list[list[Any]], new_nodes: set[Any]) -> None:
-        """The first grade per (node, source) is current; later ones are history.
-
-        Only nodes that existed before this chunk can have grades in the database. The
-        rows are updated in place.
-        """
-        old = [g for g in grades if g[0] not in new_nodes]
-        current = set()
-        if old:
-            current = set(
-                Grade.objects.filter(
-                    is_current=True,
-                    node_id__in={g[0] for g in old},
-                    source_id__in={g[1] for g in old},
-                ).values_list("node_id", "source_id")
-            )
-        for grade in grades:
-            key = (grade[0], grade[1])
-            grade[5] = key not in current
-            current.add(key)
+        imported_steps_copy(trace_steps)
+        self.report.grades_created += imported_grades_copy(grades, new_nodes)
 
     def _source_id(self, name: str) -> int:
         if name not in self.source_ids:
-            source, _ = GradeSource.objects.get_or_create(
-                name=name, defaults={"kind": SourceKind.DATASET}
-            )
-            self.source_ids[name] = source.pk
+            self.source_ids[name] = dataset_source(name=name).pk
         return self.source_ids[name]

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.db.models.expressions import RawSQL
 
 from algorithms.metrics import (
@@ -39,9 +39,11 @@ from algorithms.metrics import (
 )
 from annotation.core.models import Project
 from annotation.evaluation.models import Rollout, SuggestionSetting
-from annotation.grading.models import Grade, GradeSource, SourceKind
+from annotation.grading.models import GradeSource, SourceKind
+from annotation.grading.selectors import current_grades
 from annotation.jobs.models import Job
 from annotation.problems.models import Origin, Trace, TraceStep
+from annotation.problems.selectors import path_node_ids
 
 REFERENCE_KINDS = (SourceKind.HUMAN, SourceKind.DATASET)
 MACHINE_KINDS = (SourceKind.PRM, SourceKind.JUDGE, SourceKind.MONTE_CARLO)
@@ -65,12 +67,11 @@ def majority_rating(ratings: Iterable[int]) -> int | None:
 def human_consensus(node_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, int]:
     """The consensus rating of each node that people or an imported dataset graded."""
     ratings: dict[uuid.UUID, list[int]] = defaultdict(list)
-    rows = Grade.objects.filter(
-        node_id__in=list(node_ids),
-        is_current=True,
-        source__kind__in=REFERENCE_KINDS,
-        rating__isnull=False,
-    ).values_list("node_id", "rating")
+    rows = (
+        current_grades()
+        .filter(node_id__in=list(node_ids), source__kind__in=REFERENCE_KINDS, rating__isnull=False)
+        .values_list("node_id", "rating")
+    )
     for node, rating in rows:
         if rating is not None:
             ratings[node].append(rating)
@@ -103,32 +104,24 @@ class LabeledTrace:
         return NO_ERROR
 
 
-def paths(trace_ids: Iterable[int]) -> dict[int, list[uuid.UUID]]:
-    """The path nodes of each trace, in order (one query)."""
-    found: dict[int, list[uuid.UUID]] = defaultdict(list)
-    rows = (
-        TraceStep.objects.filter(trace_id__in=list(trace_ids), on_path=True)
-        .order_by("trace_id", "position")
-        .values_list("trace_id", "node_id")
-    )
-    for trace_id, node in rows:
-        found[trace_id].append(node)
-    return dict(found)
-
-
 def reference_traces(project: Project) -> list[LabeledTrace]:
     """Traces of the project with at least one reference-graded step on their path."""
     graded = (
         TraceStep.objects.filter(
             trace__problem__project=project,
             on_path=True,
-            node__grades__is_current=True,
-            node__grades__source__kind__in=REFERENCE_KINDS,
+        )
+        .filter(
+            Exists(
+                current_grades().filter(
+                    node_id=OuterRef("node_id"), source__kind__in=REFERENCE_KINDS
+                )
+            )
         )
         .values_list("trace_id", flat=True)
         .distinct()
     )
-    by_trace = paths(graded)
+    by_trace = path_node_ids(graded)
     consensus = human_consensus({n for nodes in by_trace.values() for n in nodes})
     return [
         LabeledTrace(tid, nodes, [consensus.get(n) for n in nodes])
@@ -138,15 +131,8 @@ def reference_traces(project: Project) -> list[LabeledTrace]:
 
 def machine_sources(project: Project) -> QuerySet[GradeSource]:
     """Machine sources with at least one current grade on a node of the project."""
-    return (
-        GradeSource.objects.filter(
-            kind__in=MACHINE_KINDS,
-            grades__is_current=True,
-            grades__node__problem__project=project,
-        )
-        .distinct()
-        .order_by("kind", "pk")
-    )
+    graded = current_grades().filter(node__problem__project=project).values("source_id")
+    return GradeSource.objects.filter(kind__in=MACHINE_KINDS, pk__in=graded).order_by("kind", "pk")
 
 
 def source_values(
@@ -154,9 +140,11 @@ def source_values(
 ) -> dict[int, dict[uuid.UUID, float]]:
     """Each source's value in [0, 1] for each node it graded (one query)."""
     values: dict[int, dict[uuid.UUID, float]] = {pk: {} for pk in source_ids}
-    rows = Grade.objects.filter(
-        source_id__in=source_ids, node_id__in=list(node_ids), is_current=True
-    ).values_list("source_id", "node_id", "score", "rating")
+    rows = (
+        current_grades()
+        .filter(source_id__in=source_ids, node_id__in=list(node_ids))
+        .values_list("source_id", "node_id", "score", "rating")
+    )
     for source_id, node, score, rating in rows:
         if score is not None:
             values[source_id][node] = float(score)
@@ -259,9 +247,8 @@ def compare_sources(project: Project, source_ids: Sequence[int] | None = None) -
     nodes = {n for t in traces for n in t.nodes}
     values = source_values([s.pk for s in sources], nodes)
     with_scores = set(
-        Grade.objects.filter(
-            source__in=sources, node_id__in=list(nodes), is_current=True, score__isnull=False
-        )
+        current_grades()
+        .filter(source__in=sources, node_id__in=list(nodes), score__isnull=False)
         .values_list("source_id", flat=True)
         .distinct()
     )
@@ -303,7 +290,7 @@ def sampled_candidates(project: Project, job: Job | None = None) -> dict[int, li
             "pk", "problem_id", "final_answer", "is_correct"
         )
     )
-    by_trace = paths(pk for pk, *_ in rows)
+    by_trace = path_node_ids(pk for pk, *_ in rows)
     found: dict[int, list[Candidate]] = defaultdict(list)
     for pk, problem_id, answer, correct in rows:
         found[problem_id].append(Candidate(pk, answer, bool(correct), by_trace.get(pk, [])))
@@ -401,7 +388,7 @@ def queue_order(kind: str) -> list[Any]:
     started come first (agreement is measured early), then the traces machines disagree on
     most or are least sure of, then the rest by id. Record items (problems) keep id order.
 
-    Wiring (annotation/workspace/services.py, assignment_claim_next):
+    Wiring (annotation/workspace/services/claims.py, assignment_claim_next):
     ``.order_by(*queue_order(kind))`` in place of ``.order_by("-started", "pk")``."""
     if kind != "grade":
         return ["-started", "pk"]
@@ -439,20 +426,19 @@ def suggestion_agreement(project: Project) -> SuggestionAgreement:
         SuggestionSetting.objects.filter(project=project).values_list("changed_at", "shown")
     )
     human = list(
-        Grade.objects.filter(
-            source__kind=SourceKind.HUMAN,
-            trace__problem__project=project,
-            is_current=True,
-            rating__isnull=False,
-        ).values_list("node_id", "rating", "created_at")
+        current_grades()
+        .filter(
+            source__kind=SourceKind.HUMAN, trace__problem__project=project, rating__isnull=False
+        )
+        .values_list("node_id", "rating", "created_at")
     )
     suggestions: dict[uuid.UUID, list[tuple[Any, float]]] = defaultdict(list)
     for node, score, created in (
-        Grade.objects.filter(
+        current_grades()
+        .filter(
             node_id__in={n for n, _, _ in human},
             source__kind__in=[SourceKind.PRM, SourceKind.JUDGE],
             score__isnull=False,
-            is_current=True,
         )
         .order_by("id")
         .values_list("node_id", "score", "created_at")

@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from annotation.core.api import DisclosingViewSet
 from annotation.grading.models import Grade
+from annotation.grading.selectors import current_grades
 
 
 class GradeSerializer(serializers.ModelSerializer[Grade]):
@@ -33,6 +34,7 @@ class GradeFilter(django_filters.FilterSet):
     project = django_filters.NumberFilter(field_name="node__problem__project")
     source = django_filters.CharFilter(field_name="source__name")
     source_kind = django_filters.CharFilter(field_name="source__kind")
+    job = django_filters.NumberFilter(field_name="source__job", label="Given by this job's run")
 
     class Meta:
         model = Grade
@@ -47,4 +49,8 @@ class GradeViewSet(DisclosingViewSet):
     filterset_class = GradeFilter
 
     def get_queryset(self) -> QuerySet[Grade]:
-        return self.disclosure.grades(Grade.objects.all()).select_related("source").order_by("id")
+        # Current grades unless the request asks for history (`?is_current=false`).
+        grades = (
+            Grade.objects.all() if "is_current" in self.request.query_params else current_grades()
+        )
+        return self.disclosure.grades(grades).select_related("source").order_by("id")

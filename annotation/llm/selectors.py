@@ -6,10 +6,12 @@ from typing import Any
 from django.db.models import OuterRef, QuerySet, Subquery
 
 from annotation.core.models import Project
-from annotation.datasets.views import TraceView, load_trace_views
+from annotation.grading.models import GradeSource
+from annotation.grading.selectors import source_grades
 from annotation.jobs.models import Job, JobKind
 from annotation.llm.models import ModelConfig, PromptTemplate, PromptVersion
 from annotation.problems.models import Problem, Trace
+from annotation.problems.selectors import GradeLoader, TraceView, load_trace_views
 
 LLM_JOB_KINDS = (JobKind.SAMPLE, JobKind.EXPAND, JobKind.SCORE)
 
@@ -77,10 +79,16 @@ class Output:
         return self.view.trace.metadata
 
 
+def job_grades(job: Job) -> GradeLoader:
+    """The job's own grades (its run's scores), and no other source's."""
+    return source_grades(GradeSource.objects.filter(job=job).first())
+
+
 def job_outputs(job: Job, *, limit: int = 50) -> list[Output]:
-    """The job's first traces beside the records they came from (a fixed number of queries)."""
+    """The job's first traces, with the job's scores, beside the records they came from (a
+    fixed number of queries)."""
     traces = list(Trace.objects.filter(job=job).select_related("problem").order_by("id")[:limit])
-    views = load_trace_views(traces)
+    views = load_trace_views(traces, job_grades(job))
     source_ids = {t.source_trace_id for t in traces if t.source_trace_id}
     sources = {
         v.trace.pk: v
@@ -90,7 +98,7 @@ def job_outputs(job: Job, *, limit: int = 50) -> list[Output]:
 
 
 def scored_traces(job: Job, *, limit: int = 50) -> list[TraceView]:
-    """For a scoring job: the scored traces with their grades."""
+    """For a scoring job: the scored traces with the job's scores."""
     ids = job.params.get("trace_ids", [])[:limit]
     traces = list(Trace.objects.filter(pk__in=ids).select_related("problem").order_by("id"))
-    return load_trace_views(traces)
+    return load_trace_views(traces, job_grades(job))

@@ -1,7 +1,14 @@
-"""Identity of step nodes: a step is the same node wherever the same prefix leads to it."""
+"""Identity of step nodes: a step is the same node wherever the same prefix leads to it.
+
+Pure: no Django. `place_steps` is the one place that turns the steps of a trace into node ids,
+parents and depths; the ORM writer (`problems.services`) and the importer's COPY build their
+rows from it.
+"""
 
 import hashlib
 import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Protocol, TypeVar
 
 
 def node_id(problem_id: int, parent_id: uuid.UUID | None, kind: str, text: str) -> uuid.UUID:
@@ -13,3 +20,42 @@ def node_id(problem_id: int, parent_id: uuid.UUID | None, kind: str, text: str) 
 
 def text_digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+class StepAt(Protocol):
+    """A step shown at a position of a trace (an import record's step, a writer's step)."""
+
+    @property
+    def position(self) -> int: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def on_path(self) -> bool: ...
+
+
+S = TypeVar("S", bound=StepAt)
+
+
+def place_steps(
+    problem_id: int, steps: Iterable[S], existing: Mapping[int, uuid.UUID] | None = None
+) -> Iterator[tuple[S, uuid.UUID, uuid.UUID | None, int]]:
+    """(step, node id, parent id, depth) for each step, the steps ordered by position.
+
+    A step hangs under the path's step at the position before it, so the alternatives offered
+    at a position (PRM800K's completions) are siblings and the path continues from the one on
+    it. `existing` puts a node that is already in the tree (a tree node a long thought walks)
+    at a path position; the next step then hangs under it. Depth is position + 1.
+    """
+    path: dict[int, uuid.UUID] = {}
+    for step in steps:
+        position = step.position
+        parent = path.get(position - 1)
+        if existing is not None and step.on_path and position in existing:
+            nid = existing[position]
+        else:
+            nid = node_id(problem_id, parent, step.kind, step.text)
+        if step.on_path:
+            path[position] = nid
+        yield step, nid, parent, position + 1

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,9 +12,11 @@ from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
 
 from algorithms import tree_search
 from annotation.core.models import Project
-from annotation.grading.models import Grade, SourceKind
+from annotation.grading.models import SourceKind
+from annotation.grading.selectors import current_grades
 from annotation.jobs.models import Job, JobKind
-from annotation.problems.models import Origin, Problem, Trace, TraceStep
+from annotation.problems.models import Origin, Problem, Trace
+from annotation.problems.selectors import path, path_mentions, trace_texts
 from annotation.trees.models import TreeNode
 
 DEFAULT_KEYWORDS = (
@@ -143,9 +145,8 @@ def node_detail(job: Job, problem: Problem, index: int) -> dict[str, Any] | None
                 "critique": critique,
                 "reason": reason,
             }
-            for name, kind, rating, score, unsure, critique, reason in Grade.objects.filter(
-                node_id=row.node_id, is_current=True
-            )
+            for name, kind, rating, score, unsure, critique, reason in current_grades()
+            .filter(node_id=row.node_id)
             .order_by("source__kind", "source__name")
             .values_list(
                 "source__name",
@@ -280,28 +281,10 @@ def outputs(project: Project, flt: OutputFilter, *, limit: int = 100) -> list[Ou
     if flt.level is not None:
         traces = traces.filter(problem__level=flt.level)
     if flt.keyword:
-        traces = traces.filter(
-            Exists(
-                TraceStep.objects.filter(
-                    trace=OuterRef("pk"), on_path=True, node__text__icontains=flt.keyword
-                )
-            )
-        )
+        traces = traces.filter(path_mentions(flt.keyword))
     rows = list(traces.select_related("problem").order_by("id")[:limit])
     texts = trace_texts([t.pk for t in rows])
     return [OutputRow(t, texts.get(t.pk, ""), t.metadata.get("kind", t.origin)) for t in rows]
-
-
-def trace_texts(trace_ids: Sequence[int]) -> dict[int, str]:
-    """Each trace's path texts joined by blank lines (one query)."""
-    parts: dict[int, list[str]] = defaultdict(list)
-    for trace_id, text in (
-        TraceStep.objects.filter(trace_id__in=trace_ids, on_path=True)
-        .order_by("trace_id", "position")
-        .values_list("trace_id", "node__text")
-    ):
-        parts[trace_id].append(text)
-    return {tid: "\n\n".join(texts) for tid, texts in parts.items()}
 
 
 @dataclass
@@ -323,11 +306,7 @@ class ThoughtView:
 def long_thought_view(trace: Trace) -> ThoughtView:
     """A long thought (or shortcut) with each step's tree node index, and its sibling traces
     (shortcut, draft, rewrite) of the same job and problem."""
-    rows = list(
-        TraceStep.objects.filter(trace=trace, on_path=True)
-        .order_by("position")
-        .values_list("position", "node__kind", "node__text")
-    )
+    rows = [(step.position, step.kind, step.text) for step in path(trace.pk)]
     meta = trace.metadata or {}
     kind = meta.get("kind")
     indexes: list[int | None]

@@ -21,12 +21,21 @@ from algorithms.prompts import PromptTemplateError, template_variables
 from algorithms.steps import split_steps
 from algorithms.tree_search import ROOT_ID, Tree
 from annotation.core.models import Project
-from annotation.grading.models import Grade, GradeSource
+from annotation.grading.models import GradeSource
+from annotation.grading.services import Score, run_scores_write
 from annotation.jobs.models import Job, JobKind, JobStatus
 from annotation.jobs.services import create_job
 from annotation.llm.models import ModelConfig
 from annotation.llm.services import check_job_items, check_job_model, job_sampling
-from annotation.problems.models import Origin, Problem, StepKind, StepNode, Trace, TraceStep
+from annotation.problems.models import Origin, Problem, StepKind, Trace
+from annotation.problems.services import (
+    NewNode,
+    NewStep,
+    NewTrace,
+    nodes_write,
+    path_steps,
+    traces_write,
+)
 from annotation.problems.tree import node_id
 from annotation.trees.models import TreeNode
 
@@ -65,9 +74,9 @@ def trees_write(
     Scores become Grade rows of ``source`` (a node graded by the source already keeps its
     grade). Nodes on a path from the root to a correct leaf are marked ``on_correct_path``."""
     done = problems_with_trees(job, [pid for pid, _ in trees])
-    steps: dict[uuid.UUID, StepNode] = {}
+    steps: dict[uuid.UUID, NewNode] = {}
     rows: list[TreeNode] = []
-    grades: dict[uuid.UUID, Grade] = {}
+    scores: list[Score] = []
     for problem_id, tree in trees:
         if problem_id in done:
             continue
@@ -78,23 +87,10 @@ def trees_write(
         for node, nid in zip(tree.nodes, ids, strict=True):
             if nid is not None and node.parent is not None:
                 steps.setdefault(
-                    nid,
-                    StepNode(
-                        id=nid,
-                        problem_id=problem_id,
-                        parent_id=ids[node.parent],
-                        depth=node.depth,
-                        kind=StepKind.STEP,
-                        text=node.text,
-                    ),
+                    nid, NewNode(nid, problem_id, ids[node.parent], node.depth, node.text)
                 )
-                if source is not None and node.score is not None:
-                    grades.setdefault(
-                        nid,
-                        Grade(
-                            node_id=nid, source=source, score=node.score, reason=node.reason or ""
-                        ),
-                    )
+                if node.score is not None:
+                    scores.append(Score(nid, None, node.score, node.reason or ""))
             rows.append(
                 TreeNode(
                     job=job,
@@ -113,10 +109,10 @@ def trees_write(
                     on_correct_path=node.id in on_path,
                 )
             )
-    StepNode.objects.bulk_create(steps.values(), ignore_conflicts=True, batch_size=2000)
+    nodes_write(steps.values(), batch_size=2000)
     TreeNode.objects.bulk_create(rows, batch_size=2000)
-    if grades:
-        Grade.objects.bulk_create(grades.values(), ignore_conflicts=True, batch_size=2000)
+    if source is not None and scores:
+        run_scores_write(source=source, scores=scores, batch_size=2000)
     return len(rows)
 
 
@@ -171,36 +167,6 @@ class DerivedThought:
     trials: int
 
 
-def _chain_steps(
-    problem_id: int,
-    trace_id: int,
-    texts: Sequence[tuple[str, str, uuid.UUID | None]],
-    nodes: dict[uuid.UUID, StepNode],
-    steps: list[TraceStep],
-) -> None:
-    """TraceSteps for (kind, text, existing node id or None) items in order; a None id makes a
-    node chained after the previous one (a reflection after its wrong leaf, a rewritten step)."""
-    previous: uuid.UUID | None = None
-    for position, (kind, text, existing) in enumerate(texts):
-        if existing is None:
-            nid = node_id(problem_id, previous, kind, text)
-            nodes.setdefault(
-                nid,
-                StepNode(
-                    id=nid,
-                    problem_id=problem_id,
-                    parent_id=previous,
-                    depth=position + 1,
-                    kind=kind,
-                    text=text,
-                ),
-            )
-        else:
-            nid = existing
-        steps.append(TraceStep(trace_id=trace_id, position=position, node_id=nid))
-        previous = nid
-
-
 def thought_keys(job: Job, problem_id: int) -> dict[str, str]:
     base = f"lt{job.pk}:p{problem_id}"
     return {kind: f"{base}:{kind}" for kind in ("shortcut", "draft", "rewrite")}
@@ -220,65 +186,63 @@ def long_thoughts_write(*, job: Job, thoughts: Sequence[DerivedThought]) -> list
             job=job, external_id__in=[k[kind] for k in keys for kind in ("shortcut", "draft")]
         ).values_list("external_id", flat=True)
     )
-    plans: list[tuple[Trace, list[tuple[str, str, uuid.UUID | None]]]] = []
+    plans: list[NewTrace] = []
     for thought, key in zip(thoughts, keys, strict=True):
         if key["draft"] in existing:
             continue
         ids = step_node_ids(thought.problem_id, thought.tree)
         leaf = thought.tree.node(thought.thought.path[-1])
-        common = {
+        common: dict[str, Any] = {
             "problem_id": thought.problem_id,
-            "job": job,
+            "job_id": job.pk,
             "final_answer": leaf.final_answer,
             "is_correct": True,
         }
         meta = {"tree_job": thought.tree_job_id, "seed": thought.seed, "trials": thought.trials}
         shortcut = list(thought.thought.path[1:])
         plans.append(
-            (
-                Trace(
-                    origin=Origin.TREE,
-                    external_id=key["shortcut"],
-                    metadata={**meta, "kind": "shortcut", "walked": shortcut},
-                    **common,
-                ),
-                [(StepKind.STEP, thought.tree.node(i).text, ids[i]) for i in shortcut],
+            NewTrace(
+                origin=Origin.TREE,
+                external_id=key["shortcut"],
+                metadata={**meta, "kind": "shortcut", "walked": shortcut},
+                steps=path_steps(thought.tree.node(i).text for i in shortcut),
+                existing_nodes={
+                    p: nid for p, i in enumerate(shortcut) if (nid := ids[i]) is not None
+                },
+                **common,
             )
         )
         paragraphs = draft_paragraphs(thought.tree, thought.thought)
         plans.append(
-            (
-                Trace(
-                    origin=Origin.LONG_THOUGHT,
-                    external_id=key["draft"],
-                    metadata={
-                        **meta,
-                        "kind": "draft",
-                        "walked": thought.thought.walked,
-                        # per path position: the tree node index it shows (or reflects on)
-                        "tree_nodes": [p.node_id for p in paragraphs],
-                        "wrong_leaves": sum(1 for p in paragraphs if p.kind == "reflection"),
-                    },
-                    **common,
-                ),
-                [
-                    (
-                        StepKind.STEP if p.kind == "step" else StepKind.REFLECTION,
+            NewTrace(
+                origin=Origin.LONG_THOUGHT,
+                external_id=key["draft"],
+                metadata={
+                    **meta,
+                    "kind": "draft",
+                    "walked": thought.thought.walked,
+                    # per path position: the tree node index it shows (or reflects on)
+                    "tree_nodes": [p.node_id for p in paragraphs],
+                    "wrong_leaves": sum(1 for p in paragraphs if p.kind == "reflection"),
+                },
+                # a reflection is a new node after its wrong leaf; steps are the tree's nodes
+                steps=[
+                    NewStep(
+                        position,
                         p.text,
-                        ids[p.node_id] if p.kind == "step" else None,
+                        StepKind.STEP if p.kind == "step" else StepKind.REFLECTION,
                     )
-                    for p in paragraphs
+                    for position, p in enumerate(paragraphs)
                 ],
+                existing_nodes={
+                    position: nid
+                    for position, p in enumerate(paragraphs)
+                    if p.kind == "step" and (nid := ids[p.node_id]) is not None
+                },
+                **common,
             )
         )
-    traces = Trace.objects.bulk_create([trace for trace, _ in plans])
-    nodes: dict[uuid.UUID, StepNode] = {}
-    steps: list[TraceStep] = []
-    for trace, (_, texts) in zip(traces, plans, strict=True):
-        _chain_steps(trace.problem_id, trace.pk, texts, nodes, steps)
-    StepNode.objects.bulk_create(nodes.values(), ignore_conflicts=True)
-    TraceStep.objects.bulk_create(steps)
-    return traces
+    return traces_write(plans)
 
 
 @transaction.atomic
@@ -293,28 +257,23 @@ def rewrites_write(
             "external_id", flat=True
         )
     )
-    fresh = [r for r in rewrites if keys[r[0].pk] not in existing]
-    traces = Trace.objects.bulk_create(
-        Trace(
-            problem_id=draft.problem_id,
-            origin=Origin.LONG_THOUGHT,
-            external_id=keys[draft.pk],
-            job=job,
-            source_trace=draft,
-            final_answer=answer,
-            is_correct=correct,
-            metadata={**draft.metadata, "kind": "rewrite", "draft": draft.pk},
-        )
-        for draft, _, answer, correct in fresh
+    return traces_write(
+        [
+            NewTrace(
+                problem_id=draft.problem_id,
+                origin=Origin.LONG_THOUGHT,
+                external_id=keys[draft.pk],
+                job_id=job.pk,
+                source_trace_id=draft.pk,
+                final_answer=answer,
+                is_correct=correct,
+                metadata={**draft.metadata, "kind": "rewrite", "draft": draft.pk},
+                steps=path_steps(split_steps(text)),
+            )
+            for draft, text, answer, correct in rewrites
+            if keys[draft.pk] not in existing
+        ]
     )
-    nodes: dict[uuid.UUID, StepNode] = {}
-    steps: list[TraceStep] = []
-    for trace, (_, text, *_) in zip(traces, fresh, strict=True):
-        texts = [(StepKind.STEP, step, None) for step in split_steps(text)]
-        _chain_steps(trace.problem_id, trace.pk, texts, nodes, steps)
-    StepNode.objects.bulk_create(nodes.values(), ignore_conflicts=True)
-    TraceStep.objects.bulk_create(steps)
-    return traces
 
 
 # Jobs ----------------------------------------------------------------------------------------

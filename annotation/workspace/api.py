@@ -14,13 +14,9 @@ from django.views.decorators.http import require_http_methods
 
 from annotation.core.access import access_assignment
 from annotation.workspace.models import Assignment, ItemKind
-from annotation.workspace.services import (
-    VersionConflict,
-    WorkspaceError,
-    assignment_save,
-    grading_submit,
-    record_submit,
-)
+from annotation.workspace.services.errors import VersionConflict, WorkspaceError
+from annotation.workspace.services.records import record_submit
+from annotation.workspace.services.saves import assignment_save, grading_submit
 
 # Fields of a request body that are not part of the stored draft.
 CONTROL_FIELDS = ("version", "time_spent_ms", "finish_reason", "checklist")

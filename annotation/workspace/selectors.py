@@ -16,15 +16,18 @@ from algorithms.agreement import (
 )
 from annotation.core.disclosure import suggested_scores
 from annotation.core.models import Project
-from annotation.grading.models import Grade, SourceKind
-from annotation.problems.models import Trace, TraceStep
+from annotation.grading.models import SourceKind
+from annotation.grading.selectors import current_grades
+from annotation.problems.models import Trace
+from annotation.problems.selectors import path as trace_path
+from annotation.problems.selectors import path_node_ids
 from annotation.workspace.models import (
     Assignment,
     AssignmentStatus,
     GoldItem,
     ItemKind,
 )
-from annotation.workspace.services import GRADEABLE_ORIGINS, open_items
+from annotation.workspace.services.claims import GRADEABLE_ORIGINS, open_items
 
 RATINGS = (-1, 0, 1)
 
@@ -56,12 +59,8 @@ class PathStep:
 
 def path_steps(trace_id: int) -> list[PathStep]:
     return [
-        PathStep(position, str(nid), text, kind, backtrack_to)
-        for position, nid, text, kind, backtrack_to in TraceStep.objects.filter(
-            trace_id=trace_id, on_path=True
-        )
-        .order_by("position")
-        .values_list("position", "node_id", "node__text", "node__kind", "backtrack_to")
+        PathStep(s.position, str(s.node_id), s.text, s.kind, s.backtrack_to)
+        for s in trace_path(trace_id)
     ]
 
 
@@ -129,11 +128,12 @@ def trace_review(*, trace: Trace) -> tuple[list[Assignment], list[ReviewRow]]:
     steps = path_steps(trace.pk)
     grades = {
         (str(node), user): {"rating": rating, "unsure": unsure, "critique": critique}
-        for node, user, rating, unsure, critique in Grade.objects.filter(
+        for node, user, rating, unsure, critique in current_grades()
+        .filter(
             node_id__in=[s.node_id for s in steps],
-            is_current=True,
             source__user_id__in=[a.annotator_id for a in assignments],
-        ).values_list("node_id", "source__user_id", "rating", "unsure", "critique")
+        )
+        .values_list("node_id", "source__user_id", "rating", "unsure", "critique")
     }
     rows = [
         ReviewRow(step, [grades.get((step.node_id, a.annotator_id)) for a in assignments])
@@ -152,28 +152,23 @@ def _human_ratings(project: Project) -> dict[int, dict[int, list[int | None]]]:
             project=project, kind=ItemKind.GRADE, status=AssignmentStatus.SUBMITTED
         ).values_list("trace_id", "annotator_id")
     )
-    trace_ids = {t for t, _ in done}
-    paths: dict[int, list[str]] = defaultdict(list)
-    for trace_id, node in (
-        TraceStep.objects.filter(trace_id__in=trace_ids, on_path=True)
-        .order_by("trace_id", "position")
-        .values_list("trace_id", "node_id")
-    ):
-        paths[trace_id].append(str(node))
+    trace_ids = {t for t, _ in done if t is not None}
+    paths = _paths(trace_ids)
     grades = {
         (str(node), user): rating
-        for node, user, rating in Grade.objects.filter(
-            trace_id__in=trace_ids,
-            is_current=True,
-            source__kind=SourceKind.HUMAN,
-            rating__isnull=False,
-        ).values_list("node_id", "source__user_id", "rating")
+        for node, user, rating in current_grades()
+        .filter(trace_id__in=trace_ids, source__kind=SourceKind.HUMAN, rating__isnull=False)
+        .values_list("node_id", "source__user_id", "rating")
     }
     result: dict[int, dict[int, list[int | None]]] = defaultdict(dict)
     for trace_id, user in done:
         assert trace_id is not None
-        result[trace_id][user] = [grades.get((node, user)) for node in paths[trace_id]]
+        result[trace_id][user] = [grades.get((node, user)) for node in paths.get(trace_id, [])]
     return result
+
+
+def _paths(trace_ids: set[int]) -> dict[int, list[str]]:
+    return {tid: [str(n) for n in nodes] for tid, nodes in path_node_ids(trace_ids).items()}
 
 
 @dataclass(slots=True)
@@ -240,22 +235,18 @@ def gold_accuracy(*, project: Project) -> dict[int, GoldScore]:
     if not golds:
         return {}
     reference: dict[int, dict[str, int]] = defaultdict(dict)
-    for trace_id, node, source, rating in Grade.objects.filter(
-        trace_id__in=golds, is_current=True, rating__isnull=False
-    ).values_list("trace_id", "node_id", "source_id", "rating"):
+    for trace_id, node, source, rating in (
+        current_grades()
+        .filter(trace_id__in=golds, rating__isnull=False)
+        .values_list("trace_id", "node_id", "source_id", "rating")
+    ):
         if trace_id is not None and rating is not None and golds[trace_id] == source:
             reference[trace_id][str(node)] = rating
     ratings = _human_ratings(project)
-    paths: dict[int, list[str]] = defaultdict(list)
-    for trace_id, node in (
-        TraceStep.objects.filter(trace_id__in=golds, on_path=True)
-        .order_by("trace_id", "position")
-        .values_list("trace_id", "node_id")
-    ):
-        paths[trace_id].append(str(node))
+    paths = _paths(set(golds))
     scores: dict[int, GoldScore] = defaultdict(GoldScore)
     for trace_id in golds:
-        expected = [reference[trace_id].get(node) for node in paths[trace_id]]
+        expected = [reference[trace_id].get(node) for node in paths.get(trace_id, [])]
         for user, given in ratings.get(trace_id, {}).items():
             score = scores[user]
             score.traces += 1

@@ -14,13 +14,10 @@ from annotation.core.access import Ability, access_assignment, access_project, a
 from annotation.problems.models import FinishReason
 from annotation.workspace import selectors
 from annotation.workspace.models import AssignmentStatus, ItemKind
-from annotation.workspace.services import (
-    THOUGHT_KINDS,
-    WorkspaceError,
-    assignment_claim_next,
-    assignment_review,
-    assignment_skip,
-)
+from annotation.workspace.services.claims import assignment_claim_next, assignment_skip
+from annotation.workspace.services.drafts import THOUGHT_KINDS
+from annotation.workspace.services.errors import WorkspaceError
+from annotation.workspace.services.reviews import assignment_review
 
 
 @login_required

@@ -13,7 +13,7 @@ from annotation.core.fixed_sql import Selected, fetch_one
 from annotation.core.sessions import SessionStore
 from annotation.grading.models import Grade, GradeSource, SourceKind
 from annotation.workspace.models import Assignment, ItemKind
-from annotation.workspace.services import assignment_claim_next
+from annotation.workspace.services.claims import assignment_claim_next
 from tests.factories import MembershipFactory, ProblemFactory, UserFactory, trace_with_steps
 
 DRAFT = {

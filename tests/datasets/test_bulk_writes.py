@@ -11,9 +11,10 @@ from django.utils import timezone
 
 from annotation.core.bulk import insert_new_rows, lock_keys, row_triggers_skipped
 from annotation.core.models import Project
-from annotation.datasets.importer import NODE_FIELDS, import_dataset
+from annotation.datasets.importer import import_dataset
 from annotation.grading.models import Grade, GradeSource
 from annotation.problems.models import Problem, StepNode, Trace
+from annotation.problems.services import NODE_FIELDS
 from annotation.problems.tree import node_id
 from tests.conftest import PRM800K_DIR
 

@@ -12,7 +12,8 @@ from annotation.core.models import Project, Role
 from annotation.grading.models import Grade
 from annotation.problems.models import Trace
 from annotation.workspace.models import Assignment, ItemKind
-from annotation.workspace.services import assignment_claim_next, grading_submit
+from annotation.workspace.services.claims import assignment_claim_next
+from annotation.workspace.services.saves import grading_submit
 from tests.factories import MembershipFactory, ProblemFactory, UserFactory, trace_with_steps
 
 if TYPE_CHECKING:

@@ -9,7 +9,9 @@ from playwright.sync_api import expect
 
 from annotation.core.models import Project, Role
 from annotation.workspace.models import ItemKind
-from annotation.workspace.services import assignment_claim_next, assignment_review, grading_submit
+from annotation.workspace.services.claims import assignment_claim_next
+from annotation.workspace.services.reviews import assignment_review
+from annotation.workspace.services.saves import grading_submit
 from tests.factories import MembershipFactory, ProblemFactory, UserFactory, trace_with_steps
 
 if TYPE_CHECKING:

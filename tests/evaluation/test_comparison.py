@@ -15,7 +15,7 @@ from annotation.evaluation.selectors import (
 from annotation.grading.models import Grade, GradeSource, SourceKind
 from annotation.problems.models import Trace
 from tests.conftest import PRM800K_DIR
-from tests.factories import TraceFactory, UserFactory
+from tests.factories import ProblemFactory, UserFactory, trace_with_steps
 from tests.support.data import import_processbench_rows
 
 pytestmark = pytest.mark.django_db
@@ -33,8 +33,8 @@ RECORDS = [
 
 def import_processbench(project) -> list[Trace]:
     # The split is by trace id parity: make the first imported trace's id odd.
-    if TraceFactory().pk % 2 == 1:
-        TraceFactory()
+    if trace_with_steps(ProblemFactory(), []).pk % 2 == 1:
+        trace_with_steps(ProblemFactory(), [])
     traces = import_processbench_rows(
         project, [label for label, _ in RECORDS], lambda i: f"Problem {i}: what is {i} + 1?"
     )

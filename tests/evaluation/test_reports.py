@@ -205,7 +205,7 @@ def test_starting_a_monte_carlo_job_over_the_api(client, project):
 
 def test_the_annotators_queue_offers_the_most_contested_trace_first(project):
     from annotation.workspace.models import ItemKind
-    from annotation.workspace.services import assignment_claim_next
+    from annotation.workspace.services.claims import assignment_claim_next
 
     problem = ProblemFactory(project=project)
     plain, calm, contested = (trace_with_steps(problem, [name]) for name in "xyz")

@@ -8,9 +8,11 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from annotation.datasets.importer import import_dataset
-from annotation.grading.models import Grade, GradeSource, SourceKind
-from annotation.problems.models import Origin, Problem, StepNode, Trace, TraceStep
-from annotation.problems.tree import node_id, text_digest
+from annotation.grading.models import GradeSource
+from annotation.grading.services import StepGrade, person_grades_write, person_source
+from annotation.problems.models import Origin, Problem, Trace
+from annotation.problems.services import NewTrace, path_steps, trace_create
+from annotation.problems.tree import text_digest
 from tests.conftest import PRM800K_DIR
 from tests.factories import ProjectFactory
 
@@ -59,8 +61,7 @@ def make_problem(project, external_id: str, text: str, answer: str | None = None
 
 
 def human_source(username: str) -> GradeSource:
-    user = get_user_model().objects.create(username=username)
-    return GradeSource.objects.create(kind=SourceKind.HUMAN, name=f"user:{username}", user=user)
+    return person_source(user=get_user_model().objects.create(username=username))
 
 
 def make_trace(
@@ -74,27 +75,28 @@ def make_trace(
     final_answer: str | None = None,
     kind: str = "step",
 ) -> Trace:
-    trace = Trace.objects.create(
-        problem=problem, origin=origin, is_correct=is_correct, final_answer=final_answer
-    )
-    parent = None
-    for position, text in enumerate(texts):
-        nid = node_id(problem.pk, parent, kind, text)
-        node, _ = StepNode.objects.get_or_create(
-            id=nid,
-            defaults={
-                "problem": problem,
-                "parent_id": parent,
-                "depth": position + 1,
-                "kind": kind,
-                "text": text,
-            },
+    trace = trace_create(
+        NewTrace(
+            problem_id=problem.pk,
+            origin=origin,
+            is_correct=is_correct,
+            final_answer=final_answer,
+            steps=path_steps(texts, kind),
         )
-        TraceStep.objects.create(trace=trace, position=position, node=node)
-        if ratings is not None and ratings[position] is not None:
-            assert source is not None
-            Grade.objects.create(node=node, source=source, trace=trace, rating=ratings[position])
-        parent = nid
+    )
+    if ratings is not None:
+        assert source is not None
+        nodes = trace.steps.order_by("position").values_list("node_id", flat=True)
+        person_grades_write(
+            source=source,
+            trace_id=trace.pk,
+            wanted={
+                node: StepGrade(rating, unsure=False)
+                for node, rating in zip(nodes, ratings, strict=True)
+                if rating is not None
+            },
+            with_critique=False,
+        )
     return trace
 
 

@@ -11,8 +11,9 @@ from annotation.core.models import Project
 from annotation.datasets.importer import import_dataset
 from annotation.llm.models import ModelConfig, PromptPurpose, PromptVersion
 from annotation.llm.services import model_config_create, prompt_template_create
-from annotation.problems.models import Origin, Problem, StepNode, Trace, TraceStep
-from annotation.problems.tree import node_id, text_digest
+from annotation.problems.models import Origin, Problem, Trace
+from annotation.problems.services import NewStep, NewTrace, trace_create
+from annotation.problems.tree import text_digest
 from tests.support.models import VLLM_CPU_OPTIONS, tiny_model
 
 SAMPLING = {"temperature": 1.0, "top_p": 0.95, "max_tokens": 24, "seed": 7}
@@ -60,23 +61,14 @@ def import_processbench_rows(
 
 def make_record(problem: Problem, steps: list[tuple[str, str]], *, key: str) -> Trace:
     """A human thought record: (kind, text) steps on one path."""
-    trace = Trace.objects.create(problem=problem, origin=Origin.THOUGHT_RECORD, external_id=key)
-    parent = None
-    for position, (kind, text) in enumerate(steps):
-        nid = node_id(problem.pk, parent, kind, text)
-        StepNode.objects.get_or_create(
-            id=nid,
-            defaults={
-                "problem": problem,
-                "parent_id": parent,
-                "depth": position + 1,
-                "kind": kind,
-                "text": text,
-            },
+    return trace_create(
+        NewTrace(
+            problem_id=problem.pk,
+            origin=Origin.THOUGHT_RECORD,
+            external_id=key,
+            steps=[NewStep(position, text, kind) for position, (kind, text) in enumerate(steps)],
         )
-        TraceStep.objects.create(trace=trace, position=position, node_id=nid)
-        parent = nid
-    return trace
+    )
 
 
 RECORD_STEPS = [

@@ -5,8 +5,9 @@ from algorithms.long_thought import derive_long_thought, render_draft
 from annotation.grading.models import Grade, GradeSource, SourceKind
 from annotation.jobs.models import JobStatus
 from annotation.problems.models import Origin, Trace, TraceStep
+from annotation.problems.selectors import trace_texts
 from annotation.trees.models import TreeNode
-from annotation.trees.selectors import load_tree, long_thought_view, trace_texts
+from annotation.trees.selectors import load_tree, long_thought_view
 from annotation.trees.services import (
     DerivedThought,
     long_thoughts_write,

@@ -8,8 +8,8 @@ import pytest
 from annotation.grading.models import Grade, GradeSource, SourceKind
 from annotation.jobs.models import JobStatus
 from annotation.problems.models import Origin, Trace
+from annotation.problems.selectors import trace_texts
 from annotation.trees.models import TreeNode
-from annotation.trees.selectors import trace_texts
 from annotation.trees.services import start_long_thought_job, start_tree_job, tree_round_record
 from tests.factories import ProjectFactory, researcher
 from tests.support.data import generator_config, make_problems, scorer_config

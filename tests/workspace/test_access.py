@@ -9,8 +9,9 @@ from django.test.utils import CaptureQueriesContext
 from annotation.core.access import Ability, access_assignment
 from annotation.core.models import Role
 from annotation.grading.models import GradeSource, SourceKind
+from annotation.grading.services import person_source
 from annotation.workspace.models import ItemKind
-from annotation.workspace.services import assignment_claim_next, human_source
+from annotation.workspace.services.claims import assignment_claim_next
 from tests.factories import MembershipFactory, UserFactory
 
 
@@ -26,7 +27,7 @@ def test_door_loads_project_annotator_and_grade_source_in_one_query(claim, annot
         loaded = (
             found.project.name,
             found.annotator.username,
-            human_source(user=found.annotator).pk,
+            person_source(user=found.annotator).pk,
             found.version,
             found.trace_id,
             found.draft,
@@ -38,7 +39,7 @@ def test_door_loads_project_annotator_and_grade_source_in_one_query(claim, annot
 def test_door_without_a_grade_source_lets_the_first_save_create_it(claim, annotator):
     found = access_assignment(annotator, claim.pk)
 
-    source = human_source(user=found.annotator)
+    source = person_source(user=found.annotator)
 
     assert (source.user_id, source.kind) == (annotator.pk, SourceKind.HUMAN)
 

@@ -8,11 +8,8 @@ from django.utils import timezone
 
 from annotation.core.models import Role
 from annotation.workspace.models import Assignment, AssignmentStatus, ItemKind
-from annotation.workspace.services import (
-    WorkspaceError,
-    assignment_claim_next,
-    assignment_skip,
-)
+from annotation.workspace.services.claims import assignment_claim_next, assignment_skip
+from annotation.workspace.services.errors import WorkspaceError
 from tests.factories import (
     MembershipFactory,
     ProblemFactory,

@@ -2,7 +2,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from annotation.workspace.models import ItemKind
-from annotation.workspace.services import assignment_claim_next, assignment_skip
+from annotation.workspace.services.claims import assignment_claim_next, assignment_skip
 from tests.factories import ProblemFactory, trace_with_steps
 
 

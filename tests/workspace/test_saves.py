@@ -6,16 +6,12 @@ from django.test.utils import CaptureQueriesContext
 
 from annotation.core.models import Role
 from annotation.grading.models import Grade
+from annotation.grading.services import StepGrade, person_grades_write, person_source
 from annotation.problems.models import StepNode, Trace
 from annotation.workspace.models import AssignmentStatus, ItemKind
 from annotation.workspace.selectors import gold_accuracy, project_agreement
-from annotation.workspace.services import (
-    StepGrade,
-    assignment_claim_next,
-    gold_mark,
-    grades_write,
-    human_source,
-)
+from annotation.workspace.services.claims import assignment_claim_next
+from annotation.workspace.services.gold import gold_mark
 from tests.factories import MembershipFactory, ProblemFactory, UserFactory
 
 
@@ -80,11 +76,11 @@ def test_changed_grade_keeps_history(client, claim, trace, annotator):
 
 
 def test_new_grade_version_leaves_machine_columns_to_their_database_defaults(claim, annotator):
-    source = human_source(user=annotator)
+    source = person_source(user=annotator)
     node = claim.trace.steps.get(position=0).node_id
     wanted = {node: StepGrade(rating=0, unsure=True, critique="why")}
 
-    written = grades_write(
+    written = person_grades_write(
         source=source, trace_id=claim.trace_id, wanted=wanted, with_critique=True
     )
 
@@ -188,7 +184,7 @@ def test_submit_found_error_with_critique_and_correction(client, claim, trace, a
     sibling = StepNode.objects.get(text="Then $x^2=4$, so")
     assert str(sibling.parent_id) == nodes[0]
     assert Grade.objects.get(node=sibling).rating == 1
-    assert Grade.objects.get(node=sibling).source == human_source(user=annotator)
+    assert Grade.objects.get(node=sibling).source == person_source(user=annotator)
 
 
 def test_submit_solution_needs_every_step_rated(client, claim, trace):
@@ -283,7 +279,7 @@ def test_review_agreement_and_gold(client, project, trace):
             ).status_code
             == 200
         )
-    gold_mark(trace=trace, source=human_source(user=reference))
+    gold_mark(trace=trace, source=person_source(user=reference))
 
     # when the reviewer looks and accepts ann2's work
     client.force_login(reviewer)

@@ -14,11 +14,13 @@ from django.db import transaction
 
 from algorithms.answers import answers_equivalent_many, extract_answer
 from algorithms.steps import split_steps
-from annotation.grading.models import Grade, GradeSource, SourceKind
+from annotation.grading.models import GradeSource
+from annotation.grading.services import Score, judge_source, model_run_source, run_scores_write
 from annotation.jobs.models import Job
 from annotation.jobs.services import report_progress
-from annotation.problems.models import Problem, StepNode, Trace, TraceStep
-from annotation.problems.tree import node_id
+from annotation.problems import services as problems
+from annotation.problems.models import Problem, Trace
+from annotation.problems.tree import place_steps
 
 if TYPE_CHECKING:
     from workers.backends.base import ChatMessage, Generation, Generator, StepScorer
@@ -107,11 +109,8 @@ def run_in_chunks(
 
 def job_grade_source(job: Job, scorer: dict[str, Any]) -> GradeSource:
     """The grade source of a job's scorer: kind judge for an LLM judge, prm otherwise."""
-    kind = SourceKind.JUDGE if scorer.get("scorer_head") == "judge" else SourceKind.PRM
-    source, _ = GradeSource.objects.get_or_create(
-        job=job, defaults={"kind": kind, "name": f"{kind} job {job.pk}: {scorer['label']}"}
-    )
-    return source
+    make = judge_source if scorer.get("scorer_head") == "judge" else model_run_source
+    return make(job=job, label=scorer["label"])
 
 
 @dataclass
@@ -147,18 +146,18 @@ def write_grades(
 ) -> int:
     """Grades for (trace id, node id, scores, step index); a node the source graded already
     (in this chunk, an earlier delivery, or a trace sharing the prefix) keeps its grade."""
-    grades = {}
-    for trace_id, nid, scores, index in rows:
-        if nid not in grades:
-            grades[nid] = Grade(
-                node_id=nid,
-                source=source,
-                trace_id=trace_id,
-                score=scores.scores[index],
-                reason=scores.reasons[index] if scores.reasons else "",
+    return run_scores_write(
+        source=source,
+        scores=(
+            Score(
+                nid,
+                trace_id,
+                scores.scores[index],
+                scores.reasons[index] if scores.reasons else "",
             )
-    created = Grade.objects.bulk_create(grades.values(), ignore_conflicts=True)
-    return len(created)
+            for trace_id, nid, scores, index in rows
+        ),
+    )
 
 
 # Generated traces ----------------------------------------------------------------------------
@@ -242,12 +241,12 @@ def write_traces(
     with transaction.atomic():
         done = existing_external_ids(job, [t.external_id for t in traces])
         fresh = [(t, g) for t, g in zip(traces, graded, strict=True) if t.external_id not in done]
-        rows = Trace.objects.bulk_create(
-            Trace(
-                problem=t.problem,
+        plans = [
+            problems.NewTrace(
+                problem_id=t.problem.pk,
                 origin=t.origin,
                 external_id=t.external_id,
-                job=job,
+                job_id=job.pk,
                 source_trace_id=t.source_trace_id,
                 final_answer=answer,
                 is_correct=correct,
@@ -257,35 +256,21 @@ def write_traces(
                     "finish": t.finish,
                     "seconds": round(t.seconds, 6),
                 },
+                steps=problems.path_steps(t.steps),
             )
             for t, (answer, correct) in fresh
-        )
-        nodes: dict[uuid.UUID, StepNode] = {}
-        steps: list[TraceStep] = []
-        grades: list[tuple[int, uuid.UUID, StepScores, int]] = []
-        for (t, _), row in zip(fresh, rows, strict=True):
-            parent: uuid.UUID | None = None
-            for position, text in enumerate(t.steps):
-                nid = node_id(t.problem.pk, parent, "step", text)
-                nodes.setdefault(
-                    nid,
-                    StepNode(
-                        id=nid,
-                        problem_id=t.problem.pk,
-                        parent_id=parent,
-                        depth=position + 1,
-                        kind="step",
-                        text=text,
-                    ),
-                )
-                steps.append(TraceStep(trace_id=row.pk, position=position, node_id=nid))
-                if t.scores is not None and t.scores.scores:
-                    grades.append((row.pk, nid, t.scores, position))
-                parent = nid
-        StepNode.objects.bulk_create(nodes.values(), ignore_conflicts=True)
-        TraceStep.objects.bulk_create(steps)
-        if source is not None and grades:
-            write_grades(source, grades)
+        ]
+        rows = problems.traces_write(plans)
+        if source is not None:
+            write_grades(
+                source,
+                [
+                    (row.pk, nid, t.scores, step.position)
+                    for (t, _), plan, row in zip(fresh, plans, rows, strict=True)
+                    if t.scores is not None and t.scores.scores
+                    for step, nid, _, _ in place_steps(plan.problem_id, plan.steps)
+                ],
+            )
     return rows
 
 

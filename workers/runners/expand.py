@@ -9,10 +9,11 @@ Outputs are split into steps, answer-graded, and scored when the job names a sco
 from typing import Any
 
 from algorithms.prompts import render_prompt
-from annotation.datasets.views import TraceView, load_trace_views
 from annotation.grading.models import GradeSource
+from annotation.grading.selectors import current_grades
 from annotation.jobs.models import Job
 from annotation.problems.models import Origin, Problem, Trace
+from annotation.problems.selectors import TraceView, load_trace_views
 from workers.runners.common import (
     NewTrace,
     existing_external_ids,
@@ -117,4 +118,4 @@ def run_expand(job: Job) -> dict[str, Any]:
 
 
 def grade_count(source: GradeSource) -> int:
-    return source.grades.filter(is_current=True).count()
+    return current_grades().filter(source=source).count()

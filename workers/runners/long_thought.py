@@ -17,7 +17,8 @@ from algorithms.long_thought import derive_long_thought
 from algorithms.prompts import render_prompt
 from annotation.jobs.models import Job
 from annotation.problems.models import Origin, Problem, Trace
-from annotation.trees.selectors import load_tree, trace_texts
+from annotation.problems.selectors import trace_texts
+from annotation.trees.selectors import load_tree
 from annotation.trees.services import (
     DerivedThought,
     long_thoughts_write,

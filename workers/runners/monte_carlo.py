@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Count, Q
 
 from algorithms.answers import answers_equivalent_many, extract_answer
@@ -33,12 +32,14 @@ from algorithms.mc_labels import first_error_binary_search
 from algorithms.prompts import render_prompt
 from algorithms.steps import join_steps
 from annotation.evaluation.models import Rollout
-from annotation.grading.models import Grade, GradeSource, SourceKind
+from annotation.grading.models import GradeSource
+from annotation.grading.selectors import current_grades
+from annotation.grading.services import INFERRED, monte_carlo_labels_write, monte_carlo_source
 from annotation.jobs.models import Job
-from annotation.problems.models import Trace, TraceStep
+from annotation.problems.models import Trace
+from annotation.problems.selectors import paths as trace_paths
 from workers.runners.common import generate, run_in_chunks
 
-INFERRED = "inferred"
 # A completion: its text and how many tokens it took.
 Completion = tuple[str, int]
 # The policy: n completions for each prompt, in prompt order.
@@ -90,15 +91,10 @@ def model_policy(params: dict[str, Any]) -> Policy:
 
 
 def mc_grade_source(job: Job) -> GradeSource:
-    source, _ = GradeSource.objects.get_or_create(
+    return monte_carlo_source(
         job=job,
-        defaults={
-            "kind": SourceKind.MONTE_CARLO,
-            "name": f"monte_carlo job {job.pk}: {job.params['model']['label']} "
-            f"n={job.params['n']} {job.params['mode']}",
-        },
+        description=f"{job.params['model']['label']} n={job.params['n']} {job.params['mode']}",
     )
-    return source
 
 
 class Labeler:
@@ -175,13 +171,10 @@ def load_paths(trace_ids: Sequence[int]) -> list[Path]:
             "pk", "problem__text", "problem__answer"
         )
     }
-    steps: dict[int, list[tuple[uuid.UUID, str]]] = defaultdict(list)
-    for trace_id, node, text in (
-        TraceStep.objects.filter(trace_id__in=trace_ids, on_path=True)
-        .order_by("trace_id", "position")
-        .values_list("trace_id", "node_id", "node__text")
-    ):
-        steps[trace_id].append((node, text))
+    steps = {
+        trace_id: [(step.node_id, step.text) for step in path]
+        for trace_id, path in trace_paths(trace_ids).items()
+    }
     return [
         Path(
             trace_id=tid,
@@ -238,37 +231,7 @@ def labels_binary_search(labeler: Labeler, paths: list[Path]) -> dict[uuid.UUID,
 
 def write_labels(source: GradeSource, labels: dict[uuid.UUID, Label]) -> int:
     """Add the labels the source does not have; an evaluated label replaces an inferred one."""
-    with transaction.atomic():
-        existing = dict(
-            Grade.objects.select_for_update()
-            .filter(source=source, is_current=True, node_id__in=list(labels))
-            .values_list("node_id", "reason")
-        )
-        upgraded = [
-            node
-            for node, reason in existing.items()
-            if reason == INFERRED and not labels[node].inferred
-        ]
-        if upgraded:
-            Grade.objects.filter(source=source, is_current=True, node_id__in=upgraded).update(
-                is_current=False
-            )
-        created = Grade.objects.bulk_create(
-            [
-                Grade(
-                    node_id=node,
-                    source=source,
-                    trace_id=label.trace_id,
-                    rating=label.rating,
-                    score=label.score,
-                    reason=INFERRED if label.inferred else "",
-                )
-                for node, label in labels.items()
-                if node not in existing or node in upgraded
-            ],
-            ignore_conflicts=True,
-        )
-    return len(created)
+    return monte_carlo_labels_write(source=source, labels=labels)
 
 
 def run_monte_carlo(job: Job, policy: Policy | None = None) -> dict[str, Any]:
@@ -293,10 +256,14 @@ def monte_carlo_result(job: Job, source: GradeSource) -> dict[str, Any]:
         reached=Count("id", filter=Q(reached=True)),
         prefixes=Count("node_id", distinct=True),
     )
-    grades = source.grades.filter(is_current=True).aggregate(
-        labels=Count("id"),
-        inferred=Count("id", filter=Q(reason=INFERRED)),
-        bad=Count("id", filter=Q(rating=-1)),
+    grades = (
+        current_grades()
+        .filter(source=source)
+        .aggregate(
+            labels=Count("id"),
+            inferred=Count("id", filter=Q(reason=INFERRED)),
+            bad=Count("id", filter=Q(rating=-1)),
+        )
     )
     return {
         "traces": len(job.params["trace_ids"]),

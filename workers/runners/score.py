@@ -5,15 +5,15 @@ Grade.reason). A trace is done when every node on its path has a current grade o
 """
 
 import uuid
-from collections import defaultdict
 from typing import Any
 
 from django.db import transaction
 from django.db.models import Avg, Count
 
-from annotation.grading.models import Grade
+from annotation.grading.selectors import current_grades
 from annotation.jobs.models import Job
-from annotation.problems.models import Trace, TraceStep
+from annotation.problems.models import Trace
+from annotation.problems.selectors import paths as trace_paths
 from workers.runners.common import job_grade_source, run_in_chunks, score_steps, write_grades
 
 
@@ -22,20 +22,14 @@ def run_score(job: Job) -> dict[str, Any]:
     source = job_grade_source(job, scorer)
 
     def process(chunk: list[int]) -> None:
-        paths: dict[int, list[tuple[uuid.UUID, str]]] = defaultdict(list)
-        rows = (
-            TraceStep.objects.filter(trace_id__in=chunk, on_path=True)
-            .order_by("trace_id", "position")
-            .values_list("trace_id", "node_id", "node__text")
-        )
-        for trace_id, nid, text in rows:
-            paths[trace_id].append((nid, text))
+        paths: dict[int, list[tuple[uuid.UUID, str]]] = {
+            trace_id: [(step.node_id, step.text) for step in path]
+            for trace_id, path in trace_paths(chunk).items()
+        }
         graded = set(
-            Grade.objects.filter(
-                source=source,
-                is_current=True,
-                node_id__in=[n for p in paths.values() for n, _ in p],
-            ).values_list("node_id", flat=True)
+            current_grades()
+            .filter(source=source, node_id__in=[n for p in paths.values() for n, _ in p])
+            .values_list("node_id", flat=True)
         )
         todo = [tid for tid in chunk if any(nid not in graded for nid, _ in paths.get(tid, []))]
         if not todo:
@@ -54,7 +48,9 @@ def run_score(job: Job) -> dict[str, Any]:
             )
 
     run_in_chunks(job, job.params["trace_ids"], int(job.params["chunk_size"]), process)
-    summary = source.grades.filter(is_current=True).aggregate(grades=Count("id"), mean=Avg("score"))
+    summary = (
+        current_grades().filter(source=source).aggregate(grades=Count("id"), mean=Avg("score"))
+    )
     return {
         "traces": len(job.params["trace_ids"]),
         "grades": summary["grades"],

@@ -14,8 +14,8 @@ from algorithms.pairs import sample_dpo_pairs
 from annotation.datasets.export.options import ExportOptions
 from annotation.datasets.export.selection import step_labels
 from annotation.datasets.formats import gsm8k, math, math_shepherd, prm800k, processbench
-from annotation.datasets.views import TraceView
 from annotation.problems.models import Origin, Problem
+from annotation.problems.selectors import TraceView
 
 Row = dict[str, Any]
 TraceRow = Callable[[TraceView, ExportOptions], Row | None]

@@ -25,8 +25,8 @@ from annotation.datasets.export.formats import (
 )
 from annotation.datasets.export.options import SCHEMA_VERSION, ExportOptions
 from annotation.datasets.export.selection import Splitter, count_traces, iter_trace_views
-from annotation.datasets.views import TraceView
 from annotation.problems.models import Problem
+from annotation.problems.selectors import TraceView
 
 MANIFEST_NAME = "manifest.json"
 Progress = Callable[[int, int | None], None]  # (traces or problems read, total)

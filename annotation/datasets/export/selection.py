@@ -14,16 +14,16 @@ from django.db.models import Q
 
 from annotation.core.models import Project, Role
 from annotation.datasets.export.options import ExportOptionError, ExportOptions
-from annotation.datasets.views import (
-    GradeLoader,
+from annotation.grading.models import GradeSource, SourceKind
+from annotation.grading.selectors import (
+    GradedKey,
     GradeView,
     StepKey,
-    TraceView,
+    current_grades,
     grades_given_in_trace,
-    load_trace_views,
 )
-from annotation.grading.models import Grade, GradeSource, SourceKind
 from annotation.problems.models import Problem, Trace
+from annotation.problems.selectors import GradeLoader, TraceView, load_trace_views
 from annotation.problems.tree import text_digest
 
 
@@ -62,7 +62,8 @@ def count_traces(project: Project, options: ExportOptions) -> int:
 def grade_loader(project: Project, options: ExportOptions) -> GradeLoader:
     """The grade of each step under options.grades.
 
-    trace: the grades given in the trace itself (imported labels, an annotator's pass).
+    trace: the current grades given in the trace itself (imported labels, an annotator's
+      pass), one row per source that graded in it.
     annotator: the current grades of one annotator on each node, given in any trace.
     majority: the most common current rating of the human sources on each node (a tie
       goes to the lower rating); `agreement` is the share of votes for it.
@@ -92,14 +93,15 @@ def grade_loader(project: Project, options: ExportOptions) -> GradeLoader:
     return _majority(Q(source__kind=SourceKind.HUMAN, source__user_id__in=reviewers))
 
 
-def _expand(keys: set[StepKey], by_node: dict[UUID, GradeView]) -> dict[StepKey, GradeView]:
-    return {key: by_node[key[1]] for key in keys if key[1] in by_node}
+def _expand(keys: set[StepKey], by_node: dict[UUID, GradeView]) -> dict[GradedKey, GradeView]:
+    return {(t, n, 0): by_node[n] for t, n in keys if n in by_node}
 
 
 def _current_grades(sources: Q) -> GradeLoader:
-    def load(keys: set[StepKey]) -> dict[StepKey, GradeView]:
+    def load(keys: set[StepKey]) -> dict[GradedKey, GradeView]:
         rows = (
-            Grade.objects.filter(sources, is_current=True, node_id__in={n for _, n in keys})
+            current_grades()
+            .filter(sources, node_id__in={n for _, n in keys})
             .order_by("node_id", "id")
             .values_list("node_id", "rating", "score", "flagged", "source__name")
         )
@@ -113,11 +115,13 @@ def _current_grades(sources: Q) -> GradeLoader:
 
 
 def _majority(sources: Q) -> GradeLoader:
-    def load(keys: set[StepKey]) -> dict[StepKey, GradeView]:
+    def load(keys: set[StepKey]) -> dict[GradedKey, GradeView]:
         votes: dict[UUID, list[int]] = defaultdict(list)
-        rows = Grade.objects.filter(
-            sources, is_current=True, rating__isnull=False, node_id__in={n for _, n in keys}
-        ).values_list("node_id", "rating")
+        rows = (
+            current_grades()
+            .filter(sources, rating__isnull=False, node_id__in={n for _, n in keys})
+            .values_list("node_id", "rating")
+        )
         for node_id, rating in rows:
             votes[node_id].append(int(rating or 0))  # not null: filtered above
         by_node = {}

@@ -13,8 +13,8 @@ import msgspec
 from annotation.datasets.errors import RecordError
 from annotation.datasets.fields import Fields
 from annotation.datasets.records import ImportRecord, ProblemRecord, StepRecord, TraceRecord
-from annotation.datasets.views import StepView, TraceView
 from annotation.problems.models import FinishReason
+from annotation.problems.selectors import StepView, TraceView
 
 NAME = "prm800k"
 _COMPLETION_KEYS = ("text", "rating", "flagged")

@@ -9,7 +9,7 @@ from typing import Any
 from algorithms.answers import extract_answer
 from annotation.datasets.fields import Fields
 from annotation.datasets.records import ImportRecord, ProblemRecord, StepRecord, TraceRecord
-from annotation.datasets.views import TraceView
+from annotation.problems.selectors import TraceView
 
 NAME = "processbench"
 GRADER = "processbench"

@@ -1,0 +1,273 @@
+"""The only writer of grade sources and grades: one constructor per source kind, and one
+write per kind whose versioning policy is its own (docs/architecture.md, "Who writes what").
+
+- a person: a changed grade retires the current one (kept as history) and a new version is
+  inserted; a cleared rating retires it (`person_grades_write`, the autosave's fixed
+  statements);
+- a model run (PRM or judge): one score per node and run; the first write wins and a re-run of
+  the same run writes nothing (`run_scores_write`);
+- Monte-Carlo rollouts: a label that exists is kept, except that a measured label replaces an
+  inferred one, which becomes history (`monte_carlo_labels_write`);
+- an imported dataset: every grade in the file is kept as imported; the first per (node,
+  source) is current and later ones are history (`imported_grades_copy`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from annotation.core.bulk import insert_rows
+from annotation.core.fixed_sql import execute
+from annotation.grading.models import Grade, GradeSource, SourceKind
+from annotation.grading.selectors import CurrentGrade, current_grades
+
+if TYPE_CHECKING:
+    from annotation.jobs.models import Job
+
+# The reason of a Monte-Carlo label inferred by the binary search rather than rolled out.
+INFERRED = "inferred"
+
+
+# Sources ----------------------------------------------------------------------------------
+
+
+def person_source(*, user: Any) -> GradeSource:
+    """The grade source of one annotator (created on first use); no query when the user was
+    fetched with `select_related("...__grade_source")`."""
+    try:
+        return user.grade_source
+    except GradeSource.DoesNotExist:
+        pass
+    try:
+        with transaction.atomic():
+            return GradeSource.objects.create(
+                kind=SourceKind.HUMAN, user=user, name=f"user:{user.username}"
+            )
+    except IntegrityError:  # created by a concurrent request
+        return GradeSource.objects.get(user=user)
+
+
+def _job_source(job: Job, kind: SourceKind, description: str) -> GradeSource:
+    source, _ = GradeSource.objects.get_or_create(
+        job=job, defaults={"kind": kind, "name": f"{kind} job {job.pk}: {description}"}
+    )
+    return source
+
+
+def model_run_source(*, job: Job, label: str) -> GradeSource:
+    """The source of a process reward model's run (one per job)."""
+    return _job_source(job, SourceKind.PRM, label)
+
+
+def judge_source(*, job: Job, label: str) -> GradeSource:
+    """The source of an LLM judge's run (one per job)."""
+    return _job_source(job, SourceKind.JUDGE, label)
+
+
+def monte_carlo_source(*, job: Job, description: str) -> GradeSource:
+    """The source of a Monte-Carlo labeling job (one per job)."""
+    return _job_source(job, SourceKind.MONTE_CARLO, description)
+
+
+def dataset_source(*, name: str) -> GradeSource:
+    """The source of an imported dataset's grades (PRM800K: one per labeler), by name."""
+    source, _ = GradeSource.objects.get_or_create(name=name, defaults={"kind": SourceKind.DATASET})
+    return source
+
+
+# A person's grades: versions ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StepGrade:
+    rating: int | None
+    unsure: bool
+    critique: str = ""
+    correction: str = ""
+
+
+# What a person's new grade sets; score, flagged and reason keep their database defaults.
+NEW_GRADE_FIELDS = (
+    "node",
+    "source",
+    "trace",
+    "rating",
+    "unsure",
+    "critique",
+    "is_current",
+    "created_at",
+)
+
+
+def person_grades_write(
+    *,
+    source: GradeSource,
+    trace_id: int,
+    wanted: dict[uuid.UUID, StepGrade],
+    with_critique: bool,
+    current: Mapping[uuid.UUID, CurrentGrade] | None = None,
+) -> int:
+    """Versioned grade updates: a changed grade's current row becomes history, a new one is
+    inserted. Returns how many grades were written (unchanged ones are not). `current`: the
+    source's current grades on the wanted nodes when the caller has them already."""
+    if not wanted:
+        return 0
+    if current is None:
+        current = {
+            node: CurrentGrade(pk, rating, unsure, critique)
+            for node, pk, rating, unsure, critique in current_grades()
+            .filter(source=source, node_id__in=wanted)
+            .values_list("node_id", "pk", "rating", "unsure", "critique")
+        }
+    retire: list[int] = []
+    fresh: list[tuple[Any, ...]] = []
+    now = timezone.now()
+    for nid, want in wanted.items():
+        old = current.get(nid)
+        critique = want.critique if with_critique else (old.critique if old else "")
+        if old is not None and (old.rating, old.unsure, old.critique) == (
+            want.rating,
+            want.unsure,
+            critique,
+        ):
+            continue
+        if old is not None:
+            retire.append(old.pk)
+        if want.rating is not None:
+            fresh.append((nid, source.pk, trace_id, want.rating, want.unsure, critique, True, now))
+    # Every autosave of a grading item comes here: no ORM query building (see core/fixed_sql.py).
+    if retire:
+        execute(
+            f"UPDATE {Grade._meta.db_table} SET is_current = %s "
+            f"WHERE id IN ({', '.join(['%s'] * len(retire))})",
+            [False, *retire],
+        )
+    insert_rows(Grade, NEW_GRADE_FIELDS, fresh)
+    return len(fresh)
+
+
+# A model run's scores: one per node and run -----------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    node_id: uuid.UUID
+    trace_id: int | None  # the trace it was given in; None for a tree node
+    score: float
+    reason: str = ""  # an LLM judge's
+
+
+def run_scores_write(
+    *, source: GradeSource, scores: Iterable[Score], batch_size: int | None = None
+) -> int:
+    """A score per node: a node the run scored already (earlier in `scores`, an earlier
+    delivery, or a trace sharing the prefix) keeps its score. Returns the grades offered."""
+    grades: dict[uuid.UUID, Grade] = {}
+    for item in scores:
+        if item.node_id not in grades:
+            grades[item.node_id] = Grade(
+                node_id=item.node_id,
+                source=source,
+                trace_id=item.trace_id,
+                score=item.score,
+                reason=item.reason,
+            )
+    created = Grade.objects.bulk_create(
+        grades.values(), ignore_conflicts=True, batch_size=batch_size
+    )
+    return len(created)
+
+
+# Monte-Carlo labels: measured replace inferred ---------------------------------------------
+
+
+class MonteCarloLabel(Protocol):
+    @property
+    def trace_id(self) -> int: ...
+    @property
+    def rating(self) -> int: ...
+    @property
+    def score(self) -> float | None: ...
+    @property
+    def inferred(self) -> bool: ...
+
+
+def monte_carlo_labels_write(
+    *, source: GradeSource, labels: Mapping[uuid.UUID, MonteCarloLabel]
+) -> int:
+    """Add the labels the source does not have; an evaluated label replaces an inferred one."""
+    with transaction.atomic():
+        existing = dict(
+            Grade.objects.select_for_update()
+            .filter(source=source, is_current=True, node_id__in=list(labels))
+            .values_list("node_id", "reason")
+        )
+        upgraded = [
+            node
+            for node, reason in existing.items()
+            if reason == INFERRED and not labels[node].inferred
+        ]
+        if upgraded:
+            Grade.objects.filter(source=source, is_current=True, node_id__in=upgraded).update(
+                is_current=False
+            )
+        created = Grade.objects.bulk_create(
+            [
+                Grade(
+                    node_id=node,
+                    source=source,
+                    trace_id=label.trace_id,
+                    rating=label.rating,
+                    score=label.score,
+                    reason=INFERRED if label.inferred else "",
+                )
+                for node, label in labels.items()
+                if node not in existing or node in upgraded
+            ],
+            ignore_conflicts=True,
+        )
+    return len(created)
+
+
+# Imported grades: kept as imported ---------------------------------------------------------
+
+# An imported grade's row: (node, source id, trace id, rating, flagged, is_current, created_at).
+IMPORTED_GRADE_FIELDS = ("node", "source", "trace", "rating", "flagged", "is_current", "created_at")
+
+
+def imported_grades_copy(grades: Sequence[list[Any]], new_nodes: set[Any]) -> int:
+    """Write an import chunk's grades (rows in IMPORTED_GRADE_FIELDS order, is_current to be
+    set here) with COPY; returns how many. The first grade per (node, source) is current and
+    later ones are history. Only nodes that existed before this chunk (not in `new_nodes`) can
+    have grades in the database already."""
+    _mark_history(grades, new_nodes)
+    insert_rows(Grade, IMPORTED_GRADE_FIELDS, (tuple(g) for g in grades))
+    return len(grades)
+
+
+def _mark_history(grades: Sequence[list[Any]], new_nodes: set[Any]) -> None:
+    """The first grade per (node, source) is current; later ones are history.
+
+    Only nodes that existed before this chunk can have grades in the database. The
+    rows are updated in place.
+    """
+    old = [g for g in grades if g[0] not in new_nodes]
+    current = set()
+    if old:
+        current = set(
+            Grade.objects.filter(
+                is_current=True,
+                node_id__in={g[0] for g in old},
+                source_id__in={g[1] for g in old},
+            ).values_list("node_id", "source_id")
+        )
+    for grade in grades:
+        key = (grade[0], grade[1])
+        grade[5] = key not in current
+        current.add(key)

@@ -1,0 +1,177 @@
+"""The reads of the step tree: the path of a trace, and traces with their steps and grades.
+
+Every "what is the path of this trace" question is answered here, so the rule (the rows with
+on_path, by position) lives in one place.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from django.db.models import Exists, OuterRef
+
+from annotation.grading.selectors import GradedKey, GradeView, StepKey
+from annotation.problems.models import StepNode, Trace, TraceStep
+
+# Paths ------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class PathNode:
+    position: int
+    node_id: UUID
+    text: str
+    kind: str
+    backtrack_to: int | None
+
+
+def path_node_ids(trace_ids: Iterable[int]) -> dict[int, list[UUID]]:
+    """The path nodes of each trace, in order (one query); traces without steps are absent."""
+    found: dict[int, list[UUID]] = defaultdict(list)
+    rows = (
+        TraceStep.objects.filter(trace_id__in=list(trace_ids), on_path=True)
+        .order_by("trace_id", "position")
+        .values_list("trace_id", "node_id")
+    )
+    for trace_id, node in rows:
+        found[trace_id].append(node)
+    return dict(found)
+
+
+def paths(trace_ids: Iterable[int]) -> dict[int, list[PathNode]]:
+    """The path of each trace with its texts and kinds, in order (one query)."""
+    found: dict[int, list[PathNode]] = defaultdict(list)
+    rows = (
+        TraceStep.objects.filter(trace_id__in=list(trace_ids), on_path=True)
+        .order_by("trace_id", "position")
+        .values_list("trace_id", "position", "node_id", "node__text", "node__kind", "backtrack_to")
+    )
+    for trace_id, position, node, text, kind, backtrack_to in rows:
+        found[trace_id].append(PathNode(position, node, text, kind, backtrack_to))
+    return dict(found)
+
+
+def path(trace_id: int) -> list[PathNode]:
+    """The path of one trace (one query)."""
+    return paths([trace_id]).get(trace_id, [])
+
+
+def path_mentions(text: str) -> Exists:
+    """A filter of a Trace queryset: a step on the trace's path contains `text` (any case)."""
+    return Exists(
+        TraceStep.objects.filter(trace=OuterRef("pk"), on_path=True, node__text__icontains=text)
+    )
+
+
+def trace_texts(trace_ids: Sequence[int]) -> dict[int, str]:
+    """Each trace's path texts joined by blank lines (one query)."""
+    return {
+        tid: "\n\n".join(step.text for step in steps) for tid, steps in paths(trace_ids).items()
+    }
+
+
+# Traces with their steps and grades ---------------------------------------------------------
+
+
+@dataclass(slots=True)
+class StepView:
+    position: int
+    option: int | None
+    on_path: bool
+    text: str
+    kind: str
+    extra: dict[str, Any] | None
+    grade: GradeView | None
+
+
+@dataclass(slots=True)
+class TraceView:
+    trace: Trace
+    steps: list[StepView] = field(default_factory=list)  # by position, then option
+
+    @property
+    def path(self) -> list[StepView]:
+        return [s for s in self.steps if s.on_path]
+
+    @property
+    def n_positions(self) -> int:
+        return self.steps[-1].position + 1 if self.steps else 0
+
+    def at(self, position: int) -> list[StepView]:
+        return [s for s in self.steps if s.position == position]
+
+    @property
+    def grader_name(self) -> str | None:
+        return next((s.grade.source_name for s in self.steps if s.grade), None)
+
+    def first_error(self) -> int:
+        """Index on the path of the first step graded -1, or -1 when there is none."""
+        for index, step in enumerate(self.path):
+            if step.grade is not None and step.grade.rating == -1:
+                return index
+        return -1
+
+
+# Given the (trace, node) pairs of a chunk, the grades to show, keyed (trace, node, grader).
+GradeLoader = Callable[[set[StepKey]], dict[GradedKey, GradeView]]
+
+
+def no_grades(keys: set[StepKey]) -> dict[GradedKey, GradeView]:
+    return {}
+
+
+def load_trace_views(traces: Sequence[Trace], grades: GradeLoader = no_grades) -> list[TraceView]:
+    """Steps, then their nodes' texts, then the grades `grades` selects: three queries.
+
+    A trace comes back once per grader the loader names in it (each view with that grader's
+    grades only; grader 0 is "the selection" of a loader that gives one grade per step), and
+    once without grades when it has none.
+
+    Nodes are fetched by primary key rather than joined: each query then has one plan
+    (index lookups) whatever the table statistics say, and a node shared by many traces of
+    the chunk is read once.
+    """
+    steps = list(
+        TraceStep.objects.filter(trace_id__in=[t.pk for t in traces])
+        .order_by("trace_id", "position", "option")
+        .values_list("trace_id", "position", "option", "on_path", "extra", "node_id")
+    )
+    nodes: dict[UUID, tuple[str, str]] = {
+        node_id: (text, kind)
+        for node_id, text, kind in StepNode.objects.filter(
+            id__in={row[5] for row in steps}
+        ).values_list("id", "text", "kind")
+    }
+    graded = grades({(row[0], row[5]) for row in steps}) if steps else {}
+    graders: dict[int, set[int]] = defaultdict(set)
+    for trace_id, _, grader in graded:
+        graders[trace_id].add(grader)
+    by_trace: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
+    for row in steps:
+        by_trace[row[0]].append(row)
+    views = []
+    for trace in traces:
+        for grader in sorted(graders.get(trace.pk) or {0}):
+            views.append(
+                TraceView(
+                    trace=trace,
+                    steps=[
+                        StepView(
+                            position,
+                            option,
+                            on_path,
+                            *nodes[node_id],
+                            extra,
+                            graded.get((trace_id, node_id, grader)),
+                        )
+                        for trace_id, position, option, on_path, extra, node_id in by_trace[
+                            trace.pk
+                        ]
+                    ],
+                )
+            )
+    return views
