@@ -56,4 +56,8 @@ def trace_with_steps(problem, texts, **fields):
     from annotation.problems.services import NewTrace, path_steps, trace_create
 
     fields.setdefault("origin", "imported")
+    for name in ("author", "job", "source_trace"):  # model instances as the ORM takes them
+        if name in fields:
+            related = fields.pop(name)
+            fields[f"{name}_id"] = related.pk if related is not None else None
     return trace_create(NewTrace(problem_id=problem.pk, steps=path_steps(texts), **fields))

@@ -16,7 +16,7 @@ from annotation.core.models import Role
 from annotation.grading.models import Grade, GradeSource, SourceKind
 from annotation.problems.models import Origin, Trace
 from annotation.workspace.models import GoldItem, ItemKind
-from annotation.workspace.services import assignment_claim_next
+from annotation.workspace.services.claims import assignment_claim_next
 from tests.factories import MembershipFactory, ProblemFactory, UserFactory, trace_with_steps
 
 MARKERS = {
@@ -34,12 +34,13 @@ MARKERS = {
     "suggestion_on_page": "Model score",
 }
 GRADES = {"mine", "mine_retired", "other", "gold", "prm", "monte_carlo"}
+CURRENT_GRADES = GRADES - {"mine_retired"}  # /api/grades/ lists history only when asked
 GROUND_TRUTH = {"answer", "solution"}
 
 # (URL, the markers its body may hold for someone who sees everything)
 ENDPOINTS = [
-    ("/api/grades/", GRADES),
-    ("/api/grades/?trace={trace}", GRADES),
+    ("/api/grades/", CURRENT_GRADES),
+    ("/api/grades/?trace={trace}", CURRENT_GRADES),
     ("/api/grades/?trace={trace}&is_current=false", {"mine_retired"}),
     ("/api/grades/{other_grade}/", {"other"}),
     ("/api/grades/{gold_grade}/", {"gold"}),
@@ -50,7 +51,7 @@ ENDPOINTS = [
     ("/api/traces/{trace}/", {"qc", "screening"}),
     ("/api/traces/{record}/", {"other_record"}),
     # The browsable API, with its filter forms
-    ("/api/grades/?format=api", GRADES),
+    ("/api/grades/?format=api", CURRENT_GRADES),
     ("/api/traces/?format=api", {"qc", "screening", "other_record"}),
     ("/api/problems/?format=api", GROUND_TRUTH),
 ]
