@@ -168,7 +168,7 @@ SECURE_HSTS_PRELOAD = env_bool("STEPWISE_HSTS_PRELOAD", False)
 INSTALLED_APPS.append("csp")
 MIDDLEWARE.insert(
     MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
-    "csp.middleware.CSPMiddleware",
+    "annotation.core.content_policy_middleware.ContentPolicyMiddleware",
 )
 CONTENT_SECURITY_POLICY = {"DIRECTIVES": csp_directives(https=STEPWISE_HTTPS)}
 # ---- end of production settings ------------------------------------------------------------

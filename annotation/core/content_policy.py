@@ -13,8 +13,8 @@ Only the site's own files run or style anything:
   which a policy does not restrict), and render.js has KaTeX emit MathML, which needs no style
   attributes. Allowing inline styles would let any markup that slipped past the sanitizer draw
   over other rows (a fake "verified" banner), which is exactly what the clipping in app.css
-  guards against. Third-party pages (Django admin, DRF's browsable API, Swagger UI) lose a few
-  cosmetic inline styles; they work otherwise (see docs/deployment.md).
+  guards against. The one exception: pages made by other projects (Django admin, DRF's
+  browsable API) may also use style="" attributes, see content_policy_middleware.py.
 - img-src also allows data: URLs (icons inside Swagger UI's and the admin's stylesheets); they
   make no request.
 - frame-ancestors 'none' (the pages are never framed, as X-Frame-Options: DENY also says),
