@@ -7,6 +7,10 @@ PY := $(BIN)/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
+# The site refuses to start without a secret key when DEBUG is off (annotation/settings.py):
+# a first run, the tests and the type check use one written at random into var/, once.
+SECRET_KEY_FILE := $(or $(STEPWISE_VAR_DIR),var)/secret_key
+
 # Tests and CI use the local PostgreSQL and Redis servers.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/stepwise
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
@@ -46,7 +50,11 @@ services:
 	@pg_isready -q -h 127.0.0.1 -p 5432 || pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start
 	@redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
 
-migrate: install
+$(SECRET_KEY_FILE):
+	@mkdir -p $(@D)
+	@umask 077 && $(PYTHON) -c "import secrets; print(secrets.token_urlsafe(50))" > $@
+
+migrate: install $(SECRET_KEY_FILE)
 	$(PY) manage.py migrate --noinput
 
 demo: migrate
@@ -69,16 +77,16 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --no-cache
 
-typecheck: install
+typecheck: install $(SECRET_KEY_FILE)
 	$(BIN)/mypy algorithms annotation workers
 
-pytest: install assets system-deps services
+pytest: install assets system-deps services $(SECRET_KEY_FILE)
 	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
 		$(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 
-bench: install services
+bench: install services $(SECRET_KEY_FILE)
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) bench/import_speed.py
 
 clean:

@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 import time
+import unicodedata
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
@@ -33,6 +34,10 @@ _ANSWER_HEADING = re.compile(r"^[ \t]*#[ \t]*Answer[ \t]*$", re.MULTILINE)
 _ANSWER_PHRASE = re.compile(r"the\s+answer\s+is\s*:?", re.IGNORECASE)
 _GSM8K_MARK = "####"
 _UNESCAPED_DOLLAR = re.compile(r"(?<!\\)\$")
+# Full-width forms of ASCII (U+FF01..U+FF5E: digits, punctuation, letters) and the ideographic
+# space, folded to ASCII as NFKC would; the rest of NFKC is not applied (it would read x² as x2).
+_FULL_WIDTH = {code: unicodedata.normalize("NFKC", chr(code)) for code in range(0xFF01, 0xFF5F)}
+_FULL_WIDTH[0x3000] = " "
 
 _CHUNK_SIZE = 64
 # Extra time the parent grants beyond the in-worker alarms before it declares a worker stuck.
@@ -69,6 +74,7 @@ def answers_equivalent_many(
     """`answers_equivalent` for many (predicted, truth) pairs, sent to the pool in chunks."""
     results = [False] * len(pairs)
     pending: list[int] = []
+    pairs = [(normalise_answer(predicted), normalise_answer(truth)) for predicted, truth in pairs]
     for index, (predicted, truth) in enumerate(pairs):
         if not predicted.strip() or not truth.strip():
             continue
@@ -96,6 +102,11 @@ def answers_equivalent_many(
         for index, equivalent in zip(chunk, outcome, strict=True):
             results[index] = equivalent
     return results
+
+
+def normalise_answer(answer: str) -> str:
+    """The form answers are compared in: NFC, with full-width ASCII forms folded to ASCII."""
+    return unicodedata.normalize("NFC", answer.translate(_FULL_WIDTH))
 
 
 def grade_answer(solution_text: str, truth: str | None) -> tuple[str | None, bool | None]:

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import dj_database_url
 import django_stubs_ext
+from django.core.exceptions import ImproperlyConfigured
+
+from annotation.core.content_policy import csp_directives
 
 # Lets Django's generic classes be subscripted at run time (forms.ModelForm[Model]).
 django_stubs_ext.monkeypatch()
@@ -20,18 +23,33 @@ VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 
 def env_bool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None:
+    """A yes/no setting; a typo stops the start instead of reading as false."""
+    value = os.environ.get(name, "").strip().lower()
+    if not value:
         return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name}={value!r}: use true or false")
 
 
 DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = os.environ.get("SECRET_KEY", "")
+# The key signs sessions and CSRF tokens: from SECRET_KEY, else from var/secret_key (which
+# `make run` and `make test` write once, at random). Without either the site refuses to start,
+# unless DEBUG is on (local development only).
+SECRET_KEY_FILE = VAR_DIR / "secret_key"
+SECRET_KEY = os.environ.get("SECRET_KEY", "").strip()
+if not SECRET_KEY and SECRET_KEY_FILE.is_file():
+    SECRET_KEY = SECRET_KEY_FILE.read_text().strip()
 if not SECRET_KEY:
-    if not DEBUG and os.environ.get("STEPWISE_REQUIRE_SECRET_KEY"):
-        raise RuntimeError("SECRET_KEY must be set in production")
-    SECRET_KEY = "insecure-development-key-change-me"
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            f"SECRET_KEY is not set and DEBUG is off. Set SECRET_KEY to a long random value "
+            f"(python -c 'import secrets; print(secrets.token_urlsafe(50))'), or write one to "
+            f"{SECRET_KEY_FILE}, or set DEBUG=true for local development."
+        )
+    SECRET_KEY = "insecure-development-key-for-debug-only"
 ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1").split(",") if h]
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 
@@ -127,6 +145,34 @@ STORAGES = {
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+
+# ---- Production: HTTPS and security headers (see docs/deployment.md) ----------------------
+# STEPWISE_HTTPS=true when browsers reach the site over HTTPS (TLS ends at the reverse proxy in
+# front of gunicorn; gunicorn trusts the proxy's X-Forwarded-Proto from FORWARDED_ALLOW_IPS, so
+# Django sees https requests as secure). Then: redirect http to https, cookies only over https,
+# and HSTS.
+STEPWISE_HTTPS = env_bool("STEPWISE_HTTPS", False)
+SECURE_SSL_REDIRECT = STEPWISE_HTTPS
+SESSION_COOKIE_SECURE = STEPWISE_HTTPS
+CSRF_COOKIE_SECURE = STEPWISE_HTTPS
+# A year by default; try a new domain with STEPWISE_HSTS_SECONDS=3600 first, since browsers
+# remember it. Preload is opt-in: it asks browsers to ship the domain as https-only.
+SECURE_HSTS_SECONDS = (
+    int(os.environ.get("STEPWISE_HSTS_SECONDS", "31536000")) if STEPWISE_HTTPS else 0
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("STEPWISE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("STEPWISE_HSTS_PRELOAD", False)
+
+# Content-Security-Policy (django-csp), enforced on every response, in development and tests
+# too, so the browser tests run under the policy production has. The directives and the reasons
+# for each are in annotation/core/content_policy.py.
+INSTALLED_APPS.append("csp")
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+    "annotation.core.content_policy_middleware.ContentPolicyMiddleware",
+)
+CONTENT_SECURITY_POLICY = {"DIRECTIVES": csp_directives(https=STEPWISE_HTTPS)}
+# ---- end of production settings ------------------------------------------------------------
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

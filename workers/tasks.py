@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 from celery import Task, shared_task
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connection
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
 
 logger = logging.getLogger(__name__)
 
@@ -20,6 +20,14 @@ def is_transient(error: BaseException) -> bool:
     if isinstance(error, OperationalError | InterfaceError):
         return True
     return bool(getattr(error, "retryable", False))
+
+
+def error_summary(error: BaseException) -> str:
+    """The error a job's page and API show. A database error's text can quote SQL and the values
+    of rows, so users get its kind only; the worker's log has the whole error."""
+    if isinstance(error, DatabaseError):
+        return f"a database error stopped the job ({type(error).__name__}); see the worker's log"
+    return str(error) or type(error).__name__
 
 
 @contextmanager
@@ -84,9 +92,9 @@ def run_job(self: Task, job_id: int) -> None:
     except Exception as error:
         if is_transient(error) and self.request.retries < MAX_RETRIES:
             logger.warning("job %s: transient error, retrying: %s", job_id, error)
-            requeue_job(job, str(error))
+            requeue_job(job, error_summary(error))
             raise self.retry(countdown=2**self.request.retries, max_retries=MAX_RETRIES) from error
         logger.exception("job %s failed", job_id)
-        fail_job(job, str(error) or type(error).__name__)
+        fail_job(job, error_summary(error))
         return
     finish_job(job, result=result)

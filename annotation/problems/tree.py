@@ -6,6 +6,7 @@ rows from it.
 """
 
 import hashlib
+import unicodedata
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Protocol, TypeVar
@@ -19,7 +20,10 @@ def node_id(problem_id: int, parent_id: uuid.UUID | None, kind: str, text: str) 
 
 
 def text_digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
+    """A problem's identity across imports: sha256 of the text's NFC form, so the same text with
+    composed or decomposed accents (é, or e and U+0301) is one problem. The text itself is kept
+    as written. See "Unicode normalisation" in docs/frontend.md."""
+    return hashlib.sha256(unicodedata.normalize("NFC", text).encode()).hexdigest()
 
 
 class StepAt(Protocol):

@@ -1,8 +1,10 @@
 // Renders user-written text (markdown + TeX math) into sanitized HTML.
 //
 // The server emits the text HTML-escaped inside <div class="user-content" data-render="markdown"
-// hx-disable>; we read textContent, pull the math out before markdown sees it, render markdown
-// without raw HTML, render math with KaTeX (untrusted, bounded), and sanitize the result.
+// hx-disable>; we read textContent, show bidi controls as visible marks, pull the math out before
+// markdown sees it, render markdown without raw HTML, render math with KaTeX (untrusted, bounded
+// in size and in number per item), and sanitize the result. app.css clips each container, so
+// nothing rendered draws outside its own item.
 import katex from "../vendor/katex/katex.mjs";
 import MarkdownIt from "../vendor/markdown-it/markdown-it.esm.min.mjs";
 import createDOMPurify from "../vendor/dompurify/purify.es.mjs";
@@ -10,6 +12,23 @@ import createDOMPurify from "../vendor/dompurify/purify.es.mjs";
 const PENDING_SELECTOR = ".user-content[data-render]:not([data-rendered])";
 const SAFE_URL = /^(?:https?:|mailto:)/i;
 const MAX_TEX_LENGTH = 4000;
+// Formulas rendered per item; the rest stay TeX source, so one item costs ~100 ms at most.
+export const MAX_FORMULAS_PER_ITEM = 200;
+// The largest length (in em, either sign) a formula may draw: \rule, \kern, \hspace,
+// \raisebox, ... KaTeX clamps positive \rule and \kern sizes to maxSize itself, but not negative
+// ones, and passes \raisebox's offset through as written; checkMathSizes refuses those.
+const MAX_SIZE_EM = 20;
+// Rendering many items yields to the browser after this long, so the page stays responsive.
+const SLICE_MS = 50;
+
+// Bidirectional formatting characters (embeddings, overrides, isolates, marks) reorder what a
+// reader sees without being visible themselves ("Trojan Source"): each is shown as its name.
+const BIDI_CONTROLS = /[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/g;
+const BIDI_NAMES = {
+  "\u061C": "ALM", "\u200E": "LRM", "\u200F": "RLM", "\u202A": "LRE", "\u202B": "RLE",
+  "\u202C": "PDF", "\u202D": "LRO", "\u202E": "RLO", "\u2066": "LRI", "\u2067": "RLI",
+  "\u2068": "FSI", "\u2069": "PDI",
+};
 
 // Placeholders use private-use characters; the same characters in user text are replaced first.
 const OPEN = "\uE000";
@@ -22,8 +41,19 @@ const KATEX_OPTIONS = {
   throwOnError: true,
   strict: "ignore",
   maxExpand: 500,
-  maxSize: 20,
+  maxSize: MAX_SIZE_EM,
 };
+
+// Lengths in KaTeX's MathML (mspace, mpadded, mglyph), and TeX units in em (KaTeX: 1em = 10pt).
+const LENGTH_ATTRIBUTE = /\s(?:width|height|depth|voffset|lspace|valign)="([^"]*)"/g;
+const LENGTH = /^[+-]?(\d*\.?\d+(?:e[+-]?\d+)?)([a-z%]*)$/i;
+const EM_PER_UNIT = new Map(Object.entries({
+  "": 1, em: 1, ex: 0.431, mu: 1 / 18, pt: 0.1, px: 0.1 * (803 / 800), bp: 0.1 * (803 / 800),
+  pc: 1.2, mm: 0.1 * (7227 / 2540), cm: 0.1 * (7227 / 254), in: 7.227, dd: 0.1 * (1238 / 1157),
+  cc: 0.1 * (14856 / 1157), nd: 0.1 * (685 / 642), nc: 0.1 * (1370 / 107), sp: 0.1 / 65536,
+}));
+// Relative to the formula's own content ("-1width" is \mathllap's shift), so bounded by it.
+const RELATIVE_UNITS = new Set(["width", "height", "depth", "%"]);
 
 const FORBIDDEN_TAGS = [
   "form", "input", "button", "textarea", "select", "option", "iframe", "frame", "frameset",
@@ -69,11 +99,29 @@ markdown.core.ruler.push("math_placeholders", splitMathPlaceholders);
 markdown.renderer.rules.math = (tokens, index, _options, env) =>
   renderMath(env.mathSpans[tokens[index].meta.index], env.macros);
 
-/** Renders every not-yet-rendered `.user-content[data-render]` element in `root`. */
+let rendering = Promise.resolve();
+
+/**
+ * Renders every not-yet-rendered `.user-content[data-render]` element in `root`, a few at a time
+ * (yielding to the browser every SLICE_MS). Resolves when they are all rendered.
+ */
 export function renderUserContent(root = document) {
   const elements = [...root.querySelectorAll(PENDING_SELECTOR)];
   if (root instanceof Element && root.matches(PENDING_SELECTOR)) elements.unshift(root);
-  for (const element of elements) renderElement(element);
+  rendering = rendering.then(() => renderInSlices(elements));
+  return rendering;
+}
+
+async function renderInSlices(elements) {
+  let sliceStart = performance.now();
+  for (const element of elements) {
+    if (element.hasAttribute("data-rendered")) continue; // rendered by an earlier call
+    renderElement(element);
+    if (performance.now() - sliceStart > SLICE_MS) {
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      sliceStart = performance.now();
+    }
+  }
 }
 
 /** Returns the sanitized HTML string for `source` ("markdown" or "math" mode), for previews. */
@@ -95,12 +143,22 @@ function renderElement(element) {
 }
 
 function renderFragment(source, mode) {
-  const { text, spans } = extractMath(source, { skipCode: mode !== "math" });
+  const { text, spans } = extractMath(showBidiControls(source), { skipCode: mode !== "math" });
+  // Past the budget, formulas stay TeX source (the note below says so).
+  for (const span of spans.slice(MAX_FORMULAS_PER_ITEM)) span.overBudget = true;
   // A fresh macro table per item: \gdef in one item never reaches another.
   const env = { mathSpans: spans, macros: {} };
-  const html = mode === "math" ? renderMathText(text, env) : markdown.render(text, env);
-  const restored = html.replace(PLACEHOLDER, (_match, index) => escapeHtml(spans[index].source));
-  return purifier.sanitize(restored, PURIFY_CONFIG);
+  let html = mode === "math" ? renderMathText(text, env) : markdown.render(text, env);
+  html = html.replace(PLACEHOLDER, (_match, index) => escapeHtml(spans[index].source));
+  if (spans.length > MAX_FORMULAS_PER_ITEM) {
+    html += `<p class="render-note">The first ${MAX_FORMULAS_PER_ITEM} of ${spans.length} formulas are shown as math, the rest as TeX.</p>`;
+  }
+  return purifier.sanitize(html, PURIFY_CONFIG);
+}
+
+/** `text` with every bidi control replaced by a visible mark such as ⟨RLO⟩. */
+export function showBidiControls(text) {
+  return text.replace(BIDI_CONTROLS, (control) => `⟨${BIDI_NAMES[control]}⟩`);
 }
 
 function renderMathText(text, env) {
@@ -115,6 +173,7 @@ function renderMathText(text, env) {
 }
 
 function renderMath(span, macros) {
+  if (span.overBudget) return `<span class="math-source">${escapeHtml(span.source)}</span>`;
   if (span.tex.length > MAX_TEX_LENGTH) return mathError(span.source, "formula too long");
   let untrusted = null;
   try {
@@ -130,11 +189,27 @@ function renderMath(span, macros) {
       },
     });
     if (untrusted !== null) return mathError(span.source, `${untrusted} is not allowed`);
+    const sizeError = checkMathSizes(html);
+    if (sizeError) return mathError(span.source, sizeError);
     return span.display ? `<span class="math-display">${html}</span>` : html;
   } catch (error) {
     // KaTeX's rawMessage omits the underlined excerpt that `message` carries.
     return mathError(span.source, error?.rawMessage ?? String(error));
   }
+}
+
+/** Why the rendered formula draws too far (see MAX_SIZE_EM), or null when it does not. */
+function checkMathSizes(html) {
+  for (const [, value] of html.matchAll(LENGTH_ATTRIBUTE)) {
+    const length = LENGTH.exec(value.trim());
+    if (length && RELATIVE_UNITS.has(length[2].toLowerCase())) continue;
+    const emPerUnit = length && EM_PER_UNIT.get(length[2].toLowerCase());
+    if (!emPerUnit) return `size ${value} is not allowed`;
+    if (Number(length[1]) * emPerUnit > MAX_SIZE_EM) {
+      return `sizes over ${MAX_SIZE_EM}em are not allowed (${value})`;
+    }
+  }
+  return null;
 }
 
 function mathError(source, reason) {

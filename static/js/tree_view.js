@@ -55,8 +55,8 @@ export function highlightKeywords(root, list) {
   return count;
 }
 
-function highlightPage() {
-  renderUserContent(document);
+async function highlightPage() {
+  await renderUserContent(document); // keywords are marked in the rendered text
   for (const container of document.querySelectorAll("[data-highlight]")) {
     highlightKeywords(container, container.dataset.highlight || "");
   }

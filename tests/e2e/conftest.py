@@ -3,6 +3,9 @@
 Works with and without pytest-django (`python -m pytest -p no:django tests/e2e`): nothing here
 imports Django or requests the `db` fixture. Browsers are never downloaded; the system Chromium
 is used (`apt-get install -y chromium`).
+
+Every page runs under the site's Content-Security-Policy (the harness server sends the same
+header as Django), and any violation the browser reports fails the test.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -19,6 +22,8 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
+
+from annotation.core.content_policy import csp_directives, csp_header
 
 # Playwright's sync API runs an event loop in the test thread; Django's ORM would refuse to run
 # in tests that also use `live_server` unless this is set.
@@ -38,6 +43,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 HARNESS_DIR = Path(__file__).resolve().parent / "harness"
 STATIC_DIR = REPO_ROOT / "static"
 AUTOSAVE_PATH = "/api/autosave"
+CSP_HEADER = csp_header(csp_directives(https=False))
+# Chromium reports each blocked script, style, frame or request on the console with this text.
+CSP_VIOLATION = "Content Security Policy"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -60,11 +68,31 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    fresh = browser.new_context(viewport={"width": 1280, "height": 900})
-    fresh.set_default_timeout(10_000)
-    yield fresh
-    fresh.close()
+def new_context(browser: Browser) -> Iterator[Callable[[], BrowserContext]]:
+    """Makes browser contexts that record CSP violations; any violation fails the test."""
+    contexts: list[BrowserContext] = []
+    violations: list[str] = []
+
+    def on_console(message: ConsoleMessage) -> None:
+        if CSP_VIOLATION in message.text:
+            violations.append(message.text)
+
+    def make() -> BrowserContext:
+        fresh = browser.new_context(viewport={"width": 1280, "height": 900})
+        fresh.set_default_timeout(10_000)
+        fresh.on("console", on_console)
+        contexts.append(fresh)
+        return fresh
+
+    yield make
+    for fresh in contexts:
+        fresh.close()
+    assert violations == [], "the page broke the Content-Security-Policy"
+
+
+@pytest.fixture
+def context(new_context: Callable[[], BrowserContext]) -> BrowserContext:
+    return new_context()
 
 
 @dataclass
@@ -127,6 +155,10 @@ class HarnessHandler(SimpleHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+    def end_headers(self) -> None:
+        self.send_header("Content-Security-Policy", CSP_HEADER)
+        super().end_headers()
 
     def translate_path(self, path: str) -> str:
         route = path.split("?", 1)[0]

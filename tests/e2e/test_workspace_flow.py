@@ -181,43 +181,38 @@ def test_annotate_record_and_review(
     assert page_watch.page_errors == []
 
 
-def test_second_window_gets_the_conflict(live_server, setup, browser):
+def test_second_window_gets_the_conflict(live_server, setup, new_context):
     project, users, _trace = setup
     claim = assignment_claim_next(project=project, user=users["ann"], kind=ItemKind.GRADE)
     base = live_server.url
     pages = []
-    contexts = [browser.new_context(viewport={"width": 1280, "height": 900}) for _ in range(2)]
-    try:
-        for ctx in contexts:
-            ctx.set_default_timeout(10_000)
-            page = ctx.new_page()
-            log_in(page, base, "ann")
-            page.goto(f"{base}/work/{claim.pk}/")
-            page.wait_for_function(ALL_RENDERED)
-            pages.append(page)
-        first, second = pages
+    contexts = [new_context() for _ in range(2)]
+    for ctx in contexts:
+        page = ctx.new_page()
+        log_in(page, base, "ann")
+        page.goto(f"{base}/work/{claim.pk}/")
+        page.wait_for_function(ALL_RENDERED)
+        pages.append(page)
+    first, second = pages
 
-        # when the first window saves
-        first.keyboard.press("3")
-        expect(first.locator("#save-status")).to_have_text("All changes saved")
+    # when the first window saves
+    first.keyboard.press("3")
+    expect(first.locator("#save-status")).to_have_text("All changes saved")
 
-        # and the second, still on version 1, saves too
-        second.keyboard.press("1")
+    # and the second, still on version 1, saves too
+    second.keyboard.press("1")
 
-        # then the second is told, with the other version shown
-        dialog = second.locator("#conflict-dialog")
-        expect(dialog).to_be_visible()
-        expect(second.locator("#conflict-message")).to_contain_text(
-            "This work was saved from another window (version 2)"
-        )
-        expect(second.locator("#conflict-theirs li").first).to_have_text("Step 1: +1")
-        expect(second.locator("#save-status")).to_have_attribute("data-status", "conflict")
-        assert Grade.objects.get(source__user=users["ann"], is_current=True).rating == 1
+    # then the second is told, with the other version shown
+    dialog = second.locator("#conflict-dialog")
+    expect(dialog).to_be_visible()
+    expect(second.locator("#conflict-message")).to_contain_text(
+        "This work was saved from another window (version 2)"
+    )
+    expect(second.locator("#conflict-theirs li").first).to_have_text("Step 1: +1")
+    expect(second.locator("#save-status")).to_have_attribute("data-status", "conflict")
+    assert Grade.objects.get(source__user=users["ann"], is_current=True).rating == 1
 
-        # taking theirs reloads their grades
-        second.click("#conflict-take")
-        second.wait_for_function(ALL_RENDERED)
-        assert ratings_shown(second) == ["1", None, None, None, None]
-    finally:
-        for ctx in contexts:
-            ctx.close()
+    # taking theirs reloads their grades
+    second.click("#conflict-take")
+    second.wait_for_function(ALL_RENDERED)
+    assert ratings_shown(second) == ["1", None, None, None, None]
