@@ -7,6 +7,7 @@ from django import forms
 from annotation.core.models import Project
 from annotation.llm.models import ModelConfig, PromptPurpose, PromptTemplate
 from annotation.problems.models import Origin
+from workers.backends.policy import without_secrets
 
 
 class ModelConfigForm(forms.ModelForm[ModelConfig]):
@@ -23,7 +24,14 @@ class ModelConfigForm(forms.ModelForm[ModelConfig]):
             "scorer_head",
             "use_chat_template",
             "options",
+            "trust_remote_code",
         ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # A row saved before options were checked may hold a secret: never show it back.
+        if self.instance.pk is not None:
+            self.initial["options"] = without_secrets(self.instance.options)
 
 
 class PromptCreateForm(forms.Form):
