@@ -11,6 +11,15 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from workers.backends.endpoints import EndpointPolicy
+from workers.backends.policy import BackendPolicy
+
+# What the tests' operator allows: endpoints on 127.0.0.1 (the test servers) and one key.
+LOOPBACK_POLICY = BackendPolicy(
+    endpoints=EndpointPolicy.from_entries(["127.0.0.1"]),
+    secret_envs=frozenset({"STEPWISE_TEST_API_KEY"}),
+)
+
 
 @dataclass
 class Answer:
