@@ -207,7 +207,7 @@ LOGGING = {
     # Log lines carry exception messages and endpoints' answers: control characters in them are
     # escaped so that no text can forge a log line (the Celery worker adds this filter to its
     # own handlers, see workers/celery_app.py). Django's loggers go through the same handler.
-    "filters": {"escape_controls": {"()": "workers.log_safety.EscapeControlCharacters"}},
+    "filters": {"escape_controls": {"()": "algorithms.log_safety.EscapeControlCharacters"}},
     "handlers": {
         "console": {"class": "logging.StreamHandler", "filters": ["escape_controls"]},
     },

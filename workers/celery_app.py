@@ -12,7 +12,7 @@ from typing import Any
 from celery import Celery
 from celery.signals import after_setup_logger, after_setup_task_logger, worker_ready
 
-from workers.log_safety import escape_logs_of
+from algorithms.log_safety import escape_logs_of
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotation.settings")
 

@@ -9,6 +9,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from algorithms.model_policy import without_secrets
 from annotation.core.access import (
     Ability,
     access_model_config,
@@ -22,7 +23,6 @@ from annotation.jobs.models import JobKind
 from annotation.llm import selectors, services
 from annotation.llm.models import ModelConfig
 from annotation.llm.services import MODEL_FIELDS
-from workers.backends.policy import without_secrets
 
 RESEARCH_ROLES = (Role.RESEARCHER, Role.ADMIN)
 

@@ -4,10 +4,10 @@ from typing import Any
 
 from django import forms
 
+from algorithms.model_policy import without_secrets
 from annotation.core.models import Project
 from annotation.llm.models import ModelConfig, PromptPurpose, PromptTemplate
 from annotation.problems.models import Origin
-from workers.backends.policy import without_secrets
 
 
 class ModelConfigForm(forms.ModelForm[ModelConfig]):

@@ -9,8 +9,8 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 
+from algorithms.model_policy import without_secrets
 from annotation.core.models import Project
-from workers.backends.policy import without_secrets
 
 
 class BackendKind(models.TextChoices):

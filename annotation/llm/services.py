@@ -8,6 +8,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
 
+from algorithms.model_errors import PolicyViolation
+from algorithms.model_policy import BackendPolicy, check_model_config
 from annotation.core.access import Ability, abilities
 from annotation.core.models import Project
 from annotation.jobs.models import Job, JobKind
@@ -22,7 +24,6 @@ from annotation.llm.models import (
 )
 from workers.algorithms.prompts import PromptTemplateError, template_variables
 from workers.backends.base import SamplingParams
-from workers.backends.policy import BackendPolicy, PolicyViolation, check_model_config
 
 MODEL_FIELDS = (
     "name",
@@ -62,7 +63,7 @@ def check_sampling(sampling: dict[str, Any], *, field: str = "default_sampling")
 
 
 def check_model(fields: dict[str, Any]) -> None:
-    """The operator's policy (see workers.backends.policy): options allowed for the kind and
+    """The operator's policy (see algorithms.model_policy): options allowed for the kind and
     never a secret, an endpoint the operator allows, a key only from an allowed variable."""
     try:
         check_model_config(

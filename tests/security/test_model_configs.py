@@ -653,7 +653,7 @@ def test_web_log_lines_escape_control_characters_in_messages_and_exceptions() ->
 
 @given(st.text())
 def test_an_escaped_text_is_one_line(text: str) -> None:
-    from workers.log_safety import escape_controls
+    from algorithms.log_safety import escape_controls
 
     assert len(escape_controls(text).splitlines()) <= 1
 

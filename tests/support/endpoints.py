@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from workers.backends.endpoints import EndpointPolicy
-from workers.backends.policy import BackendPolicy
+from algorithms.endpoints import EndpointPolicy
+from algorithms.model_policy import BackendPolicy
 
 # What the tests' operator allows: endpoints on 127.0.0.1 (the test servers) and one key.
 LOOPBACK_POLICY = BackendPolicy(

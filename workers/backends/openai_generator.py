@@ -8,6 +8,8 @@ from contextlib import contextmanager
 from http import HTTPStatus
 from typing import Any
 
+from algorithms.log_safety import escape_controls
+from algorithms.model_policy import BackendPolicy, check_api_key_env
 from workers.backends.base import (
     BackendError,
     ChatMessage,
@@ -15,9 +17,7 @@ from workers.backends.base import (
     SamplingParams,
     finish_reason_from,
 )
-from workers.backends.endpoints import guarded_http_client
-from workers.backends.policy import BackendPolicy, check_api_key_env
-from workers.log_safety import escape_controls
+from workers.backends.guarded import guarded_http_client, policy_refusals
 
 # An endpoint's own error text is shown at most this long, escaped: enough for "model x does
 # not exist", too short to carry a page of what the endpoint can see.
@@ -61,11 +61,13 @@ class OpenAIGenerator:
         from openai import OpenAI
 
         policy = policy or BackendPolicy()
-        policy.endpoints.check_url(base_url)
+        with policy_refusals():
+            policy.endpoints.check_url(base_url)
+            api_key = api_key_from_environment(api_key_env, base_url, policy)
         # Retries belong to the caller (the task queue), which knows BackendError.retryable.
         self.client = OpenAI(
             base_url=base_url,
-            api_key=api_key_from_environment(api_key_env, base_url, policy),
+            api_key=api_key,
             timeout=timeout_s,
             max_retries=0,
             http_client=guarded_http_client(policy.endpoints, timeout_s=timeout_s),
@@ -157,7 +159,8 @@ def _backend_errors() -> Iterator[None]:
     import openai
 
     try:
-        yield
+        with policy_refusals():  # an address the endpoint policy refuses, met on connecting
+            yield
     except openai.APIStatusError as error:
         status = error.status_code
         raise BackendError(
@@ -166,8 +169,7 @@ def _backend_errors() -> Iterator[None]:
             retryable=status in (408, 409, 429) or status >= 500,
         ) from error
     except openai.APIConnectionError as error:
-        # Refused connections and timeouts may pass later. (An address the endpoint policy
-        # refuses raises EndpointRefused, not retryable, through the client unchanged.)
+        # Refused connections, timeouts and names that do not resolve may pass later.
         raise BackendError(
             f"OpenAI-compatible endpoint unavailable: {escape_controls(str(error))}",
             retryable=True,

@@ -9,8 +9,9 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
+from algorithms.model_policy import BackendPolicy, check_model_config
 from workers.backends.base import BackendError, Generator, SamplingParams, StepScorer
-from workers.backends.policy import BackendPolicy, check_model_config
+from workers.backends.guarded import policy_refusals
 
 BackendKind = Literal["vllm", "openai", "transformers"]
 ScorerHead = Literal["math-shepherd", "qwen-prm", "judge"]
@@ -147,13 +148,14 @@ def _checked(spec: ModelSpec, policy: BackendPolicy | None) -> BackendPolicy:
     """Job parameters were checked when the job started, under the policy of that time;
     the worker checks them again under its own."""
     policy = policy or BackendPolicy()
-    check_model_config(
-        kind=spec.kind,
-        scorer_head=spec.scorer_head,
-        path_or_endpoint=spec.path_or_endpoint,
-        options=spec.options,
-        policy=policy,
-    )
+    with policy_refusals():
+        check_model_config(
+            kind=spec.kind,
+            scorer_head=spec.scorer_head,
+            path_or_endpoint=spec.path_or_endpoint,
+            options=spec.options,
+            policy=policy,
+        )
     return policy
 
 

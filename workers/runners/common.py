@@ -21,8 +21,8 @@ from workers.algorithms.answers import answers_equivalent_many, extract_answer
 from workers.algorithms.steps import split_steps
 
 if TYPE_CHECKING:
+    from algorithms.model_policy import BackendPolicy
     from workers.backends.base import ChatMessage, Generation, Generator, StepScorer
-    from workers.backends.policy import BackendPolicy
     from workers.backends.registry import ModelSpec
 
 _caches_configured = False
@@ -46,7 +46,7 @@ def model_spec(snapshot: dict[str, Any]) -> ModelSpec:
 
 def backend_policy() -> BackendPolicy:
     """The operator's policy, read on each load: endpoints, secrets (see settings)."""
-    from workers.backends.policy import BackendPolicy
+    from algorithms.model_policy import BackendPolicy
 
     return BackendPolicy.from_settings(settings)
 

@@ -1,12 +1,12 @@
 """Drop secret-looking keys (api keys, tokens, headers) from stored model options and from the
 model snapshots that jobs copied into their parameters: they were shown on pages and in the
-API. Checks on save keep new ones out (workers.backends.policy)."""
+API. Checks on save keep new ones out (algorithms.model_policy)."""
 
 from typing import Any
 
 from django.db import migrations
 
-from workers.backends.policy import without_secrets
+from algorithms.model_policy import without_secrets
 
 
 def scrub(apps: Any, schema_editor: Any) -> None:

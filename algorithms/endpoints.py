@@ -6,8 +6,8 @@ loopback, private and other non-public addresses only when the operator lists th
 network (STEPWISE_ENDPOINT_ALLOWED_HOSTS); public addresses unless the operator turns them off.
 At save time the URL is checked as written; at connect time every address the host resolves
 to is checked, and the connection goes to a checked address (a later DNS answer cannot swap
-it). Redirects are not followed. Pure Python: the web process imports it; the HTTP client is
-imported only by `guarded_http_client`.
+it; workers.backends.guarded). Redirects are not followed. Pure Python: the web process
+checks on save with it, the worker on load and on connect.
 """
 
 from __future__ import annotations
@@ -16,10 +16,9 @@ import ipaddress
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
-from workers.backends.base import BackendError
+from algorithms.model_errors import PolicyViolation
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -49,11 +48,11 @@ BLOCKED_NAMES = frozenset(
 )
 
 
-class EndpointRefused(BackendError):
+class EndpointRefused(PolicyViolation):
     """The endpoint is not one the operator allows; trying again cannot help."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(message, retryable=False)
+        super().__init__("path_or_endpoint", message)
 
 
 @dataclass(frozen=True)
@@ -149,9 +148,8 @@ class EndpointPolicy:
         try:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except socket.gaierror as error:
-            raise BackendError(
-                f"cannot resolve endpoint host {host}: {error}", retryable=True
-            ) from error
+            # Not a refusal: a name that does not resolve now may resolve later.
+            raise OSError(f"cannot resolve endpoint host {host}: {error}") from error
         addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0]) for info in infos))
         for address in addresses:
             self.check_address(host, address)
@@ -181,37 +179,3 @@ def _literal_address(host: str) -> IPAddress | None:
         except OSError:
             return None
     return None
-
-
-def guarded_http_client(policy: EndpointPolicy, *, timeout_s: float) -> Any:
-    """An HTTP client (httpx2, the OpenAI SDK's) that connects only to addresses `policy`
-    allows and follows no redirect. Each new connection resolves the host, checks every
-    address and connects to a checked one; TLS still verifies the certificate for the host
-    name. A refusal raises EndpointRefused, which the SDK passes on as it is."""
-    import httpcore2
-    import httpx2
-
-    class GuardedBackend(httpcore2.SyncBackend):
-        def connect_tcp(
-            self,
-            host: str,
-            port: int,
-            timeout: float | None = None,
-            local_address: str | None = None,
-            socket_options: Iterable[Any] | None = None,
-        ) -> httpcore2.NetworkStream:
-            address = policy.resolve(host, port)[0]
-            return super().connect_tcp(str(address), port, timeout, local_address, socket_options)
-
-    class GuardedTransport(httpx2.HTTPTransport):
-        def __init__(self) -> None:
-            # No proxy from the environment: the connection must go where it was checked.
-            super().__init__(trust_env=False)
-            self._pool = httpcore2.ConnectionPool(
-                ssl_context=httpx2.create_ssl_context(trust_env=False),
-                network_backend=GuardedBackend(),
-            )
-
-    return httpx2.Client(
-        transport=GuardedTransport(), follow_redirects=False, timeout=timeout_s, trust_env=False
-    )

@@ -8,7 +8,7 @@ A model config is user input that a worker acts on, so:
 - secrets never sit in a config: a key looking like one is refused at any depth, and a key is
   read from the worker's environment only through a variable the operator allow-lists
   (STEPWISE_SECRET_ENV_ALLOWLIST), and sent only to a host the operator lists;
-- endpoints pass workers.backends.endpoints.
+- endpoints pass algorithms.endpoints.
 
 Pure Python, imported by the web process (save time) and by the worker (load time).
 """
@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from workers.backends.base import BackendError
-from workers.backends.endpoints import EndpointPolicy, EndpointRefused
-from workers.log_safety import escape_controls
+from algorithms.endpoints import EndpointPolicy
+from algorithms.log_safety import escape_controls
+from algorithms.model_errors import PolicyViolation
 
 OptionTypes = Mapping[str, tuple[type, ...]]
 INT: tuple[type, ...] = (int,)
@@ -84,15 +84,6 @@ SECRET_ADVICE = (
     "put the key in the worker's environment and name its variable, e.g. "
     '"api_key_env": "OPENAI_API_KEY" (an operator allow-lists the names)'
 )
-
-
-class PolicyViolation(BackendError):
-    """A model config asks for something the operator's policy does not allow; `field` names
-    the config field to change."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message, retryable=False)
-        self.field = field
 
 
 @dataclass(frozen=True)
@@ -200,10 +191,7 @@ def check_model_config(
     if escape_controls(path_or_endpoint) != path_or_endpoint:
         raise PolicyViolation("path_or_endpoint", "control characters are not allowed here")
     if kind == "openai":
-        try:
-            policy.endpoints.check_url(path_or_endpoint)
-        except EndpointRefused as error:
-            raise PolicyViolation("path_or_endpoint", str(error)) from None
+        policy.endpoints.check_url(path_or_endpoint)
     elif "://" in path_or_endpoint:
         raise PolicyViolation(
             "path_or_endpoint",

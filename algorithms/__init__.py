@@ -1,0 +1,1 @@
+"""Pure functions used by tasks and by the web process: no Django, torch, transformers or vllm."""
