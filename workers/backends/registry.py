@@ -145,8 +145,8 @@ def load_scorer(spec: ModelSpec, policy: BackendPolicy | None = None) -> StepSco
 
 
 def _checked(spec: ModelSpec, policy: BackendPolicy | None) -> BackendPolicy:
-    """Job parameters were checked when the job started, under the policy of that time;
-    the worker checks them again under its own."""
+    """A config is checked when it is saved, under the policy of that time (or was not, if
+    saved before the checks); the worker checks the job's copy again under its own."""
     policy = policy or BackendPolicy()
     with policy_refusals():
         check_model_config(
