@@ -255,9 +255,39 @@ AXES_CLIENT_IP_CALLABLE = "annotation.core.throttle.client_ip"
 STEPWISE_TOKEN_DAYS = int(os.environ.get("STEPWISE_TOKEN_DAYS", "30"))
 # ----------------------------------------------------------------------------------------------
 
+# --- Model configs: what a researcher's model config may reach (see docs/workers.md) ---------
+# Researchers write model configs; workers act on them inside the operator's network. Lists
+# are comma-separated.
+
+
+def _env_list(name: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
+
+
+# Environment variables a config may name as api_key_env (the worker reads the key; a key is
+# only sent to a host listed below). Empty by default: no key leaves a worker.
+STEPWISE_SECRET_ENV_ALLOWLIST = _env_list("STEPWISE_SECRET_ENV_ALLOWLIST")
+# Hosts (names, IP addresses or CIDR networks) an endpoint may reach besides public
+# addresses: loopback and private networks are refused unless listed here, e.g.
+# "127.0.0.1,gpu-1.internal,10.0.0.0/8". Link-local and cloud metadata addresses never pass.
+STEPWISE_ENDPOINT_ALLOWED_HOSTS = _env_list("STEPWISE_ENDPOINT_ALLOWED_HOSTS")
+# Whether endpoints on public (globally routable) addresses are allowed.
+STEPWISE_ENDPOINT_ALLOW_PUBLIC = env_bool("STEPWISE_ENDPOINT_ALLOW_PUBLIC", True)
+# --- end of the model-config block ------------------------------------------------------------
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # Log lines carry exception messages and endpoints' answers: control characters in them are
+    # escaped so that no text can forge a log line (the Celery worker adds this filter to its
+    # own handlers, see workers/celery_app.py). Django's loggers go through the same handler.
+    "filters": {"escape_controls": {"()": "algorithms.log_safety.EscapeControlCharacters"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["escape_controls"]},
+    },
+    "loggers": {
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }

@@ -10,7 +10,9 @@ import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_ready
+from celery.signals import after_setup_logger, after_setup_task_logger, worker_ready
+
+from algorithms.log_safety import escape_logs_of
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotation.settings")
 
@@ -19,6 +21,14 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks(["workers"])
 
 logger = logging.getLogger(__name__)
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def escape_control_characters(logger: logging.Logger, **_: Any) -> None:
+    """Celery replaces the root logger's handlers (those settings.LOGGING installed): give
+    its own the filter that escapes control characters in messages and exceptions."""
+    escape_logs_of(logger)
 
 
 @worker_ready.connect

@@ -9,6 +9,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from algorithms.model_policy import without_secrets
 from annotation.core.access import (
     Ability,
     access_model_config,
@@ -33,6 +34,12 @@ class ModelConfigSerializer(serializers.ModelSerializer[ModelConfig]):
         read_only_fields = ["id", "version", "created_at", "updated_at"]
         # The name's uniqueness is the service's to check, with a message naming the field.
         validators: list[Any] = []
+
+    def to_representation(self, instance: ModelConfig) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        # A row saved before options were checked may hold a secret: never show it back.
+        data["options"] = without_secrets(data["options"])
+        return data
 
 
 def _django_errors(error: DjangoValidationError) -> ValidationError:
@@ -62,7 +69,9 @@ class ModelConfigViewSet(
         data = dict(serializer.validated_data)
         project = access_project(self.request.user, data.pop("project").pk, Ability.RESEARCH)
         try:
-            serializer.instance = services.model_config_create(project=project, **data)
+            serializer.instance = services.model_config_create(
+                project=project, user=self.request.user, **data
+            )
         except DjangoValidationError as error:
             raise _django_errors(error) from None
 
@@ -70,7 +79,9 @@ class ModelConfigViewSet(
         data = dict(serializer.validated_data)
         data.pop("project", None)
         try:
-            serializer.instance = services.model_config_update(config=serializer.instance, **data)
+            serializer.instance = services.model_config_update(
+                config=serializer.instance, user=self.request.user, **data
+            )
         except DjangoValidationError as error:
             raise _django_errors(error) from None
 

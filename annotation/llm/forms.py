@@ -4,6 +4,7 @@ from typing import Any
 
 from django import forms
 
+from algorithms.model_policy import without_secrets
 from annotation.core.models import Project
 from annotation.llm.models import ModelConfig, PromptPurpose, PromptTemplate
 from annotation.problems.models import Origin
@@ -23,7 +24,14 @@ class ModelConfigForm(forms.ModelForm[ModelConfig]):
             "scorer_head",
             "use_chat_template",
             "options",
+            "trust_remote_code",
         ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # A row saved before options were checked may hold a secret: never show it back.
+        if self.instance.pk is not None:
+            self.initial["options"] = without_secrets(self.instance.options)
 
 
 class PromptCreateForm(forms.Form):

@@ -9,6 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 
+from algorithms.model_policy import without_secrets
 from annotation.core.models import Project
 
 
@@ -49,7 +50,14 @@ class ModelConfig(models.Model):
     options = models.JSONField(
         default=dict,
         blank=True,
-        help_text="Passed to the backend as is (e.g. vLLM engine options).",
+        help_text="Loader options allowed for the kind (e.g. vLLM engine sizes); never secrets.",
+    )
+    # Loading may run Python code from the model directory (config `auto_map` classes, e.g. the
+    # released Qwen2.5-Math-PRM head). Only a project admin turns it on (see services).
+    trust_remote_code = models.BooleanField(
+        default=False,
+        help_text="Run Python code shipped in the model directory. Only a project admin may "
+        "turn this on, for a directory they have checked.",
     )
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -91,7 +99,9 @@ class ModelConfig(models.Model):
             "default_sampling": self.default_sampling,
             "scorer_head": self.scorer_head or None,
             "use_chat_template": self.use_chat_template,
-            "options": self.options,
+            # Options are checked on save; a row saved before that may still hold a secret.
+            "options": without_secrets(self.options),
+            "trust_remote_code": self.trust_remote_code,
         }
 
 

@@ -3,12 +3,16 @@
 from dataclasses import asdict
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
 
+from algorithms.model_errors import PolicyViolation
+from algorithms.model_policy import BackendPolicy, check_model_config
 from algorithms.prompts import PromptTemplateError, template_variables
 from algorithms.sampling import SamplingParams
+from annotation.core.access import Ability, abilities
 from annotation.core.models import Project
 from annotation.jobs.models import Job, JobKind
 from annotation.jobs.services import create_job
@@ -32,7 +36,10 @@ MODEL_FIELDS = (
     "scorer_head",
     "use_chat_template",
     "options",
+    "trust_remote_code",
 )
+# On a model allowed to run code from its directory, these choose which code runs.
+CODE_LOCATION_FIELDS = ("kind", "path_or_endpoint")
 SAMPLING_KEYS = frozenset({"temperature", "top_p", "max_tokens", "seed", "stop"})
 MAX_ITEMS_PER_JOB = 100_000
 
@@ -55,26 +62,57 @@ def check_sampling(sampling: dict[str, Any], *, field: str = "default_sampling")
         raise ValidationError({field: str(error)}) from None
 
 
-# Secrets must not sit in the options: they would be copied into every job's parameters and
-# shown on pages and in the API. The worker reads them from its environment instead.
-SECRET_OPTION_KEYS = frozenset({"api_key", "password", "secret", "token"})
+def check_model(fields: dict[str, Any]) -> None:
+    """The operator's policy (see algorithms.model_policy): options allowed for the kind and
+    never a secret, an endpoint the operator allows, a key only from an allowed variable."""
+    try:
+        check_model_config(
+            kind=fields["kind"],
+            scorer_head=fields.get("scorer_head") or None,
+            path_or_endpoint=fields["path_or_endpoint"],
+            options=fields.get("options") or {},
+            policy=BackendPolicy.from_settings(settings),
+        )
+    except PolicyViolation as error:
+        raise ValidationError({error.field: str(error)}) from None
 
 
-def check_options(options: dict[str, Any]) -> None:
-    secrets = sorted(SECRET_OPTION_KEYS & set(options))
-    if secrets:
+def may_allow_code(user: Any, project: Project) -> bool:
+    return user is not None and Ability.MANAGE in abilities(user, project)
+
+
+def check_trust(
+    *, user: Any, project: Project, stored: ModelConfig | None, fields: dict[str, Any]
+) -> None:
+    """Only a project admin (or a superuser) lets a model run code from its directory, or
+    moves a model that may do so to another directory."""
+    if may_allow_code(user, project):
+        return
+    trusted = stored is not None and stored.trust_remote_code
+    if fields.get("trust_remote_code", trusted) and not trusted:
         raise ValidationError(
             {
-                "options": f"{secrets[0]} may not be stored here; put the key in the GPU "
-                'worker\'s environment and name the variable, e.g. "api_key_env": "OPENAI_API_KEY"'
+                "trust_remote_code": "only a project admin may allow a model to run code "
+                "from its directory"
             }
         )
+    if stored is not None and trusted:
+        for name in CODE_LOCATION_FIELDS:
+            if name in fields and fields[name] != getattr(stored, name):
+                raise ValidationError(
+                    {
+                        name: f"this model may run code from its directory (trust_remote_code); "
+                        f"only a project admin may change its {name}"
+                    }
+                )
 
 
 @transaction.atomic
-def model_config_create(*, project: Project, **fields: Any) -> ModelConfig:
+def model_config_create(*, project: Project, user: Any = None, **fields: Any) -> ModelConfig:
+    """`user` is who asks; only a project admin may set trust_remote_code."""
     check_sampling(fields.get("default_sampling") or {})
-    check_options(fields.get("options") or {})
+    check_model(fields)
+    check_trust(user=user, project=project, stored=None, fields=fields)
     config = ModelConfig(project=project, **fields)
     config.full_clean()
     config.save()
@@ -82,13 +120,14 @@ def model_config_create(*, project: Project, **fields: Any) -> ModelConfig:
 
 
 @transaction.atomic
-def model_config_update(*, config: ModelConfig, **fields: Any) -> ModelConfig:
+def model_config_update(*, config: ModelConfig, user: Any = None, **fields: Any) -> ModelConfig:
     """Change fields; the version goes up when anything changed (jobs record the version).
 
     Compared with the stored row (locked), not with `config`, which a form may have changed."""
     stored = ModelConfig.objects.select_for_update().get(pk=config.pk)
     check_sampling(fields.get("default_sampling", stored.default_sampling) or {})
-    check_options(fields.get("options", stored.options) or {})
+    check_model({name: fields.get(name, getattr(stored, name)) for name in MODEL_FIELDS})
+    check_trust(user=user, project=stored.project, stored=stored, fields=fields)
     changed = [n for n in MODEL_FIELDS if n in fields and getattr(stored, n) != fields[n]]
     if changed:
         for name in changed:

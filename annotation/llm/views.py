@@ -74,16 +74,20 @@ def _model_form(request: HttpRequest, project: Project, config: ModelConfig | No
         fields = {name: form.cleaned_data[name] for name in form.Meta.fields}
         try:
             if config is None:
-                config = services.model_config_create(project=project, **fields)
+                config = services.model_config_create(project=project, user=request.user, **fields)
             else:
-                config = services.model_config_update(config=config, **fields)
+                config = services.model_config_update(config=config, user=request.user, **fields)
         except ValidationError as error:
             _form_errors(form, error)
         else:
             messages.success(request, f"Saved {config.label}.")
             return redirect("llm-home", project.pk)
+    status = 400 if request.method == "POST" else 200
     return render(
-        request, "llm/model_form.html", {"project": project, "form": form, "config": config}
+        request,
+        "llm/model_form.html",
+        {"project": project, "form": form, "config": config},
+        status=status,
     )
 
 

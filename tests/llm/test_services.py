@@ -22,10 +22,13 @@ pytestmark = pytest.mark.django_db
 def generator(project, **fields):
     return model_config_create(
         project=project,
-        name=fields.pop("name", "gen"),
-        kind="transformers",
-        path_or_endpoint="/models/gen",
-        **{"default_sampling": {"temperature": 0.7, "max_tokens": 128}, **fields},
+        **{
+            "name": "gen",
+            "kind": "transformers",
+            "path_or_endpoint": "/models/gen",
+            "default_sampling": {"temperature": 0.7, "max_tokens": 128},
+            **fields,
+        },
     )
 
 
@@ -99,18 +102,23 @@ def test_bad_default_sampling_names_the_key(project):
     assert error.value.message_dict == {"default_sampling": ["top_p must be in (0, 1], got 2"]}
 
 
-def test_an_api_key_in_the_options_is_refused_and_its_variable_name_is_kept(project):
+def test_an_api_key_in_the_options_is_refused_and_its_variable_name_is_kept(project, settings):
+    # given an operator who allows one key variable, for one host
+    settings.STEPWISE_SECRET_ENV_ALLOWLIST = ["OPENAI_API_KEY"]
+    settings.STEPWISE_ENDPOINT_ALLOWED_HOSTS = ["api.example.com"]
+    endpoint = {"kind": "openai", "path_or_endpoint": "https://api.example.com/v1"}
+
     # when a key is put in the options, at creation and at an update
     with pytest.raises(ValidationError) as created:
-        generator(project, options={"api_key": "sk-123"})
-    config = generator(project, options={"api_key_env": "OPENAI_API_KEY"})
+        generator(project, options={"api_key": "sk-123"}, **endpoint)
+    config = generator(project, options={"api_key_env": "OPENAI_API_KEY"}, **endpoint)
     with pytest.raises(ValidationError) as updated:
         model_config_update(config=config, options={"token": "sk-123"})
 
     # then both are refused, naming where the key goes, and the variable name alone is stored
     message = (
-        "{} may not be stored here; put the key in the GPU worker's environment and name the "
-        'variable, e.g. "api_key_env": "OPENAI_API_KEY"'
+        "{} may not be stored here; put the key in the worker's environment and name its "
+        'variable, e.g. "api_key_env": "OPENAI_API_KEY" (an operator allow-lists the names)'
     )
     assert created.value.message_dict == {"options": [message.format("api_key")]}
     assert updated.value.message_dict == {"options": [message.format("token")]}

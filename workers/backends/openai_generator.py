@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from http import HTTPStatus
 from typing import Any
 
+from algorithms.log_safety import escape_controls
+from algorithms.model_policy import BackendPolicy, check_api_key_env
 from workers.backends.base import (
     BackendError,
     ChatMessage,
@@ -14,13 +17,20 @@ from workers.backends.base import (
     SamplingParams,
     finish_reason_from,
 )
+from workers.backends.guarded import guarded_http_client, policy_refusals
+
+# An endpoint's own error text is shown at most this long, escaped: enough for "model x does
+# not exist", too short to carry a page of what the endpoint can see.
+REASON_CHARS = 120
 
 
-def api_key_from_environment(variable: str | None) -> str:
+def api_key_from_environment(variable: str | None, endpoint: str, policy: BackendPolicy) -> str:
     """The key is read on the worker, from the variable the model config names: keys stay out of
-    the database, job parameters and pages. No variable: a local endpoint without a key."""
+    the database, job parameters and pages. Only a variable the operator allow-lists is read,
+    for a host the operator lists. No variable: a local endpoint without a key."""
     if variable is None:
         return "EMPTY"
+    check_api_key_env(variable, endpoint, policy)
     key = os.environ.get(variable)
     if not key:
         raise BackendError(
@@ -46,15 +56,21 @@ class OpenAIGenerator:
         api_key_env: str | None = None,
         timeout_s: float = 120.0,
         prompts_per_request: int = 16,
+        policy: BackendPolicy | None = None,
     ) -> None:
         from openai import OpenAI
 
+        policy = policy or BackendPolicy()
+        with policy_refusals():
+            policy.endpoints.check_url(base_url)
+            api_key = api_key_from_environment(api_key_env, base_url, policy)
         # Retries belong to the caller (the task queue), which knows BackendError.retryable.
         self.client = OpenAI(
             base_url=base_url,
-            api_key=api_key_from_environment(api_key_env),
+            api_key=api_key,
             timeout=timeout_s,
             max_retries=0,
+            http_client=guarded_http_client(policy.endpoints, timeout_s=timeout_s),
         )
         self.model = model
         self.prompts_per_request = prompts_per_request
@@ -139,16 +155,43 @@ def _token_count(choice: Any, response: Any, choice_count: int) -> int:
 
 @contextmanager
 def _backend_errors() -> Iterator[None]:
+    """Map the client's errors; an endpoint's answer is summarised, never passed on whole."""
     import openai
 
     try:
-        yield
-    except (openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError) as e:
-        # APIConnectionError covers refused connections and timeouts.
-        raise BackendError(f"OpenAI-compatible endpoint unavailable: {e}", retryable=True) from e
+        with policy_refusals():  # an address the endpoint policy refuses, met on connecting
+            yield
     except openai.APIStatusError as error:
-        retryable = error.status_code in (408, 409) or error.status_code >= 500
+        status = error.status_code
         raise BackendError(
-            f"OpenAI-compatible endpoint rejected the request ({error.status_code}): {error}",
-            retryable=retryable,
+            f"OpenAI-compatible endpoint rejected the request ({status}): "
+            f"{_reason(error.body, status)}",
+            retryable=status in (408, 409, 429) or status >= 500,
         ) from error
+    except openai.APIConnectionError as error:
+        # Refused connections, timeouts and names that do not resolve may pass later.
+        raise BackendError(
+            f"OpenAI-compatible endpoint unavailable: {escape_controls(str(error))}",
+            retryable=True,
+        ) from error
+    except openai.APIError as error:
+        raise BackendError(
+            "OpenAI-compatible endpoint sent an answer that cannot be read "
+            f"({type(error).__name__})",
+            retryable=False,
+        ) from error
+
+
+def _reason(body: object, status: int) -> str:
+    """The error message of an OpenAI-style body, cut short and escaped; else the status's
+    standard phrase."""
+    message = body.get("message") if isinstance(body, dict) else None
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        message = body["error"].get("message")
+    if not isinstance(message, str) or not message.strip():
+        try:
+            return HTTPStatus(status).phrase
+        except ValueError:
+            return "no reason given"
+    text = escape_controls(message.strip())
+    return text if len(text) <= REASON_CHARS else f"{text[:REASON_CHARS]}... (cut)"

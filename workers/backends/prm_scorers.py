@@ -18,7 +18,7 @@ from workers.backends.base import (
     ScorerError,
     check_one_score_per_step,
 )
-from workers.backends.hf_loading import load_model, load_tokenizer
+from workers.backends.hf_loading import load_model, load_tokenizer, safe_loading
 
 QWEN_PRM_SYSTEM_PROMPT = "Please reason step by step, and put your final answer within \\boxed{}."
 
@@ -69,9 +69,13 @@ class MarkerTokenScorer(ABC):
         batch_size: int = 16,
         max_length: int | None = None,
         device: str = "cpu",
+        trust_remote_code: bool = False,
     ) -> None:
+        self.trust_remote_code = trust_remote_code
         # Right padding keeps every real token at the same position as when scored alone.
-        self.tokenizer = load_tokenizer(model_path, padding_side="right")
+        self.tokenizer = load_tokenizer(
+            model_path, padding_side="right", trust_remote_code=trust_remote_code
+        )
         self.marker_id = self._single_token_id(self.marker)
         self.model = load_model(self._load_model, model_path, dtype=dtype, device=device)
         self.batch_size = batch_size
@@ -162,7 +166,9 @@ class MathShepherdScorer(MarkerTokenScorer):
     def _load_model(self, path: str, dtype: Any) -> Any:
         from transformers import AutoModelForCausalLM
 
-        return AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+        return AutoModelForCausalLM.from_pretrained(
+            path, dtype=dtype, **safe_loading(self.trust_remote_code)
+        )
 
     def render(self, problem: str, steps: Sequence[str]) -> str:
         return f"{problem} " + "\n".join(f"{step} {self.marker}" for step in steps)
@@ -189,11 +195,9 @@ class QwenPRMScorer(MarkerTokenScorer):
         model_path: str | Path,
         *,
         step_separator: str = "<extra_0>",
-        trust_remote_code: bool = False,
         **options: Any,
     ) -> None:
         self.marker = step_separator
-        self.trust_remote_code = trust_remote_code
         super().__init__(model_path, **options)
 
     def _load_model(self, path: str, dtype: Any) -> Any:
@@ -201,10 +205,20 @@ class QwenPRMScorer(MarkerTokenScorer):
 
         config = AutoConfig.from_pretrained(path, trust_remote_code=self.trust_remote_code)
         architectures = config.architectures or []
-        # The released Qwen2.5-Math-PRM ships its own head class as remote code.
-        if any(name.endswith("ForProcessRewardModel") for name in architectures):
-            return AutoModel.from_pretrained(path, dtype=dtype, trust_remote_code=True)
-        return AutoModelForTokenClassification.from_pretrained(path, dtype=dtype)
+        # The released Qwen2.5-Math-PRM ships its head class as Python code in its directory;
+        # without that code AutoModel would load a bare base model and score nonsense.
+        custom = [name for name in architectures if name.endswith("ForProcessRewardModel")]
+        if custom and not self.trust_remote_code:
+            raise BackendError(
+                f"{custom[0]} is defined by Python code in the model directory {path}; a "
+                "project admin must allow trust_remote_code on this model config to load it",
+                retryable=False,
+            )
+        if custom:
+            return AutoModel.from_pretrained(path, dtype=dtype, **safe_loading(True))
+        return AutoModelForTokenClassification.from_pretrained(
+            path, dtype=dtype, **safe_loading(self.trust_remote_code)
+        )
 
     def render(self, problem: str, steps: Sequence[str]) -> str:
         return render_qwen_prm_input(self.tokenizer, problem, steps, self.marker)

@@ -9,8 +9,10 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
+from algorithms.model_policy import BackendPolicy, check_model_config
 from algorithms.sampling import SamplingParams
 from workers.backends.base import BackendError, Generator, StepScorer
+from workers.backends.guarded import policy_refusals
 
 BackendKind = Literal["vllm", "openai", "transformers"]
 ScorerHead = Literal["math-shepherd", "qwen-prm", "judge"]
@@ -25,8 +27,10 @@ class ModelSpec:
     max_length: int | None = None
     default_sampling: dict[str, Any] = field(default_factory=dict, hash=False)
     scorer_head: ScorerHead | None = None
-    # Passed to the backend's constructor as is, e.g. vLLM engine options or an API key.
+    # Passed to the backend's constructor once the policy allows them (an allow-list per kind).
     options: dict[str, Any] = field(default_factory=dict, hash=False)
+    # Run Python code from the model directory (auto_map classes): only if an admin allowed it.
+    trust_remote_code: bool = False
 
     def sampling_params(self, **overrides: Any) -> SamplingParams:
         return SamplingParams(**{**self.default_sampling, **overrides})
@@ -40,6 +44,7 @@ class ModelSpec:
             self.max_length,
             self.scorer_head,
             repr(sorted(self.options.items())),
+            self.trust_remote_code,
         )
 
 
@@ -102,21 +107,28 @@ def configure_caches(*, vllm_entries: int = 1, other_entries: int = 2) -> None:
     model_cache = ModelCache(other_entries)
 
 
-def load_generator(spec: ModelSpec) -> Generator:
+def load_generator(spec: ModelSpec, policy: BackendPolicy | None = None) -> Generator:
+    """The spec's generator, loaded once; the policy (the operator's; by default nothing
+    private and no secrets) is checked first, on every call."""
+    policy = _checked(spec, policy)
     cache = vllm_cache if spec.kind == "vllm" else model_cache
     return cast(
-        Generator, cache.get_or_load(spec.cache_key("generator"), lambda: _build_generator(spec))
+        Generator,
+        cache.get_or_load(
+            (spec.cache_key("generator"), policy), lambda: _build_generator(spec, policy)
+        ),
     )
 
 
-def load_scorer(spec: ModelSpec) -> StepScorer:
+def load_scorer(spec: ModelSpec, policy: BackendPolicy | None = None) -> StepScorer:
     if spec.scorer_head is None:
         raise BackendError(f"model {spec.name!r} has no scorer head configured", retryable=False)
     if spec.scorer_head == "judge":
         from workers.backends.judge_scorer import JudgeScorer
 
-        return JudgeScorer(load_generator(spec), spec.sampling_params())
+        return JudgeScorer(load_generator(spec, policy), spec.sampling_params())
     if spec.kind == "vllm" and spec.scorer_head == "qwen-prm":
+        _checked(spec, policy)
         return cast(
             StepScorer,
             vllm_cache.get_or_load(spec.cache_key("scorer"), lambda: _build_vllm_prm(spec)),
@@ -127,12 +139,28 @@ def load_scorer(spec: ModelSpec) -> StepScorer:
             f"{' or vllm' if spec.scorer_head == 'qwen-prm' else ''}, not {spec.kind!r}",
             retryable=False,
         )
+    _checked(spec, policy)
     return cast(
         StepScorer, model_cache.get_or_load(spec.cache_key("scorer"), lambda: _build_prm(spec))
     )
 
 
-def _build_generator(spec: ModelSpec) -> Generator:
+def _checked(spec: ModelSpec, policy: BackendPolicy | None) -> BackendPolicy:
+    """A config is checked when it is saved, under the policy of that time (or was not, if
+    saved before the checks); the worker checks the job's copy again under its own."""
+    policy = policy or BackendPolicy()
+    with policy_refusals():
+        check_model_config(
+            kind=spec.kind,
+            scorer_head=spec.scorer_head,
+            path_or_endpoint=spec.path_or_endpoint,
+            options=spec.options,
+            policy=policy,
+        )
+    return policy
+
+
+def _build_generator(spec: ModelSpec, policy: BackendPolicy) -> Generator:
     if spec.kind == "vllm":
         from workers.backends.vllm_generator import VLLMGenerator
 
@@ -141,26 +169,40 @@ def _build_generator(spec: ModelSpec) -> Generator:
             dtype=spec.dtype,
             max_model_len=spec.max_length,
             engine_options=spec.options,
+            trust_remote_code=spec.trust_remote_code,
         )
     if spec.kind == "openai":
         from workers.backends.openai_generator import OpenAIGenerator
 
-        return OpenAIGenerator(spec.path_or_endpoint, spec.name, **spec.options)
+        return OpenAIGenerator(spec.path_or_endpoint, spec.name, policy=policy, **spec.options)
     if spec.kind == "transformers":
         from workers.backends.transformers_generator import TransformersGenerator
 
-        return TransformersGenerator(spec.path_or_endpoint, dtype=spec.dtype, **spec.options)
+        return TransformersGenerator(
+            spec.path_or_endpoint,
+            dtype=spec.dtype,
+            trust_remote_code=spec.trust_remote_code,
+            **spec.options,
+        )
     raise BackendError(f"unknown backend kind {spec.kind!r}", retryable=False)
 
 
 def _build_vllm_prm(spec: ModelSpec) -> StepScorer:
     from workers.backends.vllm_pooling_scorer import VLLMPoolingScorer
 
+    engine_options = dict(spec.options)
+    marker = (
+        {"step_separator": engine_options.pop("step_separator")}
+        if "step_separator" in engine_options
+        else {}
+    )
     return VLLMPoolingScorer(
         spec.path_or_endpoint,
         dtype=spec.dtype,
         max_model_len=spec.max_length,
-        engine_options=spec.options,
+        engine_options=engine_options,
+        trust_remote_code=spec.trust_remote_code,
+        **marker,
     )
 
 
@@ -169,5 +211,9 @@ def _build_prm(spec: ModelSpec) -> StepScorer:
 
     scorer_class = MathShepherdScorer if spec.scorer_head == "math-shepherd" else QwenPRMScorer
     return scorer_class(
-        spec.path_or_endpoint, dtype=spec.dtype, max_length=spec.max_length, **spec.options
+        spec.path_or_endpoint,
+        dtype=spec.dtype,
+        max_length=spec.max_length,
+        trust_remote_code=spec.trust_remote_code,
+        **spec.options,
     )

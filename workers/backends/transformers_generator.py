@@ -12,7 +12,7 @@ from workers.backends.base import (
     Generation,
     SamplingParams,
 )
-from workers.backends.hf_loading import load_model, load_tokenizer
+from workers.backends.hf_loading import load_model, load_tokenizer, safe_loading
 
 
 def truncate_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
@@ -31,14 +31,19 @@ class TransformersGenerator:
         dtype: str = "float32",
         batch_size: int = 8,
         device: str = "cpu",
+        trust_remote_code: bool = False,
     ) -> None:
         from transformers import AutoModelForCausalLM
 
         # Left padding keeps every prompt's last token at the end of the row, where generation
         # continues; right padding would make short prompts continue after pad tokens.
-        self.tokenizer = load_tokenizer(model_path, padding_side="left")
+        self.tokenizer = load_tokenizer(
+            model_path, padding_side="left", trust_remote_code=trust_remote_code
+        )
         self.model = load_model(
-            lambda path, torch_dtype: AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype),
+            lambda path, torch_dtype: AutoModelForCausalLM.from_pretrained(
+                path, dtype=torch_dtype, **safe_loading(trust_remote_code)
+            ),
             model_path,
             dtype=dtype,
             device=device,

@@ -29,6 +29,7 @@ class VLLMGenerator:
         dtype: str = "auto",
         max_model_len: int | None = None,
         engine_options: Mapping[str, Any] | None = None,
+        trust_remote_code: bool = False,
     ) -> None:
         from vllm import LLM
 
@@ -36,7 +37,12 @@ class VLLMGenerator:
         if max_model_len is not None:
             options["max_model_len"] = max_model_len
         try:
-            self.llm = LLM(model=str(model_path), dtype=dtype, **options)  # type: ignore[arg-type]
+            self.llm = LLM(
+                model=str(model_path),
+                dtype=dtype,  # type: ignore[arg-type]
+                trust_remote_code=trust_remote_code,
+                **options,
+            )
         except (OSError, ValueError) as error:
             raise BackendError(
                 f"cannot load model {model_path}: {error}", retryable=False

@@ -23,6 +23,7 @@ from annotation.problems.models import Problem, Trace
 from annotation.problems.tree import place_steps
 
 if TYPE_CHECKING:
+    from algorithms.model_policy import BackendPolicy
     from workers.backends.base import ChatMessage, Generation, Generator, StepScorer
     from workers.backends.registry import ModelSpec
 
@@ -41,7 +42,15 @@ def model_spec(snapshot: dict[str, Any]) -> ModelSpec:
         default_sampling=snapshot.get("default_sampling") or {},
         scorer_head=snapshot.get("scorer_head"),
         options=snapshot.get("options") or {},
+        trust_remote_code=snapshot.get("trust_remote_code") is True,
     )
+
+
+def backend_policy() -> BackendPolicy:
+    """The operator's policy, read on each load: endpoints, secrets (see settings)."""
+    from algorithms.model_policy import BackendPolicy
+
+    return BackendPolicy.from_settings(settings)
 
 
 def _configure_caches() -> None:
@@ -58,14 +67,14 @@ def load_generator(snapshot: dict[str, Any]) -> Generator:
     from workers.backends.registry import load_generator as load
 
     _configure_caches()
-    return load(model_spec(snapshot))
+    return load(model_spec(snapshot), backend_policy())
 
 
 def load_scorer(snapshot: dict[str, Any]) -> StepScorer:
     from workers.backends.registry import load_scorer as load
 
     _configure_caches()
-    return load(model_spec(snapshot))
+    return load(model_spec(snapshot), backend_policy())
 
 
 def generate(

@@ -16,7 +16,9 @@ def test_judge_prompt_numbers_the_steps() -> None:
     assert "Step <number>: incorrect | <one-sentence reason>" in messages[0]["content"]
     assert messages[1] == {
         "role": "user",
-        "content": "Problem:\nWhat is 2 + 3?\n\nSolution:\nStep 1: 2 + 3 = 6.\nStep 2: So 6.",
+        "content": '<problem>\nWhat is 2 + 3?\n</problem>\n\n<solution>\n<step index="1">\n'
+        '2 + 3 = 6.\n</step>\n<step index="2">\nSo 6.\n</step>\n</solution>\n\n'
+        "Write one verdict line for each of the 2 steps.",
     }
 
 

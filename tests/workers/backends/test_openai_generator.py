@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from algorithms.sampling import SamplingParams
+from tests.support.endpoints import LOOPBACK_POLICY
 from workers.backends.base import BackendError
 from workers.backends.openai_generator import OpenAIGenerator
 from workers.testing.vllm_cpu import free_port, plain_word_in
@@ -65,7 +66,7 @@ def test_chat_completions_match_completions_of_the_rendered_template(
 
 def test_unknown_model_name_is_not_retryable(openai_generator: OpenAIGenerator) -> None:
     base_url = str(openai_generator.client.base_url)
-    generator = OpenAIGenerator(base_url, "no-such-model", timeout_s=30)
+    generator = OpenAIGenerator(base_url, "no-such-model", timeout_s=30, policy=LOOPBACK_POLICY)
 
     with pytest.raises(BackendError, match=r"rejected the request \(404\)") as caught:
         generator.generate(PROMPTS, SamplingParams(max_tokens=4))
@@ -74,7 +75,9 @@ def test_unknown_model_name_is_not_retryable(openai_generator: OpenAIGenerator) 
 
 
 def test_refused_connection_is_retryable() -> None:
-    generator = OpenAIGenerator(f"http://127.0.0.1:{free_port()}/v1", "tiny-lm", timeout_s=5)
+    generator = OpenAIGenerator(
+        f"http://127.0.0.1:{free_port()}/v1", "tiny-lm", timeout_s=5, policy=LOOPBACK_POLICY
+    )
 
     with pytest.raises(BackendError, match="endpoint unavailable") as caught:
         generator.generate(PROMPTS, SamplingParams(max_tokens=4))
@@ -90,8 +93,10 @@ def test_the_api_key_is_read_from_the_variable_the_config_names(
     url = f"http://127.0.0.1:{free_port()}/v1"
 
     # when generators are built with and without the variable's name
-    keyed = OpenAIGenerator(url, "tiny-lm", api_key_env="STEPWISE_TEST_API_KEY")
-    local = OpenAIGenerator(url, "tiny-lm")
+    keyed = OpenAIGenerator(
+        url, "tiny-lm", api_key_env="STEPWISE_TEST_API_KEY", policy=LOOPBACK_POLICY
+    )
+    local = OpenAIGenerator(url, "tiny-lm", policy=LOOPBACK_POLICY)
 
     # then
     assert (keyed.client.api_key, local.client.api_key) == ("sk-from-env", "EMPTY")
@@ -101,7 +106,12 @@ def test_a_missing_key_variable_is_not_retryable(monkeypatch: pytest.MonkeyPatch
     monkeypatch.delenv("STEPWISE_TEST_API_KEY", raising=False)
 
     with pytest.raises(BackendError) as caught:
-        OpenAIGenerator("http://127.0.0.1:1/v1", "tiny-lm", api_key_env="STEPWISE_TEST_API_KEY")
+        OpenAIGenerator(
+            "http://127.0.0.1:1/v1",
+            "tiny-lm",
+            api_key_env="STEPWISE_TEST_API_KEY",
+            policy=LOOPBACK_POLICY,
+        )
 
     assert str(caught.value) == (
         "the worker's environment has no STEPWISE_TEST_API_KEY (the model's api_key_env); set it "
