@@ -16,29 +16,32 @@ from algorithms.answers import answers_equivalent_many, extract_answer
 from algorithms.steps import split_steps
 from annotation.grading.models import Grade, GradeSource, SourceKind
 from annotation.jobs.models import Job
+from annotation.jobs.params import ModelSnapshot
 from annotation.jobs.services import report_progress
 from annotation.problems.models import Problem, StepNode, Trace, TraceStep
 from annotation.problems.tree import node_id
 
 if TYPE_CHECKING:
+    from algorithms.sampling import SamplingParams
     from workers.backends.base import ChatMessage, Generation, Generator, StepScorer
     from workers.backends.registry import ModelSpec
 
 _caches_configured = False
 
 
-def model_spec(snapshot: dict[str, Any]) -> ModelSpec:
+def model_spec(snapshot: ModelSnapshot) -> ModelSpec:
+    """The backends' spec of a job's model snapshot (the web process never imports it)."""
     from workers.backends.registry import ModelSpec
 
     return ModelSpec(
-        name=snapshot["name"],
-        kind=snapshot["kind"],
-        path_or_endpoint=snapshot["path_or_endpoint"],
-        dtype=snapshot.get("dtype") or "auto",
-        max_length=snapshot.get("max_length"),
-        default_sampling=snapshot.get("default_sampling") or {},
-        scorer_head=snapshot.get("scorer_head"),
-        options=snapshot.get("options") or {},
+        name=snapshot.name,
+        kind=snapshot.kind,
+        path_or_endpoint=snapshot.path_or_endpoint,
+        dtype=snapshot.dtype,
+        max_length=snapshot.max_length,
+        default_sampling=snapshot.default_sampling,
+        scorer_head=snapshot.scorer_head,
+        options=snapshot.options,
     )
 
 
@@ -51,7 +54,7 @@ def _configure_caches() -> None:
         _caches_configured = True
 
 
-def load_generator(snapshot: dict[str, Any]) -> Generator:
+def load_generator(snapshot: ModelSnapshot) -> Generator:
     """The generator of a job's model, loaded on first use and kept by the worker."""
     from workers.backends.registry import load_generator as load
 
@@ -59,7 +62,7 @@ def load_generator(snapshot: dict[str, Any]) -> Generator:
     return load(model_spec(snapshot))
 
 
-def load_scorer(snapshot: dict[str, Any]) -> StepScorer:
+def load_scorer(snapshot: ModelSnapshot) -> StepScorer:
     from workers.backends.registry import load_scorer as load
 
     _configure_caches()
@@ -67,15 +70,12 @@ def load_scorer(snapshot: dict[str, Any]) -> StepScorer:
 
 
 def generate(
-    snapshot: dict[str, Any], prompts: Sequence[str], sampling: dict[str, Any], n: int
+    snapshot: ModelSnapshot, prompts: Sequence[str], params: SamplingParams
 ) -> tuple[list[list[Generation]], float]:
-    """n generations per prompt and the seconds they took; chat-templated if configured."""
-    from algorithms.sampling import SamplingParams
-
+    """params.n generations per prompt and the seconds they took; chat-templated if configured."""
     generator = load_generator(snapshot)
-    params = SamplingParams(n=n, **sampling)
     started = time.perf_counter()
-    if snapshot.get("use_chat_template", True):
+    if snapshot.use_chat_template:
         messages: list[list[ChatMessage]] = [
             [{"role": "user", "content": prompt}] for prompt in prompts
         ]
@@ -105,11 +105,11 @@ def run_in_chunks(
 # Grade sources -------------------------------------------------------------------------------
 
 
-def job_grade_source(job: Job, scorer: dict[str, Any]) -> GradeSource:
+def job_grade_source(job: Job, scorer: ModelSnapshot) -> GradeSource:
     """The grade source of a job's scorer: kind judge for an LLM judge, prm otherwise."""
-    kind = SourceKind.JUDGE if scorer.get("scorer_head") == "judge" else SourceKind.PRM
+    kind = SourceKind.JUDGE if scorer.is_judge else SourceKind.PRM
     source, _ = GradeSource.objects.get_or_create(
-        job=job, defaults={"kind": kind, "name": f"{kind} job {job.pk}: {scorer['label']}"}
+        job=job, defaults={"kind": kind, "name": f"{kind} job {job.pk}: {scorer.label}"}
     )
     return source
 
@@ -121,7 +121,7 @@ class StepScores:
 
 
 def score_steps(
-    scorer_snapshot: dict[str, Any], items: Sequence[tuple[str, list[str]]]
+    scorer_snapshot: ModelSnapshot, items: Sequence[tuple[str, list[str]]]
 ) -> list[StepScores]:
     """One score per step of each (problem, steps); an LLM judge's reasons are kept."""
     from workers.backends.base import ScoreItem

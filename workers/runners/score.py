@@ -12,16 +12,21 @@ from django.db import transaction
 from django.db.models import Avg, Count
 
 from annotation.grading.models import Grade
+from annotation.jobs.boundary import in_project
 from annotation.jobs.models import Job
+from annotation.jobs.params import ScoreParams, job_params
 from annotation.problems.models import Trace, TraceStep
 from workers.runners.common import job_grade_source, run_in_chunks, score_steps, write_grades
 
 
 def run_score(job: Job) -> dict[str, Any]:
-    scorer = job.params["scorer"]
+    params = job_params(job, ScoreParams)
+    scorer = params.scorer
     source = job_grade_source(job, scorer)
 
     def process(chunk: list[int]) -> None:
+        problems = dict(in_project(job, Trace, chunk).values_list("pk", "problem__text"))
+        chunk = [tid for tid in chunk if tid in problems]
         paths: dict[int, list[tuple[uuid.UUID, str]]] = defaultdict(list)
         rows = (
             TraceStep.objects.filter(trace_id__in=chunk, on_path=True)
@@ -40,8 +45,6 @@ def run_score(job: Job) -> dict[str, Any]:
         todo = [tid for tid in chunk if any(nid not in graded for nid, _ in paths.get(tid, []))]
         if not todo:
             return
-        problems = dict(Trace.objects.filter(pk__in=todo).values_list("pk", "problem__text"))
-        todo = [tid for tid in todo if tid in problems]
         scored = score_steps(scorer, [(problems[tid], [t for _, t in paths[tid]]) for tid in todo])
         with transaction.atomic():
             write_grades(
@@ -53,10 +56,10 @@ def run_score(job: Job) -> dict[str, Any]:
                 ],
             )
 
-    run_in_chunks(job, job.params["trace_ids"], int(job.params["chunk_size"]), process)
+    run_in_chunks(job, params.trace_ids, params.chunk_size, process)
     summary = source.grades.filter(is_current=True).aggregate(grades=Count("id"), mean=Avg("score"))
     return {
-        "traces": len(job.params["trace_ids"]),
+        "traces": len(params.trace_ids),
         "grades": summary["grades"],
         "mean_score": round(summary["mean"], 4) if summary["mean"] is not None else None,
         "source": source.name,
