@@ -1,3 +1,4 @@
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Q, QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
@@ -139,5 +140,8 @@ class ExportViewSet(mixins.CreateModelMixin, viewsets.GenericViewSet[Job]):
         except ExportOptionError as error:
             field, _, message = str(error).partition(": ")
             return Response({field: [message]}, status=status.HTTP_400_BAD_REQUEST)
-        job = start_export(project=project, user=request.user, options=options)
+        try:
+            job = start_export(project=project, user=request.user, options=options)
+        except DjangoValidationError as error:  # e.g. a run of another project
+            return Response(error.message_dict, status=status.HTTP_400_BAD_REQUEST)
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)

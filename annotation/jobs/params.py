@@ -75,14 +75,15 @@ def check_items(name: str, ids: Sequence[int]) -> None:
 
 
 def check_sampling(sampling: dict[str, Any], name: str = "sampling") -> None:
+    """Keys and values SamplingParams takes, except n (each job says its own n)."""
     unknown = set(sampling) - SAMPLING_KEYS
     if unknown:
         known = ", ".join(sorted(SAMPLING_KEYS))
         raise ParamsError(name, f"unknown keys {', '.join(sorted(unknown))}; use {known}")
     try:
-        SamplingParams(**sampling)
-    except (TypeError, ValueError) as error:
-        raise ParamsError(name, str(error)) from None
+        from_json(SamplingParams, sampling)
+    except ParamsError as error:
+        raise ParamsError(name, error.detail) from None
 
 
 def check_template(name: str, text: str, *, required: str, allowed: set[str]) -> None:
@@ -124,6 +125,9 @@ class ModelSnapshot(Params):
     scorer_head: ScorerHeadName | None = None
     use_chat_template: bool = True
     options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_sampling(self.default_sampling, "default_sampling")
 
     @classmethod
     def of(cls, config: ModelConfig) -> ModelSnapshot:

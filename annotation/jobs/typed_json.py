@@ -16,6 +16,7 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_
 from django.core.exceptions import ValidationError
 
 T = TypeVar("T")
+WHOLE = "params"  # the field name of an error about the object as a whole
 
 
 class ParamsError(ValidationError):
@@ -32,6 +33,11 @@ class ParamsError(ValidationError):
     def __str__(self) -> str:
         return f"field {self.field}: {self.reason}"
 
+    @property
+    def detail(self) -> str:
+        """The reason, after the field's name unless the error is about the whole object."""
+        return self.reason if self.field == WHOLE else f"{self.field}: {self.reason}"
+
 
 def to_json(value: Any) -> Any:
     """A dataclass (and what it holds) as JSON values: tuples become lists."""
@@ -47,7 +53,7 @@ def to_json(value: Any) -> Any:
 def from_json(cls: type[T], data: object, path: str = "") -> T:
     """An instance of the dataclass `cls` from JSON; `path` prefixes field names in errors."""
     if not isinstance(data, dict):
-        raise ParamsError(path.rstrip(".") or "params", f"expected an object, got {_kind(data)}")
+        raise ParamsError(path.rstrip(".") or WHOLE, f"expected an object, got {_kind(data)}")
     hints = get_type_hints(cls)
     specs = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(str(key) for key in data if key not in specs)
@@ -66,7 +72,7 @@ def from_json(cls: type[T], data: object, path: str = "") -> T:
             raise ParamsError(path + error.field, error.reason) from None
         raise
     except (TypeError, ValueError) as error:
-        raise ParamsError(path.rstrip(".") or "params", str(error)) from None
+        raise ParamsError(path.rstrip(".") or WHOLE, str(error)) from None
 
 
 def _read(hint: Any, value: Any, path: str) -> Any:

@@ -115,9 +115,7 @@ class ExportOptions:
         try:
             return from_json(cls, params)
         except ParamsError as error:  # __post_init__'s own errors name their option already
-            raise ExportOptionError(
-                error.reason if error.field == "params" else f"{error.field}: {error.reason}"
-            ) from None
+            raise ExportOptionError(error.detail) from None
 
     def as_params(self) -> dict[str, Any]:
         data = asdict(self)
