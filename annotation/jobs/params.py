@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, Self, TypeVar
 
 from algorithms.prompts import PromptTemplateError, template_variables
 from algorithms.sampling import SamplingParams
-from annotation.jobs.typed_json import ParamsError, from_json, to_json
+from annotation.jobs.typed_json import WHOLE, ParamsError, from_json, to_json
 
 if TYPE_CHECKING:
     from annotation.jobs.models import Job
@@ -361,8 +361,8 @@ def job_params(job: Job, expected: type[P] | None = None) -> P:
             f"the stored parameters of this job no longer parse: {error}"
         ) from None
     except ExportOptionError as error:
-        name, _, reason = str(error).partition(": ")
-        message = f"field {name}: {reason}" if reason else str(error)
+        name, _, reason = str(error).partition(": ")  # "option: reason", or just a reason
+        message = f"field {name}: {reason}" if reason else f"field {WHOLE}: {error}"
         raise StoredParamsError(
             f"the stored parameters of this job no longer parse: {message}"
         ) from None

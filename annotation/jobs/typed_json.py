@@ -105,7 +105,7 @@ def _read(hint: Any, value: Any, path: str) -> Any:
 
 def _read_scalar(hint: Any, value: Any, path: str) -> Any:
     if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
+        return value  # an int is a float to the type checker too (JSON writes 2.0 as 2.0)
     if hint in (bool, int, str) and isinstance(value, hint):
         if hint is int and isinstance(value, bool):
             raise ParamsError(path, f"expected a whole number, got {value!r}")
