@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 
 from algorithms.tree_search import ProblemSpec, Tree
@@ -384,9 +385,7 @@ def test_an_import_names_no_rows_and_only_a_managed_project(world, client):
     assert Job.objects.filter(kind=JobKind.IMPORT).count() == 0
 
 
-def _upload() -> Any:
-    from django.core.files.uploadedfile import SimpleUploadedFile
-
+def _upload() -> SimpleUploadedFile:
     line = b'{"problem": "1 + 1?", "solution": "$\\\\boxed{2}$", "level": "Level 1"}\n'
     return SimpleUploadedFile("math.jsonl", line)
 
