@@ -61,7 +61,9 @@ def heartbeat(job_id: int) -> Iterator[None]:
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def run_job(self: Task, job_id: int) -> None:
+    from annotation.jobs.boundary import check_stored_inputs
     from annotation.jobs.models import Job
+    from annotation.jobs.params import job_params
     from annotation.jobs.runners import runner_for
     from annotation.jobs.services import (
         JobCancelled,
@@ -85,6 +87,9 @@ def run_job(self: Task, job_id: int) -> None:
         return
     try:
         with heartbeat(job.pk):
+            # Parameters that no longer parse, or name another project's rows, fail the job
+            # here with a message, before the runner reads anything.
+            check_stored_inputs(job, job_params(job))
             result = runner_for(job.kind)(job)
     except JobCancelled:
         mark_cancelled(job)

@@ -1,5 +1,6 @@
 """The dataset API: imports and exports start jobs (follow them at /api/jobs/ID/)."""
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.request import Request
@@ -83,5 +84,8 @@ class ExportViewSet(mixins.CreateModelMixin, viewsets.GenericViewSet[Job]):
         except ExportOptionError as error:
             field, _, message = str(error).partition(": ")
             return Response({field: [message]}, status=status.HTTP_400_BAD_REQUEST)
-        job = start_export(project=project, user=request.user, options=options)
+        try:
+            job = start_export(project=project, user=request.user, options=options)
+        except DjangoValidationError as error:  # e.g. a run of another project
+            return Response(error.message_dict, status=status.HTTP_400_BAD_REQUEST)
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)

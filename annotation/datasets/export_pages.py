@@ -2,6 +2,7 @@
 
 from django import forms
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
@@ -77,12 +78,14 @@ def export_page(request: HttpRequest, project_id: int) -> HttpResponse:
     form = ExportForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            options = form.options()
+            job = start_export(project=project, user=request.user, options=form.options())
         except ExportOptionError as error:
             field, _, message = str(error).partition(": ")
             form.add_error(field if field in form.fields else None, message or str(error))
+        except ValidationError as error:  # e.g. a run of another project
+            for field, texts in error.message_dict.items():
+                form.add_error(field if field in form.fields else None, texts)
         else:
-            job = start_export(project=project, user=request.user, options=options)
             return redirect("job", job.pk)
     exports = project.jobs.filter(kind=JobKind.EXPORT).order_by("-id")[:20]
     return render(

@@ -7,6 +7,7 @@ from django.core.files.base import ContentFile
 from annotation.datasets.errors import RecordError
 from annotation.datasets.importer import import_dataset
 from annotation.jobs.models import Job
+from annotation.jobs.params import ImportParams, job_params
 from annotation.jobs.services import report_progress
 
 
@@ -15,13 +16,14 @@ class ImportFailed(Exception):
 
 
 def run_import(job: Job) -> dict[str, object]:
+    params = job_params(job, ImportParams)
     with job.input_file.open("rb") as stream:
         try:
             report = import_dataset(
                 project=job.project,
-                format_name=job.params["format"],
+                format_name=params.format,
                 stream=stream,
-                skip_invalid=job.params.get("skip_invalid", False),
+                skip_invalid=params.skip_invalid,
                 on_progress=lambda done, total: report_progress(job, done, total),
                 validate_first=True,
             )

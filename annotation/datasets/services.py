@@ -4,6 +4,7 @@ from django.core.files import File
 
 from annotation.core.models import Project
 from annotation.jobs.models import Job, JobKind
+from annotation.jobs.params import ImportParams
 from annotation.jobs.services import create_job
 
 
@@ -20,7 +21,7 @@ def start_import(
     return create_job(
         project=project,
         kind=JobKind.IMPORT,
-        params={"format": format_name, "skip_invalid": skip_invalid, "filename": name},
+        params=ImportParams(format=format_name, skip_invalid=skip_invalid, filename=name),
         created_by=user,
         input_file=File(upload, name=name),
     )

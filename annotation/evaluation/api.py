@@ -20,6 +20,7 @@ from annotation.core.access import (
 )
 from annotation.evaluation import selectors, services
 from annotation.jobs.api import JobSerializer
+from annotation.jobs.params import MC_MODES
 from annotation.llm.selectors import latest_version
 
 
@@ -99,7 +100,7 @@ class MonteCarloSerializer(serializers.Serializer[None]):
     prompt = serializers.IntegerField(help_text="A sample (solve) prompt template.")
     trace_ids = serializers.ListField(child=serializers.IntegerField())
     n = serializers.IntegerField(default=8)
-    mode = serializers.ChoiceField(choices=list(services.MC_MODES), default="all")
+    mode = serializers.ChoiceField(choices=list(MC_MODES), default="all")
     sampling = serializers.DictField(required=False, default=dict)
     chunk_size = serializers.IntegerField(default=4)
 

@@ -2,26 +2,15 @@
 
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from annotation.core.models import Project
 from annotation.evaluation.models import SuggestionSetting
 from annotation.jobs.models import Job, JobKind
+from annotation.jobs.params import ModelSnapshot, MonteCarloParams
 from annotation.jobs.services import create_job
 from annotation.llm.models import ModelConfig, PromptPurpose, PromptVersion
-
-# The LLM app's checks of a job's model, prompt, sampling, items and chunk size.
-from annotation.llm.services import (
-    check_chunk_size,
-    check_job_items,
-    check_job_model,
-    job_prompt,
-    job_sampling,
-)
-
-MC_MODES = ("all", "binary_search")
-MAX_ROLLOUTS = 256
+from annotation.llm.services import check_job_model, job_prompt, job_sampling
 
 
 @transaction.atomic
@@ -41,20 +30,16 @@ def start_monte_carlo_job(
     first error by binary search over its prefixes (mode binary_search).
 
     The prompt is a sample prompt (it fills in {{ problem }}); the prefix follows it."""
-    check_job_model(model, project, scorer=False)
-    if mode not in MC_MODES:
-        raise ValidationError({"mode": f"unknown mode {mode!r}; use {' or '.join(MC_MODES)}"})
-    if not 1 <= n <= MAX_ROLLOUTS:
-        raise ValidationError({"n": f"n must be between 1 and {MAX_ROLLOUTS}, got {n}"})
-    params = {
-        "trace_ids": check_job_items(trace_ids, "trace_ids"),
-        "n": n,
-        "mode": mode,
-        "sampling": job_sampling(model, sampling or {}),
-        "chunk_size": check_chunk_size(chunk_size),
-        "model": model.snapshot(),
-        "prompt": job_prompt(prompt, project, PromptPurpose.SAMPLE),
-    }
+    check_job_model(model, scorer=False)
+    params = MonteCarloParams(
+        trace_ids=tuple(trace_ids),
+        n=n,
+        mode=mode,
+        sampling=job_sampling(model, sampling or {}),
+        chunk_size=chunk_size,
+        model=ModelSnapshot.of(model),
+        prompt=job_prompt(prompt, PromptPurpose.SAMPLE),
+    )
     return create_job(
         project=project,
         kind=JobKind.MONTE_CARLO,

@@ -16,7 +16,9 @@ from django.utils import timezone
 
 from annotation.core.access import abilities, job_ability
 from annotation.core.models import Project
+from annotation.jobs.boundary import check_job_inputs
 from annotation.jobs.models import Job, JobKind, JobStatus
+from annotation.jobs.params import JobParams, params_class
 
 GPU_KINDS = frozenset(
     {
@@ -48,12 +50,17 @@ def create_job(
     *,
     project: Project,
     kind: str,
-    params: dict[str, Any] | None = None,
+    params: JobParams,
     created_by: Any = None,
     **fields: Any,
 ) -> Job:
+    """Every job starts here: its parameters are of its kind's class, and everything they
+    name belongs to `project` (ParamsError naming the field otherwise; nothing is created)."""
+    if not isinstance(params, params_class(kind)):
+        raise TypeError(f"a {kind} job takes {params_class(kind).__name__}, not {params!r}")
+    check_job_inputs(project, params)
     job = Job.objects.create(
-        project=project, kind=kind, params=params or {}, created_by=created_by, **fields
+        project=project, kind=kind, params=params.as_params(), created_by=created_by, **fields
     )
     transaction.on_commit(lambda: enqueue(job))
     return job

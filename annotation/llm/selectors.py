@@ -86,19 +86,25 @@ def job_grades(job: Job) -> GradeLoader:
 
 def job_outputs(job: Job, *, limit: int = 50) -> list[Output]:
     """The job's first traces, with the job's scores, beside the records they came from (a
-    fixed number of queries)."""
-    traces = list(Trace.objects.filter(job=job).select_related("problem").order_by("id")[:limit])
+    fixed number of queries); only what belongs to the job's project is shown."""
+    traces = list(
+        Trace.objects.filter(job=job, problem__project=job.project_id)
+        .select_related("problem")
+        .order_by("id")[:limit]
+    )
     views = load_trace_views(traces, job_grades(job))
     source_ids = {t.source_trace_id for t in traces if t.source_trace_id}
-    sources = {
-        v.trace.pk: v
-        for v in load_trace_views(list(Trace.objects.filter(pk__in=source_ids).order_by("id")))
-    }
+    in_project = Trace.objects.filter(pk__in=source_ids, problem__project=job.project_id)
+    sources = {v.trace.pk: v for v in load_trace_views(list(in_project.order_by("id")))}
     return [Output(view=v, source=sources.get(v.trace.source_trace_id or 0)) for v in views]
 
 
 def scored_traces(job: Job, *, limit: int = 50) -> list[TraceView]:
-    """For a scoring job: the scored traces with the job's scores."""
+    """For a scoring job: the scored traces (of the job's project) with the job's scores."""
     ids = job.params.get("trace_ids", [])[:limit]
-    traces = list(Trace.objects.filter(pk__in=ids).select_related("problem").order_by("id"))
+    traces = list(
+        Trace.objects.filter(pk__in=ids, problem__project=job.project_id)
+        .select_related("problem")
+        .order_by("id")
+    )
     return load_trace_views(traces, job_grades(job))

@@ -15,6 +15,14 @@ from algorithms.sampling import SamplingParams
 from annotation.core.access import Ability, abilities
 from annotation.core.models import Project
 from annotation.jobs.models import Job, JobKind
+from annotation.jobs.params import (
+    ExpandParams,
+    ModelSnapshot,
+    PromptSnapshot,
+    SampleParams,
+    ScoreParams,
+)
+from annotation.jobs.params import check_sampling as check_sampling_values
 from annotation.jobs.services import create_job
 from annotation.llm.defaults import DEFAULT_PROMPTS
 from annotation.llm.models import (
@@ -40,8 +48,6 @@ MODEL_FIELDS = (
 )
 # On a model allowed to run code from its directory, these choose which code runs.
 CODE_LOCATION_FIELDS = ("kind", "path_or_endpoint")
-SAMPLING_KEYS = frozenset({"temperature", "top_p", "max_tokens", "seed", "stop"})
-MAX_ITEMS_PER_JOB = 100_000
 
 
 class PromptConflict(Exception):
@@ -52,14 +58,7 @@ class PromptConflict(Exception):
 
 
 def check_sampling(sampling: dict[str, Any], *, field: str = "default_sampling") -> None:
-    unknown = set(sampling) - SAMPLING_KEYS
-    if unknown:
-        known = ", ".join(sorted(SAMPLING_KEYS))
-        raise ValidationError({field: f"unknown keys {', '.join(sorted(unknown))}; use {known}"})
-    try:
-        SamplingParams(**sampling)
-    except (TypeError, ValueError) as error:
-        raise ValidationError({field: str(error)}) from None
+    check_sampling_values(sampling, field)
 
 
 def check_model(fields: dict[str, Any]) -> None:
@@ -212,23 +211,13 @@ def prompt_templates_install_defaults(*, project: Project, user: Any = None) -> 
 # Jobs ----------------------------------------------------------------------------------------
 
 
-def check_job_items(ids: list[int], what: str) -> list[int]:
-    if not ids:
-        raise ValidationError({what: f"no {what.replace('_ids', 's')} match the filter; widen it"})
-    if len(ids) > MAX_ITEMS_PER_JOB:
-        raise ValidationError(
-            {what: f"{len(ids)} items is more than {MAX_ITEMS_PER_JOB} per job; narrow the filter"}
-        )
-    return ids
-
-
-def check_job_model(model: ModelConfig, project: Project, *, scorer: bool) -> None:
-    if model.project_id != project.pk:
-        raise ValidationError({"model": "the model belongs to another project"})
+def check_job_model(model: ModelConfig, *, scorer: bool, field: str = "model") -> None:
+    """A generator where the job needs one, a scorer where it needs a scorer. (That the model
+    belongs to the job's project is checked with every other input, by create_job.)"""
     if scorer and not model.is_scorer:
-        raise ValidationError({"scorer": f"{model.name} has no scorer head; choose a scorer"})
+        raise ValidationError({field: f"{model.name} has no scorer head; choose a scorer"})
     if not scorer and model.is_scorer and model.scorer_head != "judge":
-        raise ValidationError({"model": f"{model.name} is a PRM scorer; choose a generator"})
+        raise ValidationError({field: f"{model.name} is a PRM scorer; choose a generator"})
 
 
 def job_sampling(model: ModelConfig, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -238,15 +227,13 @@ def job_sampling(model: ModelConfig, overrides: dict[str, Any]) -> dict[str, Any
     return {k: v for k, v in asdict(SamplingParams(**merged)).items() if k != "n"}
 
 
-def job_prompt(version: PromptVersion, project: Project, purpose: str) -> dict[str, Any]:
+def job_prompt(version: PromptVersion, purpose: str) -> PromptSnapshot:
     template = version.template
-    if template.project_id != project.pk:
-        raise ValidationError({"prompt": "the prompt belongs to another project"})
     if template.purpose != purpose:
         raise ValidationError(
             {"prompt": f"{template.name!r} is a {template.purpose} prompt; choose a {purpose} one"}
         )
-    return {"label": version.label, "id": version.pk, "text": version.text}
+    return PromptSnapshot.of(version)
 
 
 @transaction.atomic
@@ -262,17 +249,15 @@ def start_sample_job(
     chunk_size: int = 8,
 ) -> Job:
     """N samples per problem, answer-graded: origin model_sample."""
-    check_job_model(model, project, scorer=False)
-    if not 1 <= n <= 256:
-        raise ValidationError({"n": f"n must be between 1 and 256, got {n}"})
-    params = {
-        "problem_ids": check_job_items(problem_ids, "problem_ids"),
-        "n": n,
-        "sampling": job_sampling(model, sampling or {}),
-        "chunk_size": check_chunk_size(chunk_size),
-        "model": model.snapshot(),
-        "prompt": job_prompt(prompt, project, PromptPurpose.SAMPLE),
-    }
+    check_job_model(model, scorer=False)
+    params = SampleParams(
+        problem_ids=tuple(problem_ids),
+        n=n,
+        sampling=job_sampling(model, sampling or {}),
+        chunk_size=chunk_size,
+        model=ModelSnapshot.of(model),
+        prompt=job_prompt(prompt, PromptPurpose.SAMPLE),
+    )
     return create_job(
         project=project,
         kind=JobKind.SAMPLE,
@@ -301,35 +286,29 @@ def start_expand_job(
 ) -> Job:
     """Expand records into long-form reasoning (mode expand, from traces), or rationalize
     known answers STaR-style (mode rationalize, from problems with an answer)."""
-    check_job_model(model, project, scorer=False)
+    check_job_model(model, scorer=False)
     if scorer is not None:
-        check_job_model(scorer, project, scorer=True)
-    if not 1 <= n <= 64:
-        raise ValidationError({"n": f"n must be between 1 and 64, got {n}"})
-    params: dict[str, Any] = {
-        "mode": mode,
-        "n": n,
-        "sampling": job_sampling(model, sampling or {}),
-        "chunk_size": check_chunk_size(chunk_size),
-        "model": model.snapshot(),
-        "scorer": scorer.snapshot() if scorer else None,
-    }
-    if mode == "expand":
-        params["trace_ids"] = check_job_items(trace_ids or [], "trace_ids")
-        params["prompt"] = job_prompt(prompt, project, PromptPurpose.EXPAND)
-    elif mode == "rationalize":
-        params["problem_ids"] = check_job_items(problem_ids or [], "problem_ids")
-        params["prompt"] = job_prompt(prompt, project, PromptPurpose.RATIONALIZE)
-    else:
-        raise ValidationError({"mode": f"unknown mode {mode!r}; use expand or rationalize"})
-    total = len(params.get("trace_ids") or params["problem_ids"])
+        check_job_model(scorer, scorer=True, field="scorer")
+    purpose = PromptPurpose.RATIONALIZE if mode == "rationalize" else PromptPurpose.EXPAND
+    expanding = mode != "rationalize"  # an unknown mode is refused by ExpandParams
+    params = ExpandParams(
+        mode=mode,
+        trace_ids=tuple(trace_ids or ()) if expanding else (),
+        problem_ids=() if expanding else tuple(problem_ids or ()),
+        n=n,
+        sampling=job_sampling(model, sampling or {}),
+        chunk_size=chunk_size,
+        model=ModelSnapshot.of(model),
+        scorer=ModelSnapshot.of(scorer) if scorer else None,
+        prompt=job_prompt(prompt, purpose),
+    )
     versions = [model.label] + ([scorer.label] if scorer else [])
     return create_job(
         project=project,
         kind=JobKind.EXPAND,
         params=params,
         created_by=user,
-        total=total,
+        total=len(params.items),
         model_version=" + ".join(versions),
         prompt_version=prompt.label,
     )
@@ -340,12 +319,10 @@ def start_score_job(
     *, project: Project, user: Any, scorer: ModelConfig, trace_ids: list[int], chunk_size: int = 16
 ) -> Job:
     """Score every step of the traces; grades go to a source of kind prm or judge."""
-    check_job_model(scorer, project, scorer=True)
-    params = {
-        "trace_ids": check_job_items(trace_ids, "trace_ids"),
-        "chunk_size": check_chunk_size(chunk_size),
-        "scorer": scorer.snapshot(),
-    }
+    check_job_model(scorer, scorer=True, field="scorer")
+    params = ScoreParams(
+        trace_ids=tuple(trace_ids), chunk_size=chunk_size, scorer=ModelSnapshot.of(scorer)
+    )
     return create_job(
         project=project,
         kind=JobKind.SCORE,
@@ -354,9 +331,3 @@ def start_score_job(
         total=len(trace_ids),
         model_version=scorer.label,
     )
-
-
-def check_chunk_size(size: int) -> int:
-    if not 1 <= size <= 1000:
-        raise ValidationError({"chunk_size": f"chunk size must be between 1 and 1000, got {size}"})
-    return size

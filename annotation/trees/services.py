@@ -17,16 +17,17 @@ from django.db import transaction
 from django.utils import timezone
 
 from algorithms.long_thought import LongThought, correct_paths, draft_paragraphs
-from algorithms.prompts import PromptTemplateError, template_variables
 from algorithms.steps import split_steps
 from algorithms.tree_search import ROOT_ID, Tree
 from annotation.core.models import Project
 from annotation.grading.models import GradeSource
 from annotation.grading.services import Score, run_scores_write
+from annotation.jobs.boundary import check_in_project
 from annotation.jobs.models import Job, JobKind, JobStatus
+from annotation.jobs.params import JOB, LongThoughtParams, ModelSnapshot, TreeParams
 from annotation.jobs.services import create_job
 from annotation.llm.models import ModelConfig
-from annotation.llm.services import check_job_items, check_job_model, job_sampling
+from annotation.llm.services import check_job_model, job_sampling
 from annotation.problems.models import Origin, Problem, StepKind, Trace
 from annotation.problems.services import (
     NewNode,
@@ -38,10 +39,6 @@ from annotation.problems.services import (
 )
 from annotation.problems.tree import node_id
 from annotation.trees.models import TreeNode
-
-SEARCH_MODES = ("beam", "judge", "mcts")
-MAX_TREE_NODES = 1_000_000  # width ** depth guard: keep * width * depth new nodes per problem
-
 
 # Trees ---------------------------------------------------------------------------------------
 
@@ -279,23 +276,6 @@ def rewrites_write(
 # Jobs ----------------------------------------------------------------------------------------
 
 
-def _check_template(text: str, field: str, *, required: str, allowed: set[str]) -> None:
-    try:
-        used = template_variables(text)
-    except PromptTemplateError as error:
-        raise ValidationError({field: str(error)}) from None
-    if unknown := used - allowed:
-        raise ValidationError({field: f"unknown placeholder {{{{ {sorted(unknown)[0]} }}}}"})
-    if required not in used:
-        raise ValidationError({field: f"the prompt must contain {{{{ {required} }}}}"})
-
-
-def _positive(name: str, value: int, low: int, high: int) -> int:
-    if not low <= value <= high:
-        raise ValidationError({name: f"{name} must be between {low} and {high}, got {value}"})
-    return value
-
-
 @transaction.atomic
 def start_tree_job(
     *,
@@ -317,32 +297,25 @@ def start_tree_job(
 ) -> Job:
     """Build one reasoning tree per problem: ``width`` next steps per frontier node, the best
     ``keep`` kept per depth (beam), or at most ``keep`` judged correct (judge), or MCTS."""
-    check_job_model(model, project, scorer=False)
-    check_job_model(scorer, project, scorer=True)
-    if mode not in SEARCH_MODES:
-        raise ValidationError({"mode": f"unknown mode {mode!r}; use {', '.join(SEARCH_MODES)}"})
+    check_job_model(model, scorer=False)
+    check_job_model(scorer, scorer=True, field="scorer")
     if mode == "judge" and scorer.scorer_head != "judge":
         raise ValidationError({"scorer": f"judge mode needs an LLM judge; {scorer.name} is a PRM"})
-    if not delimiter:
-        raise ValidationError({"delimiter": "the step delimiter must not be empty"})
-    _check_template(prompt, "prompt", required="problem", allowed={"problem"})
-    params = {
-        "problem_ids": check_job_items(problem_ids, "problem_ids"),
-        "width": _positive("width", width, 1, 64),
-        "keep": _positive("keep", keep, 1, 64),
-        "max_depth": _positive("max_depth", max_depth, 1, 64),
-        "mode": mode,
-        "simulations": _positive("simulations", simulations, 1, 10_000),
-        "c_puct": float(c_puct),
-        "delimiter": delimiter,
-        "prompt": prompt,
-        "sampling": job_sampling(model, sampling or {}),
-        "chunk_size": _positive("chunk_size", chunk_size, 1, 1000),
-        "model": model.snapshot(),
-        "scorer": scorer.snapshot(),
-    }
-    if mode != "mcts" and keep * width * max_depth > MAX_TREE_NODES:
-        raise ValidationError({"width": "keep * width * max_depth is too large; lower one"})
+    params = TreeParams(
+        problem_ids=tuple(problem_ids),
+        width=width,
+        keep=keep,
+        max_depth=max_depth,
+        mode=mode,
+        simulations=simulations,
+        c_puct=float(c_puct),
+        delimiter=delimiter,
+        prompt=prompt,
+        sampling=job_sampling(model, sampling or {}),
+        chunk_size=chunk_size,
+        model=ModelSnapshot.of(model),
+        scorer=ModelSnapshot.of(scorer),
+    )
     return create_job(
         project=project,
         kind=JobKind.TREE,
@@ -376,29 +349,26 @@ def start_long_thought_job(
 ) -> Job:
     """Derive a long thought (and its shortcut) from every tree of ``tree_job`` that has a
     correct leaf; with ``rewriter``, also ask that model to make each draft fluent."""
-    if tree_job.project_id != project.pk or tree_job.kind != JobKind.TREE:
-        raise ValidationError({"tree_job": "choose a tree job of this project"})
+    check_in_project(project, "tree_job", JOB, [tree_job.pk])  # before reading its trees
+    if tree_job.kind != JobKind.TREE:
+        raise ValidationError({"tree_job": f"job {tree_job.pk} is not a tree job"})
     if tree_job.status != JobStatus.SUCCEEDED:
         raise ValidationError({"tree_job": f"tree job {tree_job.pk} has not succeeded yet"})
+    if rewriter is not None:
+        check_job_model(rewriter, scorer=False, field="rewriter")
     problem_ids = sorted(
         TreeNode.objects.filter(job=tree_job, index=ROOT_ID).values_list("problem_id", flat=True)
     )
-    params: dict[str, Any] = {
-        "tree_job": tree_job.pk,
-        "problem_ids": check_job_items(problem_ids, "problem_ids"),
-        "trials": _positive("trials", trials, 0, 64),
-        "seed": int(seed),
-        "chunk_size": _positive("chunk_size", chunk_size, 1, 1000),
-        "rewriter": None,
-    }
-    if rewriter is not None:
-        check_job_model(rewriter, project, scorer=False)
-        _check_template(
-            rewrite_prompt, "rewrite_prompt", required="draft", allowed={"problem", "draft"}
-        )
-        params["rewriter"] = rewriter.snapshot()
-        params["rewrite_prompt"] = rewrite_prompt
-        params["sampling"] = job_sampling(rewriter, sampling or {})
+    params = LongThoughtParams(
+        tree_job=tree_job.pk,
+        problem_ids=tuple(problem_ids),
+        trials=trials,
+        seed=int(seed),
+        chunk_size=chunk_size,
+        rewriter=ModelSnapshot.of(rewriter) if rewriter else None,
+        rewrite_prompt=rewrite_prompt if rewriter else "",
+        sampling=job_sampling(rewriter, sampling or {}) if rewriter else {},
+    )
     return create_job(
         project=project,
         kind=JobKind.LONG_THOUGHT,

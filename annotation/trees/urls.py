@@ -1,6 +1,6 @@
 from django.urls import URLPattern, URLResolver, path
 
-from annotation.trees import views
+from annotation.trees import api, views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("projects/<int:project_id>/trees/", views.trees_home, name="trees-home"),
@@ -30,4 +30,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
         name="trees-node-json",
     ),
     path("trees/thoughts/<int:trace_id>/", views.thought_page, name="trees-thought"),
+    path("api/trees/jobs/", api.start_tree, name="trees-api-start"),
+    path("api/trees/long-thoughts/", api.start_long_thought, name="trees-api-start-long-thought"),
 ]

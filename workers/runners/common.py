@@ -17,6 +17,7 @@ from algorithms.steps import split_steps
 from annotation.grading.models import GradeSource
 from annotation.grading.services import Score, judge_source, model_run_source, run_scores_write
 from annotation.jobs.models import Job
+from annotation.jobs.params import ModelSnapshot
 from annotation.jobs.services import report_progress
 from annotation.problems import services as problems
 from annotation.problems.models import Problem, Trace
@@ -24,25 +25,27 @@ from annotation.problems.tree import place_steps
 
 if TYPE_CHECKING:
     from algorithms.model_policy import BackendPolicy
+    from algorithms.sampling import SamplingParams
     from workers.backends.base import ChatMessage, Generation, Generator, StepScorer
     from workers.backends.registry import ModelSpec
 
 _caches_configured = False
 
 
-def model_spec(snapshot: dict[str, Any]) -> ModelSpec:
+def model_spec(snapshot: ModelSnapshot) -> ModelSpec:
+    """The backends' spec of a job's model snapshot (the web process never imports it)."""
     from workers.backends.registry import ModelSpec
 
     return ModelSpec(
-        name=snapshot["name"],
-        kind=snapshot["kind"],
-        path_or_endpoint=snapshot["path_or_endpoint"],
-        dtype=snapshot.get("dtype") or "auto",
-        max_length=snapshot.get("max_length"),
-        default_sampling=snapshot.get("default_sampling") or {},
-        scorer_head=snapshot.get("scorer_head"),
-        options=snapshot.get("options") or {},
-        trust_remote_code=snapshot.get("trust_remote_code") is True,
+        name=snapshot.name,
+        kind=snapshot.kind,
+        path_or_endpoint=snapshot.path_or_endpoint,
+        dtype=snapshot.dtype,
+        max_length=snapshot.max_length,
+        default_sampling=snapshot.default_sampling,
+        scorer_head=snapshot.scorer_head,
+        options=snapshot.options,
+        trust_remote_code=snapshot.trust_remote_code,
     )
 
 
@@ -62,7 +65,7 @@ def _configure_caches() -> None:
         _caches_configured = True
 
 
-def load_generator(snapshot: dict[str, Any]) -> Generator:
+def load_generator(snapshot: ModelSnapshot) -> Generator:
     """The generator of a job's model, loaded on first use and kept by the worker."""
     from workers.backends.registry import load_generator as load
 
@@ -70,7 +73,7 @@ def load_generator(snapshot: dict[str, Any]) -> Generator:
     return load(model_spec(snapshot), backend_policy())
 
 
-def load_scorer(snapshot: dict[str, Any]) -> StepScorer:
+def load_scorer(snapshot: ModelSnapshot) -> StepScorer:
     from workers.backends.registry import load_scorer as load
 
     _configure_caches()
@@ -78,15 +81,12 @@ def load_scorer(snapshot: dict[str, Any]) -> StepScorer:
 
 
 def generate(
-    snapshot: dict[str, Any], prompts: Sequence[str], sampling: dict[str, Any], n: int
+    snapshot: ModelSnapshot, prompts: Sequence[str], params: SamplingParams
 ) -> tuple[list[list[Generation]], float]:
-    """n generations per prompt and the seconds they took; chat-templated if configured."""
-    from algorithms.sampling import SamplingParams
-
+    """params.n generations per prompt and the seconds they took; chat-templated if configured."""
     generator = load_generator(snapshot)
-    params = SamplingParams(n=n, **sampling)
     started = time.perf_counter()
-    if snapshot.get("use_chat_template", True):
+    if snapshot.use_chat_template:
         messages: list[list[ChatMessage]] = [
             [{"role": "user", "content": prompt}] for prompt in prompts
         ]
@@ -116,10 +116,10 @@ def run_in_chunks(
 # Grade sources -------------------------------------------------------------------------------
 
 
-def job_grade_source(job: Job, scorer: dict[str, Any]) -> GradeSource:
+def job_grade_source(job: Job, scorer: ModelSnapshot) -> GradeSource:
     """The grade source of a job's scorer: kind judge for an LLM judge, prm otherwise."""
-    make = judge_source if scorer.get("scorer_head") == "judge" else model_run_source
-    return make(job=job, label=scorer["label"])
+    make = judge_source if scorer.is_judge else model_run_source
+    return make(job=job, label=scorer.label)
 
 
 @dataclass
@@ -129,7 +129,7 @@ class StepScores:
 
 
 def score_steps(
-    scorer_snapshot: dict[str, Any], items: Sequence[tuple[str, list[str]]]
+    scorer_snapshot: ModelSnapshot, items: Sequence[tuple[str, list[str]]]
 ) -> list[StepScores]:
     """One score per step of each (problem, steps); an LLM judge's reasons are kept."""
     from workers.backends.base import ScoreItem

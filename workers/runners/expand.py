@@ -11,7 +11,9 @@ from typing import Any
 from algorithms.prompts import render_prompt
 from annotation.grading.models import GradeSource
 from annotation.grading.selectors import current_grades
+from annotation.jobs.boundary import in_project
 from annotation.jobs.models import Job
+from annotation.jobs.params import ExpandParams, job_params
 from annotation.problems.models import Origin, Problem, Trace
 from annotation.problems.selectors import TraceView, load_trace_views
 from workers.runners.common import (
@@ -36,28 +38,27 @@ def record_text(view: TraceView) -> str:
 
 
 def run_expand(job: Job) -> dict[str, Any]:
-    params = job.params
-    mode = params["mode"]
-    n = int(params["n"])
-    scorer = params.get("scorer")
+    params = job_params(job, ExpandParams)
+    mode = params.mode
+    scorer = params.scorer
     source = job_grade_source(job, scorer) if scorer else None
-    label = {"model": params["model"]["label"], "prompt": params["prompt"]["label"], "mode": mode}
+    label = {"model": params.model.label, "prompt": params.prompt.label, "mode": mode}
 
     def prompts_for(chunk: list[int]) -> list[tuple[Problem, str, str, int | None]]:
         """(problem, key, prompt, source trace id) for the items of the chunk still to do."""
         if mode == "expand":
             keys = {tid: f"job{job.pk}:t{tid}" for tid in chunk}
             done = existing_external_ids(job, [f"{k}:0" for k in keys.values()])
-            traces = Trace.objects.select_related("problem").filter(
-                pk__in=[tid for tid in chunk if f"{keys[tid]}:0" not in done]
-            )
+            traces = in_project(
+                job, Trace, [tid for tid in chunk if f"{keys[tid]}:0" not in done]
+            ).select_related("problem")
             views = {v.trace.pk: v for v in load_trace_views(list(traces))}
             return [
                 (
                     views[tid].trace.problem,
                     keys[tid],
                     render_prompt(
-                        params["prompt"]["text"],
+                        params.prompt.text,
                         {
                             "problem": views[tid].trace.problem.text,
                             "record": record_text(views[tid]),
@@ -70,13 +71,15 @@ def run_expand(job: Job) -> dict[str, Any]:
             ]
         keys = {pid: f"job{job.pk}:p{pid}" for pid in chunk}
         done = existing_external_ids(job, [f"{k}:0" for k in keys.values()])
-        problems = Problem.objects.in_bulk([pid for pid in chunk if f"{keys[pid]}:0" not in done])
+        problems = in_project(
+            job, Problem, [pid for pid in chunk if f"{keys[pid]}:0" not in done]
+        ).in_bulk()
         return [
             (
                 problems[pid],
                 keys[pid],
                 render_prompt(
-                    params["prompt"]["text"],
+                    params.prompt.text,
                     {"problem": problems[pid].text, "answer": problems[pid].answer or ""},
                 ),
                 None,
@@ -89,7 +92,8 @@ def run_expand(job: Job) -> dict[str, Any]:
         todo = prompts_for(chunk)
         if not todo:
             return
-        outputs, seconds = generate(params["model"], [t[2] for t in todo], params["sampling"], n)
+        prompts = [t[2] for t in todo]
+        outputs, seconds = generate(params.model, prompts, params.sampling_params(params.n))
         chunk_tokens = sum(g.token_count for gens in outputs for g in gens)
         traces: list[NewTrace] = []
         for (problem, key, _, source_trace_id), generations in zip(todo, outputs, strict=True):
@@ -109,8 +113,7 @@ def run_expand(job: Job) -> dict[str, Any]:
                 trace.scores = scores
         write_traces(job, traces, source)
 
-    items = params["trace_ids"] if mode == "expand" else params["problem_ids"]
-    run_in_chunks(job, items, int(params["chunk_size"]), process)
+    run_in_chunks(job, params.items, params.chunk_size, process)
     result = generation_result(job)
     if source is not None:
         result["grades"] = grade_count(source)

@@ -15,7 +15,9 @@ from django.conf import settings
 from algorithms.answers import answers_equivalent_many, extract_answer
 from algorithms.long_thought import derive_long_thought
 from algorithms.prompts import render_prompt
+from annotation.jobs.boundary import in_project
 from annotation.jobs.models import Job
+from annotation.jobs.params import LongThoughtParams, job_params
 from annotation.problems.models import Origin, Problem, Trace
 from annotation.problems.selectors import trace_texts
 from annotation.trees.selectors import load_tree
@@ -29,9 +31,11 @@ from workers.runners.common import generate, run_in_chunks
 
 
 def run_long_thought(job: Job) -> dict[str, Any]:
-    params = job.params
-    tree_job_id = int(params["tree_job"])
-    trials, seed = int(params["trials"]), int(params["seed"])
+    params = job_params(job, LongThoughtParams)
+    if not in_project(job, Job, [params.tree_job]).exists():  # a tree job of this project only
+        raise LookupError(f"tree_job: job {params.tree_job} no longer exists")
+    tree_job_id = params.tree_job
+    trials, seed = params.trials, params.seed
     counts = {"without_correct_leaf": 0}
 
     def process(chunk: list[int]) -> None:
@@ -41,9 +45,9 @@ def run_long_thought(job: Job) -> dict[str, Any]:
                 job=job, external_id__in=[k["draft"] for k in keys.values()]
             ).values_list("external_id", flat=True)
         )
-        problems = Problem.objects.in_bulk(
-            [pid for pid in chunk if keys[pid]["draft"] not in drafted]
-        )
+        problems = in_project(
+            job, Problem, [pid for pid in chunk if keys[pid]["draft"] not in drafted]
+        ).in_bulk()
         thoughts = []
         for pid in chunk:
             if pid not in problems:
@@ -55,13 +59,15 @@ def run_long_thought(job: Job) -> dict[str, Any]:
                 continue
             thoughts.append(DerivedThought(pid, tree_job_id, tree, thought, seed, trials))
         long_thoughts_write(job=job, thoughts=thoughts)
-        if params.get("rewriter"):
-            rewrite(job, [keys[pid]["draft"] for pid in chunk], [keys[pid] for pid in chunk])
+        if params.rewriter is not None:
+            rewrite(
+                job, params, [keys[pid]["draft"] for pid in chunk], [keys[pid] for pid in chunk]
+            )
 
-    run_in_chunks(job, params["problem_ids"], int(params["chunk_size"]), process)
+    run_in_chunks(job, params.problem_ids, params.chunk_size, process)
     traces = Trace.objects.filter(job=job)
     return {
-        "problems": len(params["problem_ids"]),
+        "problems": len(params.problem_ids),
         "shortcuts": traces.filter(origin=Origin.TREE).count(),
         "drafts": traces.filter(metadata__kind="draft").count(),
         "rewrites": traces.filter(metadata__kind="rewrite").count(),
@@ -69,9 +75,11 @@ def run_long_thought(job: Job) -> dict[str, Any]:
     }
 
 
-def rewrite(job: Job, draft_keys: list[str], keys: list[dict[str, str]]) -> None:
+def rewrite(
+    job: Job, params: LongThoughtParams, draft_keys: list[str], keys: list[dict[str, str]]
+) -> None:
     """Rewrite the chunk's drafts that have no rewrite yet: one generator call."""
-    params = job.params
+    assert params.rewriter is not None
     done = set(
         Trace.objects.filter(job=job, external_id__in=[k["rewrite"] for k in keys]).values_list(
             "external_id", flat=True
@@ -88,10 +96,10 @@ def rewrite(job: Job, draft_keys: list[str], keys: list[dict[str, str]]) -> None
         return
     texts = trace_texts([d.pk for d in drafts])
     prompts = [
-        render_prompt(params["rewrite_prompt"], {"problem": d.problem.text, "draft": texts[d.pk]})
+        render_prompt(params.rewrite_prompt, {"problem": d.problem.text, "draft": texts[d.pk]})
         for d in drafts
     ]
-    outputs, _ = generate(params["rewriter"], prompts, params["sampling"], 1)
+    outputs, _ = generate(params.rewriter, prompts, params.sampling_params(1))
     rewritten = [gens[0].text.strip() for gens in outputs]
     answers = [extract_answer(text) for text in rewritten]
     todo = [i for i, d in enumerate(drafts) if answers[i] and d.problem.answer]

@@ -35,7 +35,9 @@ from annotation.evaluation.models import Rollout
 from annotation.grading.models import GradeSource
 from annotation.grading.selectors import current_grades
 from annotation.grading.services import INFERRED, monte_carlo_labels_write, monte_carlo_source
+from annotation.jobs.boundary import in_project
 from annotation.jobs.models import Job
+from annotation.jobs.params import MonteCarloParams, job_params
 from annotation.problems.models import Trace
 from annotation.problems.selectors import paths as trace_paths
 from workers.runners.common import generate, run_in_chunks
@@ -80,32 +82,32 @@ def rollout_prompt(template: str, problem: str, steps: Sequence[str], *, chat: b
     return f"{head}\n\n{prefix}\n\n"
 
 
-def model_policy(params: dict[str, Any]) -> Policy:
+def model_policy(params: MonteCarloParams) -> Policy:
     """The job's generator as a policy."""
 
     def policy(prompts: Sequence[str], n: int) -> list[list[Completion]]:
-        outputs, _ = generate(params["model"], prompts, params["sampling"], n)
+        outputs, _ = generate(params.model, prompts, params.sampling_params(n))
         return [[(g.text, g.token_count) for g in generations] for generations in outputs]
 
     return policy
 
 
-def mc_grade_source(job: Job) -> GradeSource:
+def mc_grade_source(job: Job, params: MonteCarloParams) -> GradeSource:
     return monte_carlo_source(
         job=job,
-        description=f"{job.params['model']['label']} n={job.params['n']} {job.params['mode']}",
+        description=f"{params.model.label} n={params.n} {params.mode}",
     )
 
 
 class Labeler:
     """Rolls out prefixes for one job, reusing the rollouts it has stored."""
 
-    def __init__(self, job: Job, policy: Policy) -> None:
+    def __init__(self, job: Job, params: MonteCarloParams, policy: Policy) -> None:
         self.job = job
         self.policy = policy
-        self.n = int(job.params["n"])
-        self.chat = bool(job.params["model"].get("use_chat_template", True))
-        self.template = job.params["prompt"]["text"]
+        self.n = params.n
+        self.chat = params.model.use_chat_template
+        self.template = params.prompt.text
 
     def outcomes(self, prefixes: Sequence[tuple[Path, int]]) -> dict[uuid.UUID, list[bool]]:
         """Whether each rollout of each prefix (path, length) reached the answer, by the node
@@ -163,17 +165,18 @@ class Labeler:
         Rollout.objects.bulk_create(rows, ignore_conflicts=True)
 
 
-def load_paths(trace_ids: Sequence[int]) -> list[Path]:
-    """The path of each trace whose problem has a ground-truth answer, in the given order."""
+def load_paths(job: Job, trace_ids: Sequence[int]) -> list[Path]:
+    """The path of each trace (of the job's project) whose problem has a ground-truth answer,
+    in the given order."""
     problems = {
         pk: (text, answer)
-        for pk, text, answer in Trace.objects.filter(pk__in=trace_ids).values_list(
+        for pk, text, answer in in_project(job, Trace, trace_ids).values_list(
             "pk", "problem__text", "problem__answer"
         )
     }
     steps = {
         trace_id: [(step.node_id, step.text) for step in path]
-        for trace_id, path in trace_paths(trace_ids).items()
+        for trace_id, path in trace_paths(list(problems)).items()
     }
     return [
         Path(
@@ -235,21 +238,21 @@ def write_labels(source: GradeSource, labels: dict[uuid.UUID, Label]) -> int:
 
 
 def run_monte_carlo(job: Job, policy: Policy | None = None) -> dict[str, Any]:
-    params = job.params
-    source = mc_grade_source(job)
-    labeler = Labeler(job, policy or model_policy(params))
-    label_paths = labels_binary_search if params["mode"] == "binary_search" else labels_all
+    params = job_params(job, MonteCarloParams)
+    source = mc_grade_source(job, params)
+    labeler = Labeler(job, params, policy or model_policy(params))
+    label_paths = labels_binary_search if params.mode == "binary_search" else labels_all
 
     def process(chunk: list[int]) -> None:
-        paths = load_paths(chunk)
+        paths = load_paths(job, chunk)
         if paths:
             write_labels(source, label_paths(labeler, paths))
 
-    run_in_chunks(job, params["trace_ids"], int(params["chunk_size"]), process)
-    return monte_carlo_result(job, source)
+    run_in_chunks(job, params.trace_ids, params.chunk_size, process)
+    return monte_carlo_result(job, params, source)
 
 
-def monte_carlo_result(job: Job, source: GradeSource) -> dict[str, Any]:
+def monte_carlo_result(job: Job, params: MonteCarloParams, source: GradeSource) -> dict[str, Any]:
     """Counts from the database, so a job resumed after a crash reports all of its work."""
     rollouts = Rollout.objects.filter(job=job).aggregate(
         rollouts=Count("id"),
@@ -266,9 +269,9 @@ def monte_carlo_result(job: Job, source: GradeSource) -> dict[str, Any]:
         )
     )
     return {
-        "traces": len(job.params["trace_ids"]),
-        "mode": job.params["mode"],
-        "n": job.params["n"],
+        "traces": len(params.trace_ids),
+        "mode": params.mode,
+        "n": params.n,
         **rollouts,
         **grades,
         "source": source.name,

@@ -3,7 +3,9 @@
 from typing import Any
 
 from algorithms.prompts import render_prompt
+from annotation.jobs.boundary import in_project
 from annotation.jobs.models import Job
+from annotation.jobs.params import SampleParams, job_params
 from annotation.problems.models import Origin, Problem
 from workers.runners.common import (
     existing_external_ids,
@@ -16,21 +18,22 @@ from workers.runners.common import (
 
 
 def run_sample(job: Job) -> dict[str, Any]:
-    params = job.params
-    n = int(params["n"])
-    label = {"model": params["model"]["label"], "prompt": params["prompt"]["label"]}
+    params = job_params(job, SampleParams)
+    label = {"model": params.model.label, "prompt": params.prompt.label}
 
     def process(chunk: list[int]) -> None:
         keys = {pid: f"job{job.pk}:p{pid}" for pid in chunk}
         done = existing_external_ids(job, [f"{key}:0" for key in keys.values()])
-        problems = Problem.objects.in_bulk([pid for pid in chunk if f"{keys[pid]}:0" not in done])
+        problems = in_project(
+            job, Problem, [pid for pid in chunk if f"{keys[pid]}:0" not in done]
+        ).in_bulk()
         todo = [pid for pid in chunk if pid in problems]
         if not todo:
             return
         prompts = [
-            render_prompt(params["prompt"]["text"], {"problem": problems[pid].text}) for pid in todo
+            render_prompt(params.prompt.text, {"problem": problems[pid].text}) for pid in todo
         ]
-        outputs, seconds = generate(params["model"], prompts, params["sampling"], n)
+        outputs, seconds = generate(params.model, prompts, params.sampling_params(params.n))
         chunk_tokens = sum(g.token_count for gens in outputs for g in gens)
         traces = [
             trace
@@ -47,5 +50,5 @@ def run_sample(job: Job) -> dict[str, Any]:
         ]
         write_traces(job, traces)
 
-    run_in_chunks(job, params["problem_ids"], int(params["chunk_size"]), process)
+    run_in_chunks(job, params.problem_ids, params.chunk_size, process)
     return generation_result(job)

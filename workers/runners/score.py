@@ -11,17 +11,22 @@ from django.db import transaction
 from django.db.models import Avg, Count
 
 from annotation.grading.selectors import current_grades
+from annotation.jobs.boundary import in_project
 from annotation.jobs.models import Job
+from annotation.jobs.params import ScoreParams, job_params
 from annotation.problems.models import Trace
 from annotation.problems.selectors import paths as trace_paths
 from workers.runners.common import job_grade_source, run_in_chunks, score_steps, write_grades
 
 
 def run_score(job: Job) -> dict[str, Any]:
-    scorer = job.params["scorer"]
+    params = job_params(job, ScoreParams)
+    scorer = params.scorer
     source = job_grade_source(job, scorer)
 
     def process(chunk: list[int]) -> None:
+        problems = dict(in_project(job, Trace, chunk).values_list("pk", "problem__text"))
+        chunk = [tid for tid in chunk if tid in problems]
         paths: dict[int, list[tuple[uuid.UUID, str]]] = {
             trace_id: [(step.node_id, step.text) for step in path]
             for trace_id, path in trace_paths(chunk).items()
@@ -34,8 +39,6 @@ def run_score(job: Job) -> dict[str, Any]:
         todo = [tid for tid in chunk if any(nid not in graded for nid, _ in paths.get(tid, []))]
         if not todo:
             return
-        problems = dict(Trace.objects.filter(pk__in=todo).values_list("pk", "problem__text"))
-        todo = [tid for tid in todo if tid in problems]
         scored = score_steps(scorer, [(problems[tid], [t for _, t in paths[tid]]) for tid in todo])
         with transaction.atomic():
             write_grades(
@@ -47,12 +50,12 @@ def run_score(job: Job) -> dict[str, Any]:
                 ],
             )
 
-    run_in_chunks(job, job.params["trace_ids"], int(job.params["chunk_size"]), process)
+    run_in_chunks(job, params.trace_ids, params.chunk_size, process)
     summary = (
         current_grades().filter(source=source).aggregate(grades=Count("id"), mean=Avg("score"))
     )
     return {
-        "traces": len(job.params["trace_ids"]),
+        "traces": len(params.trace_ids),
         "grades": summary["grades"],
         "mean_score": round(summary["mean"], 4) if summary["mean"] is not None else None,
         "source": source.name,

@@ -10,7 +10,7 @@ whose tree exists already is skipped, so a redelivered chunk does nothing twice.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from django.conf import settings
@@ -18,7 +18,9 @@ from django.conf import settings
 from algorithms import tree_search
 from algorithms.answers import answers_equivalent_many, extract_answer
 from algorithms.prompts import render_prompt
+from annotation.jobs.boundary import in_project
 from annotation.jobs.models import Job
+from annotation.jobs.params import TreeParams, job_params
 from annotation.problems.models import Problem
 from annotation.trees.models import TreeNode
 from annotation.trees.services import problems_with_trees, trees_write
@@ -33,38 +35,36 @@ def completion_prompt(prompt: str, problem: str, steps: tuple[str, ...], delimit
 
 
 def policy(
-    params: dict[str, Any], calls: dict[str, int]
+    params: TreeParams, calls: dict[str, int]
 ) -> Callable[[list[tree_search.ExpandRequest]], list[list[str]]]:
     """One generator call per batch of frontier nodes: ``width`` next steps for each."""
-    from algorithms.sampling import SamplingParams
-
-    delimiter = params["delimiter"]
-    sampling = dict(params["sampling"])
-    sampling["stop"] = sorted({*sampling.get("stop", []), delimiter})
+    delimiter = params.delimiter
+    base = params.sampling_params(params.width)
+    sampling = replace(base, stop=sorted({*base.stop, delimiter}))
 
     def expand(requests: list[tree_search.ExpandRequest]) -> list[list[str]]:
-        generator = load_generator(params["model"])
+        generator = load_generator(params.model)
         prompts = [
-            completion_prompt(params["prompt"], r.problem, r.steps, delimiter) for r in requests
+            completion_prompt(params.prompt, r.problem, r.steps, delimiter) for r in requests
         ]
         calls["generate"] += 1
-        outputs = generator.generate(prompts, SamplingParams(n=params["width"], **sampling))
+        outputs = generator.generate(prompts, sampling)
         return [[g.text.strip() for g in generations] for generations in outputs]
 
     return expand
 
 
 def scorer_fn(
-    params: dict[str, Any], calls: dict[str, int]
+    params: TreeParams, calls: dict[str, int]
 ) -> Callable[[list[tree_search.ScoreRequest]], list[tree_search.ScoreResult]]:
     """One scorer call per batch of new nodes: each scored as the last step of its path; an
     LLM judge's verdict and reason are kept."""
-    is_judge = params["scorer"].get("scorer_head") == "judge"
+    is_judge = params.scorer.is_judge
 
     def score(requests: list[tree_search.ScoreRequest]) -> list[tree_search.ScoreResult]:
         calls["score"] += 1
         scored = score_steps(
-            params["scorer"], [(r.problem, [*r.steps, r.candidate]) for r in requests]
+            params.scorer, [(r.problem, [*r.steps, r.candidate]) for r in requests]
         )
         return [
             tree_search.ScoreResult(
@@ -106,46 +106,46 @@ def _checker(
 
 
 def build_chunk_trees(
-    params: dict[str, Any],
+    params: TreeParams,
     problems: list[Problem],
     expand: Callable[[list[tree_search.ExpandRequest]], list[list[str]]],
     score: Callable[[list[tree_search.ScoreRequest]], list[tree_search.ScoreResult]],
     stats: tree_search.SearchStats,
 ) -> list[tree_search.Tree]:
     specs = [tree_search.ProblemSpec(key=str(p.pk), text=p.text) for p in problems]
-    if params["mode"] == "mcts":
+    if params.mode == "mcts":
         return tree_search.mcts(
             specs,
             expand=expand,
             score=score,
-            width=params["width"],
-            simulations=params["simulations"],
-            max_depth=params["max_depth"],
+            width=params.width,
+            simulations=params.simulations,
+            max_depth=params.max_depth,
             is_final=extract_answer,
-            c_puct=params["c_puct"],
+            c_puct=params.c_puct,
             stats=stats,
         )
     return tree_search.build_trees(
         specs,
         expand=expand,
         score=score,
-        width=params["width"],
-        keep=params["keep"],
-        max_depth=params["max_depth"],
+        width=params.width,
+        keep=params.keep,
+        max_depth=params.max_depth,
         is_final=extract_answer,
-        mode=params["mode"],
+        mode="judge" if params.mode == "judge" else "beam",
         stats=stats,
     )
 
 
 def run_tree(job: Job) -> dict[str, Any]:
-    params = job.params
-    source = job_grade_source(job, params["scorer"])
+    params = job_params(job, TreeParams)
+    source = job_grade_source(job, params.scorer)
     chunks: list[dict[str, Any]] = []
 
     def process(chunk: list[int]) -> None:
         done = problems_with_trees(job, chunk)
-        problems = Problem.objects.in_bulk([pid for pid in chunk if pid not in done])
+        problems = in_project(job, Problem, [pid for pid in chunk if pid not in done]).in_bulk()
         todo = [problems[pid] for pid in chunk if pid in problems]
         if not todo:
             return
@@ -159,7 +159,7 @@ def run_tree(job: Job) -> dict[str, Any]:
         trees_write(job=job, trees=[(p.pk, t) for p, t in pairs], source=source)
         chunks.append({"problems": len(todo), "backend_calls": calls, **asdict(stats)})
 
-    run_in_chunks(job, params["problem_ids"], int(params["chunk_size"]), process)
+    run_in_chunks(job, params.problem_ids, params.chunk_size, process)
     return tree_result(job, chunks)
 
 

@@ -9,11 +9,12 @@ from django.core.files import File
 from annotation.datasets.export.options import ExportOptions
 from annotation.datasets.export.pipeline import MANIFEST_NAME, export_to_directory
 from annotation.jobs.models import Job
+from annotation.jobs.params import job_params
 from annotation.jobs.services import report_progress
 
 
 def run_export(job: Job) -> dict[str, object]:
-    options = ExportOptions.from_params(job.params)
+    options = job_params(job, ExportOptions)
     with tempfile.TemporaryDirectory(prefix=f"export-{job.pk}-") as tmp:
         directory = Path(tmp)
         manifest = export_to_directory(

@@ -1,8 +1,10 @@
 """Export options: every choice that changes the rows, all recorded in the manifest."""
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from annotation.jobs.params import JOB, owns
+from annotation.jobs.typed_json import ParamsError, from_json
 from annotation.problems.models import Origin
 
 GradeChoice = Literal["trace", "annotator", "majority", "reviewed", "run", "monte_carlo"]
@@ -31,7 +33,8 @@ class ExportOptions:
     # Which grades label the steps (see selection.py for each choice).
     grades: GradeChoice = "trace"
     annotator: str | None = None  # username, for grades="annotator"
-    run: int | None = None  # job id of a PRM / judge / Monte-Carlo run, for grades="run"
+    # job id of a PRM / judge / Monte-Carlo run of the project, for grades="run"
+    run: int | None = field(default=None, metadata=owns(JOB))
     score_threshold: float = 0.5  # a machine score at or above it counts as a good step
     min_agreement: float = 0.0  # share of votes that must agree with a combined grade
     origins: tuple[str, ...] | None = None  # None: the format's default origins
@@ -107,16 +110,12 @@ class ExportOptions:
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> "ExportOptions":
-        """Options from a job's params (JSON): unknown keys are an error naming them."""
-        names = {f.name for f in fields(cls)}
-        unknown = set(params) - names
-        if unknown:
-            raise ExportOptionError(f"unknown export options: {', '.join(sorted(unknown))}")
-        values = dict(params)
-        for key in ("origins", "held_out"):
-            if values.get(key) is not None:
-                values[key] = tuple(values[key])
-        return cls(**values)
+        """Options from a job's params (JSON): an unknown key, a missing one or a value of the
+        wrong type is an error naming it."""
+        try:
+            return from_json(cls, params)
+        except ParamsError as error:  # __post_init__'s own errors name their option already
+            raise ExportOptionError(error.detail) from None
 
     def as_params(self) -> dict[str, Any]:
         data = asdict(self)

@@ -81,7 +81,8 @@ def grade_loader(project: Project, options: ExportOptions) -> GradeLoader:
             raise ExportOptionError(f"annotator: {options.annotator!r} has graded nothing")
         return _current_grades(Q(source=source))
     if options.grades == "run":
-        source = GradeSource.objects.filter(job_id=options.run or 0).first()
+        # a run of this project only (also checked when the export starts)
+        source = GradeSource.objects.filter(job_id=options.run or 0, job__project=project).first()
         if source is None:
             raise ExportOptionError(f"run: job {options.run} has no grades")
         return _current_grades(Q(source=source))

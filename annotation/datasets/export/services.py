@@ -8,6 +8,4 @@ from annotation.jobs.services import create_job
 
 def start_export(*, project: Project, user: Any, options: ExportOptions) -> Job:
     """Queue an export job; its params are the options (validated already)."""
-    return create_job(
-        project=project, kind=JobKind.EXPORT, params=options.as_params(), created_by=user
-    )
+    return create_job(project=project, kind=JobKind.EXPORT, params=options, created_by=user)

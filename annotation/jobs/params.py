@@ -1,0 +1,370 @@
+"""Typed job parameters: one frozen dataclass per job kind, kept in Job.params as JSON.
+
+A start service builds the object (its ``__post_init__`` checks values and names the field
+it refuses), `create_job` checks that everything it names belongs to the job's project
+(annotation/jobs/boundary.py) and stores `as_params()`. The task reads it back with
+`job_params(job)`; a stored job whose parameters no longer parse fails with "the stored
+parameters of this job no longer parse: field X: ...", never a KeyError in a worker.
+
+A field that names rows of the database says which in its metadata (`owns(PROBLEM)`, ...):
+the boundary check reads these declarations. No Django model and no heavy library is imported
+here, so both the web process and the workers read these classes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol, Self, TypeVar
+
+from algorithms.prompts import PromptTemplateError, template_variables
+from algorithms.sampling import SamplingParams
+from annotation.jobs.typed_json import WHOLE, ParamsError, from_json, to_json
+
+if TYPE_CHECKING:
+    from annotation.jobs.models import Job
+    from annotation.llm.models import ModelConfig, PromptVersion
+
+# What a field names, as declared in its metadata: rows that must belong to the job's project.
+OWNER = "owner"
+PROBLEM, TRACE, MODEL_CONFIG, PROMPT_VERSION, JOB = "problem", "trace", "model", "prompt", "job"
+
+MAX_ITEMS_PER_JOB = 100_000
+SAMPLING_KEYS = frozenset({"temperature", "top_p", "max_tokens", "seed", "stop"})
+
+
+def owns(kind: str) -> dict[str, str]:
+    """Field metadata: the field names rows of `kind` (ids, or a snapshot with an id)."""
+    return {OWNER: kind}
+
+
+class JobParams(Protocol):
+    def as_params(self) -> dict[str, Any]: ...
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> Self: ...
+
+
+class Params:
+    """Base of the parameter classes: JSON out and in through annotation.jobs.typed_json."""
+
+    def as_params(self) -> dict[str, Any]:
+        data: dict[str, Any] = to_json(self)
+        return data
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> Self:
+        return from_json(cls, params)
+
+
+# Checks ----------------------------------------------------------------------------------------
+
+
+def check_between(name: str, value: float, low: float, high: float) -> None:
+    if not low <= value <= high:
+        raise ParamsError(name, f"{name} must be between {low} and {high}, got {value}")
+
+
+def check_items(name: str, ids: Sequence[int]) -> None:
+    if not ids:
+        raise ParamsError(name, f"no {name.replace('_ids', 's')} match the filter; widen it")
+    if len(ids) > MAX_ITEMS_PER_JOB:
+        raise ParamsError(
+            name, f"{len(ids)} items is more than {MAX_ITEMS_PER_JOB} per job; narrow the filter"
+        )
+
+
+def check_sampling(sampling: dict[str, Any], name: str = "sampling") -> None:
+    """Keys and values SamplingParams takes, except n (each job says its own n)."""
+    unknown = set(sampling) - SAMPLING_KEYS
+    if unknown:
+        known = ", ".join(sorted(SAMPLING_KEYS))
+        raise ParamsError(name, f"unknown keys {', '.join(sorted(unknown))}; use {known}")
+    try:
+        from_json(SamplingParams, sampling)
+    except ParamsError as error:
+        raise ParamsError(name, error.detail) from None
+
+
+def check_template(name: str, text: str, *, required: str, allowed: set[str]) -> None:
+    try:
+        used = template_variables(text)
+    except PromptTemplateError as error:
+        raise ParamsError(name, str(error)) from None
+    if unknown := used - allowed:
+        raise ParamsError(name, f"unknown placeholder {{{{ {sorted(unknown)[0]} }}}}")
+    if required not in used:
+        raise ParamsError(name, f"the prompt must contain {{{{ {required} }}}}")
+
+
+def check_mode(mode: str, modes: Sequence[str], joined: str) -> None:
+    if mode not in modes:
+        raise ParamsError("mode", f"unknown mode {mode!r}; use {joined}")
+
+
+# Snapshots -------------------------------------------------------------------------------------
+
+BackendName = Literal["vllm", "openai", "transformers"]
+ScorerHeadName = Literal["math-shepherd", "qwen-prm", "judge"]
+
+
+@dataclass(frozen=True)
+class ModelSnapshot(Params):
+    """A model config as a job started with it (ModelConfig.snapshot() plus the config's id).
+
+    workers.runners.common.model_spec turns it into the backends' ModelSpec."""
+
+    id: int
+    name: str
+    label: str
+    kind: BackendName
+    path_or_endpoint: str
+    dtype: str = "auto"
+    max_length: int | None = None
+    default_sampling: dict[str, Any] = field(default_factory=dict)
+    scorer_head: ScorerHeadName | None = None
+    use_chat_template: bool = True
+    options: dict[str, Any] = field(default_factory=dict)
+    trust_remote_code: bool = False  # set on the config by an admin only
+
+    def __post_init__(self) -> None:
+        check_sampling(self.default_sampling, "default_sampling")
+
+    @classmethod
+    def of(cls, config: ModelConfig) -> ModelSnapshot:
+        return cls.from_params({**config.snapshot(), "id": config.pk})
+
+    @property
+    def is_judge(self) -> bool:
+        return self.scorer_head == "judge"
+
+
+@dataclass(frozen=True)
+class PromptSnapshot(Params):
+    """A prompt version's text as a job started with it."""
+
+    id: int
+    label: str
+    text: str
+
+    @classmethod
+    def of(cls, version: PromptVersion) -> PromptSnapshot:
+        return cls(id=version.pk, label=version.label, text=version.text)
+
+
+# One class per job kind --------------------------------------------------------------------
+
+
+class Generation:
+    """Sampling overrides of a job (SamplingParams without n: each job says its own n)."""
+
+    sampling: dict[str, Any]
+
+    def sampling_params(self, n: int) -> SamplingParams:
+        return SamplingParams(n=n, **self.sampling)
+
+
+@dataclass(frozen=True)
+class SampleParams(Params, Generation):
+    problem_ids: tuple[int, ...] = field(metadata=owns(PROBLEM))
+    model: ModelSnapshot = field(metadata=owns(MODEL_CONFIG))
+    prompt: PromptSnapshot = field(metadata=owns(PROMPT_VERSION))
+    n: int = 4
+    sampling: dict[str, Any] = field(default_factory=dict)
+    chunk_size: int = 8
+
+    def __post_init__(self) -> None:
+        check_items("problem_ids", self.problem_ids)
+        check_between("n", self.n, 1, 256)
+        check_sampling(self.sampling)
+        check_between("chunk_size", self.chunk_size, 1, 1000)
+
+
+EXPAND_MODES = ("expand", "rationalize")
+
+
+@dataclass(frozen=True)
+class ExpandParams(Params, Generation):
+    """mode expand reads traces (trace_ids); mode rationalize reads problems (problem_ids)."""
+
+    model: ModelSnapshot = field(metadata=owns(MODEL_CONFIG))
+    prompt: PromptSnapshot = field(metadata=owns(PROMPT_VERSION))
+    mode: str = "expand"
+    trace_ids: tuple[int, ...] = field(default=(), metadata=owns(TRACE))
+    problem_ids: tuple[int, ...] = field(default=(), metadata=owns(PROBLEM))
+    scorer: ModelSnapshot | None = field(default=None, metadata=owns(MODEL_CONFIG))
+    n: int = 1
+    sampling: dict[str, Any] = field(default_factory=dict)
+    chunk_size: int = 4
+
+    def __post_init__(self) -> None:
+        check_mode(self.mode, EXPAND_MODES, "expand or rationalize")
+        if self.mode == "expand":
+            check_items("trace_ids", self.trace_ids)
+        else:
+            check_items("problem_ids", self.problem_ids)
+        check_between("n", self.n, 1, 64)
+        check_sampling(self.sampling)
+        check_between("chunk_size", self.chunk_size, 1, 1000)
+
+    @property
+    def items(self) -> tuple[int, ...]:
+        return self.trace_ids if self.mode == "expand" else self.problem_ids
+
+
+@dataclass(frozen=True)
+class ScoreParams(Params):
+    trace_ids: tuple[int, ...] = field(metadata=owns(TRACE))
+    scorer: ModelSnapshot = field(metadata=owns(MODEL_CONFIG))
+    chunk_size: int = 16
+
+    def __post_init__(self) -> None:
+        check_items("trace_ids", self.trace_ids)
+        check_between("chunk_size", self.chunk_size, 1, 1000)
+
+
+SEARCH_MODES = ("beam", "judge", "mcts")
+MAX_TREE_NODES = 1_000_000  # width ** depth guard: keep * width * depth new nodes per problem
+
+
+@dataclass(frozen=True)
+class TreeParams(Params, Generation):
+    problem_ids: tuple[int, ...] = field(metadata=owns(PROBLEM))
+    model: ModelSnapshot = field(metadata=owns(MODEL_CONFIG))
+    scorer: ModelSnapshot = field(metadata=owns(MODEL_CONFIG))
+    prompt: str = "{{ problem }}"
+    width: int = 4
+    keep: int = 4
+    max_depth: int = 6
+    mode: str = "beam"
+    simulations: int = 16
+    c_puct: float = 1.0
+    sampling: dict[str, Any] = field(default_factory=dict)
+    delimiter: str = "\n\n"
+    chunk_size: int = 8
+
+    def __post_init__(self) -> None:
+        check_items("problem_ids", self.problem_ids)
+        check_mode(self.mode, SEARCH_MODES, ", ".join(SEARCH_MODES))
+        if not self.delimiter:
+            raise ParamsError("delimiter", "the step delimiter must not be empty")
+        check_template("prompt", self.prompt, required="problem", allowed={"problem"})
+        check_between("width", self.width, 1, 64)
+        check_between("keep", self.keep, 1, 64)
+        check_between("max_depth", self.max_depth, 1, 64)
+        check_between("simulations", self.simulations, 1, 10_000)
+        check_sampling(self.sampling)
+        check_between("chunk_size", self.chunk_size, 1, 1000)
+        if self.mode != "mcts" and self.keep * self.width * self.max_depth > MAX_TREE_NODES:
+            raise ParamsError("width", "keep * width * max_depth is too large; lower one")
+
+
+@dataclass(frozen=True)
+class LongThoughtParams(Params, Generation):
+    """With a rewriter, each draft is also rewritten by that model under rewrite_prompt."""
+
+    tree_job: int = field(metadata=owns(JOB))
+    problem_ids: tuple[int, ...] = field(metadata=owns(PROBLEM))
+    trials: int = 2
+    seed: int = 0
+    chunk_size: int = 16
+    rewriter: ModelSnapshot | None = field(default=None, metadata=owns(MODEL_CONFIG))
+    rewrite_prompt: str = ""
+    sampling: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_items("problem_ids", self.problem_ids)
+        check_between("trials", self.trials, 0, 64)
+        check_between("chunk_size", self.chunk_size, 1, 1000)
+        check_sampling(self.sampling)
+        if self.rewriter is not None:
+            check_template(
+                "rewrite_prompt",
+                self.rewrite_prompt,
+                required="draft",
+                allowed={"problem", "draft"},
+            )
+
+
+MC_MODES = ("all", "binary_search")
+MAX_ROLLOUTS = 256
+
+
+@dataclass(frozen=True)
+class MonteCarloParams(Params, Generation):
+    trace_ids: tuple[int, ...] = field(metadata=owns(TRACE))
+    model: ModelSnapshot = field(metadata=owns(MODEL_CONFIG))
+    prompt: PromptSnapshot = field(metadata=owns(PROMPT_VERSION))
+    n: int = 8
+    mode: str = "all"
+    sampling: dict[str, Any] = field(default_factory=dict)
+    chunk_size: int = 4
+
+    def __post_init__(self) -> None:
+        check_items("trace_ids", self.trace_ids)
+        check_mode(self.mode, MC_MODES, " or ".join(MC_MODES))
+        check_between("n", self.n, 1, MAX_ROLLOUTS)
+        check_sampling(self.sampling)
+        check_between("chunk_size", self.chunk_size, 1, 1000)
+
+
+@dataclass(frozen=True)
+class ImportParams(Params):
+    """The file itself is the job's input_file; it names no rows."""
+
+    format: str
+    skip_invalid: bool = False
+    filename: str = ""
+
+
+# The table kind -> class -----------------------------------------------------------------------
+
+
+def params_class(kind: str) -> type[JobParams]:
+    # Exports keep their own options class (annotation/datasets/export/options.py), which
+    # imports the problem models; it is looked up here, not imported with this module.
+    from annotation.datasets.export.options import ExportOptions
+
+    classes: dict[str, type[JobParams]] = {
+        "import": ImportParams,
+        "export": ExportOptions,
+        "sample": SampleParams,
+        "expand": ExpandParams,
+        "score": ScoreParams,
+        "tree": TreeParams,
+        "long_thought": LongThoughtParams,
+        "monte_carlo": MonteCarloParams,
+    }
+    try:
+        return classes[kind]
+    except KeyError:
+        raise LookupError(f"no parameters class for jobs of kind {kind!r}") from None
+
+
+class StoredParamsError(ValueError):
+    """A job row's parameters that no longer parse; the job fails with this message."""
+
+
+P = TypeVar("P", bound=JobParams)
+
+
+def job_params(job: Job, expected: type[P] | None = None) -> P:
+    """The job's stored parameters as its kind's class; StoredParamsError if they do not parse."""
+    from annotation.datasets.export.options import ExportOptionError
+
+    cls = params_class(job.kind)
+    if expected is not None and cls is not expected:
+        raise StoredParamsError(f"a {job.kind} job has no {expected.__name__}")
+    try:
+        params = cls.from_params(job.params)
+    except ParamsError as error:
+        raise StoredParamsError(
+            f"the stored parameters of this job no longer parse: {error}"
+        ) from None
+    except ExportOptionError as error:
+        name, _, reason = str(error).partition(": ")  # "option: reason", or just a reason
+        message = f"field {name}: {reason}" if reason else f"field {WHOLE}: {error}"
+        raise StoredParamsError(
+            f"the stored parameters of this job no longer parse: {message}"
+        ) from None
+    return params  # type: ignore[return-value]

@@ -1,0 +1,324 @@
+"""Typed job parameters: every kind's class goes to JSON and back unchanged, and a stored dict
+that no longer fits its class (an old format, a garbled value) fails the job with a message
+naming the field, never a KeyError in a worker."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from annotation.datasets.export.formats import EXPORT_FORMATS
+from annotation.datasets.export.options import FILE_FORMATS, GRADE_CHOICES, ExportOptions
+from annotation.jobs.models import Job, JobKind, JobStatus
+from annotation.jobs.params import (
+    EXPAND_MODES,
+    MC_MODES,
+    SEARCH_MODES,
+    ExpandParams,
+    ImportParams,
+    LongThoughtParams,
+    ModelSnapshot,
+    MonteCarloParams,
+    PromptSnapshot,
+    SampleParams,
+    ScoreParams,
+    StoredParamsError,
+    TreeParams,
+    job_params,
+    params_class,
+)
+from annotation.llm.models import PromptPurpose
+from annotation.llm.services import model_config_create, start_sample_job
+from annotation.problems.models import Origin, Trace
+from tests.support.data import make_problems, prompt
+from workers.tasks import run_job
+
+# Strategies: valid parameters of every kind ------------------------------------------------
+
+ids = st.lists(st.integers(1, 2**62), min_size=1, max_size=5).map(tuple)
+text = st.text(max_size=12)
+plain = st.text(alphabet=st.characters(exclude_characters="{}"), max_size=12)
+finite = st.floats(allow_nan=False, allow_infinity=False)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | finite | text,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(text, inner, max_size=3),
+    max_leaves=6,
+)
+json_objects = st.dictionaries(text, json_values, max_size=3)
+sampling = st.fixed_dictionaries(
+    {},
+    optional={
+        "temperature": st.floats(0, 2),
+        "top_p": st.floats(0, 1, exclude_min=True),
+        "max_tokens": st.integers(1, 4096),
+        "seed": st.none() | st.integers(0, 2**31),
+        "stop": st.lists(text, max_size=3),
+    },
+)
+snapshots = st.builds(
+    ModelSnapshot,
+    id=st.integers(1, 2**62),
+    name=text,
+    label=text,
+    kind=st.sampled_from(["vllm", "openai", "transformers"]),
+    path_or_endpoint=text,
+    dtype=text,
+    max_length=st.none() | st.integers(1, 2**20),
+    default_sampling=sampling,
+    scorer_head=st.sampled_from([None, "math-shepherd", "qwen-prm", "judge"]),
+    use_chat_template=st.booleans(),
+    options=json_objects,
+)
+prompts = st.builds(PromptSnapshot, id=st.integers(1, 2**62), label=text, text=text)
+
+
+def template_with(*names: str) -> st.SearchStrategy[str]:
+    """A prompt template using exactly these placeholders, between plain text."""
+    parts = [plain, *(st.just(f"{{{{ {name} }}}}") for name in names), plain]
+    return st.tuples(*parts).map("".join)
+
+
+@st.composite
+def expand_params(draw: st.DrawFn) -> ExpandParams:
+    mode = draw(st.sampled_from(EXPAND_MODES))
+    return ExpandParams(
+        model=draw(snapshots),
+        prompt=draw(prompts),
+        mode=mode,
+        trace_ids=draw(ids) if mode == "expand" else draw(st.just(()) | ids),
+        problem_ids=draw(ids) if mode == "rationalize" else draw(st.just(()) | ids),
+        scorer=draw(st.none() | snapshots),
+        n=draw(st.integers(1, 64)),
+        sampling=draw(sampling),
+        chunk_size=draw(st.integers(1, 1000)),
+    )
+
+
+@st.composite
+def long_thought_params(draw: st.DrawFn) -> LongThoughtParams:
+    rewriter = draw(st.none() | snapshots)
+    return LongThoughtParams(
+        tree_job=draw(st.integers(1, 2**62)),
+        problem_ids=draw(ids),
+        trials=draw(st.integers(0, 64)),
+        seed=draw(st.integers(-(2**31), 2**31)),
+        chunk_size=draw(st.integers(1, 1000)),
+        rewriter=rewriter,
+        rewrite_prompt=draw(template_with("problem", "draft") if rewriter else text),
+        sampling=draw(sampling),
+    )
+
+
+@st.composite
+def export_options(draw: st.DrawFn) -> ExportOptions:
+    grades = draw(st.sampled_from(GRADE_CHOICES))
+    return ExportOptions(
+        format=draw(st.sampled_from(sorted(EXPORT_FORMATS))),
+        file_format=draw(st.sampled_from(FILE_FORMATS)),
+        zero_is=draw(st.sampled_from(["good", "bad"])),
+        grades=grades,
+        annotator=draw(st.text(min_size=1, max_size=8)) if grades == "annotator" else None,
+        run=draw(st.integers(1, 2**62)) if grades == "run" else draw(st.none()),
+        score_threshold=draw(finite),
+        min_agreement=draw(st.floats(0, 1)),
+        origins=draw(st.none() | st.lists(st.sampled_from(Origin.values), max_size=3).map(tuple)),
+        after_error=draw(st.sampled_from([None, "drop", "keep"])),
+        test_fraction=draw(st.floats(0, 1, exclude_max=True)),
+        seed=draw(st.integers()),
+        held_out=draw(st.lists(text, max_size=3).map(tuple)),
+        dedupe=draw(st.booleans()),
+        pairs_per_problem=draw(st.integers(1, 50)),
+        extra=draw(json_objects),
+    )
+
+
+PARAMS: dict[str, st.SearchStrategy[Any]] = {
+    JobKind.IMPORT: st.builds(ImportParams, format=text, skip_invalid=st.booleans(), filename=text),
+    JobKind.EXPORT: export_options(),
+    JobKind.SAMPLE: st.builds(
+        SampleParams,
+        problem_ids=ids,
+        model=snapshots,
+        prompt=prompts,
+        n=st.integers(1, 256),
+        sampling=sampling,
+        chunk_size=st.integers(1, 1000),
+    ),
+    JobKind.EXPAND: expand_params(),
+    JobKind.SCORE: st.builds(
+        ScoreParams, trace_ids=ids, scorer=snapshots, chunk_size=st.integers(1, 1000)
+    ),
+    JobKind.TREE: st.builds(
+        TreeParams,
+        problem_ids=ids,
+        model=snapshots,
+        scorer=snapshots,
+        prompt=template_with("problem"),
+        width=st.integers(1, 64),
+        keep=st.integers(1, 64),
+        max_depth=st.integers(1, 64),
+        mode=st.sampled_from(SEARCH_MODES),
+        simulations=st.integers(1, 10_000),
+        c_puct=finite,
+        sampling=sampling,
+        delimiter=st.text(min_size=1, max_size=4),
+        chunk_size=st.integers(1, 1000),
+    ),
+    JobKind.LONG_THOUGHT: long_thought_params(),
+    JobKind.MONTE_CARLO: st.builds(
+        MonteCarloParams,
+        trace_ids=ids,
+        model=snapshots,
+        prompt=prompts,
+        n=st.integers(1, 256),
+        mode=st.sampled_from(MC_MODES),
+        sampling=sampling,
+        chunk_size=st.integers(1, 1000),
+    ),
+}
+
+
+def stored(params: Any) -> Any:
+    """What a JSONField gives back after a round trip through the database."""
+    return json.loads(json.dumps(params.as_params()))
+
+
+# Round trip ---------------------------------------------------------------------------------
+
+
+def test_every_job_kind_has_a_parameters_class_and_a_strategy():
+    assert set(PARAMS) == set(JobKind.values)
+    assert {kind: params_class(kind) for kind in JobKind.values} == {
+        "import": ImportParams,
+        "export": ExportOptions,
+        "sample": SampleParams,
+        "expand": ExpandParams,
+        "score": ScoreParams,
+        "tree": TreeParams,
+        "long_thought": LongThoughtParams,
+        "monte_carlo": MonteCarloParams,
+    }
+
+
+@pytest.mark.parametrize("kind", sorted(PARAMS))
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_parameters_come_back_from_json_unchanged(kind, data):
+    # given
+    params = data.draw(PARAMS[kind])
+    # when
+    back = params_class(kind).from_params(stored(params))
+    # then
+    assert back == params
+    assert stored(back) == stored(params)
+
+
+# Garbled and old parameters -----------------------------------------------------------------
+
+NOT_PARSED = "the stored parameters of this job no longer parse: field "
+
+
+@st.composite
+def garbled(draw: st.DrawFn, kind: str) -> Any:
+    """A valid stored dict of `kind` with one thing changed: a key dropped, a value replaced
+    (at the top or inside the model snapshot) or a key added; or no dict at all."""
+    params = stored(draw(PARAMS[kind]))
+    how = draw(st.sampled_from(["drop", "replace", "add", "nested", "whole"]))
+    if how == "whole":
+        return draw(json_values.filter(lambda v: not isinstance(v, dict)))
+    target = params
+    if how == "nested" and isinstance(params.get("model"), dict):
+        target = params["model"]
+    key = draw(st.sampled_from(sorted(target)))
+    if how == "drop":
+        del target[key]
+    elif how == "add":
+        target[draw(text.filter(lambda k: k not in target))] = draw(json_values)
+    else:
+        target[key] = draw(json_values)
+    return params
+
+
+@pytest.mark.parametrize("kind", sorted(PARAMS))
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_garbled_parameters_parse_or_fail_naming_a_field(kind, data):
+    # given a job row whose stored parameters were changed
+    job = Job(kind=kind, params=data.draw(garbled(kind)))
+    # when / then: they still parse (a dropped default, a value of the right type), or the
+    # error names the field; no other exception escapes
+    try:
+        params = job_params(job)
+    except StoredParamsError as error:
+        assert str(error).startswith(NOT_PARSED), str(error)
+    else:
+        assert isinstance(params, params_class(kind))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        # stored before snapshots carried the model config's id
+        (lambda p: p["model"].pop("id"), "field model.id: missing"),
+        (lambda p: p.pop("problem_ids"), "field problem_ids: missing"),
+        (lambda p: p.update(n="4"), "field n: expected a whole number, got text '4'"),
+        (
+            lambda p: p.update(problem_ids=[1, None]),
+            "field problem_ids[1]: expected a whole number, got null",
+        ),
+        (
+            lambda p: p["model"].update(kind="tgi"),
+            "field model.kind: expected one of 'vllm', 'openai', 'transformers', got 'tgi'",
+        ),
+        (
+            lambda p: p.update(sampling={"top_p": 2}),
+            "field sampling: top_p must be in (0, 1], got 2",
+        ),
+        (lambda p: p.update(beam=3), "field beam: unknown field"),
+        (
+            lambda p: p.update(chunk_size=0),
+            "field chunk_size: chunk_size must be between 1 and 1000, got 0",
+        ),
+    ],
+    ids=[
+        "old-snapshot",
+        "missing",
+        "wrong-type",
+        "null-id",
+        "unknown-backend",
+        "bad-sampling",
+        "unknown-key",
+        "out-of-range",
+    ],
+)
+def test_a_stored_job_whose_parameters_no_longer_parse_fails_through_the_task(
+    project, change, message
+):
+    # given a sample job whose stored parameters were changed after it was queued
+    problems = make_problems(project, 2)
+    model = model_config_create(
+        project=project, name="gen", kind="transformers", path_or_endpoint="/nowhere"
+    )
+    job = start_sample_job(
+        project=project,
+        user=None,
+        model=model,
+        prompt=prompt(project, PromptPurpose.SAMPLE),
+        problem_ids=[p.pk for p in problems],
+    )
+    params = job.params
+    change(params)
+    Job.objects.filter(pk=job.pk).update(params=params)
+    # when the job task runs it
+    run_job(job.pk)
+    # then
+    job.refresh_from_db()
+    assert (job.status, job.error) == (
+        JobStatus.FAILED,
+        f"the stored parameters of this job no longer parse: {message}",
+    )
+    assert (job.attempts, Trace.objects.filter(job=job).count()) == (1, 0)

@@ -1,0 +1,472 @@
+"""A job on project A may name nothing of project B: not a problem, a trace, a model config, a
+prompt, a tree job or a run. Refused for every job kind through the API and the service (400
+naming the field, no job row, nothing enqueued); and a job row whose stored parameters were
+written to name B's rows fails in the worker with a message, reading and writing none of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import transaction
+
+from algorithms.tree_search import ProblemSpec, Tree
+from annotation.core.models import Project, Role
+from annotation.datasets.export.options import ExportOptions
+from annotation.datasets.export.services import start_export
+from annotation.evaluation.models import Rollout
+from annotation.evaluation.services import start_monte_carlo_job
+from annotation.grading.models import Grade
+from annotation.jobs.boundary import InputOutsideProject
+from annotation.jobs.models import Job, JobKind, JobStatus
+from annotation.jobs.params import OWNER, ImportParams
+from annotation.llm.models import ModelConfig, PromptPurpose, PromptVersion
+from annotation.llm.services import (
+    model_config_create,
+    start_expand_job,
+    start_sample_job,
+    start_score_job,
+)
+from annotation.problems.models import Problem, Trace
+from annotation.trees.services import start_long_thought_job, start_tree_job, tree_round_record
+from tests.factories import MembershipFactory, ProblemFactory, ProjectFactory, UserFactory
+from tests.factories import trace_with_steps as make_trace
+from tests.support.data import prompt
+from tests.support.worker import WorkerProcess, purge_broker, wait_until
+from workers.runners.sample import run_sample
+
+# Everything a job can name, made in one project ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class Inputs:
+    project: Project
+    problem: Problem
+    trace: Trace
+    generator: ModelConfig
+    scorer: ModelConfig
+    sample_prompt: PromptVersion
+    expand_prompt: PromptVersion
+    rationalize_prompt: PromptVersion
+    tree_job: Job
+    run: Job
+
+
+def inputs_of(project: Project) -> Inputs:
+    problem = ProblemFactory(project=project, text="Solve 3x = 6.", answer="2")
+    tree = Tree(problem=ProblemSpec(key=str(problem.pk), text=problem.text))
+    tree.add_child(0, "x = 2, so the answer is $\\boxed{2}$.")
+    return Inputs(
+        project=project,
+        problem=problem,
+        trace=make_trace(problem, ["3x = 6.", "x = 2."]),
+        generator=model_config_create(
+            project=project, name="gen", kind="transformers", path_or_endpoint="/nowhere"
+        ),
+        scorer=model_config_create(
+            project=project,
+            name="prm",
+            kind="transformers",
+            path_or_endpoint="/nowhere",
+            scorer_head="math-shepherd",
+        ),
+        sample_prompt=prompt(project, PromptPurpose.SAMPLE),
+        expand_prompt=prompt(project, PromptPurpose.EXPAND),
+        rationalize_prompt=prompt(project, PromptPurpose.RATIONALIZE),
+        tree_job=tree_round_record(
+            project=project, user=None, trees=[(problem.pk, tree)], label="round"
+        ),
+        run=Job.objects.create(project=project, kind=JobKind.SCORE, status=JobStatus.SUCCEEDED),
+    )
+
+
+@dataclass(frozen=True)
+class World:
+    a: Inputs
+    b: Inputs
+    user: Any  # an admin of both projects: every access check passes, only the boundary refuses
+
+
+@pytest.fixture
+def world(db: None) -> World:
+    a, b = ProjectFactory(name="A"), ProjectFactory(name="B")
+    user = UserFactory(username="both")
+    for project in (a, b):
+        MembershipFactory(project=project, user=user, role=Role.ADMIN)
+    return World(inputs_of(a), inputs_of(b), user)
+
+
+# How each kind is started, through the API and through its service ----------------------------
+
+Request = tuple[str, dict[str, Any]]
+
+
+def template(version: PromptVersion) -> int:
+    return version.template_id
+
+
+API: dict[str, Callable[[Inputs], Request]] = {
+    "sample": lambda o: (
+        "/api/llm/jobs/",
+        {
+            "project": o.project.pk,
+            "kind": "sample",
+            "model": o.generator.pk,
+            "prompt": template(o.sample_prompt),
+            "problem_ids": [o.problem.pk],
+        },
+    ),
+    "expand": lambda o: (
+        "/api/llm/jobs/",
+        {
+            "project": o.project.pk,
+            "kind": "expand",
+            "mode": "expand",
+            "model": o.generator.pk,
+            "prompt": template(o.expand_prompt),
+            "scorer": o.scorer.pk,
+            "trace_ids": [o.trace.pk],
+        },
+    ),
+    "rationalize": lambda o: (
+        "/api/llm/jobs/",
+        {
+            "project": o.project.pk,
+            "kind": "expand",
+            "mode": "rationalize",
+            "model": o.generator.pk,
+            "prompt": template(o.rationalize_prompt),
+            "problem_ids": [o.problem.pk],
+        },
+    ),
+    "score": lambda o: (
+        "/api/llm/jobs/",
+        {
+            "project": o.project.pk,
+            "kind": "score",
+            "scorer": o.scorer.pk,
+            "trace_ids": [o.trace.pk],
+        },
+    ),
+    "tree": lambda o: (
+        "/api/trees/jobs/",
+        {
+            "project": o.project.pk,
+            "model": o.generator.pk,
+            "scorer": o.scorer.pk,
+            "problem_ids": [o.problem.pk],
+        },
+    ),
+    "long_thought": lambda o: (
+        "/api/trees/long-thoughts/",
+        {"project": o.project.pk, "tree_job": o.tree_job.pk, "rewriter": o.generator.pk},
+    ),
+    "monte_carlo": lambda o: (
+        "/api/evaluation/monte-carlo/",
+        {
+            "project": o.project.pk,
+            "model": o.generator.pk,
+            "prompt": template(o.sample_prompt),
+            "trace_ids": [o.trace.pk],
+        },
+    ),
+    "export": lambda o: (
+        "/api/exports/",
+        {"project": o.project.pk, "format": "prm800k", "grades": "run", "run": o.run.pk},
+    ),
+}
+
+SERVICE: dict[str, Callable[[Inputs, Any], Job]] = {
+    "sample": lambda o, user: start_sample_job(
+        project=o.project,
+        user=user,
+        model=o.generator,
+        prompt=o.sample_prompt,
+        problem_ids=[o.problem.pk],
+    ),
+    "expand": lambda o, user: start_expand_job(
+        project=o.project,
+        user=user,
+        model=o.generator,
+        prompt=o.expand_prompt,
+        scorer=o.scorer,
+        trace_ids=[o.trace.pk],
+    ),
+    "rationalize": lambda o, user: start_expand_job(
+        project=o.project,
+        user=user,
+        model=o.generator,
+        prompt=o.rationalize_prompt,
+        mode="rationalize",
+        problem_ids=[o.problem.pk],
+    ),
+    "score": lambda o, user: start_score_job(
+        project=o.project, user=user, scorer=o.scorer, trace_ids=[o.trace.pk]
+    ),
+    "tree": lambda o, user: start_tree_job(
+        project=o.project,
+        user=user,
+        model=o.generator,
+        scorer=o.scorer,
+        problem_ids=[o.problem.pk],
+    ),
+    "long_thought": lambda o, user: start_long_thought_job(
+        project=o.project, user=user, tree_job=o.tree_job, rewriter=o.generator
+    ),
+    "monte_carlo": lambda o, user: start_monte_carlo_job(
+        project=o.project,
+        user=user,
+        model=o.generator,
+        prompt=o.sample_prompt,
+        trace_ids=[o.trace.pk],
+    ),
+    "export": lambda o, user: start_export(
+        project=o.project,
+        user=user,
+        options=ExportOptions(format="prm800k", grades="run", run=o.run.pk),
+    ),
+}
+
+# (how the job is started, the field naming B's row, the input taken from B, its noun)
+CASES = [
+    ("sample", "problem_ids", "problem", "problem"),
+    ("sample", "model", "generator", "model"),
+    ("sample", "prompt", "sample_prompt", "prompt version"),
+    ("expand", "trace_ids", "trace", "trace"),
+    ("expand", "model", "generator", "model"),
+    ("expand", "prompt", "expand_prompt", "prompt version"),
+    ("expand", "scorer", "scorer", "model"),
+    ("rationalize", "problem_ids", "problem", "problem"),
+    ("rationalize", "prompt", "rationalize_prompt", "prompt version"),
+    ("score", "trace_ids", "trace", "trace"),
+    ("score", "scorer", "scorer", "model"),
+    ("tree", "problem_ids", "problem", "problem"),
+    ("tree", "model", "generator", "model"),
+    ("tree", "scorer", "scorer", "model"),
+    ("long_thought", "tree_job", "tree_job", "job"),
+    ("long_thought", "rewriter", "generator", "model"),
+    ("monte_carlo", "trace_ids", "trace", "trace"),
+    ("monte_carlo", "model", "generator", "model"),
+    ("monte_carlo", "prompt", "sample_prompt", "prompt version"),
+    ("export", "run", "run", "job"),
+]
+CASE_IDS = [f"{start}-{field}" for start, field, _, _ in CASES]
+JOB_KIND = {"rationalize": JobKind.EXPAND}
+
+
+def with_b(world: World, swap: str) -> Inputs:
+    """Project A's inputs with one of them taken from project B."""
+    return replace(world.a, **{swap: getattr(world.b, swap)})
+
+
+def refusal(world: World, swap: str, noun: str) -> str:
+    row = getattr(world.b, swap)
+    return f"{noun} {row.pk} is not in project A"
+
+
+def job_count(world: World) -> int:
+    return Job.objects.filter(project=world.a.project).count()
+
+
+# Tests ---------------------------------------------------------------------------------------
+
+
+def test_every_job_kind_is_covered():
+    started = {JOB_KIND.get(start, start) for start, *_ in CASES}
+    # an import names nothing but its project and file (see the import test below)
+    assert started | {JobKind.IMPORT} == set(JobKind.values)
+
+
+@pytest.mark.parametrize("start", sorted(API))
+def test_the_same_request_with_the_projects_own_inputs_is_accepted(world, client, start):
+    # given (the control: each refusal below differs from this request by one input)
+    url, body = API[start](world.a)
+    client.force_login(world.user)
+    # when
+    response = client.post(url, body, content_type="application/json")
+    # then
+    assert response.status_code == 202, response.content
+    assert Job.objects.get(pk=response.json()["id"]).kind == JOB_KIND.get(start, start)
+
+
+@pytest.mark.parametrize(("start", "field", "swap", "noun"), CASES, ids=CASE_IDS)
+def test_the_api_refuses_an_input_of_another_project_and_enqueues_nothing(
+    world, client, django_capture_on_commit_callbacks, start, field, swap, noun
+):
+    # given
+    url, body = API[start](with_b(world, swap))
+    client.force_login(world.user)
+    before = job_count(world)
+    # when
+    with django_capture_on_commit_callbacks(execute=False) as enqueued:
+        response = client.post(url, body, content_type="application/json")
+    # then
+    assert (response.status_code, response.json()) == (
+        400,
+        {field: [refusal(world, swap, noun)]},
+    )
+    assert (job_count(world), enqueued) == (before, [])
+
+
+@pytest.mark.parametrize(("start", "field", "swap", "noun"), CASES, ids=CASE_IDS)
+def test_the_service_refuses_an_input_of_another_project(
+    world, django_capture_on_commit_callbacks, start, field, swap, noun
+):
+    # given
+    before = job_count(world)
+    # when
+    with (
+        django_capture_on_commit_callbacks(execute=False) as enqueued,
+        pytest.raises(ValidationError) as error,
+    ):
+        SERVICE[start](with_b(world, swap), world.user)
+    # then
+    assert error.value.message_dict == {field: [refusal(world, swap, noun)]}
+    assert (job_count(world), enqueued) == (before, [])
+
+
+def test_a_researcher_of_a_alone_may_not_sample_bs_problems(world, client):
+    # given the reported case: a member of A only, naming B's problems by id
+    researcher = UserFactory(username="only-a")
+    MembershipFactory(project=world.a.project, user=researcher, role=Role.RESEARCHER)
+    url, body = API["sample"](with_b(world, "problem"))
+    client.force_login(researcher)
+    # when
+    response = client.post(url, body, content_type="application/json")
+    # then
+    assert (response.status_code, response.json()) == (
+        400,
+        {"problem_ids": [f"problem {world.b.problem.pk} is not in project A"]},
+    )
+    assert Job.objects.filter(kind=JobKind.SAMPLE).count() == 0
+
+
+def test_the_export_page_refuses_a_run_of_another_project(world, client):
+    # given the one browser form that takes an id as typed (the others offer A's rows only)
+    client.force_login(world.user)
+    form = {
+        "format": "prm800k",
+        "file_format": "jsonl",
+        "zero_is": "good",
+        "grades": "run",
+        "run": world.b.run.pk,
+        "score_threshold": 0.5,
+        "min_agreement": 0.0,
+        "test_fraction": 0.0,
+        "seed": 0,
+        "pairs_per_problem": 5,
+    }
+    # when
+    response = client.post(f"/projects/{world.a.project.pk}/export/", form)
+    # then
+    assert response.status_code == 200
+    assert response.context["form"].errors == {"run": [f"job {world.b.run.pk} is not in project A"]}
+    assert Job.objects.filter(kind=JobKind.EXPORT).count() == 0
+
+
+def test_an_import_names_no_rows_and_only_a_managed_project(world, client):
+    # given: an import's parameters name no rows at all, only its project and file
+    assert [f for f in ImportParams.__dataclass_fields__.values() if OWNER in f.metadata] == []
+    admin_of_a = UserFactory(username="admin-a")
+    MembershipFactory(project=world.a.project, user=admin_of_a, role=Role.ADMIN)
+    client.force_login(admin_of_a)
+    # when a member of A only imports into B
+    response = client.post(
+        "/api/imports/",
+        {"project": world.b.project.pk, "format": "math", "file": _upload()},
+    )
+    # then
+    assert response.status_code == 404
+    assert Job.objects.filter(kind=JobKind.IMPORT).count() == 0
+
+
+def _upload() -> SimpleUploadedFile:
+    line = b'{"problem": "1 + 1?", "solution": "$\\\\boxed{2}$", "level": "Level 1"}\n'
+    return SimpleUploadedFile("math.jsonl", line)
+
+
+# Defence in depth: job rows whose stored parameters name another project's rows ---------------
+
+
+def test_a_runner_refuses_stored_problem_ids_of_another_project(world):
+    # given a sample job of A whose stored problem ids were rewritten to B's
+    job = SERVICE["sample"](world.a, world.user)
+    Job.objects.filter(pk=job.pk).update(
+        params={**job.params, "problem_ids": [world.b.problem.pk]}, status=JobStatus.RUNNING
+    )
+    job.refresh_from_db()
+    # when / then: the runner's loader refuses before any model is loaded
+    with pytest.raises(InputOutsideProject) as error:
+        run_sample(job)
+    assert str(error.value) == (
+        f"problem_ids: problem {world.b.problem.pk} belongs to another project; a job reads "
+        "and writes only the rows of its own project"
+    )
+    assert Trace.objects.filter(job=job).count() == 0
+
+
+@pytest.fixture(scope="module")
+def worker(
+    django_db_setup: None, django_db_blocker: object, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WorkerProcess]:
+    purge_broker()
+    process = WorkerProcess(tmp_path_factory.mktemp("worker-logs")).start()
+    yield process
+    process.stop()
+
+
+def _stored_with_b(world: World, start: str, field: str, value: Any) -> Job:
+    """A job of A started normally whose stored `field` is rewritten before it is enqueued."""
+    with transaction.atomic():
+        job = SERVICE[start](world.a, world.user)
+        Job.objects.filter(pk=job.pk).update(params={**job.params, field: value})
+    return job
+
+
+def _failed(job: Job, worker: WorkerProcess) -> Job:
+    def finished() -> bool:
+        job.refresh_from_db()
+        return bool(job.is_finished)
+
+    wait_until(finished, 120, what=f"job {job.pk} to finish", check=worker.check_alive)
+    return job
+
+
+@pytest.mark.worker
+@pytest.mark.parametrize(
+    ("start", "field", "swap", "noun"),
+    [
+        ("sample", "problem_ids", "problem", "problem"),
+        ("score", "trace_ids", "trace", "trace"),
+        ("monte_carlo", "trace_ids", "trace", "trace"),
+        ("long_thought", "tree_job", "tree_job", "job"),
+    ],
+    ids=["sample", "score", "monte_carlo", "long_thought"],
+)
+def test_a_stored_job_naming_another_projects_rows_fails_in_the_worker(
+    worker, transactional_db, start, field, swap, noun
+):
+    # given
+    a, b = ProjectFactory(name="A"), ProjectFactory(name="B")
+    user = UserFactory(username="both")
+    world = World(inputs_of(a), inputs_of(b), user)
+    foreign = getattr(world.b, swap).pk
+    value = foreign if field == "tree_job" else [foreign]
+    # when
+    job = _failed(_stored_with_b(world, start, field, value), worker)
+    # then
+    assert (job.status, job.error) == (
+        JobStatus.FAILED,
+        f"{field}: {noun} {foreign} belongs to another project; a job reads and writes only "
+        "the rows of its own project",
+    )
+    assert job.attempts == 1  # not retried
+    assert Trace.objects.filter(job=job).count() == 0
+    assert Grade.objects.filter(source__job=job).count() == 0
+    assert Rollout.objects.filter(job=job).count() == 0
+    assert Trace.objects.filter(problem=world.b.problem).count() == 1  # B's own trace only
