@@ -9,7 +9,8 @@ import pytest
 
 from annotation.core.models import Project, Role
 from annotation.workspace.models import ItemKind
-from annotation.workspace.services import assignment_claim_next, grading_submit
+from annotation.workspace.services.claims import assignment_claim_next
+from annotation.workspace.services.saves import grading_submit
 from tests.factories import MembershipFactory, ProblemFactory, UserFactory, trace_with_steps
 
 if TYPE_CHECKING:

@@ -454,6 +454,7 @@ def test_a_stored_job_naming_another_projects_rows_fails_in_the_worker(
     # given
     a, b = ProjectFactory(name="A"), ProjectFactory(name="B")
     user = UserFactory(username="both")
+    MembershipFactory(project=a, user=user, role=Role.ADMIN)  # may still run jobs in A
     world = World(inputs_of(a), inputs_of(b), user)
     foreign = getattr(world.b, swap).pk
     value = foreign if field == "tree_job" else [foreign]

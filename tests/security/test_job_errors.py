@@ -6,9 +6,10 @@ import json
 import pytest
 from django.db import DatabaseError, connection
 
+from annotation.core.models import Role
 from annotation.datasets.services import start_import
 from annotation.jobs.models import JobStatus
-from tests.factories import UserFactory
+from tests.factories import MembershipFactory
 from workers.tasks import error_summary, run_job
 
 LONG_SUBJECT = "secret-subject-" + "x" * 200  # the column holds 100 characters
@@ -20,7 +21,7 @@ def test_a_database_error_shows_a_summary_and_logs_the_details(project, caplog) 
     record = {"problem": "What is 1+1?", "solution": "\\boxed{2}", "subject": LONG_SUBJECT}
     job = start_import(
         project=project,
-        user=UserFactory(),
+        user=MembershipFactory(project=project, role=Role.ADMIN).user,
         format_name="math",
         upload=io.BytesIO(json.dumps(record).encode() + b"\n"),
         name="long.jsonl",

@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 
 from annotation.core.models import Role
 from annotation.jobs.models import Job, JobStatus
+from annotation.jobs.params import ModelSnapshot
 from annotation.jobs.services import request_cancel
 from annotation.llm.models import ModelConfig
 from annotation.llm.services import model_config_create, start_score_job
@@ -38,6 +39,12 @@ from tests.support.worker import WorkerProcess, purge_broker, wait_until
 from workers.backends.base import BackendError, ChatMessage, SamplingParams, ScoreItem
 from workers.backends.judge_scorer import judge_messages
 from workers.runners.common import load_generator, load_scorer
+
+
+def as_snapshot(fields: dict[str, Any]) -> ModelSnapshot:
+    """A model as a job stored it, written directly (so no check ran when it was saved)."""
+    return ModelSnapshot.from_params({"id": 0, "label": f"{fields['name']}@v1", **fields})
+
 
 ADMIN_ONLY = "only a project admin may allow a model to run code from its directory"
 SECRET_ADVICE = (
@@ -154,7 +161,7 @@ def test_no_loader_runs_code_from_a_model_directory_the_config_does_not_trust(
         dtype="float32",
         scorer_head=head,
     )
-    snapshot = config.snapshot()
+    snapshot = ModelSnapshot.of(config)
 
     # when the worker's loaders load it
     if not loads:
@@ -172,7 +179,7 @@ def test_no_loader_runs_code_from_a_model_directory_the_config_does_not_trust(
         load_generator(snapshot)
 
     # then no code from the directory ran
-    assert snapshot["trust_remote_code"] is False
+    assert snapshot.trust_remote_code is False
     assert not marker_of(model_dir).exists()
 
 
@@ -190,7 +197,9 @@ def test_a_vllm_option_turning_on_remote_code_is_refused_on_save_and_by_the_work
         model_config_create(
             project=project, name="v", kind="vllm", path_or_endpoint=str(model_dir), options=options
         )
-    snapshot = {"name": "v", "kind": "vllm", "path_or_endpoint": str(model_dir), "options": options}
+    snapshot = as_snapshot(
+        {"name": "v", "kind": "vllm", "path_or_endpoint": str(model_dir), "options": options}
+    )
     with pytest.raises(BackendError) as on_load:
         load_generator(snapshot)
 
@@ -273,7 +282,7 @@ def test_only_a_project_admin_lets_a_model_run_its_own_code(
 
     # and the trusted config loads the directory's own class: the code runs as allowed
     assert not marker_of(model_dir).exists()
-    scorer = load_scorer(ModelConfig.objects.get(name="trusted").snapshot())
+    scorer = load_scorer(ModelSnapshot.of(ModelConfig.objects.get(name="trusted")))
     assert type(scorer.model).__name__ == "EvilForProcessRewardModel"  # type: ignore[attr-defined]
     assert marker_of(model_dir).exists()
 
@@ -336,13 +345,15 @@ def test_the_worker_refuses_api_key_env_outside_the_allow_list(
     # before the checks that names it
     monkeypatch.setenv("SECRET_KEY", "django-secret-in-the-worker")
     with scripted_endpoint(Answer(200, chat_completion("Step 1: correct | fine"))) as endpoint:
-        snapshot = {
-            "name": "judge",
-            "kind": "openai",
-            "path_or_endpoint": endpoint.url,
-            "scorer_head": "judge",
-            "options": {"api_key_env": "SECRET_KEY"},
-        }
+        snapshot = as_snapshot(
+            {
+                "name": "judge",
+                "kind": "openai",
+                "path_or_endpoint": endpoint.url,
+                "scorer_head": "judge",
+                "options": {"api_key_env": "SECRET_KEY"},
+            }
+        )
 
         # when the worker loads the model
         with pytest.raises(BackendError) as error:
@@ -516,9 +527,11 @@ def test_endpoints_outside_the_operators_policy_are_refused_on_save(
     assert error.value.message_dict == {"path_or_endpoint": [message]}
 
 
-def judge_snapshot(url: str) -> dict[str, Any]:
+def judge_snapshot(url: str) -> ModelSnapshot:
     """A judge model as a job's parameters hold it (checked when the job was started)."""
-    return {"name": "judge", "kind": "openai", "path_or_endpoint": url, "scorer_head": "judge"}
+    return as_snapshot(
+        {"name": "judge", "kind": "openai", "path_or_endpoint": url, "scorer_head": "judge"}
+    )
 
 
 def test_a_host_that_resolves_to_a_refused_address_is_refused_when_connecting(
@@ -690,7 +703,12 @@ def failed(job: Job, worker: WorkerProcess) -> Job:
 
 def score_job(project: Any, scorer: ModelConfig) -> Job:
     trace = make_record(make_problems(project, 1)[0], RECORD_STEPS, key="r")
-    return start_score_job(project=project, user=UserFactory(), scorer=scorer, trace_ids=[trace.pk])
+    return start_score_job(
+        project=project,
+        user=MembershipFactory(project=project, role=Role.RESEARCHER).user,
+        scorer=scorer,
+        trace_ids=[trace.pk],
+    )
 
 
 @pytest.mark.worker
