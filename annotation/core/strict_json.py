@@ -75,6 +75,16 @@ def raw_decode(text: str, *, max_depth: int = MAX_DEPTH, int64: bool = True) -> 
     return value, end
 
 
+def check_string(text: str, path: str, prefix: str = "") -> None:
+    """Refuses a NUL character or a lone surrogate (e.g. in a form field)."""
+    if "\x00" in text:
+        raise JSONInputError(path, f"{prefix}contains a NUL character (\\u0000)")
+    if not text.isascii() and (surrogate := _SURROGATE.search(text)):
+        raise JSONInputError(
+            path, f"{prefix}contains a lone surrogate (\\u{ord(surrogate.group()):04x})"
+        )
+
+
 def _syntax_message(error: json.JSONDecodeError) -> str:
     at = f"column {error.colno}"
     if error.lineno > 1:
@@ -173,7 +183,7 @@ def _too_deep(max_depth: int) -> JSONInputError:
 
 def _check(value: Any, path: str, levels: int, max_depth: int, integers: tuple[int, int]) -> None:
     if isinstance(value, str):
-        _check_string(value, path, "")
+        check_string(value, path)
     elif isinstance(value, _Refused):
         raise JSONInputError(path, value.message)
     elif isinstance(value, int) and not integers[0] <= value <= integers[1]:
@@ -184,20 +194,11 @@ def _check(value: Any, path: str, levels: int, max_depth: int, integers: tuple[i
         items = value.items() if isinstance(value, dict) else enumerate(value)
         for key, child in items:
             if isinstance(key, str):
-                _check_string(key, path, "has a key that ")
+                check_string(key, path, "has a key that ")
                 where = f"{path}.{key}" if path else key
             else:
                 where = f"{path}[{key}]"
             _check(child, where, levels - 1, max_depth, integers)
-
-
-def _check_string(text: str, path: str, prefix: str) -> None:
-    if "\x00" in text:
-        raise JSONInputError(path, f"{prefix}contains a NUL character (\\u0000)")
-    if not text.isascii() and (surrogate := _SURROGATE.search(text)):
-        raise JSONInputError(
-            path, f"{prefix}contains a lone surrogate (\\u{ord(surrogate.group()):04x})"
-        )
 
 
 def _shortened(text: str, limit: int = 40) -> str:

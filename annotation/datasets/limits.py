@@ -1,27 +1,11 @@
 """What the columns an import writes can hold, read from the models, so that validation refuses
-a record before the database would (and names its line and field).
-
-Integer ranges are those of the declared column types (smallint, integer, bigint), the same on
+a record before the database would (and names its line and field). The ranges are the same on
 every database: a file that imports on SQLite imports on PostgreSQL.
 """
 
-from django.db import models
-from django.db.backends.base.operations import BaseDatabaseOperations
-
+from annotation.core.columns import integer_range, max_length
 from annotation.grading.models import GradeSource
 from annotation.problems.models import Problem, StepNode, Trace, TraceStep
-
-
-def integer_range(model: type[models.Model], name: str) -> tuple[int, int]:
-    field = model._meta.get_field(name)
-    return BaseDatabaseOperations.integer_field_ranges[field.get_internal_type()]
-
-
-def max_length(model: type[models.Model], name: str) -> int:
-    field = model._meta.get_field(name)
-    assert isinstance(field, models.CharField) and field.max_length is not None
-    return field.max_length
-
 
 # Steps in one path: a node's depth is its position + 1.
 MAX_STEPS = min(integer_range(StepNode, "depth")[1], integer_range(TraceStep, "position")[1] + 1)
