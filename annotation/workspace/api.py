@@ -29,7 +29,7 @@ from annotation.workspace.services import (
 # Fields of a request body that are not part of the stored draft.
 CONTROL_FIELDS = ("version", "time_spent_ms", "finish_reason", "checklist")
 # What each editor stores as its draft (static/js/workspace.js), served back on every load.
-DRAFT_FIELDS = {
+DRAFT_FIELDS: dict[str, tuple[str, ...]] = {
     ItemKind.GRADE: ("grades", "finish"),
     ItemKind.RECORD: ("thoughts", "final_answer", "finish"),
 }
