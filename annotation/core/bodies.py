@@ -4,13 +4,15 @@ surrogates or more than its limit of characters. A BodyError names the field; JS
 answer it with 400, form views with a message.
 
 Plain functions rather than serializers: the autosave path runs them several times a minute
-per annotator (bench/grade_latency.py).
+per annotator (bench/grade_latency.py). Forms with a JSON field use StrictJSONFormField.
 """
 
 from typing import Any
 
+from django import forms
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig, ValidationError
+from django.forms.fields import InvalidJSONInput, JSONString
 from django.http import HttpRequest
 
 from annotation.core import strict_json
@@ -66,3 +68,30 @@ def check_texts(value: Any, path: str, *, max_chars: int) -> None:
     elif isinstance(value, list):
         for index, child in enumerate(value):
             check_texts(child, f"{path}[{index}]", max_chars=max_chars)
+
+
+class StrictJSONFormField(forms.JSONField):
+    """A form's JSON text decoded by `strict_json`: what it refuses is a form error saying
+    where (Django's own field lets NaN through and fails with a 500 on a 5,000-digit integer
+    or deep nesting)."""
+
+    def to_python(self, value: Any) -> Any:
+        if self.disabled or value in self.empty_values or not isinstance(value, str):
+            return super().to_python(value)
+        try:
+            converted = _decoded_text(value)
+        except JSONInputError as error:
+            raise ValidationError(f"Enter valid JSON: {error}", code="invalid") from None
+        return JSONString(converted) if isinstance(converted, str) else converted
+
+    def bound_data(self, data: Any, initial: Any) -> Any:
+        if self.disabled or not isinstance(data, str):
+            return super().bound_data(data, initial)
+        try:
+            return _decoded_text(data)
+        except JSONInputError:
+            return InvalidJSONInput(data)
+
+
+def _decoded_text(text: str) -> Any:
+    return strict_json.decode(text.encode("utf-8", "surrogatepass"))

@@ -4,6 +4,7 @@ from typing import Any
 
 from django import forms
 
+from annotation.core.bodies import StrictJSONFormField
 from annotation.core.models import Project
 from annotation.llm.models import ModelConfig, PromptPurpose, PromptTemplate
 from annotation.problems.models import Origin
@@ -24,6 +25,7 @@ class ModelConfigForm(forms.ModelForm[ModelConfig]):
             "use_chat_template",
             "options",
         ]
+        field_classes = {"default_sampling": StrictJSONFormField, "options": StrictJSONFormField}
 
 
 class PromptCreateForm(forms.Form):

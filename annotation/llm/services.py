@@ -45,6 +45,8 @@ class PromptConflict(Exception):
 
 
 def check_sampling(sampling: dict[str, Any], *, field: str = "default_sampling") -> None:
+    if not isinstance(sampling, dict):
+        raise ValidationError({field: "expected an object of sampling parameters"})
     unknown = set(sampling) - SAMPLING_KEYS
     if unknown:
         known = ", ".join(sorted(SAMPLING_KEYS))
@@ -61,6 +63,8 @@ SECRET_OPTION_KEYS = frozenset({"api_key", "password", "secret", "token"})
 
 
 def check_options(options: dict[str, Any]) -> None:
+    if not isinstance(options, dict):
+        raise ValidationError({"options": "expected an object of backend options"})
     secrets = sorted(SECRET_OPTION_KEYS & set(options))
     if secrets:
         raise ValidationError(
