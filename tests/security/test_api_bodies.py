@@ -209,7 +209,12 @@ def test_a_bad_api_body_answers_400_naming_the_field(objects):
     )
 
 
-# A form with JSON fields: the model config page ---------------------------------------------
+# Forms with JSON in a field: the model config page, the export page --------------------------
+
+
+def post_as_admin(client, url: str, data: dict[str, str]):
+    client.force_login(Job.objects.get().created_by)  # the project's admin
+    return client.post(url, data)
 
 
 @pytest.mark.parametrize(
@@ -227,9 +232,9 @@ def test_a_bad_api_body_answers_400_naming_the_field(objects):
 def test_a_bad_json_field_in_a_form_is_a_form_error(client, objects, sampling, error):
     # given
     _, ids = objects
-    client.force_login(Job.objects.get().created_by)
     # when
-    response = client.post(
+    response = post_as_admin(
+        client,
         f"/projects/{ids[PROJECT]}/llm/models/new/",
         {
             "name": "m",
@@ -258,9 +263,9 @@ def test_a_bad_json_field_in_a_form_is_a_form_error(client, objects, sampling, e
 def test_a_bad_held_out_line_on_the_export_page_is_a_form_error(client, objects, held_out, error):
     # given
     _, ids = objects
-    client.force_login(Job.objects.get().created_by)
     # when
-    response = client.post(
+    response = post_as_admin(
+        client,
         f"/projects/{ids[PROJECT]}/export/",
         {
             "format": "prm800k",
