@@ -25,6 +25,7 @@ from typing import Any
 import msgspec
 
 MAX_DEPTH = 32
+MAX_PATH_CHARS = 200  # a path is made of the document's own keys, which may be long
 MAX_DIGITS = 4300  # Python's int() and str() refuse more (sys.get_int_max_str_digits)
 _INT64 = (-(2**63), 2**63 - 1)
 _ANY_INT = (-(10**MAX_DIGITS) + 1, 10**MAX_DIGITS - 1)
@@ -35,6 +36,7 @@ class JSONInputError(ValueError):
     from raw_decode, also where the refused value ends in the text (None if unknown)."""
 
     def __init__(self, path: str, message: str, end: int | None = None) -> None:
+        path = _shortened(path, MAX_PATH_CHARS)
         super().__init__(f"{path}: {message}" if path else message)
         self.path = path
         self.message = message

@@ -1,12 +1,7 @@
-MAX_FIELD_CHARS = 200  # a field path is made of the file's own keys, which may be long
-
-
 class RecordError(ValueError):
     """A bad record in an imported file: says which line and field, and what is wrong."""
 
     def __init__(self, line: int, field: str, message: str) -> None:
-        if len(field) > MAX_FIELD_CHARS:
-            field = field[: MAX_FIELD_CHARS - 3] + "..."
         super().__init__(f"line {line}: field {field}: {message}")
         self.line = line
         self.field = field

@@ -147,3 +147,9 @@ def test_raw_decode_says_where_a_refused_value_ends():
     with pytest.raises(JSONInputError) as caught:
         raw_decode('{"a": NaN}, {"b": 1}]')
     assert (caught.value.path, caught.value.end) == ("a", 10)
+
+
+def test_a_long_key_is_cut_short_in_the_path():
+    with pytest.raises(JSONInputError) as caught:
+        decode(b'{"' + b"k" * 10_000 + b'": NaN}')
+    assert caught.value.path == "k" * 197 + "..."
