@@ -143,7 +143,9 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
-DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# Request bodies (JSON, forms; uploaded files are not counted): 2.5 MB, Django's default. An
+# editor's draft is far smaller (docs/annotators.md, "Limits"); more is refused with 400.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
 # ---- Production: HTTPS and security headers (see docs/deployment.md) ----------------------
@@ -180,6 +182,11 @@ REST_FRAMEWORK = {
         "annotation.core.tokens.ApiTokenAuthentication",  # expiring, revocable (see below)
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": [
+        "annotation.core.parsers.StrictJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["annotation.core.filters.FilterBackend"],  # no leaky HTML form

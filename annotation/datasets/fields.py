@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from annotation.datasets.errors import RecordError
@@ -57,29 +58,66 @@ class Fields:
             return None
         return value
 
-    def string(self, key: str, *, required: bool = True, nullable: bool = False) -> str | None:
+    def string(
+        self,
+        key: str,
+        *,
+        required: bool = True,
+        nullable: bool = False,
+        max_length: int | None = None,
+    ) -> str | None:
         value = self._get(key, required)
         if value is None and (nullable or not required):
             return None
         if not isinstance(value, str):
             raise self.error(key, f"expected a string, got {_type(value)}")
+        if max_length is not None and len(value) > max_length:
+            raise self.error(key, f"is longer than {max_length} characters")
         return value
 
-    def text(self, key: str) -> str:
+    def text(self, key: str, *, max_length: int | None = None) -> str:
         """A required non-empty string."""
-        value = self.string(key)
+        value = self.string(key, max_length=max_length)
         assert value is not None
         if not value.strip():
             raise self.error(key, "is empty")
         return value
 
-    def integer(self, key: str, *, required: bool = True, nullable: bool = False) -> int | None:
+    def timestamp(self, key: str) -> str:
+        """A required ISO 8601 date and time, kept as written."""
+        value = self.string(key)
+        assert value is not None
+        try:
+            datetime.fromisoformat(value)
+        except ValueError:
+            raise self.error(key, f"expected an ISO 8601 timestamp, got {shown(value)}") from None
+        return value
+
+    def integer(
+        self,
+        key: str,
+        *,
+        required: bool = True,
+        nullable: bool = False,
+        bounds: tuple[int, int] | None = None,
+    ) -> int | None:
         value = self._get(key, required)
         if value is None and (nullable or not required):
             return None
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.error(key, f"expected an integer, got {_type(value)}")
+        if bounds is not None:
+            self.check_bounds(key, value, bounds)
         return value
+
+    def check_bounds(self, key: str, value: int, bounds: tuple[int, int]) -> None:
+        low, high = bounds
+        if not low <= value <= high:
+            raise self.error(key, f"expected an integer from {low} to {high}, got {value}")
+
+    def check_count(self, key: str, items: list[Any], what: str, limit: int) -> None:
+        if len(items) > limit:
+            raise self.error(key, f"has {len(items)} {what}; at most {limit}")
 
     def boolean(self, key: str, *, required: bool = True, nullable: bool = False) -> bool | None:
         value = self._get(key, required)
@@ -125,6 +163,16 @@ class _Item:
 
     def path(self, index: str | int) -> str:
         return f"{self.fields.path(self.key)}[{index}]"
+
+
+def shown(value: Any) -> str:
+    """A value for an error message: strings (cut when long) and numbers as written, anything
+    else by its type."""
+    if isinstance(value, str):
+        return repr(value if len(value) <= 50 else value[:47] + "...")
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return repr(value)
+    return _type(value)
 
 
 def _type(value: Any) -> str:

@@ -1,19 +1,21 @@
 """Dataset imports: stream a file, write problems, nodes, traces and grades in bulk.
 
-All-or-nothing by default (one transaction; a bad record raises RecordError naming the
-line and field). Idempotent: a record already imported creates nothing.
+All-or-nothing: one transaction; a bad record raises RecordError naming the line and field,
+and so does a record the database refuses all the same. Idempotent: a record already
+imported creates nothing.
 """
 
+import hashlib
 import itertools
+import json
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import IO, Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DataError, IntegrityError, transaction
 from django.utils import timezone
 
 from algorithms.answers import answers_equivalent_many
@@ -38,6 +40,7 @@ IMPORT_FORMATS: dict[str, ModuleType] = {
 }
 
 ProgressCallback = Callable[[int, int], None]  # (records written, records in the file)
+MAX_REPORTED_ERRORS = 1000  # --skip-invalid: the report lists these many, and counts the rest
 
 
 @dataclass
@@ -48,7 +51,21 @@ class ImportReport:
     traces_existing: int = 0
     nodes_created: int = 0
     grades_created: int = 0
-    errors: list[dict[str, Any]] = field(default_factory=list)
+    invalid_records: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)  # the first ones only
+
+    def add_error(self, error: RecordError) -> None:
+        self.invalid_records += 1
+        if len(self.errors) < MAX_REPORTED_ERRORS:
+            self.errors.append(error.as_dict())
+
+    def error_lines(self) -> Iterator[str]:
+        """The report of skipped records, JSONL: one line per listed error, then
+        `{"omitted": N}` if there were more."""
+        for error in self.errors:
+            yield json.dumps(error) + "\n"
+        if omitted := self.invalid_records - len(self.errors):
+            yield json.dumps({"omitted": omitted}) + "\n"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -58,7 +75,7 @@ class ImportReport:
             "traces_existing": self.traces_existing,
             "nodes_created": self.nodes_created,
             "grades_created": self.grades_created,
-            "invalid_records": len(self.errors),
+            "invalid_records": self.invalid_records,
         }
 
 
@@ -71,14 +88,14 @@ def import_dataset(
     grade_answers: bool = True,
     on_progress: ProgressCallback | None = None,
     chunk_size: int | None = None,
-    validate_first: bool = False,
 ) -> ImportReport:
-    """Import a whole file; raises RecordError on the first bad record unless skip_invalid.
+    """Import a whole file in one transaction; raises RecordError on the first bad record
+    (nothing is written) unless skip_invalid.
 
-    By default one transaction: a bad record rolls everything back. With validate_first
-    (imports run as jobs), a first pass checks every record, then chunks are committed
-    one by one so that progress is visible; a chunk already written is skipped when the
-    import runs again, so a crashed import finishes by running it again.
+    on_progress is called after each chunk, inside the transaction, with the records written
+    and an estimate of the records in the file; a caller that stores progress where others
+    can see it needs a connection of its own (see datasets/jobs.py). Then once more after
+    the commit, with the final count.
     """
     if format_name not in IMPORT_FORMATS:
         raise ValueError(
@@ -86,22 +103,15 @@ def import_dataset(
         )
     parse = IMPORT_FORMATS[format_name].parse
     report = ImportReport()
-    start = stream.tell()
     size = _remaining_bytes(stream)
-    known_total: int | None = None
-    if validate_first:
-        known_total = sum(1 for _ in _parsed(iter_records(stream), parse, [], skip_invalid))
-        stream.seek(start)
     writer = _ChunkWriter(project, format_name, report, grade_answers=grade_answers)
-    records = _parsed(iter_records(stream), parse, report.errors, skip_invalid)
-    with nullcontext() if validate_first else transaction.atomic():
+    records = _parsed(iter_records(stream), parse, report, skip_invalid)
+    with transaction.atomic():
         for chunk in _batched(records, chunk_size or settings.STEPWISE_IMPORT_CHUNK):
-            with transaction.atomic():
-                writer.write(chunk)
+            writer.write(chunk)
             report.records += len(chunk)
             if on_progress:
-                total = known_total or _estimated_total(stream, size, report.records)
-                on_progress(report.records, total)
+                on_progress(report.records, _estimated_total(stream, size, report.records))
     if on_progress:
         on_progress(report.records, report.records)
     return report
@@ -128,24 +138,54 @@ def _estimated_total(stream: IO[bytes], size: int | None, done: int) -> int:
 def _parsed(
     rows: Iterator[tuple[int, Any]],
     parse: Callable[[int, Any], ImportRecord],
-    errors: list[dict[str, Any]],
+    report: ImportReport,
     skip_invalid: bool,
 ) -> Iterator[ImportRecord]:
-    """The parsed records; with skip_invalid, the bad ones go to `errors` instead."""
+    """The parsed records; with skip_invalid, the bad ones go to the report instead."""
+    first_line: dict[bytes, int] = {}  # by a digest of each record's identity
     while True:
         try:
             line, obj = next(rows)
             if isinstance(obj, RecordError):
                 raise obj
             record = parse(line, obj)
+            _check_first_of_its_identity(record, first_line)
         except StopIteration:
             return
         except RecordError as error:
             if not skip_invalid or error.field == "(file)":
                 raise
-            errors.append(error.as_dict())
+            report.add_error(error)
             continue
         yield record
+
+
+def _check_first_of_its_identity(record: ImportRecord, first_line: dict[bytes, int]) -> None:
+    """A second record of the same problem (or trace) in one file would be skipped as already
+    imported: refused instead, so nothing is lost unseen."""
+    identity = _ChunkWriter._key(record.problem)
+    if record.trace is not None:
+        identity += "\0" + record.trace.external_id
+    digest = hashlib.blake2b(identity.encode(), digest_size=16).digest()
+    earlier = first_line.setdefault(digest, record.line)
+    if earlier != record.line:
+        raise RecordError(
+            record.line,
+            record.key_field,
+            f"the same as line {earlier}; a file holds each record once",
+        )
+
+
+# What the database raises for a value it cannot hold; other errors are not the file's fault.
+_REFUSED = (DataError, IntegrityError, UnicodeEncodeError)
+
+
+def _reason(error: Exception) -> str:
+    """The database's one-line message, without the statement or its data."""
+    diagnostic = getattr(error.__cause__, "diag", None)
+    if diagnostic is not None and diagnostic.message_primary:
+        return str(diagnostic.message_primary)
+    return str(error).splitlines()[0]
 
 
 def _batched(items: Iterable[ImportRecord], size: int) -> Iterator[list[ImportRecord]]:
@@ -168,7 +208,47 @@ class _ChunkWriter:
         self.source_ids: dict[str, int] = {}
 
     def write(self, chunk: list[ImportRecord]) -> None:
-        """Write one chunk, inside an atomic block of the caller's."""
+        """Write one chunk, inside the caller's transaction. Should the database refuse a
+        record all the same, RecordError names its line (and shows no SQL)."""
+        try:
+            self._write_in_savepoint(chunk)
+        except _REFUSED as error:
+            raise self._refusal(chunk, error) from None
+
+    def _write_in_savepoint(self, records: list[ImportRecord]) -> None:
+        try:
+            with transaction.atomic():
+                self._write(records)
+        except _REFUSED:
+            # Rolled back: forget what the savepoint created (found again when needed).
+            self.problem_by_key.clear()
+            self.source_ids.clear()
+            raise
+
+    def _refusal(self, chunk: list[ImportRecord], error: Exception) -> RecordError:
+        """Which record the database refused: the chunk is written again by halves, keeping
+        the halves that go in, down to one record (about two chunks' writes)."""
+        records = chunk
+        while len(records) > 1:
+            half = records[: len(records) // 2]
+            try:
+                self._write_in_savepoint(half)
+                records = records[len(half) :]
+            except _REFUSED:
+                records = half
+        try:
+            self._write_in_savepoint(records)
+        except _REFUSED as refused:
+            return RecordError(
+                records[0].line, "(record)", f"the database refused it: {_reason(refused)}"
+            )
+        return RecordError(  # refused together, not one by one
+            chunk[0].line,
+            "(record)",
+            f"the database refused lines {chunk[0].line} to {chunk[-1].line}: {_reason(error)}",
+        )
+
+    def _write(self, chunk: list[ImportRecord]) -> None:
         with row_triggers_skipped() as unchecked:
             problems = self._problems(chunk)
             with_traces = [(r, problems[id(r)]) for r in chunk if r.trace is not None]

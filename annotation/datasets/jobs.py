@@ -1,11 +1,14 @@
 """Imports as jobs: the uploaded file is in Django storage; progress goes to the job row."""
 
-import json
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 from django.core.files.base import ContentFile
+from django.db import connection
 
 from annotation.datasets.errors import RecordError
-from annotation.datasets.importer import import_dataset
+from annotation.datasets.importer import ProgressCallback, import_dataset
 from annotation.jobs.models import Job
 from annotation.jobs.params import ImportParams, job_params
 from annotation.jobs.services import report_progress
@@ -17,19 +20,40 @@ class ImportFailed(Exception):
 
 def run_import(job: Job) -> dict[str, object]:
     params = job_params(job, ImportParams)
-    with job.input_file.open("rb") as stream:
+    with job.input_file.open("rb") as stream, progress_beside_the_import(job) as on_progress:
         try:
             report = import_dataset(
                 project=job.project,
                 format_name=params.format,
                 stream=stream,
                 skip_invalid=params.skip_invalid,
-                on_progress=lambda done, total: report_progress(job, done, total),
-                validate_first=True,
+                on_progress=on_progress,
             )
         except RecordError as error:
             raise ImportFailed(f"{error}; nothing was imported") from None
-    if report.errors:
-        lines = "".join(json.dumps(e) + "\n" for e in report.errors)
+    report_progress(job, report.records, report.records)
+    if report.invalid_records:
+        lines = "".join(report.error_lines())
         job.output_file.save(f"import-{job.pk}-errors.jsonl", ContentFile(lines), save=False)
     return report.as_dict()
+
+
+@contextmanager
+def progress_beside_the_import(job: Job) -> Iterator[ProgressCallback]:
+    """The import is one transaction, so its progress is written from a thread of its own
+    (Django gives each thread its own connection): others see it at once, and the job row is
+    never locked by the import's transaction. A cancel request raises JobCancelled here, in
+    the import, which then rolls back."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"job-{job.pk}-progress") as side:
+
+        def on_progress(done: int, total: int) -> None:
+            side.submit(report_progress, job, done, total).result()
+
+        try:
+            yield on_progress
+        finally:
+            side.submit(_close_connection).result()
+
+
+def _close_connection() -> None:
+    connection.close()  # the connection of the thread that runs this

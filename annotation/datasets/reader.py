@@ -8,8 +8,8 @@ import json
 from collections.abc import Iterator
 from typing import IO, Any
 
-import msgspec
-
+from annotation.core import strict_json
+from annotation.core.strict_json import JSONInputError
 from annotation.datasets.errors import RecordError
 
 MAX_RECORD_BYTES = 4 * 1024 * 1024
@@ -21,8 +21,9 @@ def iter_records(
 ) -> Iterator[tuple[int, Any]]:
     """Yield (line number, decoded JSON value) for a JSONL file or a JSON array file.
 
-    A JSONL line that is not valid JSON comes as a RecordError value; errors that end the
-    file (empty, broken array) are raised.
+    A record that cannot be decoded or that holds a value refused by `strict_json` (NaN, a
+    NUL, a repeated key, ...; big integers are kept) comes as a RecordError value; errors
+    that end the file (empty, broken array) are raised, with the field "(file)".
     """
     first = _peek_non_space(stream)
     if first is None:
@@ -46,32 +47,11 @@ def _peek_non_space(stream: IO[bytes]) -> bytes | None:
             return stripped[:1]
 
 
-def _decode(raw: bytes, line: int) -> str:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise RecordError(line, "(record)", f"invalid UTF-8 at byte {exc.start + 1}") from None
-
-
-_FAST_DECODER = msgspec.json.Decoder()
-
-
 def _loads_line(raw: bytes, line: int) -> Any:
-    """msgspec for speed (it keeps big integers exact); the standard library for what
-    msgspec refuses (NaN, 1e400, lone surrogates) and for the message of a bad line."""
     try:
-        return _FAST_DECODER.decode(raw)
-    except (msgspec.MsgspecError, UnicodeDecodeError):
-        return _loads(_decode(raw, line), line)
-
-
-def _loads(text: str, line: int) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise RecordError(
-            line, "(record)", f"invalid JSON: {exc.msg} at column {exc.colno}"
-        ) from None
+        return strict_json.decode(raw, int64=False)
+    except JSONInputError as error:
+        raise RecordError(line, error.path or "(record)", error.message) from None
 
 
 def _iter_jsonl(stream: IO[bytes], max_record_bytes: int) -> Iterator[tuple[int, Any]]:
@@ -105,7 +85,6 @@ def _iter_jsonl(stream: IO[bytes], max_record_bytes: int) -> Iterator[tuple[int,
 
 def _iter_array(stream: IO[bytes], max_record_bytes: int) -> Iterator[tuple[int, Any]]:
     """Decode the elements of a top-level JSON array one at a time."""
-    json_decoder = json.JSONDecoder()
     text_decoder = codecs.getincrementaldecoder("utf-8")()
     buffer = ""
     line = 1  # the line of buffer[0]
@@ -153,19 +132,24 @@ def _iter_array(stream: IO[bytes], max_record_bytes: int) -> Iterator[tuple[int,
             raise RecordError(line, "(file)", "expected ',' or ']' between array elements")
         while True:
             try:
-                value, end = json_decoder.raw_decode(buffer)
+                value, end = strict_json.raw_decode(buffer, int64=False)
+                break
+            except JSONInputError as error:
+                if error.end is None:  # nested too deep to find where the element ends
+                    raise RecordError(line, "(file)", error.message) from None
+                value, end = RecordError(line, error.path or "(record)", error.message), error.end
                 break
             except json.JSONDecodeError as exc:
-                if eof:
+                if eof:  # the array is broken: no later element can be found
                     raise RecordError(
                         line + exc.lineno - 1,
-                        "(record)",
+                        "(file)",
                         f"invalid JSON: {exc.msg} at column {exc.colno}",
                     ) from None
                 if len(buffer) > max_record_bytes:
                     raise RecordError(
                         line,
-                        "(record)",
+                        "(file)",
                         f"the record is longer than the limit of {max_record_bytes} bytes",
                     ) from None
                 read_more()  # the element may continue in the next chunk

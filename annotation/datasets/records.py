@@ -44,3 +44,4 @@ class ImportRecord:
     line: int
     problem: ProblemRecord
     trace: TraceRecord | None = None
+    key_field: str = "(record)"  # the field that identifies the record, for "the same as line N"

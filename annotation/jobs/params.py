@@ -76,6 +76,8 @@ def check_items(name: str, ids: Sequence[int]) -> None:
 
 def check_sampling(sampling: dict[str, Any], name: str = "sampling") -> None:
     """Keys and values SamplingParams takes, except n (each job says its own n)."""
+    if not isinstance(sampling, dict):
+        raise ParamsError(name, "expected an object of sampling parameters")
     unknown = set(sampling) - SAMPLING_KEYS
     if unknown:
         known = ", ".join(sorted(SAMPLING_KEYS))

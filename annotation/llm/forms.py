@@ -5,6 +5,7 @@ from typing import Any
 from django import forms
 
 from algorithms.model_policy import without_secrets
+from annotation.core.bodies import StrictJSONFormField
 from annotation.core.models import Project
 from annotation.llm.models import ModelConfig, PromptPurpose, PromptTemplate
 from annotation.problems.models import Origin
@@ -26,6 +27,7 @@ class ModelConfigForm(forms.ModelForm[ModelConfig]):
             "options",
             "trust_remote_code",
         ]
+        field_classes = {"default_sampling": StrictJSONFormField, "options": StrictJSONFormField}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

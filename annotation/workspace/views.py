@@ -10,14 +10,18 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from annotation.core import bodies
 from annotation.core.access import Ability, access_assignment, access_project, access_trace
+from annotation.core.bodies import BodyError
 from annotation.problems.models import FinishReason
 from annotation.workspace import selectors
 from annotation.workspace.models import AssignmentStatus, ItemKind
 from annotation.workspace.services.claims import assignment_claim_next, assignment_skip
-from annotation.workspace.services.drafts import THOUGHT_KINDS
+from annotation.workspace.services.drafts import MAX_TEXT, THOUGHT_KINDS
 from annotation.workspace.services.errors import WorkspaceError
 from annotation.workspace.services.reviews import assignment_review
+
+MAX_SKIP_REASON = 2000  # characters, as assignment_skip keeps
 
 
 @login_required
@@ -79,8 +83,9 @@ def assignment_page(request: HttpRequest, assignment_id: int) -> HttpResponse:
 def skip(request: HttpRequest, assignment_id: int) -> HttpResponse:
     assignment = access_assignment(request.user, assignment_id)
     try:
-        assignment_skip(assignment=assignment, reason=request.POST.get("reason", ""))
-    except WorkspaceError as error:
+        reason = bodies.text(request.POST.get("reason", ""), "reason", max_chars=MAX_SKIP_REASON)
+        assignment_skip(assignment=assignment, reason=reason)
+    except (BodyError, WorkspaceError) as error:
         messages.error(request, str(error))
         return redirect("workspace-assignment", assignment.pk)
     messages.success(request, "Skipped. It goes to someone else.")
@@ -143,9 +148,9 @@ def review_decide(request: HttpRequest, assignment_id: int) -> HttpResponse:
             assignment=assignment,
             reviewer=request.user,
             decision=request.POST.get("decision", ""),
-            comment=request.POST.get("comment", ""),
+            comment=bodies.text(request.POST.get("comment", ""), "comment", max_chars=MAX_TEXT),
         )
-    except WorkspaceError as error:
+    except (BodyError, WorkspaceError) as error:
         messages.error(request, str(error))
     else:
         messages.success(

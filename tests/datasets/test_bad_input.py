@@ -124,3 +124,39 @@ def test_command_exits_non_zero_with_the_message(project, tmp_path):
     with pytest.raises(CommandError, match=r"bad\.jsonl: line 1: field"):
         call_command("import_dataset", str(path), project=project.name, format="processbench")
     assert Problem.objects.count() == 0
+
+
+def processbench_row(row_id: str, problem: str = "p") -> dict:
+    return {
+        "id": row_id,
+        "generator": "g",
+        "problem": problem,
+        "steps": ["a", "b"],
+        "final_answer_correct": True,
+        "label": -1,
+    }
+
+
+def test_skip_invalid_in_a_json_array_skips_a_refused_element_and_goes_on(project):
+    # given: a JSON array whose middle element holds a NUL character
+    rows = [processbench_row("a"), processbench_row("b", "p\x00"), processbench_row("c")]
+    data = ("[\n" + ",\n".join(json.dumps(r) for r in rows) + "\n]").encode()
+    # when
+    report = import_dataset(
+        project=project, format_name="processbench", stream=io.BytesIO(data), skip_invalid=True
+    )
+    # then
+    assert report.errors == [
+        {"line": 3, "field": "problem", "error": "contains a NUL character (\\u0000)"}
+    ]
+    assert sorted(Trace.objects.values_list("external_id", flat=True)) == ["a", "c"]
+
+
+def test_a_broken_json_array_stops_the_import_even_with_skip_invalid(project):
+    data = ("[" + json.dumps(processbench_row("a")) + ', {"id": "b", "problem"').encode()
+    with pytest.raises(RecordError) as caught:
+        import_dataset(
+            project=project, format_name="processbench", stream=io.BytesIO(data), skip_invalid=True
+        )
+    assert caught.value.field == "(file)"
+    assert Trace.objects.count() == 0

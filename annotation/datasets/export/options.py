@@ -3,6 +3,7 @@
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from annotation.core import strict_json
 from annotation.jobs.params import JOB, owns
 from annotation.jobs.typed_json import ParamsError, from_json
 from annotation.problems.models import Origin
@@ -133,8 +134,6 @@ def _digest_of(items: tuple[str, ...]) -> str:
 def held_out_from_text(text: str) -> tuple[str, ...]:
     """Held-out entries from a file: one per line, a problem id or text, or a JSON object with
     `unique_id` / `id` and `problem` / `question` (a MATH-500 line gives both)."""
-    import json
-
     entries: list[str] = []
     for number, line in enumerate(text.splitlines(), start=1):
         line = line.strip()
@@ -144,9 +143,9 @@ def held_out_from_text(text: str) -> tuple[str, ...]:
             entries.append(line)
             continue
         try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise ExportOptionError(f"held_out: line {number} is not valid JSON: {error}") from None
+            obj = strict_json.decode(line.encode("utf-8", "surrogatepass"))
+        except strict_json.JSONInputError as error:
+            raise ExportOptionError(f"held_out: line {number}: {error}") from None
         found = [
             obj[key]
             for key in ("unique_id", "id", "problem", "question")

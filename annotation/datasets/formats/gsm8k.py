@@ -20,6 +20,7 @@ def parse(line: int, obj: Any) -> ImportRecord:
         problem=ProblemRecord(
             text=record.text("question"), answer=answer.strip(), solution=solution
         ),
+        key_field="question",
     )
 
 

@@ -4,12 +4,13 @@ import re
 from typing import Any
 
 from algorithms.answers import extract_answer
-from annotation.datasets.fields import Fields
+from annotation.datasets import limits
+from annotation.datasets.fields import Fields, shown
 from annotation.datasets.records import ImportRecord, ProblemRecord
 from annotation.problems.models import Problem
 
 NAME = "math"
-_LEVEL = re.compile(r"^(?:Level\s*)?(\d+)$")
+_LEVEL = re.compile(r"^(?:Level\s*)?(\d{1,18})$")  # 18 digits: int() of more is not needed
 
 
 def parse(line: int, obj: Any) -> ImportRecord:
@@ -21,30 +22,36 @@ def parse(line: int, obj: Any) -> ImportRecord:
         answer = extract_answer(solution)
         if answer is None:
             raise record.error("answer", "is missing and the solution has no \\boxed{...} answer")
+    external_id = record.string("unique_id", required=False, max_length=limits.PROBLEM_ID_LENGTH)
+    subject = record.string("subject", required=False, max_length=limits.SUBJECT_LENGTH)
     return ImportRecord(
         line=line,
         problem=ProblemRecord(
             text=problem,
-            external_id=record.string("unique_id", required=False),
+            external_id=external_id,
             answer=answer,
             solution=solution,
-            subject=record.string("subject", required=False) or "",
+            subject=subject or "",
             level=parse_level(record, "level"),
         ),
+        key_field="unique_id" if external_id else "problem",
     )
 
 
 def parse_level(record: Fields, key: str) -> int | None:
     value = record.obj.get(key)
-    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
-        return value
     if isinstance(value, str):
-        match = _LEVEL.match(value.strip())
-        if match:
-            return int(match.group(1))
         if value.strip() == "?":  # MATH has a few problems of unknown level
             return None
-    raise record.error(key, f'expected an integer or "Level N", got {value!r}')
+        match = _LEVEL.match(value.strip())
+        if match:
+            value = int(match.group(1))
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise record.error(key, f'expected an integer or "Level N", got {shown(value)}')
+    record.check_bounds(key, value, limits.LEVELS)
+    return value
 
 
 def export_row(problem: Problem) -> dict[str, Any]:

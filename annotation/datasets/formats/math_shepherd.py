@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from algorithms.answers import extract_answer
+from annotation.datasets import limits
 from annotation.datasets.fields import Fields
 from annotation.datasets.records import ImportRecord, ProblemRecord, StepRecord, TraceRecord
 from annotation.problems.selectors import TraceView
@@ -26,6 +27,7 @@ def parse(line: int, obj: Any) -> ImportRecord:
         raise record.error("input", f"has no step tag '{TAG}'")
     if segments[-1].strip():
         raise record.error("input", f"has text after the last step tag '{TAG}'")
+    record.check_count("input", segments[:-1], "steps", limits.MAX_STEPS)
     ratings = _ratings(record, segments, labelled)
     problem, sep, first_step = segments[0].partition("Step 1:")
     if not sep or not problem.strip():
@@ -45,6 +47,7 @@ def parse(line: int, obj: Any) -> ImportRecord:
             final_answer=extract_answer(steps[-1].text),
             metadata={"task": record.string("task", required=False) or ""},
         ),
+        key_field="input",
     )
 
 

@@ -10,8 +10,9 @@ from typing import Any
 
 import msgspec
 
+from annotation.datasets import limits
 from annotation.datasets.errors import RecordError
-from annotation.datasets.fields import Fields
+from annotation.datasets.fields import Fields, shown
 from annotation.datasets.records import ImportRecord, ProblemRecord, StepRecord, TraceRecord
 from annotation.problems.models import FinishReason
 from annotation.problems.selectors import StepView, TraceView
@@ -21,12 +22,13 @@ _COMPLETION_KEYS = ("text", "rating", "flagged")
 _HUMAN_KEYS = ("text", "rating", "flagged")
 _FINISH_REASONS = frozenset(FinishReason.values)
 _LABEL_COLUMNS = ("steps", "total_time", "finish_reason")  # kept as nodes and trace columns
+_GRADER_PREFIX = "prm800k:"
 
 
 def parse(line: int, obj: Any) -> ImportRecord:
     row = Fields(obj, line)
-    for key in ("labeler", "timestamp"):
-        row.string(key)
+    labeler = row.string("labeler", max_length=limits.SOURCE_NAME_LENGTH - len(_GRADER_PREFIX))
+    row.timestamp("timestamp")
     row.integer("generation", nullable=True)
     row.boolean("is_quality_control_question")
     row.boolean("is_initial_screening_question")
@@ -35,12 +37,17 @@ def parse(line: int, obj: Any) -> ImportRecord:
     assert question is not None and label is not None
     finish_reason = label.string("finish_reason")
     if finish_reason not in _FINISH_REASONS:
-        raise label.error("finish_reason", f"unknown finish reason {finish_reason!r}")
+        raise label.error("finish_reason", f"unknown finish reason {shown(finish_reason)}")
     steps = label.array("steps")
     assert steps is not None
+    label.check_count("steps", steps, "steps", limits.MAX_STEPS)
     step_records = [step for index in range(len(steps)) for step in _parse_step(label, index)]
     _check_path_is_connected(label, step_records, len(steps))
-    labeler = row.string("labeler")
+    if finish_reason == FinishReason.FOUND_ERROR and all(s.rating != -1 for s in step_records):
+        raise label.error("finish_reason", "is found_error, but no step is rated -1")
+    time_spent_ms = label.integer(
+        "total_time", required=False, nullable=True, bounds=limits.TIME_SPENT_MS
+    )
     path = [s for s in step_records if s.on_path]
     # Everything not modelled by columns or nodes is kept verbatim to rebuild the row.
     kept = {
@@ -61,10 +68,10 @@ def parse(line: int, obj: Any) -> ImportRecord:
         trace=TraceRecord(
             external_id="sha256:" + hashlib.sha256(_canonical(obj)).hexdigest(),
             steps=step_records,
-            grader=f"prm800k:{labeler}",
+            grader=f"{_GRADER_PREFIX}{labeler}",
             final_answer=answer_of_last_step(path[-1].text) if path else None,
             finish_reason=finish_reason,
-            time_spent_ms=label.integer("total_time", required=False, nullable=True),
+            time_spent_ms=time_spent_ms,
             metadata={"prm800k": kept},
         ),
     )
@@ -80,6 +87,8 @@ def _canonical(obj: Any) -> bytes:
 def _parse_step(label: Fields, index: int) -> list[StepRecord]:
     step = label.item("steps", index)
     completions = step.array("completions", nullable=True)
+    if completions:
+        step.check_count("completions", completions, "completions", limits.MAX_OPTIONS)
     chosen = step.integer("chosen_completion", required=False, nullable=True)
     human = step.child("human_completion", required=False, nullable=True)
     if chosen is not None and not 0 <= chosen < len(completions or []):

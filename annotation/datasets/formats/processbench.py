@@ -7,6 +7,7 @@ the steps before it get +1, the labeled step -1, later steps no grade.
 from typing import Any
 
 from algorithms.answers import extract_answer
+from annotation.datasets import limits
 from annotation.datasets.fields import Fields
 from annotation.datasets.records import ImportRecord, ProblemRecord, StepRecord, TraceRecord
 from annotation.problems.selectors import TraceView
@@ -21,6 +22,7 @@ def parse(line: int, obj: Any) -> ImportRecord:
     assert steps is not None
     if not steps:
         raise record.error("steps", "is empty")
+    record.check_count("steps", steps, "steps", limits.MAX_STEPS)
     for index, step in enumerate(steps):
         if not isinstance(step, str):
             raise record.error(f"steps[{index}]", "expected a string")
@@ -43,13 +45,14 @@ def parse(line: int, obj: Any) -> ImportRecord:
         line=line,
         problem=ProblemRecord(text=record.text("problem")),
         trace=TraceRecord(
-            external_id=record.text("id"),
+            external_id=record.text("id", max_length=limits.TRACE_ID_LENGTH),
             steps=step_records,
             grader=GRADER,
             final_answer=extract_answer(steps[-1]),
             is_correct=record.boolean("final_answer_correct"),
             metadata={"generator": record.string("generator", required=False) or ""},
         ),
+        key_field="id",
     )
 
 

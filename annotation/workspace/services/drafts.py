@@ -46,7 +46,7 @@ def parse_step_grades(raw: Any, path_nodes: dict[str, int]) -> dict[uuid.UUID, S
         if not isinstance(value, dict):
             raise WorkspaceError(f"The grade of step {path_nodes[key] + 1} must be an object.")
         rating = value.get("rating")
-        if rating not in (None, -1, 0, 1) or isinstance(rating, bool):
+        if rating is not None and (type(rating) is not int or rating not in (-1, 0, 1)):
             raise WorkspaceError(f"Step {path_nodes[key] + 1}: rating must be -1, 0, 1 or null.")
         texts = [value.get(name) or "" for name in ("critique", "correction")]
         if any(not isinstance(t, str) or len(t) > MAX_TEXT for t in texts):

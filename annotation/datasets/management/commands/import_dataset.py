@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from annotation.core.models import Project
 from annotation.datasets.errors import RecordError
-from annotation.datasets.importer import IMPORT_FORMATS, import_dataset
+from annotation.datasets.importer import IMPORT_FORMATS, MAX_REPORTED_ERRORS, import_dataset
 
 
 class Command(BaseCommand):
@@ -20,7 +20,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--skip-invalid",
             action="store_true",
-            help="Import the valid records and write the bad ones to an error report.",
+            help=(
+                "Import the valid records and write the bad ones to an error report "
+                f"(the first {MAX_REPORTED_ERRORS}, then a count of the others)."
+            ),
         )
         parser.add_argument(
             "--error-report",
@@ -55,13 +58,16 @@ class Command(BaseCommand):
                 )
         except RecordError as error:
             raise CommandError(f"{path}: {error}; nothing was imported") from None
-        if report.errors:
+        if report.invalid_records:
             report_path = Path(
                 options["error_report"] or path.with_name(path.name + ".errors.jsonl")
             )
             with report_path.open("w") as out:
-                for row in report.errors:
-                    out.write(json.dumps(row) + "\n")
-            self.stderr.write(f"{len(report.errors)} invalid records skipped; see {report_path}")
+                out.writelines(report.error_lines())
+            listed = len(report.errors)
+            where = "see" if listed == report.invalid_records else f"the first {listed} are in"
+            self.stderr.write(
+                f"{report.invalid_records} invalid records skipped; {where} {report_path}"
+            )
         self.stdout.write(json.dumps(report.as_dict()))
         sys.stdout.flush()
