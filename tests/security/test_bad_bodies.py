@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from annotation.core.models import Role
 from annotation.workspace.models import Assignment, AssignmentStatus, ItemKind
-from annotation.workspace.services import assignment_claim_next, grading_submit
+from annotation.workspace.services.claims import assignment_claim_next
+from annotation.workspace.services.saves import grading_submit
 from tests.factories import (
     MembershipFactory,
     ProblemFactory,
