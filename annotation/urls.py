@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
+from annotation import pages
 from annotation.core import views as core_views
 from annotation.core.api import ApiTokenViewSet, ProjectViewSet
 from annotation.datasets.api import ExportViewSet, ImportViewSet
@@ -23,7 +24,7 @@ router.register("exports", ExportViewSet, basename="api-export")
 router.register("tokens", ApiTokenViewSet, basename="api-token")
 
 urlpatterns = [
-    path("", core_views.home, name="home"),
+    path("", pages.home, name="home"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("account/tokens/", core_views.tokens_page, name="account-tokens"),
@@ -32,7 +33,7 @@ urlpatterns = [
         core_views.token_revoke_page,
         name="account-token-revoke",
     ),
-    path("projects/<int:project_id>/", core_views.project_page, name="project"),
+    path("projects/<int:project_id>/", pages.project_page, name="project"),
     path("projects/<int:project_id>/jobs/", job_views.job_list, name="job-list"),
     path("jobs/<int:job_id>/", job_views.job_page, name="job"),
     path("jobs/<int:job_id>/status/", job_views.job_status, name="job-status"),

@@ -8,7 +8,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from annotation.core.access import visible_projects
-from annotation.core.disclosure import Disclosure, request_disclosure
 from annotation.core.models import ApiToken, Project
 from annotation.core.tokens import TokenError, token_create
 
@@ -33,17 +32,6 @@ class ProjectViewSet(viewsets.ReadOnlyModelViewSet[Project]):
 
     def get_queryset(self) -> QuerySet[Project]:
         return visible_projects(self.request.user).order_by("id")
-
-
-class DisclosingViewSet(viewsets.ReadOnlyModelViewSet[Any]):
-    """Hands its serializer and filters the viewer's Disclosure (what they may see)."""
-
-    @property
-    def disclosure(self) -> Disclosure:
-        return request_disclosure(self.request)
-
-    def get_serializer_context(self) -> dict[str, Any]:
-        return {**super().get_serializer_context(), "disclosure": self.disclosure}
 
 
 class ApiTokenSerializer(serializers.ModelSerializer[ApiToken]):

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from annotation.core.access import Ability, access_job, access_project
+from annotation.core.access import Ability, access_project
 from annotation.datasets.export.formats import EXPORT_FORMATS
 from annotation.datasets.export.options import (
     FILE_FORMATS,
@@ -16,6 +16,7 @@ from annotation.datasets.export.options import (
     held_out_from_text,
 )
 from annotation.datasets.export.services import start_export
+from annotation.jobs.access import access_job
 from annotation.jobs.models import JobKind
 from annotation.problems.models import Origin
 

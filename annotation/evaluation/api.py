@@ -11,16 +11,12 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from annotation.core.access import (
-    Ability,
-    access_job,
-    access_model_config,
-    access_project,
-    access_prompt_template,
-)
+from annotation.core.access import Ability, access_project
 from annotation.evaluation import selectors, services
+from annotation.jobs.access import access_job
 from annotation.jobs.api import JobSerializer
 from annotation.jobs.params import MC_MODES
+from annotation.llm.access import access_model_config, access_prompt_template
 from annotation.llm.selectors import latest_version
 
 

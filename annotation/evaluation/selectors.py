@@ -18,6 +18,7 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, Literal
 
 from django.db.models import Exists, OuterRef, QuerySet
@@ -39,7 +40,7 @@ from algorithms.metrics import (
 )
 from annotation.core.models import Project
 from annotation.evaluation.models import Rollout, SuggestionSetting
-from annotation.grading.models import GradeSource, SourceKind
+from annotation.grading.models import Grade, GradeSource, SourceKind
 from annotation.grading.selectors import current_grades
 from annotation.jobs.models import Job
 from annotation.problems.models import Origin, Trace, TraceStep
@@ -359,27 +360,40 @@ def _majority_accuracy(groups: Sequence[Sequence[Candidate]], n: int) -> float:
 
 # Human-AI queue ------------------------------------------------------------------------------
 
-# Per path node, over the current machine scores of the node: the spread between sources
-# (max - min) and the uncertainty of their mean (1 at 0.5, 0 at 0 or 1); a trace's priority is
-# its most contested step's larger of the two. NULL when no machine source scored the trace.
-_PRIORITY_SQL = """
-SELECT MAX(CASE WHEN spread > uncertainty THEN spread ELSE uncertainty END) FROM (
-    SELECT MAX(g.score) - MIN(g.score) AS spread,
-           1 - ABS(2 * AVG(g.score) - 1) AS uncertainty
-    FROM problems_tracestep ts
-    JOIN grading_grade g ON g.node_id = ts.node_id AND g.is_current AND g.score IS NOT NULL
-    JOIN grading_gradesource s ON s.id = g.source_id AND s.kind IN ('prm', 'judge', 'monte_carlo')
-    WHERE ts.trace_id = "problems_trace"."id" AND ts.on_path
-    GROUP BY ts.node_id
-) AS per_node
-"""
+
+@cache
+def _priority_sql() -> str:
+    """Per path node, over the current machine scores of the node: the spread between sources
+    (max - min) and the uncertainty of their mean (1 at 0.5, 0 at 0 or 1); a trace's priority
+    is its most contested step's larger of the two. NULL when no machine source scored it.
+    Built from the models' metadata, as every raw statement here is (core/fixed_sql.py)."""
+
+    def column(model: Any, name: str) -> str:
+        return str(model._meta.get_field(name).column)
+
+    step, grade, source = TraceStep._meta.db_table, Grade._meta.db_table, GradeSource._meta.db_table
+    kinds = ", ".join(["%s"] * len(MACHINE_KINDS))
+    return (
+        "SELECT MAX(CASE WHEN spread > uncertainty THEN spread ELSE uncertainty END) FROM ("
+        f" SELECT MAX(g.{column(Grade, 'score')}) - MIN(g.{column(Grade, 'score')}) AS spread,"
+        f" 1 - ABS(2 * AVG(g.{column(Grade, 'score')}) - 1) AS uncertainty"
+        f" FROM {step} ts JOIN {grade} g"
+        f" ON g.{column(Grade, 'node')} = ts.{column(TraceStep, 'node')}"
+        f" AND g.{column(Grade, 'is_current')} AND g.{column(Grade, 'score')} IS NOT NULL"
+        f" JOIN {source} s ON s.id = g.{column(Grade, 'source')}"
+        f" AND s.{column(GradeSource, 'kind')} IN ({kinds})"
+        f' WHERE ts.{column(TraceStep, "trace")} = "{Trace._meta.db_table}"."id"'
+        f" AND ts.{column(TraceStep, 'on_path')}"
+        f" GROUP BY ts.{column(TraceStep, 'node')}"
+        ") AS per_node"
+    )
 
 
 def machine_disagreement() -> RawSQL:
     """An expression for a Trace queryset: how much machine sources disagree on the trace, or
     how unsure they are (0..1; NULL without machine scores). The workspace's queue orders by
     it: `.order_by(..., machine_disagreement().desc(nulls_last=True), "pk")`."""
-    return RawSQL(_PRIORITY_SQL, [])
+    return RawSQL(_priority_sql(), [str(kind) for kind in MACHINE_KINDS])
 
 
 def queue_order(kind: str) -> list[Any]:

@@ -10,10 +10,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from annotation.core.access import Ability, access_job, access_project
+from annotation.core.access import Ability, access_project
 from annotation.evaluation import selectors, services
 from annotation.evaluation.forms import BestOfNForm, MonteCarloJobForm
 from annotation.evaluation.plots import Series, line_plot
+from annotation.jobs.access import access_job
 from annotation.jobs.models import JobKind
 from annotation.llm.selectors import latest_version, traces_matching
 from annotation.llm.views import _form_errors

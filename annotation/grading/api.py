@@ -2,9 +2,9 @@ import django_filters
 from django.db.models import QuerySet
 from rest_framework import serializers
 
-from annotation.core.api import DisclosingViewSet
 from annotation.grading.models import Grade
 from annotation.grading.selectors import current_grades
+from annotation.workspace.disclosure import DisclosingViewSet
 
 
 class GradeSerializer(serializers.ModelSerializer[Grade]):

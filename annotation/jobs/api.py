@@ -4,8 +4,9 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from annotation.core.access import Ability, access_job, member_roles
+from annotation.core.access import Ability, member_roles
 from annotation.core.models import Role
+from annotation.jobs.access import access_job
 from annotation.jobs.models import Job, JobKind
 from annotation.jobs.services import request_cancel
 

@@ -14,8 +14,9 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from annotation.core.access import abilities, job_ability
+from annotation.core.access import abilities
 from annotation.core.models import Project
+from annotation.jobs.access import job_ability
 from annotation.jobs.boundary import check_job_inputs
 from annotation.jobs.models import Job, JobKind, JobStatus
 from annotation.jobs.params import JobParams, params_class

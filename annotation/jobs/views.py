@@ -3,7 +3,8 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from annotation.core.access import Ability, access_job, access_project, may_change_job
+from annotation.core.access import Ability, access_project
+from annotation.jobs.access import access_job, may_change_job
 from annotation.jobs.services import request_cancel
 
 

@@ -10,17 +10,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from algorithms.model_policy import without_secrets
-from annotation.core.access import (
-    Ability,
-    access_model_config,
-    access_project,
-    access_prompt_template,
-    member_roles,
-)
+from annotation.core.access import Ability, access_project, member_roles
 from annotation.core.models import Role
 from annotation.jobs.api import JobSerializer
 from annotation.jobs.models import JobKind
 from annotation.llm import selectors, services
+from annotation.llm.access import access_model_config, access_prompt_template
 from annotation.llm.models import ModelConfig
 from annotation.llm.services import MODEL_FIELDS
 

@@ -10,18 +10,13 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from annotation.core.access import (
-    Ability,
-    access_job,
-    access_model_config,
-    access_project,
-    access_prompt_template,
-    may_change_job,
-)
+from annotation.core.access import Ability, access_project
 from annotation.core.models import Project
+from annotation.jobs.access import access_job, may_change_job
 from annotation.jobs.models import Job, JobKind
 from annotation.jobs.services import request_cancel
 from annotation.llm import selectors, services
+from annotation.llm.access import access_model_config, access_prompt_template
 from annotation.llm.forms import (
     ExpandJobForm,
     ModelConfigForm,

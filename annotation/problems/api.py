@@ -5,9 +5,8 @@ from django.db.models import QuerySet
 from rest_framework import serializers
 
 from annotation.core.access import visible_projects
-from annotation.core.api import DisclosingViewSet
-from annotation.core.disclosure import Disclosure, request_disclosure
 from annotation.problems.models import Problem, Trace, TraceStep
+from annotation.workspace.disclosure import DisclosingViewSet, Disclosure, request_disclosure
 
 
 class ProblemSerializer(serializers.ModelSerializer[Problem]):

@@ -10,9 +10,11 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from annotation.core.access import Ability, access_job, access_model_config, access_project
+from annotation.core.access import Ability, access_project
+from annotation.jobs.access import access_job
 from annotation.jobs.api import JobSerializer
 from annotation.jobs.params import SEARCH_MODES
+from annotation.llm.access import access_model_config
 from annotation.trees import services
 
 

@@ -13,9 +13,11 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.text import slugify
 
-from annotation.core.access import Ability, access_job, access_project, access_trace
+from annotation.core.access import Ability, access_project
+from annotation.jobs.access import access_job
 from annotation.jobs.models import Job, JobKind
 from annotation.llm.selectors import problems_matching
+from annotation.problems.access import access_trace
 from annotation.problems.models import Problem
 from annotation.trees import selectors, services
 from annotation.trees.charts import bar_chart

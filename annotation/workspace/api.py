@@ -12,10 +12,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from annotation.core import bodies
-from annotation.core.access import access_assignment
 from annotation.core.bodies import BodyError
 from annotation.core.columns import integer_range
 from annotation.problems.models import FinishReason
+from annotation.workspace.access import access_assignment
 from annotation.workspace.models import Assignment, ItemKind
 from annotation.workspace.services.drafts import MAX_TEXT
 from annotation.workspace.services.errors import VersionConflict, WorkspaceError

@@ -14,13 +14,13 @@ from algorithms.agreement import (
     fleiss_kappa,
     krippendorff_alpha,
 )
-from annotation.core.disclosure import suggested_scores
 from annotation.core.models import Project
 from annotation.grading.models import SourceKind
 from annotation.grading.selectors import current_grades
 from annotation.problems.models import Trace
 from annotation.problems.selectors import path as trace_path
 from annotation.problems.selectors import path_node_ids
+from annotation.workspace.disclosure import suggested_scores
 from annotation.workspace.models import (
     Assignment,
     AssignmentStatus,

@@ -11,10 +11,12 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from annotation.core import bodies
-from annotation.core.access import Ability, access_assignment, access_project, access_trace
+from annotation.core.access import Ability, access_project
 from annotation.core.bodies import BodyError
+from annotation.problems.access import access_trace
 from annotation.problems.models import FinishReason
 from annotation.workspace import selectors
+from annotation.workspace.access import access_assignment
 from annotation.workspace.models import AssignmentStatus, ItemKind
 from annotation.workspace.services.claims import assignment_claim_next, assignment_skip
 from annotation.workspace.services.drafts import MAX_TEXT, THOUGHT_KINDS

@@ -9,15 +9,15 @@ from pathlib import Path
 import pytest
 
 from algorithms.answers import (
-    _VerifierProcess,
-    _WorkerFailure,
     answers_equivalent,
     answers_equivalent_many,
     extract_answer,
     grade_answer,
 )
+from algorithms.verifier import _VerifierProcess, _WorkerFailure
+from tests.conftest import PRM800K_DIR
 
-MATH_500 = Path("/work/shared/data/prm800k/math_splits_test.jsonl")
+MATH_500 = PRM800K_DIR / "math_splits_test.jsonl"
 
 
 @pytest.mark.parametrize(

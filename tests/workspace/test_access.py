@@ -6,10 +6,11 @@ from django.db import connection
 from django.http import Http404
 from django.test.utils import CaptureQueriesContext
 
-from annotation.core.access import Ability, access_assignment
+from annotation.core.access import Ability
 from annotation.core.models import Role
 from annotation.grading.models import GradeSource, SourceKind
 from annotation.grading.services import person_source
+from annotation.workspace.access import access_assignment
 from annotation.workspace.models import ItemKind
 from annotation.workspace.services.claims import assignment_claim_next
 from tests.factories import MembershipFactory, UserFactory

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import Q, QuerySet
+from rest_framework import viewsets
 
 from annotation.core.access import ROLE_ABILITIES, Ability
 from annotation.core.models import Membership
@@ -193,3 +194,14 @@ def request_disclosure(request: Any) -> Disclosure:
         disclosure = disclosure_for(request.user)
         request._stepwise_disclosure = disclosure
     return disclosure
+
+
+class DisclosingViewSet(viewsets.ReadOnlyModelViewSet[Any]):
+    """Hands its serializer and filters the viewer's Disclosure (what they may see)."""
+
+    @property
+    def disclosure(self) -> Disclosure:
+        return request_disclosure(self.request)
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        return {**super().get_serializer_context(), "disclosure": self.disclosure}

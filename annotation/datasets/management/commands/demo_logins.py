@@ -2,7 +2,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from annotation.core.management.commands.load_demo import DEMO_USERS, demo_password
+from annotation.datasets.management.commands.load_demo import DEMO_USERS, demo_password
 
 
 class Command(BaseCommand):
