@@ -91,7 +91,7 @@ def chunked(items: Sequence[int], size: int) -> Iterator[list[int]]:
 
 
 def run_in_chunks(
-    job: Job, items: Sequence[int], size: int, process: Callable[[list[int]], None]
+    job: Job, items: Sequence[int], size: int, process: Callable[[list[int]], object]
 ) -> None:
     """Call `process` on each chunk of items; report progress (and honour a cancel) between."""
     report_progress(job, 0, len(items))
@@ -100,6 +100,38 @@ def run_in_chunks(
         process(chunk)
         done += len(chunk)
         report_progress(job, done)
+
+
+# What a runner may report about a chunk it processed (e.g. backend calls); the job's result
+# gets every chunk's report.
+ChunkStats = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Work:
+    """A model job as work any worker can do a part of (workers/shards.py cuts it into shards).
+
+    `process` does one chunk of items, writing only what is still missing (so a chunk done twice
+    writes nothing twice), and may report figures about it; `result` sums the job up from the
+    database and the chunks' reports once every item is done."""
+
+    items: Sequence[int]
+    chunk_size: int
+    process: Callable[[list[int]], ChunkStats | None]
+    result: Callable[[list[ChunkStats]], dict[str, Any]]
+
+
+def run_work(job: Job, work: Work) -> dict[str, Any]:
+    """Do all of a job's work in this process, chunk by chunk (tests; a job without shards)."""
+    reports: list[ChunkStats] = []
+
+    def process(chunk: list[int]) -> None:
+        report = work.process(chunk)
+        if report is not None:
+            reports.append(report)
+
+    run_in_chunks(job, work.items, work.chunk_size, process)
+    return work.result(reports)
 
 
 # Grade sources -------------------------------------------------------------------------------

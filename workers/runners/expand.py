@@ -15,12 +15,13 @@ from annotation.jobs.models import Job
 from annotation.problems.models import Origin, Problem, Trace
 from workers.runners.common import (
     NewTrace,
+    Work,
     existing_external_ids,
     generate,
     generation_result,
     job_grade_source,
     new_traces,
-    run_in_chunks,
+    run_work,
     score_steps,
     write_traces,
 )
@@ -35,6 +36,10 @@ def record_text(view: TraceView) -> str:
 
 
 def run_expand(job: Job) -> dict[str, Any]:
+    return run_work(job, expand_work(job))
+
+
+def expand_work(job: Job) -> Work:
     params = job.params
     mode = params["mode"]
     n = int(params["n"])
@@ -108,12 +113,18 @@ def run_expand(job: Job) -> dict[str, Any]:
                 trace.scores = scores
         write_traces(job, traces, source)
 
-    items = params["trace_ids"] if mode == "expand" else params["problem_ids"]
-    run_in_chunks(job, items, int(params["chunk_size"]), process)
-    result = generation_result(job)
-    if source is not None:
-        result["grades"] = grade_count(source)
-    return result
+    def result(_: object) -> dict[str, Any]:
+        summary = generation_result(job)
+        if source is not None:
+            summary["grades"] = grade_count(source)
+        return summary
+
+    return Work(
+        items=params["trace_ids"] if mode == "expand" else params["problem_ids"],
+        chunk_size=int(params["chunk_size"]),
+        process=process,
+        result=result,
+    )
 
 
 def grade_count(source: GradeSource) -> int:

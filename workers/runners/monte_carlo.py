@@ -36,7 +36,7 @@ from annotation.evaluation.models import Rollout
 from annotation.grading.models import Grade, GradeSource, SourceKind
 from annotation.jobs.models import Job
 from annotation.problems.models import Trace, TraceStep
-from workers.runners.common import generate, run_in_chunks
+from workers.runners.common import Work, generate, run_work
 
 INFERRED = "inferred"
 # A completion: its text and how many tokens it took.
@@ -272,6 +272,10 @@ def write_labels(source: GradeSource, labels: dict[uuid.UUID, Label]) -> int:
 
 
 def run_monte_carlo(job: Job, policy: Policy | None = None) -> dict[str, Any]:
+    return run_work(job, monte_carlo_work(job, policy))
+
+
+def monte_carlo_work(job: Job, policy: Policy | None = None) -> Work:
     params = job.params
     source = mc_grade_source(job)
     labeler = Labeler(job, policy or model_policy(params))
@@ -282,8 +286,12 @@ def run_monte_carlo(job: Job, policy: Policy | None = None) -> dict[str, Any]:
         if paths:
             write_labels(source, label_paths(labeler, paths))
 
-    run_in_chunks(job, params["trace_ids"], int(params["chunk_size"]), process)
-    return monte_carlo_result(job, source)
+    return Work(
+        items=params["trace_ids"],
+        chunk_size=int(params["chunk_size"]),
+        process=process,
+        result=lambda _: monte_carlo_result(job, source),
+    )
 
 
 def monte_carlo_result(job: Job, source: GradeSource) -> dict[str, Any]:

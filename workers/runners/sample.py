@@ -6,16 +6,21 @@ from algorithms.prompts import render_prompt
 from annotation.jobs.models import Job
 from annotation.problems.models import Origin, Problem
 from workers.runners.common import (
+    Work,
     existing_external_ids,
     generate,
     generation_result,
     new_traces,
-    run_in_chunks,
+    run_work,
     write_traces,
 )
 
 
 def run_sample(job: Job) -> dict[str, Any]:
+    return run_work(job, sample_work(job))
+
+
+def sample_work(job: Job) -> Work:
     params = job.params
     n = int(params["n"])
     label = {"model": params["model"]["label"], "prompt": params["prompt"]["label"]}
@@ -47,5 +52,9 @@ def run_sample(job: Job) -> dict[str, Any]:
         ]
         write_traces(job, traces)
 
-    run_in_chunks(job, params["problem_ids"], int(params["chunk_size"]), process)
-    return generation_result(job)
+    return Work(
+        items=params["problem_ids"],
+        chunk_size=int(params["chunk_size"]),
+        process=process,
+        result=lambda _: generation_result(job),
+    )

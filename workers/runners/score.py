@@ -14,10 +14,14 @@ from django.db.models import Avg, Count
 from annotation.grading.models import Grade
 from annotation.jobs.models import Job
 from annotation.problems.models import Trace, TraceStep
-from workers.runners.common import job_grade_source, run_in_chunks, score_steps, write_grades
+from workers.runners.common import Work, job_grade_source, run_work, score_steps, write_grades
 
 
 def run_score(job: Job) -> dict[str, Any]:
+    return run_work(job, score_work(job))
+
+
+def score_work(job: Job) -> Work:
     scorer = job.params["scorer"]
     source = job_grade_source(job, scorer)
 
@@ -53,11 +57,20 @@ def run_score(job: Job) -> dict[str, Any]:
                 ],
             )
 
-    run_in_chunks(job, job.params["trace_ids"], int(job.params["chunk_size"]), process)
-    summary = source.grades.filter(is_current=True).aggregate(grades=Count("id"), mean=Avg("score"))
-    return {
-        "traces": len(job.params["trace_ids"]),
-        "grades": summary["grades"],
-        "mean_score": round(summary["mean"], 4) if summary["mean"] is not None else None,
-        "source": source.name,
-    }
+    def result(_: object) -> dict[str, Any]:
+        summary = source.grades.filter(is_current=True).aggregate(
+            grades=Count("id"), mean=Avg("score")
+        )
+        return {
+            "traces": len(job.params["trace_ids"]),
+            "grades": summary["grades"],
+            "mean_score": round(summary["mean"], 4) if summary["mean"] is not None else None,
+            "source": source.name,
+        }
+
+    return Work(
+        items=job.params["trace_ids"],
+        chunk_size=int(job.params["chunk_size"]),
+        process=process,
+        result=result,
+    )
