@@ -61,7 +61,7 @@ def sweep_once(app: Celery) -> dict[str, Any]:
     for queue, kinds in queues().items():
         if waiting_messages(app, queue):
             continue
-        found = sweep(queue, kinds)
+        found = sweep(queue, kinds, grace_s=interval())
         for job_id in found.jobs:
             run_job.apply_async(args=(job_id,), queue=queue)
         wake_ups = min(found.shards, MAX_WAKE_UPS)

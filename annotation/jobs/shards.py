@@ -202,15 +202,19 @@ class Sweep:
     shards: int  # shards waiting for a worker
 
 
-def sweep(queue: str, kinds: Iterable[str]) -> Sweep:
+def sweep(queue: str, kinds: Iterable[str], *, grace_s: float) -> Sweep:
     """The work of `queue` nobody is doing: queued jobs, jobs whose heartbeat stopped (the task
     claims them again, or cancels them), and claimable shards. Asked only when the queue holds
-    no message, so that everything listed here is waiting for a message that is not there."""
+    no message, so that everything listed here is waiting for a message that is not there;
+    work younger than `grace_s` is left alone, as its message may be on its way."""
     now = timezone.now()
+    settled = now - timedelta(seconds=grace_s)
     fail_exhausted_shards()
-    idle = Q(status=JobStatus.QUEUED) | Q(
+    idle = Q(status=JobStatus.QUEUED, created_at__lt=settled) | Q(
         status=JobStatus.RUNNING, heartbeat_at__lt=now - stale_after()
     )
     jobs = list(Job.objects.filter(idle, kind__in=list(kinds)).values_list("pk", flat=True))
-    shards = JobShard.objects.filter(_claimable(now), queue=queue).count()
+    shards = JobShard.objects.filter(
+        _claimable(now), queue=queue, job__started_at__lt=settled
+    ).count()
     return Sweep(jobs=jobs, shards=shards)

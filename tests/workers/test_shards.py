@@ -103,3 +103,30 @@ def test_cancel_stops_every_shard(
     keys = Trace.objects.filter(job=job).values_list("external_id", flat=True)
     assert sorted(keys) == sorted(f"job{job.pk}:p{pid}:{i}" for [pid] in done for i in range(2))
     assert server.requests == 2
+
+
+def test_a_shard_is_retried_after_a_retryable_error_only(
+    transactional_db: None, server: FakeOpenAIServer, workers: list[WorkerProcess]
+) -> None:
+    # given an endpoint that is unavailable once (503), and a job of one shard
+    server.fail(503)
+    retried = finished(sample_job(make_problems(ProjectFactory(), 1), server.base_url), workers[0])
+    # and an endpoint that rejects a request once (400)
+    server.fail(400)
+    rejected = sample_job(make_problems(ProjectFactory(), 1), server.base_url)
+
+    # when the second job ends
+    wait_until(lambda: Job.objects.get(pk=rejected.pk).is_finished, 120, what="the second job")
+    rejected.refresh_from_db()
+
+    # then the first job's shard was done again and the job succeeded; the second failed at
+    # once, saying which shard failed and why
+    assert (retried.status, retried.result["traces"]) == (JobStatus.SUCCEEDED, 2)
+    assert JobShard.objects.get(job=retried).attempts == 2
+    assert rejected.status == JobStatus.FAILED
+    assert rejected.error.startswith(
+        "shard 1 of 1 (1 items) failed after 1 attempt: "
+        "OpenAI-compatible endpoint rejected the request (400)"
+    )
+    assert JobShard.objects.get(job=rejected).status == JobStatus.FAILED
+    assert Trace.objects.filter(job=rejected).count() == 0

@@ -9,6 +9,7 @@ every time; it has two steps and no final answer, so nothing is sent to the answ
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -20,7 +21,9 @@ class FakeOpenAIServer:
     """`with FakeOpenAIServer(latency_s=0.2, per_token_s=0.01) as server: server.base_url`.
 
     Tests can `hold()` the answers: requests then wait (and count as `in_flight`) until
-    `release()`, so a test knows that work is in a worker's hands when it injects a fault."""
+    `release()`, so a test knows that work is in a worker's hands when it injects a fault;
+    `hold(after=k)` lets the first k requests through first. `fail(status, count)` answers the
+    next requests with an HTTP error."""
 
     # A held request waits at most this long, so that a test that fails never hangs a worker.
     HOLD_LIMIT_S = 300.0
@@ -34,6 +37,8 @@ class FakeOpenAIServer:
         self.requests = 0
         self.prompts = 0
         self.in_flight = 0
+        self._hold_after: int | None = None
+        self._failures: list[int] = []
         self._open = threading.Event()
         self._open.set()
         self._lock = threading.Lock()
@@ -61,36 +66,51 @@ class FakeOpenAIServer:
             f"Its last word is {words[-1] if words else 'none'}."
         )
 
-    def hold(self) -> None:
-        self._open.clear()
+    def hold(self, after: int = 0) -> None:
+        with self._lock:
+            self._hold_after = self.requests + after
+            self._open.clear()
 
     def release(self) -> None:
-        self._open.set()
+        with self._lock:
+            self._hold_after = None
+            self._open.set()
 
-    def _count(self, prompts: int) -> None:
+    def fail(self, status: int, count: int = 1) -> None:
+        with self._lock:
+            self._failures += [status] * count
+
+    def next_failure(self) -> int | None:
+        with self._lock:
+            return self._failures.pop(0) if self._failures else None
+
+    def _count(self, prompts: int) -> bool:
+        """Count a request; whether it is to be held."""
         with self._lock:
             self.requests += 1
             self.prompts += prompts
+            return self._hold_after is not None and self.requests > self._hold_after
 
-    def _wait(self, max_tokens: int) -> int:
+    def _wait(self, held: bool, max_tokens: int) -> int:
         """Sleep as a server generating `tokens` (at most max_tokens) would, after any hold;
         the token count."""
         tokens = min(self.tokens, max_tokens)
         with self._lock:
-            self.in_flight += 1
+            self.in_flight += held
         try:
-            self._open.wait(self.HOLD_LIMIT_S)
+            if held:
+                self._open.wait(self.HOLD_LIMIT_S)
             time.sleep(self.latency_s + tokens * self.per_token_s)
         finally:
             with self._lock:
-                self.in_flight -= 1
+                self.in_flight -= held
         return tokens
 
     def completions(self, body: dict[str, Any]) -> dict[str, Any]:
         prompts = body["prompt"] if isinstance(body["prompt"], list) else [body["prompt"]]
         n = int(body.get("n") or 1)
-        self._count(len(prompts))
-        tokens = self._wait(int(body.get("max_tokens") or 16))
+        held = self._count(len(prompts))
+        tokens = self._wait(held, int(body.get("max_tokens") or 16))
         choices = [
             {
                 "index": p * n + i,
@@ -118,8 +138,8 @@ class FakeOpenAIServer:
     def chat(self, body: dict[str, Any]) -> dict[str, Any]:
         prompt = str(body["messages"][-1]["content"])
         n = int(body.get("n") or 1)
-        self._count(1)
-        tokens = self._wait(int(body.get("max_tokens") or 16))
+        held = self._count(1)
+        tokens = self._wait(held, int(body.get("max_tokens") or 16))
         content = [
             {"token": f"t{t}", "logprob": -0.1, "bytes": None, "top_logprobs": []}
             for t in range(tokens)
@@ -152,7 +172,10 @@ class FakeOpenAIServer:
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"] or 0)))
-                if self.path.endswith("/chat/completions"):
+                failure = server.next_failure()
+                if failure is not None:
+                    self._send({"error": {"message": f"failing with {failure}"}}, status=failure)
+                elif self.path.endswith("/chat/completions"):
                     self._send(server.chat(body))
                 elif self.path.endswith("/completions"):
                     self._send(server.completions(body))
@@ -165,7 +188,9 @@ class FakeOpenAIServer:
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data)
+                # The worker that asked may have been killed while it waited.
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self.wfile.write(data)
 
             def log_message(self, *_: Any) -> None:  # quiet
                 pass
