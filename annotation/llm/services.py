@@ -71,10 +71,41 @@ def check_options(options: dict[str, Any]) -> None:
         )
 
 
+# Options that spread one model over several GPUs or endpoints (docs/workers.md): vLLM's own
+# engine options, and for an OpenAI-compatible model more endpoints serving it.
+PARALLEL_OPTIONS: dict[str, str] = {
+    "tensor_parallel_size": "vllm",
+    "pipeline_parallel_size": "vllm",
+    "base_urls": "openai",
+    "concurrent_requests": "openai",
+}
+
+
+def check_parallel_options(kind: str, options: dict[str, Any]) -> None:
+    for name in sorted(PARALLEL_OPTIONS.keys() & options.keys()):
+        value = options[name]
+        if PARALLEL_OPTIONS[name] != kind:
+            raise ValidationError(
+                {"options": f"{name} is an option of {PARALLEL_OPTIONS[name]} models, not {kind}"}
+            )
+        if name == "base_urls":
+            if not isinstance(value, list) or not all(
+                isinstance(url, str) and url.startswith(("http://", "https://")) for url in value
+            ):
+                raise ValidationError(
+                    {"options": 'base_urls must be a list of URLs, e.g. ["http://gpu2:8000/v1"]'}
+                )
+        elif isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValidationError(
+                {"options": f"{name} must be a whole number of at least 1, got {value!r}"}
+            )
+
+
 @transaction.atomic
 def model_config_create(*, project: Project, **fields: Any) -> ModelConfig:
     check_sampling(fields.get("default_sampling") or {})
     check_options(fields.get("options") or {})
+    check_parallel_options(fields.get("kind", ""), fields.get("options") or {})
     config = ModelConfig(project=project, **fields)
     config.full_clean()
     config.save()
@@ -89,6 +120,9 @@ def model_config_update(*, config: ModelConfig, **fields: Any) -> ModelConfig:
     stored = ModelConfig.objects.select_for_update().get(pk=config.pk)
     check_sampling(fields.get("default_sampling", stored.default_sampling) or {})
     check_options(fields.get("options", stored.options) or {})
+    check_parallel_options(
+        fields.get("kind", stored.kind), fields.get("options", stored.options) or {}
+    )
     changed = [n for n in MODEL_FIELDS if n in fields and getattr(stored, n) != fields[n]]
     if changed:
         for name in changed:
