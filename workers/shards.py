@@ -7,6 +7,7 @@ shard, processes its items with the job's runner and, when it was the last one, 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.db import connection
 
@@ -31,8 +32,11 @@ logger = logging.getLogger(__name__)
 
 def wake(queue: str, count: int = 1, *, countdown: float | None = None) -> None:
     """Send `count` wake-ups to the queue's workers: each takes one shard, if one is waiting."""
+    options: dict[str, Any] = {"queue": queue}
+    if countdown is not None:
+        options["countdown"] = countdown
     for _ in range(count):
-        run_shard.apply_async(args=(queue,), queue=queue, countdown=countdown)
+        run_shard.apply_async(args=(queue,), **options)
 
 
 def plan(job: Job) -> None:

@@ -109,7 +109,7 @@ class OpenAIGenerator:
             response = self._send(
                 lambda client: client.chat.completions.create(
                     model=self.model,
-                    messages=[dict(message) for message in messages],  # type: ignore[misc]
+                    messages=[dict(message) for message in messages],
                     logprobs=True,
                     top_logprobs=0,
                     **_request_params(params),

@@ -140,7 +140,7 @@ class FakeOpenAIServer:
         n = int(body.get("n") or 1)
         held = self._count(1)
         tokens = self._wait(held, int(body.get("max_tokens") or 16))
-        content = [
+        content: list[dict[str, Any]] = [
             {"token": f"t{t}", "logprob": -0.1, "bytes": None, "top_logprobs": []}
             for t in range(tokens)
         ]
