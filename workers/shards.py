@@ -12,7 +12,7 @@ from typing import Any
 from django.db import connection
 
 from annotation.jobs.models import Job, JobShard, JobStatus
-from annotation.jobs.runners import work_for
+from annotation.jobs.runners import Work, work_for
 from annotation.jobs.services import cancel_if_idle, finish_job, queue_for
 from annotation.jobs.shards import (
     shard_beat,
@@ -24,7 +24,6 @@ from annotation.jobs.shards import (
     shards_all_succeeded,
     shards_plan,
 )
-from workers.runners.common import Work, chunked
 from workers.tasks import heartbeat, is_transient, run_shard
 
 logger = logging.getLogger(__name__)
@@ -43,8 +42,8 @@ def plan(job: Job) -> None:
     """Cut the job into shards of one chunk each and wake a worker for each waiting shard.
     Planning a job again (its planner died) adds no shard; a job whose shards are all done
     is finished here."""
-    work: Work = work_for(job.kind)(job)
-    waiting = shards_plan(job, chunked(work.items, work.chunk_size))
+    work = work_for(job.kind)(job)
+    waiting = shards_plan(job, work.items, work.chunk_size)
     wake(queue_for(job.kind), waiting)
     settle(job, work)
 
@@ -68,7 +67,7 @@ def run_next_shard(queue: str, *, worker: str, preferred_model: str) -> str:
         return preferred_model
     job = shard.job
     try:
-        work: Work = work_for(job.kind)(job)
+        work = work_for(job.kind)(job)
         with heartbeat(lambda: shard_beat(shard), f"shard-{shard.pk}"):
             report = work.process(list(shard.items))
     except Exception as error:

@@ -9,7 +9,8 @@ Heavy runners import their model code inside the function, so importing this mod
 (the web process does) never imports torch.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from importlib import import_module
 from typing import Any
 
@@ -20,6 +21,25 @@ RUNNERS: dict[str, RunnerPath] = {
     "import": "annotation.datasets.jobs.run_import",
     "export": "annotation.datasets.export.jobs.run_export",
 }
+# What a runner may report about a chunk it processed (e.g. backend calls); the job's result
+# gets every chunk's report.
+ChunkStats = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Work:
+    """A model job as work any worker can do a part of (workers/shards.py cuts it into shards).
+
+    `process` does one chunk of items, writing only what is still missing (so a chunk done twice
+    writes nothing twice), and may report figures about it; `result` sums the job up from the
+    database and the chunks' reports once every item is done."""
+
+    items: Sequence[int]
+    chunk_size: int
+    process: Callable[[list[int]], ChunkStats | None]
+    result: Callable[[list[ChunkStats]], dict[str, Any]]
+
+
 SHARDED: dict[str, RunnerPath] = {
     "sample": "workers.runners.sample.sample_work",
     "expand": "workers.runners.expand.expand_work",
@@ -43,7 +63,7 @@ def runner_for(kind: str) -> Callable[[Job], dict[str, object] | None]:
     return runner
 
 
-def work_for(kind: str) -> Callable[[Job], Any]:
+def work_for(kind: str) -> Callable[[Job], Work]:
     """The function that returns a sharded job's Work."""
-    work: Callable[[Job], Any] = _load(SHARDED, kind)
+    work: Callable[[Job], Work] = _load(SHARDED, kind)
     return work

@@ -49,18 +49,18 @@ def model_key(params: dict[str, Any]) -> str:
 
 
 @transaction.atomic
-def shards_plan(job: Job, chunks: Iterable[Sequence[int]]) -> int:
-    """Create the job's shards (once: planning again after a crash adds nothing) and set its
-    total; returns how many shards are waiting for a worker."""
+def shards_plan(job: Job, items: Sequence[int], chunk_size: int) -> int:
+    """Create the job's shards, one per chunk of items (once: planning again after a crash adds
+    nothing), and set its total; returns how many shards are waiting for a worker."""
     rows = [
         JobShard(
             job=job,
             index=index,
-            items=list(items),
+            items=list(items[start : start + chunk_size]),
             queue=queue_for(job.kind),
             model_key=model_key(job.params),
         )
-        for index, items in enumerate(chunks)
+        for index, start in enumerate(range(0, len(items), chunk_size))
     ]
     JobShard.objects.bulk_create(rows, ignore_conflicts=True)
     total = sum(len(row.items) for row in rows)

@@ -22,7 +22,7 @@ from tests.factories import ProjectFactory
 pytestmark = pytest.mark.django_db
 
 
-def running_job(items: list[list[int]], model: str = "/models/a") -> Job:
+def running_job(items: list[int], chunk_size: int = 1, model: str = "/models/a") -> Job:
     job = Job.objects.create(
         project=ProjectFactory(),
         kind=JobKind.SAMPLE,
@@ -30,7 +30,7 @@ def running_job(items: list[list[int]], model: str = "/models/a") -> Job:
         params={"model": {"kind": "vllm", "path_or_endpoint": model}},
         started_at=timezone.now() - timedelta(hours=1),
     )
-    shards_plan(job, items)
+    shards_plan(job, items, chunk_size)
     return job
 
 
@@ -40,9 +40,9 @@ def abandon(shard: JobShard) -> None:
 
 def test_planning_twice_adds_no_shard_and_sets_the_total() -> None:
     # given
-    job = running_job([[1, 2], [3]])
+    job = running_job([1, 2, 3], chunk_size=2)
     # when
-    waiting = shards_plan(job, [[1, 2], [3]])
+    waiting = shards_plan(job, [1, 2, 3], 2)
     # then
     job.refresh_from_db()
     assert waiting == 2
@@ -55,8 +55,8 @@ def test_planning_twice_adds_no_shard_and_sets_the_total() -> None:
 
 def test_claims_take_each_shard_once_preferring_the_model_loaded() -> None:
     # given an older job on model a and a newer one on model b
-    older = running_job([[1], [2]], model="/models/a")
-    newer = running_job([[3]], model="/models/b")
+    older = running_job([1, 2], model="/models/a")
+    newer = running_job([3], model="/models/b")
     b = model_key(newer.params)
     # when a worker that has model b loaded claims three times, and then once more
     claims = [shard_claim(queue="gpu", worker="w1", preferred_model=b) for _ in range(3)]
@@ -73,7 +73,7 @@ def test_claims_take_each_shard_once_preferring_the_model_loaded() -> None:
 
 def test_an_abandoned_shard_is_taken_over_and_counted_once() -> None:
     # given a shard whose worker stopped beating
-    job = running_job([[1, 2]])
+    job = running_job([1, 2], chunk_size=2)
     first = shard_claim(queue="gpu", worker="w1")
     assert first is not None
     abandon(first)
@@ -97,7 +97,7 @@ def test_an_abandoned_shard_is_taken_over_and_counted_once() -> None:
 
 def test_a_retried_shard_waits_and_its_last_attempt_fails_the_job_with_the_reason() -> None:
     # given a shard that hit a retryable error
-    job = running_job([[1], [2]])
+    job = running_job([1, 2])
     shard = shard_claim(queue="gpu", worker="w1")
     assert shard is not None
     # when it is put back
@@ -119,7 +119,7 @@ def test_a_retried_shard_waits_and_its_last_attempt_fails_the_job_with_the_reaso
 
 def test_a_shard_whose_worker_died_on_every_attempt_fails_the_job() -> None:
     # given a shard abandoned on its last attempt
-    job = running_job([[1]])
+    job = running_job([1])
     shard = shard_claim(queue="gpu", worker="w1")
     assert shard is not None
     JobShard.objects.filter(pk=shard.pk).update(attempts=MAX_SHARD_ATTEMPTS)
@@ -139,7 +139,7 @@ def test_a_shard_whose_worker_died_on_every_attempt_fails_the_job() -> None:
 
 def test_cancelling_a_job_with_no_shard_in_progress_cancels_it_and_its_shards_at_once() -> None:
     # given a planned job, one shard done and one abandoned by its worker
-    job = running_job([[1], [2], [3]])
+    job = running_job([1, 2, 3])
     done = shard_claim(queue="gpu", worker="w1")
     abandoned = shard_claim(queue="gpu", worker="w1")
     assert done is not None and abandoned is not None

@@ -223,13 +223,15 @@ def using_database(url: str) -> Iterator[None]:
 @contextmanager
 def using_broker(url: str) -> Iterator[None]:
     """Send this process's Celery messages (jobs started by the test) to the broker at `url`."""
+    from kombu import pools
+
     from workers.celery_app import app
 
     saved = (app.conf.broker_url, app.conf.broker_transport_options)
 
     def reset_pools() -> None:
-        if app._pool is not None:
-            app._pool.force_close_all()
+        """Close the connections to the broker before; the next message opens new ones."""
+        pools.reset()
         app._pool = None
         app.amqp._producer_pool = None
 

@@ -16,9 +16,12 @@ from algorithms.answers import answers_equivalent_many, extract_answer
 from algorithms.steps import split_steps
 from annotation.grading.models import Grade, GradeSource, SourceKind
 from annotation.jobs.models import Job
+from annotation.jobs.runners import ChunkStats, Work
 from annotation.jobs.services import report_progress
 from annotation.problems.models import Problem, StepNode, Trace, TraceStep
 from annotation.problems.tree import node_id
+
+__all__ = ["ChunkStats", "Work"]  # the runners' interface, defined beside the runner table
 
 if TYPE_CHECKING:
     from workers.backends.base import ChatMessage, Generation, Generator, StepScorer
@@ -100,25 +103,6 @@ def run_in_chunks(
         process(chunk)
         done += len(chunk)
         report_progress(job, done)
-
-
-# What a runner may report about a chunk it processed (e.g. backend calls); the job's result
-# gets every chunk's report.
-ChunkStats = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Work:
-    """A model job as work any worker can do a part of (workers/shards.py cuts it into shards).
-
-    `process` does one chunk of items, writing only what is still missing (so a chunk done twice
-    writes nothing twice), and may report figures about it; `result` sums the job up from the
-    database and the chunks' reports once every item is done."""
-
-    items: Sequence[int]
-    chunk_size: int
-    process: Callable[[list[int]], ChunkStats | None]
-    result: Callable[[list[ChunkStats]], dict[str, Any]]
 
 
 def run_work(job: Job, work: Work) -> dict[str, Any]:
