@@ -38,10 +38,12 @@ sys.path.insert(0, str(ROOT))
 
 BENCH_DB = "stepwise_bench_scale_out"
 ITEMS = 2000
-CHUNK = 10  # problems per shard, sent in one request
+CHUNK = 25  # problems per shard, sent in one request: 80 shards, 10 rounds of 8 workers
 WORKERS = (1, 2, 4, 8)
-LATENCY_S = 0.3  # per request
-PER_TOKEN_S = 0.01  # per generated token (the longest completion of a request)
+# A request takes 1.5 s, what a GPU takes for a batch of short completions (a real sampling
+# job's completions are longer, so the workers' own share of the time is smaller still).
+LATENCY_S = 0.5  # per request
+PER_TOKEN_S = 0.05  # per generated token (the longest completion of a request)
 TOKENS = 20
 
 
