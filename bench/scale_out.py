@@ -71,16 +71,27 @@ def setup_django(database_url: str) -> None:
 
 
 def sample_job(workers: int, label: str, items: int, base_url: str) -> tuple[Job, list[Problem]]:
+    """A sampling job on the fake server: one request per shard, TOKENS tokens per sample."""
     from annotation.core.models import Project
-    from annotation.llm.services import start_sample_job
-    from tests.support.data import endpoint_config, make_problems, prompt
+    from annotation.llm.services import model_config_create, start_sample_job
+    from tests.support.data import make_problems, prompt
 
     project = Project.objects.create(name=f"scale-out with {workers} workers: {label}")
     problems = make_problems(project, items)
+    model = model_config_create(
+        project=project,
+        name="fake GPU server",
+        kind="openai",
+        path_or_endpoint=base_url,
+        served_name="fake",
+        default_sampling={"max_tokens": TOKENS},
+        use_chat_template=False,
+        options={"timeout_s": 120, "prompts_per_request": CHUNK},
+    )
     job = start_sample_job(
         project=project,
         user=None,
-        model=endpoint_config(project, base_url),
+        model=model,
         prompt=prompt(project, "sample"),
         problem_ids=[p.pk for p in problems],
         n=1,

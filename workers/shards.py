@@ -10,6 +10,7 @@ import logging
 from typing import Any
 
 from django.db import connection
+from kombu.exceptions import OperationalError as BrokerError
 
 from annotation.jobs.models import Job, JobShard, JobStatus
 from annotation.jobs.runners import Work, work_for
@@ -30,12 +31,16 @@ logger = logging.getLogger(__name__)
 
 
 def wake(queue: str, count: int = 1, *, countdown: float | None = None) -> None:
-    """Send `count` wake-ups to the queue's workers: each takes one shard, if one is waiting."""
+    """Send `count` wake-ups to the queue's workers: each takes one shard, if one is waiting.
+    With the broker down, the shards wait in the database for the sweep to wake workers."""
     options: dict[str, Any] = {"queue": queue}
     if countdown is not None:
         options["countdown"] = countdown
-    for _ in range(count):
-        run_shard.apply_async(args=(queue,), **options)
+    try:
+        for _ in range(count):
+            run_shard.apply_async(args=(queue,), **options)
+    except BrokerError as error:
+        logger.warning("could not wake workers of %s (the sweep will): %s", queue, error)
 
 
 def plan(job: Job) -> None:
