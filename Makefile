@@ -39,10 +39,14 @@ static/vendor/.built: node_modules/.installed
 	npm run --silent build:vendor
 	touch $@
 
-# Headless Chromium for the browser tests, from Debian's packages (never a downloaded build).
+# Headless Chromium for the browser tests, from Debian's packages (never a downloaded build);
+# RabbitMQ's server, of which the fault tests start a private node.
 system-deps:
 	@if ! command -v chromium >/dev/null 2>&1; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	fi
+	@if ! test -x /usr/lib/rabbitmq/bin/rabbitmq-server; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rabbitmq-server; \
 	fi
 
 # Start the local PostgreSQL and Redis servers if they are not running.

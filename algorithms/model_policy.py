@@ -30,7 +30,14 @@ INT: tuple[type, ...] = (int,)
 NUMBER: tuple[type, ...] = (int, float)
 BOOL: tuple[type, ...] = (bool,)
 STR: tuple[type, ...] = (str,)
-TYPE_NAMES = {INT: "an integer", NUMBER: "a number", BOOL: "true or false", STR: "a string"}
+URLS: tuple[type, ...] = (list,)
+TYPE_NAMES = {
+    INT: "an integer",
+    NUMBER: "a number",
+    BOOL: "true or false",
+    STR: "a string",
+    URLS: 'a list of URLs, e.g. ["http://gpu2:8000/v1"]',
+}
 
 # vLLM engine arguments that size and schedule the engine. Left out on purpose: anything that
 # names a class, module, file or plugin to load (worker_cls, logits_processors, load_format,
@@ -40,6 +47,7 @@ VLLM_ENGINE_OPTIONS: OptionTypes = {
     "kv_cache_memory_bytes": INT,
     "enforce_eager": BOOL,
     "tensor_parallel_size": INT,
+    "pipeline_parallel_size": INT,
     "max_num_seqs": INT,
     "max_num_batched_tokens": INT,
     "enable_prefix_caching": BOOL,
@@ -51,7 +59,14 @@ VLLM_ENGINE_OPTIONS: OptionTypes = {
 }
 OPTIONS_BY_KIND: Mapping[str, OptionTypes] = {
     "vllm": VLLM_ENGINE_OPTIONS,
-    "openai": {"api_key_env": STR, "timeout_s": NUMBER, "prompts_per_request": INT},
+    "openai": {
+        "api_key_env": STR,
+        "timeout_s": NUMBER,
+        "prompts_per_request": INT,
+        # More endpoints serving the same model, and how many requests go out at a time.
+        "base_urls": URLS,
+        "concurrent_requests": INT,
+    },
     "transformers": {"batch_size": INT, "device": STR},
 }
 # Scorer heads read their marker tokens from these.
@@ -60,6 +75,8 @@ OPTIONS_BY_HEAD: Mapping[tuple[str, str], OptionTypes] = {
     ("transformers", "qwen-prm"): {"step_separator": STR},
     ("vllm", "qwen-prm"): {"step_separator": STR},
 }
+# Options that spread one model over several GPUs or endpoints (docs/workers.md): counts.
+AT_LEAST_ONE = frozenset({"tensor_parallel_size", "pipeline_parallel_size", "concurrent_requests"})
 KNOWN_OPTION_KEYS = frozenset(
     key for options in (*OPTIONS_BY_KIND.values(), *OPTIONS_BY_HEAD.values()) for key in options
 )
@@ -158,6 +175,8 @@ def check_options(kind: str, scorer_head: str | None, options: Any) -> None:
             raise PolicyViolation(
                 "options", f"option {key} must be {TYPE_NAMES[types]}, got {value!r}"
             )
+        if key in AT_LEAST_ONE and isinstance(value, int) and value < 1:
+            raise PolicyViolation("options", f"option {key} must be at least 1, got {value!r}")
 
 
 def check_api_key_env(variable: str, endpoint: str, policy: BackendPolicy) -> None:
@@ -199,6 +218,23 @@ def check_model_config(
             "openai for an endpoint",
         )
     check_options(kind, scorer_head, options)
+    endpoints = [path_or_endpoint, *_base_urls(options.get("base_urls", []), policy)]
     variable = options.get("api_key_env")
     if variable is not None:
-        check_api_key_env(variable, path_or_endpoint, policy)
+        for endpoint in endpoints:  # the key goes to every endpoint
+            check_api_key_env(variable, endpoint, policy)
+
+
+def _base_urls(urls: list[Any], policy: BackendPolicy) -> list[str]:
+    """An OpenAI-compatible model's further endpoints, each under the same policy as its
+    path_or_endpoint (refusals name the option)."""
+    for url in urls:
+        if not isinstance(url, str):
+            raise PolicyViolation("options", f"option base_urls must be {TYPE_NAMES[URLS]}")
+        if escape_controls(url) != url:
+            raise PolicyViolation("options", "base_urls: control characters are not allowed here")
+        try:
+            policy.endpoints.check_url(url)
+        except PolicyViolation as error:
+            raise PolicyViolation("options", f"base_urls: {error}") from None
+    return urls

@@ -216,10 +216,27 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # A message a worker took and did not acknowledge comes back after this long (a worker that
+    # died): longer than any one shard takes; a duplicate does nothing (docs/workers.md).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+elif CELERY_BROKER_URL.startswith(("amqp://", "amqps://", "pyamqp://")):
+    # Wait for RabbitMQ to confirm each publish: a message sent while it restarts is not lost
+    # silently (the publish fails, and the sweep sends it again).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True}
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# Acknowledge a message when its task ends, and give it back when the worker process dies:
+# work in a dead worker's hands goes to another one.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# A worker holds only the message it works on, so waiting shards go to idle workers.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Workers keep reconnecting while the broker is down, at start and later, however long it takes.
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# A shard in progress when the broker connection drops finishes (its results are in
+# PostgreSQL); its message is delivered again and finds the shard done.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_IGNORE_RESULT = True
 

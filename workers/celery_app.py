@@ -3,6 +3,8 @@ and `-Q gpu --pool solo` (one process per GPU) for model jobs.
 
 When a worker is ready it enqueues every unfinished job again (see recover_jobs): a job whose
 worker was killed goes on once its heartbeat is stale, and claim_job keeps duplicates idle.
+Then it sweeps now and then for jobs and shards whose message the broker lost
+(workers/sweeper.py).
 """
 
 import logging
@@ -34,7 +36,9 @@ def escape_control_characters(logger: logging.Logger, **_: Any) -> None:
 @worker_ready.connect
 def recover_unfinished_jobs(**_: Any) -> None:
     from annotation.jobs.services import recover_jobs
+    from workers import sweeper
 
+    sweeper.start(app)
     try:
         recovered = recover_jobs()
     except Exception:  # a worker with no database yet (first migrate) still starts

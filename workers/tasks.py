@@ -2,12 +2,12 @@
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from celery import Task, shared_task
 from django.conf import settings
-from django.db import DatabaseError, InterfaceError, OperationalError, connection
+from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, connection
 
 logger = logging.getLogger(__name__)
 
@@ -16,8 +16,12 @@ MAX_RETRIES = 5
 
 
 def is_transient(error: BaseException) -> bool:
-    """Errors that say a retry can help: a backend's own verdict, or a lost database link."""
+    """Errors that say a retry can help: a backend's own verdict, a lost database link, or a
+    unique key another worker wrote at the same moment (a shard taken over from a worker that
+    was slow, not dead: done again, the chunk finds its outputs there and writes nothing)."""
     if isinstance(error, OperationalError | InterfaceError):
+        return True
+    if isinstance(error, IntegrityError) and getattr(error.__cause__, "sqlstate", "") == "23505":
         return True
     return bool(getattr(error, "retryable", False))
 
@@ -31,26 +35,29 @@ def error_summary(error: BaseException) -> str:
 
 
 @contextmanager
-def heartbeat(job_id: int) -> Iterator[None]:
-    """Beat while the runner works, so a long chunk is not mistaken for a dead worker.
+def heartbeat(beat: Callable[[], bool], name: str) -> Iterator[None]:
+    """Call `beat` while the runner works, so a long chunk is not mistaken for a dead worker.
 
-    A killed worker stops beating; after STEPWISE_JOB_STALE_SECONDS its job may be claimed again.
+    A killed worker stops beating; after STEPWISE_JOB_STALE_SECONDS its work may be taken again.
+    A beat that fails (the database restarting) is tried again at the next interval; a beat
+    that returns False (the work is no longer ours) ends the beating.
     """
-    from annotation.jobs.services import beat
-
     stop = threading.Event()
     interval = max(settings.STEPWISE_JOB_STALE_SECONDS / 3, 0.2)
 
     def loop() -> None:
         try:
-            while not stop.wait(interval) and beat(job_id):
-                pass
-        except Exception:  # the runner's own queries will report a broken database
-            logger.exception("heartbeat of job %s stopped", job_id)
+            while not stop.wait(interval):
+                try:
+                    if not beat():
+                        return
+                except (OperationalError, InterfaceError) as error:
+                    logger.warning("%s: heartbeat missed: %s", name, error)
+                    connection.close()  # a new connection at the next beat
         finally:
             connection.close()  # this thread's own connection
 
-    thread = threading.Thread(target=loop, name=f"heartbeat-{job_id}", daemon=True)
+    thread = threading.Thread(target=loop, name=f"heartbeat-{name}", daemon=True)
     thread.start()
     try:
         yield
@@ -61,12 +68,16 @@ def heartbeat(job_id: int) -> Iterator[None]:
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def run_job(self: Task, job_id: int) -> None:
+    """Claim the job and run it; a model job is only planned here: its shards are run by
+    run_shard on whichever workers are free. The creator and project-boundary checks run here,
+    once per job, before anything is planned or read."""
     from annotation.jobs.boundary import check_stored_inputs
     from annotation.jobs.models import Job
     from annotation.jobs.params import job_params
-    from annotation.jobs.runners import runner_for
+    from annotation.jobs.runners import SHARDED, runner_for
     from annotation.jobs.services import (
         JobCancelled,
+        beat,
         claim_job,
         creator_refusal,
         fail_job,
@@ -86,10 +97,15 @@ def run_job(self: Task, job_id: int) -> None:
         fail_job(job, refusal)
         return
     try:
-        with heartbeat(job.pk):
-            # Parameters that no longer parse, or name another project's rows, fail the job
-            # here with a message, before the runner reads anything.
-            check_stored_inputs(job, job_params(job))
+        # Parameters that no longer parse, or name another project's rows, fail the job
+        # here with a message, before the runner (or the shard planner) reads anything.
+        check_stored_inputs(job, job_params(job))
+        if job.kind in SHARDED:
+            from workers.shards import plan
+
+            plan(job)
+            return
+        with heartbeat(lambda: beat(job.pk), f"job-{job.pk}"):
             result = runner_for(job.kind)(job)
     except JobCancelled:
         mark_cancelled(job)
@@ -103,3 +119,21 @@ def run_job(self: Task, job_id: int) -> None:
         fail_job(job, error_summary(error))
         return
     finish_job(job, result=result)
+
+
+# The models of the last shard this worker ran: it takes shards of jobs loading them first.
+_last_model_key = ""
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def run_shard(self: Task, queue: str) -> None:
+    """Take the next shard of `queue` nobody is doing, if any, and do it.
+
+    The message is only a wake-up: the database says which shard (annotation/jobs/shards.py),
+    so a duplicate message does nothing and a lost one is replaced by the sweep."""
+    from workers.shards import run_next_shard
+
+    global _last_model_key
+    _last_model_key = run_next_shard(
+        queue, worker=self.request.hostname or "unknown", preferred_model=_last_model_key
+    )

@@ -67,3 +67,46 @@ class Job(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in FINISHED_STATUSES
+
+
+class JobShard(models.Model):
+    """A part of a model job's items that any worker may take (annotation/jobs/shards.py).
+
+    One row per chunk of items: a worker claims it with a row lock, beats its heartbeat while it
+    works, and marks it succeeded; a shard whose heartbeat stopped is taken by another worker.
+    """
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="shards")
+    index = models.PositiveIntegerField()
+    items = models.JSONField(help_text="The ids of the items (problems or traces) of this shard.")
+    queue = models.CharField(max_length=50)
+    model_key = models.CharField(
+        max_length=40, blank=True, help_text="The models the job loads, so a worker keeps them."
+    )
+    status = models.CharField(max_length=20, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    attempts = models.PositiveIntegerField(default=0)
+    worker = models.CharField(max_length=255, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    retry_at = models.DateTimeField(
+        null=True, blank=True, help_text="A shard retried after an error waits until then."
+    )
+    error = models.TextField(blank=True)
+    stats = models.JSONField(default=list, blank=True, help_text="What the runner reported.")
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["job", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "index"], name="jobshard_unique_index"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["queue", "job", "index"],
+                condition=models.Q(status__in=["queued", "running"]),
+                name="jobshard_open",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"shard {self.index} of job {self.job_id} ({self.status})"

@@ -6,20 +6,24 @@ A running job whose heartbeat is older than settings.STEPWISE_JOB_STALE_SECONDS 
 abandoned and may be claimed again; its runner then does only the work that is still missing.
 """
 
+import logging
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerError
 
 from annotation.core.access import abilities
 from annotation.core.models import Project
 from annotation.jobs.access import job_ability
 from annotation.jobs.boundary import check_job_inputs
-from annotation.jobs.models import Job, JobKind, JobStatus
+from annotation.jobs.models import Job, JobKind, JobShard, JobStatus
 from annotation.jobs.params import JobParams, params_class
+
+logger = logging.getLogger(__name__)
 
 GPU_KINDS = frozenset(
     {
@@ -68,12 +72,17 @@ def create_job(
 
 
 def enqueue(job: Job, *, countdown: float | None = None) -> None:
+    """Send the job's task. A broker that is down loses nothing: the job row stays queued and
+    the workers' sweep (workers/sweeper.py) sends it again once the broker is back."""
     from workers.tasks import run_job  # the Celery app is not imported by models
 
     options: dict[str, Any] = {"queue": queue_for(job.kind)}
     if countdown is not None:
         options["countdown"] = countdown
-    run_job.apply_async(args=(job.pk,), **options)
+    try:
+        run_job.apply_async(args=(job.pk,), **options)
+    except BrokerError as error:
+        logger.warning("job %s stays queued until the broker is back: %s", job.pk, error)
 
 
 def recover_jobs() -> list[int]:
@@ -109,20 +118,32 @@ def claim_job(job_id: int) -> Job | None:
         attempts=F("attempts") + 1,
     )
     if claimed != 1:
-        _cancel_if_requested(job_id)
+        cancel_if_idle(job_id)
         return None
     return Job.objects.select_related("project", "created_by").get(pk=job_id)
 
 
-def _cancel_if_requested(job_id: int) -> None:
-    """Cancel now a job nobody is working on: queued, or running with a stale heartbeat.
-    A live runner sees the flag at its next progress report and stops there."""
-    idle = Q(status=JobStatus.QUEUED) | Q(
-        status=JobStatus.RUNNING, heartbeat_at__lt=timezone.now() - stale_after()
+@transaction.atomic
+def cancel_if_idle(job_id: int) -> None:
+    """Cancel now a job nobody is working on: queued, running with a stale heartbeat, or
+    sharded with no shard in a worker's hands; its unfinished shards are cancelled with it.
+    A live runner sees the flag at its next progress report (or shard) and stops there."""
+    now = timezone.now()
+    stale = now - stale_after()
+    shards = JobShard.objects.filter(job_id=OuterRef("pk"))
+    live = shards.filter(status=JobStatus.RUNNING, heartbeat_at__gte=stale)
+    idle = (
+        Q(status=JobStatus.QUEUED)
+        | Q(status=JobStatus.RUNNING, heartbeat_at__lt=stale)
+        | (Q(status=JobStatus.RUNNING) & Exists(shards) & ~Exists(live))
     )
-    Job.objects.filter(idle, pk=job_id, cancel_requested=True).update(
-        status=JobStatus.CANCELLED, finished_at=timezone.now()
-    )
+    if Job.objects.filter(idle, pk=job_id, cancel_requested=True).update(
+        status=JobStatus.CANCELLED, finished_at=now
+    ):
+        abandoned = Q(status=JobStatus.RUNNING, heartbeat_at__lt=stale)
+        JobShard.objects.filter(Q(status=JobStatus.QUEUED) | abandoned, job_id=job_id).update(
+            status=JobStatus.CANCELLED, finished_at=now
+        )
 
 
 def creator_refusal(job: Job) -> str | None:
@@ -162,7 +183,7 @@ def report_progress(job: Job, done: int, total: int | None = None) -> None:
 
 def request_cancel(job: Job) -> None:
     Job.objects.filter(pk=job.pk).update(cancel_requested=True)
-    _cancel_if_requested(job.pk)
+    cancel_if_idle(job.pk)
     job.refresh_from_db()
 
 
@@ -182,9 +203,14 @@ def finish_job(job: Job, *, result: dict[str, Any] | None = None) -> None:
         job.status = JobStatus.SUCCEEDED
 
 
+@transaction.atomic
 def fail_job(job: Job, error: str) -> None:
+    """Fail the job; shards no worker is doing are cancelled (running ones stop at their end)."""
     Job.objects.filter(pk=job.pk).update(
         status=JobStatus.FAILED, error=error, finished_at=timezone.now()
+    )
+    JobShard.objects.filter(job_id=job.pk, status=JobStatus.QUEUED).update(
+        status=JobStatus.CANCELLED, finished_at=timezone.now()
     )
 
 

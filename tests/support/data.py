@@ -94,6 +94,21 @@ def generator_config(project: Project, kind: str, **extra: Any) -> ModelConfig:
     )
 
 
+def endpoint_config(project: Project, base_url: str) -> ModelConfig:
+    """A model served by an OpenAI-compatible endpoint (e.g. workers/testing/fake_openai.py),
+    prompted without a chat template, so that a chunk's prompts go in one request."""
+    return model_config_create(
+        project=project,
+        name="endpoint",
+        kind="openai",
+        path_or_endpoint=base_url,
+        served_name="fake",
+        default_sampling={"max_tokens": 16},
+        use_chat_template=False,
+        options={"timeout_s": 120},
+    )
+
+
 def scorer_config(project: Project, head: str) -> ModelConfig:
     return model_config_create(
         project=project,

@@ -19,6 +19,8 @@ LOOPBACK_POLICY = BackendPolicy(
     endpoints=EndpointPolicy.from_entries(["127.0.0.1"]),
     secret_envs=frozenset({"STEPWISE_TEST_API_KEY"}),
 )
+# The same for a worker process (WorkerProcess(env=...)) that calls a test server.
+LOOPBACK_ENV = {"STEPWISE_ENDPOINT_ALLOWED_HOSTS": "127.0.0.1"}
 
 
 @dataclass

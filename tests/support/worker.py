@@ -46,13 +46,26 @@ def purge_broker() -> None:
 
 
 class WorkerProcess:
-    def __init__(self, log_dir: Path, *, stale_seconds: float = 30.0) -> None:
+    def __init__(
+        self,
+        log_dir: Path,
+        *,
+        stale_seconds: float = 30.0,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        """`env` overrides the worker's environment, e.g. DATABASE_URL or CELERY_BROKER_URL of
+        a private server."""
         self.name = f"test-{uuid.uuid4().hex[:8]}@localhost"
         self.log_path = log_dir / f"{self.name.split('@')[0]}.log"
         self.stale_seconds = stale_seconds
+        self.env = env or {}
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout_s: float = 60.0) -> WorkerProcess:
+        return self.launch().wait_ready(timeout_s)
+
+    def launch(self) -> WorkerProcess:
+        """Start the process without waiting for it to be ready (start several at once)."""
         env = {
             **os.environ,
             "DATABASE_URL": test_database_url(),
@@ -60,6 +73,7 @@ class WorkerProcess:
             "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
             "STEPWISE_JOB_STALE_SECONDS": str(self.stale_seconds),
             "PYTHONUNBUFFERED": "1",
+            **self.env,
         }
         command = [
             str(CELERY),
@@ -89,6 +103,9 @@ class WorkerProcess:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+        return self
+
+    def wait_ready(self, timeout_s: float = 60.0) -> WorkerProcess:
         wait_until(
             lambda: f"{self.name} ready." in self.log(),
             timeout_s,

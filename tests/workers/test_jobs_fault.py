@@ -1,98 +1,210 @@
-"""A worker SIGKILLed in the middle of a job: once another worker runs, the job ends with
-exactly the expected result rows, none lost and none twice."""
+"""Faults in the middle of a sharded job, with real processes: the broker (Redis, RabbitMQ) or
+PostgreSQL restarted, a worker SIGKILLed holding a shard. Each job ends succeeded with exactly
+its expected outputs, none lost and none twice.
 
-from collections.abc import Iterator
+The servers restarted are private ones each test starts on free ports (tests/support/services),
+never the machine's shared ones. The model is an OpenAI-compatible server of the test's own
+that lets the first shards through and then holds the answers, so the fault always strikes
+while shards are in the workers' hands.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from django.db import connection
 
-from algorithms.steps import split_steps
-from annotation.jobs.models import JobStatus
+from annotation.jobs.models import Job, JobShard, JobStatus
 from annotation.llm.models import PromptPurpose
 from annotation.llm.services import start_sample_job
-from annotation.problems.models import Trace, TraceStep
+from annotation.problems.models import Problem, Trace, TraceStep
 from tests.factories import ProjectFactory, researcher
-from tests.support.data import generator_config, make_problems, prompt
-from tests.support.models import tiny_model
-from tests.support.worker import WorkerProcess, purge_broker, wait_until
+from tests.support.data import endpoint_config, make_problems, prompt
+from tests.support.endpoints import LOOPBACK_ENV
+from tests.support.services import (
+    PrivatePostgres,
+    PrivateRabbitMQ,
+    PrivateRedis,
+    using_broker,
+    using_database,
+)
+from tests.support.worker import BASE_DIR, WorkerProcess, finished, purge_broker, wait_until
+from workers.testing.fake_openai import FakeOpenAIServer
 
-pytestmark = [pytest.mark.worker, pytest.mark.models]
+pytestmark = [pytest.mark.worker, pytest.mark.usefixtures("loopback_endpoints")]
 
 STALE_SECONDS = 3.0
+PROBLEMS = 12
+SAMPLES = 2
+ANSWERED_BEFORE_THE_FAULT = 4
 
 
 @pytest.fixture
-def log_dir(tmp_path: Path) -> Iterator[Path]:
-    tiny_model("lm")
-    purge_broker()
-    yield tmp_path
+def server() -> Iterator[FakeOpenAIServer]:
+    with FakeOpenAIServer(tokens=8) as fake:
+        yield fake
 
 
-def test_job_of_a_killed_worker_is_finished_by_the_next_without_duplicates(
-    transactional_db: None, log_dir: Path
-) -> None:
-    # given a sampling job of 8 one-problem chunks, running on a first worker
-    project = ProjectFactory()
-    problems = make_problems(project, 8)
-    first = WorkerProcess(log_dir, stale_seconds=STALE_SECONDS).start()
-    try:
-        job = start_sample_job(
-            project=project,
-            user=researcher(project),
-            model=generator_config(project, "transformers"),
-            prompt=prompt(project, PromptPurpose.SAMPLE),
-            problem_ids=[p.pk for p in problems],
-            n=3,
-            sampling={"max_tokens": 48},
-            chunk_size=1,
-        )
+@pytest.fixture
+def log_dir(tmp_path: Path) -> Path:
+    return tmp_path
 
-        def some_done() -> bool:
-            job.refresh_from_db()
-            return job.done >= 2
 
-        wait_until(some_done, 120, what="two chunks", check=first.check_alive, interval_s=0.02)
-        # when it is killed mid-job
-        first.kill()
-    finally:
-        first.stop()
-    job.refresh_from_db()
-    assert job.status == JobStatus.RUNNING
-    assert 2 <= job.done < 8
-    written_before = Trace.objects.filter(job=job).count()
-    assert written_before % 3 == 0
+def start_workers(log_dir: Path, count: int, **env: str) -> list[WorkerProcess]:
+    processes = [
+        WorkerProcess(log_dir, stale_seconds=STALE_SECONDS, env={**LOOPBACK_ENV, **env}).launch()
+        for _ in range(count)
+    ]
+    return [process.wait_ready() for process in processes]
 
-    # and another worker starts
-    second = WorkerProcess(log_dir, stale_seconds=STALE_SECONDS).start()
-    try:
 
-        def finished() -> bool:
-            job.refresh_from_db()
-            return job.is_finished
+def stop_all(workers: list[WorkerProcess]) -> None:
+    for worker in workers:
+        worker.stop()
 
-        wait_until(finished, 120, what="the job to finish", check=second.check_alive)
-    finally:
-        second.stop()
 
-    # then the job ends with exactly 3 samples per problem, each written once
-    assert (job.status, job.error, job.done, job.total) == (JobStatus.SUCCEEDED, "", 8, 8)
-    assert job.attempts == 2
-    traces = list(Trace.objects.filter(job=job))
-    assert sorted(t.external_id for t in traces) == sorted(
-        f"job{job.pk}:p{p.pk}:{i}" for p in problems for i in range(3)
+def sample_job(problems: list[Problem], base_url: str) -> Job:
+    project = problems[0].project
+    return start_sample_job(
+        project=project,
+        user=researcher(project),
+        model=endpoint_config(project, base_url),
+        prompt=prompt(project, PromptPurpose.SAMPLE),
+        problem_ids=[p.pk for p in problems],
+        n=SAMPLES,
+        chunk_size=1,
     )
-    assert job.result["traces"] == 24
-    for trace in traces:
+
+
+def run_through(
+    server: FakeOpenAIServer,
+    workers: list[WorkerProcess],
+    fault: Callable[[], None],
+) -> tuple[Job, list[Problem]]:
+    """A job of twelve one-problem shards: four are answered, then each worker's next shard
+    is held while `fault` strikes; then the answers flow again until the job ends."""
+    problems = make_problems(ProjectFactory(), PROBLEMS)
+    server.hold(after=ANSWERED_BEFORE_THE_FAULT)
+    job = sample_job(problems, server.base_url)
+    wait_until(
+        lambda: server.in_flight == len(workers),
+        180,
+        what="a shard held in each worker's hands",
+        check=workers[0].check_alive,
+    )
+    fault()
+    server.release()
+    return finished(job, workers[-1], timeout_s=300), problems
+
+
+def assert_exact_outputs(job: Job, problems: list[Problem]) -> None:
+    assert (job.status, job.error, job.done, job.total) == (
+        JobStatus.SUCCEEDED,
+        "",
+        PROBLEMS,
+        PROBLEMS,
+    )
+    keys = list(Trace.objects.filter(job=job).values_list("external_id", flat=True))
+    assert sorted(keys) == sorted(
+        f"job{job.pk}:p{p.pk}:{i}" for p in problems for i in range(SAMPLES)
+    )
+    assert job.result["traces"] == PROBLEMS * SAMPLES
+    # each trace's steps were written once: positions 0..k-1, no position twice
+    for trace_id in Trace.objects.filter(job=job).values_list("pk", flat=True):
         positions = list(
-            TraceStep.objects.filter(trace=trace)
+            TraceStep.objects.filter(trace_id=trace_id)
             .order_by("position")
             .values_list("position", flat=True)
         )
-        assert positions == list(range(len(positions)))
-    assert TraceStep.objects.filter(trace__job=job).count() == sum(
-        len(split_steps(text))
-        for text in [
-            "\n\n".join(t.steps.order_by("position").values_list("node__text", flat=True))
-            for t in traces
-        ]
-    )
+        assert positions == [0, 1]
+    shards = JobShard.objects.filter(job=job)
+    assert set(shards.values_list("status", flat=True)) == {JobStatus.SUCCEEDED}
+
+
+@pytest.mark.parametrize("broker", [PrivateRedis, PrivateRabbitMQ], ids=["redis", "rabbitmq"])
+def test_broker_restarted_mid_job(
+    broker: type[PrivateRedis | PrivateRabbitMQ],
+    transactional_db: None,
+    server: FakeOpenAIServer,
+    log_dir: Path,
+) -> None:
+    if broker is PrivateRabbitMQ and not PrivateRabbitMQ.available():
+        pytest.skip("rabbitmq-server is not installed")
+    # given two workers on a private broker
+    private = broker().start()
+    workers: list[WorkerProcess] = []
+    try:
+        with using_broker(private.url):
+            workers = start_workers(log_dir, 2, CELERY_BROKER_URL=private.url)
+            # when the broker restarts while each worker holds a shard
+            job, problems = run_through(server, workers, private.restart)
+    finally:
+        stop_all(workers)
+        private.remove()
+    # then the job succeeded with exactly its outputs
+    assert_exact_outputs(job, problems)
+
+
+def test_postgres_restarted_mid_job(
+    django_db_blocker: pytest.FixtureRequest, server: FakeOpenAIServer, log_dir: Path
+) -> None:
+    # given two workers on a private PostgreSQL server
+    postgres = PrivatePostgres().create()
+    workers: list[WorkerProcess] = []
+    try:
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+            cwd=BASE_DIR,
+            env={**os.environ, "DATABASE_URL": postgres.url},
+            check=True,
+        )
+        purge_broker()
+        with django_db_blocker.unblock(), using_database(postgres.url):  # type: ignore[attr-defined]
+            workers = start_workers(log_dir, 2, DATABASE_URL=postgres.url)
+
+            def restart() -> None:
+                postgres.restart()
+                connection.close()  # this process's connection was cut too
+
+            # when PostgreSQL restarts while each worker holds a shard
+            job, problems = run_through(server, workers, restart)
+            # then the job succeeded with exactly its outputs; the two shards in the workers'
+            # hands were done again
+            assert_exact_outputs(job, problems)
+            attempts = sorted(JobShard.objects.filter(job=job).values_list("attempts", flat=True))
+            assert attempts == [1] * (PROBLEMS - 2) + [2, 2]
+    finally:
+        stop_all(workers)
+        postgres.remove()
+
+
+def test_worker_killed_mid_shard_with_two_others_running(
+    transactional_db: None, server: FakeOpenAIServer, log_dir: Path
+) -> None:
+    # given three workers
+    purge_broker()
+    workers = start_workers(log_dir, 3)
+    victim = workers[0]
+    held: dict[str, JobShard] = {}
+
+    def kill_victim() -> None:
+        held["shard"] = JobShard.objects.get(status=JobStatus.RUNNING, worker=victim.name)
+        victim.kill()
+
+    try:
+        # when one of them is SIGKILLed while it holds a shard
+        job, problems = run_through(server, workers, kill_victim)
+    finally:
+        stop_all(workers)
+    # then the job succeeded with exactly its outputs, the shard taken over by another worker
+    assert_exact_outputs(job, problems)
+    shard = JobShard.objects.get(pk=held["shard"].pk)
+    assert shard.attempts == 2
+    assert shard.worker in {w.name for w in workers[1:]}
+    others = JobShard.objects.filter(job=job).exclude(pk=shard.pk)
+    assert set(others.values_list("attempts", flat=True)) == {1}

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import os
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeVar
 
 from algorithms.log_safety import escape_controls
 from algorithms.model_policy import BackendPolicy, check_api_key_env
@@ -22,6 +25,9 @@ from workers.backends.guarded import guarded_http_client, policy_refusals
 # An endpoint's own error text is shown at most this long, escaped: enough for "model x does
 # not exist", too short to carry a page of what the endpoint can see.
 REASON_CHARS = 120
+
+_Item = TypeVar("_Item")
+_Result = TypeVar("_Result")
 
 
 def api_key_from_environment(variable: str | None, endpoint: str, policy: BackendPolicy) -> str:
@@ -42,47 +48,52 @@ def api_key_from_environment(variable: str | None, endpoint: str, policy: Backen
 
 
 class OpenAIGenerator:
-    """Completions and chat completions against `base_url` (e.g. http://host:8000/v1).
+    """Completions and chat completions against `base_url` (e.g. http://host:8000/v1), or
+    spread over several endpoints serving the same model (a list of base URLs: one
+    `vllm serve` per GPU or per tensor-parallel group).
 
-    Token counts come from the per-token logprobs the request asks for; an endpoint that
-    returns none gets the usage total split evenly over the choices.
+    Requests go to the endpoints in turn, up to `concurrent_requests` at a time (by default
+    one per endpoint); an endpoint that cannot be reached is skipped for the next one, and the
+    error is raised only when none answers. Token counts come from the per-token logprobs the
+    request asks for; an endpoint that returns none gets the usage total split evenly over the
+    choices.
     """
 
     def __init__(
         self,
-        base_url: str,
+        base_url: str | Sequence[str],
         model: str,
         *,
         api_key_env: str | None = None,
         timeout_s: float = 120.0,
         prompts_per_request: int = 16,
+        concurrent_requests: int | None = None,
         policy: BackendPolicy | None = None,
     ) -> None:
-        from openai import OpenAI
-
         policy = policy or BackendPolicy()
-        with policy_refusals():
-            policy.endpoints.check_url(base_url)
-            api_key = api_key_from_environment(api_key_env, base_url, policy)
-        # Retries belong to the caller (the task queue), which knows BackendError.retryable.
-        self.client = OpenAI(
-            base_url=base_url,
-            api_key=api_key,
-            timeout=timeout_s,
-            max_retries=0,
-            http_client=guarded_http_client(policy.endpoints, timeout_s=timeout_s),
-        )
+        urls = [base_url] if isinstance(base_url, str) else list(base_url)
+        if not urls:
+            raise BackendError("an OpenAI-compatible model needs a base URL", retryable=False)
+        self.clients = [_guarded_client(url, api_key_env, timeout_s, policy) for url in urls]
+        self.client = self.clients[0]
         self.model = model
         self.prompts_per_request = prompts_per_request
+        self.concurrent_requests = concurrent_requests or len(self.clients)
+        self._turn = itertools.count()
+        self._turn_lock = threading.Lock()
 
     def generate(self, prompts: Sequence[str], params: SamplingParams) -> list[list[Generation]]:
-        results: list[list[Generation]] = []
-        for start in range(0, len(prompts), self.prompts_per_request):
-            batch = list(prompts[start : start + self.prompts_per_request])
-            with _backend_errors():
-                response = self.client.completions.create(
+        batches = [
+            list(prompts[start : start + self.prompts_per_request])
+            for start in range(0, len(prompts), self.prompts_per_request)
+        ]
+
+        def complete(batch: list[str]) -> list[list[Generation]]:
+            response = self._send(
+                lambda client: client.completions.create(
                     model=self.model, prompt=batch, logprobs=0, **_request_params(params)
                 )
+            )
             # Choices come back flat, prompt-major: index = prompt_position * n + sample.
             choices = sorted(response.choices, key=lambda choice: choice.index)
             generations = [
@@ -93,36 +104,78 @@ class OpenAIGenerator:
                 )
                 for choice in choices
             ]
-            results.extend(
-                generations[i : i + params.n] for i in range(0, len(generations), params.n)
-            )
-        return results
+            return [generations[i : i + params.n] for i in range(0, len(generations), params.n)]
+
+        return [samples for batch in self._map(complete, batches) for samples in batch]
 
     def generate_chat(
         self, messages_list: Sequence[Sequence[ChatMessage]], params: SamplingParams
     ) -> list[list[Generation]]:
-        results: list[list[Generation]] = []
-        for messages in messages_list:
-            with _backend_errors():
-                response = self.client.chat.completions.create(
+        def chat(messages: Sequence[ChatMessage]) -> list[Generation]:
+            response = self._send(
+                lambda client: client.chat.completions.create(
                     model=self.model,
-                    messages=[dict(message) for message in messages],  # type: ignore[misc]
+                    messages=[dict(message) for message in messages],
                     logprobs=True,
                     top_logprobs=0,
                     **_request_params(params),
                 )
-            choices = sorted(response.choices, key=lambda choice: choice.index)
-            results.append(
-                [
-                    Generation(
-                        text=choice.message.content or "",
-                        token_count=_token_count(choice, response, len(choices)),
-                        finish_reason=finish_reason_from(choice.finish_reason, source="chat"),
-                    )
-                    for choice in choices
-                ]
             )
-        return results
+            choices = sorted(response.choices, key=lambda choice: choice.index)
+            return [
+                Generation(
+                    text=choice.message.content or "",
+                    token_count=_token_count(choice, response, len(choices)),
+                    finish_reason=finish_reason_from(choice.finish_reason, source="chat"),
+                )
+                for choice in choices
+            ]
+
+        return self._map(chat, list(messages_list))
+
+    def _map(self, request: Callable[[_Item], _Result], items: list[_Item]) -> list[_Result]:
+        """`request` for each item, in order, up to `concurrent_requests` at a time."""
+        if self.concurrent_requests == 1 or len(items) <= 1:
+            return [request(item) for item in items]
+        with ThreadPoolExecutor(max_workers=min(self.concurrent_requests, len(items))) as pool:
+            return list(pool.map(request, items))
+
+    def _send(self, request: Callable[[Any], _Result]) -> _Result:
+        """Send a request to the next endpoint in turn, skipping those that cannot be reached."""
+        import openai
+
+        with self._turn_lock:
+            first = next(self._turn)
+        for attempt in range(len(self.clients)):
+            client = self.clients[(first + attempt) % len(self.clients)]
+            try:
+                with _backend_errors():
+                    return request(client)
+            except BackendError as error:
+                unreachable = isinstance(error.__cause__, openai.APIConnectionError)
+                if not unreachable or attempt + 1 == len(self.clients):
+                    raise
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+
+def _guarded_client(
+    url: str, api_key_env: str | None, timeout_s: float, policy: BackendPolicy
+) -> Any:
+    """A client of one endpoint: its URL passes the operator's endpoint policy, the key goes
+    only to a host the operator lists, and connections go only to addresses the policy allows."""
+    from openai import OpenAI
+
+    with policy_refusals():
+        policy.endpoints.check_url(url)
+        api_key = api_key_from_environment(api_key_env, url, policy)
+    # Retries belong to the caller (the task queue), which knows BackendError.retryable.
+    return OpenAI(
+        base_url=url,
+        api_key=api_key,
+        timeout=timeout_s,
+        max_retries=0,
+        http_client=guarded_http_client(policy.endpoints, timeout_s=timeout_s),
+    )
 
 
 def _request_params(params: SamplingParams) -> dict[str, Any]:

@@ -174,7 +174,10 @@ def _build_generator(spec: ModelSpec, policy: BackendPolicy) -> Generator:
     if spec.kind == "openai":
         from workers.backends.openai_generator import OpenAIGenerator
 
-        return OpenAIGenerator(spec.path_or_endpoint, spec.name, policy=policy, **spec.options)
+        options = dict(spec.options)
+        # More endpoints serving the same model: requests are spread over all of them.
+        urls = [spec.path_or_endpoint, *options.pop("base_urls", [])]
+        return OpenAIGenerator(urls, spec.name, policy=policy, **options)
     if spec.kind == "transformers":
         from workers.backends.transformers_generator import TransformersGenerator
 

@@ -18,10 +18,13 @@ from annotation.grading.models import GradeSource
 from annotation.grading.services import Score, judge_source, model_run_source, run_scores_write
 from annotation.jobs.models import Job
 from annotation.jobs.params import ModelSnapshot
+from annotation.jobs.runners import ChunkStats, Work
 from annotation.jobs.services import report_progress
 from annotation.problems import services as problems
 from annotation.problems.models import Problem, Trace
 from annotation.problems.tree import place_steps
+
+__all__ = ["ChunkStats", "Work"]  # the runners' interface, defined beside the runner table
 
 if TYPE_CHECKING:
     from algorithms.model_policy import BackendPolicy
@@ -102,7 +105,7 @@ def chunked(items: Sequence[int], size: int) -> Iterator[list[int]]:
 
 
 def run_in_chunks(
-    job: Job, items: Sequence[int], size: int, process: Callable[[list[int]], None]
+    job: Job, items: Sequence[int], size: int, process: Callable[[list[int]], object]
 ) -> None:
     """Call `process` on each chunk of items; report progress (and honour a cancel) between."""
     report_progress(job, 0, len(items))
@@ -111,6 +114,19 @@ def run_in_chunks(
         process(chunk)
         done += len(chunk)
         report_progress(job, done)
+
+
+def run_work(job: Job, work: Work) -> dict[str, Any]:
+    """Do all of a job's work in this process, chunk by chunk (tests; a job without shards)."""
+    reports: list[ChunkStats] = []
+
+    def process(chunk: list[int]) -> None:
+        report = work.process(chunk)
+        if report is not None:
+            reports.append(report)
+
+    run_in_chunks(job, work.items, work.chunk_size, process)
+    return work.result(reports)
 
 
 # Grade sources -------------------------------------------------------------------------------

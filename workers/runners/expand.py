@@ -18,12 +18,13 @@ from annotation.problems.models import Origin, Problem, Trace
 from annotation.problems.selectors import TraceView, load_trace_views
 from workers.runners.common import (
     NewTrace,
+    Work,
     existing_external_ids,
     generate,
     generation_result,
     job_grade_source,
     new_traces,
-    run_in_chunks,
+    run_work,
     score_steps,
     write_traces,
 )
@@ -38,6 +39,10 @@ def record_text(view: TraceView) -> str:
 
 
 def run_expand(job: Job) -> dict[str, Any]:
+    return run_work(job, expand_work(job))
+
+
+def expand_work(job: Job) -> Work:
     params = job_params(job, ExpandParams)
     mode = params.mode
     scorer = params.scorer
@@ -113,11 +118,13 @@ def run_expand(job: Job) -> dict[str, Any]:
                 trace.scores = scores
         write_traces(job, traces, source)
 
-    run_in_chunks(job, params.items, params.chunk_size, process)
-    result = generation_result(job)
-    if source is not None:
-        result["grades"] = grade_count(source)
-    return result
+    def result(_: object) -> dict[str, Any]:
+        summary = generation_result(job)
+        if source is not None:
+            summary["grades"] = grade_count(source)
+        return summary
+
+    return Work(items=params.items, chunk_size=params.chunk_size, process=process, result=result)
 
 
 def grade_count(source: GradeSource) -> int:

@@ -27,18 +27,23 @@ from annotation.trees.services import (
     rewrites_write,
     thought_keys,
 )
-from workers.runners.common import generate, run_in_chunks
+from workers.runners.common import ChunkStats, Work, generate, run_work
 
 
 def run_long_thought(job: Job) -> dict[str, Any]:
+    return run_work(job, long_thought_work(job))
+
+
+def long_thought_work(job: Job) -> Work:
+    """Long thoughts by problem: each chunk of problems is derived and written on its own."""
     params = job_params(job, LongThoughtParams)
     if not in_project(job, Job, [params.tree_job]).exists():  # a tree job of this project only
         raise LookupError(f"tree_job: job {params.tree_job} no longer exists")
     tree_job_id = params.tree_job
     trials, seed = params.trials, params.seed
-    counts = {"without_correct_leaf": 0}
 
-    def process(chunk: list[int]) -> None:
+    def process(chunk: list[int]) -> ChunkStats:
+        without_correct_leaf = 0
         keys = {pid: thought_keys(job, pid) for pid in chunk}
         drafted = set(
             Trace.objects.filter(
@@ -55,7 +60,7 @@ def run_long_thought(job: Job) -> dict[str, Any]:
             tree = load_tree(tree_job_id, problems[pid])
             thought = derive_long_thought(tree, trials=trials, seed=seed)
             if thought is None:
-                counts["without_correct_leaf"] += 1
+                without_correct_leaf += 1
                 continue
             thoughts.append(DerivedThought(pid, tree_job_id, tree, thought, seed, trials))
         long_thoughts_write(job=job, thoughts=thoughts)
@@ -63,16 +68,21 @@ def run_long_thought(job: Job) -> dict[str, Any]:
             rewrite(
                 job, params, [keys[pid]["draft"] for pid in chunk], [keys[pid] for pid in chunk]
             )
+        return {"without_correct_leaf": without_correct_leaf}
 
-    run_in_chunks(job, params.problem_ids, params.chunk_size, process)
-    traces = Trace.objects.filter(job=job)
-    return {
-        "problems": len(params.problem_ids),
-        "shortcuts": traces.filter(origin=Origin.TREE).count(),
-        "drafts": traces.filter(metadata__kind="draft").count(),
-        "rewrites": traces.filter(metadata__kind="rewrite").count(),
-        "without_correct_leaf_this_run": counts["without_correct_leaf"],
-    }
+    def result(chunks: list[ChunkStats]) -> dict[str, Any]:
+        traces = Trace.objects.filter(job=job)
+        return {
+            "problems": len(params.problem_ids),
+            "shortcuts": traces.filter(origin=Origin.TREE).count(),
+            "drafts": traces.filter(metadata__kind="draft").count(),
+            "rewrites": traces.filter(metadata__kind="rewrite").count(),
+            "without_correct_leaf_this_run": sum(c["without_correct_leaf"] for c in chunks),
+        }
+
+    return Work(
+        items=params.problem_ids, chunk_size=params.chunk_size, process=process, result=result
+    )
 
 
 def rewrite(

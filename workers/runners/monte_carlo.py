@@ -40,7 +40,7 @@ from annotation.jobs.models import Job
 from annotation.jobs.params import MonteCarloParams, job_params
 from annotation.problems.models import Trace
 from annotation.problems.selectors import paths as trace_paths
-from workers.runners.common import generate, run_in_chunks
+from workers.runners.common import Work, generate, run_work
 
 # A completion: its text and how many tokens it took.
 Completion = tuple[str, int]
@@ -238,6 +238,10 @@ def write_labels(source: GradeSource, labels: dict[uuid.UUID, Label]) -> int:
 
 
 def run_monte_carlo(job: Job, policy: Policy | None = None) -> dict[str, Any]:
+    return run_work(job, monte_carlo_work(job, policy))
+
+
+def monte_carlo_work(job: Job, policy: Policy | None = None) -> Work:
     params = job_params(job, MonteCarloParams)
     source = mc_grade_source(job, params)
     labeler = Labeler(job, params, policy or model_policy(params))
@@ -248,8 +252,12 @@ def run_monte_carlo(job: Job, policy: Policy | None = None) -> dict[str, Any]:
         if paths:
             write_labels(source, label_paths(labeler, paths))
 
-    run_in_chunks(job, params.trace_ids, params.chunk_size, process)
-    return monte_carlo_result(job, params, source)
+    return Work(
+        items=params.trace_ids,
+        chunk_size=params.chunk_size,
+        process=process,
+        result=lambda _: monte_carlo_result(job, params, source),
+    )
 
 
 def monte_carlo_result(job: Job, params: MonteCarloParams, source: GradeSource) -> dict[str, Any]:

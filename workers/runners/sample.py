@@ -8,16 +8,21 @@ from annotation.jobs.models import Job
 from annotation.jobs.params import SampleParams, job_params
 from annotation.problems.models import Origin, Problem
 from workers.runners.common import (
+    Work,
     existing_external_ids,
     generate,
     generation_result,
     new_traces,
-    run_in_chunks,
+    run_work,
     write_traces,
 )
 
 
 def run_sample(job: Job) -> dict[str, Any]:
+    return run_work(job, sample_work(job))
+
+
+def sample_work(job: Job) -> Work:
     params = job_params(job, SampleParams)
     label = {"model": params.model.label, "prompt": params.prompt.label}
 
@@ -50,5 +55,9 @@ def run_sample(job: Job) -> dict[str, Any]:
         ]
         write_traces(job, traces)
 
-    run_in_chunks(job, params.problem_ids, params.chunk_size, process)
-    return generation_result(job)
+    return Work(
+        items=params.problem_ids,
+        chunk_size=params.chunk_size,
+        process=process,
+        result=lambda _: generation_result(job),
+    )

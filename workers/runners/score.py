@@ -16,10 +16,14 @@ from annotation.jobs.models import Job
 from annotation.jobs.params import ScoreParams, job_params
 from annotation.problems.models import Trace
 from annotation.problems.selectors import paths as trace_paths
-from workers.runners.common import job_grade_source, run_in_chunks, score_steps, write_grades
+from workers.runners.common import Work, job_grade_source, run_work, score_steps, write_grades
 
 
 def run_score(job: Job) -> dict[str, Any]:
+    return run_work(job, score_work(job))
+
+
+def score_work(job: Job) -> Work:
     params = job_params(job, ScoreParams)
     scorer = params.scorer
     source = job_grade_source(job, scorer)
@@ -50,13 +54,17 @@ def run_score(job: Job) -> dict[str, Any]:
                 ],
             )
 
-    run_in_chunks(job, params.trace_ids, params.chunk_size, process)
-    summary = (
-        current_grades().filter(source=source).aggregate(grades=Count("id"), mean=Avg("score"))
+    def result(_: object) -> dict[str, Any]:
+        summary = (
+            current_grades().filter(source=source).aggregate(grades=Count("id"), mean=Avg("score"))
+        )
+        return {
+            "traces": len(params.trace_ids),
+            "grades": summary["grades"],
+            "mean_score": round(summary["mean"], 4) if summary["mean"] is not None else None,
+            "source": source.name,
+        }
+
+    return Work(
+        items=params.trace_ids, chunk_size=params.chunk_size, process=process, result=result
     )
-    return {
-        "traces": len(params.trace_ids),
-        "grades": summary["grades"],
-        "mean_score": round(summary["mean"], 4) if summary["mean"] is not None else None,
-        "source": source.name,
-    }

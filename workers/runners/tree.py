@@ -24,7 +24,14 @@ from annotation.jobs.params import TreeParams, job_params
 from annotation.problems.models import Problem
 from annotation.trees.models import TreeNode
 from annotation.trees.services import problems_with_trees, trees_write
-from workers.runners.common import job_grade_source, load_generator, run_in_chunks, score_steps
+from workers.runners.common import (
+    ChunkStats,
+    Work,
+    job_grade_source,
+    load_generator,
+    run_work,
+    score_steps,
+)
 
 
 def completion_prompt(prompt: str, problem: str, steps: tuple[str, ...], delimiter: str) -> str:
@@ -139,16 +146,20 @@ def build_chunk_trees(
 
 
 def run_tree(job: Job) -> dict[str, Any]:
+    return run_work(job, tree_work(job))
+
+
+def tree_work(job: Job) -> Work:
+    """Trees by problem: each chunk of problems is built, graded and written on its own."""
     params = job_params(job, TreeParams)
     source = job_grade_source(job, params.scorer)
-    chunks: list[dict[str, Any]] = []
 
-    def process(chunk: list[int]) -> None:
+    def process(chunk: list[int]) -> ChunkStats | None:
         done = problems_with_trees(job, chunk)
         problems = in_project(job, Problem, [pid for pid in chunk if pid not in done]).in_bulk()
         todo = [problems[pid] for pid in chunk if pid in problems]
         if not todo:
-            return
+            return None
         calls = {"generate": 0, "score": 0}
         stats = tree_search.SearchStats()
         trees = build_chunk_trees(
@@ -157,15 +168,19 @@ def run_tree(job: Job) -> dict[str, Any]:
         pairs = list(zip(todo, trees, strict=True))
         grade_trees(pairs)
         trees_write(job=job, trees=[(p.pk, t) for p, t in pairs], source=source)
-        chunks.append({"problems": len(todo), "backend_calls": calls, **asdict(stats)})
+        return {"problems": len(todo), "backend_calls": calls, **asdict(stats)}
 
-    run_in_chunks(job, params.problem_ids, params.chunk_size, process)
-    return tree_result(job, chunks)
+    return Work(
+        items=params.problem_ids,
+        chunk_size=params.chunk_size,
+        process=process,
+        result=lambda chunks: tree_result(job, chunks),
+    )
 
 
-def tree_result(job: Job, chunks: list[dict[str, Any]]) -> dict[str, Any]:
+def tree_result(job: Job, chunks: list[ChunkStats]) -> dict[str, Any]:
     """Counts from the database (a resumed job reports all of its trees); per-chunk backend
-    calls and batch sizes per depth for the chunks this run built."""
+    calls and batch sizes per depth for the chunks built (a chunk redone after a crash once)."""
     rows = TreeNode.objects.filter(job=job)
     problems = rows.filter(index=0).count()
     solved = rows.filter(is_correct=True).values("problem_id").distinct().count()
