@@ -23,7 +23,7 @@ from annotation.evaluation.models import Rollout
 from annotation.evaluation.services import start_monte_carlo_job
 from annotation.grading.models import Grade
 from annotation.jobs.boundary import InputOutsideProject
-from annotation.jobs.models import Job, JobKind, JobStatus
+from annotation.jobs.models import Job, JobKind, JobShard, JobStatus
 from annotation.jobs.params import OWNER, ImportParams
 from annotation.llm.models import ModelConfig, PromptPurpose, PromptVersion
 from annotation.llm.services import (
@@ -467,6 +467,7 @@ def test_a_stored_job_naming_another_projects_rows_fails_in_the_worker(
         "the rows of its own project",
     )
     assert job.attempts == 1  # not retried
+    assert JobShard.objects.filter(job=job).count() == 0  # refused before planning
     assert Trace.objects.filter(job=job).count() == 0
     assert Grade.objects.filter(source__job=job).count() == 0
     assert Rollout.objects.filter(job=job).count() == 0

@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 
 from annotation.core.models import Membership, Role
-from annotation.jobs.models import Job, JobKind, JobStatus
+from annotation.jobs.models import Job, JobKind, JobShard, JobStatus
 from annotation.jobs.services import enqueue
 from tests.factories import MembershipFactory, UserFactory
 from tests.support.worker import WorkerProcess, purge_broker, wait_until
@@ -114,6 +114,7 @@ def test_a_job_whose_creator_lost_the_role_fails_when_it_starts(project, kind, b
         refusal(job, "former", kind),
         0,
     )
+    assert JobShard.objects.filter(job=job).count() == 0  # refused before planning
 
 
 def test_a_job_whose_creator_was_deactivated_fails_when_it_starts(project):

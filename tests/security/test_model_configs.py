@@ -207,7 +207,7 @@ def test_a_vllm_option_turning_on_remote_code_is_refused_on_save_and_by_the_work
     allowed = (
         "cpu_offload_gb, enable_chunked_prefill, enable_prefix_caching, enforce_eager, "
         "gpu_memory_utilization, kv_cache_memory_bytes, max_num_batched_tokens, max_num_seqs, "
-        "quantization, seed, swap_space, tensor_parallel_size"
+        "pipeline_parallel_size, quantization, seed, swap_space, tensor_parallel_size"
     )
     message = f"unknown option trust_remote_code for a vllm model; allowed: {allowed}"
     assert on_save.value.message_dict == {"options": [message]}
@@ -731,8 +731,9 @@ def test_a_score_job_in_the_worker_runs_no_code_from_an_untrusted_directory(
     # when the worker runs a score job with it
     job = failed(score_job(project, scorer), worker)
 
-    # then the job says why, and the directory's code never ran
+    # then the job (its one shard) says why, and the directory's code never ran
     assert job.error == (
+        "shard 1 of 1 (1 items) failed after 1 attempt: "
         f"EvilForProcessRewardModel is defined by Python code in the model directory "
         f"{model_dir}; a project admin must allow trust_remote_code on this model config to "
         "load it"
@@ -759,8 +760,9 @@ def test_a_job_in_the_worker_does_not_send_a_secret_outside_the_allow_list(
         # when the worker runs a score job with it
         job = failed(score_job(project, judge), worker)
 
-    # then the job fails before any request, and the key was sent nowhere
+    # then the job (its one shard) fails before any request, and the key was sent nowhere
     assert job.error == (
+        "shard 1 of 1 (1 items) failed after 1 attempt: "
         "api_key_env SECRET_KEY is not in the operator's STEPWISE_SECRET_ENV_ALLOWLIST "
         "(allowed: STEPWISE_TEST_KEY)"
     )
@@ -787,9 +789,10 @@ def test_an_endpoints_error_body_is_summarised_and_cannot_forge_a_worker_log_lin
         )
         job = score_job(project, judge)
 
-        # when the worker runs the job, retries after the 500 and gives up after the 400
+        # when the worker runs the job, retries its shard after the 500 and gives up after
+        # the 400
         wait_until(
-            lambda: "transient error, retrying" in worker.log(),
+            lambda: "retrying in" in worker.log(),
             60,
             what="the retry",
             check=worker.check_alive,
@@ -798,7 +801,10 @@ def test_an_endpoints_error_body_is_summarised_and_cannot_forge_a_worker_log_lin
 
     # then the job's error is the status and a short escaped reason, not the body
     assert len(endpoint.requests) == 2
-    assert job.error == f"OpenAI-compatible endpoint rejected the request (400): {UPSTREAM_SUMMARY}"
+    assert job.error == (
+        "shard 1 of 1 (1 items) failed after 2 attempts: "
+        f"OpenAI-compatible endpoint rejected the request (400): {UPSTREAM_SUMMARY}"
+    )
     # and the worker's log shows the text escaped, never as a line of its own
     log = worker.log()
     assert f"rejected the request (500): {UPSTREAM_SUMMARY}" in log

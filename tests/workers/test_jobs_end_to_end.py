@@ -69,7 +69,8 @@ def test_sample_job_writes_n_graded_samples_per_problem(
     job = finished(job, worker)
     # then
     assert (job.status, job.done, job.total) == (JobStatus.SUCCEEDED, 3, 3)
-    traces = list(Trace.objects.filter(job=job).order_by("external_id"))
+    # in problem order (external ids as strings would put p10 before p8)
+    traces = list(Trace.objects.filter(job=job).order_by("problem_id", "external_id"))
     assert [t.external_id for t in traces] == [
         f"job{job.pk}:p{p.pk}:{i}" for p in problems for i in range(2)
     ]
