@@ -9,11 +9,13 @@ from typing import Any
 
 from annotation.core.models import Project
 from annotation.datasets.importer import import_dataset
+from annotation.jobs.models import Job
 from annotation.llm.models import ModelConfig, PromptPurpose, PromptVersion
-from annotation.llm.services import model_config_create, prompt_template_create
+from annotation.llm.services import model_config_create, prompt_template_create, start_sample_job
 from annotation.problems.models import Origin, Problem, Trace
 from annotation.problems.services import NewStep, NewTrace, trace_create
 from annotation.problems.tree import text_digest
+from tests.factories import researcher
 from tests.support.models import VLLM_CPU_OPTIONS, tiny_model
 
 SAMPLING = {"temperature": 1.0, "top_p": 0.95, "max_tokens": 24, "seed": 7}
@@ -106,6 +108,20 @@ def endpoint_config(project: Project, base_url: str) -> ModelConfig:
         default_sampling={"max_tokens": 16},
         use_chat_template=False,
         options={"timeout_s": 120},
+    )
+
+
+def endpoint_sample_job(problems: list[Problem], base_url: str, n: int) -> Job:
+    """A researcher's sampling job of one-problem shards on the endpoint at `base_url`."""
+    project = problems[0].project
+    return start_sample_job(
+        project=project,
+        user=researcher(project),
+        model=endpoint_config(project, base_url),
+        prompt=prompt(project, PromptPurpose.SAMPLE),
+        problem_ids=[p.pk for p in problems],
+        n=n,
+        chunk_size=1,
     )
 
 

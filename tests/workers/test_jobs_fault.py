@@ -20,11 +20,9 @@ import pytest
 from django.db import connection
 
 from annotation.jobs.models import Job, JobShard, JobStatus
-from annotation.llm.models import PromptPurpose
-from annotation.llm.services import start_sample_job
 from annotation.problems.models import Problem, Trace, TraceStep
-from tests.factories import ProjectFactory, researcher
-from tests.support.data import endpoint_config, make_problems, prompt
+from tests.factories import ProjectFactory
+from tests.support.data import endpoint_sample_job, make_problems
 from tests.support.endpoints import LOOPBACK_ENV
 from tests.support.services import (
     PrivatePostgres,
@@ -69,16 +67,7 @@ def stop_all(workers: list[WorkerProcess]) -> None:
 
 
 def sample_job(problems: list[Problem], base_url: str) -> Job:
-    project = problems[0].project
-    return start_sample_job(
-        project=project,
-        user=researcher(project),
-        model=endpoint_config(project, base_url),
-        prompt=prompt(project, PromptPurpose.SAMPLE),
-        problem_ids=[p.pk for p in problems],
-        n=SAMPLES,
-        chunk_size=1,
-    )
+    return endpoint_sample_job(problems, base_url, SAMPLES)
 
 
 def run_through(

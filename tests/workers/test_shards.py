@@ -9,11 +9,9 @@ import pytest
 
 from annotation.jobs.models import Job, JobShard, JobStatus
 from annotation.jobs.services import request_cancel
-from annotation.llm.models import PromptPurpose
-from annotation.llm.services import start_sample_job
 from annotation.problems.models import Problem, Trace
-from tests.factories import ProjectFactory, researcher
-from tests.support.data import endpoint_config, make_problems, prompt
+from tests.factories import ProjectFactory
+from tests.support.data import endpoint_sample_job, make_problems
 from tests.support.endpoints import LOOPBACK_ENV
 from tests.support.worker import WorkerProcess, finished, purge_broker, wait_until
 from workers.testing.fake_openai import FakeOpenAIServer
@@ -41,16 +39,7 @@ def workers(tmp_path: Path) -> Iterator[list[WorkerProcess]]:
 
 
 def sample_job(problems: list[Problem], base_url: str, n: int = 2) -> Job:
-    project = problems[0].project
-    return start_sample_job(
-        project=project,
-        user=researcher(project),
-        model=endpoint_config(project, base_url),
-        prompt=prompt(project, PromptPurpose.SAMPLE),
-        problem_ids=[p.pk for p in problems],
-        n=n,
-        chunk_size=1,
-    )
+    return endpoint_sample_job(problems, base_url, n)
 
 
 def expected_keys(job: Job, problems: list[Problem], n: int = 2) -> list[str]:
