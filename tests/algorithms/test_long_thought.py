@@ -1,3 +1,5 @@
+from itertools import pairwise
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -195,7 +197,11 @@ def test_judge_mode_detours_stop_at_steps_judged_incorrect_never_at_pruned_accep
 
     # then
     assert compact(thought) == [
-        ("step", 3), ("wrong_leaf", 3), ("backtrack", 0), ("step", 1), ("step", 5)
+        ("step", 3),
+        ("wrong_leaf", 3),
+        ("backtrack", 0),
+        ("step", 1),
+        ("step", 5),
     ]
     assert render_draft(tree, thought).startswith(
         "x = 3 + 1.\n\nWait, this doesn't look right: the sign is wrong. Let me go back"
@@ -272,7 +278,7 @@ def test_properties_of_long_thoughts_over_random_trees(tree, k, meaning, seed):
         assert all(thought.detours_at(node) <= allowed for node in thought.path)
         # no reflection follows a correct answer or a step on a correct path
         paragraphs = draft_paragraphs(tree, thought)
-        for before, reflection in zip(paragraphs, paragraphs[1:], strict=False):
+        for before, reflection in pairwise(paragraphs):
             if reflection.kind == "reflection":
                 assert before.node_id not in on_correct_path
                 assert tree.node(before.node_id).is_correct is not True
