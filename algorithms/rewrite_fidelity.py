@@ -1,8 +1,9 @@
 """Did a fluent rewrite of a long-thought draft keep what makes it a journey?
 
 A rule-based check, recorded with every rewrite: each wrong answer the draft tried must still be
-stated (more often than the problem and the correct path already state it), there must be at least as many reflections (a "wait", "let me go back", ...), and the
-final answer must be the draft's. Rewrites that fail it are kept but flagged, and left out of
+stated (more often than the problem and the correct path state it anyway), there must be at
+least as many reflections (a "wait", "let me go back", ...), and the final answer must be the
+draft's. Rewrites that fail it are kept but flagged, and left out of
 ``sft-journey`` unless asked for.
 """
 

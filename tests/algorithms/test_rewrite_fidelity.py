@@ -55,7 +55,7 @@ def test_a_rewrite_that_drops_the_wrong_try_and_its_reflection_fails():
 
 def test_a_rewrite_with_another_final_answer_fails_unless_the_grader_says_it_is_the_same():
     tree, thought = tree_with_a_wrong_answer()
-    rewrite = "x = 3? Wait, no. The answer is $\\boxed{4/2}$."
+    rewrite = "x = 3? Wait, 3 * 3 = 9. The answer is $\\boxed{4/2}$."
 
     assert not check_rewrite(tree, thought, rewrite).final_answer_kept
     assert check_rewrite(tree, thought, rewrite, same_answer=lambda a, b: a == "4/2").passed
