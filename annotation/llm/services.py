@@ -208,6 +208,20 @@ def prompt_templates_install_defaults(*, project: Project, user: Any = None) -> 
     return added
 
 
+@transaction.atomic
+def default_prompt_version(*, project: Project, purpose: str, user: Any = None) -> PromptVersion:
+    """The latest version of the project's first template of ``purpose``; the built-in one is
+    installed first when the project has none (so a job always records a versioned prompt)."""
+    templates = PromptTemplate.objects.filter(project=project, purpose=purpose)
+    template = templates.order_by("pk").first()
+    if template is None:
+        name, _, text = next(p for p in DEFAULT_PROMPTS if p[1] == purpose)
+        template = prompt_template_create(
+            project=project, name=name, purpose=purpose, text=text, user=user
+        )
+    return template.versions.select_related("template").order_by("-number")[0]
+
+
 # Jobs ----------------------------------------------------------------------------------------
 
 
@@ -227,11 +241,11 @@ def job_sampling(model: ModelConfig, overrides: dict[str, Any]) -> dict[str, Any
     return {k: v for k, v in asdict(SamplingParams(**merged)).items() if k != "n"}
 
 
-def job_prompt(version: PromptVersion, purpose: str) -> PromptSnapshot:
+def job_prompt(version: PromptVersion, purpose: str, *, field: str = "prompt") -> PromptSnapshot:
     template = version.template
     if template.purpose != purpose:
         raise ValidationError(
-            {"prompt": f"{template.name!r} is a {template.purpose} prompt; choose a {purpose} one"}
+            {field: f"{template.name!r} is a {template.purpose} prompt; choose a {purpose} one"}
         )
     return PromptSnapshot.of(version)
 

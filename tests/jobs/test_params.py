@@ -101,14 +101,23 @@ def expand_params(draw: st.DrawFn) -> ExpandParams:
 @st.composite
 def long_thought_params(draw: st.DrawFn) -> LongThoughtParams:
     rewriter = draw(st.none() | snapshots)
+    k_meaning = draw(st.sampled_from(["trials", "wrong_detours"]))
+    rewrite_prompt = st.builds(
+        PromptSnapshot,
+        id=st.integers(1, 2**62),
+        label=text,
+        text=template_with("problem", "draft"),
+    )
     return LongThoughtParams(
         tree_job=draw(st.integers(1, 2**62)),
         problem_ids=draw(ids),
-        trials=draw(st.integers(0, 64)),
+        k=draw(st.integers(1 if k_meaning == "trials" else 0, 64)),
+        k_meaning=k_meaning,
+        max_paths=draw(st.none() | st.integers(1, 10_000)),
         seed=draw(st.integers(-(2**31), 2**31)),
         chunk_size=draw(st.integers(1, 1000)),
         rewriter=rewriter,
-        rewrite_prompt=draw(template_with("problem", "draft") if rewriter else text),
+        rewrite_prompt=draw(rewrite_prompt if rewriter else st.none() | rewrite_prompt),
         sampling=draw(sampling),
     )
 

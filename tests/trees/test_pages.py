@@ -1,4 +1,4 @@
-from algorithms.long_thought import derive_long_thought
+from algorithms.long_thought import correct_paths, derive_long_thought
 from annotation.core.models import Role
 from annotation.trees.services import DerivedThought, long_thoughts_write, tree_round_record
 from tests.factories import MembershipFactory, UserFactory
@@ -72,9 +72,9 @@ def test_stats_count_keywords_tokens_and_lines_by_level(problem, client):
         project=problem.project, user=None, trees=[(problem.pk, tree)], label="r"
     )
     job = tree_round_record(project=problem.project, user=None, trees=[], label="lt")
-    thought = derive_long_thought(tree, trials=1, seed=0)
+    thought = derive_long_thought(tree, correct_paths(tree)[0], k=2, seed=0)
     long_thoughts_write(
-        job=job, thoughts=[DerivedThought(problem.pk, tree_job.pk, tree, thought, 0, 1)]
+        job=job, thoughts=[DerivedThought(problem.pk, tree_job.pk, tree, thought, 0, 2)]
     )
     client.force_login(member(problem, Role.RESEARCHER))
 

@@ -1,7 +1,7 @@
 import pytest
 from django.core.exceptions import ValidationError
 
-from algorithms.long_thought import derive_long_thought, render_draft
+from algorithms.long_thought import correct_paths, derive_long_thought, render_draft
 from annotation.grading.models import Grade, GradeSource, SourceKind
 from annotation.jobs.models import JobStatus
 from annotation.problems.models import Origin, Trace, TraceStep
@@ -68,8 +68,9 @@ def test_a_tree_read_back_walks_like_the_one_built(problem):
     assert job.status == JobStatus.SUCCEEDED
     assert job.result == {"problems": 1, "nodes": 5}
     for seed in range(5):
-        assert derive_long_thought(loaded, trials=2, seed=seed) == derive_long_thought(
-            tree, trials=2, seed=seed
+        [path] = correct_paths(tree)
+        assert derive_long_thought(loaded, path, k=2, seed=seed) == derive_long_thought(
+            tree, path, k=2, seed=seed
         )
 
 
@@ -80,9 +81,9 @@ def test_long_thoughts_write_stores_shortcut_and_draft_with_the_walked_nodes(pro
         project=problem.project, user=None, trees=[(problem.pk, tree)], label="r"
     )
     job = tree_round_record(project=problem.project, user=None, trees=[], label="lt")
-    thought = derive_long_thought(tree, trials=1, seed=0)
-    assert thought is not None
-    derived = DerivedThought(problem.pk, tree_job.pk, tree, thought, 0, 1)
+    [path] = correct_paths(tree)
+    thought = derive_long_thought(tree, path, k=2, seed=0)
+    derived = DerivedThought(problem.pk, tree_job.pk, tree, thought, 0, 2)
 
     # when: twice, as a redelivered chunk would
     written = long_thoughts_write(job=job, thoughts=[derived])
@@ -93,8 +94,10 @@ def test_long_thoughts_write_stores_shortcut_and_draft_with_the_walked_nodes(pro
     shortcut, draft = written
     assert (shortcut.origin, draft.origin) == (Origin.TREE, Origin.LONG_THOUGHT)
     assert shortcut.metadata == {
-        "tree_job": tree_job.pk, "seed": 0, "trials": 1, "kind": "shortcut", "walked": [1, 3]
+        "tree_job": tree_job.pk, "seed": 0, "k": 2, "k_meaning": "trials", "leaf": 3,
+        "kind": "shortcut", "walked": [1, 3],
     }  # fmt: skip
+    assert shortcut.external_id == f"lt{job.pk}:p{problem.pk}:l3:shortcut"
     assert draft.metadata["walked"] == [2, 1, 4, 3]
     assert draft.metadata["tree_nodes"] == [2, 2, 1, 4, 4, 3]
     assert draft.metadata["wrong_leaves"] == 2
