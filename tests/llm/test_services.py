@@ -73,6 +73,7 @@ def test_built_in_prompts_install_once(project):
     assert sorted(project.prompt_templates.values_list("purpose", flat=True)) == [
         "expand",
         "rationalize",
+        "rewrite",
         "sample",
     ]
 
