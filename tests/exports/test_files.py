@@ -11,7 +11,7 @@ from django.core.management import call_command
 from annotation.core.models import Role
 from annotation.datasets.export.formats import EXPORT_FORMATS
 from annotation.datasets.export.options import ExportOptions
-from annotation.datasets.export.pipeline import export_to_directory
+from annotation.datasets.export.pipeline import EmptyExport, export_to_directory
 from annotation.jobs.models import Job, JobStatus
 from tests.exports.conftest import make_problem, make_trace
 from tests.factories import MembershipFactory, UserFactory
@@ -39,15 +39,15 @@ def test_load_dataset_reads_every_jsonl_and_parquet_export(everything, tmp_path,
         options=ExportOptions(format=format_name, file_format="parquet"),
         directory=tmp_path / "parquet",
     )
-    expected = read_jsonl(tmp_path / "jsonl" / f"{format_name}-train.jsonl")
+    # (a paired format's train file is its second format's)
+    jsonl_file = tmp_path / "jsonl" / jsonl["splits"]["train"]["name"]
+    expected = read_jsonl(jsonl_file)
     # when
     cache = str(tmp_path / "hf-cache")
-    from_jsonl = datasets.load_dataset(
-        "json", data_files=str(tmp_path / "jsonl" / f"{format_name}-train.jsonl"), cache_dir=cache
-    )["train"]
+    from_jsonl = datasets.load_dataset("json", data_files=str(jsonl_file), cache_dir=cache)["train"]
     from_parquet = datasets.load_dataset(
         "parquet",
-        data_files=str(tmp_path / "parquet" / f"{format_name}-train.parquet"),
+        data_files=str(tmp_path / "parquet" / parquet["splits"]["train"]["name"]),
         cache_dir=cache,
     )["train"]
     # then
@@ -104,8 +104,13 @@ def test_manifest_records_counts_hashes_and_every_option(sums, tmp_path):
         "held_out_sha256": hashlib.sha256(b"").hexdigest(),
         "dedupe": False,
         "pairs_per_problem": 5,
+        "jobs": [],
+        "tree_round": None,
+        "kinds": [],
+        "include_unfaithful": False,
         "extra": {},
     }
+    assert manifest["skipped"] == {}
     assert [r["labels"] for r in read_jsonl(train)] == [[True, True], [False], [False]]
 
 
@@ -154,13 +159,14 @@ def test_held_out_problems_never_appear_in_train(db, tmp_path):
         options=ExportOptions(format="sft-shortcut", test_fraction=0.5, seed=3),
         directory=tmp_path / "a",
     )
-    b = export_to_directory(
-        project=project,
-        options=ExportOptions(format="trl-stepwise", test_fraction=0.5, seed=3, grades="trace"),
-        directory=tmp_path / "b",
-    )
     assert a["splits"]["test"]["problems"] > 0
-    assert b["splits"]["test"]["rows"] == 0  # no grades: nothing to label, nothing exported
+    # no grades: nothing to label, and an export with no rows fails saying why
+    with pytest.raises(EmptyExport, match="40 traces read .* needs a usable grade"):
+        export_to_directory(
+            project=project,
+            options=ExportOptions(format="trl-stepwise", test_fraction=0.5, seed=3),
+            directory=tmp_path / "b",
+        )
 
 
 def test_export_job_keeps_files_in_storage_with_a_manifest(sums, media, client):
@@ -185,7 +191,9 @@ def test_export_job_keeps_files_in_storage_with_a_manifest(sums, media, client):
         "manifest.json": f"exports/{job_id}/manifest.json",
     }
     assert job.output_file.name == f"exports/{job_id}/dpo-train.jsonl"
-    assert job.result["manifest"]["splits"]["train"]["rows"] == 2
+    # two distinct correct samples but one incorrect: one pair, the recipe's one-to-one
+    assert job.result["manifest"]["splits"]["train"]["rows"] == 1
+    assert job.result["manifest"]["pairs"] == {"k": 5, "problems_with_fewer": 1}
     assert job.done == 3 and job.total == 3  # the model samples read
     download = client.get(f"/exports/{job_id}/files/dpo-train.jsonl")
     body = b"".join(download.streaming_content)

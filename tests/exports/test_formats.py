@@ -152,7 +152,7 @@ def test_sft_journey_has_the_long_thoughts_with_their_detours(sums):
     ]
 
 
-def test_dpo_pairs_every_correct_with_every_incorrect_sample_up_to_k(sums):
+def test_dpo_pairs_distinct_correct_and_incorrect_samples_one_to_one(sums):
     right = "2 + 3 = 5.\n\nThe answer is \\boxed{5}."
     okay = "Adding gives 5.\n\nSo the answer is 5.\n\nThe final answer is $\\boxed{5}$."
     wrong = "2 + 3 = 6.\n\nThe answer is \\boxed{6}."
@@ -164,9 +164,10 @@ def test_dpo_pairs_every_correct_with_every_incorrect_sample_up_to_k(sums):
             "rejected": [{"role": "assistant", "content": wrong}],
         }
 
+    # two correct samples, one incorrect: one pair, no response used twice
     order = sample_dpo_pairs([right, okay], [wrong], k=5, seed=hash_seed(0, "test/sums/1"))
+    assert len(order) == 1
     assert rows(sums["project"], "dpo") == [pair(chosen) for chosen, _ in order]
-    assert sorted(r["chosen"][0]["content"] for r in rows(sums["project"], "dpo")) == [right, okay]
     assert len(rows(sums["project"], "dpo", pairs_per_problem=1)) == 1
 
 
@@ -265,6 +266,7 @@ def test_every_format_is_registered():
         "processbench",
         "qwen-prm",
         "sft-journey",
+        "sft-paired",
         "sft-shortcut",
         "trl-stepwise",
     ]

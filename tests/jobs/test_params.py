@@ -12,7 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from annotation.datasets.export.formats import EXPORT_FORMATS
-from annotation.datasets.export.options import FILE_FORMATS, GRADE_CHOICES, ExportOptions
+from annotation.datasets.export.options import (
+    FILE_FORMATS,
+    GRADE_CHOICES,
+    TRACE_KINDS,
+    ExportOptions,
+)
 from annotation.jobs.models import Job, JobKind, JobStatus
 from annotation.jobs.params import (
     EXPAND_MODES,
@@ -141,6 +146,10 @@ def export_options(draw: st.DrawFn) -> ExportOptions:
         held_out=draw(st.lists(text, max_size=3).map(tuple)),
         dedupe=draw(st.booleans()),
         pairs_per_problem=draw(st.integers(1, 50)),
+        jobs=draw(ids | st.just(())),
+        tree_round=draw(st.none() | st.integers(1, 2**62)),
+        kinds=draw(st.lists(st.sampled_from(TRACE_KINDS), max_size=3).map(tuple)),
+        include_unfaithful=draw(st.booleans()),
         extra=draw(json_objects),
     )
 
