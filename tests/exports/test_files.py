@@ -161,7 +161,7 @@ def test_held_out_problems_never_appear_in_train(db, tmp_path):
     )
     assert a["splits"]["test"]["problems"] > 0
     # no grades: nothing to label, and an export with no rows fails saying why
-    with pytest.raises(EmptyExport, match="40 traces read .* needs a usable grade"):
+    with pytest.raises(EmptyExport, match=r"40 traces read .* needs a usable grade"):
         export_to_directory(
             project=project,
             options=ExportOptions(format="trl-stepwise", test_fraction=0.5, seed=3),
