@@ -142,3 +142,28 @@ def test_recording_a_round_rejects_problems_of_another_project(problem):
             project=ProjectFactory(), user=None, trees=[(problem.pk, hand_tree(problem))], label="r"
         )
     assert other.kind == "tree"
+
+
+def test_an_annotator_can_claim_a_long_thought_draft_for_review(problem):
+    # given a draft (and its shortcut) of a long-thought job, and nothing else to grade
+    from annotation.core.models import Role
+    from annotation.workspace.models import ItemKind
+    from annotation.workspace.services.claims import assignment_claim_next
+    from tests.factories import MembershipFactory
+
+    tree = hand_tree(problem)
+    tree_job = tree_round_record(
+        project=problem.project, user=None, trees=[(problem.pk, tree)], label="r"
+    )
+    job = tree_round_record(project=problem.project, user=None, trees=[], label="lt")
+    [path] = correct_paths(tree)
+    derived = DerivedThought(
+        problem.pk, tree_job.pk, tree, derive_long_thought(tree, path, k=2, seed=0), 0, 2
+    )
+    _, draft = long_thoughts_write(job=job, thoughts=[derived])
+    annotator = MembershipFactory(project=problem.project, role=Role.ANNOTATOR).user
+    # when
+    assignment = assignment_claim_next(project=problem.project, user=annotator, kind=ItemKind.GRADE)
+    # then: the draft is the item (a shortcut is a tree path, not sent for review)
+    assert assignment is not None
+    assert assignment.trace_id == draft.pk
