@@ -174,6 +174,7 @@ class SampleParams(Params, Generation):
     n: int = 4
     sampling: dict[str, Any] = field(default_factory=dict)
     chunk_size: int = 8
+    preset: str = ""  # the recipe it started from (annotation.llm.services.SAMPLING_PRESETS)
 
     def __post_init__(self) -> None:
         check_items("problem_ids", self.problem_ids)

@@ -1,6 +1,6 @@
 """Writes for model configs, prompt templates and the LLM jobs (sample, expand, score)."""
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from django.conf import settings
@@ -250,6 +250,22 @@ def job_prompt(version: PromptVersion, purpose: str, *, field: str = "prompt") -
     return PromptSnapshot.of(version)
 
 
+@dataclass(frozen=True)
+class SamplingPreset:
+    label: str
+    n: int
+    sampling: dict[str, Any]
+
+
+# Recipes a sample job can start from; the preset's values win over the form's.
+SAMPLING_PRESETS: dict[str, SamplingPreset] = {
+    # O1-Journey's DPO data: 20 samples per problem, then 5 correct + 5 incorrect -> 5 pairs.
+    "dpo": SamplingPreset(
+        "DPO sampling (20 at T=0.7, top_p=0.95)", 20, {"temperature": 0.7, "top_p": 0.95}
+    ),
+}
+
+
 @transaction.atomic
 def start_sample_job(
     *,
@@ -261,9 +277,17 @@ def start_sample_job(
     n: int = 4,
     sampling: dict[str, Any] | None = None,
     chunk_size: int = 8,
+    preset: str = "",
 ) -> Job:
-    """N samples per problem, answer-graded: origin model_sample."""
+    """N samples per problem, answer-graded: origin model_sample. A preset (SAMPLING_PRESETS)
+    sets n and its sampling values over the given ones, and is recorded with the job."""
     check_job_model(model, scorer=False)
+    if preset:
+        if preset not in SAMPLING_PRESETS:
+            known = ", ".join(sorted(SAMPLING_PRESETS))
+            raise ValidationError({"preset": f"unknown preset {preset!r}; use {known}"})
+        n = SAMPLING_PRESETS[preset].n
+        sampling = {**(sampling or {}), **SAMPLING_PRESETS[preset].sampling}
     params = SampleParams(
         problem_ids=tuple(problem_ids),
         n=n,
@@ -271,6 +295,7 @@ def start_sample_job(
         chunk_size=chunk_size,
         model=ModelSnapshot.of(model),
         prompt=job_prompt(prompt, PromptPurpose.SAMPLE),
+        preset=preset,
     )
     return create_job(
         project=project,
