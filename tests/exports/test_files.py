@@ -268,3 +268,25 @@ def test_command_writes_splits_and_manifest(sums, tmp_path, capsys):
     assert manifest["options"]["zero_is"] == "bad"
     assert manifest["options"]["held_out"] == 2
     assert "test: 3 rows in" in capsys.readouterr().out
+
+
+def test_an_export_job_with_no_rows_fails_with_the_reason(sums, media, client):
+    # given a project with samples but no long thought or expansion
+    admin = UserFactory(username="admin-empty")
+    MembershipFactory(project=sums["project"], user=admin, role=Role.ADMIN)
+    client.force_login(admin)
+    response = client.post(
+        "/api/exports/",
+        {"project": sums["project"].pk, "format": "sft-journey", "kinds": ["rewrite"]},
+        content_type="application/json",
+    )
+    assert response.status_code == 202, response.content
+    # when
+    run_job(response.json()["id"])
+    # then
+    job = Job.objects.get(pk=response.json()["id"])
+    assert job.status == JobStatus.FAILED
+    assert job.error == (
+        "the export has no rows: no trace matches origins long_thought, expansion; kinds rewrite"
+    )
+    assert not job.output_file
