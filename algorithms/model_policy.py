@@ -56,9 +56,14 @@ OPTIONS_BY_KIND: Mapping[str, OptionTypes] = {
 }
 # Scorer heads read their marker tokens from these.
 OPTIONS_BY_HEAD: Mapping[tuple[str, str], OptionTypes] = {
-    ("transformers", "math-shepherd"): {"step_tag": STR, "good_token": STR, "bad_token": STR},
-    ("transformers", "qwen-prm"): {"step_separator": STR},
-    ("vllm", "qwen-prm"): {"step_separator": STR},
+    ("transformers", "math-shepherd"): {
+        "step_tag": STR,
+        "good_token": STR,
+        "bad_token": STR,
+        "step_template": STR,  # algorithms.prm_inputs: "Step {number}: {step} {tag}"
+    },
+    ("transformers", "qwen-prm"): {"step_separator": STR, "system_prompt": STR},
+    ("vllm", "qwen-prm"): {"step_separator": STR, "system_prompt": STR},
 }
 KNOWN_OPTION_KEYS = frozenset(
     key for options in (*OPTIONS_BY_KIND.values(), *OPTIONS_BY_HEAD.values()) for key in options

@@ -65,6 +65,10 @@ class ExportSerializer(serializers.Serializer[None]):
     include_unfaithful = serializers.BooleanField(
         default=False, help_text="sft-journey: keep rewrites that failed their fidelity check."
     )
+    soft_labels = serializers.BooleanField(
+        default=False,
+        help_text="trl-stepwise, math-shepherd: float labels (Monte-Carlo scores).",
+    )
 
 
 class ImportViewSet(viewsets.ViewSet):

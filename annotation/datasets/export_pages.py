@@ -71,6 +71,10 @@ class ExportForm(forms.Form):
     include_unfaithful = forms.BooleanField(
         required=False, help_text="sft-journey: keep rewrites that failed their fidelity check."
     )
+    soft_labels = forms.BooleanField(
+        required=False,
+        help_text="trl-stepwise, math-shepherd: float labels (Monte-Carlo scores).",
+    )
 
     def clean_jobs(self) -> tuple[int, ...]:
         raw = self.cleaned_data["jobs"] or ""
@@ -101,6 +105,7 @@ class ExportForm(forms.Form):
             tree_round=data["tree_round"],
             kinds=tuple(data["kinds"]),
             include_unfaithful=data["include_unfaithful"],
+            soft_labels=data["soft_labels"],
         )
 
 

@@ -108,6 +108,7 @@ def test_manifest_records_counts_hashes_and_every_option(sums, tmp_path):
         "tree_round": None,
         "kinds": [],
         "include_unfaithful": False,
+        "soft_labels": False,
         "extra": {},
     }
     assert manifest["skipped"] == {}

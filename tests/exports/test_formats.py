@@ -361,3 +361,45 @@ def test_every_format_is_registered():
         "sft-shortcut",
         "trl-stepwise",
     ]
+
+
+def test_monte_carlo_scores_export_as_soft_labels(sums, tmp_path):
+    # given Monte-Carlo scores (shares of rollouts reaching the answer) on one sample's steps
+    from annotation.grading.models import GradeSource, SourceKind
+
+    mc = GradeSource.objects.create(kind=SourceKind.MONTE_CARLO, name="mc")
+    steps = list(sums["right"].steps.order_by("position"))
+    for step, score in zip(steps, [0.75, 0.25], strict=True):
+        Grade.objects.create(node_id=step.node_id, source=mc, trace=sums["right"], score=score)
+    # when
+    trl = rows(sums["project"], "trl-stepwise", grades="monte_carlo", soft_labels=True)
+    shepherd = rows(sums["project"], "math-shepherd", grades="monte_carlo", soft_labels=True)
+    export_to_directory(
+        project=sums["project"],
+        options=ExportOptions(
+            format="trl-stepwise", grades="monte_carlo", soft_labels=True, file_format="parquet"
+        ),
+        directory=tmp_path,
+    )
+    # then: the scores themselves, on the steps the hard labels keep
+    assert trl == [
+        {
+            "prompt": QUESTION,
+            "completions": ["2 + 3 = 5.", "The answer is \\boxed{5}."],
+            "labels": [0.75, 0.25],
+        }
+    ]
+    assert shepherd == [
+        {
+            "input": f"{QUESTION} Step 1: 2 + 3 = 5. ки\nStep 2: The answer is \\boxed{{5}}. ки",
+            "label": f"{QUESTION} Step 1: 2 + 3 = 5. +\nStep 2: The answer is \\boxed{{5}}. -",
+            "task": "",
+            "soft_labels": [0.75, 0.25],
+        }
+    ]
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(tmp_path / "trl-stepwise-train.parquet")
+    assert table.column("labels").to_pylist() == [[0.75, 0.25]]
+    with pytest.raises(ExportOptionError, match="soft_labels: dpo has no soft labels"):
+        ExportOptions(format="dpo", soft_labels=True)

@@ -5,6 +5,7 @@ naming the field, never a KeyError in a worker."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from annotation.datasets.export.formats import EXPORT_FORMATS
 from annotation.datasets.export.options import (
     FILE_FORMATS,
     GRADE_CHOICES,
+    SOFT_LABEL_FORMATS,
     TRACE_KINDS,
     ExportOptions,
 )
@@ -130,7 +132,7 @@ def long_thought_params(draw: st.DrawFn) -> LongThoughtParams:
 @st.composite
 def export_options(draw: st.DrawFn) -> ExportOptions:
     grades = draw(st.sampled_from(GRADE_CHOICES))
-    return ExportOptions(
+    options = ExportOptions(
         format=draw(st.sampled_from(sorted(EXPORT_FORMATS))),
         file_format=draw(st.sampled_from(FILE_FORMATS)),
         zero_is=draw(st.sampled_from(["good", "bad"])),
@@ -152,6 +154,9 @@ def export_options(draw: st.DrawFn) -> ExportOptions:
         include_unfaithful=draw(st.booleans()),
         extra=draw(json_objects),
     )
+    if options.format in SOFT_LABEL_FORMATS:
+        options = replace(options, soft_labels=draw(st.booleans()))
+    return options
 
 
 PARAMS: dict[str, st.SearchStrategy[Any]] = {

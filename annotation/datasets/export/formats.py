@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from algorithms.pairs import sample_dpo_pairs
+from algorithms.prm_inputs import qwen_prm_messages
 from annotation.datasets.export.options import ExportOptions
-from annotation.datasets.export.selection import step_labels
+from annotation.datasets.export.selection import soft_step_labels, step_labels
 from annotation.datasets.formats import gsm8k, math, math_shepherd, prm800k, processbench
 from annotation.problems.models import Origin, Problem
 from annotation.problems.selectors import TraceView
@@ -32,8 +33,6 @@ class Skip:
 TraceRow = Callable[[TraceView, ExportOptions], Row | Skip | None]
 Counts = Counter[str]
 OPENR_STEP_TAG = "\n\n\n\n\n"  # MATH-APS ends each step of `process` with this tag
-QWEN_STEP_SEPARATOR = "<extra_0>"
-QWEN_SYSTEM = "Please reason step by step, and put your final answer within \\boxed{}."
 # Solutions that go straight to the answer, versus journeys with their detours.
 SHORTCUT_ORIGINS: tuple[str, ...] = tuple(
     o.value for o in (Origin.IMPORTED, Origin.HUMAN_SOLUTION, Origin.MODEL_SAMPLE, Origin.TREE)
@@ -109,7 +108,12 @@ def trl_stepwise_row(view: TraceView, options: ExportOptions) -> Row | None:
     if labelled is None:
         return None
     texts, labels = labelled
-    return {"prompt": view.trace.problem.text, "completions": texts, "labels": labels}
+    soft = soft_step_labels(view, options) if options.soft_labels else None
+    return {
+        "prompt": view.trace.problem.text,
+        "completions": texts,
+        "labels": soft if soft is not None else labels,
+    }
 
 
 def openr_row(view: TraceView, options: ExportOptions) -> Row | None:
@@ -133,18 +137,19 @@ def qwen_prm_row(view: TraceView, options: ExportOptions) -> Row | None:
         return None
     texts, labels = labelled
     return {
-        "messages": [
-            {"role": "system", "content": QWEN_SYSTEM},
-            {"role": "user", "content": view.trace.problem.text},
-            {"role": "assistant", "content": "".join(t + QWEN_STEP_SEPARATOR for t in texts)},
-        ],
+        "messages": qwen_prm_messages(view.trace.problem.text, texts),
         "labels": [int(good) for good in labels],
     }
 
 
 def math_shepherd_row(view: TraceView, options: ExportOptions) -> Row | None:
     labels = step_labels(view, options)
-    return math_shepherd.export_row(view, labels) if labels is not None else None
+    if labels is None:
+        return None
+    row = math_shepherd.export_row(view, labels)
+    if options.soft_labels:
+        row["soft_labels"] = soft_step_labels(view, options)
+    return row
 
 
 def prm800k_row(view: TraceView, options: ExportOptions) -> Row | None:

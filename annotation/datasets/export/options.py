@@ -22,6 +22,7 @@ FILE_FORMATS: tuple[str, ...] = ("jsonl", "jsonl.gz", "parquet")
 # and the two modes of an expansion job.
 TRACE_KINDS: tuple[str, ...] = ("shortcut", "draft", "rewrite", "expansion", "rationalization")
 SCHEMA_VERSION = 1
+SOFT_LABEL_FORMATS: tuple[str, ...] = ("trl-stepwise", "math-shepherd")
 
 
 class ExportOptionError(ValueError):
@@ -56,6 +57,9 @@ class ExportOptions:
     kinds: tuple[str, ...] = ()
     # sft-journey: also rewrites that failed their fidelity check (left out by default)
     include_unfaithful: bool = False
+    # trl-stepwise, math-shepherd: each step's score as a float label (Monte-Carlo: the share of
+    # rollouts that reached the answer; a rating: +1 -> 1.0, 0 -> 0.5, -1 -> 0.0)
+    soft_labels: bool = False
     extra: dict[str, Any] = field(default_factory=dict)  # reserved for format-specific options
 
     def __post_init__(self) -> None:
@@ -91,6 +95,11 @@ class ExportOptions:
         if self.pairs_per_problem < 1:
             raise ExportOptionError(
                 f"pairs_per_problem: {self.pairs_per_problem} must be at least 1"
+            )
+        if self.soft_labels and self.format not in SOFT_LABEL_FORMATS:
+            raise ExportOptionError(
+                f"soft_labels: {self.format} has no soft labels; "
+                f"use {' or '.join(SOFT_LABEL_FORMATS)}"
             )
         if unknown_kinds := sorted(set(self.kinds) - set(TRACE_KINDS)):
             raise ExportOptionError(

@@ -51,7 +51,12 @@ def export_to_directory(
     fmt = EXPORT_FORMATS[options.format]
     formats = [fmt.first, fmt.second] if isinstance(fmt, PairedFormat) else [options.format]
     sinks: dict[tuple[str, str], RowSink] = {
-        (name, split): open_sink(directory, f"{name}-{split}", options.file_format, name)
+        (name, split): open_sink(
+            directory,
+            f"{name}-{split}",
+            options.file_format,
+            f"{name}:soft" if options.soft_labels else name,
+        )
         for name in formats
         for split in splitter.names
     }

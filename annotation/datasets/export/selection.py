@@ -245,6 +245,24 @@ def step_labels(view: TraceView, options: ExportOptions) -> list[bool] | None:
     return labels or None
 
 
+SOFT_RATING = {1: 1.0, 0: 0.5, -1: 0.0}
+
+
+def soft_step_labels(view: TraceView, options: ExportOptions) -> list[float] | None:
+    """The same steps as step_labels, each labelled with its grade as a float: a machine's
+    score (a Monte-Carlo grade's share of rollouts reaching the answer), or a rating as
+    SOFT_RATING says."""
+    labels = step_labels(view, options)
+    if labels is None:
+        return None
+    soft = []
+    for step in view.path[: len(labels)]:
+        grade = step.grade
+        assert grade is not None  # step_labels returned None otherwise
+        soft.append(grade.score if grade.score is not None else SOFT_RATING[grade.rating or 0])
+    return soft
+
+
 # Splits ---------------------------------------------------------------------------------
 
 

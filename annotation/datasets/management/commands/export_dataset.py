@@ -65,6 +65,11 @@ class Command(BaseCommand):
             action="store_true",
             help="sft-journey: keep rewrites that failed their fidelity check.",
         )
+        parser.add_argument(
+            "--soft",
+            action="store_true",
+            help="trl-stepwise, math-shepherd: float labels (e.g. Monte-Carlo scores).",
+        )
         parser.add_argument("--chunk-size", type=int, default=1000)
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -96,6 +101,7 @@ class Command(BaseCommand):
                 tree_round=options["tree_round"],
                 kinds=tuple(options["kind"] or ()),
                 include_unfaithful=options["include_unfaithful"],
+                soft_labels=options["soft"],
             )
             manifest = export_to_directory(
                 project=project,
