@@ -400,3 +400,66 @@ def test_long_thought_from_a_searched_and_graded_tree():
         "Let me go back to where I was after step 1 and try a different approach.\n\n"
         "1.2"
     )
+
+
+@st.composite
+def duplicated_searches(draw: st.DrawFn) -> tuple[Tree, int]:
+    """A tree grown by build_trees whose policy often proposes the same step twice (from a
+    vocabulary of 3 texts per depth, spelled with stray spaces), judged and answer-graded."""
+    width = draw(st.integers(2, 4))
+    rng_seed = draw(st.integers(0, 2**16))
+    import random
+
+    rng = random.Random(rng_seed)
+    judge = draw(st.booleans())
+
+    def expand(requests: list[ExpandRequest]) -> list[list[str]]:
+        return [
+            [
+                f"d{len(r.steps)} {rng.choice('abc')}" + (" " if rng.random() < 0.3 else "")
+                for _ in range(width)
+            ]
+            for r in requests
+        ]
+
+    def score(requests: list[ScoreRequest]) -> list[ScoreResult]:
+        return [
+            ScoreResult(rng.random(), judged_correct=(rng.random() < 0.6) if judge else None)
+            for _ in requests
+        ]
+
+    [tree] = build_trees(
+        [ProblemSpec(key="p", text="P")],
+        expand=expand,
+        score=score,
+        width=width,
+        keep=draw(st.integers(1, 3)),
+        max_depth=draw(st.integers(1, 4)),
+        is_final=lambda text: (
+            text.split()[1] if text.split()[1] in "ab" and rng.random() < 0.5 else None
+        ),
+        mode="judge" if judge else "beam",
+    )
+    grade_leaves(tree, lambda answer: answer == "a")
+    return tree, width
+
+
+@settings(max_examples=300, deadline=None)
+@given(duplicated_searches(), st.integers(0, 3), st.sampled_from([1, 2, 3]))
+def test_merged_duplicates_are_walked_once_and_never_rejected_twice(search, seed, k):
+    # given a tree built with duplicate candidates
+    tree, width = search
+    # then: under each parent, one node per distinct step, carrying how many were proposed
+    for node in tree.nodes:
+        children = [tree.node(c) for c in tree.children(node.id)]
+        keys = [" ".join(child.text.split()) for child in children]
+        assert len(keys) == len(set(keys))
+        if children:
+            assert sum(child.copies for child in children) == width
+    # and a long thought of every correct path never rejects one step twice
+    for thought in derive_long_thoughts(tree, k=k, seed=seed):
+        rejected = [e.node_id for e in thought.events if e.kind == "wrong_leaf"]
+        assert len(rejected) == len(set(rejected))
+        texts = [(tree.node(i).parent, " ".join(tree.node(i).text.split())) for i in rejected]
+        assert len(texts) == len(set(texts))
+        assert not set(thought.walked) - set(range(len(tree.nodes)))

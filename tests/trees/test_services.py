@@ -54,8 +54,9 @@ def test_trees_write_stores_every_node_once_and_marks_the_correct_path(problem):
 
 
 def test_a_tree_read_back_walks_like_the_one_built(problem):
-    # given
+    # given a tree where the policy proposed "Try x = 2." twice (merged into one node)
     tree = hand_tree(problem)
+    tree.node(1).copies = 2
     job = tree_round_record(
         project=problem.project, user=None, trees=[(problem.pk, tree)], label="r"
     )
@@ -65,6 +66,7 @@ def test_a_tree_read_back_walks_like_the_one_built(problem):
 
     # then
     assert loaded.nodes == tree.nodes
+    assert TreeNode.objects.get(job=job, index=1).copies == 2
     assert job.status == JobStatus.SUCCEEDED
     assert job.result == {"problems": 1, "nodes": 5}
     for seed in range(5):
@@ -167,3 +169,42 @@ def test_an_annotator_can_claim_a_long_thought_draft_for_review(problem):
     # then: the draft is the item (a shortcut is a tree path, not sent for review)
     assert assignment is not None
     assert assignment.trace_id == draft.pk
+
+
+def test_a_long_thought_job_stored_with_trials_reads_back_with_its_meaning(problem):
+    # given a job stored before K had its meaning named (trials counted wrong detours)
+    from importlib import import_module
+
+    from django.apps import apps
+
+    from annotation.jobs.models import Job, JobKind
+    from annotation.jobs.params import LongThoughtParams, job_params
+
+    tree_job = tree_round_record(
+        project=problem.project, user=None, trees=[(problem.pk, hand_tree(problem))], label="r"
+    )
+    old = Job.objects.create(
+        project=problem.project,
+        kind=JobKind.LONG_THOUGHT,
+        params={
+            "tree_job": tree_job.pk,
+            "problem_ids": [problem.pk],
+            "trials": 1,
+            "seed": 3,
+            "chunk_size": 16,
+            "rewriter": None,
+            "rewrite_prompt": "",
+            "sampling": {},
+        },
+    )
+    # when
+    import_module("annotation.trees.migrations.0003_long_thought_params_k").forwards(apps, None)
+    # then
+    old.refresh_from_db()
+    params = job_params(old, LongThoughtParams)
+    assert (params.k, params.k_meaning, params.seed, params.rewrite_prompt) == (
+        1,
+        "wrong_detours",
+        3,
+        None,
+    )
