@@ -189,6 +189,11 @@ def thought_keys(job: Job, problem_id: int, leaf: int) -> dict[str, str]:
     return {kind: f"{base}:{kind}" for kind in LONG_THOUGHT_KINDS}
 
 
+def rewrite_key(draft_key: str) -> str:
+    """The external id of the rewrite of the draft keyed ``draft_key``."""
+    return draft_key.removesuffix("draft") + "rewrite"
+
+
 @transaction.atomic
 def long_thoughts_write(*, job: Job, thoughts: Sequence[DerivedThought]) -> list[Trace]:
     """For each thought: the shortcut (origin tree: its correct path) and the draft (origin
@@ -288,7 +293,7 @@ def rewrites_write(*, job: Job, rewrites: Sequence[Rewrite]) -> list[Trace]:
     from the text. Each records its fidelity check (``fidelity.passed``): a rewrite that lost a
     wrong answer, a reflection or the final answer, or was cut at max_tokens, is kept but
     flagged, and sft-journey leaves it out unless asked."""
-    keys = {r.draft.pk: r.draft.external_id.rsplit(":", 1)[0] + ":rewrite" for r in rewrites}
+    keys = {r.draft.pk: rewrite_key(r.draft.external_id or "") for r in rewrites}
     existing = set(
         Trace.objects.filter(job=job, external_id__in=keys.values()).values_list(
             "external_id", flat=True

@@ -28,6 +28,7 @@ from annotation.trees.services import (
     DerivedThought,
     Rewrite,
     long_thoughts_write,
+    rewrite_key,
     rewrites_write,
     thought_keys,
 )
@@ -86,7 +87,7 @@ def rewrite(job: Job, params: LongThoughtParams, derived: list[DerivedThought]) 
     keyed = {thought_keys(job, d.problem_id, d.leaf)["draft"]: d for d in derived}
     done = set(
         Trace.objects.filter(
-            job=job, external_id__in=[key.removesuffix("draft") + "rewrite" for key in keyed]
+            job=job, external_id__in=[rewrite_key(key) for key in keyed]
         ).values_list("external_id", flat=True)
     )
     drafts = [
@@ -94,7 +95,7 @@ def rewrite(job: Job, params: LongThoughtParams, derived: list[DerivedThought]) 
         for draft in Trace.objects.filter(job=job, external_id__in=list(keyed))
         .select_related("problem")
         .order_by("id")
-        if (draft.external_id or "").removesuffix("draft") + "rewrite" not in done
+        if rewrite_key(draft.external_id or "") not in done
     ]
     if not drafts:
         return
