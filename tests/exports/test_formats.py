@@ -403,3 +403,47 @@ def test_monte_carlo_scores_export_as_soft_labels(sums, tmp_path):
     assert table.column("labels").to_pylist() == [[0.75, 0.25]]
     with pytest.raises(ExportOptionError, match="soft_labels: dpo has no soft labels"):
         ExportOptions(format="dpo", soft_labels=True)
+
+
+def test_dpo_and_sft_rows_keep_the_prompt_the_samples_were_generated_with(db):
+    # given two samples of a sample job whose prompt wraps the problem
+    from annotation.llm.models import PromptPurpose
+    from annotation.llm.services import (
+        model_config_create,
+        prompt_template_create,
+        start_sample_job,
+    )
+    from tests.factories import ProjectFactory, trace_with_steps
+
+    project = ProjectFactory(name="prompts")
+    problem = make_problem(project, "q/1", "What is 3 + 4?", answer="7")
+    template = prompt_template_create(
+        project=project, name="solve", purpose=PromptPurpose.SAMPLE, text="Solve: {{ problem }}"
+    )
+    job = start_sample_job(
+        project=project,
+        user=None,
+        model=model_config_create(
+            project=project, name="gen", kind="vllm", path_or_endpoint="/models/gen"
+        ),
+        prompt=template.versions.get(),
+        problem_ids=[problem.pk],
+        preset="dpo",
+    )
+    for answer in ("7", "8"):
+        trace_with_steps(
+            problem,
+            [f"3 + 4 = {answer}."],
+            origin="model_sample",
+            job=job,
+            final_answer=answer,
+            is_correct=answer == "7",
+        )
+    # when
+    dpo = rows(project, "dpo")
+    shortcut = rows(project, "sft-shortcut")
+    # then
+    assert [row["prompt"] for row in dpo] == [
+        [{"role": "user", "content": "Solve: What is 3 + 4?"}]
+    ]
+    assert shortcut[0]["messages"][0] == {"role": "user", "content": "Solve: What is 3 + 4?"}

@@ -142,3 +142,40 @@ def test_the_long_thought_form_records_k_its_meaning_and_the_rewrite_settings(pr
     )
     assert refused.status_code == 200
     assert "k must be between 1 and 64, got 0" in refused.content.decode()
+
+
+def test_the_thought_page_says_what_a_rewrites_fidelity_check_found(problem, client):
+    # given a draft and a rewrite that lost its reflections
+    from annotation.trees.services import Rewrite, rewrites_write
+
+    tree = hand_tree(problem)
+    tree_job = tree_round_record(
+        project=problem.project, user=None, trees=[(problem.pk, tree)], label="r"
+    )
+    job = tree_round_record(project=problem.project, user=None, trees=[], label="lt")
+    thought = derive_long_thought(tree, correct_paths(tree)[0], k=2, seed=0)
+    _, draft = long_thoughts_write(
+        job=job, thoughts=[DerivedThought(problem.pk, tree_job.pk, tree, thought, 0, 2)]
+    )
+    fidelity = {
+        "wrong_answers_missing": ["4"],
+        "reflections_expected": 2,
+        "reflections_found": 0,
+        "final_answer_expected": "2",
+        "final_answer_found": "2",
+        "final_answer_kept": True,
+        "truncated": False,
+        "passed": False,
+    }
+    [rewrite] = rewrites_write(
+        job=job,
+        rewrites=[Rewrite(draft, "So $\\boxed{2}$.", "2", True, fidelity)],
+    )
+    client.force_login(member(problem, Role.RESEARCHER))
+    # when
+    page = client.get(f"/trees/thoughts/{rewrite.pk}/").content.decode()
+    # then
+    assert rewrite.external_id == draft.external_id.removesuffix("draft") + "rewrite"
+    assert "Fidelity check failed (left out of sft-journey unless asked)" in page
+    assert "reflections 0 of 2 expected" in page
+    assert "wrong answers missing: 4;" in page
