@@ -291,3 +291,48 @@ def test_an_export_job_with_no_rows_fails_with_the_reason(sums, media, client):
         "the export has no rows: no trace matches origins long_thought, expansion; kinds rewrite"
     )
     assert not job.output_file
+
+
+def test_the_scope_names_jobs_and_kinds_of_the_project_only(sums, client):
+    # given a job of another project
+    from annotation.trees.services import tree_round_record
+    from tests.factories import ProjectFactory
+
+    foreign = tree_round_record(project=ProjectFactory(), user=None, trees=[], label="x")
+    admin = UserFactory(username="admin-scope")
+    MembershipFactory(project=sums["project"], user=admin, role=Role.ADMIN)
+    client.force_login(admin)
+    # when
+    by_api = client.post(
+        "/api/exports/",
+        {"project": sums["project"].pk, "format": "sft-journey", "jobs": [foreign.pk]},
+        content_type="application/json",
+    )
+    bad_kind = client.post(
+        "/api/exports/",
+        {"project": sums["project"].pk, "format": "sft-journey", "kinds": ["dream"]},
+        content_type="application/json",
+    )
+    page = client.post(
+        f"/projects/{sums['project'].pk}/export/",
+        {
+            "format": "sft-journey",
+            "file_format": "jsonl",
+            "zero_is": "good",
+            "grades": "trace",
+            "score_threshold": 0.5,
+            "min_agreement": 0,
+            "test_fraction": 0,
+            "seed": 0,
+            "pairs_per_problem": 5,
+            "jobs": "12, x",
+        },
+    )
+    # then
+    assert by_api.status_code == 400
+    assert list(by_api.json()) == ["jobs"]
+    assert bad_kind.status_code == 400
+    assert list(bad_kind.json()) == ["kinds"]
+    assert page.status_code == 200
+    assert b"&#x27;x&#x27; is not a job id" in page.content
+    assert not Job.objects.filter(kind="export").exists()
