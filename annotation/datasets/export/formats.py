@@ -218,26 +218,25 @@ def dpo_rows(
 ) -> Iterator[Row]:
     """The recipe's pairs: up to ``pairs_per_problem`` distinct correct and as many distinct
     incorrect responses of one problem, paired one to one (seeded per problem). The prompt is
-    the one the samples were generated with."""
-    texts = [(view, view.trace.is_correct, solution_text(view)) for view in views]
-    correct = [text for _, ok, text in texts if ok is True and text is not None]
-    incorrect = [text for _, ok, text in texts if ok is False and text is not None]
-    counts["skipped:response_without_answer"] += sum(1 for *_, text in texts if text is None)
+    the one the chosen sample was generated with."""
+    texts = [(view, solution_text(view)) for view in views]
+    answered = [(view, text) for view, text in texts if text is not None]
+    correct = [item for item in answered if item[0].trace.is_correct is True]
+    incorrect = [item for item in answered if item[0].trace.is_correct is False]
+    counts["skipped:response_without_answer"] += len(texts) - len(answered)
     if not correct or not incorrect:
-        counts[
-            "skipped:problem_without_correct"
-            if not correct
-            else "skipped:problem_without_incorrect"
-        ] += 1
+        reason = "problem_without_correct" if not correct else "problem_without_incorrect"
+        counts[f"skipped:{reason}"] += 1
         return
     seed = hash_seed(options.seed, problem.external_id)
-    pairs = sample_dpo_pairs(correct, incorrect, k=options.pairs_per_problem, seed=seed)
+    pairs = sample_dpo_pairs(
+        correct, incorrect, k=options.pairs_per_problem, seed=seed, key=lambda item: item[1]
+    )
     if len(pairs) < options.pairs_per_problem:
         counts["problems_with_fewer_pairs"] += 1
-    prompt = prompt_text(views[0])
-    for chosen, rejected in pairs:
+    for (view, chosen), (_, rejected) in pairs:
         yield {
-            "prompt": [{"role": "user", "content": prompt}],
+            "prompt": [{"role": "user", "content": prompt_text(view)}],
             "chosen": [{"role": "assistant", "content": chosen}],
             "rejected": [{"role": "assistant", "content": rejected}],
         }
