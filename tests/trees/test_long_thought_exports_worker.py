@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,13 +23,13 @@ from annotation.problems.models import Problem, Trace
 from annotation.problems.tree import text_digest
 from annotation.trees.services import start_long_thought_job, tree_round_record
 from tests.factories import ProjectFactory, researcher
-from tests.support.endpoints import Answer, chat_completion, scripted_endpoint
+from tests.support.endpoints import scripted_endpoint
 from tests.support.worker import WorkerProcess, finished, purge_broker
+from tests.trees.conftest import rewriter_answer, two_correct_leaves
 
 pytestmark = [pytest.mark.worker]
 
 ENDPOINT_HOSTS = "STEPWISE_ENDPOINT_ALLOWED_HOSTS"
-DRAFT = re.compile(r"Reasoning:\n(.*)\n\nRewritten reasoning:", re.DOTALL)
 PROMPT = "Solve carefully: {{ problem }}"
 
 
@@ -50,36 +49,6 @@ def worker(
             os.environ[ENDPOINT_HOSTS] = before
     yield process
     process.stop()
-
-
-def rewriter_answer(body: dict[str, Any]) -> Answer:
-    """Echo the draft; for the problem about 2x, keep only its last paragraph (a rewrite that
-    loses its wrong answer and its reflections)."""
-    prompt = body["messages"][0]["content"]
-    draft = DRAFT.search(prompt)
-    assert draft is not None, prompt
-    text = draft.group(1)
-    if "2x = 8" in prompt:
-        text = text.split("\n\n")[-1]
-    return Answer(200, chat_completion(text))
-
-
-def two_correct_leaves(problem: Problem) -> Tree:
-    """0 -> 1 "Try x = 2." -> 3 (answer 2, correct) | 4 (answer 4, wrong) | 5 (answer 2,
-    correct); 0 -> 2 "Try x = 3." (judged incorrect, pruned)."""
-    tree = Tree(problem=ProblemSpec(key=str(problem.pk), text=problem.text))
-    tree.add_child(0, "Try x = 2.").score = 0.9
-    wrong = tree.add_child(0, "Try x = 3.")
-    wrong.score, wrong.pruned, wrong.judged_correct = 0.2, True, False
-    wrong.reason = "3 * 3 is 9, not 6."
-    for text, answer, correct in [
-        ("3 * 2 = 6, so the answer is $\\boxed{2}$.", "2", True),
-        ("So the answer is $\\boxed{4}$.", "4", False),
-        ("Check: 6 / 3 = 2, so $\\boxed{2}$.", "2", True),
-    ]:
-        leaf = tree.add_child(1, text)
-        leaf.final_answer, leaf.is_correct = answer, correct
-    return tree
 
 
 def one_correct_leaf(problem: Problem, *, solved: bool) -> Tree:
