@@ -8,9 +8,9 @@ from __future__ import annotations
 import math
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import pairwise
-from typing import Literal, TypedDict
+from typing import Literal, NamedTuple, TypedDict
 
 NO_ERROR = -1
 
@@ -248,6 +248,69 @@ def majority_vote(
         return None
     # max() keeps the first of equal totals, and dicts keep insertion order.
     return first_spelling[max(totals, key=lambda key: totals[key])]
+
+
+def answer_classes(
+    answers: Sequence[str | None], equivalent: Callable[[list[tuple[str, str]]], list[bool]]
+) -> list[int | None]:
+    """A class number per answer, equal for mathematically equivalent answers (``1/2`` and
+    ``0.5``), numbered in order of first appearance; None for a sample without an answer.
+
+    ``equivalent`` decides a batch of (answer, representative) pairs (the project's math
+    grader); each new spelling is compared with one representative of every class so far."""
+    classes: list[int | None] = []
+    by_spelling: dict[str, int] = {}
+    representatives: list[str] = []
+    for answer in answers:
+        if answer is None:
+            classes.append(None)
+            continue
+        spelling = " ".join(answer.split())
+        if spelling not in by_spelling:
+            verdicts = (
+                equivalent([(spelling, r) for r in representatives]) if representatives else []
+            )
+            match = next((i for i, same in enumerate(verdicts) if same), None)
+            if match is None:
+                match = len(representatives)
+                representatives.append(spelling)
+            by_spelling[spelling] = match
+        classes.append(by_spelling[spelling])
+    return classes
+
+
+class Vote(NamedTuple):
+    """One sample in a vote: its answer class (None: no answer), whether it is right, and its
+    weight (1 for a plain majority, the solution's score for a PRM-weighted vote)."""
+
+    answer_class: int | None
+    correct: bool
+    weight: float = 1.0
+
+
+def vote_accuracy(votes_per_problem: Sequence[Sequence[Vote]], n: int) -> float | None:
+    """Fraction of problems whose heaviest answer class among the first ``n`` samples is a
+    right answer. Samples without an answer do not vote, and a problem where none answered
+    counts as wrong; ties go to the class seen first; None for no problems."""
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    right = 0
+    for votes in votes_per_problem:
+        totals: dict[int, float] = {}
+        correct: dict[int, bool] = {}
+        for vote in votes[:n]:
+            if vote.answer_class is not None:
+                totals[vote.answer_class] = totals.get(vote.answer_class, 0.0) + vote.weight
+                correct.setdefault(vote.answer_class, vote.correct)
+        if totals:
+            right += correct[max(totals, key=lambda c: totals[c])]
+    return _fraction(right, len(votes_per_problem))
+
+
+def mean_tokens(tokens_per_problem: Sequence[Sequence[int]], n: int) -> float | None:
+    """Generated tokens spent on the first ``n`` samples, averaged over problems: the cost axis
+    of a best-of-N curve."""
+    return _fraction(sum(sum(tokens[:n]) for tokens in tokens_per_problem), len(tokens_per_problem))
 
 
 class _ThresholdIntervals:

@@ -71,9 +71,14 @@ OPTIONS_BY_KIND: Mapping[str, OptionTypes] = {
 }
 # Scorer heads read their marker tokens from these.
 OPTIONS_BY_HEAD: Mapping[tuple[str, str], OptionTypes] = {
-    ("transformers", "math-shepherd"): {"step_tag": STR, "good_token": STR, "bad_token": STR},
-    ("transformers", "qwen-prm"): {"step_separator": STR},
-    ("vllm", "qwen-prm"): {"step_separator": STR},
+    ("transformers", "math-shepherd"): {
+        "step_tag": STR,
+        "good_token": STR,
+        "bad_token": STR,
+        "step_template": STR,  # algorithms.prm_inputs: "Step {number}: {step} {tag}"
+    },
+    ("transformers", "qwen-prm"): {"step_separator": STR, "system_prompt": STR},
+    ("vllm", "qwen-prm"): {"step_separator": STR, "system_prompt": STR},
 }
 # Options that spread one model over several GPUs or endpoints (docs/workers.md): counts.
 AT_LEAST_ONE = frozenset({"tensor_parallel_size", "pipeline_parallel_size", "concurrent_requests"})

@@ -3,7 +3,9 @@
 At every depth the frontier nodes of all problems are expanded in one generator call and all
 new candidate steps are scored in one scorer call, so a GPU backend sees two large batches per
 level instead of many small ones. Rejected candidates stay in the tree, marked ``pruned``: they
-are the dead ends that a long thought later walks into and backtracks from.
+are the dead ends that a long thought later walks into and backtracks from. Identical candidate
+steps under one parent are merged before scoring (``copies`` counts them), so a beam never
+spends two places on the same step and a long thought never rejects the same step twice.
 """
 
 from __future__ import annotations
@@ -65,6 +67,12 @@ class TreeNode:
     final_answer: str | None = None
     is_correct: bool | None = None
     kind: NodeKind = "step"
+    copies: int = 1  # identical candidates merged into this node
+
+
+def same_step_key(text: str) -> str:
+    """Candidates equal up to whitespace are the same step."""
+    return " ".join(text.split())
 
 
 @dataclass
@@ -86,6 +94,16 @@ class Tree:
         child = TreeNode(id=len(self.nodes), parent=parent_id, depth=parent.depth + 1, text=text)
         self.nodes.append(child)
         return child
+
+    def add_candidate(self, parent_id: int, text: str) -> TreeNode | None:
+        """A new child, or None when an identical child exists (its ``copies`` goes up)."""
+        key = same_step_key(text)
+        for child_id in self.children(parent_id):
+            child = self.nodes[child_id]
+            if same_step_key(child.text) == key:
+                child.copies += 1
+                return None
+        return self.add_child(parent_id, text)
 
     def children(self, node_id: int) -> list[int]:
         """Child ids in ascending order (creation order)."""
@@ -152,7 +170,7 @@ def build_trees(
         first_new_ids = [len(tree.nodes) for tree in trees]
         for (tree, node_id), texts in zip(expansions, candidates, strict=True):
             for text in texts:
-                tree.add_child(node_id, text)
+                tree.add_candidate(node_id, text)
         new_nodes = [tree.nodes[start:] for tree, start in zip(trees, first_new_ids, strict=True)]
         level = [
             (tree, node) for tree, nodes in zip(trees, new_nodes, strict=True) for node in nodes
@@ -285,7 +303,7 @@ def mcts(
             continue
         candidates = _call_expand(expand, expansions, width, stats)
         children = [
-            [tree.add_child(leaf_id, text) for text in texts]
+            [node for text in texts if (node := tree.add_candidate(leaf_id, text)) is not None]
             for (tree, leaf_id), texts in zip(expansions, candidates, strict=True)
         ]
         level = [

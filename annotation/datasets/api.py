@@ -11,6 +11,7 @@ from annotation.datasets.export.formats import EXPORT_FORMATS
 from annotation.datasets.export.options import (
     FILE_FORMATS,
     GRADE_CHOICES,
+    TRACE_KINDS,
     ExportOptionError,
     ExportOptions,
 )
@@ -47,6 +48,27 @@ class ExportSerializer(serializers.Serializer[None]):
     held_out = serializers.ListField(child=serializers.CharField(), default=list)
     dedupe = serializers.BooleanField(default=False)
     pairs_per_problem = serializers.IntegerField(default=5)
+    jobs = serializers.ListField(
+        child=serializers.IntegerField(), default=list, help_text="Only traces of these jobs."
+    )
+    tree_round = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Only traces derived from this tree job (shortcuts, drafts, rewrites).",
+    )
+    kinds = serializers.ListField(
+        child=serializers.ChoiceField(choices=list(TRACE_KINDS)),
+        default=list,
+        help_text="Only these kinds: shortcut, draft, rewrite, expansion, rationalization.",
+    )
+    include_unfaithful = serializers.BooleanField(
+        default=False, help_text="sft-journey: keep rewrites that failed their fidelity check."
+    )
+    soft_labels = serializers.BooleanField(
+        default=False,
+        help_text="trl-stepwise, math-shepherd: float labels (Monte-Carlo scores).",
+    )
 
 
 class ImportViewSet(viewsets.ViewSet):

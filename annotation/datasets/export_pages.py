@@ -11,6 +11,7 @@ from annotation.datasets.export.formats import EXPORT_FORMATS
 from annotation.datasets.export.options import (
     FILE_FORMATS,
     GRADE_CHOICES,
+    TRACE_KINDS,
     ExportOptionError,
     ExportOptions,
     held_out_from_text,
@@ -50,7 +51,37 @@ class ExportForm(forms.Form):
         help_text="Problems kept out of train: ids or texts, one a line, or MATH-style JSONL.",
     )
     dedupe = forms.BooleanField(required=False, help_text="Remove duplicate rows.")
-    pairs_per_problem = forms.IntegerField(initial=5, min_value=1)
+    pairs_per_problem = forms.IntegerField(
+        initial=5,
+        min_value=1,
+        help_text="dpo: pairs of distinct correct and incorrect responses per problem.",
+    )
+    jobs = forms.CharField(
+        required=False, help_text="Only traces of these jobs: ids separated by commas."
+    )
+    tree_round = forms.IntegerField(
+        required=False, help_text="Only traces derived from this tree job (a round)."
+    )
+    kinds = forms.MultipleChoiceField(
+        choices=[(kind, kind) for kind in TRACE_KINDS],
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None checked: every kind.",
+    )
+    include_unfaithful = forms.BooleanField(
+        required=False, help_text="sft-journey: keep rewrites that failed their fidelity check."
+    )
+    soft_labels = forms.BooleanField(
+        required=False,
+        help_text="trl-stepwise, math-shepherd: float labels (Monte-Carlo scores).",
+    )
+
+    def clean_jobs(self) -> tuple[int, ...]:
+        raw = self.cleaned_data["jobs"] or ""
+        parts = [part.strip() for part in raw.split(",") if part.strip()]
+        if bad := [part for part in parts if not part.isdigit()]:
+            raise ValidationError(f"{bad[0]!r} is not a job id")
+        return tuple(int(part) for part in parts)
 
     def options(self) -> ExportOptions:
         data = self.cleaned_data
@@ -70,6 +101,11 @@ class ExportForm(forms.Form):
             held_out=held_out_from_text(data["held_out"]),
             dedupe=data["dedupe"],
             pairs_per_problem=data["pairs_per_problem"],
+            jobs=data["jobs"],
+            tree_round=data["tree_round"],
+            kinds=tuple(data["kinds"]),
+            include_unfaithful=data["include_unfaithful"],
+            soft_labels=data["soft_labels"],
         )
 
 

@@ -55,8 +55,9 @@ def comparison(request: Request, project_id: int) -> Response:
 @extend_schema(responses={200: dict[str, Any]})
 @api_view(["GET"])
 def best_of_n(request: Request, project_id: int) -> Response:
-    """Best-of-N accuracy per scorer and aggregation, majority vote and oracle; ?job=ID limits
-    the samples to one sampling job."""
+    """Best-of-N accuracy per scorer (aggregation and weighted vote), majority vote (answers
+    grouped by equivalence) and oracle, and the generated tokens per problem at each n; ?job=ID
+    limits the samples to one sampling job."""
     project = access_project(request.user, project_id, Ability.RESEARCH)
     job = None
     if request.query_params.get("job"):
@@ -67,7 +68,14 @@ def best_of_n(request: Request, project_id: int) -> Response:
         if job.project_id != project.pk:
             raise ValidationError({"job": f"job #{job.pk} belongs to another project"})
     report = selectors.best_of_n(project, job)
-    return Response({"problems": report.problems, "n": report.ns, "series": report.series})
+    return Response(
+        {
+            "problems": report.problems,
+            "n": report.ns,
+            "series": report.series,
+            "tokens": report.tokens,
+        }
+    )
 
 
 @extend_schema(responses={200: dict[str, Any]})

@@ -21,22 +21,27 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Literal
 
+from django.conf import settings
 from django.db.models import Exists, OuterRef, QuerySet
 from django.db.models.expressions import RawSQL
 
+from algorithms.answers import answers_equivalent_many
 from algorithms.metrics import (
     NO_ERROR,
     CalibrationBin,
     ProcessBenchScores,
+    Vote,
     aggregate_step_scores,
+    answer_classes,
     auroc,
     best_of_n_accuracy,
     best_threshold,
     binary_prf,
     calibration_bins,
-    majority_vote,
+    mean_tokens,
     predicted_first_error,
     processbench_scores,
+    vote_accuracy,
 )
 from annotation.core.models import Project
 from annotation.evaluation.models import Rollout, SuggestionSetting
@@ -267,8 +272,9 @@ def compare_sources(project: Project, source_ids: Sequence[int] | None = None) -
 class Candidate:
     trace_id: int
     answer: str | None
-    correct: bool
+    correct: bool  # False for a sample without an answer
     nodes: list[uuid.UUID]
+    tokens: int = 0
 
 
 @dataclass
@@ -277,24 +283,36 @@ class BestOfN:
     ns: list[int]
     # series name -> accuracy at each n of `ns`
     series: dict[str, list[float | None]]
+    # generated tokens per problem spent on the first n samples, at each n (the cost axis)
+    tokens: list[float | None] = field(default_factory=list)
 
 
 def sampled_candidates(project: Project, job: Job | None = None) -> dict[int, list[Candidate]]:
-    """Answer-graded model samples per problem, in the order they were written."""
+    """Model samples of the problems that have a ground truth, per problem in the order they
+    were written. A sample without an extracted answer (or whose answer could not be graded)
+    stays in as a wrong one: dropping it would inflate every curve, the oracle's too."""
     traces = Trace.objects.filter(
-        problem__project=project, origin=Origin.MODEL_SAMPLE, is_correct__isnull=False
-    )
+        problem__project=project, origin=Origin.MODEL_SAMPLE, problem__answer__isnull=False
+    ).exclude(problem__answer="")
     if job is not None:
         traces = traces.filter(job=job)
     rows = list(
         traces.order_by("problem_id", "id").values_list(
-            "pk", "problem_id", "final_answer", "is_correct"
+            "pk", "problem_id", "final_answer", "is_correct", "metadata__tokens"
         )
     )
     by_trace = path_node_ids(pk for pk, *_ in rows)
     found: dict[int, list[Candidate]] = defaultdict(list)
-    for pk, problem_id, answer, correct in rows:
-        found[problem_id].append(Candidate(pk, answer, bool(correct), by_trace.get(pk, [])))
+    for pk, problem_id, answer, correct, tokens in rows:
+        found[problem_id].append(
+            Candidate(
+                pk,
+                answer,
+                correct is True,
+                by_trace.get(pk, []),
+                tokens if isinstance(tokens, int) else 0,
+            )
+        )
     return dict(found)
 
 
@@ -308,16 +326,26 @@ def sample_sizes(largest: int) -> list[int]:
     return [*sizes, largest] if largest else []
 
 
+def equivalent_answers(pairs: list[tuple[str, str]]) -> list[bool]:
+    """The project's math grader (math-verify, each pair under the answer timeout)."""
+    return answers_equivalent_many(pairs, timeout_s=settings.STEPWISE_ANSWER_TIMEOUT_S)
+
+
 def best_of_n(
     project: Project, job: Job | None = None, source_ids: Sequence[int] | None = None
 ) -> BestOfN:
     """Accuracy of the answer picked from the first N samples of each problem, as N grows: by
-    each scorer (steps aggregated by min, last or product), by majority vote, and by an oracle
-    that picks a correct sample whenever there is one. A sample a scorer did not score entirely
-    gets the score -1, below every real score."""
+    each scorer (steps aggregated by min, last or product), by a vote weighted by each scorer
+    (a sample's weight is its min step score), by majority vote, and by an oracle that picks a
+    correct sample whenever there is one; and the generated tokens those N samples cost.
+
+    Votes group answers by mathematical equivalence (``1/2`` and ``0.5`` vote together); a
+    sample without an answer never votes and is never right. A sample a scorer did not score
+    entirely gets the score -1, below every real score, and no weight in its vote."""
     problems = sampled_candidates(project, job)
     groups = list(problems.values())
     ns = sample_sizes(max((len(g) for g in groups), default=0))
+    classes = [answer_classes([c.answer for c in g], equivalent_answers) for g in groups]
     series: dict[str, list[float | None]] = {}
     sources = list(machine_sources(project).exclude(kind=SourceKind.MONTE_CARLO))
     if source_ids is not None:
@@ -329,11 +357,26 @@ def best_of_n(
                 [(_solution_score(c, values[source.pk], how), c.correct) for c in g] for g in groups
             ]
             series[f"{source.name} ({how})"] = [best_of_n_accuracy(scored, n) for n in ns]
-    series["majority vote"] = [_majority_accuracy(groups, n) for n in ns]
+        weighted = [
+            [
+                Vote(k, c.correct, max(_solution_score(c, values[source.pk], "min"), 0.0))
+                for c, k in zip(g, ks, strict=True)
+            ]
+            for g, ks in zip(groups, classes, strict=True)
+        ]
+        series[f"{source.name} (weighted vote)"] = [vote_accuracy(weighted, n) for n in ns]
+    votes = [
+        [Vote(k, c.correct) for c, k in zip(g, ks, strict=True)]
+        for g, ks in zip(groups, classes, strict=True)
+    ]
+    series["majority vote"] = [vote_accuracy(votes, n) for n in ns]
     series["oracle"] = [
         sum(any(c.correct for c in g[:n]) for g in groups) / len(groups) for n in ns
     ]
-    return BestOfN(problems=len(groups), ns=ns, series=series)
+    tokens = [[c.tokens for c in g] for g in groups]
+    return BestOfN(
+        problems=len(groups), ns=ns, series=series, tokens=[mean_tokens(tokens, n) for n in ns]
+    )
 
 
 def _solution_score(
@@ -343,19 +386,6 @@ def _solution_score(
     if not scores or any(s is None for s in scores):
         return -1.0
     return aggregate_step_scores([s for s in scores if s is not None], how)
-
-
-def _majority_accuracy(groups: Sequence[Sequence[Candidate]], n: int) -> float:
-    correct = 0
-    for group in groups:
-        considered = group[:n]
-        voted = majority_vote([c.answer for c in considered])
-        key = " ".join(voted.split()) if voted is not None else None
-        correct += any(
-            c.correct and c.answer is not None and " ".join(c.answer.split()) == key
-            for c in considered
-        )
-    return correct / len(groups)
 
 
 # Human-AI queue ------------------------------------------------------------------------------

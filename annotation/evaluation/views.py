@@ -85,8 +85,43 @@ def best_of_n_page(request: HttpRequest, project_id: int) -> HttpResponse:
         {"name": name, "values": values, "reference": name in ("majority vote", "oracle")}
         for name, values in report.series.items()
     ]
-    context = {"project": project, "form": form, "report": report, "rows": rows, "plot": plot}
+    context = {
+        "project": project,
+        "form": form,
+        "report": report,
+        "rows": rows,
+        "plot": plot,
+        "token_plot": _token_plot(report),
+    }
     return render(request, "evaluation/best_of_n.html", context)
+
+
+def _token_plot(report: selectors.BestOfN) -> Any:
+    """Accuracy against the generated tokens the first N samples cost per problem."""
+    costs = [t for t in report.tokens if t]
+    if not costs:
+        return None
+    series = [
+        Series(
+            name,
+            [
+                (cost, acc)
+                for cost, acc in zip(report.tokens, values, strict=True)
+                if cost and acc is not None
+            ],
+            dashed=name in ("majority vote", "oracle"),
+        )
+        for name, values in report.series.items()
+    ]
+    return line_plot(
+        series,
+        title="Best-of-N accuracy against generated tokens",
+        x_label="generated tokens per problem",
+        y_label="accuracy",
+        x_range=(min(costs), max(max(costs), min(costs) * 2)),
+        x_ticks=[round(c) for c in costs],
+        log_x=True,
+    )
 
 
 @login_required

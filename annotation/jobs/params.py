@@ -174,6 +174,7 @@ class SampleParams(Params, Generation):
     n: int = 4
     sampling: dict[str, Any] = field(default_factory=dict)
     chunk_size: int = 8
+    preset: str = ""  # the recipe it started from (annotation.llm.services.SAMPLING_PRESETS)
 
     def __post_init__(self) -> None:
         check_items("problem_ids", self.problem_ids)
@@ -261,28 +262,44 @@ class TreeParams(Params, Generation):
             raise ParamsError("width", "keep * width * max_depth is too large; lower one")
 
 
+K_MEANINGS: tuple[str, ...] = ("trials", "wrong_detours")
+
+
 @dataclass(frozen=True)
 class LongThoughtParams(Params, Generation):
-    """With a rewriter, each draft is also rewritten by that model under rewrite_prompt."""
+    """One long thought per correct path of each tree (at most ``max_paths`` per problem; None:
+    all). ``k`` is the report's K: trials at each node of the correct path, the correct move
+    counted (``k_meaning`` "trials"), or wrong detours before it ("wrong_detours"). With a
+    rewriter, each draft is also rewritten by that model under the versioned rewrite_prompt."""
 
     tree_job: int = field(metadata=owns(JOB))
     problem_ids: tuple[int, ...] = field(metadata=owns(PROBLEM))
-    trials: int = 2
+    k: int = 2
+    k_meaning: Literal["trials", "wrong_detours"] = "trials"
+    max_paths: int | None = None
     seed: int = 0
     chunk_size: int = 16
     rewriter: ModelSnapshot | None = field(default=None, metadata=owns(MODEL_CONFIG))
-    rewrite_prompt: str = ""
+    rewrite_prompt: PromptSnapshot | None = field(default=None, metadata=owns(PROMPT_VERSION))
     sampling: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_items("problem_ids", self.problem_ids)
-        check_between("trials", self.trials, 0, 64)
+        if self.k_meaning not in K_MEANINGS:
+            raise ParamsError(
+                "k_meaning", f"unknown meaning of K {self.k_meaning!r}; use trials or wrong_detours"
+            )
+        check_between("k", self.k, 1 if self.k_meaning == "trials" else 0, 64)
+        if self.max_paths is not None:
+            check_between("max_paths", self.max_paths, 1, 10_000)
         check_between("chunk_size", self.chunk_size, 1, 1000)
         check_sampling(self.sampling)
         if self.rewriter is not None:
+            if self.rewrite_prompt is None:
+                raise ParamsError("rewrite_prompt", "a rewriter needs a rewrite prompt")
             check_template(
                 "rewrite_prompt",
-                self.rewrite_prompt,
+                self.rewrite_prompt.text,
                 required="draft",
                 allowed={"problem", "draft"},
             )

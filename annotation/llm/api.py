@@ -93,6 +93,14 @@ class StartJobSerializer(serializers.Serializer[None]):
     n = serializers.IntegerField(default=1)
     sampling = serializers.DictField(required=False, default=dict)
     chunk_size = serializers.IntegerField(default=4)
+    preset = serializers.ChoiceField(
+        choices=sorted(services.SAMPLING_PRESETS),
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="sample: a recipe's n and sampling over the given ones; dpo: 20 samples at "
+        "temperature 0.7, top_p 0.95.",
+    )
 
 
 class LLMJobViewSet(viewsets.GenericViewSet[Any]):
@@ -134,7 +142,7 @@ class LLMJobViewSet(viewsets.GenericViewSet[Any]):
                 }
                 if kind == JobKind.SAMPLE:
                     job = services.start_sample_job(
-                        problem_ids=data.get("problem_ids", []), **common
+                        problem_ids=data.get("problem_ids", []), preset=data["preset"], **common
                     )
                 else:
                     job = services.start_expand_job(

@@ -45,8 +45,24 @@ Problem:
 {{ problem }}
 """
 
+REWRITE_PROMPT = """\
+Rewrite the following reasoning about a math problem so that it reads as one fluent train of \
+thought. Keep every step, every mistake, every reflection and every correction, in the same \
+order: each wrong answer that was tried must still be stated, each "wait" must still be there, \
+and the final answer must stay the same, as \\boxed{...}. Do not add new steps.
+
+Problem:
+{{ problem }}
+
+Reasoning:
+{{ draft }}
+
+Rewritten reasoning:
+"""
+
 DEFAULT_PROMPTS: list[tuple[str, str, str]] = [
     ("o1-journey expansion", PromptPurpose.EXPAND, EXPAND_PROMPT),
     ("star rationalization", PromptPurpose.RATIONALIZE, RATIONALIZE_PROMPT),
     ("step-by-step solution", PromptPurpose.SAMPLE, SAMPLE_PROMPT),
+    ("long-thought rewrite", PromptPurpose.REWRITE, REWRITE_PROMPT),
 ]

@@ -8,6 +8,7 @@ from algorithms.model_policy import without_secrets
 from annotation.core.bodies import StrictJSONFormField
 from annotation.core.models import Project
 from annotation.llm.models import ModelConfig, PromptPurpose, PromptTemplate
+from annotation.llm.services import SAMPLING_PRESETS
 from annotation.problems.models import Origin
 
 
@@ -88,11 +89,17 @@ def _prompts(project: Project, purpose: str) -> Any:
 
 
 class SampleJobForm(SamplingFields, ProblemFilterFields):
+    preset = forms.ChoiceField(
+        choices=[("", "none"), *((name, p.label) for name, p in SAMPLING_PRESETS.items())],
+        required=False,
+        help_text="A recipe's n and sampling, over the values below.",
+    )
+
     def __init__(self, project: Project, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["model"] = forms.ModelChoiceField(_models(project, scorers=False))
         self.fields["prompt"] = forms.ModelChoiceField(_prompts(project, PromptPurpose.SAMPLE))
-        self.order_fields(["model", "prompt"])
+        self.order_fields(["model", "prompt", "preset"])
 
 
 class ExpandJobForm(SamplingFields, TraceFilterFields):

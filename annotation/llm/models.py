@@ -109,6 +109,7 @@ class PromptPurpose(models.TextChoices):
     EXPAND = "expand", "Expand a record into long-form reasoning"
     RATIONALIZE = "rationalize", "Rationalize a known answer (STaR)"
     SAMPLE = "sample", "Solve a problem"
+    REWRITE = "rewrite", "Rewrite a long-thought draft fluently"
 
 
 # The placeholders each purpose fills in.
@@ -116,6 +117,7 @@ PURPOSE_VARIABLES: dict[str, frozenset[str]] = {
     PromptPurpose.EXPAND: frozenset({"problem", "record"}),
     PromptPurpose.RATIONALIZE: frozenset({"problem", "answer"}),
     PromptPurpose.SAMPLE: frozenset({"problem"}),
+    PromptPurpose.REWRITE: frozenset({"problem", "draft"}),
 }
 
 

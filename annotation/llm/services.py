@@ -1,6 +1,6 @@
 """Writes for model configs, prompt templates and the LLM jobs (sample, expand, score)."""
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from django.conf import settings
@@ -208,6 +208,20 @@ def prompt_templates_install_defaults(*, project: Project, user: Any = None) -> 
     return added
 
 
+@transaction.atomic
+def default_prompt_version(*, project: Project, purpose: str, user: Any = None) -> PromptVersion:
+    """The latest version of the project's first template of ``purpose``; the built-in one is
+    installed first when the project has none (so a job always records a versioned prompt)."""
+    templates = PromptTemplate.objects.filter(project=project, purpose=purpose)
+    template = templates.order_by("pk").first()
+    if template is None:
+        name, _, text = next(p for p in DEFAULT_PROMPTS if p[1] == purpose)
+        template = prompt_template_create(
+            project=project, name=name, purpose=purpose, text=text, user=user
+        )
+    return template.versions.select_related("template").order_by("-number")[0]
+
+
 # Jobs ----------------------------------------------------------------------------------------
 
 
@@ -227,13 +241,29 @@ def job_sampling(model: ModelConfig, overrides: dict[str, Any]) -> dict[str, Any
     return {k: v for k, v in asdict(SamplingParams(**merged)).items() if k != "n"}
 
 
-def job_prompt(version: PromptVersion, purpose: str) -> PromptSnapshot:
+def job_prompt(version: PromptVersion, purpose: str, *, field: str = "prompt") -> PromptSnapshot:
     template = version.template
     if template.purpose != purpose:
         raise ValidationError(
-            {"prompt": f"{template.name!r} is a {template.purpose} prompt; choose a {purpose} one"}
+            {field: f"{template.name!r} is a {template.purpose} prompt; choose a {purpose} one"}
         )
     return PromptSnapshot.of(version)
+
+
+@dataclass(frozen=True)
+class SamplingPreset:
+    label: str
+    n: int
+    sampling: dict[str, Any]
+
+
+# Recipes a sample job can start from; the preset's values win over the form's.
+SAMPLING_PRESETS: dict[str, SamplingPreset] = {
+    # O1-Journey's DPO data: 20 samples per problem, then 5 correct + 5 incorrect -> 5 pairs.
+    "dpo": SamplingPreset(
+        "DPO sampling (20 at T=0.7, top_p=0.95)", 20, {"temperature": 0.7, "top_p": 0.95}
+    ),
+}
 
 
 @transaction.atomic
@@ -247,9 +277,17 @@ def start_sample_job(
     n: int = 4,
     sampling: dict[str, Any] | None = None,
     chunk_size: int = 8,
+    preset: str = "",
 ) -> Job:
-    """N samples per problem, answer-graded: origin model_sample."""
+    """N samples per problem, answer-graded: origin model_sample. A preset (SAMPLING_PRESETS)
+    sets n and its sampling values over the given ones, and is recorded with the job."""
     check_job_model(model, scorer=False)
+    if preset:
+        if preset not in SAMPLING_PRESETS:
+            known = ", ".join(sorted(SAMPLING_PRESETS))
+            raise ValidationError({"preset": f"unknown preset {preset!r}; use {known}"})
+        n = SAMPLING_PRESETS[preset].n
+        sampling = {**(sampling or {}), **SAMPLING_PRESETS[preset].sampling}
     params = SampleParams(
         problem_ids=tuple(problem_ids),
         n=n,
@@ -257,6 +295,7 @@ def start_sample_job(
         chunk_size=chunk_size,
         model=ModelSnapshot.of(model),
         prompt=job_prompt(prompt, PromptPurpose.SAMPLE),
+        preset=preset,
     )
     return create_job(
         project=project,

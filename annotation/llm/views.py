@@ -186,7 +186,7 @@ def _start(kind: str, project: Project, user: Any, data: dict[str, Any], form: A
             level=data["level"],
             limit=data["limit"],
         )
-        return services.start_sample_job(problem_ids=problem_ids, **common)
+        return services.start_sample_job(problem_ids=problem_ids, preset=data["preset"], **common)
     if data["mode"] == "rationalize":
         problem_ids = selectors.problems_matching(
             project, source=data["source"], with_answer=True, limit=data["limit"]

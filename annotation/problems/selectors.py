@@ -92,6 +92,7 @@ class StepView:
 class TraceView:
     trace: Trace
     steps: list[StepView] = field(default_factory=list)  # by position, then option
+    prompt: str | None = None  # the prompt its model saw, when an export looked it up
 
     @property
     def path(self) -> list[StepView]:

@@ -14,7 +14,8 @@ from annotation.core.access import Ability, access_project
 from annotation.jobs.access import access_job
 from annotation.jobs.api import JobSerializer
 from annotation.jobs.params import SEARCH_MODES
-from annotation.llm.access import access_model_config
+from annotation.llm.access import access_model_config, access_prompt_template
+from annotation.llm.selectors import latest_version
 from annotation.trees import services
 
 
@@ -38,13 +39,32 @@ class TreeJobSerializer(serializers.Serializer[None]):
 class LongThoughtJobSerializer(serializers.Serializer[None]):
     project = serializers.IntegerField()
     tree_job = serializers.IntegerField(help_text="A finished tree job (a round).")
-    trials = serializers.IntegerField(default=2)
+    k = serializers.IntegerField(
+        default=2, help_text="The report's K: trials per node of a correct path."
+    )
+    k_meaning = serializers.ChoiceField(
+        choices=["trials", "wrong_detours"],
+        default="trials",
+        help_text="trials: the correct move counted (the report); wrong_detours: K wrong ones.",
+    )
+    max_paths = serializers.IntegerField(
+        required=False, allow_null=True, default=None, help_text="Long thoughts per problem."
+    )
     seed = serializers.IntegerField(default=0)
     rewriter = serializers.IntegerField(required=False, allow_null=True, default=None)
-    rewrite_prompt = serializers.CharField(
-        default=services.DEFAULT_REWRITE_PROMPT, trim_whitespace=False
+    rewrite_prompt = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="A prompt template of purpose rewrite (its latest version is recorded); "
+        "default: the project's rewrite prompt.",
     )
-    sampling = serializers.DictField(required=False, default=dict)
+    sampling = serializers.DictField(
+        required=False,
+        default=dict,
+        help_text="temperature, top_p, max_tokens, seed, stop for the rewrite; defaults "
+        "temperature 0.7, top_p 0.95, max_tokens 4096.",
+    )
     chunk_size = serializers.IntegerField(default=16)
 
 
@@ -76,12 +96,16 @@ def start_long_thought(request: Request) -> Response:
     data: dict[str, Any] = dict(form.validated_data)
     project = access_project(request.user, data.pop("project"), Ability.RESEARCH)
     rewriter = data.pop("rewriter")
+    prompt = data.pop("rewrite_prompt")
     try:
         job = services.start_long_thought_job(
             project=project,
             user=request.user,
             tree_job=access_job(request.user, data.pop("tree_job"), Ability.RESEARCH),
             rewriter=access_model_config(request.user, rewriter) if rewriter else None,
+            rewrite_prompt=(
+                latest_version(access_prompt_template(request.user, prompt)) if prompt else None
+            ),
             **data,
         )
     except DjangoValidationError as error:

@@ -7,7 +7,7 @@ from django import forms
 from annotation.core.models import Project
 from annotation.jobs.models import Job, JobKind, JobStatus
 from annotation.llm.forms import ProblemFilterFields
-from annotation.llm.models import ModelConfig
+from annotation.llm.models import ModelConfig, PromptPurpose, PromptTemplate
 from annotation.trees.selectors import OUTPUT_ORIGINS, OutputFilter, ProblemFilter
 
 CORRECT_CHOICES = [("", "any"), ("yes", "answered correctly"), ("no", "not answered correctly")]
@@ -107,10 +107,46 @@ class TreeJobForm(ProblemFilterFields):
 
 class LongThoughtJobForm(forms.Form):
     tree_job = forms.ModelChoiceField(queryset=Job.objects.none(), label="Tree job (round)")
-    trials = forms.IntegerField(min_value=0, max_value=64, initial=2, label="K (trials per node)")
+    k = forms.IntegerField(
+        min_value=0,
+        max_value=64,
+        initial=2,
+        label="K",
+        help_text="Trials at each node of a correct path, the correct move counted (the "
+        "report's K: 2 is one wrong trial and the correct one).",
+    )
+    k_meaning = forms.ChoiceField(
+        choices=[
+            ("trials", "trials per node, the correct move counted (the report)"),
+            ("wrong_detours", "wrong detours before the correct move"),
+        ],
+        initial="trials",
+        label="K counts",
+    )
+    max_paths = forms.IntegerField(
+        min_value=1,
+        max_value=10_000,
+        required=False,
+        label="Long thoughts per problem",
+        help_text="One per correct path; empty: every correct path.",
+    )
     seed = forms.IntegerField(initial=0)
     rewriter = forms.ModelChoiceField(
         queryset=ModelConfig.objects.none(), required=False, label="Rewrite with (optional)"
+    )
+    rewrite_prompt = forms.ModelChoiceField(
+        queryset=PromptTemplate.objects.none(),
+        required=False,
+        help_text="Its latest version is recorded with the job; empty: the project's rewrite "
+        "prompt (the built-in one is added if there is none).",
+    )
+    temperature = forms.FloatField(min_value=0, initial=0.7, required=False)
+    top_p = forms.FloatField(min_value=0.01, max_value=1, initial=0.95, required=False)
+    max_tokens = forms.IntegerField(
+        min_value=1,
+        initial=4096,
+        required=False,
+        help_text="A rewrite cut at this length is kept but flagged, and left out of sft-journey.",
     )
     chunk_size = forms.IntegerField(min_value=1, max_value=1000, initial=16)
 
@@ -120,3 +156,10 @@ class LongThoughtJobForm(forms.Form):
             project=project, kind=JobKind.TREE, status=JobStatus.SUCCEEDED
         )
         self.fields["rewriter"].queryset = _generators(project)  # type: ignore[attr-defined]
+        self.fields["rewrite_prompt"].queryset = PromptTemplate.objects.filter(  # type: ignore[attr-defined]
+            project=project, purpose=PromptPurpose.REWRITE
+        )
+
+    def sampling(self) -> dict[str, Any]:
+        keys = ("temperature", "top_p", "max_tokens")
+        return {k: self.cleaned_data[k] for k in keys if self.cleaned_data.get(k) is not None}

@@ -37,6 +37,9 @@ class TreeNode(models.Model):
     final_answer = models.TextField(null=True, blank=True)
     is_correct = models.BooleanField(null=True, blank=True)
     on_correct_path = models.BooleanField(default=False)
+    copies = models.PositiveIntegerField(
+        default=1, help_text="Identical candidate steps under the parent merged into this node."
+    )
 
     class Meta:
         ordering = ["job", "problem", "index"]

@@ -55,10 +55,11 @@ def load_tree(job_id: int, problem: Problem) -> tree_search.Tree:
             "pruned",
             "final_answer",
             "is_correct",
+            "copies",
         )
     )
     nodes: list[tree_search.TreeNode] = []
-    for index, parent, depth, text, score, judged, reason, pruned, answer, correct in rows:
+    for index, parent, depth, text, score, judged, reason, pruned, answer, correct, copies in rows:
         if index != len(nodes):
             raise ValueError(f"tree of problem {problem.pk} in job {job_id} misses node {index}")
         nodes.append(
@@ -73,6 +74,7 @@ def load_tree(job_id: int, problem: Problem) -> tree_search.Tree:
                 pruned=pruned,
                 final_answer=answer,
                 is_correct=correct,
+                copies=copies,
             )
         )
     if not nodes:
@@ -171,6 +173,7 @@ def node_detail(job: Job, problem: Problem, index: int) -> dict[str, Any] | None
         "final_answer": row.final_answer,
         "correct": row.is_correct,
         "on_path": row.on_correct_path,
+        "copies": row.copies,
         "human_grades": [g for g in grades if g["kind"] == SourceKind.HUMAN],
         "machine_grades": [g for g in grades if g["kind"] != SourceKind.HUMAN],
     }

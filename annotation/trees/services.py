@@ -24,10 +24,21 @@ from annotation.grading.models import GradeSource
 from annotation.grading.services import Score, run_scores_write
 from annotation.jobs.boundary import check_in_project
 from annotation.jobs.models import Job, JobKind, JobStatus
-from annotation.jobs.params import JOB, LongThoughtParams, ModelSnapshot, TreeParams
+from annotation.jobs.params import (
+    JOB,
+    LongThoughtParams,
+    ModelSnapshot,
+    PromptSnapshot,
+    TreeParams,
+)
 from annotation.jobs.services import create_job
-from annotation.llm.models import ModelConfig
-from annotation.llm.services import check_job_model, job_sampling
+from annotation.llm.models import ModelConfig, PromptPurpose, PromptVersion
+from annotation.llm.services import (
+    check_job_model,
+    default_prompt_version,
+    job_prompt,
+    job_sampling,
+)
 from annotation.problems.models import Origin, Problem, StepKind, Trace
 from annotation.problems.services import (
     NewNode,
@@ -104,6 +115,7 @@ def trees_write(
                     final_answer=node.final_answer,
                     is_correct=node.is_correct,
                     on_correct_path=node.id in on_path,
+                    copies=node.copies,
                 )
             )
     nodes_write(steps.values(), batch_size=2000)
@@ -151,33 +163,47 @@ def tree_round_record(
 
 # Long thoughts -------------------------------------------------------------------------------
 
+LONG_THOUGHT_KINDS = ("shortcut", "draft", "rewrite")
+
 
 @dataclass(frozen=True)
 class DerivedThought:
-    """A long thought of one problem's tree, ready to be written."""
+    """A long thought of one correct path of one problem's tree, ready to be written."""
 
     problem_id: int
     tree_job_id: int
     tree: Tree
     thought: LongThought
     seed: int
-    trials: int
+    k: int
+    k_meaning: str = "trials"
+
+    @property
+    def leaf(self) -> int:
+        return self.thought.path[-1]
 
 
-def thought_keys(job: Job, problem_id: int) -> dict[str, str]:
-    base = f"lt{job.pk}:p{problem_id}"
-    return {kind: f"{base}:{kind}" for kind in ("shortcut", "draft", "rewrite")}
+def thought_keys(job: Job, problem_id: int, leaf: int) -> dict[str, str]:
+    """The external ids of the shortcut, draft and rewrite of the path ending at ``leaf``."""
+    base = f"lt{job.pk}:p{problem_id}:l{leaf}"
+    return {kind: f"{base}:{kind}" for kind in LONG_THOUGHT_KINDS}
+
+
+def rewrite_key(draft_key: str) -> str:
+    """The external id of the rewrite of the draft keyed ``draft_key``."""
+    return draft_key.removesuffix("draft") + "rewrite"
 
 
 @transaction.atomic
 def long_thoughts_write(*, job: Job, thoughts: Sequence[DerivedThought]) -> list[Trace]:
-    """For each thought: the shortcut (origin tree) and the draft (origin long_thought), each
-    a trace whose metadata names the tree node indexes it walks. Existing keys are skipped.
+    """For each thought: the shortcut (origin tree: its correct path) and the draft (origin
+    long_thought), each a trace whose metadata names the tree node indexes it walks. Existing
+    keys are skipped.
 
     The draft's path is the walked tree nodes themselves, with a reflection node (its text
     the reflection and the backtrack sentence) after each wrong leaf, so the path's texts
     joined by blank lines are the draft."""
-    keys = [thought_keys(job, t.problem_id) for t in thoughts]
+    keys = [thought_keys(job, t.problem_id, t.leaf) for t in thoughts]
     existing = set(
         Trace.objects.filter(
             job=job, external_id__in=[k[kind] for k in keys for kind in ("shortcut", "draft")]
@@ -188,14 +214,20 @@ def long_thoughts_write(*, job: Job, thoughts: Sequence[DerivedThought]) -> list
         if key["draft"] in existing:
             continue
         ids = step_node_ids(thought.problem_id, thought.tree)
-        leaf = thought.tree.node(thought.thought.path[-1])
+        leaf = thought.tree.node(thought.leaf)
         common: dict[str, Any] = {
             "problem_id": thought.problem_id,
             "job_id": job.pk,
             "final_answer": leaf.final_answer,
             "is_correct": True,
         }
-        meta = {"tree_job": thought.tree_job_id, "seed": thought.seed, "trials": thought.trials}
+        meta = {
+            "tree_job": thought.tree_job_id,
+            "seed": thought.seed,
+            "k": thought.k,
+            "k_meaning": thought.k_meaning,
+            "leaf": thought.leaf,
+        }
         shortcut = list(thought.thought.path[1:])
         plans.append(
             NewTrace(
@@ -242,13 +274,26 @@ def long_thoughts_write(*, job: Job, thoughts: Sequence[DerivedThought]) -> list
     return traces_write(plans)
 
 
+@dataclass(frozen=True)
+class Rewrite:
+    """A model's fluent rewrite of a draft, with what the fidelity check found."""
+
+    draft: Trace
+    text: str
+    final_answer: str | None
+    is_correct: bool | None
+    fidelity: dict[str, Any]
+    finish: str = "stop"
+    tokens: int = 0
+
+
 @transaction.atomic
-def rewrites_write(
-    *, job: Job, rewrites: Sequence[tuple[Trace, str, str | None, bool | None]]
-) -> list[Trace]:
-    """(draft trace, rewritten text, its final answer, correct?) -> rewrite traces (origin
-    long_thought, metadata kind rewrite, the draft's walk), steps split from the text."""
-    keys = {draft.pk: thought_keys(job, draft.problem_id)["rewrite"] for draft, *_ in rewrites}
+def rewrites_write(*, job: Job, rewrites: Sequence[Rewrite]) -> list[Trace]:
+    """Rewrite traces (origin long_thought, metadata kind rewrite, the draft's walk), steps split
+    from the text. Each records its fidelity check (``fidelity.passed``): a rewrite that lost a
+    wrong answer, a reflection or the final answer, or was cut at max_tokens, is kept but
+    flagged, and sft-journey leaves it out unless asked."""
+    keys = {r.draft.pk: rewrite_key(r.draft.external_id or "") for r in rewrites}
     existing = set(
         Trace.objects.filter(job=job, external_id__in=keys.values()).values_list(
             "external_id", flat=True
@@ -257,18 +302,25 @@ def rewrites_write(
     return traces_write(
         [
             NewTrace(
-                problem_id=draft.problem_id,
+                problem_id=r.draft.problem_id,
                 origin=Origin.LONG_THOUGHT,
-                external_id=keys[draft.pk],
+                external_id=keys[r.draft.pk],
                 job_id=job.pk,
-                source_trace_id=draft.pk,
-                final_answer=answer,
-                is_correct=correct,
-                metadata={**draft.metadata, "kind": "rewrite", "draft": draft.pk},
-                steps=path_steps(split_steps(text)),
+                source_trace_id=r.draft.pk,
+                final_answer=r.final_answer,
+                is_correct=r.is_correct,
+                metadata={
+                    **r.draft.metadata,
+                    "kind": "rewrite",
+                    "draft": r.draft.pk,
+                    "finish": r.finish,
+                    "tokens": r.tokens,
+                    "fidelity": r.fidelity,
+                },
+                steps=path_steps(split_steps(r.text)),
             )
-            for draft, text, answer, correct in rewrites
-            if keys[draft.pk] not in existing
+            for r in rewrites
+            if keys[r.draft.pk] not in existing
         ]
     )
 
@@ -326,12 +378,9 @@ def start_tree_job(
     )
 
 
-DEFAULT_REWRITE_PROMPT = (
-    "Rewrite the following reasoning about a math problem so that it reads as one fluent "
-    "train of thought. Keep every step, every mistake, every reflection and every correction, "
-    "in the same order; do not add new steps.\n\nProblem:\n{{ problem }}\n\n"
-    "Reasoning:\n{{ draft }}\n\nRewritten reasoning:\n"
-)
+# What a rewrite samples with unless the job says otherwise: a draft of a deep tree is long, and
+# a rewrite cut at a model config's short default max_tokens loses its final answer.
+DEFAULT_REWRITE_SAMPLING: dict[str, Any] = {"temperature": 0.7, "top_p": 0.95, "max_tokens": 4096}
 
 
 @transaction.atomic
@@ -340,34 +389,46 @@ def start_long_thought_job(
     project: Project,
     user: Any,
     tree_job: Job,
-    trials: int = 2,
+    k: int = 2,
+    k_meaning: str = "trials",
+    max_paths: int | None = None,
     seed: int = 0,
     rewriter: ModelConfig | None = None,
-    rewrite_prompt: str = DEFAULT_REWRITE_PROMPT,
+    rewrite_prompt: PromptVersion | None = None,
     sampling: dict[str, Any] | None = None,
     chunk_size: int = 16,
 ) -> Job:
-    """Derive a long thought (and its shortcut) from every tree of ``tree_job`` that has a
-    correct leaf; with ``rewriter``, also ask that model to make each draft fluent."""
+    """Derive a long thought (and its shortcut) from every correct path (at most ``max_paths``
+    per problem) of every tree of ``tree_job``; with ``rewriter``, also ask that model to make
+    each draft fluent under ``rewrite_prompt`` (default: the project's rewrite prompt, the
+    built-in one installed if it has none) and ``sampling`` (over DEFAULT_REWRITE_SAMPLING)."""
     check_in_project(project, "tree_job", JOB, [tree_job.pk])  # before reading its trees
     if tree_job.kind != JobKind.TREE:
         raise ValidationError({"tree_job": f"job {tree_job.pk} is not a tree job"})
     if tree_job.status != JobStatus.SUCCEEDED:
         raise ValidationError({"tree_job": f"tree job {tree_job.pk} has not succeeded yet"})
+    prompt: PromptSnapshot | None = None
     if rewriter is not None:
         check_job_model(rewriter, scorer=False, field="rewriter")
+        version = rewrite_prompt or default_prompt_version(
+            project=project, purpose=PromptPurpose.REWRITE, user=user
+        )
+        prompt = job_prompt(version, PromptPurpose.REWRITE, field="rewrite_prompt")
     problem_ids = sorted(
         TreeNode.objects.filter(job=tree_job, index=ROOT_ID).values_list("problem_id", flat=True)
     )
+    given = {key: value for key, value in (sampling or {}).items() if value is not None}
     params = LongThoughtParams(
         tree_job=tree_job.pk,
         problem_ids=tuple(problem_ids),
-        trials=trials,
+        k=k,
+        k_meaning=k_meaning,  # type: ignore[arg-type]  # checked by LongThoughtParams
+        max_paths=max_paths,
         seed=int(seed),
         chunk_size=chunk_size,
         rewriter=ModelSnapshot.of(rewriter) if rewriter else None,
-        rewrite_prompt=rewrite_prompt if rewriter else "",
-        sampling=job_sampling(rewriter, sampling or {}) if rewriter else {},
+        rewrite_prompt=prompt,
+        sampling=job_sampling(rewriter, {**DEFAULT_REWRITE_SAMPLING, **given}) if rewriter else {},
     )
     return create_job(
         project=project,
@@ -376,4 +437,5 @@ def start_long_thought_job(
         created_by=user,
         total=len(problem_ids),
         model_version=rewriter.label if rewriter else "",
+        prompt_version=prompt.label if prompt else "",
     )

@@ -16,7 +16,7 @@ from django.utils.text import slugify
 from annotation.core.access import Ability, access_project
 from annotation.jobs.access import access_job
 from annotation.jobs.models import Job, JobKind
-from annotation.llm.selectors import problems_matching
+from annotation.llm.selectors import latest_version, problems_matching
 from annotation.problems.access import access_trace
 from annotation.problems.models import Problem
 from annotation.trees import selectors, services
@@ -111,9 +111,15 @@ def start_long_thought(request: HttpRequest, project_id: int) -> HttpResponse:
                 project=project,
                 user=request.user,
                 tree_job=data["tree_job"],
-                trials=data["trials"],
+                k=data["k"],
+                k_meaning=data["k_meaning"],
+                max_paths=data["max_paths"],
                 seed=data["seed"],
                 rewriter=data["rewriter"],
+                rewrite_prompt=(
+                    latest_version(data["rewrite_prompt"]) if data["rewrite_prompt"] else None
+                ),
+                sampling=form.sampling(),
                 chunk_size=data["chunk_size"],
             )
         except ValidationError as error:

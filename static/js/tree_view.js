@@ -367,6 +367,7 @@ class TreeView {
     add("score", node.score === null ? null : node.score.toFixed(4));
     add("judged", node.judged_correct === null ? null : node.judged_correct ? "correct" : "incorrect");
     add("pruned", node.pruned ? "yes" : "no");
+    add("identical candidates merged", node.copies > 1 ? node.copies : null);
     add("final answer", node.final_answer);
     add("answer graded", node.correct === null ? null : node.correct ? "correct" : "wrong");
     add("on a correct path", node.on_path ? "yes" : "no");

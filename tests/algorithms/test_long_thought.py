@@ -1,12 +1,22 @@
+from itertools import pairwise
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from algorithms.long_thought import (
+    K_MEANINGS,
     LongThought,
     ThoughtEvent,
+    correct_path_nodes,
     correct_paths,
     derive_long_thought,
+    derive_long_thoughts,
+    draft_paragraphs,
+    is_dead_end,
     render_draft,
     shortcut,
+    wrong_detours_allowed,
 )
 from algorithms.tree_search import (
     ExpandRequest,
@@ -43,6 +53,12 @@ def compact(thought: LongThought) -> list[tuple[str, int]]:
     return [(event.kind, event.node_id) for event in thought.events]
 
 
+def first_thought(tree: Tree, **options) -> LongThought:
+    path = shortcut(tree)
+    assert path is not None
+    return derive_long_thought(tree, path, **options)
+
+
 def test_correct_paths_are_in_leaf_id_order_and_the_shortcut_is_the_first():
     # given
     tree = make_tree(correct_leaves=(14, 8))
@@ -50,17 +66,46 @@ def test_correct_paths_are_in_leaf_id_order_and_the_shortcut_is_the_first():
     # when / then
     assert correct_paths(tree) == [[0, 1, 5, 8], [0, 2, 12, 14]]
     assert shortcut(tree) == [0, 1, 5, 8]
+    assert correct_path_nodes(tree) == {0, 1, 5, 8, 2, 12, 14}
 
 
-def test_walk_order_for_seed_0():
-    # when
-    thought = derive_long_thought(make_tree(), trials=2, seed=0)
+def test_walk_order_for_seed_0_with_k_3():
+    # when: K=3 trials per node, the correct move included: up to 2 wrong detours
+    thought = first_thought(make_tree(), k=3, seed=0)
 
     # then
-    assert thought is not None
     assert thought.path == (0, 1, 5, 8)
-    assert thought.walked == [3, 4, 16, 1, 7, 6, 11, 5, 9, 8]
+    assert thought.walked == [2, 12, 15, 3, 1, 6, 11, 7, 5, 9, 8]
     assert compact(thought) == [
+        ("step", 2), ("step", 12), ("step", 15), ("wrong_leaf", 15), ("backtrack", 0),
+        ("step", 3), ("wrong_leaf", 3), ("backtrack", 0),
+        ("step", 1),
+        ("step", 6), ("step", 11), ("wrong_leaf", 11), ("backtrack", 1),
+        ("step", 7), ("wrong_leaf", 7), ("backtrack", 1),
+        ("step", 5),
+        ("step", 9), ("wrong_leaf", 9), ("backtrack", 5),
+        ("step", 8),
+    ]  # fmt: skip
+
+
+def test_walk_order_for_seed_2_differs():
+    # when
+    thought = first_thought(make_tree(), k=3, seed=2)
+
+    # then
+    assert thought.walked == [3, 4, 16, 1, 6, 11, 7, 5, 9, 8]
+
+
+def test_two_correct_leaves_give_two_long_thoughts_that_never_reject_a_correct_answer():
+    # given: 14 is also correct, so 2 and 12 are on a correct path and no detour may enter them
+    tree = make_tree(correct_leaves=(8, 14))
+
+    # when
+    thoughts = derive_long_thoughts(tree, k=3, seed=0)
+
+    # then
+    assert [t.path for t in thoughts] == [(0, 1, 5, 8), (0, 2, 12, 14)]
+    assert compact(thoughts[0]) == [
         ("step", 3), ("wrong_leaf", 3), ("backtrack", 0),
         ("step", 4), ("step", 16), ("wrong_leaf", 16), ("backtrack", 0),
         ("step", 1),
@@ -70,80 +115,52 @@ def test_walk_order_for_seed_0():
         ("step", 9), ("wrong_leaf", 9), ("backtrack", 5),
         ("step", 8),
     ]  # fmt: skip
-
-
-def test_walk_order_for_seed_2_differs():
-    # when
-    thought = derive_long_thought(make_tree(), trials=2, seed=2)
-
-    # then
-    assert thought is not None
-    assert thought.walked == [2, 12, 15, 4, 16, 1, 7, 6, 10, 5, 9, 8]
-    assert compact(thought)[:5] == [
+    assert compact(thoughts[1]) == [
+        ("step", 3), ("wrong_leaf", 3), ("backtrack", 0),
+        ("step", 4), ("step", 16), ("wrong_leaf", 16), ("backtrack", 0),
         ("step", 2),
+        ("step", 13), ("wrong_leaf", 13), ("backtrack", 2),
         ("step", 12),
-        ("step", 15),
-        ("wrong_leaf", 15),
-        ("backtrack", 0),
-    ]
+        ("step", 15), ("wrong_leaf", 15), ("backtrack", 12),
+        ("step", 14),
+    ]  # fmt: skip
+    assert derive_long_thoughts(tree, k=3, seed=0, limit=1) == thoughts[:1]
 
 
 def test_same_tree_and_seed_give_the_same_long_thought():
-    first = derive_long_thought(make_tree(), trials=3, seed=11)
-    second = derive_long_thought(make_tree(), trials=3, seed=11)
+    first = first_thought(make_tree(), k=3, seed=11)
+    second = first_thought(make_tree(), k=3, seed=11)
 
-    assert first is not None
     assert first == second
 
 
-@pytest.mark.parametrize("trials", [0, 1, 2, 3, 4])
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 5])
 @pytest.mark.parametrize("seed", range(10))
-def test_never_more_than_k_trials_per_correct_path_node(trials, seed):
+def test_k_counts_the_trials_at_each_correct_path_node_the_correct_move_included(k, seed):
     # when
-    thought = derive_long_thought(make_tree(), trials=trials, seed=seed)
+    thought = first_thought(make_tree(), k=k, seed=seed)
 
-    # then: every off-path branch is tried when there are fewer than K of them
-    assert thought is not None
-    backtracks = [event.node_id for event in thought.events if event.kind == "backtrack"]
-    assert {node: backtracks.count(node) for node in OFF_PATH_CHILDREN} == {
-        node: min(trials, count) for node, count in OFF_PATH_CHILDREN.items()
+    # then: K-1 wrong detours, or every one there is when there are fewer
+    assert {node: thought.detours_at(node) for node in OFF_PATH_CHILDREN} == {
+        node: min(k - 1, count) for node, count in OFF_PATH_CHILDREN.items()
     }
     assert [node for node in thought.walked if node in thought.path] == [1, 5, 8]
 
 
-def test_zero_trials_walk_only_the_correct_path():
-    thought = derive_long_thought(make_tree(), trials=0, seed=5)
+@pytest.mark.parametrize("k", [0, 1, 2, 3])
+def test_k_as_wrong_detours_is_available_by_name(k):
+    thought = first_thought(make_tree(), k=k, seed=3, k_meaning="wrong_detours")
 
-    assert thought is not None
+    assert {node: thought.detours_at(node) for node in OFF_PATH_CHILDREN} == {
+        node: min(k, count) for node, count in OFF_PATH_CHILDREN.items()
+    }
+
+
+def test_k_1_walks_only_the_correct_path():
+    thought = first_thought(make_tree(), k=1, seed=5)
+
     assert thought.walked == [1, 5, 8]
     assert all(event.kind == "step" for event in thought.events)
-
-
-@pytest.mark.parametrize("seed", range(20))
-def test_each_trial_is_a_single_chain_ending_on_a_leaf(seed):
-    # given
-    tree = make_tree()
-
-    # when
-    thought = derive_long_thought(tree, trials=3, seed=seed)
-
-    # then: split the events into trials; each step's parent is the previous node
-    assert thought is not None
-    position = 0  # the correct-path node the walk stands on
-    previous = position
-    for event in thought.events:
-        if event.kind == "step":
-            assert tree.node(event.node_id).parent == previous
-            previous = event.node_id
-            if event.node_id in thought.path:
-                position = event.node_id
-        elif event.kind == "wrong_leaf":
-            assert event.node_id == previous
-            assert tree.children(event.node_id) == []
-            assert event.node_id not in thought.path
-        else:
-            assert event.node_id == position
-            previous = position
 
 
 def test_no_long_thought_without_a_correct_leaf():
@@ -151,19 +168,147 @@ def test_no_long_thought_without_a_correct_leaf():
 
     assert correct_paths(tree) == []
     assert shortcut(tree) is None
-    assert derive_long_thought(tree, trials=2, seed=0) is None
+    assert derive_long_thoughts(tree, k=2, seed=0) == []
 
 
-def test_negative_trials_are_rejected():
-    with pytest.raises(ValueError, match="trials must be at least 0"):
-        derive_long_thought(make_tree(), trials=-1, seed=0)
+@pytest.mark.parametrize(
+    ("k", "meaning", "message"),
+    [(0, "trials", "at least 1"), (-1, "wrong_detours", "at least 0"), (2, "both", "unknown")],
+)
+def test_impossible_k_is_rejected(k, meaning, message):
+    with pytest.raises(ValueError, match=message):
+        wrong_detours_allowed(k, meaning)
+
+
+def test_judge_mode_detours_stop_at_steps_judged_incorrect_never_at_pruned_accepted_ones():
+    # given: a judge accepted 2 ("follows correctly") but K pruned it; it judged 3 incorrect
+    tree = Tree(problem=ProblemSpec(key="eq", text="Solve x + 1 = 3."))
+    tree.add_child(0, "x = 3 - 1.")  # 1
+    accepted = tree.add_child(0, "Subtract 1 from both sides.")  # 2
+    accepted.judged_correct, accepted.pruned, accepted.reason = True, True, "follows correctly"
+    rejected = tree.add_child(0, "x = 3 + 1.")  # 3
+    rejected.judged_correct, rejected.reason = False, "the sign is wrong"
+    tree.add_child(3, "So x = 4.")  # 4: below a step judged incorrect; never reached
+    answer = tree.add_child(1, "So x = 2.")  # 5
+    answer.final_answer, answer.is_correct = "2", True
+
+    # when
+    thought = first_thought(tree, k=3, seed=0)
+
+    # then
+    assert compact(thought) == [
+        ("step", 3),
+        ("wrong_leaf", 3),
+        ("backtrack", 0),
+        ("step", 1),
+        ("step", 5),
+    ]
+    assert render_draft(tree, thought).startswith(
+        "x = 3 + 1.\n\nWait, this doesn't look right: the sign is wrong. Let me go back"
+    )
+
+
+# Property tests over random trees ------------------------------------------------------------
+
+
+@st.composite
+def random_trees(draw: st.DrawFn) -> Tree:
+    """Trees with several correct leaves, duplicate texts, judged and pruned nodes."""
+    size = draw(st.integers(min_value=1, max_value=40))
+    tree = Tree(problem=ProblemSpec(key="p", text="P"))
+    for node_id in range(1, size + 1):
+        parent = draw(st.integers(min_value=0, max_value=node_id - 1))
+        node = tree.add_child(parent, draw(st.sampled_from(["a", "b", "Let x = 2.", "c"])))
+        node.judged_correct = draw(st.sampled_from([None, True, False]))
+        node.reason = draw(st.sampled_from([None, "it follows", "it does not follow"]))
+        node.pruned = draw(st.booleans())
+    for leaf in list(tree.leaves()):
+        if leaf.id != 0 and draw(st.booleans()):
+            leaf.final_answer = draw(st.sampled_from(["1", "2"]))
+            leaf.is_correct = draw(st.sampled_from([True, True, False, None]))
+    return tree
+
+
+def check_walk(tree: Tree, thought: LongThought) -> None:
+    """Steps go parent to child; a dead end ends each detour; backtracks return to the path."""
+    on_correct_path = correct_path_nodes(tree)
+    standing = 0  # the node of the correct path the walk stands on
+    previous = 0
+    for event in thought.events:
+        if event.kind == "step":
+            assert tree.node(event.node_id).parent == previous
+            previous = event.node_id
+            if event.node_id in thought.path:
+                assert event.node_id == thought.path[thought.path.index(standing) + 1]
+                standing = event.node_id
+            else:
+                assert event.node_id not in on_correct_path
+        elif event.kind == "wrong_leaf":
+            node = tree.node(event.node_id)
+            assert event.node_id == previous
+            assert event.node_id not in on_correct_path
+            assert node.is_correct is not True
+            assert is_dead_end(node, is_leaf=not tree.children(node.id))
+        else:
+            assert event.node_id == standing
+            previous = standing
+    assert standing == thought.path[-1]
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    tree=random_trees(),
+    k=st.integers(min_value=1, max_value=4),
+    meaning=st.sampled_from(K_MEANINGS),
+    seed=st.integers(min_value=0, max_value=2**32),
+)
+def test_properties_of_long_thoughts_over_random_trees(tree, k, meaning, seed):
+    # when
+    thoughts = derive_long_thoughts(tree, k=k, seed=seed, k_meaning=meaning)
+
+    # then: one long thought per correct path, in order
+    assert [list(t.path) for t in thoughts] == correct_paths(tree)
+    # and the same seed gives the same walks
+    assert derive_long_thoughts(tree, k=k, seed=seed, k_meaning=meaning) == thoughts
+    on_correct_path = correct_path_nodes(tree)
+    for thought in thoughts:
+        check_walk(tree, thought)
+        # never more trials at a node of the path than K allows (the correct move counted)
+        allowed = k - 1 if meaning == "trials" else k
+        assert all(thought.detours_at(node) <= allowed for node in thought.path)
+        # no reflection follows a correct answer or a step on a correct path
+        paragraphs = draft_paragraphs(tree, thought)
+        for before, reflection in pairwise(paragraphs):
+            if reflection.kind == "reflection":
+                assert before.node_id not in on_correct_path
+                assert tree.node(before.node_id).is_correct is not True
+
+
+def can_start_a_detour(tree: Tree, node_id: int) -> bool:
+    """Written apart from the walk: off every correct path, and a dead end is reachable
+    without passing through another dead end."""
+    if node_id in correct_path_nodes(tree):
+        return False
+    children = tree.children(node_id)
+    if is_dead_end(tree.node(node_id), is_leaf=not children):
+        return True
+    return any(can_start_a_detour(tree, child) for child in children)
+
+
+@settings(max_examples=300, deadline=None)
+@given(tree=random_trees(), k=st.integers(1, 4), seed=st.integers(0, 2**32))
+def test_every_node_of_the_path_gets_as_many_detours_as_k_and_the_tree_allow(tree, k, seed):
+    for thought in derive_long_thoughts(tree, k=k, seed=seed):
+        for here in thought.path[:-1]:
+            available = sum(can_start_a_detour(tree, c) for c in tree.children(here))
+            assert thought.detours_at(here) == min(k - 1, available)
 
 
 def small_tree() -> Tree:
     tree = Tree(problem=ProblemSpec(key="eq", text="Solve 3x = 6."))
     tree.add_child(0, "Try x = 2.")  # 1, on the path
     wrong = tree.add_child(0, "Try x = 3.")  # 2
-    wrong.reason = "3 * 3 is 9, not 6."
+    wrong.judged_correct, wrong.reason = False, "3 * 3 is 9, not 6."
     right = tree.add_child(1, "3 * 2 = 6, so the answer is 2.")  # 3
     right.final_answer, right.is_correct = "2", True
     guess = tree.add_child(1, "So the answer is 4.")  # 4
@@ -174,8 +319,7 @@ def small_tree() -> Tree:
 def test_render_draft_inserts_reflection_and_backtrack_at_each_wrong_leaf():
     # given
     tree = small_tree()
-    thought = derive_long_thought(tree, trials=1, seed=0)
-    assert thought is not None
+    thought = first_thought(tree, k=2, seed=0)
 
     # when
     draft = render_draft(tree, thought)
@@ -241,10 +385,9 @@ def test_long_thought_from_a_searched_and_graded_tree():
     grade_leaves(tree, lambda answer: answer == "3")
 
     # when
-    thought = derive_long_thought(tree, trials=1, seed=0)
+    thought = first_thought(tree, k=2, seed=0)
 
     # then: the pruned dead ends "2" and "1.1" are the detours
-    assert thought is not None
     assert thought.path == (0, 1, 4)
     assert thought.walked == [2, 1, 3, 4]
     assert render_draft(tree, thought) == (
@@ -257,3 +400,66 @@ def test_long_thought_from_a_searched_and_graded_tree():
         "Let me go back to where I was after step 1 and try a different approach.\n\n"
         "1.2"
     )
+
+
+@st.composite
+def duplicated_searches(draw: st.DrawFn) -> tuple[Tree, int]:
+    """A tree grown by build_trees whose policy often proposes the same step twice (from a
+    vocabulary of 3 texts per depth, spelled with stray spaces), judged and answer-graded."""
+    width = draw(st.integers(2, 4))
+    rng_seed = draw(st.integers(0, 2**16))
+    import random
+
+    rng = random.Random(rng_seed)
+    judge = draw(st.booleans())
+
+    def expand(requests: list[ExpandRequest]) -> list[list[str]]:
+        return [
+            [
+                f"d{len(r.steps)} {rng.choice('abc')}" + (" " if rng.random() < 0.3 else "")
+                for _ in range(width)
+            ]
+            for r in requests
+        ]
+
+    def score(requests: list[ScoreRequest]) -> list[ScoreResult]:
+        return [
+            ScoreResult(rng.random(), judged_correct=(rng.random() < 0.6) if judge else None)
+            for _ in requests
+        ]
+
+    [tree] = build_trees(
+        [ProblemSpec(key="p", text="P")],
+        expand=expand,
+        score=score,
+        width=width,
+        keep=draw(st.integers(1, 3)),
+        max_depth=draw(st.integers(1, 4)),
+        is_final=lambda text: (
+            text.split()[1] if text.split()[1] in "ab" and rng.random() < 0.5 else None
+        ),
+        mode="judge" if judge else "beam",
+    )
+    grade_leaves(tree, lambda answer: answer == "a")
+    return tree, width
+
+
+@settings(max_examples=300, deadline=None)
+@given(duplicated_searches(), st.integers(0, 3), st.sampled_from([1, 2, 3]))
+def test_merged_duplicates_are_walked_once_and_never_rejected_twice(search, seed, k):
+    # given a tree built with duplicate candidates
+    tree, width = search
+    # then: under each parent, one node per distinct step, carrying how many were proposed
+    for node in tree.nodes:
+        children = [tree.node(c) for c in tree.children(node.id)]
+        keys = [" ".join(child.text.split()) for child in children]
+        assert len(keys) == len(set(keys))
+        if children:
+            assert sum(child.copies for child in children) == width
+    # and a long thought of every correct path never rejects one step twice
+    for thought in derive_long_thoughts(tree, k=k, seed=seed):
+        rejected = [e.node_id for e in thought.events if e.kind == "wrong_leaf"]
+        assert len(rejected) == len(set(rejected))
+        texts = [(tree.node(i).parent, " ".join(tree.node(i).text.split())) for i in rejected]
+        assert len(texts) == len(set(texts))
+        assert not set(thought.walked) - set(range(len(tree.nodes)))

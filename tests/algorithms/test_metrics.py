@@ -1,18 +1,23 @@
 import math
 import random
+from fractions import Fraction
 
 import pytest
 
 from algorithms.metrics import (
+    Vote,
     aggregate_step_scores,
+    answer_classes,
     auroc,
     best_of_n_accuracy,
     best_threshold,
     binary_prf,
     calibration_bins,
     majority_vote,
+    mean_tokens,
     predicted_first_error,
     processbench_scores,
+    vote_accuracy,
 )
 
 
@@ -200,3 +205,52 @@ def test_majority_vote() -> None:
     assert majority_vote(answers, weights=[0.1, 0.1, 0.5, 0.9, 0.4, 0.3]) == "6"
     assert majority_vote([None, None]) is None
     assert majority_vote([]) is None
+
+
+def by_value(pairs: list[tuple[str, str]]) -> list[bool]:
+    """Equivalence by numeric value, standing in for the math grader."""
+    return [Fraction(a) == Fraction(b) for a, b in pairs]
+
+
+def test_answer_classes_group_equivalent_spellings_and_leave_unanswered_out() -> None:
+    assert answer_classes(["1/2", "0.5", None, "3", " 1/2", "6/2"], by_value) == [
+        0, 0, None, 1, 0, 1,
+    ]  # fmt: skip
+
+
+def test_each_new_spelling_is_compared_with_one_representative_per_class() -> None:
+    asked: list[list[tuple[str, str]]] = []
+
+    def equivalent(pairs: list[tuple[str, str]]) -> list[bool]:
+        asked.append(pairs)
+        return by_value(pairs)
+
+    answer_classes(["1", "2", "1", "2.0"], equivalent)
+
+    assert asked == [[("2", "1")], [("2.0", "1"), ("2.0", "2")]]
+
+
+def test_vote_accuracy_counts_unanswered_samples_as_not_voting_and_empty_votes_as_wrong() -> None:
+    problems = [
+        [Vote(None, False), Vote(0, True), Vote(1, False), Vote(1, False)],
+        [Vote(None, False), Vote(None, False)],  # nobody answered: wrong
+        [Vote(0, False), Vote(1, True)],  # tie: the class seen first wins
+    ]
+
+    assert vote_accuracy(problems, n=2) == pytest.approx(1 / 3)
+    assert vote_accuracy(problems, n=4) == 0.0
+    assert vote_accuracy([], n=1) is None
+    with pytest.raises(ValueError, match="n must be at least 1"):
+        vote_accuracy(problems, n=0)
+
+
+def test_a_weighted_vote_lets_confident_samples_outvote_many() -> None:
+    problem = [Vote(0, True, 0.9), Vote(1, False, 0.2), Vote(1, False, 0.3)]
+
+    assert vote_accuracy([problem], n=3) == 1.0
+    assert vote_accuracy([[v._replace(weight=1.0) for v in problem]], n=3) == 0.0
+
+
+def test_mean_tokens_is_the_cost_of_the_first_n_samples_per_problem() -> None:
+    assert mean_tokens([[10, 20, 30], [5]], n=2) == (30 + 5) / 2
+    assert mean_tokens([], n=2) is None

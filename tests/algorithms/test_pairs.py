@@ -1,4 +1,6 @@
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from algorithms.pairs import sample_dpo_pairs
 
@@ -8,27 +10,58 @@ INCORRECT = ["i0", "i1", "i2", "i3"]
 
 def test_sample_dpo_pairs_is_deterministic_for_a_seed() -> None:
     # when
-    first = sample_dpo_pairs(CORRECT, INCORRECT, k=5, seed=7)
-    again = sample_dpo_pairs(CORRECT, INCORRECT, k=5, seed=7)
-    other_seed = sample_dpo_pairs(CORRECT, INCORRECT, k=5, seed=8)
+    first = sample_dpo_pairs(CORRECT, INCORRECT, k=2, seed=7)
+    again = sample_dpo_pairs(CORRECT, INCORRECT, k=2, seed=7)
+    other_seed = sample_dpo_pairs(CORRECT, INCORRECT, k=2, seed=8)
 
     # then
-    assert first == [("c1", "i1"), ("c0", "i2"), ("c1", "i2"), ("c0", "i0"), ("c0", "i1")]
+    assert first == [("c1", "i3"), ("c0", "i2")]
     assert again == first
-    assert other_seed == [("c0", "i3"), ("c1", "i1"), ("c1", "i2"), ("c0", "i2"), ("c2", "i3")]
+    assert other_seed == [("c0", "i3"), ("c1", "i0")]
 
 
-def test_sample_dpo_pairs_never_repeats_a_pair_and_caps_k() -> None:
-    pairs = sample_dpo_pairs(CORRECT, INCORRECT, k=100, seed=1)
+def test_ten_correct_and_ten_incorrect_give_five_pairs_of_distinct_responses_for_every_seed():
+    # given: the recipe's 20 samples, 10 right and 10 wrong
+    correct = [f"right {i}" for i in range(10)]
+    incorrect = [f"wrong {i}" for i in range(10)]
 
-    assert len(pairs) == 12
-    assert sorted(pairs) == [(c, i) for c in CORRECT for i in INCORRECT]
+    for seed in range(1000):
+        # when
+        pairs = sample_dpo_pairs(correct, incorrect, k=5, seed=seed)
+
+        # then
+        assert len(pairs) == 5
+        assert len({chosen for chosen, _ in pairs}) == 5
+        assert len({rejected for _, rejected in pairs}) == 5
 
 
-def test_sample_dpo_pairs_distinguishes_equal_items_by_position() -> None:
-    pairs = sample_dpo_pairs(["same", "same"], ["wrong"], k=5, seed=3)
+def test_equal_responses_count_once() -> None:
+    pairs = sample_dpo_pairs(["same", "same", "other"], ["wrong", "wrong"], k=5, seed=3)
 
-    assert pairs == [("same", "wrong"), ("same", "wrong")]
+    assert len(pairs) == 1
+    assert pairs[0][1] == "wrong"
+
+
+def test_a_key_decides_which_responses_are_the_same() -> None:
+    pairs = sample_dpo_pairs([("a", 1), ("a", 2)], [("b", 3)], k=5, seed=0, key=lambda r: r[0])
+
+    assert pairs == [(("a", 1), ("b", 3))]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    correct=st.lists(st.text(max_size=3), max_size=12),
+    incorrect=st.lists(st.text(max_size=3), max_size=12),
+    k=st.integers(0, 8),
+    seed=st.integers(0, 2**32),
+)
+def test_pairs_use_each_distinct_response_at_most_once(correct, incorrect, k, seed) -> None:
+    pairs = sample_dpo_pairs(correct, incorrect, k=k, seed=seed)
+
+    assert len(pairs) == min(k, len(set(correct)), len(set(incorrect)))
+    assert len({c for c, _ in pairs}) == len({r for _, r in pairs}) == len(pairs)
+    assert all(c in correct and r in incorrect for c, r in pairs)
+    assert sample_dpo_pairs(correct, incorrect, k=k, seed=seed) == pairs
 
 
 @pytest.mark.parametrize(

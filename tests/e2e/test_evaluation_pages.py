@@ -119,8 +119,8 @@ def test_best_of_n_plot(live_server, setup, page_watch: PageWatch):
     page.wait_for_url(re.compile(r"/evaluation/best-of-n/$"))
     expect(page.get_by_test_id("problems")).to_have_text("2 problems with answer-graded samples.")
     plot = page.get_by_test_id("best-of-n-plot").locator("svg")
-    # the two PRM sources by min, last and product, majority vote and the oracle
-    expect(plot.locator("g.series")).to_have_count(8)
+    # the two PRM sources by min, last, product and weighted vote, majority vote, the oracle
+    expect(plot.locator("g.series")).to_have_count(10)
     oracle = page.locator("tr[data-series='oracle'] td")
     expect(oracle).to_have_text(["oracle", "0.000", "1.000", "1.000"])
     judge = page.locator("tr[data-series='tiny judge (min)'] td")

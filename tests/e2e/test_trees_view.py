@@ -8,7 +8,7 @@ import time
 import pytest
 from playwright.sync_api import Page, expect
 
-from algorithms.long_thought import derive_long_thought
+from algorithms.long_thought import correct_paths, derive_long_thought
 from algorithms.tree_search import ProblemSpec, Tree
 from annotation.core.models import Project, Role
 from annotation.grading.models import Grade, GradeSource, SourceKind
@@ -169,11 +169,11 @@ def test_round_filter_long_thought_and_compare(live_server, setup, page: Page) -
     from annotation.trees.selectors import load_tree
 
     tree = load_tree(first.pk, problems[0])
-    thought = derive_long_thought(tree, trials=1, seed=3)
+    thought = derive_long_thought(tree, correct_paths(tree)[0], k=2, seed=3)
     assert thought is not None
     lt_job = tree_round_record(project=project, user=None, trees=[], label="lt")
     _, draft = long_thoughts_write(
-        job=lt_job, thoughts=[DerivedThought(problems[0].pk, first.pk, tree, thought, 3, 1)]
+        job=lt_job, thoughts=[DerivedThought(problems[0].pk, first.pk, tree, thought, 3, 2)]
     )
     base = live_server.url
     log_in(page, base)

@@ -76,6 +76,75 @@ def test_best_of_n_by_scorer_majority_vote_and_oracle(project):
     assert series["oracle"] == [0.5, 1.0, 1.0]
 
 
+def test_best_of_n_counts_unanswered_samples_as_wrong_and_votes_by_equivalence(project):
+    # given two problems (truth 1/2 and 3) whose samples (answer, correct, tokens, PRM scores)
+    # include unanswered ones and equivalent answers written differently
+    prm = GradeSource.objects.create(kind=SourceKind.PRM, name="prm")
+    samples = [
+        ("1/2", [("0.25", False, 10, 0.2), (None, None, 40, 0.9), ("0.5", True, 20, 0.3),
+                 ("2/4", True, 30, 0.4), ("0.25", False, 10, 0.5), ("1/2", True, 10, 0.6)]),
+        ("3", [(None, None, 50, 0.95), ("4", False, 10, 0.1), ("3", True, 10, 0.2),
+               ("4", False, 10, 0.3)]),
+    ]  # fmt: skip
+    for p, (truth, rows) in enumerate(samples):
+        problem = ProblemFactory(project=project, answer=truth)
+        for s, (answer, correct, tokens, score) in enumerate(rows):
+            trace = trace_with_steps(
+                problem,
+                [f"p{p} s{s}"],
+                origin="model_sample",
+                final_answer=answer,
+                is_correct=correct,
+                metadata={"tokens": tokens},
+            )
+            step = trace.steps.get()
+            Grade.objects.create(node_id=step.node_id, source=prm, trace=trace, score=score)
+    # a problem without a ground truth is not in the report
+    no_truth = ProblemFactory(project=project, answer=None)
+    trace_with_steps(no_truth, ["x"], origin="model_sample", final_answer="1")
+
+    # when
+    report = best_of_n(project)
+
+    # then, against a direct computation: equal answers by value, unanswered never right
+    value = {"1/2": 0.5, "0.5": 0.5, "2/4": 0.5, "0.25": 0.25, "3": 3, "4": 4}
+
+    def vote(rows, n, weight):
+        totals = {}
+        for answer, correct, _, score in rows[:n]:
+            if answer is not None:
+                key = value[answer]
+                totals.setdefault(key, [0.0, correct])[0] += weight(score)
+        if not totals:
+            return False
+        return max(totals.values(), key=lambda t: t[0])[1]  # first seen wins a tie
+
+    def accuracy(pick, n):
+        return sum(bool(pick(rows, n)) for _, rows in samples) / len(samples)
+
+    def best(rows, n):
+        return max(rows[:n], key=lambda r: r[3])[1]
+
+    ns = [1, 2, 4, 6]
+    assert (report.problems, report.ns) == (2, ns)
+    majority = [accuracy(lambda r, n: vote(r, n, lambda _: 1.0), n) for n in ns]
+    weighted = [accuracy(lambda r, n: vote(r, n, lambda score: score), n) for n in ns]
+    assert report.series["majority vote"] == majority == [0.0, 0.0, 0.5, 0.5]
+    assert report.series["prm (weighted vote)"] == weighted == [0.0, 0.0, 0.5, 0.5]
+    # an unanswered sample the PRM likes best is picked, and is wrong
+    assert report.series["prm (min)"] == [accuracy(best, n) for n in ns] == [0.0, 0.0, 0.0, 0.0]
+    oracle = [accuracy(lambda r, n: any(c for _, c, _, _ in r[:n]), n) for n in ns]
+    assert report.series["oracle"] == oracle == [0.0, 0.0, 1.0, 1.0]
+    tokens = [sum(sum(r[2] for r in rows[:n]) for _, rows in samples) / 2 for n in ns]
+    assert report.tokens == tokens == [30.0, 55.0, 90.0, 100.0]
+    # the old curves read differently: strings compared ("0.25" wins with 2 votes at N=6) ...
+    value.update({answer: answer for answer in value})
+    assert accuracy(lambda r, n: vote(r, n, lambda _: 1.0), 6) == 0.0
+    # ... and unanswered samples dropped, which inflates even the oracle (1.0 at N=2, not 0.0)
+    answered = [[r for r in rows if r[0] is not None] for _, rows in samples]
+    assert sum(any(c for _, c, _, _ in rows[:2]) for rows in answered) / 2 == 1.0
+
+
 def test_disagreement_order_puts_contested_and_uncertain_traces_first(project):
     problem = ProblemFactory(project=project)
     confident = trace_with_steps(problem, ["a", "b"])

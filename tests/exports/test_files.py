@@ -11,7 +11,7 @@ from django.core.management import call_command
 from annotation.core.models import Role
 from annotation.datasets.export.formats import EXPORT_FORMATS
 from annotation.datasets.export.options import ExportOptions
-from annotation.datasets.export.pipeline import export_to_directory
+from annotation.datasets.export.pipeline import EmptyExport, export_to_directory
 from annotation.jobs.models import Job, JobStatus
 from tests.exports.conftest import make_problem, make_trace
 from tests.factories import MembershipFactory, UserFactory
@@ -39,15 +39,15 @@ def test_load_dataset_reads_every_jsonl_and_parquet_export(everything, tmp_path,
         options=ExportOptions(format=format_name, file_format="parquet"),
         directory=tmp_path / "parquet",
     )
-    expected = read_jsonl(tmp_path / "jsonl" / f"{format_name}-train.jsonl")
+    # (a paired format's train file is its second format's)
+    jsonl_file = tmp_path / "jsonl" / jsonl["splits"]["train"]["name"]
+    expected = read_jsonl(jsonl_file)
     # when
     cache = str(tmp_path / "hf-cache")
-    from_jsonl = datasets.load_dataset(
-        "json", data_files=str(tmp_path / "jsonl" / f"{format_name}-train.jsonl"), cache_dir=cache
-    )["train"]
+    from_jsonl = datasets.load_dataset("json", data_files=str(jsonl_file), cache_dir=cache)["train"]
     from_parquet = datasets.load_dataset(
         "parquet",
-        data_files=str(tmp_path / "parquet" / f"{format_name}-train.parquet"),
+        data_files=str(tmp_path / "parquet" / parquet["splits"]["train"]["name"]),
         cache_dir=cache,
     )["train"]
     # then
@@ -104,8 +104,14 @@ def test_manifest_records_counts_hashes_and_every_option(sums, tmp_path):
         "held_out_sha256": hashlib.sha256(b"").hexdigest(),
         "dedupe": False,
         "pairs_per_problem": 5,
+        "jobs": [],
+        "tree_round": None,
+        "kinds": [],
+        "include_unfaithful": False,
+        "soft_labels": False,
         "extra": {},
     }
+    assert manifest["skipped"] == {}
     assert [r["labels"] for r in read_jsonl(train)] == [[True, True], [False], [False]]
 
 
@@ -154,13 +160,14 @@ def test_held_out_problems_never_appear_in_train(db, tmp_path):
         options=ExportOptions(format="sft-shortcut", test_fraction=0.5, seed=3),
         directory=tmp_path / "a",
     )
-    b = export_to_directory(
-        project=project,
-        options=ExportOptions(format="trl-stepwise", test_fraction=0.5, seed=3, grades="trace"),
-        directory=tmp_path / "b",
-    )
     assert a["splits"]["test"]["problems"] > 0
-    assert b["splits"]["test"]["rows"] == 0  # no grades: nothing to label, nothing exported
+    # no grades: nothing to label, and an export with no rows fails saying why
+    with pytest.raises(EmptyExport, match=r"40 traces read .* needs a usable grade"):
+        export_to_directory(
+            project=project,
+            options=ExportOptions(format="trl-stepwise", test_fraction=0.5, seed=3),
+            directory=tmp_path / "b",
+        )
 
 
 def test_export_job_keeps_files_in_storage_with_a_manifest(sums, media, client):
@@ -185,7 +192,9 @@ def test_export_job_keeps_files_in_storage_with_a_manifest(sums, media, client):
         "manifest.json": f"exports/{job_id}/manifest.json",
     }
     assert job.output_file.name == f"exports/{job_id}/dpo-train.jsonl"
-    assert job.result["manifest"]["splits"]["train"]["rows"] == 2
+    # two distinct correct samples but one incorrect: one pair, the recipe's one-to-one
+    assert job.result["manifest"]["splits"]["train"]["rows"] == 1
+    assert job.result["manifest"]["pairs"] == {"k": 5, "problems_with_fewer": 1}
     assert job.done == 3 and job.total == 3  # the model samples read
     download = client.get(f"/exports/{job_id}/files/dpo-train.jsonl")
     body = b"".join(download.streaming_content)
@@ -260,3 +269,70 @@ def test_command_writes_splits_and_manifest(sums, tmp_path, capsys):
     assert manifest["options"]["zero_is"] == "bad"
     assert manifest["options"]["held_out"] == 2
     assert "test: 3 rows in" in capsys.readouterr().out
+
+
+def test_an_export_job_with_no_rows_fails_with_the_reason(sums, media, client):
+    # given a project with samples but no long thought or expansion
+    admin = UserFactory(username="admin-empty")
+    MembershipFactory(project=sums["project"], user=admin, role=Role.ADMIN)
+    client.force_login(admin)
+    response = client.post(
+        "/api/exports/",
+        {"project": sums["project"].pk, "format": "sft-journey", "kinds": ["rewrite"]},
+        content_type="application/json",
+    )
+    assert response.status_code == 202, response.content
+    # when
+    run_job(response.json()["id"])
+    # then
+    job = Job.objects.get(pk=response.json()["id"])
+    assert job.status == JobStatus.FAILED
+    assert job.error == (
+        "the export has no rows: no trace matches origins long_thought, expansion; kinds rewrite"
+    )
+    assert not job.output_file
+
+
+def test_the_scope_names_jobs_and_kinds_of_the_project_only(sums, client):
+    # given a job of another project
+    from annotation.trees.services import tree_round_record
+    from tests.factories import ProjectFactory
+
+    foreign = tree_round_record(project=ProjectFactory(), user=None, trees=[], label="x")
+    admin = UserFactory(username="admin-scope")
+    MembershipFactory(project=sums["project"], user=admin, role=Role.ADMIN)
+    client.force_login(admin)
+    # when
+    by_api = client.post(
+        "/api/exports/",
+        {"project": sums["project"].pk, "format": "sft-journey", "jobs": [foreign.pk]},
+        content_type="application/json",
+    )
+    bad_kind = client.post(
+        "/api/exports/",
+        {"project": sums["project"].pk, "format": "sft-journey", "kinds": ["dream"]},
+        content_type="application/json",
+    )
+    page = client.post(
+        f"/projects/{sums['project'].pk}/export/",
+        {
+            "format": "sft-journey",
+            "file_format": "jsonl",
+            "zero_is": "good",
+            "grades": "trace",
+            "score_threshold": 0.5,
+            "min_agreement": 0,
+            "test_fraction": 0,
+            "seed": 0,
+            "pairs_per_problem": 5,
+            "jobs": "12, x",
+        },
+    )
+    # then
+    assert by_api.status_code == 400
+    assert list(by_api.json()) == ["jobs"]
+    assert bad_kind.status_code == 400
+    assert list(bad_kind.json()) == ["kinds"]
+    assert page.status_code == 200
+    assert b"&#x27;x&#x27; is not a job id" in page.content
+    assert not Job.objects.filter(kind="export").exists()

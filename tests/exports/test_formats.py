@@ -9,6 +9,7 @@ import pytest
 from algorithms.pairs import sample_dpo_pairs
 from annotation.datasets.export.formats import EXPORT_FORMATS, hash_seed
 from annotation.datasets.export.options import ExportOptionError, ExportOptions
+from annotation.datasets.export.pipeline import EmptyExport, export_to_directory
 from annotation.datasets.exporter import export_dataset
 from annotation.grading.models import Grade
 from annotation.problems.models import TraceStep
@@ -152,7 +153,7 @@ def test_sft_journey_has_the_long_thoughts_with_their_detours(sums):
     ]
 
 
-def test_dpo_pairs_every_correct_with_every_incorrect_sample_up_to_k(sums):
+def test_dpo_pairs_distinct_correct_and_incorrect_samples_one_to_one(sums):
     right = "2 + 3 = 5.\n\nThe answer is \\boxed{5}."
     okay = "Adding gives 5.\n\nSo the answer is 5.\n\nThe final answer is $\\boxed{5}$."
     wrong = "2 + 3 = 6.\n\nThe answer is \\boxed{6}."
@@ -164,9 +165,10 @@ def test_dpo_pairs_every_correct_with_every_incorrect_sample_up_to_k(sums):
             "rejected": [{"role": "assistant", "content": wrong}],
         }
 
+    # two correct samples, one incorrect: one pair, no response used twice
     order = sample_dpo_pairs([right, okay], [wrong], k=5, seed=hash_seed(0, "test/sums/1"))
+    assert len(order) == 1
     assert rows(sums["project"], "dpo") == [pair(chosen) for chosen, _ in order]
-    assert sorted(r["chosen"][0]["content"] for r in rows(sums["project"], "dpo")) == [right, okay]
     assert len(rows(sums["project"], "dpo", pairs_per_problem=1)) == 1
 
 
@@ -187,6 +189,96 @@ def test_dpo_with_20_samples_gives_5_distinct_seeded_pairs(db, sums):
     pairs = {(r["chosen"][0]["content"], r["rejected"][0]["content"]) for r in first}
     assert len(pairs) == 5
     assert all("= 8" in chosen and "= 9" in rejected for chosen, rejected in pairs)
+
+
+def test_dpo_export_gives_every_seed_5_pairs_of_distinct_responses(db, sums, tmp_path):
+    # given 10 correct and 10 incorrect answered samples, and a problem with only correct ones
+    project = sums["project"]
+    problem = make_problem(project, "test/sums/3", "What is 5 + 5?", answer="10")
+    for i in range(10):
+        make_trace(problem, [f"Try {i}: 5 + 5 = 10."], is_correct=True, final_answer="10")
+        make_trace(problem, [f"Try {i}: 5 + 5 = 11."], is_correct=False, final_answer="11")
+    solved = make_problem(project, "test/sums/4", "What is 1 + 1?", answer="2")
+    make_trace(solved, ["1 + 1 = 2."], is_correct=True, final_answer="2")
+    for seed in range(20):
+        # when
+        manifest = export_to_directory(
+            project=project, options=ExportOptions(format="dpo", seed=seed), directory=tmp_path
+        )
+        exported = [
+            json.loads(line) for line in (tmp_path / "dpo-train.jsonl").read_text().splitlines()
+        ]
+        # then
+        mine = [r for r in exported if r["prompt"][0]["content"] == "What is 5 + 5?"]
+        chosen = {r["chosen"][0]["content"] for r in mine}
+        rejected = {r["rejected"][0]["content"] for r in mine}
+        assert (len(mine), len(chosen), len(rejected)) == (5, 5, 5)
+        assert manifest["skipped"] == {"problem_without_incorrect": 1}
+        assert manifest["pairs"] == {"k": 5, "problems_with_fewer": 1}  # sums: 1 pair
+
+
+NO_ROWS = "the export has no rows: "
+EMPTY_PROJECT_REASONS = {
+    "math": NO_ROWS + "the project has no problems",
+    "gsm8k": NO_ROWS + "the project has no problems",
+    "sft-shortcut": NO_ROWS
+    + "no trace matches origins imported, human_solution, model_sample, tree",
+    "sft-journey": NO_ROWS + "no trace matches origins long_thought, expansion",
+    "sft-paired": NO_ROWS + "no trace matches origins long_thought, expansion",
+    "dpo": NO_ROWS + "no trace matches origins model_sample",
+}
+
+
+@pytest.mark.parametrize("format_name", sorted(EXPORT_FORMATS))
+def test_an_empty_export_of_every_format_fails_naming_why(db, tmp_path, format_name):
+    # given a project with nothing in it
+    from tests.factories import ProjectFactory
+
+    empty = ProjectFactory(name="empty")
+    # when / then
+    expected = EMPTY_PROJECT_REASONS.get(format_name, NO_ROWS + "no trace matches origins any")
+    with pytest.raises(EmptyExport, match=f"^{re.escape(expected)}$"):
+        export_to_directory(
+            project=empty, options=ExportOptions(format=format_name), directory=tmp_path
+        )
+    assert list(tmp_path.iterdir()) == []  # no file, no manifest
+
+
+@pytest.mark.parametrize(
+    ("format_name", "reason"),
+    [
+        (
+            "dpo",
+            "1 traces read (origins model_sample), none usable; dpo needs an answered correct "
+            "and an answered incorrect sample of the same problem; skipped: "
+            "1 problem_without_correct",
+        ),
+        (
+            "sft-shortcut",
+            "1 traces read (origins imported, human_solution, model_sample, tree), none usable; "
+            "sft-shortcut needs a correct answer (is_correct true); skipped: 1 not_correct",
+        ),
+        (
+            "trl-stepwise",
+            "1 traces read (origins any), none usable; trl-stepwise needs a usable grade on "
+            "every exported step (see the grades option)",
+        ),
+    ],
+)
+def test_an_export_whose_traces_are_all_skipped_says_why(db, tmp_path, format_name, reason):
+    # given one wrong, ungraded sample
+    from tests.factories import ProjectFactory
+
+    project = ProjectFactory(name="one-wrong")
+    problem = make_problem(project, "w/1", "What is 2 + 2?", answer="4")
+    make_trace(problem, ["2 + 2 = 5."], is_correct=False, final_answer="5")
+    # when / then
+    with pytest.raises(EmptyExport, match=f"^{re.escape(NO_ROWS + reason)}$"):
+        export_to_directory(
+            project=project,
+            options=ExportOptions(format=format_name),
+            directory=tmp_path,
+        )
 
 
 def test_processbench_file_as_trl_stepwise(project):
@@ -265,6 +357,93 @@ def test_every_format_is_registered():
         "processbench",
         "qwen-prm",
         "sft-journey",
+        "sft-paired",
         "sft-shortcut",
         "trl-stepwise",
     ]
+
+
+def test_monte_carlo_scores_export_as_soft_labels(sums, tmp_path):
+    # given Monte-Carlo scores (shares of rollouts reaching the answer) on one sample's steps
+    from annotation.grading.models import GradeSource, SourceKind
+
+    mc = GradeSource.objects.create(kind=SourceKind.MONTE_CARLO, name="mc")
+    steps = list(sums["right"].steps.order_by("position"))
+    for step, score in zip(steps, [0.75, 0.25], strict=True):
+        Grade.objects.create(node_id=step.node_id, source=mc, trace=sums["right"], score=score)
+    # when
+    trl = rows(sums["project"], "trl-stepwise", grades="monte_carlo", soft_labels=True)
+    shepherd = rows(sums["project"], "math-shepherd", grades="monte_carlo", soft_labels=True)
+    export_to_directory(
+        project=sums["project"],
+        options=ExportOptions(
+            format="trl-stepwise", grades="monte_carlo", soft_labels=True, file_format="parquet"
+        ),
+        directory=tmp_path,
+    )
+    # then: the scores themselves, on the steps the hard labels keep
+    assert trl == [
+        {
+            "prompt": QUESTION,
+            "completions": ["2 + 3 = 5.", "The answer is \\boxed{5}."],
+            "labels": [0.75, 0.25],
+        }
+    ]
+    assert shepherd == [
+        {
+            "input": f"{QUESTION} Step 1: 2 + 3 = 5. ки\nStep 2: The answer is \\boxed{{5}}. ки",
+            "label": f"{QUESTION} Step 1: 2 + 3 = 5. +\nStep 2: The answer is \\boxed{{5}}. -",
+            "task": "",
+            "soft_labels": [0.75, 0.25],
+        }
+    ]
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(tmp_path / "trl-stepwise-train.parquet")
+    assert table.column("labels").to_pylist() == [[0.75, 0.25]]
+    with pytest.raises(ExportOptionError, match="soft_labels: dpo has no soft labels"):
+        ExportOptions(format="dpo", soft_labels=True)
+
+
+def test_dpo_and_sft_rows_keep_the_prompt_the_samples_were_generated_with(db):
+    # given two samples of a sample job whose prompt wraps the problem
+    from annotation.llm.models import PromptPurpose
+    from annotation.llm.services import (
+        model_config_create,
+        prompt_template_create,
+        start_sample_job,
+    )
+    from tests.factories import ProjectFactory, trace_with_steps
+
+    project = ProjectFactory(name="prompts")
+    problem = make_problem(project, "q/1", "What is 3 + 4?", answer="7")
+    template = prompt_template_create(
+        project=project, name="solve", purpose=PromptPurpose.SAMPLE, text="Solve: {{ problem }}"
+    )
+    job = start_sample_job(
+        project=project,
+        user=None,
+        model=model_config_create(
+            project=project, name="gen", kind="vllm", path_or_endpoint="/models/gen"
+        ),
+        prompt=template.versions.get(),
+        problem_ids=[problem.pk],
+        preset="dpo",
+    )
+    for answer in ("7", "8"):
+        trace_with_steps(
+            problem,
+            [f"3 + 4 = {answer}."],
+            origin="model_sample",
+            job=job,
+            final_answer=answer,
+            is_correct=answer == "7",
+        )
+    # when
+    dpo = rows(project, "dpo")
+    shortcut = rows(project, "sft-shortcut")
+    # then
+    assert [row["prompt"] for row in dpo] == [
+        [{"role": "user", "content": "Solve: What is 3 + 4?"}]
+    ]
+    assert shortcut[0]["messages"][0] == {"role": "user", "content": "Solve: What is 3 + 4?"}

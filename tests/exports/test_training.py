@@ -6,6 +6,7 @@ import pytest
 
 from annotation.datasets.export.options import ExportOptions
 from annotation.datasets.export.pipeline import export_to_directory
+from tests.exports.conftest import make_problem, make_trace
 from workers.testing.tiny_models import build_tiny_causal_lm
 
 pytestmark = pytest.mark.models
@@ -61,11 +62,16 @@ def test_dpo_trainer_runs_a_step_on_the_dpo_export(sums, tmp_path, tiny_lm):
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import DPOConfig, DPOTrainer
 
+    # given the recipe's 20 samples of a problem, 10 correct and 10 incorrect
+    problem = make_problem(sums["project"], "test/dpo/1", "What is 4 + 4?", answer="8")
+    for i in range(10):
+        make_trace(problem, [f"Sample {i}: 4 + 4 = 8."], is_correct=True, final_answer="8")
+        make_trace(problem, [f"Sample {i}: 4 + 4 = 9."], is_correct=False, final_answer="9")
     export_to_directory(
         project=sums["project"], options=ExportOptions(format="dpo"), directory=tmp_path
     )
     dataset = load(tmp_path / "dpo-train.jsonl", tmp_path)
-    assert dataset.num_rows == 2
+    assert dataset.num_rows == 1 + 5  # sums' one pair, and 5 of the recipe's problem
     trainer = DPOTrainer(
         model=AutoModelForCausalLM.from_pretrained(str(tiny_lm)),
         args=DPOConfig(**common_args(tmp_path), max_length=256),

@@ -5,6 +5,7 @@ naming the field, never a KeyError in a worker."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -12,7 +13,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from annotation.datasets.export.formats import EXPORT_FORMATS
-from annotation.datasets.export.options import FILE_FORMATS, GRADE_CHOICES, ExportOptions
+from annotation.datasets.export.options import (
+    FILE_FORMATS,
+    GRADE_CHOICES,
+    SOFT_LABEL_FORMATS,
+    TRACE_KINDS,
+    ExportOptions,
+)
 from annotation.jobs.models import Job, JobKind, JobStatus
 from annotation.jobs.params import (
     EXPAND_MODES,
@@ -101,14 +108,23 @@ def expand_params(draw: st.DrawFn) -> ExpandParams:
 @st.composite
 def long_thought_params(draw: st.DrawFn) -> LongThoughtParams:
     rewriter = draw(st.none() | snapshots)
+    k_meaning = draw(st.sampled_from(["trials", "wrong_detours"]))
+    rewrite_prompt = st.builds(
+        PromptSnapshot,
+        id=st.integers(1, 2**62),
+        label=text,
+        text=template_with("problem", "draft"),
+    )
     return LongThoughtParams(
         tree_job=draw(st.integers(1, 2**62)),
         problem_ids=draw(ids),
-        trials=draw(st.integers(0, 64)),
+        k=draw(st.integers(1 if k_meaning == "trials" else 0, 64)),
+        k_meaning=k_meaning,
+        max_paths=draw(st.none() | st.integers(1, 10_000)),
         seed=draw(st.integers(-(2**31), 2**31)),
         chunk_size=draw(st.integers(1, 1000)),
         rewriter=rewriter,
-        rewrite_prompt=draw(template_with("problem", "draft") if rewriter else text),
+        rewrite_prompt=draw(rewrite_prompt if rewriter else st.none() | rewrite_prompt),
         sampling=draw(sampling),
     )
 
@@ -116,7 +132,7 @@ def long_thought_params(draw: st.DrawFn) -> LongThoughtParams:
 @st.composite
 def export_options(draw: st.DrawFn) -> ExportOptions:
     grades = draw(st.sampled_from(GRADE_CHOICES))
-    return ExportOptions(
+    options = ExportOptions(
         format=draw(st.sampled_from(sorted(EXPORT_FORMATS))),
         file_format=draw(st.sampled_from(FILE_FORMATS)),
         zero_is=draw(st.sampled_from(["good", "bad"])),
@@ -132,8 +148,15 @@ def export_options(draw: st.DrawFn) -> ExportOptions:
         held_out=draw(st.lists(text, max_size=3).map(tuple)),
         dedupe=draw(st.booleans()),
         pairs_per_problem=draw(st.integers(1, 50)),
+        jobs=draw(ids | st.just(())),
+        tree_round=draw(st.none() | st.integers(1, 2**62)),
+        kinds=draw(st.lists(st.sampled_from(TRACE_KINDS), max_size=3).map(tuple)),
+        include_unfaithful=draw(st.booleans()),
         extra=draw(json_objects),
     )
+    if options.format in SOFT_LABEL_FORMATS:
+        options = replace(options, soft_labels=draw(st.booleans()))
+    return options
 
 
 PARAMS: dict[str, st.SearchStrategy[Any]] = {

@@ -184,3 +184,66 @@ def test_the_api_starts_a_scoring_job(client, project, researcher):
         "prm@v1",
         [record.pk],
     )
+
+
+def test_the_dpo_preset_records_the_recipe_from_the_page_and_the_api(
+    client, project, researcher, generator
+):
+    # given
+    problems = make_problems(project, 2)
+    template = prompt_template_create(
+        project=project, name="solve", purpose=PromptPurpose.SAMPLE, text="Solve {{ problem }}"
+    )
+    client.force_login(researcher)
+    # when: the page, with n and temperature the preset overrides
+    page = client.post(
+        reverse("llm-start", args=[project.pk, "sample"]),
+        {
+            "model": generator.pk,
+            "prompt": template.pk,
+            "preset": "dpo",
+            "n": 1,
+            "temperature": 0.1,
+            "max_tokens": 64,
+            "chunk_size": 2,
+            "source": "test",
+            "limit": 2,
+        },
+    )
+    # and the API
+    api = client.post(
+        "/api/llm/jobs/",
+        {
+            "project": project.pk,
+            "kind": "sample",
+            "model": generator.pk,
+            "prompt": template.pk,
+            "problem_ids": [p.pk for p in problems],
+            "preset": "dpo",
+        },
+        content_type="application/json",
+    )
+    # then
+    assert page.status_code == 302
+    assert api.status_code == 202, api.content
+    for job in Job.objects.order_by("id"):
+        sampling = job.params["sampling"]
+        assert (job.params["preset"], job.params["n"]) == ("dpo", 20)
+        assert (sampling["temperature"], sampling["top_p"]) == (0.7, 0.95)
+    assert Job.objects.count() == 2
+    assert Job.objects.order_by("id")[0].params["sampling"]["max_tokens"] == 64
+    # an unknown preset is refused naming the field
+    bad = client.post(
+        "/api/llm/jobs/",
+        {
+            "project": project.pk,
+            "kind": "sample",
+            "model": generator.pk,
+            "prompt": template.pk,
+            "problem_ids": [problems[0].pk],
+            "preset": "grpo",
+        },
+        content_type="application/json",
+    )
+    assert bad.status_code == 400
+    assert "preset" in bad.json()

@@ -68,11 +68,12 @@ def test_editing_a_prompt_adds_a_version_and_refuses_an_edit_of_an_old_version(p
 
 
 def test_built_in_prompts_install_once(project):
-    assert prompt_templates_install_defaults(project=project) == 3
+    assert prompt_templates_install_defaults(project=project) == 4
     assert prompt_templates_install_defaults(project=project) == 0
     assert sorted(project.prompt_templates.values_list("purpose", flat=True)) == [
         "expand",
         "rationalize",
+        "rewrite",
         "sample",
     ]
 

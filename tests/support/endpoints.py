@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,11 +32,13 @@ class Answer:
 
 @dataclass
 class ScriptedEndpoint:
-    """Answers POSTs with `answers` in turn, repeating the last one."""
+    """Answers POSTs with `answers` in turn, repeating the last one, or with what `respond`
+    makes of each request's JSON body."""
 
     answers: list[Answer]
     url: str = ""
     requests: list[dict[str, Any]] = field(default_factory=list)
+    respond: Callable[[dict[str, Any]], Answer] | None = None
 
     def next_answer(self) -> Answer:
         return self.answers[min(len(self.requests) - 1, len(self.answers) - 1)]
@@ -61,15 +63,20 @@ def chat_completion(text: str) -> dict[str, Any]:
 
 
 @contextmanager
-def scripted_endpoint(*answers: Answer) -> Iterator[ScriptedEndpoint]:
-    endpoint = ScriptedEndpoint(list(answers))
+def scripted_endpoint(
+    *answers: Answer, respond: Callable[[dict[str, Any]], Answer] | None = None
+) -> Iterator[ScriptedEndpoint]:
+    endpoint = ScriptedEndpoint(list(answers), respond=respond)
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
-            self.rfile.read(length)
+            body = self.rfile.read(length)
             endpoint.requests.append({"path": self.path, "headers": dict(self.headers)})
-            answer = endpoint.next_answer()
+            if endpoint.respond is not None:
+                answer = endpoint.respond(json.loads(body))
+            else:
+                answer = endpoint.next_answer()
             payload = json.dumps(answer.body).encode()
             self.send_response(answer.status)
             self.send_header("Content-Type", "application/json")

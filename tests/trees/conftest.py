@@ -1,8 +1,14 @@
+import re
+from typing import Any
+
 import pytest
 
 from algorithms.tree_search import ProblemSpec, Tree
 from annotation.problems.models import Problem
 from tests.factories import ProblemFactory, ProjectFactory
+from tests.support.endpoints import Answer, chat_completion
+
+DRAFT = re.compile(r"Reasoning:\n(.*)\n\nRewritten reasoning:", re.DOTALL)
 
 
 def hand_tree(problem: Problem) -> Tree:
@@ -17,6 +23,36 @@ def hand_tree(problem: Problem) -> Tree:
     right.score, right.final_answer, right.is_correct = 0.8, "2", True
     guess = tree.add_child(1, "So the answer is $\\boxed{4}$.")
     guess.score, guess.final_answer, guess.is_correct = 0.3, "4", False
+    return tree
+
+
+def rewriter_answer(body: dict[str, Any]) -> Answer:
+    """Echo the draft; for the problem about 2x, keep only its last paragraph (a rewrite that
+    loses its wrong answer and its reflections)."""
+    prompt = body["messages"][0]["content"]
+    draft = DRAFT.search(prompt)
+    assert draft is not None, prompt
+    text = draft.group(1)
+    if "2x = 8" in prompt:
+        text = text.split("\n\n")[-1]
+    return Answer(200, chat_completion(text))
+
+
+def two_correct_leaves(problem: Problem) -> Tree:
+    """0 -> 1 "Try x = 2." -> 3 (answer 2, correct) | 4 (answer 4, wrong) | 5 (answer 2,
+    correct); 0 -> 2 "Try x = 3." (judged incorrect, pruned)."""
+    tree = Tree(problem=ProblemSpec(key=str(problem.pk), text=problem.text))
+    tree.add_child(0, "Try x = 2.").score = 0.9
+    wrong = tree.add_child(0, "Try x = 3.")
+    wrong.score, wrong.pruned, wrong.judged_correct = 0.2, True, False
+    wrong.reason = "3 * 3 is 9, not 6."
+    for text, answer, correct in [
+        ("3 * 2 = 6, so the answer is $\\boxed{2}$.", "2", True),
+        ("So the answer is $\\boxed{4}$.", "4", False),
+        ("Check: 6 / 3 = 2, so $\\boxed{2}$.", "2", True),
+    ]:
+        leaf = tree.add_child(1, text)
+        leaf.final_answer, leaf.is_correct = answer, correct
     return tree
 
 

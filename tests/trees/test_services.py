@@ -1,7 +1,7 @@
 import pytest
 from django.core.exceptions import ValidationError
 
-from algorithms.long_thought import derive_long_thought, render_draft
+from algorithms.long_thought import correct_paths, derive_long_thought, render_draft
 from annotation.grading.models import Grade, GradeSource, SourceKind
 from annotation.jobs.models import JobStatus
 from annotation.problems.models import Origin, Trace, TraceStep
@@ -54,8 +54,9 @@ def test_trees_write_stores_every_node_once_and_marks_the_correct_path(problem):
 
 
 def test_a_tree_read_back_walks_like_the_one_built(problem):
-    # given
+    # given a tree where the policy proposed "Try x = 2." twice (merged into one node)
     tree = hand_tree(problem)
+    tree.node(1).copies = 2
     job = tree_round_record(
         project=problem.project, user=None, trees=[(problem.pk, tree)], label="r"
     )
@@ -65,11 +66,13 @@ def test_a_tree_read_back_walks_like_the_one_built(problem):
 
     # then
     assert loaded.nodes == tree.nodes
+    assert TreeNode.objects.get(job=job, index=1).copies == 2
     assert job.status == JobStatus.SUCCEEDED
     assert job.result == {"problems": 1, "nodes": 5}
     for seed in range(5):
-        assert derive_long_thought(loaded, trials=2, seed=seed) == derive_long_thought(
-            tree, trials=2, seed=seed
+        [path] = correct_paths(tree)
+        assert derive_long_thought(loaded, path, k=2, seed=seed) == derive_long_thought(
+            tree, path, k=2, seed=seed
         )
 
 
@@ -80,9 +83,9 @@ def test_long_thoughts_write_stores_shortcut_and_draft_with_the_walked_nodes(pro
         project=problem.project, user=None, trees=[(problem.pk, tree)], label="r"
     )
     job = tree_round_record(project=problem.project, user=None, trees=[], label="lt")
-    thought = derive_long_thought(tree, trials=1, seed=0)
-    assert thought is not None
-    derived = DerivedThought(problem.pk, tree_job.pk, tree, thought, 0, 1)
+    [path] = correct_paths(tree)
+    thought = derive_long_thought(tree, path, k=2, seed=0)
+    derived = DerivedThought(problem.pk, tree_job.pk, tree, thought, 0, 2)
 
     # when: twice, as a redelivered chunk would
     written = long_thoughts_write(job=job, thoughts=[derived])
@@ -93,8 +96,10 @@ def test_long_thoughts_write_stores_shortcut_and_draft_with_the_walked_nodes(pro
     shortcut, draft = written
     assert (shortcut.origin, draft.origin) == (Origin.TREE, Origin.LONG_THOUGHT)
     assert shortcut.metadata == {
-        "tree_job": tree_job.pk, "seed": 0, "trials": 1, "kind": "shortcut", "walked": [1, 3]
+        "tree_job": tree_job.pk, "seed": 0, "k": 2, "k_meaning": "trials", "leaf": 3,
+        "kind": "shortcut", "walked": [1, 3],
     }  # fmt: skip
+    assert shortcut.external_id == f"lt{job.pk}:p{problem.pk}:l3:shortcut"
     assert draft.metadata["walked"] == [2, 1, 4, 3]
     assert draft.metadata["tree_nodes"] == [2, 2, 1, 4, 4, 3]
     assert draft.metadata["wrong_leaves"] == 2
@@ -139,3 +144,67 @@ def test_recording_a_round_rejects_problems_of_another_project(problem):
             project=ProjectFactory(), user=None, trees=[(problem.pk, hand_tree(problem))], label="r"
         )
     assert other.kind == "tree"
+
+
+def test_an_annotator_can_claim_a_long_thought_draft_for_review(problem):
+    # given a draft (and its shortcut) of a long-thought job, and nothing else to grade
+    from annotation.core.models import Role
+    from annotation.workspace.models import ItemKind
+    from annotation.workspace.services.claims import assignment_claim_next
+    from tests.factories import MembershipFactory
+
+    tree = hand_tree(problem)
+    tree_job = tree_round_record(
+        project=problem.project, user=None, trees=[(problem.pk, tree)], label="r"
+    )
+    job = tree_round_record(project=problem.project, user=None, trees=[], label="lt")
+    [path] = correct_paths(tree)
+    derived = DerivedThought(
+        problem.pk, tree_job.pk, tree, derive_long_thought(tree, path, k=2, seed=0), 0, 2
+    )
+    _, draft = long_thoughts_write(job=job, thoughts=[derived])
+    annotator = MembershipFactory(project=problem.project, role=Role.ANNOTATOR).user
+    # when
+    assignment = assignment_claim_next(project=problem.project, user=annotator, kind=ItemKind.GRADE)
+    # then: the draft is the item (a shortcut is a tree path, not sent for review)
+    assert assignment is not None
+    assert assignment.trace_id == draft.pk
+
+
+def test_a_long_thought_job_stored_with_trials_reads_back_with_its_meaning(problem):
+    # given a job stored before K had its meaning named (trials counted wrong detours)
+    from importlib import import_module
+
+    from django.apps import apps
+
+    from annotation.jobs.models import Job, JobKind
+    from annotation.jobs.params import LongThoughtParams, job_params
+
+    tree_job = tree_round_record(
+        project=problem.project, user=None, trees=[(problem.pk, hand_tree(problem))], label="r"
+    )
+    old = Job.objects.create(
+        project=problem.project,
+        kind=JobKind.LONG_THOUGHT,
+        params={
+            "tree_job": tree_job.pk,
+            "problem_ids": [problem.pk],
+            "trials": 1,
+            "seed": 3,
+            "chunk_size": 16,
+            "rewriter": None,
+            "rewrite_prompt": "",
+            "sampling": {},
+        },
+    )
+    # when
+    import_module("annotation.trees.migrations.0003_long_thought_params_k").forwards(apps, None)
+    # then
+    old.refresh_from_db()
+    params = job_params(old, LongThoughtParams)
+    assert (params.k, params.k_meaning, params.seed, params.rewrite_prompt) == (
+        1,
+        "wrong_detours",
+        3,
+        None,
+    )

@@ -100,17 +100,20 @@ def test_long_thought_job_derives_drafts_and_rewrites_them(
         project=project,
         user=researcher(project),
         tree_job=tree_job,
-        trials=1,
+        k=2,
         seed=0,
         rewriter=generator_config(project, "vllm"),
+        sampling={"max_tokens": 16},
     )
     job = finished(job, worker)
-    # then: shortcut, draft and rewrite for the solvable problem only
+    # then: shortcut, draft and rewrite for the solvable problem only; the tiny model's
+    # rewrite keeps nothing of the draft and is flagged
     assert job.result == {
         "problems": 2,
         "shortcuts": 1,
         "drafts": 1,
         "rewrites": 1,
+        "rewrites_failing_fidelity": 1,
         "without_correct_leaf_this_run": 1,
     }
     draft = Trace.objects.get(job=job, metadata__kind="draft")

@@ -12,6 +12,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from algorithms.prm_inputs import (
+    MATH_SHEPHERD_STEP_TEMPLATE,
+    QWEN_PRM_SYSTEM_PROMPT,
+    check_step_template,
+    math_shepherd_input,
+    qwen_prm_messages,
+)
 from workers.backends.base import (
     BackendError,
     ScoreItem,
@@ -19,8 +26,6 @@ from workers.backends.base import (
     check_one_score_per_step,
 )
 from workers.backends.hf_loading import load_model, load_tokenizer, safe_loading
-
-QWEN_PRM_SYSTEM_PROMPT = "Please reason step by step, and put your final answer within \\boxed{}."
 
 
 def single_token_id(tokenizer: Any, text: str) -> int:
@@ -44,15 +49,14 @@ def reject_marker_in_steps(item: ScoreItem, marker: str) -> None:
 
 
 def render_qwen_prm_input(
-    tokenizer: Any, problem: str, steps: Sequence[str], separator: str
+    tokenizer: Any,
+    problem: str,
+    steps: Sequence[str],
+    separator: str,
+    system_prompt: str = QWEN_PRM_SYSTEM_PROMPT,
 ) -> str:
     """The Qwen2.5-Math-PRM conversation: the steps as the answer, a separator after each."""
-    answer = "".join(f"{step}{separator}" for step in steps)
-    messages = [
-        {"role": "system", "content": QWEN_PRM_SYSTEM_PROMPT},
-        {"role": "user", "content": problem},
-        {"role": "assistant", "content": answer},
-    ]
+    messages = qwen_prm_messages(problem, steps, separator=separator, system_prompt=system_prompt)
     return str(tokenizer.apply_chat_template(messages, tokenize=False))
 
 
@@ -156,9 +160,15 @@ class MathShepherdScorer(MarkerTokenScorer):
         step_tag: str = "ки",
         good_token: str = "+",
         bad_token: str = "-",
+        step_template: str = MATH_SHEPHERD_STEP_TEMPLATE,
         **options: Any,
     ) -> None:
         self.marker = step_tag
+        try:
+            check_step_template(step_template)
+        except ValueError as error:
+            raise BackendError(str(error), retryable=False) from None
+        self.step_template = step_template
         super().__init__(model_path, **options)
         self.good_id = self._single_token_id(good_token)
         self.bad_id = self._single_token_id(bad_token)
@@ -171,7 +181,10 @@ class MathShepherdScorer(MarkerTokenScorer):
         )
 
     def render(self, problem: str, steps: Sequence[str]) -> str:
-        return f"{problem} " + "\n".join(f"{step} {self.marker}" for step in steps)
+        """As on the model card: ``{problem} Step 1: ... ки\nStep 2: ... ки``."""
+        return math_shepherd_input(
+            problem, steps, tag=self.marker, step_template=self.step_template
+        )
 
     def _marker_probabilities(self, encoded: Any, is_marker: Any) -> Any:
         import torch
@@ -195,9 +208,11 @@ class QwenPRMScorer(MarkerTokenScorer):
         model_path: str | Path,
         *,
         step_separator: str = "<extra_0>",
+        system_prompt: str = QWEN_PRM_SYSTEM_PROMPT,
         **options: Any,
     ) -> None:
         self.marker = step_separator
+        self.system_prompt = system_prompt
         super().__init__(model_path, **options)
 
     def _load_model(self, path: str, dtype: Any) -> Any:
@@ -221,7 +236,9 @@ class QwenPRMScorer(MarkerTokenScorer):
         )
 
     def render(self, problem: str, steps: Sequence[str]) -> str:
-        return render_qwen_prm_input(self.tokenizer, problem, steps, self.marker)
+        return render_qwen_prm_input(
+            self.tokenizer, problem, steps, self.marker, self.system_prompt
+        )
 
     def _marker_probabilities(self, encoded: Any, is_marker: Any) -> Any:
         output = self.model(**encoded)

@@ -194,11 +194,12 @@ def _build_vllm_prm(spec: ModelSpec) -> StepScorer:
     from workers.backends.vllm_pooling_scorer import VLLMPoolingScorer
 
     engine_options = dict(spec.options)
-    marker = (
-        {"step_separator": engine_options.pop("step_separator")}
-        if "step_separator" in engine_options
-        else {}
-    )
+    # The scorer's own input options; the rest go to the engine.
+    marker = {
+        key: engine_options.pop(key)
+        for key in ("step_separator", "system_prompt")
+        if key in engine_options
+    }
     return VLLMPoolingScorer(
         spec.path_or_endpoint,
         dtype=spec.dtype,

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from algorithms.prm_inputs import QWEN_PRM_SYSTEM_PROMPT
 from workers.backends.base import BackendError, ScoreItem, check_one_score_per_step
 from workers.backends.prm_scorers import (
     reject_marker_in_steps,
@@ -26,6 +27,7 @@ class VLLMPoolingScorer:
         model_path: str | Path,
         *,
         step_separator: str = "<extra_0>",
+        system_prompt: str = QWEN_PRM_SYSTEM_PROMPT,
         dtype: str = "auto",
         max_model_len: int | None = None,
         engine_options: Mapping[str, Any] | None = None,
@@ -52,6 +54,7 @@ class VLLMPoolingScorer:
             raise BackendError(f"vLLM engine failed to start: {error}", retryable=True) from error
         self.tokenizer = self.llm.get_tokenizer()
         self.separator = step_separator
+        self.system_prompt = system_prompt
         self.separator_id = single_token_id(self.tokenizer, step_separator)
 
     def close(self) -> None:
@@ -61,7 +64,9 @@ class VLLMPoolingScorer:
         for item in items:
             reject_marker_in_steps(item, self.separator)
         texts = [
-            render_qwen_prm_input(self.tokenizer, item.problem, item.steps, self.separator)
+            render_qwen_prm_input(
+                self.tokenizer, item.problem, item.steps, self.separator, self.system_prompt
+            )
             for item in items
         ]
         outputs = self.llm.encode(

@@ -127,7 +127,8 @@ def open_sink(directory: Path, stem: str, file_format: str, format_name: str) ->
 
 
 def parquet_schema(format_name: str) -> Any:
-    """The Parquet columns of each format (fields outside them stay in the JSONL export)."""
+    """The Parquet columns of each format (fields outside them stay in the JSONL export);
+    ``<format>:soft`` is a format with Monte-Carlo soft labels."""
     import pyarrow as pa
 
     text = pa.string()
@@ -142,6 +143,17 @@ def parquet_schema(format_name: str) -> Any:
         "openr": [("question", text), ("process", text), ("label", pa.list_(text))],
         "qwen-prm": [("messages", messages), ("labels", pa.list_(pa.int8()))],
         "math-shepherd": [("input", text), ("label", text), ("task", text)],
+        "trl-stepwise:soft": [
+            ("prompt", text),
+            ("completions", pa.list_(text)),
+            ("labels", pa.list_(pa.float64())),
+        ],
+        "math-shepherd:soft": [
+            ("input", text),
+            ("label", text),
+            ("task", text),
+            ("soft_labels", pa.list_(pa.float64())),
+        ],
         "processbench": [
             ("id", text),
             ("generator", text),

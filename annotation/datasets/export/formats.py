@@ -6,27 +6,42 @@ for every format. A row function returns None for a trace it cannot export (coun
 skipped in the manifest).
 """
 
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from algorithms.pairs import sample_dpo_pairs
+from algorithms.prm_inputs import qwen_prm_messages
 from annotation.datasets.export.options import ExportOptions
-from annotation.datasets.export.selection import step_labels
+from annotation.datasets.export.selection import soft_step_labels, step_labels
 from annotation.datasets.formats import gsm8k, math, math_shepherd, prm800k, processbench
 from annotation.problems.models import Origin, Problem
 from annotation.problems.selectors import TraceView
 
 Row = dict[str, Any]
-TraceRow = Callable[[TraceView, ExportOptions], Row | None]
+
+
+@dataclass(frozen=True)
+class Skip:
+    """A trace (or a problem) a format leaves out, and why: counted by reason in the
+    manifest's ``skipped``."""
+
+    reason: str
+
+
+TraceRow = Callable[[TraceView, ExportOptions], Row | Skip | None]
+Counts = Counter[str]
 OPENR_STEP_TAG = "\n\n\n\n\n"  # MATH-APS ends each step of `process` with this tag
-QWEN_STEP_SEPARATOR = "<extra_0>"
-QWEN_SYSTEM = "Please reason step by step, and put your final answer within \\boxed{}."
 # Solutions that go straight to the answer, versus journeys with their detours.
 SHORTCUT_ORIGINS: tuple[str, ...] = tuple(
     o.value for o in (Origin.IMPORTED, Origin.HUMAN_SOLUTION, Origin.MODEL_SAMPLE, Origin.TREE)
 )
 JOURNEY_ORIGINS: tuple[str, ...] = (Origin.LONG_THOUGHT.value, Origin.EXPANSION.value)
+
+
+# What a trace needs to become a row of a format, said when an export has no rows.
+NEEDS_GRADES = "a usable grade on every exported step (see the grades option)"
 
 
 @dataclass(frozen=True)
@@ -36,15 +51,18 @@ class TraceFormat:
     row: TraceRow
     origins: tuple[str, ...] | None = None  # None: every origin
     after_error: str = "drop"
+    needs: str = NEEDS_GRADES
 
 
 @dataclass(frozen=True)
 class GroupFormat:
-    """Rows made from all the traces of one problem (DPO pairs)."""
+    """Rows made from all the traces of one problem (DPO pairs); skipped problems are
+    counted in ``counts`` by reason."""
 
-    rows: Callable[[Problem, list[TraceView], ExportOptions], Iterator[Row]]
+    rows: Callable[[Problem, list[TraceView], ExportOptions, Counts], Iterator[Row]]
     origins: tuple[str, ...] | None = None
     after_error: str = "keep"
+    needs: str = ""
 
 
 @dataclass(frozen=True)
@@ -54,9 +72,24 @@ class ProblemFormat:
     row: Callable[[Problem], Row]
     origins: tuple[str, ...] | None = None
     after_error: str = "keep"
+    needs: str = "problems in the project"
 
 
-ExportFormat = TraceFormat | GroupFormat | ProblemFormat
+@dataclass(frozen=True)
+class PairedFormat:
+    """Two trace formats written for exactly the same problems and split (the report's
+    shortcut vs journey comparison): per problem, as many rows of each as both have, matched
+    by correct path when both come from one long-thought job. The options' origins and kinds
+    choose the second format's traces; the first keeps its own origins."""
+
+    first: str
+    second: str
+    origins: tuple[str, ...] | None = None
+    after_error: str = "keep"
+    needs: str = "a row of both formats for the same problem"
+
+
+ExportFormat = TraceFormat | GroupFormat | ProblemFormat | PairedFormat
 
 
 # PRM formats ----------------------------------------------------------------------------
@@ -75,7 +108,12 @@ def trl_stepwise_row(view: TraceView, options: ExportOptions) -> Row | None:
     if labelled is None:
         return None
     texts, labels = labelled
-    return {"prompt": view.trace.problem.text, "completions": texts, "labels": labels}
+    soft = soft_step_labels(view, options) if options.soft_labels else None
+    return {
+        "prompt": view.trace.problem.text,
+        "completions": texts,
+        "labels": soft if soft is not None else labels,
+    }
 
 
 def openr_row(view: TraceView, options: ExportOptions) -> Row | None:
@@ -99,18 +137,19 @@ def qwen_prm_row(view: TraceView, options: ExportOptions) -> Row | None:
         return None
     texts, labels = labelled
     return {
-        "messages": [
-            {"role": "system", "content": QWEN_SYSTEM},
-            {"role": "user", "content": view.trace.problem.text},
-            {"role": "assistant", "content": "".join(t + QWEN_STEP_SEPARATOR for t in texts)},
-        ],
+        "messages": qwen_prm_messages(view.trace.problem.text, texts),
         "labels": [int(good) for good in labels],
     }
 
 
 def math_shepherd_row(view: TraceView, options: ExportOptions) -> Row | None:
     labels = step_labels(view, options)
-    return math_shepherd.export_row(view, labels) if labels is not None else None
+    if labels is None:
+        return None
+    row = math_shepherd.export_row(view, labels)
+    if options.soft_labels:
+        row["soft_labels"] = soft_step_labels(view, options)
+    return row
 
 
 def prm800k_row(view: TraceView, options: ExportOptions) -> Row | None:
@@ -139,43 +178,65 @@ def solution_text(view: TraceView) -> str | None:
     return "\n\n".join(texts)
 
 
-def _chat(problem: Problem, text: str) -> Row:
+def prompt_text(view: TraceView) -> str:
+    """The prompt the trace's model saw (selection.PromptTexts), else the problem itself."""
+    return view.prompt if view.prompt is not None else view.trace.problem.text
+
+
+def _chat(view: TraceView, text: str) -> Row:
     return {
         "messages": [
-            {"role": "user", "content": problem.text},
+            {"role": "user", "content": prompt_text(view)},
             {"role": "assistant", "content": text},
         ]
     }
 
 
-def sft_shortcut_row(view: TraceView, options: ExportOptions) -> Row | None:
+def sft_shortcut_row(view: TraceView, options: ExportOptions) -> Row | Skip | None:
     """Correct solution paths only (is_correct true), as chat messages."""
     if view.trace.is_correct is not True:
-        return None
+        return Skip("not_correct")
     text = solution_text(view)
-    return _chat(view.trace.problem, text) if text is not None else None
+    return _chat(view, text) if text is not None else Skip("no_final_answer")
 
 
-def sft_journey_row(view: TraceView, options: ExportOptions) -> Row | None:
+def sft_journey_row(view: TraceView, options: ExportOptions) -> Row | Skip | None:
     """Long thoughts and expansions with every attempt, reflection and backtrack on their path,
-    ending with the final answer; traces known to be wrong are left out."""
+    ending with the final answer; traces known to be wrong are left out, and so are rewrites
+    that failed their fidelity check unless options.include_unfaithful."""
     if view.trace.is_correct is False:
-        return None
+        return Skip("wrong_answer")
+    fidelity = (view.trace.metadata or {}).get("fidelity")
+    if isinstance(fidelity, dict) and not fidelity.get("passed") and not options.include_unfaithful:
+        return Skip("rewrite_failed_fidelity")
     text = solution_text(view)
-    return _chat(view.trace.problem, text) if text is not None else None
+    return _chat(view, text) if text is not None else Skip("no_final_answer")
 
 
-def dpo_rows(problem: Problem, views: list[TraceView], options: ExportOptions) -> Iterator[Row]:
-    """k random (correct, incorrect) pairs of one problem's traces, seeded per problem."""
-    texts = [(view.trace.is_correct, solution_text(view)) for view in views]
-    correct = [text for ok, text in texts if ok is True and text is not None]
-    incorrect = [text for ok, text in texts if ok is False and text is not None]
+def dpo_rows(
+    problem: Problem, views: list[TraceView], options: ExportOptions, counts: Counts
+) -> Iterator[Row]:
+    """The recipe's pairs: up to ``pairs_per_problem`` distinct correct and as many distinct
+    incorrect responses of one problem, paired one to one (seeded per problem). The prompt is
+    the one the chosen sample was generated with."""
+    texts = [(view, solution_text(view)) for view in views]
+    answered = [(view, text) for view, text in texts if text is not None]
+    correct = [item for item in answered if item[0].trace.is_correct is True]
+    incorrect = [item for item in answered if item[0].trace.is_correct is False]
+    counts["skipped:response_without_answer"] += len(texts) - len(answered)
+    if not correct or not incorrect:
+        reason = "problem_without_correct" if not correct else "problem_without_incorrect"
+        counts[f"skipped:{reason}"] += 1
+        return
     seed = hash_seed(options.seed, problem.external_id)
-    for chosen, rejected in sample_dpo_pairs(
-        correct, incorrect, k=options.pairs_per_problem, seed=seed
-    ):
+    pairs = sample_dpo_pairs(
+        correct, incorrect, k=options.pairs_per_problem, seed=seed, key=lambda item: item[1]
+    )
+    if len(pairs) < options.pairs_per_problem:
+        counts["problems_with_fewer_pairs"] += 1
+    for (view, chosen), (_, rejected) in pairs:
         yield {
-            "prompt": [{"role": "user", "content": problem.text}],
+            "prompt": [{"role": "user", "content": prompt_text(view)}],
             "chosen": [{"role": "assistant", "content": chosen}],
             "rejected": [{"role": "assistant", "content": rejected}],
         }
@@ -194,9 +255,21 @@ EXPORT_FORMATS: dict[str, ExportFormat] = {
     "trl-stepwise": TraceFormat(trl_stepwise_row),
     "openr": TraceFormat(openr_row),
     "qwen-prm": TraceFormat(qwen_prm_row),
-    "sft-shortcut": TraceFormat(sft_shortcut_row, origins=SHORTCUT_ORIGINS),
-    "sft-journey": TraceFormat(sft_journey_row, origins=JOURNEY_ORIGINS),
-    "dpo": GroupFormat(dpo_rows, origins=(Origin.MODEL_SAMPLE.value,)),
+    "sft-shortcut": TraceFormat(
+        sft_shortcut_row, origins=SHORTCUT_ORIGINS, needs="a correct answer (is_correct true)"
+    ),
+    "sft-journey": TraceFormat(
+        sft_journey_row,
+        origins=JOURNEY_ORIGINS,
+        needs="a final answer not known to be wrong (and, for a rewrite, a passed fidelity "
+        "check unless include_unfaithful)",
+    ),
+    "sft-paired": PairedFormat("sft-shortcut", "sft-journey", origins=JOURNEY_ORIGINS),
+    "dpo": GroupFormat(
+        dpo_rows,
+        origins=(Origin.MODEL_SAMPLE.value,),
+        needs="an answered correct and an answered incorrect sample of the same problem",
+    ),
     math.NAME: ProblemFormat(math.export_row),
     gsm8k.NAME: ProblemFormat(gsm8k.export_row),
 }

@@ -18,7 +18,11 @@ GRADE_CHOICES: tuple[str, ...] = (
     "monte_carlo",
 )
 FILE_FORMATS: tuple[str, ...] = ("jsonl", "jsonl.gz", "parquet")
+# What a trace is beyond its origin (selection.KIND_FILTERS): the parts of a long-thought job,
+# and the two modes of an expansion job.
+TRACE_KINDS: tuple[str, ...] = ("shortcut", "draft", "rewrite", "expansion", "rationalization")
 SCHEMA_VERSION = 1
+SOFT_LABEL_FORMATS: tuple[str, ...] = ("trl-stepwise", "math-shepherd")
 
 
 class ExportOptionError(ValueError):
@@ -44,7 +48,18 @@ class ExportOptions:
     seed: int = 0
     held_out: tuple[str, ...] = ()  # problem external ids or texts never written to train
     dedupe: bool = False  # drop a row whose content equals an earlier row of its problem
-    pairs_per_problem: int = 5  # dpo: k correct x incorrect pairs per problem
+    pairs_per_problem: int = 5  # dpo: pairs of distinct correct and incorrect responses
+    # Scope: only traces written by these jobs (none: every job and none) ...
+    jobs: tuple[int, ...] = field(default=(), metadata=owns(JOB))
+    # ... derived from this tree job (a round): its shortcuts, drafts and rewrites ...
+    tree_round: int | None = field(default=None, metadata=owns(JOB))
+    # ... of these kinds (TRACE_KINDS; none: every kind).
+    kinds: tuple[str, ...] = ()
+    # sft-journey: also rewrites that failed their fidelity check (left out by default)
+    include_unfaithful: bool = False
+    # trl-stepwise, math-shepherd: each step's score as a float label (Monte-Carlo: the share of
+    # rollouts that reached the answer; a rating: +1 -> 1.0, 0 -> 0.5, -1 -> 0.0)
+    soft_labels: bool = False
     extra: dict[str, Any] = field(default_factory=dict)  # reserved for format-specific options
 
     def __post_init__(self) -> None:
@@ -81,6 +96,15 @@ class ExportOptions:
             raise ExportOptionError(
                 f"pairs_per_problem: {self.pairs_per_problem} must be at least 1"
             )
+        if self.soft_labels and self.format not in SOFT_LABEL_FORMATS:
+            raise ExportOptionError(
+                f"soft_labels: {self.format} has no soft labels; "
+                f"use {' or '.join(SOFT_LABEL_FORMATS)}"
+            )
+        if unknown_kinds := sorted(set(self.kinds) - set(TRACE_KINDS)):
+            raise ExportOptionError(
+                f"kinds: unknown {', '.join(unknown_kinds)}; choose from {', '.join(TRACE_KINDS)}"
+            )
         unknown = set(self.origins or ()) - set(Origin.values)
         if unknown:
             raise ExportOptionError(
@@ -107,6 +131,7 @@ class ExportOptions:
         data["after_error"] = self.resolved_after_error
         data["held_out"] = len(self.held_out)  # the list itself can be long; its size and
         data["held_out_sha256"] = _digest_of(self.held_out)  # digest identify it
+        data["jobs"], data["kinds"] = list(self.jobs), list(self.kinds)
         return data
 
     @classmethod
@@ -122,6 +147,8 @@ class ExportOptions:
         data = asdict(self)
         data["origins"] = list(self.origins) if self.origins is not None else None
         data["held_out"] = list(self.held_out)
+        data["jobs"] = list(self.jobs)
+        data["kinds"] = list(self.kinds)
         return data
 
 

@@ -7,7 +7,8 @@ import os
 import subprocess
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import asdict
+from dataclasses import asdict, replace
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,13 @@ from annotation.datasets.export.files import FileInfo, RowSink, open_sink
 from annotation.datasets.export.formats import (
     EXPORT_FORMATS,
     GroupFormat,
+    PairedFormat,
     ProblemFormat,
     Row,
+    Skip,
     TraceFormat,
 )
-from annotation.datasets.export.options import SCHEMA_VERSION, ExportOptions
+from annotation.datasets.export.options import SCHEMA_VERSION, ExportOptionError, ExportOptions
 from annotation.datasets.export.selection import Splitter, count_traces, iter_trace_views
 from annotation.problems.models import Problem
 from annotation.problems.selectors import TraceView
@@ -41,24 +44,91 @@ def export_to_directory(
     on_progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Write `<format>-<split>.<ext>` files and manifest.json into `directory`; return the
-    manifest."""
+    manifest. A paired format writes the files of both its formats. An export with no rows
+    raises EmptyExport, naming why, and leaves no manifest."""
     directory.mkdir(parents=True, exist_ok=True)
     splitter = Splitter(options)
-    sinks: dict[str, RowSink] = {
-        name: open_sink(directory, f"{options.format}-{name}", options.file_format, options.format)
-        for name in splitter.names
+    fmt = EXPORT_FORMATS[options.format]
+    formats = [fmt.first, fmt.second] if isinstance(fmt, PairedFormat) else [options.format]
+    sinks: dict[tuple[str, str], RowSink] = {
+        (name, split): open_sink(
+            directory,
+            f"{name}-{split}",
+            options.file_format,
+            f"{name}:soft" if options.soft_labels else name,
+        )
+        for name in formats
+        for split in splitter.names
     }
     counts: Counter[str] = Counter()
     try:
-        for split, row in iter_rows(
-            project, options, splitter, counts, chunk_size=chunk_size, on_progress=on_progress
-        ):
-            sinks[split].write(row)
+        if isinstance(fmt, PairedFormat):
+            for split, name, row in iter_paired_rows(
+                project, options, fmt, splitter, counts, chunk_size, on_progress
+            ):
+                sinks[(name, split)].write(row)
+        else:
+            for split, row in iter_rows(
+                project, options, splitter, counts, chunk_size=chunk_size, on_progress=on_progress
+            ):
+                sinks[(options.format, split)].write(row)
     finally:
-        files = {name: sink.close() for name, sink in sinks.items()}
-    manifest = build_manifest(project, options, files, counts)
+        files = {key: sink.close() for key, sink in sinks.items()}
+    if not any(info.rows for info in files.values()):
+        for info in files.values():
+            (directory / info.name).unlink(missing_ok=True)
+        raise EmptyExport(empty_reason(options, counts))
+    manifest = build_manifest(
+        project,
+        options,
+        {split: info for (name, split), info in files.items() if name == formats[-1]},
+        counts,
+    )
+    if isinstance(fmt, PairedFormat):
+        manifest["paired"] = {
+            "format": fmt.first,
+            "splits": {
+                split: {**asdict(info), "problems": counts[f"problems:{split}"]}
+                for (name, split), info in files.items()
+                if name == fmt.first
+            },
+        }
     (directory / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
+
+
+class EmptyExport(ExportOptionError):
+    """The options select no row; the message says what was read and why nothing was kept."""
+
+
+def empty_reason(options: ExportOptions, counts: Counter[str]) -> str:
+    fmt = EXPORT_FORMATS[options.format]
+    if isinstance(fmt, ProblemFormat):
+        return "the export has no rows: the project has no problems"
+    scope = [f"origins {', '.join(options.resolved_origins or ('any',))}"]
+    if options.jobs:
+        scope.append(f"jobs {', '.join(map(str, options.jobs))}")
+    if options.tree_round is not None:
+        scope.append(f"tree round {options.tree_round}")
+    if options.kinds:
+        scope.append(f"kinds {', '.join(options.kinds)}")
+    if not counts["traces_read"]:
+        return f"the export has no rows: no trace matches {'; '.join(scope)}"
+    reasons = ", ".join(f"{count} {reason}" for reason, count in sorted(skipped(counts).items()))
+    return (
+        f"the export has no rows: {counts['traces_read']} traces read ({'; '.join(scope)}), "
+        f"none usable; {options.format} needs {fmt.needs}"
+        + (f"; skipped: {reasons}" if reasons else "")
+    )
+
+
+def skipped(counts: Counter[str]) -> dict[str, int]:
+    """What was left out, by reason (traces, or problems for dpo and paired exports)."""
+    return {
+        key.removeprefix("skipped:"): count
+        for key, count in counts.items()
+        if key.startswith("skipped:") and count
+    }
 
 
 def iter_rows(
@@ -72,6 +142,10 @@ def iter_rows(
 ) -> Iterator[tuple[str, Row]]:
     """(split, row) pairs of the export, with what was read and skipped tallied in `counts`."""
     fmt = EXPORT_FORMATS[options.format]
+    if isinstance(fmt, PairedFormat):
+        raise ExportOptionError(
+            f"format: {options.format} writes two files; export it into a directory"
+        )
     if isinstance(fmt, ProblemFormat):
         rows = _problem_rows(project, fmt, chunk_size, counts, on_progress)
     else:
@@ -79,7 +153,7 @@ def iter_rows(
         rows = (
             _trace_rows(views, fmt, options, counts)
             if isinstance(fmt, TraceFormat)
-            else _group_rows(views, fmt, options)
+            else _group_rows(views, fmt, options, counts)
         )
     kept = _Deduper() if options.dedupe else None
     last_problem: dict[str, int] = {}
@@ -103,9 +177,10 @@ def _views(
     chunk_size: int,
     counts: Counter[str],
     on_progress: Progress | None,
+    origins: tuple[str, ...] | None = None,
 ) -> Iterator[TraceView]:
     total = count_traces(project, options) if on_progress else None
-    for chunk in iter_trace_views(project, options, chunk_size=chunk_size):
+    for chunk in iter_trace_views(project, options, chunk_size=chunk_size, origins=origins):
         yield from chunk
         counts["traces_read"] += len(chunk)
         if on_progress:
@@ -115,33 +190,111 @@ def _views(
 def _trace_rows(
     views: Iterator[TraceView], fmt: TraceFormat, options: ExportOptions, counts: Counter[str]
 ) -> Iterator[tuple[Problem, Row]]:
-    for view in views:
-        row = fmt.row(view, options)
-        if row is None:
-            counts["traces_skipped"] += 1
-            continue
+    for view, row in _view_rows(views, fmt, options, counts):
         yield view.trace.problem, row
 
 
+def _view_rows(
+    views: Iterator[TraceView], fmt: TraceFormat, options: ExportOptions, counts: Counter[str]
+) -> Iterator[tuple[TraceView, Row]]:
+    for view in views:
+        row = fmt.row(view, options)
+        if row is None or isinstance(row, Skip):
+            counts["traces_skipped"] += 1
+            if row is not None:
+                counts[f"skipped:{row.reason}"] += 1
+            continue
+        yield view, row
+
+
 def _group_rows(
-    views: Iterator[TraceView], fmt: GroupFormat, options: ExportOptions
+    views: Iterator[TraceView], fmt: GroupFormat, options: ExportOptions, counts: Counter[str]
 ) -> Iterator[tuple[Problem, Row]]:
     """Rows from each problem's traces; traces come ordered by problem, so only the current
     problem's traces are held."""
-    group: list[TraceView] = []
-    for view in views:
-        if group and group[0].trace.problem_id != view.trace.problem_id:
-            yield from (
-                (group[0].trace.problem, row)
-                for row in fmt.rows(group[0].trace.problem, group, options)
-            )
-            group = []
-        group.append(view)
-    if group:
-        yield from (
-            (group[0].trace.problem, row)
-            for row in fmt.rows(group[0].trace.problem, group, options)
-        )
+    for _, group in groupby(views, key=lambda view: view.trace.problem_id):
+        views_of_problem = list(group)
+        problem = views_of_problem[0].trace.problem
+        yield from ((problem, row) for row in fmt.rows(problem, views_of_problem, options, counts))
+
+
+# Paired exports ------------------------------------------------------------------------------
+
+PairKey = tuple[object, object] | None
+
+
+def iter_paired_rows(
+    project: Project,
+    options: ExportOptions,
+    fmt: PairedFormat,
+    splitter: Splitter,
+    counts: Counter[str],
+    chunk_size: int,
+    on_progress: Progress | None,
+) -> Iterator[tuple[str, str, Row]]:
+    """(split, format name, row) of both formats, for the problems both have rows for: as many
+    rows of each as both have. Problems one side lacks are counted in ``skipped``."""
+    first_format, second_format = EXPORT_FORMATS[fmt.first], EXPORT_FORMATS[fmt.second]
+    assert isinstance(first_format, TraceFormat) and isinstance(second_format, TraceFormat)
+    first_views = _views(
+        project,
+        replace(options, kinds=()),
+        chunk_size,
+        counts,
+        on_progress,
+        origins=first_format.origins,
+    )
+    second_views = _views(project, options, chunk_size, counts, on_progress)
+    first = _problem_groups(_view_rows(first_views, first_format, options, counts))
+    second = _problem_groups(_view_rows(second_views, second_format, options, counts))
+    a, b = next(first, None), next(second, None)
+    while a is not None or b is not None:
+        if b is None or (a is not None and a[0].pk < b[0].pk):
+            assert a is not None
+            counts[f"skipped:problem_without_{fmt.second}"] += 1
+            a = next(first, None)
+            continue
+        if a is None or b[0].pk < a[0].pk:
+            counts[f"skipped:problem_without_{fmt.first}"] += 1
+            b = next(second, None)
+            continue
+        problem = a[0]
+        pairs = _matched(a[1], b[1])
+        counts["skipped:unpaired_row"] += len(a[1]) + len(b[1]) - 2 * len(pairs)
+        if pairs:
+            split = splitter.split_of(problem)
+            counts[f"problems:{split}"] += 1
+            counts[f"rows:{split}"] += len(pairs)
+            for first_row, second_row in pairs:
+                yield split, fmt.first, first_row
+                yield split, fmt.second, second_row
+        a, b = next(first, None), next(second, None)
+
+
+def _problem_groups(
+    rows: Iterator[tuple[TraceView, Row]],
+) -> Iterator[tuple[Problem, list[tuple[PairKey, Row]]]]:
+    for _, group in groupby(rows, key=lambda item: item[0].trace.problem_id):
+        items = list(group)
+        yield items[0][0].trace.problem, [(_pair_key(view), row) for view, row in items]
+
+
+def _pair_key(view: TraceView) -> PairKey:
+    """A long-thought job's shortcut, draft and rewrite of one correct path share a key."""
+    meta = view.trace.metadata or {}
+    if "tree_job" in meta and "leaf" in meta:
+        return (meta["tree_job"], meta["leaf"])
+    return None
+
+
+def _matched(
+    first: list[tuple[PairKey, Row]], second: list[tuple[PairKey, Row]]
+) -> list[tuple[Row, Row]]:
+    """Rows of the same correct path when every row has a path, else in order."""
+    if all(key is not None for key, _ in [*first, *second]):
+        by_key = dict(first)
+        return [(by_key[key], row) for key, row in second if key in by_key]
+    return [(x, y) for (_, x), (_, y) in zip(first, second, strict=False)]
 
 
 def _problem_rows(
@@ -206,6 +359,17 @@ def build_manifest(
             "duplicates_removed": counts["duplicates_removed"],
             "held_out_rows": counts["held_out_rows"],
         },
+        "skipped": skipped(counts),
+        **(
+            {
+                "pairs": {
+                    "k": options.pairs_per_problem,
+                    "problems_with_fewer": counts["problems_with_fewer_pairs"],
+                }
+            }
+            if options.format == "dpo"
+            else {}
+        ),
     }
 
 

@@ -6,12 +6,15 @@ consecutive: DPO pairs and duplicate removal then need only the current problem 
 """
 
 import hashlib
+import operator
 from collections import Counter, defaultdict
 from collections.abc import Iterator
+from functools import reduce
 from uuid import UUID
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
+from algorithms.prompts import render_prompt
 from annotation.core.models import Project, Role
 from annotation.datasets.export.options import ExportOptionError, ExportOptions
 from annotation.grading.models import GradeSource, SourceKind
@@ -22,20 +25,51 @@ from annotation.grading.selectors import (
     current_grades,
     grades_given_in_trace,
 )
-from annotation.problems.models import Problem, Trace
+from annotation.jobs.models import Job, JobKind
+from annotation.problems.models import Origin, Problem, Trace
 from annotation.problems.selectors import GradeLoader, TraceView, load_trace_views
 from annotation.problems.tree import text_digest
 
+KIND_FILTERS: dict[str, Q] = {
+    "shortcut": Q(metadata__kind="shortcut"),
+    "draft": Q(metadata__kind="draft"),
+    "rewrite": Q(metadata__kind="rewrite"),
+    # An expansion job expands a record (its source trace) or rationalizes a known answer.
+    "expansion": Q(origin=Origin.EXPANSION, source_trace__isnull=False),
+    "rationalization": Q(origin=Origin.EXPANSION, source_trace__isnull=True),
+}
 
-def iter_trace_views(
-    project: Project, options: ExportOptions, *, chunk_size: int = 1000
-) -> Iterator[list[TraceView]]:
-    """Chunks of trace views of the project, ordered by (problem, trace id)."""
-    grades = grade_loader(project, options)
+
+def scoped_traces(
+    project: Project, options: ExportOptions, origins: tuple[str, ...] | None = None
+) -> QuerySet[Trace]:
+    """The project's traces of `origins` (default: the options' origins), narrowed by the
+    options' jobs, tree round and kinds."""
     traces = Trace.objects.filter(problem__project=project)
-    origins = options.resolved_origins
+    origins = options.resolved_origins if origins is None else origins
     if origins is not None:
         traces = traces.filter(origin__in=origins)
+    if options.jobs:
+        traces = traces.filter(job_id__in=options.jobs)
+    if options.tree_round is not None:
+        traces = traces.filter(metadata__tree_job=options.tree_round)
+    if options.kinds:
+        traces = traces.filter(reduce(operator.or_, (KIND_FILTERS[k] for k in options.kinds)))
+    return traces
+
+
+def iter_trace_views(
+    project: Project,
+    options: ExportOptions,
+    *,
+    chunk_size: int = 1000,
+    origins: tuple[str, ...] | None = None,
+) -> Iterator[list[TraceView]]:
+    """Chunks of trace views of the project, ordered by (problem, trace id), each with the
+    prompt its model saw (`prompt_texts`)."""
+    grades = grade_loader(project, options)
+    traces = scoped_traces(project, options, origins)
+    prompts = PromptTexts()
     after: tuple[int, int] | None = None
     while True:
         page = traces
@@ -44,16 +78,55 @@ def iter_trace_views(
         chunk = list(page.select_related("problem").order_by("problem_id", "pk")[:chunk_size])
         if not chunk:
             return
-        yield load_trace_views(chunk, grades)
+        views = load_trace_views(chunk, grades)
+        for view in views:
+            view.prompt = prompts.of(view.trace)
+        yield views
         after = (chunk[-1].problem_id, chunk[-1].pk)
 
 
 def count_traces(project: Project, options: ExportOptions) -> int:
-    traces = Trace.objects.filter(problem__project=project)
-    origins = options.resolved_origins
-    if origins is not None:
-        traces = traces.filter(origin__in=origins)
-    return traces.count()
+    return scoped_traces(project, options).count()
+
+
+class PromptTexts:
+    """The prompt a trace's model saw, rendered for its problem: a sample job's prompt
+    version, or the prompt of the tree job a tree path or long thought comes from. None for
+    traces no prompt made (imports, people's work) and for expansions, whose prompt held the
+    record or the answer rather than the question to train on. Job rows are read once each."""
+
+    def __init__(self) -> None:
+        self.templates: dict[int, str | None] = {}
+
+    def of(self, trace: Trace) -> str | None:
+        if trace.origin == Origin.MODEL_SAMPLE:
+            job_id = trace.job_id
+        elif trace.origin in (Origin.TREE, Origin.LONG_THOUGHT):
+            job_id = (trace.metadata or {}).get("tree_job")
+        else:
+            return None
+        if not isinstance(job_id, int):
+            return None
+        if job_id not in self.templates:
+            self.templates[job_id] = _job_prompt(job_id)
+        template = self.templates[job_id]
+        if template is None:
+            return None
+        return render_prompt(template, {"problem": trace.problem.text})
+
+
+def _job_prompt(job_id: int) -> str | None:
+    row = Job.objects.filter(pk=job_id).values_list("kind", "params").first()
+    if row is None:
+        return None
+    kind, params = row
+    prompt = (params or {}).get("prompt")
+    if kind == JobKind.SAMPLE and isinstance(prompt, dict):
+        text = prompt.get("text")
+        return text if isinstance(text, str) else None
+    if kind == JobKind.TREE and isinstance(prompt, str):
+        return prompt
+    return None
 
 
 # Grades ---------------------------------------------------------------------------------
@@ -170,6 +243,24 @@ def step_labels(view: TraceView, options: ExportOptions) -> list[bool] | None:
         if drop and not good:
             break
     return labels or None
+
+
+SOFT_RATING = {1: 1.0, 0: 0.5, -1: 0.0}
+
+
+def soft_step_labels(view: TraceView, options: ExportOptions) -> list[float] | None:
+    """The same steps as step_labels, each labelled with its grade as a float: a machine's
+    score (a Monte-Carlo grade's share of rollouts reaching the answer), or a rating as
+    SOFT_RATING says."""
+    labels = step_labels(view, options)
+    if labels is None:
+        return None
+    soft = []
+    for step in view.path[: len(labels)]:
+        grade = step.grade
+        assert grade is not None  # step_labels returned None otherwise
+        soft.append(grade.score if grade.score is not None else SOFT_RATING[grade.rating or 0])
+    return soft
 
 
 # Splits ---------------------------------------------------------------------------------

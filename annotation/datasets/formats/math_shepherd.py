@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from algorithms.answers import extract_answer
+from algorithms.prm_inputs import MATH_SHEPHERD_TAG, math_shepherd_input
 from annotation.datasets import limits
 from annotation.datasets.fields import Fields
 from annotation.datasets.records import ImportRecord, ProblemRecord, StepRecord, TraceRecord
@@ -13,7 +14,7 @@ from annotation.problems.selectors import TraceView
 
 NAME = "math-shepherd"
 GRADER = "math-shepherd"
-TAG = "ки"
+TAG = MATH_SHEPHERD_TAG
 _STEP_PREFIX = re.compile(r"^Step \d+:\s*")
 _RATING = {"+": 1, "-": -1}
 
@@ -71,13 +72,12 @@ def _ratings(record: Fields, segments: list[str], labelled: str) -> list[int]:
 
 
 def export_row(view: TraceView, labels: list[bool]) -> dict[str, Any]:
-    """The first len(labels) path steps, each marked '+' (good) or '-' (bad)."""
-    steps = view.path[: len(labels)]
-    prompt = f"{view.trace.problem.text} "
-    texts = [f"Step {i + 1}: {s.text} " for i, s in enumerate(steps)]
-    marks = ["+" if good else "-" for good in labels]
+    """The first len(labels) path steps, each marked '+' (good) or '-' (bad), written as the
+    scorer reads them (algorithms.prm_inputs)."""
+    problem = view.trace.problem.text
+    texts = [step.text for step in view.path[: len(labels)]]
     return {
-        "input": prompt + "\n".join(text + TAG for text in texts),
-        "label": prompt + "\n".join(text + mark for text, mark in zip(texts, marks, strict=True)),
+        "input": math_shepherd_input(problem, texts, tag=TAG),
+        "label": math_shepherd_input(problem, texts, marks=["+" if g else "-" for g in labels]),
         "task": view.trace.metadata.get("task", ""),
     }

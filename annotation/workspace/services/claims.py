@@ -18,7 +18,14 @@ from annotation.workspace.services.errors import WorkspaceError
 
 # Traces that are put in front of annotators to grade. Thought records are reviewed, not graded;
 # tree paths and long thoughts are researchers' material.
-GRADEABLE_ORIGINS = (Origin.IMPORTED, Origin.MODEL_SAMPLE, Origin.HUMAN_SOLUTION, Origin.EXPANSION)
+# Long thoughts (drafts and rewrites) are reviewed like any other model output.
+GRADEABLE_ORIGINS = (
+    Origin.IMPORTED,
+    Origin.MODEL_SAMPLE,
+    Origin.HUMAN_SOLUTION,
+    Origin.EXPANSION,
+    Origin.LONG_THOUGHT,
+)
 
 
 def expire_stale_claims(*, project: Project) -> int:

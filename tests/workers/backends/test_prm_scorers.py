@@ -79,9 +79,9 @@ def test_math_shepherd_score_is_good_token_probability_at_each_tag(
 ) -> None:
     import torch
 
-    # given: the Math-Shepherd input written out by hand
+    # given: the Math-Shepherd input written out by hand, as on the model card
     tokenizer, model = math_shepherd.tokenizer, math_shepherd.model
-    text = "Let x + 2 = 5. Solve for x. Subtract 2 from both sides. ки\nx = 3. ки"
+    text = "Let x + 2 = 5. Solve for x. Step 1: Subtract 2 from both sides. ки\nStep 2: x = 3. ки"
     ids = tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"]
     tag_positions = (ids[0] == tokenizer.convert_tokens_to_ids("ки")).nonzero().flatten()
     good, bad = tokenizer.convert_tokens_to_ids(["+", "-"])

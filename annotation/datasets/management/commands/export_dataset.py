@@ -9,6 +9,7 @@ from annotation.datasets.export.formats import EXPORT_FORMATS
 from annotation.datasets.export.options import (
     FILE_FORMATS,
     GRADE_CHOICES,
+    TRACE_KINDS,
     ExportOptionError,
     ExportOptions,
     held_out_from_text,
@@ -50,6 +51,25 @@ class Command(BaseCommand):
         )
         parser.add_argument("--dedupe", action="store_true", help="Remove duplicate rows.")
         parser.add_argument("--pairs-per-problem", type=int, default=5)
+        parser.add_argument(
+            "--job", type=int, action="append", help="Only traces of this job (repeat)."
+        )
+        parser.add_argument(
+            "--tree-round", type=int, help="Only traces derived from this tree job."
+        )
+        parser.add_argument(
+            "--kind", action="append", choices=TRACE_KINDS, help="Only this kind (repeat)."
+        )
+        parser.add_argument(
+            "--include-unfaithful",
+            action="store_true",
+            help="sft-journey: keep rewrites that failed their fidelity check.",
+        )
+        parser.add_argument(
+            "--soft",
+            action="store_true",
+            help="trl-stepwise, math-shepherd: float labels (e.g. Monte-Carlo scores).",
+        )
         parser.add_argument("--chunk-size", type=int, default=1000)
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -77,6 +97,11 @@ class Command(BaseCommand):
                 held_out=held_out_from_text(held_out_file.read_text()) if held_out_file else (),
                 dedupe=options["dedupe"],
                 pairs_per_problem=options["pairs_per_problem"],
+                jobs=tuple(options["job"] or ()),
+                tree_round=options["tree_round"],
+                kinds=tuple(options["kind"] or ()),
+                include_unfaithful=options["include_unfaithful"],
+                soft_labels=options["soft"],
             )
             manifest = export_to_directory(
                 project=project,
