@@ -311,6 +311,22 @@ class MonteCarloParams(Params, Generation):
 
 
 @dataclass(frozen=True)
+class ContinueParams(Params, Generation):
+    """Continue an annotator's own path (a trace of origin labeled) from its last step; the
+    continuation is shown only while the path still starts with `prefix` (node ids)."""
+
+    trace: int = field(metadata=owns(TRACE))
+    prefix: tuple[str, ...]
+    model: ModelSnapshot = field(metadata=owns(MODEL_CONFIG))
+    sampling: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.prefix:
+            raise ParamsError("prefix", "a continuation starts from at least one step")
+        check_sampling(self.sampling)
+
+
+@dataclass(frozen=True)
 class ImportParams(Params):
     """The file itself is the job's input_file; it names no rows."""
 
@@ -336,6 +352,7 @@ def params_class(kind: str) -> type[JobParams]:
         "tree": TreeParams,
         "long_thought": LongThoughtParams,
         "monte_carlo": MonteCarloParams,
+        "continue": ContinueParams,
     }
     try:
         return classes[kind]

@@ -19,6 +19,7 @@ RUNNERS: dict[str, RunnerPath] = {
     "tree": "workers.runners.tree.run_tree",
     "long_thought": "workers.runners.long_thought.run_long_thought",
     "monte_carlo": "workers.runners.monte_carlo.run_monte_carlo",
+    "continue": "workers.runners.continuation.run_continue",
 }
 
 

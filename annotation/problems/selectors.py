@@ -86,12 +86,14 @@ class StepView:
     kind: str
     extra: dict[str, Any] | None
     grade: GradeView | None
+    node_id: UUID | None = None
 
 
 @dataclass(slots=True)
 class TraceView:
     trace: Trace
     steps: list[StepView] = field(default_factory=list)  # by position, then option
+    grader: int = 0  # the source whose grades the view holds (0: a loader's selection)
 
     @property
     def path(self) -> list[StepView]:
@@ -159,6 +161,7 @@ def load_trace_views(traces: Sequence[Trace], grades: GradeLoader = no_grades) -
             views.append(
                 TraceView(
                     trace=trace,
+                    grader=grader,
                     steps=[
                         StepView(
                             position,
@@ -167,6 +170,7 @@ def load_trace_views(traces: Sequence[Trace], grades: GradeLoader = no_grades) -
                             *nodes[node_id],
                             extra,
                             graded.get((trace_id, node_id, grader)),
+                            node_id,
                         )
                         for trace_id, position, option, on_path, extra, node_id in by_trace[
                             trace.pk
