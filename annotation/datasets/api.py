@@ -19,6 +19,7 @@ from annotation.datasets.importer import IMPORT_FORMATS
 from annotation.datasets.services import start_import
 from annotation.jobs.api import JobSerializer
 from annotation.jobs.models import Job
+from annotation.jobs.params import REVIEW_FILTERS
 
 
 class ImportSerializer(serializers.Serializer[None]):
@@ -47,6 +48,7 @@ class ExportSerializer(serializers.Serializer[None]):
     held_out = serializers.ListField(child=serializers.CharField(), default=list)
     dedupe = serializers.BooleanField(default=False)
     pairs_per_problem = serializers.IntegerField(default=5)
+    review = serializers.ChoiceField(choices=REVIEW_FILTERS, default="not_rejected")
 
 
 class ImportViewSet(viewsets.ViewSet):

@@ -51,6 +51,16 @@ class ExportForm(forms.Form):
     )
     dedupe = forms.BooleanField(required=False, help_text="Remove duplicate rows.")
     pairs_per_problem = forms.IntegerField(initial=5, min_value=1)
+    review = forms.ChoiceField(
+        choices=[
+            ("not_rejected", "not rejected"),
+            ("accepted", "accepted only"),
+            ("all", "all, rejected too"),
+        ],
+        required=False,
+        initial="not_rejected",
+        help_text="People's work (thought records, annotators' grades) by its review.",
+    )
 
     def options(self) -> ExportOptions:
         data = self.cleaned_data
@@ -70,6 +80,7 @@ class ExportForm(forms.Form):
             held_out=held_out_from_text(data["held_out"]),
             dedupe=data["dedupe"],
             pairs_per_problem=data["pairs_per_problem"],
+            review=data["review"] or "not_rejected",
         )
 
 

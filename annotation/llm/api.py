@@ -93,6 +93,11 @@ class StartJobSerializer(serializers.Serializer[None]):
     n = serializers.IntegerField(default=1)
     sampling = serializers.DictField(required=False, default=dict)
     chunk_size = serializers.IntegerField(default=4)
+    review = serializers.ChoiceField(
+        choices=["accepted", "not_rejected", "all"],
+        default="not_rejected",
+        help_text="Expand: thought records by their review.",
+    )
 
 
 class LLMJobViewSet(viewsets.GenericViewSet[Any]):
@@ -142,6 +147,7 @@ class LLMJobViewSet(viewsets.GenericViewSet[Any]):
                         trace_ids=data.get("trace_ids"),
                         problem_ids=data.get("problem_ids"),
                         scorer=scorer,
+                        review=data["review"],
                         **common,
                     )
         except DjangoValidationError as error:

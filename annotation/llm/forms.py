@@ -102,6 +102,16 @@ class ExpandJobForm(SamplingFields, TraceFilterFields):
         choices=[("expand", "Expand records"), ("rationalize", "Rationalize known answers")]
     )
     source = forms.CharField(required=False, help_text="Rationalize: problems of this dataset.")
+    review = forms.ChoiceField(
+        choices=[
+            ("not_rejected", "not rejected"),
+            ("accepted", "accepted only"),
+            ("all", "all, rejected too"),
+        ],
+        required=False,
+        initial="not_rejected",
+        help_text="Expand: thought records by their review.",
+    )
 
     def __init__(self, project: Project, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

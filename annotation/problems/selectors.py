@@ -94,6 +94,9 @@ class TraceView:
     trace: Trace
     steps: list[StepView] = field(default_factory=list)  # by position, then option
     grader: int = 0  # the source whose grades the view holds (0: a loader's selection)
+    # The person's work behind the grades, when the grader is an annotator who claimed the
+    # trace (annotation/workspace/exports.py): finish reason, time spent, submit time, purpose.
+    labeling: dict[str, Any] | None = None
 
     @property
     def path(self) -> list[StepView]:

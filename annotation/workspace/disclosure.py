@@ -7,9 +7,10 @@ ground truth (a problem's answer and solution, and whether a trace matches it) o
 project shows it, and never other annotators' grades, retired versions, gold references,
 Monte-Carlo labels, imported metadata (PRM800K's quality-control and screening flags), other
 people's thought records or labeled paths, the verdicts on traces they did not write, or why an
-item was given to them (work, screening or QC: `Assignment.purpose` is shown to no annotator). Reviewers, researchers,
-admins and superusers see everything. The access doors (annotation/core/access.py) decide
-whether an object may be seen at all; this module decides which of its parts.
+item was given to them (work, screening or QC: `Assignment.purpose` is shown to no annotator).
+Reviewers, researchers, admins and superusers see everything. The access doors
+(annotation/core/access.py) decide whether an object may be seen at all; this module decides
+which of its parts.
 """
 
 from __future__ import annotations

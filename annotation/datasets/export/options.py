@@ -4,7 +4,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from annotation.core import strict_json
-from annotation.jobs.params import JOB, owns
+from annotation.jobs.params import JOB, REVIEW_FILTERS, ReviewFilter, owns
 from annotation.jobs.typed_json import ParamsError, from_json
 from annotation.problems.models import Origin
 
@@ -45,6 +45,9 @@ class ExportOptions:
     held_out: tuple[str, ...] = ()  # problem external ids or texts never written to train
     dedupe: bool = False  # drop a row whose content equals an earlier row of its problem
     pairs_per_problem: int = 5  # dpo: k correct x incorrect pairs per problem
+    # People's work by its review: accepted only, not rejected, or all (see
+    # annotation/workspace/review_filter.py)
+    review: ReviewFilter = "not_rejected"
     extra: dict[str, Any] = field(default_factory=dict)  # reserved for format-specific options
 
     def __post_init__(self) -> None:
@@ -76,6 +79,10 @@ class ExportOptions:
         if self.after_error not in (None, "drop", "keep"):
             raise ExportOptionError(
                 f"after_error: expected 'drop' or 'keep', got {self.after_error!r}"
+            )
+        if self.review not in REVIEW_FILTERS:
+            raise ExportOptionError(
+                f"review: {self.review!r} is not one of {', '.join(REVIEW_FILTERS)}"
             )
         if self.pairs_per_problem < 1:
             raise ExportOptionError(

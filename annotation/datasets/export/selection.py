@@ -10,7 +10,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 from uuid import UUID
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from annotation.core.models import Project, Role
 from annotation.datasets.export.options import ExportOptionError, ExportOptions
@@ -25,6 +25,8 @@ from annotation.grading.selectors import (
 from annotation.problems.models import Problem, Trace
 from annotation.problems.selectors import GradeLoader, TraceView, load_trace_views
 from annotation.problems.tree import text_digest
+from annotation.workspace.exports import attach_labeling
+from annotation.workspace.review_filter import graders_passing, grades_passing, traces_passing
 
 
 def iter_trace_views(
@@ -32,34 +34,54 @@ def iter_trace_views(
 ) -> Iterator[list[TraceView]]:
     """Chunks of trace views of the project, ordered by (problem, trace id)."""
     grades = grade_loader(project, options)
-    traces = Trace.objects.filter(problem__project=project)
-    origins = options.resolved_origins
-    if origins is not None:
-        traces = traces.filter(origin__in=origins)
+    traces = _traces(project, options)
     after: tuple[int, int] | None = None
     while True:
         page = traces
         if after is not None:
             page = page.filter(Q(problem_id__gt=after[0]) | Q(problem_id=after[0], pk__gt=after[1]))
-        chunk = list(page.select_related("problem").order_by("problem_id", "pk")[:chunk_size])
+        chunk = list(
+            page.select_related("problem", "source_trace").order_by("problem_id", "pk")[:chunk_size]
+        )
         if not chunk:
             return
-        yield load_trace_views(chunk, grades)
+        views = load_trace_views(chunk, grades)
+        attach_labeling(views)  # an annotator's finish reason and time, for PRM800K's rows
+        yield views
         after = (chunk[-1].problem_id, chunk[-1].pk)
 
 
-def count_traces(project: Project, options: ExportOptions) -> int:
+def _traces(project: Project, options: ExportOptions) -> QuerySet[Trace]:
     traces = Trace.objects.filter(problem__project=project)
     origins = options.resolved_origins
     if origins is not None:
         traces = traces.filter(origin__in=origins)
-    return traces.count()
+    return traces_passing(traces, options.review)
+
+
+def count_traces(project: Project, options: ExportOptions) -> int:
+    return _traces(project, options).count()
 
 
 # Grades ---------------------------------------------------------------------------------
 
 
 def grade_loader(project: Project, options: ExportOptions) -> GradeLoader:
+    """The grade of each step under options.grades, of people's work that passes the review
+    filter (annotation/workspace/review_filter.py)."""
+    if options.grades == "trace":
+        passing = graders_passing(options.review)
+
+        def load(keys: set[StepKey]) -> dict[GradedKey, GradeView]:
+            graded = grades_given_in_trace(keys)
+            kept = passing({(t, s) for t, _, s in graded})
+            return {key: view for key, view in graded.items() if (key[0], key[2]) in kept}
+
+        return load
+    return _grade_loader(project, options, grades_passing(options.review))
+
+
+def _grade_loader(project: Project, options: ExportOptions, review: Q) -> GradeLoader:
     """The grade of each step under options.grades.
 
     trace: the current grades given in the trace itself (imported labels, an annotator's
@@ -71,15 +93,13 @@ def grade_loader(project: Project, options: ExportOptions) -> GradeLoader:
     run: the current grades of the source of one model run (a PRM, judge or MC job).
     monte_carlo: the current Monte-Carlo grades of each node (the latest run's if several).
     """
-    if options.grades == "trace":
-        return grades_given_in_trace
     if options.grades == "annotator":
         source = GradeSource.objects.filter(
             kind=SourceKind.HUMAN, user__username=options.annotator
         ).first()
         if source is None:
             raise ExportOptionError(f"annotator: {options.annotator!r} has graded nothing")
-        return _current_grades(Q(source=source))
+        return _current_grades(Q(source=source) & review)
     if options.grades == "run":
         # a run of this project only (also checked when the export starts)
         source = GradeSource.objects.filter(job_id=options.run or 0, job__project=project).first()
@@ -89,9 +109,9 @@ def grade_loader(project: Project, options: ExportOptions) -> GradeLoader:
     if options.grades == "monte_carlo":
         return _current_grades(Q(source__kind=SourceKind.MONTE_CARLO))
     if options.grades == "majority":
-        return _majority(Q(source__kind=SourceKind.HUMAN))
+        return _majority(Q(source__kind=SourceKind.HUMAN) & review)
     reviewers = project.memberships.filter(role__in=[Role.REVIEWER, Role.ADMIN]).values("user_id")
-    return _majority(Q(source__kind=SourceKind.HUMAN, source__user_id__in=reviewers))
+    return _majority(Q(source__kind=SourceKind.HUMAN, source__user_id__in=reviewers) & review)
 
 
 def _expand(keys: set[StepKey], by_node: dict[UUID, GradeView]) -> dict[GradedKey, GradeView]:

@@ -50,6 +50,12 @@ class Command(BaseCommand):
         )
         parser.add_argument("--dedupe", action="store_true", help="Remove duplicate rows.")
         parser.add_argument("--pairs-per-problem", type=int, default=5)
+        parser.add_argument(
+            "--review",
+            default="not_rejected",
+            choices=["accepted", "not_rejected", "all"],
+            help="People's work by its review (default: all but rejected work).",
+        )
         parser.add_argument("--chunk-size", type=int, default=1000)
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -77,6 +83,7 @@ class Command(BaseCommand):
                 held_out=held_out_from_text(held_out_file.read_text()) if held_out_file else (),
                 dedupe=options["dedupe"],
                 pairs_per_problem=options["pairs_per_problem"],
+                review=options["review"],
             )
             manifest = export_to_directory(
                 project=project,
