@@ -19,7 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import CharField, Exists, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 
 from annotation.grading.models import GradeSource, SourceKind
 from annotation.problems.models import Origin, Trace
@@ -29,8 +30,11 @@ REFUSED = (ReviewStatus.REJECTED, ReviewStatus.RETURNED)
 Keys = Collection[tuple[int, int]]  # (trace id, grade source id)
 
 
-def _status_of(**claim: Any) -> Subquery:
-    return Subquery(Assignment.objects.filter(**claim).values("review_status")[:1])
+def _status_of(**claim: Any) -> Coalesce:
+    """The review of the claim behind a trace, "" when none (never NULL: a NULL would drop
+    the row from NOT (...) filters)."""
+    status = Subquery(Assignment.objects.filter(**claim).values("review_status")[:1])
+    return Coalesce(status, Value(""), output_field=CharField())
 
 
 def _superseded(ref: str) -> Exists:

@@ -108,6 +108,7 @@ def _record_write(
         finish_reason=reason,
         submitted_at=timezone.now(),
         record=trace,
+        review_status=None,  # a new submit awaits its review (the events keep the last one)
     )
     event_add(
         assignment,

@@ -189,7 +189,10 @@ def grading_submit(
         )
     reason = FinishReason.FOUND_ERROR if stop_bad else _finish(assignment, source, reason)
     Assignment.objects.filter(pk=assignment.pk).update(
-        status=AssignmentStatus.SUBMITTED, finish_reason=reason, submitted_at=timezone.now()
+        status=AssignmentStatus.SUBMITTED,
+        finish_reason=reason,
+        submitted_at=timezone.now(),
+        review_status=None,  # a new submit awaits its review (the events keep the last one)
     )
     event_add(assignment, EventKind.SUBMITTED, actor=assignment.annotator, version=new_version)
     return new_version
