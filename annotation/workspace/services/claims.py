@@ -34,7 +34,7 @@ from annotation.workspace.models import (
     StandingStatus,
 )
 from annotation.workspace.services.errors import WorkspaceError
-from annotation.workspace.services.standing import standing_checked
+from annotation.workspace.services.standing import refusal, standing_of
 
 # Traces in the grading queue without anyone sending them: datasets and people's solutions.
 HUMAN_QUEUE_ORIGINS = (Origin.IMPORTED, Origin.HUMAN_SOLUTION)
@@ -151,13 +151,16 @@ def qc_turn(*, project: Project, user: Any, claimed: int, qc_claimed: int) -> bo
     return draw < expected - math.floor(expected)
 
 
-def _purpose_of_next(project: Project, user: Any, kind: str) -> str:
+def _purpose_of_next(project: Project, user: Any, kind: str, *, screening_done: bool) -> str:
     """Screening while the annotator is in screening, else QC at the project's rate, else
-    work; WorkspaceError when they may not work (paused, did not pass)."""
-    status = standing_checked(project=project, user=user)
-    if status == StandingStatus.SCREENING:
+    work; Refused when they may not work (paused, did not pass)."""
+    standing = standing_of(project=project, user=user, screening_done=screening_done)
+    refused = refusal(standing)
+    if refused is not None:
+        raise Refused(refused)
+    if standing.status == StandingStatus.SCREENING:
         if kind == ItemKind.RECORD:
-            raise WorkspaceError(
+            raise Refused(
                 "Grade the screening traces first (Next trace); real work opens when you pass."
             )
         return Purpose.SCREENING
@@ -171,7 +174,11 @@ def _purpose_of_next(project: Project, user: Any, kind: str) -> str:
     return Purpose.WORK
 
 
-@transaction.atomic
+class Refused(Exception):
+    """The annotator gets no item; the claim's transaction ends normally (a screening just
+    judged stays judged) and the message goes to them as a WorkspaceError."""
+
+
 def assignment_claim_next(*, project: Project, user: Any, kind: str) -> Assignment | None:
     """The annotator's in-progress item of this kind, else a new claim; None when none is left.
 
@@ -180,6 +187,14 @@ def assignment_claim_next(*, project: Project, user: Any, kind: str) -> Assignme
     """
     if kind not in ItemKind.values:
         raise WorkspaceError(f"Unknown queue {kind!r}: use one of {', '.join(ItemKind.values)}.")
+    claim, refused = _claim_next(project, user, kind)
+    if refused is not None:
+        raise WorkspaceError(refused)
+    return claim
+
+
+@transaction.atomic
+def _claim_next(project: Project, user: Any, kind: str) -> tuple[Assignment | None, str | None]:
     _lock_user(project, user)
     expire_stale_claims(project=project)
     current = (
@@ -190,15 +205,19 @@ def assignment_claim_next(*, project: Project, user: Any, kind: str) -> Assignme
         .first()
     )
     if current is not None:
-        return current
-    purpose = _purpose_of_next(project, user, kind)
-    claim = _claim(project, user, kind, purpose)
-    if claim is None and purpose == Purpose.QC:  # no QC item left for them: work goes on
-        claim = _claim(project, user, kind, Purpose.WORK)
-    if claim is None and purpose == Purpose.SCREENING:  # screening done: judged now
-        standing_checked(project=project, user=user, screening_done=True)
-        return assignment_claim_next(project=project, user=user, kind=kind)
-    return claim
+        return current, None
+    screening_done = False
+    while True:
+        try:
+            purpose = _purpose_of_next(project, user, kind, screening_done=screening_done)
+        except Refused as refused:
+            return None, str(refused)
+        claim = _claim(project, user, kind, purpose)
+        if claim is None and purpose == Purpose.QC:  # no QC item left for them: work goes on
+            claim = _claim(project, user, kind, Purpose.WORK)
+        if claim is not None or purpose != Purpose.SCREENING or screening_done:
+            return claim, None
+        screening_done = True  # no screening item left: judged now, then asked again
 
 
 def _claim(project: Project, user: Any, kind: str, purpose: str) -> Assignment | None:

@@ -38,9 +38,8 @@ def _first_status(project: Project, user: Any) -> str:
     return StandingStatus.SCREENING
 
 
-def standing_checked(*, project: Project, user: Any, screening_done: bool = False) -> str:
-    """The annotator's standing (made on first use), judged when their screening is done;
-    WorkspaceError when they may not work."""
+def standing_of(*, project: Project, user: Any, screening_done: bool = False) -> Standing:
+    """The annotator's standing (made on first use), judged when their screening is done."""
     standing = Standing.objects.filter(project=project, user=user).first()
     if standing is None:
         standing, _ = Standing.objects.get_or_create(
@@ -51,14 +50,19 @@ def standing_checked(*, project: Project, user: Any, screening_done: bool = Fals
         standing.save(update_fields=["status", "updated_at"])
     elif standing.status == StandingStatus.SCREENING and screening_done:
         _judge(project, standing)
+    return standing
+
+
+def refusal(standing: Standing) -> str | None:
+    """Why the annotator gets no items, or None when they may work."""
     if standing.status == StandingStatus.PAUSED:
-        raise WorkspaceError("An admin paused your work in this project; ask them about it.")
+        return "An admin paused your work in this project; ask them about it."
     if standing.status == StandingStatus.FAILED:
-        raise WorkspaceError(
+        return (
             "Your screening score is below what this project needs, so no items are given to "
             "you; an admin can let you work."
         )
-    return standing.status
+    return None
 
 
 def _judge(project: Project, standing: Standing) -> None:
