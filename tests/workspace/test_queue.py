@@ -39,7 +39,7 @@ def claimed_traces(project, user):
 
 
 def test_model_outputs_stay_out_of_the_queue_until_sent(project, annotator, outputs):
-    job, right, wrong, imported = outputs
+    _job, _right, _wrong, imported = outputs
     assert queue_counts(project=project, user=annotator)["grade"] == 1
     assert claimed_traces(project, annotator) == [imported.pk]
 
@@ -47,7 +47,7 @@ def test_model_outputs_stay_out_of_the_queue_until_sent(project, annotator, outp
 def test_a_researcher_sends_a_jobs_correct_outputs_from_its_page(
     client, project, annotator, outputs
 ):
-    job, right, wrong, imported = outputs
+    job, right, _wrong, imported = outputs
     researcher = MembershipFactory(project=project, role=Role.RESEARCHER).user
     client.force_login(annotator)
     assert client.post(f"/jobs/{job.pk}/queue/", {"which": "all"}).status_code == 403
@@ -61,7 +61,7 @@ def test_a_researcher_sends_a_jobs_correct_outputs_from_its_page(
 
 
 def test_the_api_sends_a_selection_and_names_what_it_refuses(client, project, outputs):
-    job, right, wrong, imported = outputs
+    job, _right, wrong, _imported = outputs
     researcher = MembershipFactory(project=project, role=Role.RESEARCHER).user
     client.force_login(researcher)
     url = f"/api/projects/{project.pk}/queue"
@@ -84,5 +84,5 @@ def test_the_api_sends_a_selection_and_names_what_it_refuses(client, project, ou
 def test_a_project_may_queue_every_jobs_outputs(project, annotator, outputs):
     project.queue_job_outputs = True
     project.save()
-    job, right, wrong, imported = outputs
+    _job, right, wrong, imported = outputs
     assert sorted(claimed_traces(project, annotator)) == sorted([right.pk, wrong.pk, imported.pk])
