@@ -186,10 +186,9 @@ function gradePage() {
 
   function effectiveFinish() {
     const firstBad = firstBadPosition();
-    const anyBad = steps.some((step) => state.grades[step.dataset.node]?.rating === -1);
     if (stopAtFirstBad && firstBad !== -1) return "found_error";
     if (state.finish) return state.finish;
-    if (anyBad) return "found_error";
+    if (firstBad !== -1) return "found_error"; // a bad alternative left behind is no error
     const rated = (s) => [-1, 0, 1].includes(state.grades[s.dataset.node]?.rating) || s.hasAttribute("data-written");
     return pathSteps.length > 0 && pathSteps.every(rated) ? "solution" : null;
   }
