@@ -26,7 +26,7 @@ def attach_labeling(views: Sequence[TraceView]) -> None:
     if not people:
         return
     traces = {v.trace.pk for v in views if v.grader in people}
-    claims = {}
+    claims: dict[tuple[int, int], Assignment] = {}
     for claim in Assignment.objects.filter(
         Q(trace_id__in=traces) | Q(work_trace_id__in=traces),
         annotator_id__in=set(people.values()),
@@ -43,8 +43,10 @@ def attach_labeling(views: Sequence[TraceView]) -> None:
             if trace_id is not None:
                 claims[(trace_id, claim.annotator_id)] = claim
     for view in views:
-        claim = claims.get((view.trace.pk, people.get(view.grader)))
-        if claim is not None:
+        user = people.get(view.grader)
+        found = claims.get((view.trace.pk, user)) if user is not None else None
+        if found is not None:
+            claim = found
             view.labeling = {
                 "finish_reason": claim.finish_reason,
                 "time_spent_ms": claim.time_spent_ms,

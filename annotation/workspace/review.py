@@ -115,10 +115,11 @@ def trace_review(*, trace: Trace) -> ReviewTable:
                 rows.append(ReviewRow(step.position, step.text, label, step.node_id, own=True))
     rows.sort(key=lambda r: r.position)
     nodes = [r.node_id for r in rows]
-    people = {
-        s.user_id: s.pk
-        for s in GradeSource.objects.filter(user_id__in=[a.annotator_id for a in assignments])
-    }
+    people: dict[int, int] = dict(
+        GradeSource.objects.filter(user_id__in=[a.annotator_id for a in assignments]).values_list(
+            "user_id", "pk"
+        )
+    )
     grades = list(
         current_grades()
         .filter(node_id__in=nodes)

@@ -95,10 +95,9 @@ def grades_passing(review: str) -> Q:
     if review == "all":
         return Q()
     if review == "accepted":
-        return ~Q(source__kind=SourceKind.HUMAN) | _claim(
-            "trace_id", "source__user_id", [ReviewStatus.ACCEPTED]
-        )
-    return ~_claim("trace_id", "source__user_id", REFUSED)
+        accepted = _claim("trace_id", "source__user_id", [ReviewStatus.ACCEPTED])
+        return ~Q(source__kind=SourceKind.HUMAN) | Q(accepted)
+    return ~Q(_claim("trace_id", "source__user_id", REFUSED))
 
 
 def graders_passing(review: str) -> Callable[[Keys], set[tuple[int, int]]]:

@@ -188,7 +188,7 @@ def _export_step(steps: list[StepView], *, native: bool, by_people: bool) -> dic
     human = next((s for s in steps if s.option is None and _written_by_person(s, by_people)), None)
     offered = [s for s in steps if s is not human]
     options: dict[int, int] = {}  # a step's place among the completions
-    completions = []
+    completions: list[dict[str, Any]] = []
     for step in offered:
         options[id(step)] = len(completions)
         completions.append(_export_completion(step, _COMPLETION_KEYS, native=native))

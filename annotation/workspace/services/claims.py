@@ -65,7 +65,7 @@ def _item_field(kind: str) -> str:
 def queued_traces(project: Project) -> QuerySet[Trace]:
     """The project's traces that are in the grading queue (gold items among them)."""
     sent = Exists(QueuedTrace.objects.filter(trace=OuterRef("pk")))
-    rule = Q(origin__in=HUMAN_QUEUE_ORIGINS) | sent
+    rule = Q(origin__in=HUMAN_QUEUE_ORIGINS) | Q(sent)
     if project.queue_job_outputs:
         rule |= Q(origin__in=MACHINE_QUEUE_ORIGINS)
     return Trace.objects.filter(rule, problem__project=project).exclude(

@@ -83,7 +83,7 @@ def check_stop_at_first_error(
 
     first_bad = min((steps.positions[nid] for nid in steps.path if rating(nid) == -1), default=None)
     if first_bad is None:
-        return
+        return None
     late = sorted(
         steps.positions[str(nid)]
         for nid, grade in wanted.items()
