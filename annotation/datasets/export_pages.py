@@ -19,6 +19,7 @@ from annotation.datasets.export.services import start_export
 from annotation.jobs.access import access_job
 from annotation.jobs.models import JobKind
 from annotation.problems.models import Origin
+from annotation.workspace.review_filter import review_filter_field
 
 
 class ExportForm(forms.Form):
@@ -51,15 +52,8 @@ class ExportForm(forms.Form):
     )
     dedupe = forms.BooleanField(required=False, help_text="Remove duplicate rows.")
     pairs_per_problem = forms.IntegerField(initial=5, min_value=1)
-    review = forms.ChoiceField(
-        choices=[
-            ("not_rejected", "not rejected"),
-            ("accepted", "accepted only"),
-            ("all", "all, rejected too"),
-        ],
-        required=False,
-        initial="not_rejected",
-        help_text="People's work (thought records, annotators' grades) by its review.",
+    review = review_filter_field(
+        "People's work (thought records, annotators' grades) by its review."
     )
 
     def options(self) -> ExportOptions:

@@ -9,6 +9,7 @@ from annotation.core.bodies import StrictJSONFormField
 from annotation.core.models import Project
 from annotation.llm.models import ModelConfig, PromptPurpose, PromptTemplate
 from annotation.problems.models import Origin
+from annotation.workspace.review_filter import review_filter_field
 
 
 class ModelConfigForm(forms.ModelForm[ModelConfig]):
@@ -102,16 +103,7 @@ class ExpandJobForm(SamplingFields, TraceFilterFields):
         choices=[("expand", "Expand records"), ("rationalize", "Rationalize known answers")]
     )
     source = forms.CharField(required=False, help_text="Rationalize: problems of this dataset.")
-    review = forms.ChoiceField(
-        choices=[
-            ("not_rejected", "not rejected"),
-            ("accepted", "accepted only"),
-            ("all", "all, rejected too"),
-        ],
-        required=False,
-        initial="not_rejected",
-        help_text="Expand: thought records by their review.",
-    )
+    review = review_filter_field("Expand: thought records by their review.")
 
     def __init__(self, project: Project, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

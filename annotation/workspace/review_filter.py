@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from typing import Any
 
+from django import forms
 from django.db.models import CharField, Exists, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
@@ -134,3 +135,18 @@ def graders_passing(review: str) -> Callable[[Keys], set[tuple[int, int]]]:
         return result
 
     return passing
+
+
+def review_filter_field(help_text: str) -> forms.ChoiceField:
+    """The review filter as a form field (an export's, an expansion job's); empty: the
+    default, not rejected."""
+    return forms.ChoiceField(
+        choices=[
+            ("not_rejected", "not rejected"),
+            ("accepted", "accepted only"),
+            ("all", "all, rejected too"),
+        ],
+        required=False,
+        initial="not_rejected",
+        help_text=help_text,
+    )

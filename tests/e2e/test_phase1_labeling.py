@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import json
 import re
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -18,21 +17,14 @@ from annotation.datasets.export.options import ExportOptions
 from annotation.datasets.export.pipeline import export_to_directory
 from annotation.datasets.importer import import_dataset
 from annotation.workspace.models import Assignment
+from tests.e2e.pages import ALL_RENDERED, log_in
 from tests.factories import MembershipFactory, UserFactory
+from tests.support.prm800k import OWN_STEP, PHASE1, expected_row
 
 if TYPE_CHECKING:
     from conftest import PageWatch
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-PRM800K_ROWS = Path(__file__).resolve().parents[3] / "shared" / "data" / "prm800k"
-PHASE1 = json.loads((PRM800K_ROWS / "prm800k_raw_samples.jsonl").read_text().splitlines()[0])
-PASSWORD = "pw-for-tests"
-ALL_RENDERED = (
-    "() => document.querySelectorAll('.user-content[data-render]:not([data-rendered])')"
-    ".length === 0"
-)
-OWN_STEP = "In cents, a pencil costs $29$.\n\n# Answer\n\n29"
 
 
 @pytest.fixture
@@ -42,14 +34,6 @@ def project(db):
     line = json.dumps(PHASE1).encode() + b"\n"
     import_dataset(project=project, format_name="prm800k", stream=io.BytesIO(line))
     return project
-
-
-def log_in(page: Page, base: str, username: str) -> None:
-    page.goto(f"{base}/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/")
 
 
 def shown(page: Page) -> list[list[str | None]]:
@@ -145,64 +129,11 @@ def test_phase_1_labeling_of_a_real_prm800k_row(
         json.loads(line) for line in (tmp_path / "prm800k-train.jsonl").read_text().splitlines()
     ]
     mine = next(r for r in rows if r["labeler"] == "user:ann")
-    label = PHASE1["label"]["steps"]
-
-    def rated(text, rating):
-        return {"text": text, "rating": rating, "flagged": None}
-
-    def single(step):
-        return {
-            "completions": [rated(step["completions"][0]["text"], 1)],
-            "human_completion": None,
-            "chosen_completion": 0,
-        }
-
-    expected_row = {
-        "labeler": "user:ann",
-        "timestamp": claim.submitted_at.isoformat(),
-        "generation": None,
-        "is_quality_control_question": False,
-        "is_initial_screening_question": False,
-        "question": {"problem": PHASE1["question"]["problem"], "ground_truth_answer": "29"},
-        "label": {
-            "steps": [
-                single(label[0]),
-                {
-                    "completions": [rated(c["text"], -1) for c in label[1]["completions"]],
-                    "human_completion": {
-                        "text": label[1]["human_completion"]["text"],
-                        "rating": 1,
-                        "flagged": None,
-                        "source": "human",
-                    },
-                    "chosen_completion": None,
-                },
-                single(label[2]),
-                single(label[3]),
-                single(label[4]),
-                {
-                    "completions": [
-                        rated(c["text"], r)
-                        for c, r in zip(label[5]["completions"], [0, 1, 1, 1, -1], strict=True)
-                    ],
-                    "human_completion": None,
-                    "chosen_completion": 1,
-                },
-                {
-                    "completions": None,
-                    "human_completion": {
-                        "text": OWN_STEP,
-                        "rating": None,
-                        "flagged": None,
-                        "source": "human",
-                    },
-                    "chosen_completion": None,
-                },
-            ],
-            "total_time": claim.time_spent_ms,
-            "finish_reason": "solution",
-        },
-    }
-    assert mine == expected_row
+    expected = expected_row(
+        labeler="user:ann",
+        timestamp=claim.submitted_at.isoformat(),
+        total_time=claim.time_spent_ms,
+    )
+    assert mine == expected
     assert next(r for r in rows if r["labeler"] != "user:ann") == PHASE1
     assert page_watch.page_errors == []

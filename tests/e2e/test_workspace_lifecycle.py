@@ -12,6 +12,7 @@ from playwright.sync_api import BrowserContext, Page, expect
 from annotation.core.models import Project, Role
 from annotation.grading.models import Grade
 from annotation.workspace.models import Assignment, ItemKind
+from tests.e2e.pages import ALL_RENDERED, log_in
 from tests.factories import MembershipFactory, ProblemFactory, UserFactory, trace_with_steps
 
 if TYPE_CHECKING:
@@ -19,11 +20,6 @@ if TYPE_CHECKING:
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-PASSWORD = "pw-for-tests"
-ALL_RENDERED = (
-    "() => document.querySelectorAll('.user-content[data-render]:not([data-rendered])')"
-    ".length === 0"
-)
 STEPS = ["Let $x = 2$.", "Then $x^2 = 4$.", "So $x^2 + 1 = 6$.", "Hence $\\sqrt{6}$.", "Done."]
 
 
@@ -37,14 +33,6 @@ def setup(db):
     problem = ProblemFactory(project=project, text="Let $f(x)=\\sqrt{x^2+1}$; find $f(2)$.")
     trace = trace_with_steps(problem, STEPS)
     return project, users, trace
-
-
-def log_in(page: Page, base: str, username: str) -> None:
-    page.goto(f"{base}/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/")
 
 
 def ratings_shown(page: Page) -> list[str | None]:

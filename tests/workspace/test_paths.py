@@ -14,10 +14,7 @@ from annotation.problems.models import Trace
 from annotation.workspace.models import ItemKind
 from annotation.workspace.services.claims import assignment_claim_next
 from annotation.workspace.services.paths import continuation_attach
-from tests.conftest import PRM800K_DIR
-
-PHASE1 = json.loads((PRM800K_DIR / "prm800k_raw_samples.jsonl").read_text().splitlines()[0])
-OWN_STEP = "In cents, a pencil costs $29$.\n\n# Answer\n\n29"
+from tests.support.prm800k import OWN_STEP, PHASE1, STEP_6_RATINGS, expected_row
 
 
 def post(client, url, body):
@@ -78,7 +75,7 @@ def test_phase_1_labeling_exports_as_prm800ks_row(client, claim, project, annota
     steps = shown(client, claim)
     ratings = {node_at(steps, p, o): 1 for p, o in [(0, 0), (1, None), (2, 0), (3, 0), (4, 0)]}
     ratings |= {node_at(steps, 1, o): -1 for o in range(5)}
-    ratings |= {node_at(steps, 5, o): r for o, r in enumerate([0, 1, 1, 1, -1])}
+    ratings |= {node_at(steps, 5, o): r for o, r in enumerate(STEP_6_RATINGS)}
     grades = {node: {"rating": r} for node, r in ratings.items()}
     assert put(client, claim, {"version": 1, "grades": grades, "time_spent_ms": 61000}).json() == {
         "version": 2
@@ -121,67 +118,9 @@ def test_phase_1_labeling_exports_as_prm800ks_row(client, claim, project, annota
     ]
     assert [r["labeler"] for r in rows] == [PHASE1["labeler"], "user:ann"]
     assert rows[0] == PHASE1  # the imported row is unchanged beside it
-    label = PHASE1["label"]["steps"]
-
-    def completion(text, rating):
-        return {"text": text, "rating": rating, "flagged": None}
-
-    def single(step, rating):
-        return {
-            "completions": [completion(step["completions"][0]["text"], rating)],
-            "human_completion": None,
-            "chosen_completion": 0,
-        }
-
-    expected = {
-        "labeler": "user:ann",
-        "timestamp": claim.submitted_at.isoformat(),
-        "generation": None,
-        "is_quality_control_question": False,
-        "is_initial_screening_question": False,
-        "question": {
-            "problem": PHASE1["question"]["problem"],
-            "ground_truth_answer": "29",
-        },
-        "label": {
-            "steps": [
-                single(label[0], 1),
-                {
-                    "completions": [completion(c["text"], -1) for c in label[1]["completions"]],
-                    "human_completion": {
-                        "text": label[1]["human_completion"]["text"],
-                        "rating": 1,
-                        "flagged": None,
-                        "source": "human",
-                    },
-                    "chosen_completion": None,
-                },
-                single(label[2], 1),
-                single(label[3], 1),
-                single(label[4], 1),
-                {
-                    "completions": [
-                        completion(c["text"], r)
-                        for c, r in zip(label[5]["completions"], [0, 1, 1, 1, -1], strict=True)
-                    ],
-                    "human_completion": None,
-                    "chosen_completion": 1,
-                },
-                {
-                    "completions": None,
-                    "human_completion": {
-                        "text": OWN_STEP,
-                        "rating": None,
-                        "flagged": None,
-                        "source": "human",
-                    },
-                    "chosen_completion": None,
-                },
-            ],
-            "total_time": 61000,
-            "finish_reason": "solution",
-        },
-    }
+    expected = expected_row(
+        labeler="user:ann", timestamp=claim.submitted_at.isoformat(), total_time=61000
+    )
     assert rows[1] == expected
 
 
