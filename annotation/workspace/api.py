@@ -7,7 +7,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, JsonResponse
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
@@ -189,15 +189,19 @@ def change_path(request: HttpRequest, assignment_id: int) -> JsonResponse:
 @require_http_methods(["POST"])
 @json_errors
 def continue_path(request: HttpRequest, assignment_id: int) -> JsonResponse:
-    """`{"version", "position"}`: the project's model continues the path from that step."""
+    """`{"version", "position"}`: the project's model continues the path from that step; 202
+    with the job (`id`) and the claim's new version."""
     assignment = access_assignment(request.user, assignment_id)
     body = _body(request)
-    version, job = work_path_continue(
-        assignment=assignment,
-        version=body.get("version"),
-        position=_whole_number(body, "position"),
-    )
-    return JsonResponse({"version": version, "job": job.pk, "status": job.status})
+    try:
+        version, job = work_path_continue(
+            assignment=assignment,
+            version=body.get("version"),
+            position=_whole_number(body, "position"),
+        )
+    except ValidationError as error:  # the job's inputs: as every job API answers them
+        return JsonResponse(error.message_dict, status=400)
+    return JsonResponse({"id": job.pk, "version": version, "status": job.status}, status=202)
 
 
 @require_http_methods(["GET"])

@@ -136,7 +136,7 @@ async function postPathChange(url, autosave, body, onConflict) {
   showError(null);
   await autosave.flush();
   const { status, body: answer } = await postJson(url, { ...body, version: autosave.version });
-  if (status === 200) {
+  if (status === 200 || status === 202) {
     autosave.discardDraft();
     window.location.reload();
   } else if (status === 409) {

@@ -17,7 +17,9 @@ from annotation.jobs.models import Job, JobKind, JobStatus
 from annotation.jobs.params import (
     EXPAND_MODES,
     MC_MODES,
+    REVIEW_FILTERS,
     SEARCH_MODES,
+    ContinueParams,
     ExpandParams,
     ImportParams,
     LongThoughtParams,
@@ -95,6 +97,7 @@ def expand_params(draw: st.DrawFn) -> ExpandParams:
         n=draw(st.integers(1, 64)),
         sampling=draw(sampling),
         chunk_size=draw(st.integers(1, 1000)),
+        review=draw(st.sampled_from(REVIEW_FILTERS)),
     )
 
 
@@ -132,6 +135,7 @@ def export_options(draw: st.DrawFn) -> ExportOptions:
         held_out=draw(st.lists(text, max_size=3).map(tuple)),
         dedupe=draw(st.booleans()),
         pairs_per_problem=draw(st.integers(1, 50)),
+        review=draw(st.sampled_from(REVIEW_FILTERS)),
         extra=draw(json_objects),
     )
 
@@ -179,6 +183,13 @@ PARAMS: dict[str, st.SearchStrategy[Any]] = {
         sampling=sampling,
         chunk_size=st.integers(1, 1000),
     ),
+    JobKind.CONTINUE: st.builds(
+        ContinueParams,
+        trace=st.integers(1, 2**62),
+        prefix=st.lists(text, min_size=1, max_size=4).map(tuple),
+        model=snapshots,
+        sampling=sampling,
+    ),
 }
 
 
@@ -201,6 +212,7 @@ def test_every_job_kind_has_a_parameters_class_and_a_strategy():
         "tree": TreeParams,
         "long_thought": LongThoughtParams,
         "monte_carlo": MonteCarloParams,
+        "continue": ContinueParams,
     }
 
 

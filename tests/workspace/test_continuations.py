@@ -57,8 +57,8 @@ def test_the_model_continues_from_the_annotators_own_step(
     # when they write their own step 2 and ask the model to continue from it
     post(client, f"/api/work/{claim.pk}/path", {"version": 1, "position": 1, "write": "2 + 3 = 5."})
     started = post(client, f"/api/work/{claim.pk}/continue", {"version": 2, "position": 1})
-    assert started.status_code == 200
-    job = Job.objects.get(pk=started.json()["job"])
+    assert started.status_code == 202
+    job = Job.objects.get(pk=started.json()["id"])
     assert (job.kind, job.created_by, job.params["trace"]) == (
         JobKind.CONTINUE,
         annotator,
