@@ -181,3 +181,12 @@ def test_a_continuation_is_shown_only_on_the_path_it_was_asked_for(client, claim
     assert (stale, fresh) == (False, True)
     steps = [(p, o, on, t) for p, o, on, t, _ in shown(client, claim) if on]
     assert steps[2:] == [(2, None, True, "Mine."), (3, 0, True, "b"), (4, 0, True, "c")]
+
+
+def test_choosing_instead_of_an_imported_human_step_leaves_it_out(client, claim):
+    # when the annotator continues with an alternative where the labeler wrote their own step
+    post(client, f"/api/work/{claim.pk}/path", {"version": 1, "position": 1, "choose": 3})
+    claim.refresh_from_db()
+    # then their path holds the five completions, the fourth chosen, and no human step
+    at_2 = [(o, on) for p, o, on, _, _ in shown(client, claim) if p == 1]
+    assert at_2 == [(3, True), (0, False), (1, False), (2, False), (4, False)]

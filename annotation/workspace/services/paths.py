@@ -78,8 +78,9 @@ def _is_written(step: StepView) -> bool:
 def _changed_steps(steps: Sequence[StepView], change: PathChange) -> list[NewStep]:
     """The steps of the path after the change: the positions before it as they were; at it,
     every alternative (the step that leaves the path among them, with an option number if it
-    had none; a step the annotator wrote and replaces is dropped) and the new path step;
-    nothing after it."""
+    had none) and the new path step; nothing after it. A person's step that leaves the path
+    (the annotator's own, or an imported labeler's human completion) is dropped: PRM800K's row
+    holds one human completion per step, the one on the path."""
     position = change.position
     out = [
         NewStep(s.position, s.text, s.kind, s.option, s.on_path, extra=s.extra)
@@ -94,8 +95,8 @@ def _changed_steps(steps: Sequence[StepView], change: PathChange) -> list[NewSte
         )
         option = s.option
         if option is None and not chosen:
-            if _is_written(s):
-                continue  # their own step, withdrawn
+            if (s.extra or {}).get("source") == "human":
+                continue  # a person's step (theirs, withdrawn; or a PRM800K labeler's)
             option, spare = spare, spare + 1
         out.append(NewStep(position, s.text, s.kind, option, chosen, extra=s.extra))
     if change.change == "write":
