@@ -46,6 +46,9 @@ class Purpose(models.TextChoices):
 
 # Claims that take one of the `overlap` places of an item.
 ACTIVE_STATUSES = (AssignmentStatus.IN_PROGRESS, AssignmentStatus.SUBMITTED)
+# Claims whose work may still change (an expired one is taken back on its next save); the
+# others are final, shown read-only.
+OPEN_STATUSES = (AssignmentStatus.IN_PROGRESS, AssignmentStatus.EXPIRED)
 
 
 class Assignment(models.Model):

@@ -17,7 +17,13 @@ from annotation.problems.access import access_trace
 from annotation.problems.models import FinishReason
 from annotation.workspace import selectors
 from annotation.workspace.access import access_assignment
-from annotation.workspace.models import AssignmentStatus, ItemKind, ReviewStatus, Standing
+from annotation.workspace.models import (
+    OPEN_STATUSES,
+    AssignmentStatus,
+    ItemKind,
+    ReviewStatus,
+    Standing,
+)
 from annotation.workspace.quality import gold_scores
 from annotation.workspace.review import trace_review
 from annotation.workspace.services.claims import assignment_claim_next, assignment_skip
@@ -62,10 +68,6 @@ def claim_next(request: HttpRequest, project_id: int) -> HttpResponse:
     return redirect("workspace-assignment", assignment.pk)
 
 
-# Work that may still change: anything else is shown read-only (the API refuses writes).
-WRITABLE = (AssignmentStatus.IN_PROGRESS, AssignmentStatus.EXPIRED)
-
-
 @login_required
 def assignment_page(request: HttpRequest, assignment_id: int) -> HttpResponse:
     assignment = access_assignment(request.user, assignment_id)
@@ -75,7 +77,7 @@ def assignment_page(request: HttpRequest, assignment_id: int) -> HttpResponse:
         "project": project,
         "problem": assignment.problem,
         "draft": assignment.draft,
-        "read_only": assignment.status not in WRITABLE,
+        "read_only": assignment.status not in OPEN_STATUSES,  # the API refuses writes too
         "returned": assignment.review_status == ReviewStatus.RETURNED,
         "history": selectors.claim_history(assignment=assignment),
         "save_url": reverse("workspace-api-draft", args=[assignment.pk]),

@@ -33,7 +33,7 @@ from annotation.llm.services import check_job_model, job_sampling
 from annotation.problems.models import Origin, StepKind, Trace
 from annotation.problems.selectors import StepView, load_trace_views
 from annotation.problems.services import NewStep, NewTrace, trace_create, trace_steps_replace
-from annotation.workspace.models import Assignment, ItemKind
+from annotation.workspace.models import OPEN_STATUSES, Assignment, ItemKind
 from annotation.workspace.services.drafts import MAX_TEXT
 from annotation.workspace.services.errors import VersionConflict, WorkspaceError
 from annotation.workspace.services.saves import check_writable, compare_and_swap
@@ -268,7 +268,7 @@ def continuation_attach(*, trace_id: int, prefix: Sequence[str], texts: Sequence
     is still `prefix` and their claim still open; False when it is not (the annotator changed
     their path meanwhile, or submitted)."""
     assignment = Assignment.objects.select_for_update().filter(work_trace_id=trace_id).first()
-    if assignment is None or assignment.status not in ("in_progress", "expired"):
+    if assignment is None or assignment.status not in OPEN_STATUSES:
         return False
     trace = Trace.objects.get(pk=trace_id)
     steps = load_trace_views([trace])[0].steps
