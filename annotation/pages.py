@@ -46,6 +46,7 @@ PROJECT_LINKS: list[tuple[str, str, Ability]] = [
     ("Annotate", "workspace-queue", Ability.ANNOTATE),
     ("Review", "review-list", Ability.REVIEW),
     ("Dashboard", "workspace-dashboard", Ability.MANAGE),
+    ("Screening and QC", "workspace-quality", Ability.MANAGE),
     ("Scorer evaluation", "evaluation-home", Ability.RESEARCH),
 ]
 

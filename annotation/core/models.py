@@ -21,6 +21,31 @@ class Project(models.Model):
     stop_at_first_bad_step = models.BooleanField(default=True)
     show_machine_suggestions = models.BooleanField(default=False)
     claim_timeout_minutes = models.PositiveIntegerField(default=60)
+    # Screening and quality control (docs/annotators.md)
+    screening_threshold = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Share of screening steps a new annotator must grade as the gold does "
+        "(0 to 1) before real work; empty: no screening.",
+    )
+    qc_rate = models.FloatField(
+        default=0.0, help_text="Share of an annotator's grading items that are QC items (0 to 1)."
+    )
+    # What a model may add to the annotators' work
+    continuation_model = models.ForeignKey(
+        "llm.ModelConfig",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The generator that continues a solution from an annotator's chosen or "
+        "written step; empty: no continuations.",
+    )
+    queue_job_outputs = models.BooleanField(
+        default=False,
+        help_text="Put every model job's outputs in the annotators' queue; off: only what a "
+        "researcher sends there.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="projects"
@@ -29,7 +54,17 @@ class Project(models.Model):
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.CheckConstraint(condition=models.Q(overlap__gte=1), name="project_overlap_gte_1")
+            models.CheckConstraint(
+                condition=models.Q(overlap__gte=1), name="project_overlap_gte_1"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(qc_rate__gte=0, qc_rate__lte=1), name="project_qc_rate_share"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(screening_threshold__isnull=True)
+                | models.Q(screening_threshold__gte=0, screening_threshold__lte=1),
+                name="project_screening_threshold_share",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -20,6 +20,7 @@ from annotation.datasets.importer import IMPORT_FORMATS
 from annotation.datasets.services import start_import
 from annotation.jobs.api import JobSerializer
 from annotation.jobs.models import Job
+from annotation.jobs.params import REVIEW_FILTERS
 
 
 class ImportSerializer(serializers.Serializer[None]):
@@ -69,6 +70,7 @@ class ExportSerializer(serializers.Serializer[None]):
         default=False,
         help_text="trl-stepwise, math-shepherd: float labels (Monte-Carlo scores).",
     )
+    review = serializers.ChoiceField(choices=REVIEW_FILTERS, default="not_rejected")
 
 
 class ImportViewSet(viewsets.ViewSet):

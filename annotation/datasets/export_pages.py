@@ -20,6 +20,7 @@ from annotation.datasets.export.services import start_export
 from annotation.jobs.access import access_job
 from annotation.jobs.models import JobKind
 from annotation.problems.models import Origin
+from annotation.workspace.review_filter import review_filter_field
 
 
 class ExportForm(forms.Form):
@@ -76,6 +77,10 @@ class ExportForm(forms.Form):
         help_text="trl-stepwise, math-shepherd: float labels (Monte-Carlo scores).",
     )
 
+    review = review_filter_field(
+        "People's work (thought records, annotators' grades) by its review."
+    )
+
     def clean_jobs(self) -> tuple[int, ...]:
         raw = self.cleaned_data["jobs"] or ""
         parts = [part.strip() for part in raw.split(",") if part.strip()]
@@ -106,6 +111,7 @@ class ExportForm(forms.Form):
             kinds=tuple(data["kinds"]),
             include_unfaithful=data["include_unfaithful"],
             soft_labels=data["soft_labels"],
+            review=data["review"] or "not_rejected",
         )
 
 

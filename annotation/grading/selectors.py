@@ -77,13 +77,13 @@ def source_grades(
 
 @cache
 def _path_with_grades_sql() -> tuple[str, Selected, Selected]:
-    step = Selected(TraceStep, "s", ("node", "position"))
+    step = Selected(TraceStep, "s", ("node", "position", "on_path"))
     grade = Selected(Grade, "g", ("id", "rating", "unsure", "critique"))
     sql = (
         f"SELECT {step.sql}, {grade.sql} FROM {TraceStep._meta.db_table} s "
         f"LEFT JOIN {Grade._meta.db_table} g "
         "ON g.node_id = s.node_id AND g.source_id = %s AND g.is_current "
-        "WHERE s.trace_id = %s AND s.on_path"
+        "WHERE s.trace_id = %s"
     )
     return sql, step, grade
 
@@ -98,18 +98,29 @@ class CurrentGrade:
     critique: str
 
 
-def path_with_current_grades(
-    trace_id: int, source: GradeSource
-) -> tuple[dict[str, int], dict[uuid.UUID, CurrentGrade]]:
-    """The position of each node on the trace's path and the source's current grade on it, in
-    one fixed statement (a save runs this several times a minute per annotator)."""
+@dataclass(frozen=True, slots=True)
+class TraceGrades:
+    """The steps of a trace a person may grade, with their current grades."""
+
+    positions: dict[str, int]  # every node shown in the trace: its path and its alternatives
+    path: frozenset[str]  # the nodes on its path
+    current: dict[uuid.UUID, CurrentGrade]
+
+
+def path_with_current_grades(trace_id: int, source: GradeSource) -> TraceGrades:
+    """The position of each node shown in the trace (path and alternatives), which are on its
+    path, and the source's current grade on each, in one fixed statement (a save runs this
+    several times a minute per annotator)."""
     sql, step, grade = _path_with_grades_sql()
     positions: dict[str, int] = {}
+    path: set[str] = set()
     current: dict[uuid.UUID, CurrentGrade] = {}
     for row in fetch_all(sql, [source.pk, trace_id]):
-        nid, position = step.values(row)
+        nid, position, on_path = step.values(row)
         positions[str(nid)] = position
+        if on_path:
+            path.add(str(nid))
         grade_id, rating, unsure, critique = grade.values(row, step.width)
         if grade_id is not None:
             current[nid] = CurrentGrade(grade_id, rating, unsure, critique)
-    return positions, current
+    return TraceGrades(positions, frozenset(path), current)

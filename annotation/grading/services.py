@@ -3,7 +3,9 @@ write per kind whose versioning policy is its own (docs/architecture.md, "Who wr
 
 - a person: a changed grade retires the current one (kept as history) and a new version is
   inserted; a cleared rating retires it (`person_grades_write`, the autosave's fixed
-  statements);
+  statements); when the person's own path leaves the trace they grade, their current grades
+  given in that trace are given in their path from then on (`person_grades_retrace`: the
+  trace they point at changes, no version is added);
 - a model run (PRM or judge): one score per node and run; the first write wins and a re-run of
   the same run writes nothing (`run_scores_write`);
 - Monte-Carlo rollouts: a label that exists is kept, except that a measured label replaces an
@@ -150,6 +152,14 @@ def person_grades_write(
         )
     insert_rows(Grade, NEW_GRADE_FIELDS, fresh)
     return len(fresh)
+
+
+def person_grades_retrace(*, source: GradeSource, from_trace_id: int, to_trace_id: int) -> int:
+    """The person's current grades given in one trace, given in another from now on (their own
+    path, origin labeled, made from it). Returns how many."""
+    return (
+        current_grades().filter(source=source, trace_id=from_trace_id).update(trace_id=to_trace_id)
+    )
 
 
 # A model run's scores: one per node and run -----------------------------------------------

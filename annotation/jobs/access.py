@@ -11,7 +11,9 @@ from annotation.jobs.models import Job, JobKind
 
 def job_ability(kind: str) -> Ability:
     """What starting (and running) a job of this kind needs: imports and exports are admins'
-    business, model jobs researchers'."""
+    business, model jobs researchers', continuing their own path annotators'."""
+    if kind == JobKind.CONTINUE:
+        return Ability.ANNOTATE
     return Ability.MANAGE if kind in (JobKind.IMPORT, JobKind.EXPORT) else Ability.RESEARCH
 
 

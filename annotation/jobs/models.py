@@ -13,6 +13,7 @@ class JobKind(models.TextChoices):
     TREE = "tree", "Build trees"
     LONG_THOUGHT = "long_thought", "Derive long thoughts"
     MONTE_CARLO = "monte_carlo", "Monte-Carlo labels"
+    CONTINUE = "continue", "Continue an annotator's path"
 
 
 class JobStatus(models.TextChoices):

@@ -30,6 +30,10 @@ OWNER = "owner"
 PROBLEM, TRACE, MODEL_CONFIG, PROMPT_VERSION, JOB = "problem", "trace", "model", "prompt", "job"
 
 MAX_ITEMS_PER_JOB = 100_000
+# Which people's work a job or an export reads, by its review (annotation/workspace/
+# review_filter.py): only accepted work, anything not rejected (the default), or all of it.
+ReviewFilter = Literal["accepted", "not_rejected", "all"]
+REVIEW_FILTERS: tuple[str, ...] = ("accepted", "not_rejected", "all")
 SAMPLING_KEYS = frozenset({"temperature", "top_p", "max_tokens", "seed", "stop"})
 
 
@@ -199,9 +203,12 @@ class ExpandParams(Params, Generation):
     n: int = 1
     sampling: dict[str, Any] = field(default_factory=dict)
     chunk_size: int = 4
+    review: ReviewFilter = "not_rejected"  # which thought records may be expanded
 
     def __post_init__(self) -> None:
         check_mode(self.mode, EXPAND_MODES, "expand or rationalize")
+        if self.review not in REVIEW_FILTERS:
+            raise ParamsError("review", f"use one of {', '.join(REVIEW_FILTERS)}")
         if self.mode == "expand":
             check_items("trace_ids", self.trace_ids)
         else:
@@ -328,6 +335,22 @@ class MonteCarloParams(Params, Generation):
 
 
 @dataclass(frozen=True)
+class ContinueParams(Params, Generation):
+    """Continue an annotator's own path (a trace of origin labeled) from its last step; the
+    continuation is shown only while the path still starts with `prefix` (node ids)."""
+
+    trace: int = field(metadata=owns(TRACE))
+    prefix: tuple[str, ...]
+    model: ModelSnapshot = field(metadata=owns(MODEL_CONFIG))
+    sampling: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.prefix:
+            raise ParamsError("prefix", "a continuation starts from at least one step")
+        check_sampling(self.sampling)
+
+
+@dataclass(frozen=True)
 class ImportParams(Params):
     """The file itself is the job's input_file; it names no rows."""
 
@@ -353,6 +376,7 @@ def params_class(kind: str) -> type[JobParams]:
         "tree": TreeParams,
         "long_thought": LongThoughtParams,
         "monte_carlo": MonteCarloParams,
+        "continue": ContinueParams,
     }
     try:
         return classes[kind]

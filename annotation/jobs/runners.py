@@ -20,6 +20,7 @@ RunnerPath = str
 RUNNERS: dict[str, RunnerPath] = {
     "import": "annotation.datasets.jobs.run_import",
     "export": "annotation.datasets.export.jobs.run_export",
+    "continue": "workers.runners.continuation.run_continue",  # one generation: not sharded
 }
 # What a runner may report about a chunk it processed (e.g. backend calls); the job's result
 # gets every chunk's report.

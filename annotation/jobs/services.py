@@ -33,6 +33,7 @@ GPU_KINDS = frozenset(
         JobKind.TREE,
         JobKind.LONG_THOUGHT,
         JobKind.MONTE_CARLO,
+        JobKind.CONTINUE,
     }
 )
 

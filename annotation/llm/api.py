@@ -101,6 +101,11 @@ class StartJobSerializer(serializers.Serializer[None]):
         help_text="sample: a recipe's n and sampling over the given ones; dpo: 20 samples at "
         "temperature 0.7, top_p 0.95.",
     )
+    review = serializers.ChoiceField(
+        choices=["accepted", "not_rejected", "all"],
+        default="not_rejected",
+        help_text="Expand: thought records by their review.",
+    )
 
 
 class LLMJobViewSet(viewsets.GenericViewSet[Any]):
@@ -150,6 +155,7 @@ class LLMJobViewSet(viewsets.GenericViewSet[Any]):
                         trace_ids=data.get("trace_ids"),
                         problem_ids=data.get("problem_ids"),
                         scorer=scorer,
+                        review=data["review"],
                         **common,
                     )
         except DjangoValidationError as error:

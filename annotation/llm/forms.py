@@ -10,6 +10,7 @@ from annotation.core.models import Project
 from annotation.llm.models import ModelConfig, PromptPurpose, PromptTemplate
 from annotation.llm.services import SAMPLING_PRESETS
 from annotation.problems.models import Origin
+from annotation.workspace.review_filter import review_filter_field
 
 
 class ModelConfigForm(forms.ModelForm[ModelConfig]):
@@ -109,6 +110,7 @@ class ExpandJobForm(SamplingFields, TraceFilterFields):
         choices=[("expand", "Expand records"), ("rationalize", "Rationalize known answers")]
     )
     source = forms.CharField(required=False, help_text="Rationalize: problems of this dataset.")
+    review = review_filter_field("Expand: thought records by their review.")
 
     def __init__(self, project: Project, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

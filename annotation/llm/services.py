@@ -16,6 +16,7 @@ from annotation.core.access import Ability, abilities
 from annotation.core.models import Project
 from annotation.jobs.models import Job, JobKind
 from annotation.jobs.params import (
+    REVIEW_FILTERS,
     ExpandParams,
     ModelSnapshot,
     PromptSnapshot,
@@ -32,6 +33,7 @@ from annotation.llm.models import (
     PromptTemplate,
     PromptVersion,
 )
+from annotation.workspace.review_filter import trace_ids_passing
 
 MODEL_FIELDS = (
     "name",
@@ -322,16 +324,30 @@ def start_expand_job(
     sampling: dict[str, Any] | None = None,
     scorer: ModelConfig | None = None,
     chunk_size: int = 4,
+    review: str = "not_rejected",
 ) -> Job:
     """Expand records into long-form reasoning (mode expand, from traces), or rationalize
-    known answers STaR-style (mode rationalize, from problems with an answer)."""
+    known answers STaR-style (mode rationalize, from problems with an answer). Thought
+    records pass by their review (`review`: accepted, not_rejected or all; see
+    annotation/workspace/review_filter.py); the job records the filter in its params."""
     check_job_model(model, scorer=False)
     if scorer is not None:
         check_job_model(scorer, scorer=True, field="scorer")
     purpose = PromptPurpose.RATIONALIZE if mode == "rationalize" else PromptPurpose.EXPAND
     expanding = mode != "rationalize"  # an unknown mode is refused by ExpandParams
+    if expanding and trace_ids and review in REVIEW_FILTERS:
+        passing = trace_ids_passing(trace_ids, review)
+        if not passing:
+            raise ValidationError(
+                {
+                    "review": f"none of the traces passes review={review}: their people's work "
+                    "was rejected or returned; choose review=all to expand them anyway"
+                }
+            )
+        trace_ids = passing
     params = ExpandParams(
         mode=mode,
+        review=review,  # type: ignore[arg-type]  # ExpandParams refuses an unknown filter
         trace_ids=tuple(trace_ids or ()) if expanding else (),
         problem_ids=() if expanding else tuple(problem_ids or ()),
         n=n,

@@ -198,7 +198,11 @@ def _start(kind: str, project: Project, user: Any, data: dict[str, Any], form: A
         project, origin=data["origin"], job_id=data["from_job"], limit=data["limit"]
     )
     return services.start_expand_job(
-        mode="expand", trace_ids=trace_ids, scorer=data["scorer"], **common
+        mode="expand",
+        trace_ids=trace_ids,
+        scorer=data["scorer"],
+        review=data["review"] or "not_rejected",
+        **common,
     )
 
 

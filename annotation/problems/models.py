@@ -78,6 +78,7 @@ class Origin(models.TextChoices):
     EXPANSION = "expansion", "Expansion"
     TREE = "tree", "Tree path"
     LONG_THOUGHT = "long_thought", "Long thought"
+    LABELED = "labeled", "Labeled path"  # an annotator's own path through a trace's steps
 
 
 class FinishReason(models.TextChoices):

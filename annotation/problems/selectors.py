@@ -86,6 +86,7 @@ class StepView:
     kind: str
     extra: dict[str, Any] | None
     grade: GradeView | None
+    node_id: UUID | None = None
 
 
 @dataclass(slots=True)
@@ -93,6 +94,10 @@ class TraceView:
     trace: Trace
     steps: list[StepView] = field(default_factory=list)  # by position, then option
     prompt: str | None = None  # the prompt its model saw, when an export looked it up
+    grader: int = 0  # the source whose grades the view holds (0: a loader's selection)
+    # The person's work behind the grades, when the grader is an annotator who claimed the
+    # trace (annotation/workspace/exports.py): finish reason, time spent, submit time, purpose.
+    labeling: dict[str, Any] | None = None
 
     @property
     def path(self) -> list[StepView]:
@@ -160,6 +165,7 @@ def load_trace_views(traces: Sequence[Trace], grades: GradeLoader = no_grades) -
             views.append(
                 TraceView(
                     trace=trace,
+                    grader=grader,
                     steps=[
                         StepView(
                             position,
@@ -168,6 +174,7 @@ def load_trace_views(traces: Sequence[Trace], grades: GradeLoader = no_grades) -
                             *nodes[node_id],
                             extra,
                             graded.get((trace_id, node_id, grader)),
+                            node_id,
                         )
                         for trace_id, position, option, on_path, extra, node_id in by_trace[
                             trace.pk

@@ -17,7 +17,7 @@ from django.db.models import Field
 
 from annotation.core.bulk import insert_new_rows, insert_rows, reserve_ids
 from annotation.problems.models import StepKind, StepNode, Trace, TraceStep
-from annotation.problems.tree import node_id, place_steps
+from annotation.problems.tree import place_steps
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,48 +111,57 @@ def traces_write(traces: Sequence[NewTrace]) -> list[Trace]:
     nodes: dict[uuid.UUID, NewNode] = {}
     steps: list[TraceStep] = []
     for trace, row in zip(traces, rows, strict=True):
-        for step, nid, parent, depth in place_steps(
-            trace.problem_id, trace.steps, trace.existing_nodes
-        ):
-            if not (step.on_path and step.position in trace.existing_nodes):
-                nodes.setdefault(
-                    nid, NewNode(nid, trace.problem_id, parent, depth, step.text, step.kind)
-                )
-            steps.append(
-                TraceStep(
-                    trace_id=row.pk,
-                    position=step.position,
-                    node_id=nid,
-                    option=step.option,
-                    on_path=step.on_path,
-                    backtrack_to=step.backtrack_to,
-                    extra=step.extra,
-                )
-            )
+        steps += _placed(row.pk, trace.problem_id, trace.steps, trace.existing_nodes, nodes)
     nodes_write(nodes.values())
     TraceStep.objects.bulk_create(steps)
     return rows
 
 
+def _placed(
+    trace_id: int,
+    problem_id: int,
+    steps: Sequence[NewStep],
+    existing: Mapping[int, uuid.UUID],
+    nodes: dict[uuid.UUID, NewNode],
+) -> list[TraceStep]:
+    """The trace's step rows; the nodes they need that are not `existing` go into `nodes`."""
+    rows = []
+    for step, nid, parent, depth in place_steps(problem_id, steps, existing):
+        if not (step.on_path and step.position in existing):
+            nodes.setdefault(nid, NewNode(nid, problem_id, parent, depth, step.text, step.kind))
+        rows.append(
+            TraceStep(
+                trace_id=trace_id,
+                position=step.position,
+                node_id=nid,
+                option=step.option,
+                on_path=step.on_path,
+                backtrack_to=step.backtrack_to,
+                extra=step.extra,
+            )
+        )
+    return rows
+
+
+def trace_steps_replace(
+    *,
+    trace_id: int,
+    problem_id: int,
+    steps: Sequence[NewStep],
+    existing_nodes: Mapping[int, uuid.UUID] | None = None,
+) -> None:
+    """Show `steps` in the trace instead of what it showed: an annotator's own path (origin
+    labeled) as they choose, write and continue. Nodes stay in the tree; grades are not
+    touched. Call inside a transaction."""
+    TraceStep.objects.filter(trace_id=trace_id).delete()
+    nodes: dict[uuid.UUID, NewNode] = {}
+    rows = _placed(trace_id, problem_id, steps, existing_nodes or {}, nodes)
+    nodes_write(nodes.values())
+    TraceStep.objects.bulk_create(rows)
+
+
 def trace_create(trace: NewTrace) -> Trace:
     return traces_write([trace])[0]
-
-
-def siblings_write(
-    *, problem_id: int, texts: Mapping[uuid.UUID, str]
-) -> dict[uuid.UUID, uuid.UUID]:
-    """A step written in place of each node (a corrected step): a sibling with the given text
-    under the same parent. Returns each node's sibling id."""
-    siblings: dict[uuid.UUID, uuid.UUID] = {}
-    nodes = []
-    for parent_id, depth, nid in StepNode.objects.filter(pk__in=texts).values_list(
-        "parent_id", "depth", "id"
-    ):
-        sibling = node_id(problem_id, parent_id, StepKind.STEP, texts[nid])
-        nodes.append(NewNode(sibling, problem_id, parent_id, depth, texts[nid]))
-        siblings[nid] = sibling
-    nodes_write(nodes)
-    return siblings
 
 
 # The importer's COPY ------------------------------------------------------------------------

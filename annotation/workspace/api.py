@@ -1,4 +1,5 @@
-"""JSON endpoints of the editors: versioned autosave and submit (contract in docs/frontend.md)."""
+"""JSON endpoints of the editors: versioned autosave and submit, and the grading page's own
+path (choose an alternative, write a step, continue from one); contract in docs/frontend.md."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, JsonResponse
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
@@ -18,7 +19,13 @@ from annotation.problems.models import FinishReason
 from annotation.workspace.access import access_assignment
 from annotation.workspace.models import Assignment, ItemKind
 from annotation.workspace.services.drafts import MAX_TEXT
-from annotation.workspace.services.errors import VersionConflict, WorkspaceError
+from annotation.workspace.services.errors import VersionConflict, WorkLocked, WorkspaceError
+from annotation.workspace.services.paths import (
+    PathChange,
+    latest_continuation,
+    work_path_change,
+    work_path_continue,
+)
 from annotation.workspace.services.records import record_submit
 from annotation.workspace.services.saves import assignment_save, grading_submit
 
@@ -39,7 +46,7 @@ JsonView = Callable[..., JsonResponse]
 def json_errors(view: JsonView) -> JsonView:
     """Answers in JSON: 401 when logged out, 403/404 from the access door, 400 for a bad body
     (naming the field) or a WorkspaceError, 409 with the stored draft and version on a version
-    conflict."""
+    conflict, 409 with `locked` on a write to submitted or skipped work."""
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
@@ -57,6 +64,11 @@ def json_errors(view: JsonView) -> JsonView:
             return JsonResponse({"error": str(error)}, status=400)
         except VersionConflict as conflict:
             return conflict_response(conflict.assignment)
+        except WorkLocked as locked:
+            status = locked.assignment.status
+            return JsonResponse(
+                {"error": str(locked), "locked": True, "status": status}, status=409
+            )
 
     return wrapper
 
@@ -146,3 +158,65 @@ def submit(request: HttpRequest, assignment_id: int) -> JsonResponse:
     if assignment.project.show_ground_truth:  # as the page's ground-truth disclosure
         result["is_correct"] = trace.is_correct
     return JsonResponse(result)
+
+
+def _whole_number(body: dict[str, Any], name: str) -> int:
+    value = body.get(name)
+    if type(value) is not int or not 0 <= value < 2**15:
+        raise BodyError(name, "expected a whole number, 0 or more")
+    return value
+
+
+@require_http_methods(["POST"])
+@json_errors
+def change_path(request: HttpRequest, assignment_id: int) -> JsonResponse:
+    """`{"version", "position", "choose": <option>}` or `{"version", "position", "write":
+    "<text>"}`: the annotator's path continues from that alternative or their own step."""
+    assignment = access_assignment(request.user, assignment_id)
+    body = _body(request)
+    position = _whole_number(body, "position")
+    if ("choose" in body) == ("write" in body):
+        raise BodyError("choose", "give either choose (an alternative's option) or write (text)")
+    if "choose" in body:
+        change = PathChange(position, "choose", option=_whole_number(body, "choose"))
+    else:
+        text = bodies.text(body["write"], "write", max_chars=MAX_TEXT)
+        change = PathChange(position, "write", text=text)
+    version = work_path_change(assignment=assignment, version=body.get("version"), change=change)
+    return JsonResponse({"version": version})
+
+
+@require_http_methods(["POST"])
+@json_errors
+def continue_path(request: HttpRequest, assignment_id: int) -> JsonResponse:
+    """`{"version", "position"}`: the project's model continues the path from that step; 202
+    with the job (`id`) and the claim's new version."""
+    assignment = access_assignment(request.user, assignment_id)
+    body = _body(request)
+    try:
+        version, job = work_path_continue(
+            assignment=assignment,
+            version=body.get("version"),
+            position=_whole_number(body, "position"),
+        )
+    except ValidationError as error:  # the job's inputs: as every job API answers them
+        return JsonResponse(error.message_dict, status=400)
+    return JsonResponse({"id": job.pk, "version": version, "status": job.status}, status=202)
+
+
+@require_http_methods(["GET"])
+@json_errors
+def continuation(request: HttpRequest, assignment_id: int) -> JsonResponse:
+    """The last continuation asked for: its job's status, and whether it was shown."""
+    assignment = access_assignment(request.user, assignment_id)
+    job = latest_continuation(assignment)
+    if job is None:
+        return JsonResponse({"status": None})
+    return JsonResponse(
+        {
+            "job": job.pk,
+            "status": job.status,
+            "attached": bool(job.result.get("attached")),
+            "error": job.error or None,
+        }
+    )

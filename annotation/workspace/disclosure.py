@@ -6,9 +6,11 @@ the machine suggestions (a PRM's or judge's current scores) only if the project 
 ground truth (a problem's answer and solution, and whether a trace matches it) only if the
 project shows it, and never other annotators' grades, retired versions, gold references,
 Monte-Carlo labels, imported metadata (PRM800K's quality-control and screening flags), other
-people's thought records or the verdicts on traces they did not write. Reviewers, researchers,
-admins and superusers see everything. The access doors (annotation/core/access.py) decide
-whether an object may be seen at all; this module decides which of its parts.
+people's thought records or labeled paths, the verdicts on traces they did not write, or why an
+item was given to them (work, screening or QC: `Assignment.purpose` is shown to no annotator).
+Reviewers, researchers, admins and superusers see everything. The access doors
+(annotation/core/access.py) decide whether an object may be seen at all; this module decides
+which of its parts.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from annotation.grading.selectors import current_grades
 from annotation.problems.models import Origin, Trace
 from annotation.workspace.models import GoldItem
 
+# Traces that are one person's work, which other blind annotators do not see.
+PEOPLES_WORK = (Origin.THOUGHT_RECORD, Origin.LABELED)
 # Machine grades an annotator may be shown as suggestions, where the project turns them on.
 SUGGESTION_KINDS = (SourceKind.PRM, SourceKind.JUDGE)
 
@@ -127,11 +131,11 @@ class Disclosure:
     # Traces ---------------------------------------------------------------------------
 
     def traces(self, traces: QuerySet[Trace]) -> QuerySet[Trace]:
-        """Every trace of the viewer's projects, but other people's thought records where the
-        viewer is blind."""
+        """Every trace of the viewer's projects, but other people's thought records and
+        labeled paths (their own path through a trace they graded) where the viewer is blind."""
         if self.everything:
             return traces
-        others_record = Q(origin=Origin.THOUGHT_RECORD) & ~Q(author_id=self.user_id)
+        others_record = Q(origin__in=PEOPLES_WORK) & ~Q(author_id=self.user_id)
         return traces.filter(
             Q(problem__project_id__in=self.full)
             | (Q(problem__project_id__in=self._projects()) & ~others_record)

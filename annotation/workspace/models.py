@@ -2,7 +2,12 @@
 
 An item is either a trace to grade (kind "grade") or a problem to record a thought process on
 (kind "record"). One Assignment row per (item, annotator) is the claim; its `version` makes every
-save a compare-and-swap, so two tabs never overwrite each other silently.
+save a compare-and-swap, so two tabs never overwrite each other silently. A submitted claim is
+final until a reviewer returns it (AssignmentEvent keeps each submit, return and decision).
+
+Gold items (screening and quality control) measure annotators; an annotator's Standing in a
+project says whether they are screened, active or paused; QueuedTrace holds the model outputs a
+researcher sent to the annotators' queue.
 """
 
 from django.conf import settings
@@ -27,10 +32,23 @@ class AssignmentStatus(models.TextChoices):
 class ReviewStatus(models.TextChoices):
     ACCEPTED = "accepted", "Accepted"
     REJECTED = "rejected", "Rejected"
+    RETURNED = "returned", "Returned to the annotator"
+
+
+class Purpose(models.TextChoices):
+    """Why an item was given: real work, or a gold item that measures the annotator. Never
+    shown to the annotator (annotation/workspace/disclosure.py)."""
+
+    WORK = "work", "Work"
+    QC = "qc", "Quality control"
+    SCREENING = "screening", "Screening"
 
 
 # Claims that take one of the `overlap` places of an item.
 ACTIVE_STATUSES = (AssignmentStatus.IN_PROGRESS, AssignmentStatus.SUBMITTED)
+# Claims whose work may still change (an expired one is taken back on its next save); the
+# others are final, shown read-only.
+OPEN_STATUSES = (AssignmentStatus.IN_PROGRESS, AssignmentStatus.EXPIRED)
 
 
 class Assignment(models.Model):
@@ -66,6 +84,16 @@ class Assignment(models.Model):
         related_name="record_assignment",
         help_text="The thought record written on submit (kind record).",
     )
+    work_trace = models.OneToOneField(
+        Trace,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="work_assignment",
+        help_text="The annotator's own path (origin labeled) once it leaves the trace's: an "
+        "alternative chosen, a step written, a continuation (kind grade).",
+    )
+    purpose = models.CharField(max_length=10, choices=Purpose.choices, default=Purpose.WORK)
     claimed_at = models.DateTimeField()
     updated_at = models.DateTimeField(auto_now=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
@@ -117,15 +145,114 @@ class Assignment(models.Model):
     def __str__(self) -> str:
         return f"{self.kind} assignment {self.pk} of {self.annotator_id} ({self.status})"
 
+    @property
+    def graded_trace_id(self) -> int | None:
+        """The trace the annotator's grades are given in: their own path once they left the
+        trace's, else the trace."""
+        return self.work_trace_id or self.trace_id
+
+
+class GoldKind(models.TextChoices):
+    QC = "qc", "Quality control"
+    SCREENING = "screening", "Screening"
+
 
 class GoldItem(models.Model):
-    """A quality-control trace: its reference grades are the current grades of `source`."""
+    """A screening or quality-control trace: its reference grades are the current grades of
+    `source`."""
 
     trace = models.OneToOneField(Trace, on_delete=models.CASCADE, related_name="gold")
     source = models.ForeignKey(
         "grading.GradeSource", on_delete=models.PROTECT, related_name="gold_items"
     )
+    kind = models.CharField(max_length=10, choices=GoldKind.choices, default=GoldKind.QC)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
-        return f"gold trace {self.trace_id}"
+        return f"{self.kind} gold trace {self.trace_id}"
+
+
+class EventKind(models.TextChoices):
+    SUBMITTED = "submitted", "Submitted"
+    RETURNED = "returned", "Returned"
+    ACCEPTED = "accepted", "Accepted"
+    REJECTED = "rejected", "Rejected"
+
+
+class AssignmentEvent(models.Model):
+    """One step of a claim's life after work began: a submit, a return, a review decision."""
+
+    assignment = models.ForeignKey(Assignment, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=10, choices=EventKind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    version = models.PositiveIntegerField(help_text="The assignment's version after the event.")
+    comment = models.TextField(blank=True)
+    record = models.ForeignKey(
+        Trace,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The thought record a submit wrote (a returned record's later submit writes "
+        "another; the earlier one is superseded).",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["assignment", "created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of assignment {self.assignment_id} at version {self.version}"
+
+
+class StandingStatus(models.TextChoices):
+    SCREENING = "screening", "In screening"
+    ACTIVE = "active", "Active"
+    FAILED = "failed", "Did not pass screening"
+    PAUSED = "paused", "Paused"
+
+
+class Standing(models.Model):
+    """An annotator's standing in a project: made on their first claim (in screening when the
+    project screens, else active)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="standings")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="standings"
+    )
+    status = models.CharField(max_length=10, choices=StandingStatus.choices)
+    screening_accuracy = models.FloatField(null=True, blank=True)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "user"], name="standing_one_per_member")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} is {self.status} in {self.project_id}"
+
+
+class QueuedTrace(models.Model):
+    """A model output a researcher sent to the annotators' queue (imported traces and human
+    solutions are there without it)."""
+
+    trace = models.OneToOneField(Trace, on_delete=models.CASCADE, related_name="queued")
+    sent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    job = models.ForeignKey(
+        "jobs.Job", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    sent_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"trace {self.trace_id} sent to the queue"

@@ -10,24 +10,23 @@ from django.db.models import Avg, Count, Q, Sum
 
 from algorithms.agreement import (
     first_error_agreement,
-    first_error_index,
     fleiss_kappa,
     krippendorff_alpha,
 )
 from annotation.core.models import Project
 from annotation.grading.models import SourceKind
 from annotation.grading.selectors import current_grades
-from annotation.problems.models import Trace
 from annotation.problems.selectors import path as trace_path
 from annotation.problems.selectors import path_node_ids
 from annotation.workspace.disclosure import suggested_scores
 from annotation.workspace.models import (
     Assignment,
+    AssignmentEvent,
     AssignmentStatus,
-    GoldItem,
     ItemKind,
 )
-from annotation.workspace.services.claims import GRADEABLE_ORIGINS, open_items
+from annotation.workspace.services.claims import open_items, queued_traces
+from annotation.workspace.services.paths import WRITTEN, graded_view
 
 RATINGS = (-1, 0, 1)
 
@@ -64,11 +63,37 @@ def path_steps(trace_id: int) -> list[PathStep]:
     ]
 
 
-def grading_steps(*, assignment: Assignment) -> list[PathStep]:
-    """The trace's path; with machine suggestions (a PRM's or judge's score) if the project
-    shows them (the rule is annotation/core/disclosure.py's)."""
-    assert assignment.trace_id is not None
-    steps = path_steps(assignment.trace_id)
+@dataclass(slots=True)
+class ShownStep:
+    """A step of the grading page: on the annotator's path, or an alternative offered there."""
+
+    position: int
+    option: int | None
+    on_path: bool
+    node_id: str
+    text: str
+    kind: str
+    written: bool = False  # the annotator wrote it
+    suggestion: float | None = None
+
+
+def grading_steps(*, assignment: Assignment) -> list[ShownStep]:
+    """The steps the annotator grades, by position: the path's step then the alternatives
+    (their own path's once it left the trace's); with machine suggestions (a PRM's or judge's
+    score) if the project shows them (the rule is annotation/workspace/disclosure.py's)."""
+    steps = [
+        ShownStep(
+            s.position,
+            s.option,
+            s.on_path,
+            str(s.node_id),
+            s.text,
+            s.kind,
+            written=s.option is None and s.extra == WRITTEN,
+        )
+        for s in graded_view(assignment)
+    ]
+    steps.sort(key=lambda s: (s.position, not s.on_path, s.option if s.option is not None else -1))
     if assignment.project.show_machine_suggestions and steps:
         scores = suggested_scores(
             project_id=assignment.project_id, node_ids=[s.node_id for s in steps]
@@ -76,6 +101,11 @@ def grading_steps(*, assignment: Assignment) -> list[PathStep]:
         for step in steps:
             step.suggestion = scores.get(step.node_id)
     return steps
+
+
+def claim_history(*, assignment: Assignment) -> list[AssignmentEvent]:
+    """Submits, returns and review decisions of a claim, oldest first."""
+    return list(assignment.events.select_related("actor").order_by("created_at", "id"))
 
 
 # Review -----------------------------------------------------------------------------------
@@ -110,38 +140,6 @@ def review_items(*, project: Project, limit: int = 200) -> list[ReviewItem]:
     return list(items.values())[:limit]
 
 
-@dataclass(slots=True)
-class ReviewRow:
-    step: PathStep
-    cells: list[dict[str, Any] | None]
-
-
-def trace_review(*, trace: Trace) -> tuple[list[Assignment], list[ReviewRow]]:
-    """Every annotator's submitted grades on the trace, one column per annotator."""
-    assignments = list(
-        Assignment.objects.filter(
-            trace=trace, kind=ItemKind.GRADE, status=AssignmentStatus.SUBMITTED
-        )
-        .select_related("annotator", "reviewer")
-        .order_by("submitted_at", "id")
-    )
-    steps = path_steps(trace.pk)
-    grades = {
-        (str(node), user): {"rating": rating, "unsure": unsure, "critique": critique}
-        for node, user, rating, unsure, critique in current_grades()
-        .filter(
-            node_id__in=[s.node_id for s in steps],
-            source__user_id__in=[a.annotator_id for a in assignments],
-        )
-        .values_list("node_id", "source__user_id", "rating", "unsure", "critique")
-    }
-    rows = [
-        ReviewRow(step, [grades.get((step.node_id, a.annotator_id)) for a in assignments])
-        for step in steps
-    ]
-    return assignments, rows
-
-
 # Agreement, gold, progress ----------------------------------------------------------------
 
 
@@ -154,10 +152,16 @@ def _human_ratings(project: Project) -> dict[int, dict[int, list[int | None]]]:
     )
     trace_ids = {t for t, _ in done if t is not None}
     paths = _paths(trace_ids)
+    # By node: a grade given on the annotator's own path (paths.py) is a grade of the step.
     grades = {
         (str(node), user): rating
         for node, user, rating in current_grades()
-        .filter(trace_id__in=trace_ids, source__kind=SourceKind.HUMAN, rating__isnull=False)
+        .filter(
+            node_id__in={n for nodes in paths.values() for n in nodes},
+            source__kind=SourceKind.HUMAN,
+            source__user_id__in={u for _, u in done},
+            rating__isnull=False,
+        )
         .values_list("node_id", "source__user_id", "rating")
     }
     result: dict[int, dict[int, list[int | None]]] = defaultdict(dict)
@@ -208,56 +212,6 @@ def project_agreement(*, project: Project) -> tuple[Agreement, dict[int, Agreeme
     return _agreement(ratings), per_user
 
 
-@dataclass(slots=True)
-class GoldScore:
-    steps: int = 0
-    correct_steps: int = 0
-    traces: int = 0
-    first_error_hits: int = 0
-
-    @property
-    def step_accuracy(self) -> float | None:
-        return self.correct_steps / self.steps if self.steps else None
-
-    @property
-    def first_error_accuracy(self) -> float | None:
-        return self.first_error_hits / self.traces if self.traces else None
-
-
-def gold_accuracy(*, project: Project) -> dict[int, GoldScore]:
-    """Each annotator's accuracy on the gold traces they submitted: per step, and on where the
-    first error is."""
-    golds = dict(
-        GoldItem.objects.filter(trace__problem__project=project).values_list(
-            "trace_id", "source_id"
-        )
-    )
-    if not golds:
-        return {}
-    reference: dict[int, dict[str, int]] = defaultdict(dict)
-    for trace_id, node, source, rating in (
-        current_grades()
-        .filter(trace_id__in=golds, rating__isnull=False)
-        .values_list("trace_id", "node_id", "source_id", "rating")
-    ):
-        if trace_id is not None and rating is not None and golds[trace_id] == source:
-            reference[trace_id][str(node)] = rating
-    ratings = _human_ratings(project)
-    paths = _paths(set(golds))
-    scores: dict[int, GoldScore] = defaultdict(GoldScore)
-    for trace_id in golds:
-        expected = [reference[trace_id].get(node) for node in paths.get(trace_id, [])]
-        for user, given in ratings.get(trace_id, {}).items():
-            score = scores[user]
-            score.traces += 1
-            score.first_error_hits += first_error_index(given) == first_error_index(expected)
-            for want, got in zip(expected, given, strict=True):
-                if want is not None and got is not None:
-                    score.steps += 1
-                    score.correct_steps += want == got
-    return dict(scores)
-
-
 def progress(*, project: Project) -> list[dict[str, Any]]:
     """Per annotator: items by status and time spent per submitted item."""
     submitted = Q(status=AssignmentStatus.SUBMITTED)
@@ -281,10 +235,7 @@ def progress(*, project: Project) -> list[dict[str, Any]]:
 
 
 def project_totals(*, project: Project) -> dict[str, Any]:
-    grade_items = Trace.objects.filter(
-        problem__project=project,
-        origin__in=GRADEABLE_ORIGINS,
-    ).count()
+    grade_items = queued_traces(project).count()
     done = (
         Assignment.objects.filter(project=project, status=AssignmentStatus.SUBMITTED)
         .values("kind")

@@ -17,10 +17,19 @@ from annotation.problems.access import access_trace
 from annotation.problems.models import FinishReason
 from annotation.workspace import selectors
 from annotation.workspace.access import access_assignment
-from annotation.workspace.models import AssignmentStatus, ItemKind
+from annotation.workspace.models import (
+    OPEN_STATUSES,
+    AssignmentStatus,
+    ItemKind,
+    ReviewStatus,
+    Standing,
+)
+from annotation.workspace.quality import gold_scores
+from annotation.workspace.review import trace_review
 from annotation.workspace.services.claims import assignment_claim_next, assignment_skip
 from annotation.workspace.services.drafts import MAX_TEXT, THOUGHT_KINDS
 from annotation.workspace.services.errors import WorkspaceError
+from annotation.workspace.services.paths import pending_continuation
 from annotation.workspace.services.reviews import assignment_review
 
 MAX_SKIP_REASON = 2000  # characters, as assignment_skip keeps
@@ -68,13 +77,23 @@ def assignment_page(request: HttpRequest, assignment_id: int) -> HttpResponse:
         "project": project,
         "problem": assignment.problem,
         "draft": assignment.draft,
+        "read_only": assignment.status not in OPEN_STATUSES,  # the API refuses writes too
+        "returned": assignment.review_status == ReviewStatus.RETURNED,
+        "history": selectors.claim_history(assignment=assignment),
         "save_url": reverse("workspace-api-draft", args=[assignment.pk]),
         "submit_url": reverse("workspace-api-submit", args=[assignment.pk]),
         "queue_url": reverse("workspace-queue", args=[project.pk]),
         "finish_reasons": FinishReason.choices,
     }
     if assignment.kind == ItemKind.GRADE:
-        context["steps"] = selectors.grading_steps(assignment=assignment)
+        steps = selectors.grading_steps(assignment=assignment)
+        context["steps"] = steps
+        context["path_end"] = max((s.position for s in steps if s.on_path), default=-1) + 1
+        context["can_continue"] = project.continuation_model_id is not None
+        context["continuing"] = pending_continuation(assignment)
+        context["path_url"] = reverse("workspace-api-path", args=[assignment.pk])
+        context["continue_url"] = reverse("workspace-api-continue", args=[assignment.pk])
+        context["continuation_url"] = reverse("workspace-api-continuation", args=[assignment.pk])
         return render(request, "workspace/grade.html", context)
     context["thought_kinds"] = list(THOUGHT_KINDS)
     return render(request, "workspace/record.html", context)
@@ -110,7 +129,11 @@ def review_list(request: HttpRequest, project_id: int) -> HttpResponse:
 @login_required
 def review_trace(request: HttpRequest, trace_id: int) -> HttpResponse:
     trace = access_trace(request.user, trace_id, Ability.REVIEW)
-    assignments, rows = selectors.trace_review(trace=trace)
+    table = trace_review(trace=trace)
+    assignments = [c.assignment for c in table.columns if c.assignment is not None]
+    for a in assignments:
+        a.history = selectors.claim_history(assignment=a)  # type: ignore[attr-defined]
+        a.grade_versions = table.histories.get(a.pk, [])  # type: ignore[attr-defined]
     return render(
         request,
         "workspace/review_trace.html",
@@ -119,7 +142,8 @@ def review_trace(request: HttpRequest, trace_id: int) -> HttpResponse:
             "project": trace.problem.project,
             "problem": trace.problem,
             "assignments": assignments,
-            "rows": rows,
+            "columns": table.columns,
+            "rows": table.rows,
         },
     )
 
@@ -128,6 +152,7 @@ def review_trace(request: HttpRequest, trace_id: int) -> HttpResponse:
 def review_record(request: HttpRequest, assignment_id: int) -> HttpResponse:
     assignment = access_assignment(request.user, assignment_id, Ability.REVIEW)
     steps = selectors.path_steps(assignment.record_id) if assignment.record_id else []
+    assignment.history = selectors.claim_history(assignment=assignment)  # type: ignore[attr-defined]
     return render(
         request,
         "workspace/review_record.html",
@@ -170,11 +195,16 @@ def review_decide(request: HttpRequest, assignment_id: int) -> HttpResponse:
 def dashboard(request: HttpRequest, project_id: int) -> HttpResponse:
     project = access_project(request.user, project_id, Ability.MANAGE)
     overall, per_user = selectors.project_agreement(project=project)
-    gold = selectors.gold_accuracy(project=project)
+    qc = gold_scores(project=project, kind="qc")
+    screening = gold_scores(project=project, kind="screening")
+    standings = {s.user_id: s for s in Standing.objects.filter(project=project)}
     rows = selectors.progress(project=project)
     for row in rows:
-        row["agreement"] = per_user.get(row["annotator_id"])
-        row["gold"] = gold.get(row["annotator_id"])
+        user = row["annotator_id"]
+        row["agreement"] = per_user.get(user)
+        row["qc"] = qc.get(user)
+        row["screening"] = screening.get(user)
+        row["standing"] = standings.get(user)
     return render(
         request,
         "workspace/dashboard.html",

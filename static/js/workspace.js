@@ -15,7 +15,7 @@ const STATUS_TEXT = {
   saving: () => "Saving…",
   saved: () => "All changes saved",
   retrying: (d) => `Not saved: network problem. Retrying in ${Math.round(d.delayMs / 1000)} s (attempt ${d.attempt})`,
-  conflict: () => "Saved elsewhere: choose which version to keep",
+  conflict: (d) => (d.locked ? `Not saved: ${d.error}` : "Saved elsewhere: choose which version to keep"),
   error: (d) => `Not saved: ${d.body?.error ?? `server answered ${d.status}`}`,
 };
 
@@ -69,6 +69,12 @@ function setupConflictDialog(describe, getAutosave) {
     window.location.reload();
   });
   return (body) => {
+    if (body.locked) {
+      // Submitted or skipped work is final: nothing to choose, the page becomes read-only.
+      showError(body.error);
+      makeReadOnly();
+      return;
+    }
     dialog.dataset.version = body.version;
     document.getElementById("conflict-message").textContent = body.error ?? "Someone saved this work elsewhere.";
     const list = document.getElementById("conflict-theirs");
@@ -103,6 +109,63 @@ function showError(message) {
   box.textContent = message ?? "";
 }
 
+/** Work that is final: every control off (the server refuses writes all the same). */
+function makeReadOnly(statusText = null) {
+  root.dataset.readOnly = "true";
+  try {
+    localStorage.removeItem(root.dataset.storageKey); // nothing here can be saved any more
+  } catch {
+    // storage disabled
+  }
+  for (const control of root.querySelectorAll("button, select")) {
+    if (!control.closest("dialog")) control.disabled = true;
+  }
+  for (const field of root.querySelectorAll("textarea, input")) field.readOnly = true;
+  for (const form of root.querySelectorAll(".write-form, #next-step, .path-actions")) form.hidden = true;
+  const pill = document.getElementById("status-pill");
+  if (pill && statusText) {
+    pill.textContent = statusText;
+    pill.dataset.status = "submitted";
+  }
+}
+
+const readOnly = () => root.dataset.readOnly === "true";
+
+/** Posts a change of the annotator's path once their edits are saved; reloads on success. */
+async function postPathChange(url, autosave, body, onConflict) {
+  showError(null);
+  await autosave.flush();
+  const { status, body: answer } = await postJson(url, { ...body, version: autosave.version });
+  if (status === 200 || status === 202) {
+    autosave.discardDraft();
+    window.location.reload();
+  } else if (status === 409) {
+    showStatus("conflict", answer);
+    onConflict(answer);
+  } else {
+    showError(answer.error ?? `The server answered ${status}; nothing was changed.`);
+  }
+}
+
+/** Reloads the page when the model's continuation is ready; says so if it failed. */
+function watchContinuation() {
+  const banner = document.getElementById("continuing");
+  if (!banner) return;
+  const poll = async () => {
+    const response = await fetch(banner.dataset.url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+    const body = await response.json().catch(() => ({}));
+    if (body.status === "succeeded") {
+      window.location.reload();
+    } else if (body.status === "failed" || body.status === "cancelled") {
+      banner.className = "message error";
+      banner.textContent = `The model could not continue: ${body.error ?? body.status}`;
+    } else {
+      setTimeout(poll, 2000);
+    }
+  };
+  setTimeout(poll, 1000);
+}
+
 // ---- step grading ----------------------------------------------------------------------
 
 function gradePage() {
@@ -110,54 +173,65 @@ function gradePage() {
   const state = { grades: draft.grades ?? {}, finish: draft.finish ?? null };
   const stopAtFirstBad = root.dataset.stopAtFirstBad === "true";
   const steps = [...document.querySelectorAll("#steps > li.step")];
+  const pathSteps = steps.filter((step) => step.dataset.onPath === "true");
   const finishButtons = [...document.querySelectorAll("#finish-reasons [data-finish]")];
-  const elapsed = startTimer(Number(root.dataset.timeSpent || 0));
   const gradeOf = (step) => (state.grades[step.dataset.node] ??= { rating: null, unsure: false });
+  const positionOf = (step) => Number(step.dataset.position);
 
-  function firstBadIndex() {
-    return steps.findIndex((step) => state.grades[step.dataset.node]?.rating === -1);
+  /** Position of the first path step rated -1, or -1. */
+  function firstBadPosition() {
+    const bad = pathSteps.find((step) => state.grades[step.dataset.node]?.rating === -1);
+    return bad ? positionOf(bad) : -1;
   }
 
   function effectiveFinish() {
-    const firstBad = firstBadIndex();
+    const firstBad = firstBadPosition();
     if (stopAtFirstBad && firstBad !== -1) return "found_error";
     if (state.finish) return state.finish;
-    if (firstBad !== -1) return "found_error";
-    const allRated = steps.every((s) => [-1, 0, 1].includes(state.grades[s.dataset.node]?.rating));
-    return allRated ? "solution" : null;
+    if (firstBad !== -1) return "found_error"; // a bad alternative left behind is no error
+    const rated = (s) => [-1, 0, 1].includes(state.grades[s.dataset.node]?.rating) || s.hasAttribute("data-written");
+    return pathSteps.length > 0 && pathSteps.every(rated) ? "solution" : null;
   }
 
   function apply() {
-    const firstBad = firstBadIndex();
-    steps.forEach((step, index) => {
+    const firstBad = firstBadPosition();
+    for (const step of steps) {
       const grade = state.grades[step.dataset.node] ?? { rating: null, unsure: false };
       if (grade.rating === null || grade.rating === undefined) step.removeAttribute("data-grade");
       else step.dataset.grade = String(grade.rating);
       step.toggleAttribute("data-unsure", Boolean(grade.unsure));
       setPressed(step.querySelectorAll("[data-rating]"), (b) => Number(b.dataset.rating) === grade.rating);
       setPressed(step.querySelectorAll("[data-unsure]"), () => Boolean(grade.unsure));
-      const after = stopAtFirstBad && firstBad !== -1 && index > firstBad;
+      const after = stopAtFirstBad && firstBad !== -1 && positionOf(step) > firstBad;
       step.classList.toggle("is-after-first-error", after);
       step.querySelector(".grade-buttons").toggleAttribute("inert", after);
       const extra = step.querySelector(".step-extra");
-      extra.hidden = grade.rating !== -1;
-      const critique = step.querySelector(".critique");
-      const correction = step.querySelector(".correction");
-      if (document.activeElement !== critique) critique.value = grade.critique ?? "";
-      if (document.activeElement !== correction) correction.value = grade.correction ?? "";
-    });
-    const finish = effectiveFinish();
-    setPressed(finishButtons, (b) => b.dataset.finish === finish);
+      if (extra) {
+        extra.hidden = grade.rating !== -1;
+        const critique = step.querySelector(".critique");
+        const correction = step.querySelector(".correction");
+        if (document.activeElement !== critique) critique.value = grade.critique ?? "";
+        if (document.activeElement !== correction) correction.value = grade.correction ?? "";
+      }
+    }
+    const finish = readOnly() ? null : effectiveFinish();
+    if (finish !== null || !readOnly()) setPressed(finishButtons, (b) => b.dataset.finish === finish);
   }
 
+  if (readOnly()) {
+    apply();
+    makeReadOnly();
+    return;
+  }
+  const elapsed = startTimer(Number(root.dataset.timeSpent || 0));
   const payload = () => ({ grades: state.grades, finish: state.finish, time_spent_ms: elapsed() });
   let autosave = null;
   const onConflict = setupConflictDialog(
     (current) =>
-      steps.map((step, index) => {
+      pathSteps.map((step) => {
         const grade = current.grades?.[step.dataset.node];
         const rating = grade?.rating === null || grade?.rating === undefined ? "not rated" : grade.rating > 0 ? "+1" : String(grade.rating);
-        return `Step ${index + 1}: ${rating}${grade?.unsure ? " (unsure)" : ""}`;
+        return `Step ${positionOf(step) + 1}: ${rating}${grade?.unsure ? " (unsure)" : ""}`;
       }),
     () => autosave,
   );
@@ -180,11 +254,24 @@ function gradePage() {
     if (next && !next.classList.contains("is-after-first-error")) activateScope(next);
   }
 
+  /** Where the project stops at the first error, a -1 on the path clears what follows it. */
+  function clearAfter(step) {
+    if (!stopAtFirstBad || step.dataset.onPath !== "true") return;
+    for (const later of steps) {
+      if (positionOf(later) > positionOf(step) && state.grades[later.dataset.node]) {
+        state.grades[later.dataset.node] = { rating: null, unsure: false };
+      }
+    }
+  }
+
+  const changePath = (body) => postPathChange(root.dataset.pathUrl, autosave, body, onConflict);
+
   for (const step of steps) {
     for (const button of step.querySelectorAll("[data-rating]")) {
       button.addEventListener("click", () => {
         const grade = gradeOf(step);
         grade.rating = Number(button.dataset.rating);
+        if (grade.rating === -1) clearAfter(step);
         if (grade.rating !== -1 && state.finish === "found_error") state.finish = null;
         apply();
         autosave.changed();
@@ -199,12 +286,34 @@ function gradePage() {
       autosave.changed();
     });
     for (const name of ["critique", "correction"]) {
-      step.querySelector(`.${name}`).addEventListener("input", (event) => {
+      step.querySelector(`.${name}`)?.addEventListener("input", (event) => {
         gradeOf(step)[name] = event.target.value;
         autosave.changed();
       });
     }
+    step.querySelector(".choose")?.addEventListener("click", () =>
+      changePath({ position: positionOf(step), choose: Number(step.dataset.option) }),
+    );
+    const form = step.querySelector(".write-form");
+    step.querySelector(".write-open")?.addEventListener("click", () => {
+      form.hidden = false;
+      form.querySelector("textarea").focus();
+    });
+    form?.querySelector(".write-cancel").addEventListener("click", () => {
+      form.hidden = true;
+      activateScope(step);
+    });
+    form?.querySelector(".write-save").addEventListener("click", () =>
+      changePath({ position: positionOf(step), write: form.querySelector("textarea").value }),
+    );
+    step.querySelector(".continue")?.addEventListener("click", () =>
+      postPathChange(root.dataset.continueUrl, autosave, { position: positionOf(step) }, onConflict),
+    );
   }
+  const next = document.getElementById("next-step");
+  next?.querySelector("#next-step-save").addEventListener("click", () =>
+    changePath({ position: Number(next.dataset.position), write: next.querySelector("textarea").value }),
+  );
   for (const button of finishButtons) {
     button.addEventListener("click", () => {
       state.finish = button.dataset.finish;
@@ -236,6 +345,7 @@ function gradePage() {
     }
   });
   apply();
+  watchContinuation();
 }
 
 // ---- thought record ----------------------------------------------------------------------
@@ -253,7 +363,6 @@ function recordPage() {
   const template = document.getElementById("thought-template");
   const answer = document.getElementById("final-answer");
   const finishButtons = [...document.querySelectorAll("#finish-reasons [data-finish]")];
-  const elapsed = startTimer(Number(root.dataset.timeSpent || 0));
   const previewTimers = new Map();
 
   function lastAttemptBefore(index) {
@@ -368,6 +477,13 @@ function recordPage() {
     document.getElementById(id).addEventListener("click", action);
   }
 
+  if (readOnly()) {
+    build();
+    applyFinish();
+    makeReadOnly();
+    return;
+  }
+  const elapsed = startTimer(Number(root.dataset.timeSpent || 0));
   const payload = () => ({ ...state, time_spent_ms: elapsed() });
   let autosave = null;
   const onConflict = setupConflictDialog(
@@ -441,8 +557,9 @@ function recordPage() {
       next.href = body.next_url;
       next.textContent = "Back to the queue";
       result.append(next);
-      document.getElementById("submit").disabled = true;
       root.dataset.status = "submitted";
+      makeReadOnly("Submitted");
+      next.focus();
     } else if (status === 409) {
       showStatus("conflict", body);
       onConflict(body);

@@ -109,6 +109,7 @@ def test_manifest_records_counts_hashes_and_every_option(sums, tmp_path):
         "kinds": [],
         "include_unfaithful": False,
         "soft_labels": False,
+        "review": "not_rejected",
         "extra": {},
     }
     assert manifest["skipped"] == {}

@@ -96,19 +96,18 @@ def test_prm800k_rows_of_natively_graded_traces(sums):
         "question": {"problem": QUESTION, "ground_truth_answer": "5"},
         "label": {
             "steps": [
+                # a model's steps: each the one completion offered, chosen (no human text)
                 {
-                    "completions": None,
-                    "human_completion": {"text": "2 + 3 = 6.", "rating": -1, "flagged": None},
-                    "chosen_completion": None,
+                    "completions": [{"text": "2 + 3 = 6.", "rating": -1, "flagged": None}],
+                    "human_completion": None,
+                    "chosen_completion": 0,
                 },
                 {
-                    "completions": None,
-                    "human_completion": {
-                        "text": "The answer is \\boxed{6}.",
-                        "rating": -1,
-                        "flagged": None,
-                    },
-                    "chosen_completion": None,
+                    "completions": [
+                        {"text": "The answer is \\boxed{6}.", "rating": -1, "flagged": None}
+                    ],
+                    "human_completion": None,
+                    "chosen_completion": 0,
                 },
             ],
             "total_time": None,

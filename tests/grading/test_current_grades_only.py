@@ -12,7 +12,9 @@ from annotation.evaluation.selectors import compare_sources, disagreement_order,
 from annotation.grading.models import Grade, GradeSource, SourceKind
 from annotation.grading.services import StepGrade, person_grades_write, person_source
 from annotation.workspace.models import Assignment, AssignmentStatus, ItemKind
-from annotation.workspace.selectors import gold_accuracy, grading_steps, trace_review
+from annotation.workspace.quality import gold_scores
+from annotation.workspace.review import trace_review
+from annotation.workspace.selectors import grading_steps
 from annotation.workspace.services.gold import gold_mark
 from tests.factories import ProblemFactory, UserFactory, trace_with_steps
 
@@ -91,10 +93,10 @@ def test_the_review_and_grading_pages_show_current_grades_only(project, regraded
     project.save()
     assignment = Assignment.objects.get()
     # when
-    _, rows = trace_review(trace=regraded["trace"])
+    rows = trace_review(trace=regraded["trace"]).rows
     steps = grading_steps(assignment=assignment)
     # then
-    assert [row.cells[0]["rating"] if row.cells[0] else None for row in rows] == [-1, None]
+    assert [row.cells[0].rating if row.cells[0] else None for row in rows] == [-1, None]
     assert [s.suggestion for s in steps] == [0.9, None]
 
 
@@ -105,7 +107,7 @@ def test_evaluation_and_gold_use_current_grades_only(project, regraded):
     # when
     consensus = human_consensus([first, second])
     comparison = compare_sources(project)
-    gold = gold_accuracy(project=project)
+    gold = gold_scores(project=project, kind="qc")
     # then
     assert consensus == {first: -1}
     assert [(row.source.name, row.steps) for row in comparison.rows] == [("prm", 1)]

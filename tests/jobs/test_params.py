@@ -24,7 +24,9 @@ from annotation.jobs.models import Job, JobKind, JobStatus
 from annotation.jobs.params import (
     EXPAND_MODES,
     MC_MODES,
+    REVIEW_FILTERS,
     SEARCH_MODES,
+    ContinueParams,
     ExpandParams,
     ImportParams,
     LongThoughtParams,
@@ -102,6 +104,7 @@ def expand_params(draw: st.DrawFn) -> ExpandParams:
         n=draw(st.integers(1, 64)),
         sampling=draw(sampling),
         chunk_size=draw(st.integers(1, 1000)),
+        review=draw(st.sampled_from(REVIEW_FILTERS)),
     )
 
 
@@ -152,6 +155,7 @@ def export_options(draw: st.DrawFn) -> ExportOptions:
         tree_round=draw(st.none() | st.integers(1, 2**62)),
         kinds=draw(st.lists(st.sampled_from(TRACE_KINDS), max_size=3).map(tuple)),
         include_unfaithful=draw(st.booleans()),
+        review=draw(st.sampled_from(REVIEW_FILTERS)),
         extra=draw(json_objects),
     )
     if options.format in SOFT_LABEL_FORMATS:
@@ -202,6 +206,13 @@ PARAMS: dict[str, st.SearchStrategy[Any]] = {
         sampling=sampling,
         chunk_size=st.integers(1, 1000),
     ),
+    JobKind.CONTINUE: st.builds(
+        ContinueParams,
+        trace=st.integers(1, 2**62),
+        prefix=st.lists(text, min_size=1, max_size=4).map(tuple),
+        model=snapshots,
+        sampling=sampling,
+    ),
 }
 
 
@@ -224,6 +235,7 @@ def test_every_job_kind_has_a_parameters_class_and_a_strategy():
         "tree": TreeParams,
         "long_thought": LongThoughtParams,
         "monte_carlo": MonteCarloParams,
+        "continue": ContinueParams,
     }
 
 

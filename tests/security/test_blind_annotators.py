@@ -32,6 +32,8 @@ MARKERS = {
     "screening": "is_initial_screening_question",
     "other_record": "other-record-thought",
     "suggestion_on_page": "Model score",
+    # why the item was given (Assignment.purpose, GoldItem.kind): never said to an annotator
+    "purpose": "Quality control",
 }
 GRADES = {"mine", "mine_retired", "other", "gold", "prm", "monte_carlo"}
 CURRENT_GRADES = GRADES - {"mine_retired"}  # /api/grades/ lists history only when asked
@@ -54,6 +56,9 @@ ENDPOINTS = [
     ("/api/grades/?format=api", CURRENT_GRADES),
     ("/api/traces/?format=api", {"qc", "screening", "other_record"}),
     ("/api/problems/?format=api", GROUND_TRUTH),
+    # The grading page's continuation status, the admins' gold list (403 for the others)
+    ("/api/work/{assignment}/continuation", set()),
+    ("/api/projects/{project}/gold", set()),
 ]
 # Pages an annotator opens: (URL, the markers it may hold)
 PAGES = [
@@ -61,6 +66,9 @@ PAGES = [
     ("/projects/{project}/work/", set()),
     ("/projects/{project}/", set()),
     ("/", set()),
+    # Admins' pages: a styled 403 for an annotator
+    ("/projects/{project}/quality/", set()),
+    ("/projects/{project}/dashboard/", set()),
 ]
 
 
@@ -79,6 +87,7 @@ def grade(node: Any, source: GradeSource, trace: Trace, **fields: Any) -> Grade:
 def make_world(project: Any, *, ground_truth: bool, suggestions: bool) -> World:
     project.show_ground_truth = ground_truth
     project.show_machine_suggestions = suggestions
+    project.qc_rate = 1.0  # the annotator's item is a QC item, and must not look like one
     project.save()
     annotator = UserFactory(username="ann")
     other = UserFactory(username="other")

@@ -34,6 +34,10 @@ from annotation.llm.services import (
 )
 from annotation.problems.models import Problem, Trace
 from annotation.trees.services import start_long_thought_job, start_tree_job, tree_round_record
+from annotation.workspace.access import access_assignment
+from annotation.workspace.models import Assignment, ItemKind
+from annotation.workspace.services.claims import assignment_claim_next
+from annotation.workspace.services.paths import work_path_continue
 from tests.factories import MembershipFactory, ProblemFactory, ProjectFactory, UserFactory
 from tests.factories import trace_with_steps as make_trace
 from tests.support.data import prompt
@@ -179,6 +183,8 @@ API: dict[str, Callable[[Inputs], Request]] = {
         "/api/exports/",
         {"project": o.project.pk, "format": "prm800k", "grades": "run", "run": o.run.pk},
     ),
+    # an annotator's 'continue from here': the model is the project's continuation model
+    "continue": lambda o: (f"/api/work/{continuing(o).pk}/continue", {"version": 1, "position": 0}),
 }
 
 SERVICE: dict[str, Callable[[Inputs, Any], Job]] = {
@@ -230,7 +236,21 @@ SERVICE: dict[str, Callable[[Inputs, Any], Job]] = {
         user=user,
         options=ExportOptions(format="prm800k", grades="run", run=o.run.pk),
     ),
+    "continue": lambda o, user: work_path_continue(assignment=continuing(o), version=1, position=0)[
+        1
+    ],
 }
+
+
+def continuing(o: Inputs) -> Assignment:
+    """A claim on the project's trace, the project continuing paths with `o.generator` (set
+    as a row written some other way than the settings page, which offers the project's own)."""
+    Project.objects.filter(pk=o.project.pk).update(continuation_model=o.generator)
+    admin = o.project.memberships.get(role=Role.ADMIN).user
+    claim = assignment_claim_next(project=o.project, user=admin, kind=ItemKind.GRADE)
+    assert claim is not None and claim.trace_id == o.trace.pk
+    return access_assignment(admin, claim.pk)
+
 
 # (how the job is started, the field naming B's row, the input taken from B, its noun)
 CASES = [
@@ -254,6 +274,7 @@ CASES = [
     ("monte_carlo", "model", "generator", "model"),
     ("monte_carlo", "prompt", "sample_prompt", "prompt version"),
     ("export", "run", "run", "job"),
+    ("continue", "model", "generator", "model"),
 ]
 CASE_IDS = [f"{start}-{field}" for start, field, _, _ in CASES]
 JOB_KIND = {"rationalize": JobKind.EXPAND}

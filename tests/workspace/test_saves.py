@@ -9,10 +9,12 @@ from annotation.grading.models import Grade
 from annotation.grading.services import StepGrade, person_grades_write, person_source
 from annotation.problems.models import StepNode, Trace
 from annotation.workspace.models import AssignmentStatus, ItemKind
-from annotation.workspace.selectors import gold_accuracy, project_agreement
+from annotation.workspace.quality import gold_scores
+from annotation.workspace.selectors import project_agreement
 from annotation.workspace.services.claims import assignment_claim_next
 from annotation.workspace.services.gold import gold_mark
 from tests.factories import MembershipFactory, ProblemFactory, UserFactory
+from tests.workspace.conftest import FIVE_STEPS
 
 
 def put(client, assignment, body):
@@ -153,6 +155,7 @@ def test_autosave_commits_without_waiting_for_the_disk_and_submit_waits(
 
 
 def test_submit_found_error_with_critique_and_correction(client, claim, trace, annotator):
+    # The corrected step continues the annotator's path: docs/annotators.md
     # given the project stops at the first bad step (the default)
     nodes = node_ids(trace)
     grades = {
@@ -171,7 +174,8 @@ def test_submit_found_error_with_critique_and_correction(client, claim, trace, a
         {"version": 1, "grades": grades, "finish_reason": "solution", "time_spent_ms": 9000},
     )
 
-    # then it is found_error, the critique is on the -1 grade, the correction is a +1 sibling
+    # then it is found_error, the critique is on the -1 grade, and the corrected step is the
+    # annotator's step 2: their own path, with the step it corrects beside it
     assert response.status_code == 200
     claim.refresh_from_db()
     assert (claim.status, claim.finish_reason, claim.time_spent_ms) == (
@@ -180,11 +184,26 @@ def test_submit_found_error_with_critique_and_correction(client, claim, trace, a
         9000,
     )
     bad = Grade.objects.get(node_id=nodes[1], is_current=True)
-    assert (bad.rating, bad.critique) == (-1, "2 squared is 4, fine, but")
+    assert (bad.rating, bad.critique, bad.trace_id) == (
+        -1,
+        "2 squared is 4, fine, but",
+        claim.work_trace_id,
+    )
     sibling = StepNode.objects.get(text="Then $x^2=4$, so")
     assert str(sibling.parent_id) == nodes[0]
-    assert Grade.objects.get(node=sibling).rating == 1
-    assert Grade.objects.get(node=sibling).source == person_source(user=annotator)
+    assert not Grade.objects.filter(node=sibling).exists()  # a human completion: no rating
+    own = claim.work_trace
+    assert (own.origin, own.source_trace_id, own.author) == ("labeled", trace.pk, annotator)
+    assert list(
+        own.steps.order_by("position", "option").values_list(
+            "position", "node__text", "option", "on_path", "extra"
+        )
+    ) == [
+        (0, FIVE_STEPS[0], None, True, None),
+        (1, FIVE_STEPS[1], 0, False, None),
+        (1, "Then $x^2=4$, so", None, True, {"source": "human"}),
+    ]
+    assert Grade.objects.get(node_id=nodes[0], is_current=True).trace_id == own.pk
 
 
 def test_submit_solution_needs_every_step_rated(client, claim, trace):
@@ -290,7 +309,7 @@ def test_review_agreement_and_gold(client, project, trace):
     # then
     assert page.status_code == 200
     assert [a.annotator.username for a in page.context["assignments"]] == ["ann1", "ann2"]
-    assert [[c["rating"] if c else None for c in row.cells] for row in page.context["rows"]] == [
+    assert [[c.rating if c else None for c in row.cells] for row in page.context["rows"]] == [
         [1, 1],
         [1, 1],
         [1, -1],
@@ -304,6 +323,7 @@ def test_review_agreement_and_gold(client, project, trace):
     assert per_user[users[0].pk].first_error == 0.0
     assert overall.first_error == 0.0
     assert overall.items == 1
-    gold = gold_accuracy(project=project)
-    assert (gold[users[0].pk].step_accuracy, gold[users[1].pk].step_accuracy) == (1.0, 2 / 3)
+    gold = gold_scores(project=project, kind="qc")
+    # ann2 rated 3 of the 5 steps the reference rates, 2 as it does
+    assert (gold[users[0].pk].step_accuracy, gold[users[1].pk].step_accuracy) == (1.0, 2 / 5)
     assert gold[users[1].pk].first_error_accuracy == 0.0

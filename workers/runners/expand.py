@@ -16,6 +16,7 @@ from annotation.jobs.models import Job
 from annotation.jobs.params import ExpandParams, job_params
 from annotation.problems.models import Origin, Problem, Trace
 from annotation.problems.selectors import TraceView, load_trace_views
+from annotation.workspace.review_filter import traces_passing
 from workers.runners.common import (
     NewTrace,
     Work,
@@ -54,8 +55,9 @@ def expand_work(job: Job) -> Work:
         if mode == "expand":
             keys = {tid: f"job{job.pk}:t{tid}" for tid in chunk}
             done = existing_external_ids(job, [f"{k}:0" for k in keys.values()])
-            traces = in_project(
-                job, Trace, [tid for tid in chunk if f"{keys[tid]}:0" not in done]
+            traces = traces_passing(  # reviewed again: a record may be rejected meanwhile
+                in_project(job, Trace, [tid for tid in chunk if f"{keys[tid]}:0" not in done]),
+                params.review,
             ).select_related("problem")
             views = {v.trace.pk: v for v in load_trace_views(list(traces))}
             return [

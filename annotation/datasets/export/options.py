@@ -4,7 +4,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from annotation.core import strict_json
-from annotation.jobs.params import JOB, owns
+from annotation.jobs.params import JOB, REVIEW_FILTERS, ReviewFilter, owns
 from annotation.jobs.typed_json import ParamsError, from_json
 from annotation.problems.models import Origin
 
@@ -60,6 +60,9 @@ class ExportOptions:
     # trl-stepwise, math-shepherd: each step's score as a float label (Monte-Carlo: the share of
     # rollouts that reached the answer; a rating: +1 -> 1.0, 0 -> 0.5, -1 -> 0.0)
     soft_labels: bool = False
+    # People's work by its review: accepted only, not rejected, or all (see
+    # annotation/workspace/review_filter.py)
+    review: ReviewFilter = "not_rejected"
     extra: dict[str, Any] = field(default_factory=dict)  # reserved for format-specific options
 
     def __post_init__(self) -> None:
@@ -91,6 +94,10 @@ class ExportOptions:
         if self.after_error not in (None, "drop", "keep"):
             raise ExportOptionError(
                 f"after_error: expected 'drop' or 'keep', got {self.after_error!r}"
+            )
+        if self.review not in REVIEW_FILTERS:
+            raise ExportOptionError(
+                f"review: {self.review!r} is not one of {', '.join(REVIEW_FILTERS)}"
             )
         if self.pairs_per_problem < 1:
             raise ExportOptionError(

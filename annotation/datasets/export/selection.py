@@ -29,6 +29,8 @@ from annotation.jobs.models import Job, JobKind
 from annotation.problems.models import Origin, Problem, Trace
 from annotation.problems.selectors import GradeLoader, TraceView, load_trace_views
 from annotation.problems.tree import text_digest
+from annotation.workspace.exports import attach_labeling
+from annotation.workspace.review_filter import graders_passing, grades_passing, traces_passing
 
 KIND_FILTERS: dict[str, Q] = {
     "shortcut": Q(metadata__kind="shortcut"),
@@ -44,7 +46,7 @@ def scoped_traces(
     project: Project, options: ExportOptions, origins: tuple[str, ...] | None = None
 ) -> QuerySet[Trace]:
     """The project's traces of `origins` (default: the options' origins), narrowed by the
-    options' jobs, tree round and kinds."""
+    options' jobs, tree round, kinds and review filter."""
     traces = Trace.objects.filter(problem__project=project)
     origins = options.resolved_origins if origins is None else origins
     if origins is not None:
@@ -55,7 +57,7 @@ def scoped_traces(
         traces = traces.filter(metadata__tree_job=options.tree_round)
     if options.kinds:
         traces = traces.filter(reduce(operator.or_, (KIND_FILTERS[k] for k in options.kinds)))
-    return traces
+    return traces_passing(traces, options.review)
 
 
 def iter_trace_views(
@@ -75,12 +77,15 @@ def iter_trace_views(
         page = traces
         if after is not None:
             page = page.filter(Q(problem_id__gt=after[0]) | Q(problem_id=after[0], pk__gt=after[1]))
-        chunk = list(page.select_related("problem").order_by("problem_id", "pk")[:chunk_size])
+        chunk = list(
+            page.select_related("problem", "source_trace").order_by("problem_id", "pk")[:chunk_size]
+        )
         if not chunk:
             return
         views = load_trace_views(chunk, grades)
         for view in views:
             view.prompt = prompts.of(view.trace)
+        attach_labeling(views)  # an annotator's finish reason and time, for PRM800K's rows
         yield views
         after = (chunk[-1].problem_id, chunk[-1].pk)
 
@@ -133,6 +138,21 @@ def _job_prompt(job_id: int) -> str | None:
 
 
 def grade_loader(project: Project, options: ExportOptions) -> GradeLoader:
+    """The grade of each step under options.grades, of people's work that passes the review
+    filter (annotation/workspace/review_filter.py)."""
+    if options.grades == "trace":
+        passing = graders_passing(options.review)
+
+        def load(keys: set[StepKey]) -> dict[GradedKey, GradeView]:
+            graded = grades_given_in_trace(keys)
+            kept = passing({(t, s) for t, _, s in graded})
+            return {key: view for key, view in graded.items() if (key[0], key[2]) in kept}
+
+        return load
+    return _grade_loader(project, options, grades_passing(options.review))
+
+
+def _grade_loader(project: Project, options: ExportOptions, review: Q) -> GradeLoader:
     """The grade of each step under options.grades.
 
     trace: the current grades given in the trace itself (imported labels, an annotator's
@@ -144,15 +164,13 @@ def grade_loader(project: Project, options: ExportOptions) -> GradeLoader:
     run: the current grades of the source of one model run (a PRM, judge or MC job).
     monte_carlo: the current Monte-Carlo grades of each node (the latest run's if several).
     """
-    if options.grades == "trace":
-        return grades_given_in_trace
     if options.grades == "annotator":
         source = GradeSource.objects.filter(
             kind=SourceKind.HUMAN, user__username=options.annotator
         ).first()
         if source is None:
             raise ExportOptionError(f"annotator: {options.annotator!r} has graded nothing")
-        return _current_grades(Q(source=source))
+        return _current_grades(Q(source=source) & review)
     if options.grades == "run":
         # a run of this project only (also checked when the export starts)
         source = GradeSource.objects.filter(job_id=options.run or 0, job__project=project).first()
@@ -162,9 +180,9 @@ def grade_loader(project: Project, options: ExportOptions) -> GradeLoader:
     if options.grades == "monte_carlo":
         return _current_grades(Q(source__kind=SourceKind.MONTE_CARLO))
     if options.grades == "majority":
-        return _majority(Q(source__kind=SourceKind.HUMAN))
+        return _majority(Q(source__kind=SourceKind.HUMAN) & review)
     reviewers = project.memberships.filter(role__in=[Role.REVIEWER, Role.ADMIN]).values("user_id")
-    return _majority(Q(source__kind=SourceKind.HUMAN, source__user_id__in=reviewers))
+    return _majority(Q(source__kind=SourceKind.HUMAN, source__user_id__in=reviewers) & review)
 
 
 def _expand(keys: set[StepKey], by_node: dict[UUID, GradeView]) -> dict[GradedKey, GradeView]:

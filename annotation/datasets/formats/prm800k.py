@@ -14,7 +14,7 @@ from annotation.datasets import limits
 from annotation.datasets.errors import RecordError
 from annotation.datasets.fields import Fields, shown
 from annotation.datasets.records import ImportRecord, ProblemRecord, StepRecord, TraceRecord
-from annotation.problems.models import FinishReason
+from annotation.problems.models import FinishReason, Origin, Trace
 from annotation.problems.selectors import StepView, TraceView
 
 NAME = "prm800k"
@@ -151,32 +151,64 @@ def answer_of_last_step(text: str) -> str | None:
 
 
 def export_row(view: TraceView) -> dict[str, Any]:
+    """The PRM800K row of a view: an imported row as it came (its labeler's grades), or the
+    row of an annotator's work (theirs: their grades and choices, their finish reason and time,
+    whether the item was a QC or screening question), or a frame for other native traces."""
     trace = view.trace
     kept = trace.metadata.get("prm800k")
-    if kept is None:
+    if view.labeling is not None:
+        kept = _annotator_row_frame(view, kept)
+    elif kept is None:
         kept = _native_row_frame(view)
     row = copy.deepcopy(kept)
     row["question"] = {"problem": trace.problem.text, **row["question"]}
     label = row["label"]
     n_steps = max(label.pop("steps"), view.n_positions)
-    label["steps"] = [_export_step(view.at(position)) for position in range(n_steps)]
-    label["total_time"] = trace.time_spent_ms
-    label["finish_reason"] = trace.finish_reason
+    native = trace.origin != Origin.IMPORTED
+    label["steps"] = [
+        _export_step(view.at(position), native=native, by_people=_by_people(trace))
+        for position in range(n_steps)
+    ]
+    work = view.labeling or {}
+    label["total_time"] = work["time_spent_ms"] if work else trace.time_spent_ms
+    label["finish_reason"] = work["finish_reason"] if work else trace.finish_reason
     return row
 
 
-def _export_step(steps: list[StepView]) -> dict[str, Any]:
-    completions = [_export_completion(s, _COMPLETION_KEYS) for s in steps if s.option is not None]
-    human = next((s for s in steps if s.option is None), None)
-    chosen = next((s.option for s in steps if s.on_path and s.option is not None), None)
+def _by_people(trace: Trace) -> bool:
+    """Whether a step with no option on the trace's path was written by a person: on an
+    imported row (PRM800K's human completion), a thought record or a human solution."""
+    return trace.origin in (Origin.IMPORTED, Origin.THOUGHT_RECORD, Origin.HUMAN_SOLUTION)
+
+
+def _export_step(steps: list[StepView], *, native: bool, by_people: bool) -> dict[str, Any]:
+    """PRM800K's step: the completions offered (with their ratings), the chosen one, and the
+    human completion only where a person wrote the step. A model's step with no alternatives
+    is the one completion, chosen (as PRM800K's phase 2 pre-generated steps are)."""
+    human = next((s for s in steps if s.option is None and _written_by_person(s, by_people)), None)
+    offered = [s for s in steps if s is not human]
+    options: dict[int, int] = {}  # a step's place among the completions
+    completions: list[dict[str, Any]] = []
+    for step in offered:
+        options[id(step)] = len(completions)
+        completions.append(_export_completion(step, _COMPLETION_KEYS, native=native))
+    chosen = next((options[id(s)] for s in offered if s.on_path), None)
     return {
         "completions": completions or None,
-        "human_completion": _export_completion(human, _HUMAN_KEYS) if human else None,
+        "human_completion": (
+            _export_completion(human, _HUMAN_KEYS, native=native) if human else None
+        ),
         "chosen_completion": chosen,
     }
 
 
-def _export_completion(step: StepView, keys: tuple[str, ...]) -> dict[str, Any]:
+def _written_by_person(step: StepView, by_people: bool) -> bool:
+    return by_people or (step.extra or {}).get("source") == "human"
+
+
+def _export_completion(step: StepView, keys: tuple[str, ...], *, native: bool) -> dict[str, Any]:
+    """{text, rating, flagged, ...}: the grade's rating and flag win over what an imported
+    step kept for a completion that had none; a native step always has both keys."""
     extra = dict(step.extra or {})
     no_flagged = extra.pop("no_flagged", False)
     out: dict[str, Any] = {"text": step.text}
@@ -184,7 +216,12 @@ def _export_completion(step: StepView, keys: tuple[str, ...]) -> dict[str, Any]:
         out["rating"] = step.grade.rating
         if not no_flagged:
             out["flagged"] = step.grade.flagged
-    out.update(extra)
+    elif native:
+        out["rating"] = None
+        out["flagged"] = None
+    for key, value in extra.items():
+        if key not in out:
+            out[key] = value
     return out
 
 
@@ -200,4 +237,27 @@ def _native_row_frame(view: TraceView) -> dict[str, Any]:
         "is_initial_screening_question": False,
         "question": {"ground_truth_answer": problem.answer},
         "label": {"steps": 0},
+    }
+
+
+def _annotator_row_frame(view: TraceView, kept: dict[str, Any] | None) -> dict[str, Any]:
+    """An annotator's row: they are its labeler, their submit its timestamp, the item's
+    purpose its QC and screening flags; the question (and the model generation whose steps
+    were offered) come from the PRM800K row the trace is, or the annotator's path was made
+    from."""
+    trace = view.trace
+    source = trace.source_trace
+    origin_row = kept or (source.metadata.get("prm800k") if source is not None else None) or {}
+    work = view.labeling or {}
+    submitted = work.get("submitted_at") or trace.created_at
+    question = dict(origin_row.get("question") or {})
+    question.setdefault("ground_truth_answer", trace.problem.answer)
+    return {
+        "labeler": view.grader_name,
+        "timestamp": submitted.isoformat(),
+        "generation": origin_row.get("generation"),
+        "is_quality_control_question": work.get("purpose") == "qc",
+        "is_initial_screening_question": work.get("purpose") == "screening",
+        "question": question,
+        "label": {"steps": (kept or {}).get("label", {}).get("steps", 0)},
     }

@@ -1,49 +1,89 @@
-"""Claims: the annotator's next item, with at most `overlap` annotators per item."""
+"""Claims: the annotator's next item, with at most `overlap` annotators per item.
+
+What a grading queue holds: imported traces and human solutions, and model outputs only where
+a researcher sent them there (QueuedTrace) or the project queues every job's outputs. Gold
+items (screening and QC) are not work: an annotator in screening gets the screening items and
+nothing else; an active one gets QC items mixed into their work at the project's rate (see
+services/standing.py); every annotator gets each gold item, whatever the overlap.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import math
 from datetime import timedelta
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Count, Exists, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from annotation.core.models import Project
 from annotation.evaluation.selectors import queue_order
 from annotation.problems.models import Origin, Problem, Trace
-from annotation.workspace.models import ACTIVE_STATUSES, Assignment, AssignmentStatus, ItemKind
-from annotation.workspace.services.errors import WorkspaceError
-
-# Traces that are put in front of annotators to grade. Thought records are reviewed, not graded;
-# tree paths and long thoughts are researchers' material.
-# Long thoughts (drafts and rewrites) are reviewed like any other model output.
-GRADEABLE_ORIGINS = (
-    Origin.IMPORTED,
-    Origin.MODEL_SAMPLE,
-    Origin.HUMAN_SOLUTION,
-    Origin.EXPANSION,
-    Origin.LONG_THOUGHT,
+from annotation.workspace.models import (
+    ACTIVE_STATUSES,
+    Assignment,
+    AssignmentStatus,
+    GoldItem,
+    ItemKind,
+    Purpose,
+    QueuedTrace,
+    ReviewStatus,
+    StandingStatus,
 )
+from annotation.workspace.services.errors import WorkspaceError
+from annotation.workspace.services.standing import refusal, standing_of
+
+# Traces in the grading queue without anyone sending them: datasets and people's solutions.
+HUMAN_QUEUE_ORIGINS = (Origin.IMPORTED, Origin.HUMAN_SOLUTION)
+# Model outputs: in the queue when sent (or when the project queues every job's outputs).
+MACHINE_QUEUE_ORIGINS = (Origin.MODEL_SAMPLE, Origin.EXPANSION, Origin.LONG_THOUGHT)
+# Never graded as items: thought records are reviewed; a labeled path is someone's work.
+NEVER_QUEUED_ORIGINS = (Origin.THOUGHT_RECORD, Origin.LABELED)
+GRADEABLE_ORIGINS = HUMAN_QUEUE_ORIGINS + MACHINE_QUEUE_ORIGINS
 
 
 def expire_stale_claims(*, project: Project) -> int:
-    """In-progress claims with no save for `claim_timeout_minutes` give their place back."""
+    """In-progress claims with no save for `claim_timeout_minutes` give their place back (a
+    claim a reviewer returned stays its annotator's)."""
     cutoff = timezone.now() - timedelta(minutes=project.claim_timeout_minutes)
-    return Assignment.objects.filter(
-        project=project, status=AssignmentStatus.IN_PROGRESS, updated_at__lt=cutoff
-    ).update(status=AssignmentStatus.EXPIRED)
+    return (
+        Assignment.objects.filter(
+            project=project, status=AssignmentStatus.IN_PROGRESS, updated_at__lt=cutoff
+        )
+        .exclude(review_status=ReviewStatus.RETURNED)
+        .update(status=AssignmentStatus.EXPIRED)
+    )
 
 
 def _item_field(kind: str) -> str:
     return "trace" if kind == ItemKind.GRADE else "problem"
 
 
-def _candidates(*, project: Project, kind: str) -> QuerySet[Any]:
-    if kind == ItemKind.GRADE:
-        return Trace.objects.filter(problem__project=project, origin__in=GRADEABLE_ORIGINS)
-    return Problem.objects.filter(project=project)
+def queued_traces(project: Project) -> QuerySet[Trace]:
+    """The project's traces that are in the grading queue (gold items among them)."""
+    sent = Exists(QueuedTrace.objects.filter(trace=OuterRef("pk")))
+    rule = Q(origin__in=HUMAN_QUEUE_ORIGINS) | Q(sent)
+    if project.queue_job_outputs:
+        rule |= Q(origin__in=MACHINE_QUEUE_ORIGINS)
+    return Trace.objects.filter(rule, problem__project=project).exclude(
+        origin__in=NEVER_QUEUED_ORIGINS
+    )
+
+
+def gold_traces(project: Project, kind: str) -> QuerySet[Trace]:
+    """The project's screening or QC traces."""
+    return Trace.objects.filter(problem__project=project, gold__kind=kind)
+
+
+def _candidates(*, project: Project, kind: str, purpose: str = Purpose.WORK) -> QuerySet[Any]:
+    if kind == ItemKind.RECORD:
+        return Problem.objects.filter(project=project)
+    if purpose != Purpose.WORK:
+        return gold_traces(project, purpose)
+    return queued_traces(project).exclude(Exists(GoldItem.objects.filter(trace=OuterRef("pk"))))
 
 
 def _active_count(kind: str, item_ref: Any) -> Subquery:
@@ -58,8 +98,11 @@ def _active_count(kind: str, item_ref: Any) -> Subquery:
     )
 
 
-def open_items(*, project: Project, user: Any, kind: str) -> QuerySet[Any]:
-    """Items this user could claim now: not done or skipped by them, with a free place."""
+def open_items(
+    *, project: Project, user: Any, kind: str, purpose: str = Purpose.WORK
+) -> QuerySet[Any]:
+    """Items this user could claim now: not done or skipped by them, with a free place (a gold
+    item has one for everyone)."""
     field = _item_field(kind)
     mine_closed = Assignment.objects.filter(
         kind=kind,
@@ -67,10 +110,11 @@ def open_items(*, project: Project, user: Any, kind: str) -> QuerySet[Any]:
         status__in=[AssignmentStatus.SUBMITTED, AssignmentStatus.SKIPPED],
         **{field: OuterRef("pk")},
     )
-    return (
-        _candidates(project=project, kind=kind)
-        .alias(taken=Coalesce(_active_count(kind, OuterRef("pk")), 0))
-        .filter(~Exists(mine_closed), taken__lt=project.overlap)
+    items = _candidates(project=project, kind=kind, purpose=purpose).filter(~Exists(mine_closed))
+    if purpose != Purpose.WORK:
+        return items
+    return items.alias(taken=Coalesce(_active_count(kind, OuterRef("pk")), 0)).filter(
+        taken__lt=project.overlap
     )
 
 
@@ -91,7 +135,50 @@ def _place_is_free(kind: str, item_pk: int, overlap: int, exclude_pk: int | None
     return taken.count() < overlap
 
 
-@transaction.atomic
+def qc_turn(*, project: Project, user: Any, claimed: int, qc_claimed: int) -> bool:
+    """Whether the annotator's next grading claim (after `claimed`, `qc_claimed` of them QC) is
+    a QC item: their QC count stays within one of the rate times their claims, and where the
+    rate allows either, a draw seeded by (project, user, claim number) decides, so QC items
+    come at no guessable place."""
+    rate = project.qc_rate
+    expected = (claimed + 1) * rate
+    if qc_claimed < math.floor(expected):
+        return True
+    if qc_claimed >= math.ceil(expected):
+        return False
+    seed = hashlib.sha256(f"qc:{project.pk}:{user.pk}:{claimed}".encode()).digest()
+    draw = int.from_bytes(seed[:8], "big") / 2**64
+    return draw < expected - math.floor(expected)
+
+
+def _purpose_of_next(project: Project, user: Any, kind: str, *, screening_done: bool) -> str:
+    """Screening while the annotator is in screening, else QC at the project's rate, else
+    work; Refused when they may not work (paused, did not pass)."""
+    standing = standing_of(project=project, user=user, screening_done=screening_done)
+    refused = refusal(standing)
+    if refused is not None:
+        raise Refused(refused)
+    if standing.status == StandingStatus.SCREENING:
+        if kind == ItemKind.RECORD:
+            raise Refused(
+                "Grade the screening traces first (Next trace); real work opens when you pass."
+            )
+        return Purpose.SCREENING
+    if kind == ItemKind.GRADE and project.qc_rate > 0:
+        mine = Assignment.objects.filter(
+            project=project, annotator=user, kind=ItemKind.GRADE
+        ).exclude(purpose=Purpose.SCREENING)
+        counts = mine.aggregate(n=Count("id"), qc=Count("id", filter=Q(purpose=Purpose.QC)))
+        if qc_turn(project=project, user=user, claimed=counts["n"], qc_claimed=counts["qc"]):
+            return Purpose.QC
+    return Purpose.WORK
+
+
+class Refused(Exception):
+    """The annotator gets no item; the claim's transaction ends normally (a screening just
+    judged stays judged) and the message goes to them as a WorkspaceError."""
+
+
 def assignment_claim_next(*, project: Project, user: Any, kind: str) -> Assignment | None:
     """The annotator's in-progress item of this kind, else a new claim; None when none is left.
 
@@ -100,6 +187,14 @@ def assignment_claim_next(*, project: Project, user: Any, kind: str) -> Assignme
     """
     if kind not in ItemKind.values:
         raise WorkspaceError(f"Unknown queue {kind!r}: use one of {', '.join(ItemKind.values)}.")
+    claim, refused = _claim_next(project, user, kind)
+    if refused is not None:
+        raise WorkspaceError(refused)
+    return claim
+
+
+@transaction.atomic
+def _claim_next(project: Project, user: Any, kind: str) -> tuple[Assignment | None, str | None]:
     _lock_user(project, user)
     expire_stale_claims(project=project)
     current = (
@@ -110,11 +205,27 @@ def assignment_claim_next(*, project: Project, user: Any, kind: str) -> Assignme
         .first()
     )
     if current is not None:
-        return current
+        return current, None
+    screening_done = False
+    while True:
+        try:
+            purpose = _purpose_of_next(project, user, kind, screening_done=screening_done)
+        except Refused as refused:
+            return None, str(refused)
+        claim = _claim(project, user, kind, purpose)
+        if claim is None and purpose == Purpose.QC:  # no QC item left for them: work goes on
+            claim = _claim(project, user, kind, Purpose.WORK)
+        if claim is not None or purpose != Purpose.SCREENING or screening_done:
+            return claim, None
+        screening_done = True  # no screening item left: judged now, then asked again
+
+
+def _claim(project: Project, user: Any, kind: str, purpose: str) -> Assignment | None:
     skipped_over: set[int] = set()
+    overlap = project.overlap if purpose == Purpose.WORK else 2**31 - 1
     for _attempt in range(100):
         candidates = (
-            open_items(project=project, user=user, kind=kind)
+            open_items(project=project, user=user, kind=kind, purpose=purpose)
             .exclude(pk__in=skipped_over)
             .annotate(started=Coalesce(_active_count(kind, OuterRef("pk")), 0))
             # Finish items others started first, so agreement can be measured early.
@@ -130,7 +241,7 @@ def assignment_claim_next(*, project: Project, user: Any, kind: str) -> Assignme
         previous = Assignment.objects.filter(
             kind=kind, annotator=user, **{_item_field(kind): item}
         ).first()
-        if not _place_is_free(kind, item.pk, project.overlap, None):
+        if not _place_is_free(kind, item.pk, overlap, None):
             skipped_over.add(item.pk)
             continue
         now = timezone.now()
@@ -147,6 +258,7 @@ def assignment_claim_next(*, project: Project, user: Any, kind: str) -> Assignme
             trace=item if kind == ItemKind.GRADE else None,
             annotator=user,
             claimed_at=now,
+            purpose=purpose,
         )
     return None
 
@@ -171,6 +283,8 @@ def reclaim_expired(assignment: Assignment) -> None:
     assert item_pk is not None
     item_model.objects.select_for_update().filter(pk=item_pk).first()
     overlap = Project.objects.values_list("overlap", flat=True).get(pk=assignment.project_id)
+    if assignment.purpose != Purpose.WORK:
+        overlap = 2**31 - 1  # everyone gets a gold item
     if not _place_is_free(assignment.kind, item_pk, overlap, assignment.pk):
         raise WorkspaceError(
             "Your claim on this item expired and others have taken its places; your draft is "

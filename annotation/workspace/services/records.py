@@ -11,7 +11,7 @@ from django.utils import timezone
 from algorithms.answers import answers_equivalent
 from annotation.problems.models import FinishReason, Origin, Trace
 from annotation.problems.services import NewStep, NewTrace, trace_create
-from annotation.workspace.models import Assignment, AssignmentStatus
+from annotation.workspace.models import Assignment, AssignmentStatus, EventKind
 from annotation.workspace.services.drafts import (
     Thought,
     _clean_time,
@@ -19,6 +19,7 @@ from annotation.workspace.services.drafts import (
     parse_thoughts,
 )
 from annotation.workspace.services.errors import WorkspaceError
+from annotation.workspace.services.events import event_add
 from annotation.workspace.services.saves import check_writable, compare_and_swap
 
 
@@ -83,7 +84,9 @@ def _record_write(
     time_spent_ms: int | None,
 ) -> Trace:
     check_writable(assignment)
-    compare_and_swap(assignment, version=version, draft=draft, time_spent_ms=time_spent_ms)
+    new_version = compare_and_swap(
+        assignment, version=version, draft=draft, time_spent_ms=time_spent_ms
+    )
     spent = time_spent_ms if time_spent_ms is not None else assignment.time_spent_ms
     trace = trace_create(
         NewTrace(
@@ -104,6 +107,14 @@ def _record_write(
         status=AssignmentStatus.SUBMITTED,
         finish_reason=reason,
         submitted_at=timezone.now(),
+        record=trace,
+        review_status=None,  # a new submit awaits its review (the events keep the last one)
+    )
+    event_add(
+        assignment,
+        EventKind.SUBMITTED,
+        actor=assignment.annotator,
+        version=new_version,
         record=trace,
     )
     return trace

@@ -1,6 +1,10 @@
 """Versioned saves: the autosave of a draft (a grading item's ratings written as grades at
 once) and the submit of a grading item. Every autosave comes here: its statements are fixed
-(annotation/core/fixed_sql.py) and it adds no query."""
+(annotation/core/fixed_sql.py) and it adds no query.
+
+Submitted (and skipped) work is final: a write raises WorkLocked until a reviewer returns it.
+Where the project stops at the first error, a rating after the first path step rated -1 is
+refused."""
 
 from __future__ import annotations
 
@@ -12,12 +16,12 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from annotation.core.fixed_sql import execute
+from annotation.core.models import Project
 from annotation.grading.models import GradeSource
-from annotation.grading.selectors import path_with_current_grades
+from annotation.grading.selectors import TraceGrades, path_with_current_grades
 from annotation.grading.services import StepGrade, person_grades_write, person_source
 from annotation.problems.models import FinishReason
-from annotation.problems.services import siblings_write
-from annotation.workspace.models import Assignment, AssignmentStatus, ItemKind
+from annotation.workspace.models import Assignment, AssignmentStatus, EventKind, ItemKind
 from annotation.workspace.services.claims import reclaim_expired
 from annotation.workspace.services.drafts import (
     _clean_time,
@@ -25,7 +29,8 @@ from annotation.workspace.services.drafts import (
     parse_step_grades,
     parse_thoughts,
 )
-from annotation.workspace.services.errors import VersionConflict, WorkspaceError
+from annotation.workspace.services.errors import VersionConflict, WorkLocked, WorkspaceError
+from annotation.workspace.services.events import event_add
 
 
 def compare_and_swap(
@@ -53,12 +58,43 @@ def compare_and_swap(
 
 
 def check_writable(assignment: Assignment) -> None:
-    if assignment.status == AssignmentStatus.SKIPPED:
-        raise WorkspaceError("You skipped this item; it can no longer be changed.")
-    if assignment.kind == ItemKind.RECORD and assignment.status == AssignmentStatus.SUBMITTED:
-        raise WorkspaceError("This thought record was submitted; it can no longer be changed.")
+    """Submitted and skipped work is final (WorkLocked); an expired claim is taken back."""
+    if assignment.status in (AssignmentStatus.SUBMITTED, AssignmentStatus.SKIPPED):
+        raise WorkLocked(assignment)
     if assignment.status == AssignmentStatus.EXPIRED:
         reclaim_expired(assignment)
+
+
+def check_stop_at_first_error(
+    project: Project, steps: TraceGrades, wanted: dict[uuid.UUID, StepGrade]
+) -> int | None:
+    """Where the project stops at the first error, nothing after the first path step rated -1
+    (in this save, or saved before and not changed by it) may be rated. Returns that step's
+    position there (None elsewhere, or when no path step is rated -1)."""
+    if not project.stop_at_first_bad_step:
+        return None
+
+    def rating(nid: str) -> int | None:
+        node = uuid.UUID(nid)
+        if node in wanted:
+            return wanted[node].rating
+        old = steps.current.get(node)
+        return old.rating if old is not None else None
+
+    first_bad = min((steps.positions[nid] for nid in steps.path if rating(nid) == -1), default=None)
+    if first_bad is None:
+        return None
+    late = sorted(
+        steps.positions[str(nid)]
+        for nid, grade in wanted.items()
+        if grade.rating is not None and steps.positions[str(nid)] > first_bad
+    )
+    if late:
+        raise WorkspaceError(
+            f"Step {late[0] + 1}: this project stops at the first error (step {first_bad + 1} "
+            "is rated -1); clear the ratings after it."
+        )
+    return first_bad
 
 
 def _commit_without_waiting_for_disk() -> None:
@@ -84,19 +120,22 @@ def assignment_save(
     spent = _clean_time(time_spent_ms)
     if assignment.kind == ItemKind.GRADE:
         assert assignment.trace_id is not None
+        trace_id = assignment.graded_trace_id
+        assert trace_id is not None
         source = person_source(user=assignment.annotator)
-        positions, current = path_with_current_grades(assignment.trace_id, source)
-        wanted = parse_step_grades(draft.get("grades"), positions)
+        steps = path_with_current_grades(trace_id, source)
+        wanted = parse_step_grades(draft.get("grades"), steps.positions)
+        check_stop_at_first_error(assignment.project, steps, wanted)
         # Only the save that wins the version check goes on to write grades.
         new_version = compare_and_swap(
             assignment, version=version, draft=draft, time_spent_ms=spent
         )
         person_grades_write(
             source=source,
-            trace_id=assignment.trace_id,
+            trace_id=trace_id,
             wanted=wanted,
             with_critique=False,
-            current=current,
+            current=steps.current,
         )
         return new_version
     parse_thoughts(draft.get("thoughts"), strict=False)
@@ -112,65 +151,88 @@ def grading_submit(
     finish_reason: Any,
     time_spent_ms: Any = None,
 ) -> int:
-    """Ends a grading item: every grade with its critique, corrected steps as +1 siblings."""
+    """Ends a grading item: every grade with its critique. A corrected step (given with a path
+    step rated -1) becomes the annotator's own step there (annotation/workspace/services/
+    paths.py): the path continues from it. Then the work is final until a reviewer returns it."""
     check_writable(assignment)
-    assert assignment.trace_id is not None
     reason = finish_reason_of(finish_reason)
+    trace_id = assignment.graded_trace_id
+    assert trace_id is not None
     source = person_source(user=assignment.annotator)
-    positions, current = path_with_current_grades(assignment.trace_id, source)
-    wanted = parse_step_grades(draft.get("grades"), positions)
-    by_position = sorted((positions[str(n)], g) for n, g in wanted.items())
-    first_bad = next((p for p, g in by_position if g.rating == -1), None)
-    if first_bad is not None and assignment.project.stop_at_first_bad_step:
+    steps = path_with_current_grades(trace_id, source)
+    wanted = parse_step_grades(draft.get("grades"), steps.positions)
+    stop_bad = check_stop_at_first_error(assignment.project, steps, wanted) is not None
+    corrections = sorted(
+        (steps.positions[str(nid)], grade.correction)
+        for nid, grade in wanted.items()
+        if grade.correction
+    )
+    for nid, grade in wanted.items():
+        if grade.correction and (grade.rating != -1 or str(nid) not in steps.path):
+            raise WorkspaceError(
+                f"Step {steps.positions[str(nid)] + 1}: a corrected step is only for a step of "
+                "the path rated -1."
+            )
+    new_version = compare_and_swap(
+        assignment, version=version, draft=draft, time_spent_ms=_clean_time(time_spent_ms)
+    )
+    person_grades_write(
+        source=source, trace_id=trace_id, wanted=wanted, with_critique=True, current=steps.current
+    )
+    if corrections:
+        from annotation.workspace.services.paths import work_path_write
+
+        position, text = corrections[0]  # the path continues from the first one
+        assignment.version = new_version
+        new_version = work_path_write(
+            assignment=assignment, version=new_version, position=position, text=text
+        )
+    reason = FinishReason.FOUND_ERROR if stop_bad else _finish(assignment, source, reason)
+    Assignment.objects.filter(pk=assignment.pk).update(
+        status=AssignmentStatus.SUBMITTED,
+        finish_reason=reason,
+        submitted_at=timezone.now(),
+        review_status=None,  # a new submit awaits its review (the events keep the last one)
+    )
+    event_add(assignment, EventKind.SUBMITTED, actor=assignment.annotator, version=new_version)
+    return new_version
+
+
+def _finish(assignment: Assignment, source: GradeSource, reason: str) -> str:
+    """The finish reason to store, checked against the grades as they now are: found_error
+    needs a step rated -1 (and is what a project that stops at the first error records when
+    the path has one); solution needs every path step rated but the annotator's own."""
+    trace_id = assignment.graded_trace_id
+    assert trace_id is not None
+    steps = path_with_current_grades(trace_id, source)
+    rated = {
+        steps.positions[str(nid)]: grade.rating
+        for nid, grade in steps.current.items()
+        if str(nid) in steps.path
+    }
+    if -1 in rated.values() and assignment.project.stop_at_first_bad_step:
         reason = FinishReason.FOUND_ERROR
-    if reason == FinishReason.FOUND_ERROR and first_bad is None:
+    if reason == FinishReason.FOUND_ERROR and all(g.rating != -1 for g in steps.current.values()):
         raise WorkspaceError("Finishing with found_error needs a step rated -1.")
     if reason == FinishReason.SOLUTION:
+        own = _own_steps(assignment)
         missing = sorted(
             p + 1
-            for nid, p in positions.items()
-            if uuid.UUID(nid) not in wanted or wanted[uuid.UUID(nid)].rating is None
+            for nid, p in steps.positions.items()
+            if nid in steps.path and p not in rated and p not in own
         )
         if missing:
             raise WorkspaceError(
                 f"Rate every step before finishing as solution; not rated: "
                 f"{', '.join(map(str, missing))}."
             )
-    for nid, grade in wanted.items():
-        if grade.correction and grade.rating != -1:
-            raise WorkspaceError(
-                f"Step {positions[str(nid)] + 1}: a corrected step is only for a step rated -1."
-            )
-    new_version = compare_and_swap(
-        assignment, version=version, draft=draft, time_spent_ms=_clean_time(time_spent_ms)
-    )
-    person_grades_write(
-        source=source,
-        trace_id=assignment.trace_id,
-        wanted=wanted,
-        with_critique=True,
-        current=current,
-    )
-    _write_corrections(assignment, source, wanted)
-    now = timezone.now()
-    Assignment.objects.filter(pk=assignment.pk).update(
-        status=AssignmentStatus.SUBMITTED, finish_reason=reason, submitted_at=now
-    )
-    return new_version
+    return reason
 
 
-def _write_corrections(
-    assignment: Assignment, source: GradeSource, wanted: dict[uuid.UUID, StepGrade]
-) -> None:
-    """A corrected step is a sibling of the step rated -1, graded +1 by the same person."""
-    bad = {nid: g.correction for nid, g in wanted.items() if g.correction}
-    if not bad:
-        return
-    siblings = siblings_write(problem_id=assignment.problem_id, texts=bad)
-    assert assignment.trace_id is not None
-    person_grades_write(
-        source=source,
-        trace_id=assignment.trace_id,
-        wanted={sibling: StepGrade(rating=1, unsure=False) for sibling in siblings.values()},
-        with_critique=True,
-    )
+def _own_steps(assignment: Assignment) -> set[int]:
+    """Path positions of steps the annotator wrote (they need no rating of their own)."""
+    if assignment.work_trace_id is None:
+        return set()
+    from annotation.workspace.services.paths import written_positions
+
+    return written_positions(assignment.work_trace_id)

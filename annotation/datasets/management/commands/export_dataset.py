@@ -70,6 +70,12 @@ class Command(BaseCommand):
             action="store_true",
             help="trl-stepwise, math-shepherd: float labels (e.g. Monte-Carlo scores).",
         )
+        parser.add_argument(
+            "--review",
+            default="not_rejected",
+            choices=["accepted", "not_rejected", "all"],
+            help="People's work by its review (default: all but rejected work).",
+        )
         parser.add_argument("--chunk-size", type=int, default=1000)
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -102,6 +108,7 @@ class Command(BaseCommand):
                 kinds=tuple(options["kind"] or ()),
                 include_unfaithful=options["include_unfaithful"],
                 soft_labels=options["soft"],
+                review=options["review"],
             )
             manifest = export_to_directory(
                 project=project,

@@ -1,0 +1,220 @@
+"""Pages and JSON endpoints of quality control: the project's quality settings, its screening
+and QC items, an annotator's standing, and sending model outputs to the queue."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from annotation.core import bodies
+from annotation.core.access import Ability, access_project
+from annotation.core.bodies import BodyError
+from annotation.core.models import Membership, Project
+from annotation.jobs.access import access_job
+from annotation.llm.models import ModelConfig
+from annotation.workspace.api import json_errors
+from annotation.workspace.models import GoldItem, GoldKind
+from annotation.workspace.services.errors import WorkspaceError
+from annotation.workspace.services.gold import gold_mark_many, gold_unmark
+from annotation.workspace.services.quality_settings import project_quality_update
+from annotation.workspace.services.queue import traces_send
+from annotation.workspace.services.standing import standing_set
+
+MAX_IDS_TEXT = 1_000_000  # characters of a pasted list of trace ids
+
+
+def ids_from_text(text: str, field: str = "trace_ids") -> list[int]:
+    """Trace ids separated by spaces, commas or lines; '#' starts a comment."""
+    ids = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        for token in re.split(r"[\s,]+", line.split("#", 1)[0].strip()):
+            if not token:
+                continue
+            if not token.isdigit():
+                raise WorkspaceError(f"{field}: line {number}: {token!r} is not a trace id.")
+            ids.append(int(token))
+    return ids
+
+
+def _gold_items(project: Project) -> list[GoldItem]:
+    return list(
+        GoldItem.objects.filter(trace__problem__project=project)
+        .select_related("source", "trace")
+        .order_by("kind", "trace_id")
+    )
+
+
+@login_required
+def quality_page(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = access_project(request.user, project_id, Ability.MANAGE)
+    return render(
+        request,
+        "workspace/quality.html",
+        {
+            "project": project,
+            "gold": _gold_items(project),
+            "gold_kinds": GoldKind.choices,
+            "models": ModelConfig.objects.filter(project=project, scorer_head=""),
+        },
+    )
+
+
+@login_required
+@require_POST
+def quality_settings(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = access_project(request.user, project_id, Ability.MANAGE)
+    try:
+        project_quality_update(
+            project=project,
+            screening_threshold=request.POST.get("screening_threshold", ""),
+            qc_rate=request.POST.get("qc_rate", "0"),
+            continuation_model=request.POST.get("continuation_model", ""),
+            queue_job_outputs=request.POST.get("queue_job_outputs") == "on",
+        )
+    except WorkspaceError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, "Quality settings saved.")
+    return redirect("workspace-quality", project.pk)
+
+
+@login_required
+@require_POST
+def gold_form(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Marks (or, with action=unmark, unmarks) the pasted trace ids."""
+    project = access_project(request.user, project_id, Ability.MANAGE)
+    try:
+        text = bodies.text(request.POST.get("trace_ids", ""), "trace_ids", max_chars=MAX_IDS_TEXT)
+        ids = ids_from_text(text)
+        if request.POST.get("action") == "unmark":
+            done = gold_unmark(project=project, trace_ids=ids)
+            messages.success(request, f"{done} trace(s) are no longer gold items.")
+        else:
+            marked = gold_mark_many(
+                project=project,
+                trace_ids=ids,
+                kind=request.POST.get("kind", GoldKind.QC),
+                source_name=request.POST.get("source", "").strip() or None,
+                by=request.user,
+            )
+            messages.success(request, f"{len(marked)} trace(s) marked as gold items.")
+    except (BodyError, WorkspaceError) as error:
+        messages.error(request, str(error))
+    return redirect("workspace-quality", project.pk)
+
+
+def _member(project: Project, user_id: int) -> Any:
+    if not Membership.objects.filter(project=project, user_id=user_id).exists():
+        raise Http404("No such member")
+    return get_user_model().objects.get(pk=user_id)
+
+
+@login_required
+@require_POST
+def standing_form(request: HttpRequest, project_id: int, user_id: int) -> HttpResponse:
+    project = access_project(request.user, project_id, Ability.MANAGE)
+    member = _member(project, user_id)
+    try:
+        standing_set(
+            project=project, user=member, status=request.POST.get("status", ""), by=request.user
+        )
+    except WorkspaceError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"{member.username} is {request.POST['status']}.")
+    return redirect("workspace-dashboard", project.pk)
+
+
+@login_required
+@require_POST
+def send_job_outputs(request: HttpRequest, job_id: int) -> HttpResponse:
+    """A researcher sends a job's outputs (all, or the correct or incorrect ones) to the queue."""
+    job = access_job(request.user, job_id, Ability.RESEARCH)
+    correct = {"correct": True, "incorrect": False}.get(request.POST.get("which", "all"))
+    try:
+        sent = traces_send(project=job.project, user=request.user, job=job, correct=correct)
+    except WorkspaceError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"{sent} output(s) sent to the annotators' queue.")
+    return redirect("llm-job", job.pk)
+
+
+# JSON ---------------------------------------------------------------------------------------
+
+
+def _ids(body: dict[str, Any], name: str = "trace_ids") -> list[int]:
+    value = body.get(name)
+    if not isinstance(value, list) or not all(type(v) is int and v > 0 for v in value):
+        raise BodyError(name, "expected a list of trace ids")
+    return value
+
+
+@require_http_methods(["GET", "POST", "DELETE"])
+@json_errors
+def gold_api(request: HttpRequest, project_id: int) -> JsonResponse:
+    """GET: the gold items. POST `{"trace_ids": [...], "kind": "qc"|"screening", "source":
+    name?}`: marks them (all or none). DELETE `{"trace_ids": [...]}`: unmarks them."""
+    project = access_project(request.user, project_id, Ability.MANAGE)
+    if request.method == "GET":
+        items = [
+            {"trace": g.trace_id, "kind": g.kind, "source": g.source.name}
+            for g in _gold_items(project)
+        ]
+        return JsonResponse({"gold": items})
+    body = bodies.json_object(request)
+    if request.method == "DELETE":
+        return JsonResponse({"unmarked": gold_unmark(project=project, trace_ids=_ids(body))})
+    source = body.get("source")
+    if source is not None:
+        source = bodies.text(source, "source", max_chars=255)
+    marked = gold_mark_many(
+        project=project,
+        trace_ids=_ids(body),
+        kind=bodies.text(body.get("kind", GoldKind.QC), "kind", max_chars=20),
+        source_name=source,
+        by=request.user,
+    )
+    return JsonResponse({"marked": [g.trace_id for g in marked]}, status=201)
+
+
+@require_http_methods(["POST"])
+@json_errors
+def standing_api(request: HttpRequest, project_id: int, user_id: int) -> JsonResponse:
+    """`{"status": "active"|"paused"}`."""
+    project = access_project(request.user, project_id, Ability.MANAGE)
+    body = bodies.json_object(request)
+    standing = standing_set(
+        project=project,
+        user=_member(project, user_id),
+        status=bodies.text(body.get("status", ""), "status", max_chars=20),
+        by=request.user,
+    )
+    return JsonResponse({"user": user_id, "status": standing.status})
+
+
+@require_http_methods(["POST"])
+@json_errors
+def queue_api(request: HttpRequest, project_id: int) -> JsonResponse:
+    """`{"job": id?, "trace_ids": [...]?, "correct": true|false|null}`: sends those model
+    outputs to the annotators' queue."""
+    project = access_project(request.user, project_id, Ability.RESEARCH)
+    body = bodies.json_object(request)
+    job = None
+    if body.get("job") is not None:
+        if type(body["job"]) is not int:
+            raise BodyError("job", "expected a job id")
+        job = access_job(request.user, body["job"], Ability.RESEARCH)
+    correct = body.get("correct")
+    if correct not in (None, True, False):
+        raise BodyError("correct", "expected true, false or null")
+    ids = _ids(body) if body.get("trace_ids") is not None else None
+    sent = traces_send(project=project, user=request.user, job=job, trace_ids=ids, correct=correct)
+    return JsonResponse({"sent": sent})

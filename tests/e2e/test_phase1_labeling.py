@@ -1,0 +1,139 @@
+"""PRM800K's phase-1 labeling in the grading page, on a real PRM800K phase-1 row: rate the
+alternatives at a step, choose one to continue, write one's own step; the PRM800K export of
+that work is, field by field, the row PRM800K's schema would hold of it."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from typing import TYPE_CHECKING
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from annotation.core.models import Project, Role
+from annotation.datasets.export.options import ExportOptions
+from annotation.datasets.export.pipeline import export_to_directory
+from annotation.datasets.importer import import_dataset
+from annotation.workspace.models import Assignment
+from tests.e2e.pages import ALL_RENDERED, log_in
+from tests.factories import MembershipFactory, UserFactory
+from tests.support.prm800k import OWN_STEP, PHASE1, expected_row
+
+if TYPE_CHECKING:
+    from conftest import PageWatch
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def project(db):
+    project = Project.objects.create(name="phase 1", stop_at_first_bad_step=False)
+    MembershipFactory(project=project, user=UserFactory(username="ann"), role=Role.ANNOTATOR)
+    line = json.dumps(PHASE1).encode() + b"\n"
+    import_dataset(project=project, format_name="prm800k", stream=io.BytesIO(line))
+    return project
+
+
+def shown(page: Page) -> list[list[str | None]]:
+    """(number, on path, rating) of each step on the page."""
+    return page.eval_on_selector_all(
+        "#steps > li.step",
+        "items => items.map((li) => [li.dataset.number, li.dataset.onPath, "
+        "li.getAttribute('data-grade')])",
+    )
+
+
+def test_phase_1_labeling_of_a_real_prm800k_row(
+    live_server, project, page_watch: PageWatch, tmp_path
+) -> None:
+    page = page_watch.page
+    base = live_server.url
+    log_in(page, base, "ann")
+    page.goto(f"{base}/projects/{project.pk}/work/")
+    page.keyboard.press("n")
+    page.wait_for_url(re.compile(r"/work/\d+/$"))
+    page.wait_for_function(ALL_RENDERED)
+    # The page shows each step with the alternatives offered there.
+    assert [(n, on) for n, on, _ in shown(page)] == [
+        ("1", "true"),
+        ("2", "true"),  # the human completion the labeler wrote
+        *[(f"2.{o}", "false") for o in range(1, 6)],
+        ("3", "true"),
+        ("4", "true"),
+        ("5", "true"),
+        ("6", "true"),  # the completion the labeler chose (their option 5) ...
+        *[(f"6.{o}", "false") for o in range(1, 5)],  # ... and the four others
+    ]
+
+    # The annotator rates every step and alternative with the keyboard.
+    keys = ["3", "3"]  # step 1, the human step 2
+    keys += ["1", "j"] * 5  # the five alternatives at step 2 are bad
+    keys += ["3", "3", "3"]  # steps 3 to 5
+    keys += ["1", "j"]  # the labeler's choice at step 6: bad (it repeats the answer twice)
+    keys += ["2", "3", "3", "3"]  # the other four at step 6
+    for key in keys:
+        page.keyboard.press(key)
+    expect(page.locator("#save-status")).to_have_text("All changes saved")
+    assert [g for _, _, g in shown(page)] == [
+        "1",
+        "1",
+        *["-1"] * 5,
+        "1",
+        "1",
+        "1",
+        "-1",
+        "0",
+        "1",
+        "1",
+        "1",
+    ]
+
+    # ... chooses the second alternative at step 6 to continue ...
+    page.keyboard.press("k")
+    page.keyboard.press("k")
+    expect(page.locator("#steps > li[aria-current='true']")).to_have_attribute("data-number", "6.2")
+    with page.expect_navigation():
+        page.keyboard.press("c")
+    page.wait_for_function(ALL_RENDERED)
+    path = page.eval_on_selector_all(
+        "#steps > li[data-on-path='true']", "l => l.map((li) => li.dataset.number)"
+    )
+    assert path == ["1", "2", "3", "4", "5", "6"]
+    expect(page.locator("#steps > li[data-on-path='true']").last).to_contain_text(
+        "So a pencil costs"
+    )
+
+    # ... writes their own last step ...
+    page.fill("#next-step-text", OWN_STEP)
+    with page.expect_navigation():
+        page.click("#next-step-save")
+    page.wait_for_function(ALL_RENDERED)
+    own = page.locator("#steps > li[data-written]")
+    expect(own).to_have_attribute("data-number", "7")
+    expect(own).to_contain_text("Your step")
+    page.screenshot(path="var/screenshots/phase1.png", full_page=True)
+
+    # ... and submits: every step of their path is rated but their own.
+    page.keyboard.press("Control+Enter")
+    page.wait_for_url(f"{base}/projects/{project.pk}/work/")
+    claim = Assignment.objects.get(annotator__username="ann")
+    assert (claim.status, claim.finish_reason) == ("submitted", "solution")
+
+    # The PRM800K export of that work is PRM800K's row of it.
+    export_to_directory(
+        project=project, options=ExportOptions(format="prm800k"), directory=tmp_path
+    )
+    rows = [
+        json.loads(line) for line in (tmp_path / "prm800k-train.jsonl").read_text().splitlines()
+    ]
+    mine = next(r for r in rows if r["labeler"] == "user:ann")
+    expected = expected_row(
+        labeler="user:ann",
+        timestamp=claim.submitted_at.isoformat(),
+        total_time=claim.time_spent_ms,
+    )
+    assert mine == expected
+    assert next(r for r in rows if r["labeler"] != "user:ann") == PHASE1
+    assert page_watch.page_errors == []
