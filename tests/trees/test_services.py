@@ -146,11 +146,12 @@ def test_recording_a_round_rejects_problems_of_another_project(problem):
     assert other.kind == "tree"
 
 
-def test_an_annotator_can_claim_a_long_thought_draft_for_review(problem):
+def test_an_annotator_can_claim_a_long_thought_draft_sent_for_review(problem):
     # given a draft (and its shortcut) of a long-thought job, and nothing else to grade
     from annotation.core.models import Role
     from annotation.workspace.models import ItemKind
     from annotation.workspace.services.claims import assignment_claim_next
+    from annotation.workspace.services.queue import traces_send
     from tests.factories import MembershipFactory
 
     tree = hand_tree(problem)
@@ -164,9 +165,13 @@ def test_an_annotator_can_claim_a_long_thought_draft_for_review(problem):
     )
     _, draft = long_thoughts_write(job=job, thoughts=[derived])
     annotator = MembershipFactory(project=problem.project, role=Role.ANNOTATOR).user
-    # when
+    assert (
+        assignment_claim_next(project=problem.project, user=annotator, kind=ItemKind.GRADE) is None
+    )
+    # when a researcher sends the draft to the queue
+    traces_send(project=problem.project, user=None, trace_ids=[draft.pk])
     assignment = assignment_claim_next(project=problem.project, user=annotator, kind=ItemKind.GRADE)
-    # then: the draft is the item (a shortcut is a tree path, not sent for review)
+    # then: the draft is the item
     assert assignment is not None
     assert assignment.trace_id == draft.pk
 
