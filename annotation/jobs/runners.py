@@ -19,6 +19,10 @@ RUNNERS: dict[str, RunnerPath] = {
     "tree": "workers.runners.tree.run_tree",
     "long_thought": "workers.runners.long_thought.run_long_thought",
     "monte_carlo": "workers.runners.monte_carlo.run_monte_carlo",
+    "train_sft": "workers.runners.train.run_train",
+    "train_dpo": "workers.runners.train.run_train",
+    "train_prm": "workers.runners.train.run_train",
+    "evaluate": "workers.runners.evaluate.run_evaluate",
 }
 
 

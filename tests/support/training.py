@@ -1,0 +1,85 @@
+"""A project to train on: per problem a journey (an expansion with its detour), a right and a
+wrong model sample graded step by step by a person; exports of it run in-process."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+
+from annotation.core.models import Project
+from annotation.datasets.export.jobs import run_export
+from annotation.datasets.export.options import ExportOptions
+from annotation.datasets.export.services import start_export
+from annotation.grading.models import Grade, GradeSource, SourceKind
+from annotation.jobs.models import Job
+from annotation.jobs.services import claim_job, finish_job
+from annotation.problems.models import Origin, Problem, Trace
+from tests.factories import trace_with_steps
+from tests.support.data import make_problems
+
+
+def graded_trace(
+    problem: Problem, texts: list[str], ratings: list[int], source: GradeSource, **fields: Any
+) -> Trace:
+    trace = trace_with_steps(problem, texts, **fields)
+    for step, rating in zip(trace.steps.order_by("position"), ratings, strict=True):
+        Grade.objects.create(node_id=step.node_id, source=source, trace=trace, rating=rating)
+    return trace
+
+
+def training_project(project: Project, count: int = 12) -> list[Problem]:
+    """`count` problems "Ann has a apples and gets b more", each with a journey, a right and a
+    wrong sample; the samples' steps are graded by a person (+1 +1 and +1 -1)."""
+    user = get_user_model().objects.create(username=f"grader-{project.pk}")
+    person = GradeSource.objects.create(kind=SourceKind.HUMAN, name=user.username, user=user)
+    problems = make_problems(project, count)
+    for i, problem in enumerate(problems):
+        a, b, answer = i + 2, i + 3, 2 * i + 5
+        trace_with_steps(
+            problem,
+            [
+                f"Maybe I should multiply: {a} * {b} = {a * b}.",
+                "Wait, gets more means adding, not multiplying.",
+                f"So {a} + {b} = {answer}.",
+                f"The answer is \\boxed{{{answer}}}.",
+            ],
+            origin=Origin.EXPANSION,
+            is_correct=True,
+            final_answer=str(answer),
+        )
+        graded_trace(
+            problem,
+            [f"{a} + {b} = {answer}.", f"The answer is \\boxed{{{answer}}}."],
+            [1, 1],
+            person,
+            origin=Origin.MODEL_SAMPLE,
+            is_correct=True,
+            final_answer=str(answer),
+        )
+        graded_trace(
+            problem,
+            [f"{a} + {b} = {answer + 1}.", f"I guess the answer is \\boxed{{{answer + 1}}}."],
+            [1, -1],
+            person,
+            origin=Origin.MODEL_SAMPLE,
+            is_correct=False,
+            final_answer=str(answer + 1),
+        )
+    return problems
+
+
+HELD_OUT = ("p9", "p10", "p11")  # the test split of every export made here
+
+
+def export_now(project: Project, format_name: str, **options: Any) -> Job:
+    """An export job run in this process (no worker), held-out problems in its test split."""
+    options.setdefault("held_out", HELD_OUT)
+    job = start_export(
+        project=project, user=None, options=ExportOptions(format=format_name, **options)
+    )
+    claimed = claim_job(job.pk)
+    assert claimed is not None
+    finish_job(claimed, result=run_export(claimed))
+    claimed.refresh_from_db()
+    return claimed
