@@ -36,6 +36,7 @@ urlpatterns = [
     path("", include("annotation.llm.urls")),
     path("", include("annotation.trees.urls")),
     path("", include("annotation.evaluation.urls")),
+    path("", include("annotation.training.urls")),
     path("api/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

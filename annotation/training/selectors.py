@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 from algorithms.results import Sample, Summary, report_ks, summarize
 from algorithms.training import eta_seconds
 from annotation.core.models import Project
+from annotation.datasets.views import TraceView, load_trace_views
 from annotation.jobs.models import Job, JobKind
 from annotation.llm.models import ModelConfig
 from annotation.problems.models import Origin, Trace
@@ -119,13 +120,14 @@ def evaluation_result(job: Job) -> dict[str, Any]:
     }
 
 
-def model_samples(job: Job, model_id: int, *, limit: int = 500) -> QuerySet[Trace]:
-    """The samples behind one row of the results table."""
-    return (
+def model_samples(job: Job, model_id: int, *, limit: int = 200) -> list[TraceView]:
+    """The samples behind one row of the results table, with their steps."""
+    traces = (
         Trace.objects.filter(job=job, origin=Origin.EVALUATION, metadata__model_config=model_id)
         .select_related("problem")
         .order_by("problem_id", "id")[:limit]
     )
+    return load_trace_views(list(traces))
 
 
 def evaluation_jobs(project: Project, *, limit: int = 50) -> QuerySet[Job]:

@@ -46,10 +46,13 @@ def purge_broker() -> None:
 
 
 class WorkerProcess:
-    def __init__(self, log_dir: Path, *, stale_seconds: float = 30.0) -> None:
+    def __init__(
+        self, log_dir: Path, *, stale_seconds: float = 30.0, env: dict[str, str] | None = None
+    ) -> None:
         self.name = f"test-{uuid.uuid4().hex[:8]}@localhost"
         self.log_path = log_dir / f"{self.name.split('@')[0]}.log"
         self.stale_seconds = stale_seconds
+        self.env = env or {}
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout_s: float = 60.0) -> WorkerProcess:
@@ -60,6 +63,7 @@ class WorkerProcess:
             "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
             "STEPWISE_JOB_STALE_SECONDS": str(self.stale_seconds),
             "PYTHONUNBUFFERED": "1",
+            **self.env,
         }
         command = [
             str(CELERY),
