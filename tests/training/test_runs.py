@@ -206,3 +206,59 @@ def test_lora_is_merged_into_the_saved_model(project, store: Path) -> None:
     import json
 
     assert json.loads((saved / "config.json").read_text())["architectures"] == ["LlamaForCausalLM"]
+
+
+def test_cancel_stops_at_the_next_step_and_keeps_a_checkpoint(
+    transactional_db: None, store: Path
+) -> None:
+    # given a long run whose cancel is asked once it has made three steps
+    import threading
+    import time
+
+    from annotation.jobs.services import JobCancelled, mark_cancelled, request_cancel
+    from annotation.training.params import TrainingParams
+    from tests.factories import ProjectFactory
+    from tests.support.worker import purge_broker
+    from workers.runners.train import run_train
+
+    project = ProjectFactory()
+    training_project(project)
+    job = start_training_job(
+        project=project,
+        user=None,
+        method="sft",
+        export=export_now(project, "sft-journey"),
+        base=base_config(project),
+        name="cancelled sft",
+        hyperparameters={**FAST, "batch_size": 1, "epochs": 8.0, "save_steps": 1000},
+    )
+    purge_broker()  # nobody else runs it
+    claimed = claim_job(job.pk)
+    assert claimed is not None
+
+    def cancel_after_three_steps() -> None:
+        from django.db import connection
+
+        try:
+            while not Job.objects.filter(pk=job.pk, done__gte=3).exists():
+                time.sleep(0.01)
+            request_cancel(Job.objects.get(pk=job.pk))
+        finally:
+            connection.close()  # this thread's own
+
+    watcher = threading.Thread(target=cancel_after_three_steps)
+    watcher.start()
+    # when the run goes on
+    with pytest.raises(JobCancelled):
+        run_train(claimed)
+    mark_cancelled(claimed)
+    watcher.join()
+    # then it stopped at the next step, with a checkpoint of that step kept and no model made
+    job.refresh_from_db()
+    step = job.result["global_step"]
+    assert job.status == JobStatus.CANCELLED
+    assert 3 <= step < optimizer_steps(9, TrainingParams.from_params(job.params).hyperparameters)
+    checkpoint = Path(job.result["checkpoint"])
+    assert checkpoint.name == f"checkpoint-{step}"
+    assert (checkpoint / "trainer_state.json").exists()
+    assert not ModelConfig.objects.filter(name="cancelled sft").exists()

@@ -54,16 +54,26 @@ def prepare_data(job: Job) -> Path:
     return fetch_train_file(params.export, run_directory(job) / "data")
 
 
-def last_complete_checkpoint(directory: Path) -> Path | None:
-    """The newest checkpoint-N with its trainer state; newer ones a dying worker left half
-    written are removed, so that the resumed run rotates checkpoints as it should."""
+def checkpoints_of(directory: Path) -> list[Path]:
+    """The checkpoint-N directories, oldest first, complete or not."""
     if not directory.is_dir():
-        return None
-    found = sorted(
+        return []
+    return sorted(
         (p for p in directory.iterdir() if p.is_dir() and p.name.startswith("checkpoint-")),
         key=lambda p: int(p.name.rpartition("-")[2]),
     )
-    while found and not (found[-1] / TRAINER_STATE).exists():
+
+
+def is_complete(checkpoint: Path) -> bool:
+    return (checkpoint / TRAINER_STATE).exists()
+
+
+def last_complete_checkpoint(directory: Path) -> Path | None:
+    """The newest checkpoint with its trainer state. Newer ones that a dying worker left half
+    written are removed, so the resumed run rotates its checkpoints as it should: call this
+    only when no run of the job is writing."""
+    found = checkpoints_of(directory)
+    while found and not is_complete(found[-1]):
         shutil.rmtree(found.pop(), ignore_errors=True)
     return found[-1] if found else None
 
