@@ -51,7 +51,7 @@ class StartEvaluationSerializer(serializers.Serializer[None]):
 def _export(project: Project, export_id: int) -> Job:
     export = Job.objects.filter(pk=export_id, project=project, kind=JobKind.EXPORT).first()
     if export is None:
-        raise ValidationError({"export": f"no export #{export_id} in this project"})
+        raise ValidationError({"export": [f"no export #{export_id} in this project"]})
     return export
 
 
@@ -84,7 +84,7 @@ def start_evaluation(request: Request) -> Response:
     data = form.validated_data
     project = access_project(request.user, data["project"], Ability.RESEARCH)
     if ("export" in data) == ("problem_ids" in data):
-        raise ValidationError({"export": "give either an export (its test split) or problem_ids"})
+        raise ValidationError({"export": ["give either an export (its test split) or problem_ids"]})
     try:
         job = services.start_evaluation_job(
             project=project,

@@ -63,9 +63,10 @@ def evaluation_samples(job: Job) -> dict[int, dict[int, list[Sample]]]:
 def how_trained(lineage: ModelLineage | None) -> str:
     if lineage is None:
         return ""
+    export = f" (export {lineage.export_job_id})" if lineage.export_job_id else ""
     return (
-        f"{lineage.get_method_display()} on {lineage.export_format} "
-        f"(export {lineage.export_job_id}) from {lineage.parent_label}"
+        f"{lineage.get_method_display()} on {lineage.export_format}{export} "
+        f"from {lineage.parent_label}"
     )
 
 

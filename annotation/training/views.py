@@ -142,7 +142,9 @@ def training_cancel(request: HttpRequest, job_id: int) -> HttpResponse:
     if job.kind not in (*selectors.TRAINING_KINDS, JobKind.EVALUATE):
         raise Http404("Not a training or evaluation job")
     request_cancel(job)
-    return redirect("training-job" if job.kind in selectors.TRAINING_KINDS else "training-results", job.pk)
+    return redirect(
+        "training-job" if job.kind in selectors.TRAINING_KINDS else "training-results", job.pk
+    )
 
 
 def _curves(log: list[TrainingLogEntry]) -> list[Any]:
@@ -162,7 +164,10 @@ def _curves(log: list[TrainingLogEntry]) -> list[Any]:
                 x_label="optimizer step",
                 y_label=name.replace("_", " "),
                 x_range=(0.0, float(max(last, 1))),
-                y_range=(min(low - margin, 0.0) if name == "learning_rate" else low - margin, high + margin),
+                y_range=(
+                    min(low - margin, 0.0) if name == "learning_rate" else low - margin,
+                    high + margin,
+                ),
             )
         )
     return plots
