@@ -87,17 +87,18 @@ def summarize(per_problem: Sequence[Sequence[Sample]], ks: Sequence[int]) -> Sum
             return None
         return mean([metric(samples) for samples in with_samples])
 
+    def pass_at(k: int) -> Callable[[Sequence[Sample]], float]:
+        return lambda samples: pass_at_k(len(samples), sum(s.correct for s in samples), k)
+
+    def majority_at(k: int) -> Callable[[Sequence[Sample]], float]:
+        return lambda samples: float(majority_correct(samples[:k]))
+
     return Summary(
         problems=len(with_samples),
         samples=len(every),
         accuracy=mean([sum(s.correct for s in ss) / len(ss) for ss in with_samples]),
-        pass_at={
-            k: over_problems(k, lambda ss, k=k: pass_at_k(len(ss), sum(s.correct for s in ss), k))
-            for k in ks
-        },
-        majority_at={
-            k: over_problems(k, lambda ss, k=k: float(majority_correct(ss[:k]))) for k in ks
-        },
+        pass_at={k: over_problems(k, pass_at(k)) for k in ks},
+        majority_at={k: over_problems(k, majority_at(k)) for k in ks},
         mean_tokens=mean([float(s.tokens) for s in every]),
     )
 

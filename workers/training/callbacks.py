@@ -19,7 +19,7 @@ from annotation.training.models import TrainingLogEntry
 from annotation.training.services import training_log_write
 
 
-class JobProgress(TrainerCallback):  # type: ignore[misc]
+class JobProgress(TrainerCallback):
     def __init__(self, job: Job) -> None:
         self.job = job
         self.cancelled = False

@@ -169,9 +169,13 @@ def prm_trainer(
             retryable=False,
         )
 
-    class PRMTrainer(Trainer):  # type: ignore[misc]
+    class PRMTrainer(Trainer):
         def compute_loss(
-            self, model: Any, inputs: Any, return_outputs: bool = False, **_: Any
+            self,
+            model: Any,
+            inputs: Any,
+            return_outputs: bool = False,
+            num_items_in_batch: Any = None,
         ) -> Any:
             targets = inputs.pop("step_targets")
             outputs = model(**inputs)

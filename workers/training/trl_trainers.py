@@ -18,9 +18,10 @@ def trl_trainer(
     import trl
 
     hp = params.hyperparameters
-    if params.method == "sft":
-        config_class, trainer_class, extra = trl.SFTConfig, trl.SFTTrainer, {}
-    else:
+    config_class: Any = trl.SFTConfig
+    trainer_class: Any = trl.SFTTrainer
+    extra: dict[str, Any] = {}
+    if params.method == "dpo":
         config_class, trainer_class, extra = trl.DPOConfig, trl.DPOTrainer, {"beta": hp.beta}
     path = params.base["path_or_endpoint"]
     return trainer_class(
