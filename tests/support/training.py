@@ -13,10 +13,23 @@ from annotation.datasets.export.options import ExportOptions
 from annotation.datasets.export.services import start_export
 from annotation.grading.models import Grade, GradeSource, SourceKind
 from annotation.jobs.models import Job
-from annotation.jobs.services import claim_job, finish_job
+from annotation.jobs.runners import runner_for
+from annotation.jobs.services import claim_job, fail_job, finish_job
+from annotation.llm.models import ModelConfig
+from annotation.llm.services import model_config_create
 from annotation.problems.models import Origin, Problem, Trace
 from tests.factories import trace_with_steps
 from tests.support.data import make_problems
+from tests.support.models import tiny_model
+
+# Hyperparameters that train the tiny model in a few steps.
+FAST = {
+    "batch_size": 2,
+    "gradient_accumulation": 1,
+    "logging_steps": 1,
+    "learning_rate": 1e-3,
+    "max_length": 256,
+}
 
 
 def graded_trace(
@@ -81,5 +94,31 @@ def export_now(project: Project, format_name: str, **options: Any) -> Job:
     claimed = claim_job(job.pk)
     assert claimed is not None
     finish_job(claimed, result=run_export(claimed))
+    claimed.refresh_from_db()
+    return claimed
+
+
+def base_config(project: Project, name: str = "tiny base") -> ModelConfig:
+    """The tiny causal LM as a transformers generator of the project."""
+    return model_config_create(
+        project=project,
+        name=name,
+        kind="transformers",
+        path_or_endpoint=str(tiny_model("lm")),
+        dtype="float32",
+        default_sampling={"max_tokens": 16, "temperature": 1.0, "seed": 3},
+    )
+
+
+def run_now(job: Job) -> Job:
+    """Claim a job and run it in this process, as the worker's task would."""
+    claimed = claim_job(job.pk)
+    assert claimed is not None
+    try:
+        result = runner_for(claimed.kind)(claimed)
+    except Exception as error:
+        fail_job(claimed, str(error))
+        raise
+    finish_job(claimed, result=result)
     claimed.refresh_from_db()
     return claimed

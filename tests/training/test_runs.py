@@ -2,55 +2,19 @@
 for both scorer heads, LoRA merged into the saved model."""
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from algorithms.training import Hyperparameters, optimizer_steps
 from annotation.jobs.models import Job, JobStatus
-from annotation.jobs.runners import runner_for
-from annotation.jobs.services import claim_job, fail_job, finish_job
+from annotation.jobs.services import claim_job
 from annotation.llm.models import ModelConfig
-from annotation.llm.services import model_config_create
 from annotation.training.models import ModelLineage, TrainingLogEntry
 from annotation.training.services import start_training_job
-from tests.support.models import tiny_model
-from tests.support.training import export_now, training_project
+from tests.support.training import FAST, base_config, export_now, run_now, training_project
 from workers.runners.common import load_generator, load_scorer
 
 pytestmark = pytest.mark.models
-
-FAST = {
-    "batch_size": 2,
-    "gradient_accumulation": 1,
-    "logging_steps": 1,
-    "learning_rate": 1e-3,
-    "max_length": 256,
-}
-
-
-def base_config(project: Any, name: str = "tiny base") -> ModelConfig:
-    return model_config_create(
-        project=project,
-        name=name,
-        kind="transformers",
-        path_or_endpoint=str(tiny_model("lm")),
-        dtype="float32",
-        default_sampling={"max_tokens": 16, "temperature": 1.0, "seed": 3},
-    )
-
-
-def run_now(job: Job) -> Job:
-    claimed = claim_job(job.pk)
-    assert claimed is not None
-    try:
-        result = runner_for(claimed.kind)(claimed)
-    except Exception as error:
-        fail_job(claimed, str(error))
-        raise
-    finish_job(claimed, result=result)
-    claimed.refresh_from_db()
-    return claimed
 
 
 def test_sft_run_registers_a_generator_with_its_lineage(project, store: Path) -> None:

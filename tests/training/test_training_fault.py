@@ -8,12 +8,11 @@ import pytest
 
 from algorithms.training import Hyperparameters, optimizer_steps
 from annotation.jobs.models import JobStatus
-from annotation.llm.services import model_config_create
 from annotation.training.models import TrainingLogEntry
 from annotation.training.services import start_training_job
 from tests.factories import ProjectFactory
 from tests.support.models import tiny_model
-from tests.support.training import export_now, training_project
+from tests.support.training import base_config, export_now, training_project
 from tests.support.worker import WorkerProcess, finished, purge_broker, wait_until
 from workers.training.run import checkpoints_of, is_complete
 
@@ -47,13 +46,7 @@ def test_a_killed_run_resumes_from_its_checkpoint_with_the_steps_of_an_uninterru
     project = ProjectFactory()
     training_project(project)
     journeys = export_now(project, "sft-journey")
-    base = model_config_create(
-        project=project,
-        name="tiny base",
-        kind="transformers",
-        path_or_endpoint=str(tiny_model("lm")),
-        dtype="float32",
-    )
+    base = base_config(project)
 
     def start(name: str):  # type: ignore[no-untyped-def]
         return start_training_job(

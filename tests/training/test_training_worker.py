@@ -16,26 +16,18 @@ from annotation.evaluation.selectors import compare_sources
 from annotation.grading.models import Grade, GradeSource
 from annotation.jobs.models import Job, JobStatus
 from annotation.llm.models import ModelConfig, PromptPurpose
-from annotation.llm.services import model_config_create, start_sample_job, start_score_job
+from annotation.llm.services import start_sample_job, start_score_job
 from annotation.problems.models import Origin, Problem, Trace
 from annotation.training.selectors import results_table
 from annotation.training.services import start_evaluation_job, start_training_job
 from annotation.trees.services import start_tree_job
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
-from tests.support.data import SAMPLING, prompt
+from tests.support.data import prompt
 from tests.support.models import tiny_model
-from tests.support.training import HELD_OUT, training_project
+from tests.support.training import FAST, HELD_OUT, base_config, training_project
 from tests.support.worker import WorkerProcess, finished, purge_broker
 
 pytestmark = [pytest.mark.worker, pytest.mark.models]
-
-FAST = {
-    "batch_size": 2,
-    "gradient_accumulation": 1,
-    "logging_steps": 1,
-    "learning_rate": 1e-3,
-    "max_length": 256,
-}
 
 
 @pytest.fixture(scope="module")
@@ -83,14 +75,7 @@ def test_runs_chain_into_models_that_sample_score_compare_and_evaluate(
     MembershipFactory(project=project, user=researcher, role=Role.RESEARCHER)
     training_project(project)
     held_out = list(Problem.objects.filter(project=project, external_id__in=HELD_OUT))
-    base = model_config_create(
-        project=project,
-        name="tiny base",
-        kind="transformers",
-        path_or_endpoint=str(tiny_model("lm")),
-        dtype="float32",
-        default_sampling=SAMPLING,
-    )
+    base = base_config(project)
     start = {"project": project, "user": researcher, "hyperparameters": FAST}
     solve = prompt(project, PromptPurpose.SAMPLE)
 
