@@ -226,3 +226,44 @@ def test_cancel_stops_at_the_next_step_and_keeps_a_checkpoint(
     assert checkpoint.name == f"checkpoint-{step}"
     assert (checkpoint / "trainer_state.json").exists()
     assert not ModelConfig.objects.filter(name="cancelled sft").exists()
+
+
+def test_the_accelerate_launcher_trains_in_a_child_process(
+    transactional_db: None, store: Path, settings, monkeypatch
+) -> None:
+    # given training set to run under `accelerate launch` (one process: this machine's CPU)
+    from tests.factories import ProjectFactory
+    from tests.support.worker import purge_broker, test_database_url
+
+    settings.STEPWISE_TRAIN_LAUNCHER = "accelerate"
+    settings.STEPWISE_TRAIN_PROCESSES = 1
+    for name, value in {
+        "DATABASE_URL": test_database_url(),
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "STEPWISE_MODEL_STORE": str(store),
+        "DB_CONN_MAX_AGE": "0",
+    }.items():
+        monkeypatch.setenv(name, value)
+    project = ProjectFactory()
+    training_project(project)
+    job = start_training_job(
+        project=project,
+        user=None,
+        method="sft",
+        export=export_now(project, "sft-journey"),
+        base=base_config(project),
+        name="launched sft",
+        hyperparameters={**FAST, "max_steps": 3},
+    )
+    purge_broker()  # nobody else runs it
+    # when
+    job = run_now(job)
+    # then the child trained and logged, and this process registered the model
+    assert (job.status, job.result["global_step"]) == (JobStatus.SUCCEEDED, 3)
+    assert list(TrainingLogEntry.objects.filter(job=job).values_list("step", flat=True)) == [
+        1,
+        2,
+        3,
+    ]
+    assert ModelConfig.objects.get(pk=job.result["model_config"]).lineage.job == job
+    assert (store / f"job-{job.pk}" / "train.log").exists()  # the child's output

@@ -23,6 +23,7 @@ class JobProgress(TrainerCallback):
     def __init__(self, job: Job) -> None:
         self.job = job
         self.cancelled = False
+        self.cancel_seen = False  # asked before the first step: honoured at its end
         self.attempt_start_step = 0
         self.attempt_started = time.monotonic()
 
@@ -30,19 +31,23 @@ class JobProgress(TrainerCallback):
         self.attempt_start_step = state.global_step
         self.attempt_started = time.monotonic()
         if state.is_world_process_zero:
-            report_progress(self.job, state.global_step, state.max_steps)
+            self._report(state)
 
     def on_step_end(self, args: Any, state: Any, control: Any, **_: Any) -> None:
-        stop = False
         if state.is_world_process_zero:
-            try:
-                report_progress(self.job, state.global_step, state.max_steps)
-            except JobCancelled:
-                stop = True
-        if _broadcast(stop):
+            self._report(state)
+        if _broadcast(self.cancel_seen):
             self.cancelled = True
             control.should_save = True  # the checkpoint a cancelled run keeps
             control.should_training_stop = True
+
+    def _report(self, state: Any) -> None:
+        """Progress and heartbeat; a cancel is noted, and every process stops at a step end
+        (raising here would leave the other processes waiting for this one)."""
+        try:
+            report_progress(self.job, state.global_step, state.max_steps)
+        except JobCancelled:
+            self.cancel_seen = True
 
     def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **_: Any) -> None:
         if not state.is_world_process_zero or not logs or "loss" not in logs:
