@@ -71,9 +71,14 @@ def check_export(export: Job, project: Project, method: str) -> ExportInput:
     train = manifest["splits"]["train"]
     if not train["rows"]:
         raise ValidationError({"export": f"export {export.pk} has no training rows"})
-    files = export.result["files"]
-    with export.output_file.storage.open(files[MANIFEST_NAME], "rb") as handle:
-        manifest_sha256 = hashlib.sha256(handle.read()).hexdigest()
+    files = export.result.get("files") or {}
+    try:
+        with export.output_file.storage.open(files[MANIFEST_NAME], "rb") as handle:
+            manifest_sha256 = hashlib.sha256(handle.read()).hexdigest()
+    except (KeyError, FileNotFoundError):
+        raise ValidationError(
+            {"export": f"the files of export {export.pk} are gone from storage; export again"}
+        ) from None
     test = manifest["splits"].get("test")
     return ExportInput(
         job=export.pk,

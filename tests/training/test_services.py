@@ -211,3 +211,15 @@ def test_evaluation_refuses_what_cannot_work_naming_the_field(project) -> None:
     }
     assert error_of(evaluate(models=[base, base])) == {"models": ["a model is listed twice"]}
     assert error_of(evaluate(k=0)) == {"k": ["k must be between 1 and 64, got 0"]}
+
+
+def test_an_export_whose_files_are_gone_is_refused(project, journeys) -> None:
+    # given the export's files were removed from storage
+    from django.core.files.storage import default_storage
+
+    for name in journeys.result["files"].values():
+        default_storage.delete(name)
+    # when / then
+    assert error_of(lambda: start_sft(project, journeys, config(project))) == {
+        "export": [f"the files of export {journeys.pk} are gone from storage; export again"]
+    }
