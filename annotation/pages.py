@@ -47,6 +47,7 @@ PROJECT_LINKS: list[tuple[str, str, Ability]] = [
     ("Review", "review-list", Ability.REVIEW),
     ("Dashboard", "workspace-dashboard", Ability.MANAGE),
     ("Scorer evaluation", "evaluation-home", Ability.RESEARCH),
+    ("Training and results", "training-home", Ability.RESEARCH),
 ]
 
 

@@ -47,6 +47,7 @@ class ExportSerializer(serializers.Serializer[None]):
     held_out = serializers.ListField(child=serializers.CharField(), default=list)
     dedupe = serializers.BooleanField(default=False)
     pairs_per_problem = serializers.IntegerField(default=5)
+    soft_labels = serializers.BooleanField(default=False)
 
 
 class ImportViewSet(viewsets.ViewSet):

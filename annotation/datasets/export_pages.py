@@ -51,6 +51,9 @@ class ExportForm(forms.Form):
     )
     dedupe = forms.BooleanField(required=False, help_text="Remove duplicate rows.")
     pairs_per_problem = forms.IntegerField(initial=5, min_value=1)
+    soft_labels = forms.BooleanField(
+        required=False, help_text="trl-stepwise: machine scores (Monte-Carlo) as soft labels."
+    )
 
     def options(self) -> ExportOptions:
         data = self.cleaned_data
@@ -70,6 +73,7 @@ class ExportForm(forms.Form):
             held_out=held_out_from_text(data["held_out"]),
             dedupe=data["dedupe"],
             pairs_per_problem=data["pairs_per_problem"],
+            soft_labels=data["soft_labels"],
         )
 
 

@@ -33,6 +33,10 @@ GPU_KINDS = frozenset(
         JobKind.TREE,
         JobKind.LONG_THOUGHT,
         JobKind.MONTE_CARLO,
+        JobKind.TRAIN_SFT,
+        JobKind.TRAIN_DPO,
+        JobKind.TRAIN_PRM,
+        JobKind.EVALUATE,
     }
 )
 

@@ -78,6 +78,9 @@ class Origin(models.TextChoices):
     EXPANSION = "expansion", "Expansion"
     TREE = "tree", "Tree path"
     LONG_THOUGHT = "long_thought", "Long thought"
+    # Samples of an evaluation job: kept apart from model_sample, so no training export or
+    # best-of-N set picks up answers drawn on held-out problems.
+    EVALUATION = "evaluation", "Evaluation sample"
 
 
 class FinishReason(models.TextChoices):

@@ -104,6 +104,7 @@ def test_manifest_records_counts_hashes_and_every_option(sums, tmp_path):
         "held_out_sha256": hashlib.sha256(b"").hexdigest(),
         "dedupe": False,
         "pairs_per_problem": 5,
+        "soft_labels": False,
         "extra": {},
     }
     assert [r["labels"] for r in read_jsonl(train)] == [[True, True], [False], [False]]

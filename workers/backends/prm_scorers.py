@@ -56,6 +56,11 @@ def render_qwen_prm_input(
     return str(tokenizer.apply_chat_template(messages, tokenize=False))
 
 
+def render_math_shepherd_input(problem: str, steps: Sequence[str], step_tag: str) -> str:
+    """The Math-Shepherd input: the problem, then each step followed by the step tag."""
+    return f"{problem} " + "\n".join(f"{step} {step_tag}" for step in steps)
+
+
 class MarkerTokenScorer(ABC):
     """Shared batching for PRMs that read one marker token per step."""
 
@@ -171,7 +176,7 @@ class MathShepherdScorer(MarkerTokenScorer):
         )
 
     def render(self, problem: str, steps: Sequence[str]) -> str:
-        return f"{problem} " + "\n".join(f"{step} {self.marker}" for step in steps)
+        return render_math_shepherd_input(problem, steps, self.marker)
 
     def _marker_probabilities(self, encoded: Any, is_marker: Any) -> Any:
         import torch

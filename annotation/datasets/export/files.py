@@ -139,6 +139,11 @@ def parquet_schema(format_name: str) -> Any:
             ("completions", pa.list_(text)),
             ("labels", pa.list_(pa.bool_())),
         ],
+        "trl-stepwise-soft": [
+            ("prompt", text),
+            ("completions", pa.list_(text)),
+            ("labels", pa.list_(pa.float64())),
+        ],
         "openr": [("question", text), ("process", text), ("label", pa.list_(text))],
         "qwen-prm": [("messages", messages), ("labels", pa.list_(pa.int8()))],
         "math-shepherd": [("input", text), ("label", text), ("task", text)],

@@ -12,7 +12,7 @@ from typing import Any
 
 from algorithms.pairs import sample_dpo_pairs
 from annotation.datasets.export.options import ExportOptions
-from annotation.datasets.export.selection import step_labels
+from annotation.datasets.export.selection import step_labels, step_soft_labels
 from annotation.datasets.formats import gsm8k, math, math_shepherd, prm800k, processbench
 from annotation.problems.models import Origin, Problem
 from annotation.problems.selectors import TraceView
@@ -70,11 +70,14 @@ def _labelled(view: TraceView, options: ExportOptions) -> tuple[list[str], list[
 
 
 def trl_stepwise_row(view: TraceView, options: ExportOptions) -> Row | None:
-    """TRL's stepwise supervision: {prompt, completions, labels}."""
-    labelled = _labelled(view, options)
-    if labelled is None:
+    """TRL's stepwise supervision: {prompt, completions, labels}; with soft_labels each label
+    is P(good) in [0, 1]."""
+    labels: list[bool] | list[float] | None = (
+        step_soft_labels(view, options) if options.soft_labels else step_labels(view, options)
+    )
+    if labels is None:
         return None
-    texts, labels = labelled
+    texts = [step.text for step in view.path[: len(labels)]]
     return {"prompt": view.trace.problem.text, "completions": texts, "labels": labels}
 
 

@@ -45,6 +45,9 @@ class ExportOptions:
     held_out: tuple[str, ...] = ()  # problem external ids or texts never written to train
     dedupe: bool = False  # drop a row whose content equals an earlier row of its problem
     pairs_per_problem: int = 5  # dpo: k correct x incorrect pairs per problem
+    # trl-stepwise: a machine grade's score as the label, P(good) in [0, 1] (Monte-Carlo
+    # estimates for a soft-label PRM), instead of a boolean.
+    soft_labels: bool = False
     extra: dict[str, Any] = field(default_factory=dict)  # reserved for format-specific options
 
     def __post_init__(self) -> None:
@@ -80,6 +83,10 @@ class ExportOptions:
         if self.pairs_per_problem < 1:
             raise ExportOptionError(
                 f"pairs_per_problem: {self.pairs_per_problem} must be at least 1"
+            )
+        if self.soft_labels and self.format != "trl-stepwise":
+            raise ExportOptionError(
+                f"soft_labels: only trl-stepwise carries soft labels, not {self.format}"
             )
         unknown = set(self.origins or ()) - set(Origin.values)
         if unknown:

@@ -44,8 +44,9 @@ def export_to_directory(
     manifest."""
     directory.mkdir(parents=True, exist_ok=True)
     splitter = Splitter(options)
+    schema = f"{options.format}-soft" if options.soft_labels else options.format
     sinks: dict[str, RowSink] = {
-        name: open_sink(directory, f"{options.format}-{name}", options.file_format, options.format)
+        name: open_sink(directory, f"{options.format}-{name}", options.file_format, schema)
         for name in splitter.names
     }
     counts: Counter[str] = Counter()

@@ -172,6 +172,18 @@ def step_labels(view: TraceView, options: ExportOptions) -> list[bool] | None:
     return labels or None
 
 
+def step_soft_labels(view: TraceView, options: ExportOptions) -> list[float] | None:
+    """The steps step_labels keeps, each labelled with its grade's score when it has one
+    (a Monte-Carlo estimate of P(good)) and with 1.0 or 0.0 otherwise."""
+    labels = step_labels(view, options)
+    if labels is None:
+        return None
+    return [
+        score if step.grade is not None and (score := step.grade.score) is not None else float(good)
+        for step, good in zip(view.path, labels, strict=False)
+    ]
+
+
 # Splits ---------------------------------------------------------------------------------
 
 
