@@ -71,8 +71,9 @@ def test_runs_chain_into_models_that_sample_score_compare_and_evaluate(
 ) -> None:
     # given a project with journeys, graded samples and a base model
     project = ProjectFactory()
-    researcher = UserFactory()
+    researcher, admin = UserFactory(), UserFactory()  # exports are an admin's to start
     MembershipFactory(project=project, user=researcher, role=Role.RESEARCHER)
+    MembershipFactory(project=project, user=admin, role=Role.ADMIN)
     training_project(project)
     held_out = list(Problem.objects.filter(project=project, external_id__in=HELD_OUT))
     base = base_config(project)
@@ -80,7 +81,7 @@ def test_runs_chain_into_models_that_sample_score_compare_and_evaluate(
     solve = prompt(project, PromptPurpose.SAMPLE)
 
     # when SFT trains on the journeys
-    journeys = export(project, researcher, worker, "sft-journey")
+    journeys = export(project, admin, worker, "sft-journey")
     sft = trained(
         start_training_job(method="sft", export=journeys, base=base, name="journey sft", **start),
         worker,
@@ -100,7 +101,7 @@ def test_runs_chain_into_models_that_sample_score_compare_and_evaluate(
     assert (sample.status, Trace.objects.filter(job=sample).count()) == (JobStatus.SUCCEEDED, 6)
 
     # when DPO starts from that model
-    pairs = export(project, researcher, worker, "dpo", pairs_per_problem=1)
+    pairs = export(project, admin, worker, "dpo", pairs_per_problem=1)
     dpo = trained(
         start_training_job(method="dpo", export=pairs, base=sft, name="journey sft + dpo", **start),
         worker,
@@ -110,7 +111,7 @@ def test_runs_chain_into_models_that_sample_score_compare_and_evaluate(
     # when a Math-Shepherd style PRM trains on the people's step labels
     labels = export(
         project,
-        researcher,
+        admin,
         worker,
         "trl-stepwise",
         grades="annotator",
