@@ -48,6 +48,7 @@ PROJECT_LINKS: list[tuple[str, str, Ability]] = [
     ("Dashboard", "workspace-dashboard", Ability.MANAGE),
     ("Screening and QC", "workspace-quality", Ability.MANAGE),
     ("Scorer evaluation", "evaluation-home", Ability.RESEARCH),
+    ("Training and results", "training-home", Ability.RESEARCH),
 ]
 
 

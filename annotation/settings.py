@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "annotation.llm",
     "annotation.trees",
     "annotation.evaluation",
+    "annotation.training",
 ]
 
 MIDDLEWARE = [
@@ -251,6 +252,17 @@ STEPWISE_JOB_STALE_SECONDS = float(os.environ.get("STEPWISE_JOB_STALE_SECONDS", 
 STEPWISE_AUTOSAVE_ASYNC_COMMIT = env_bool("STEPWISE_AUTOSAVE_ASYNC_COMMIT", True)
 # How many models a GPU worker keeps loaded (vLLM engines: one; other models: this many).
 STEPWISE_MODEL_CACHE_SIZE = int(os.environ.get("STEPWISE_MODEL_CACHE_SIZE", "2"))
+# Where training jobs write checkpoints and the models they register (job-<id>/ per run). With
+# several GPU machines it must be storage they all mount at this path, as must the models'.
+STEPWISE_MODEL_STORE = Path(os.environ.get("STEPWISE_MODEL_STORE", VAR_DIR / "models"))
+# How a training job runs: in the GPU worker's own process (""), or with "accelerate" as
+# `accelerate launch` child processes, STEPWISE_TRAIN_PROCESSES of them (one per GPU).
+STEPWISE_TRAIN_LAUNCHER = os.environ.get("STEPWISE_TRAIN_LAUNCHER", "")
+if STEPWISE_TRAIN_LAUNCHER not in ("", "accelerate"):
+    raise ImproperlyConfigured(
+        f"STEPWISE_TRAIN_LAUNCHER: expected empty or 'accelerate', got {STEPWISE_TRAIN_LAUNCHER!r}"
+    )
+STEPWISE_TRAIN_PROCESSES = int(os.environ.get("STEPWISE_TRAIN_PROCESSES", "1"))
 
 # Accounts: login throttling and API tokens (docs/security.md) --------------------------------
 # django-axes counts failed logins on every login form (the site's, the API's, the admin's)

@@ -44,6 +44,7 @@ urlpatterns = [
     path("", include("annotation.llm.urls")),
     path("", include("annotation.trees.urls")),
     path("", include("annotation.evaluation.urls")),
+    path("", include("annotation.training.urls")),
     path("api/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves its start-up script as a file: the CSP allows no inline script.

@@ -11,7 +11,7 @@ written to name another project's rows reads and writes none of them.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, is_dataclass
 from typing import Any, TypeVar
 
 from django.db.models import Model, QuerySet
@@ -104,14 +104,18 @@ def in_project(job: Job, model: type[M], ids: Iterable[int]) -> QuerySet[M]:
     return rows.filter(**{owned.project_id: job.project_id})
 
 
-def _named_rows(params: JobParams) -> Iterator[tuple[str, Owned, list[int]]]:
-    """(field name, what it names, the ids) for each field of `params` that names rows."""
-    for spec in fields(params):  # type: ignore[arg-type]
+def _named_rows(params: Any, prefix: str = "") -> Iterator[tuple[str, Owned, list[int]]]:
+    """(field name, what it names, the ids) for each field of `params` that names rows; the
+    fields of a nested parameters object are read too (`export.job`)."""
+    for spec in fields(params):
+        value = getattr(params, spec.name)
         kind = spec.metadata.get(OWNER)
         if kind is not None:
-            ids = _ids(getattr(params, spec.name))
+            ids = _ids(value)
             if ids:
-                yield spec.name, OWNED[kind], ids
+                yield prefix + spec.name, OWNED[kind], ids
+        elif is_dataclass(value) and not isinstance(value, type):
+            yield from _named_rows(value, f"{prefix}{spec.name}.")
 
 
 def _ids(value: Any) -> list[int]:
@@ -121,7 +125,7 @@ def _ids(value: Any) -> list[int]:
         return [value.id]
     if isinstance(value, int):
         return [value]
-    return list(value)
+    return [i for item in value for i in _ids(item)]  # ids, or snapshots (models evaluated)
 
 
 def _projects_of(owned: Owned, ids: list[int]) -> dict[int, int]:

@@ -14,6 +14,10 @@ class JobKind(models.TextChoices):
     LONG_THOUGHT = "long_thought", "Derive long thoughts"
     MONTE_CARLO = "monte_carlo", "Monte-Carlo labels"
     CONTINUE = "continue", "Continue an annotator's path"
+    TRAIN_SFT = "train_sft", "SFT training"
+    TRAIN_DPO = "train_dpo", "DPO training"
+    TRAIN_PRM = "train_prm", "PRM training"
+    EVALUATE = "evaluate", "Evaluate models"
 
 
 class JobStatus(models.TextChoices):

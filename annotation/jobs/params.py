@@ -364,8 +364,10 @@ class ImportParams(Params):
 
 def params_class(kind: str) -> type[JobParams]:
     # Exports keep their own options class (annotation/datasets/export/options.py), which
-    # imports the problem models; it is looked up here, not imported with this module.
+    # imports the problem models, and training jobs theirs (annotation/training/params.py);
+    # they are looked up here, not imported with this module.
     from annotation.datasets.export.options import ExportOptions
+    from annotation.training.params import EvaluationParams, TrainingParams
 
     classes: dict[str, type[JobParams]] = {
         "import": ImportParams,
@@ -377,6 +379,10 @@ def params_class(kind: str) -> type[JobParams]:
         "long_thought": LongThoughtParams,
         "monte_carlo": MonteCarloParams,
         "continue": ContinueParams,
+        "train_sft": TrainingParams,
+        "train_dpo": TrainingParams,
+        "train_prm": TrainingParams,
+        "evaluate": EvaluationParams,
     }
     try:
         return classes[kind]

@@ -2,8 +2,8 @@
 
 Model jobs are sharded: for them the table names a function that returns the job's `Work`
 (workers/runners/common.py): its items, and how to process a chunk of them and sum the job up,
-so that any worker can take any chunk (workers/shards.py). The other jobs run whole on one
-worker.
+so that any worker can take any chunk (workers/shards.py). The other jobs (imports, exports,
+training and evaluation) run whole on one worker.
 
 Heavy runners import their model code inside the function, so importing this module
 (the web process does) never imports torch.
@@ -21,6 +21,12 @@ RUNNERS: dict[str, RunnerPath] = {
     "import": "annotation.datasets.jobs.run_import",
     "export": "annotation.datasets.export.jobs.run_export",
     "continue": "workers.runners.continuation.run_continue",  # one generation: not sharded
+    # Training runs in one process (a retaken job resumes from its last checkpoint); an
+    # evaluation samples model by model, each model loaded once, so neither is sharded.
+    "train_sft": "workers.runners.train.run_train",
+    "train_dpo": "workers.runners.train.run_train",
+    "train_prm": "workers.runners.train.run_train",
+    "evaluate": "workers.runners.evaluate.run_evaluate",
 }
 # What a runner may report about a chunk it processed (e.g. backend calls); the job's result
 # gets every chunk's report.

@@ -34,6 +34,10 @@ GPU_KINDS = frozenset(
         JobKind.LONG_THOUGHT,
         JobKind.MONTE_CARLO,
         JobKind.CONTINUE,
+        JobKind.TRAIN_SFT,
+        JobKind.TRAIN_DPO,
+        JobKind.TRAIN_PRM,
+        JobKind.EVALUATE,
     }
 )
 

@@ -79,6 +79,9 @@ class Origin(models.TextChoices):
     TREE = "tree", "Tree path"
     LONG_THOUGHT = "long_thought", "Long thought"
     LABELED = "labeled", "Labeled path"  # an annotator's own path through a trace's steps
+    # Samples of an evaluation job: kept apart from model_sample, so no training export or
+    # best-of-N set picks up answers drawn on held-out problems.
+    EVALUATION = "evaluation", "Evaluation sample"
 
 
 class FinishReason(models.TextChoices):

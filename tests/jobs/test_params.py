@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from algorithms.training import Hyperparameters
 from annotation.datasets.export.formats import EXPORT_FORMATS
 from annotation.datasets.export.options import (
     FILE_FORMATS,
@@ -43,6 +44,14 @@ from annotation.jobs.params import (
 from annotation.llm.models import PromptPurpose
 from annotation.llm.services import model_config_create, start_sample_job
 from annotation.problems.models import Origin, Trace
+from annotation.training.params import (
+    FORMATS_FOR_METHOD,
+    PRM_HEADS,
+    EvaluationParams,
+    ExportInput,
+    HeldOutSet,
+    TrainingParams,
+)
 from tests.support.data import make_problems, prompt
 from workers.tasks import run_job
 
@@ -163,6 +172,63 @@ def export_options(draw: st.DrawFn) -> ExportOptions:
     return options
 
 
+hyperparameters = st.builds(
+    Hyperparameters,
+    epochs=st.floats(0, 100, exclude_min=True),
+    learning_rate=st.floats(0, 1, exclude_min=True, exclude_max=True),
+    batch_size=st.integers(1, 512),
+    gradient_accumulation=st.integers(1, 512),
+    max_length=st.integers(16, 2**20),
+    lora=st.booleans(),
+    lora_r=st.integers(1, 512),
+    lora_alpha=st.integers(1, 1024),
+    seed=st.integers(0, 2**31),
+    warmup_steps=st.integers(0, 10**6),
+    logging_steps=st.integers(1, 10**6),
+    save_steps=st.integers(1, 10**6),
+    beta=st.floats(0, 100, exclude_min=True),
+    max_steps=st.none() | st.integers(1, 10**9),
+)
+
+
+@st.composite
+def training_params(draw: st.DrawFn, method: str) -> TrainingParams:
+    export = ExportInput(
+        job=draw(st.integers(1, 2**62)),
+        format=draw(st.sampled_from(FORMATS_FOR_METHOD[method])),
+        file=draw(text),
+        sha256=draw(text),
+        rows=draw(st.integers(1, 10**9)),
+        manifest_sha256=draw(text),
+        test_problems=draw(st.integers(0, 10**9)),
+    )
+    return TrainingParams(
+        method=method,  # type: ignore[arg-type]
+        name=draw(text),
+        base=draw(snapshots),
+        export=export,
+        hyperparameters=draw(hyperparameters),
+        head=draw(st.sampled_from(PRM_HEADS)) if method == "prm" else None,
+    )
+
+
+evaluation_params = st.builds(
+    EvaluationParams,
+    models=st.lists(snapshots, min_size=1, max_size=3, unique_by=lambda m: m.id).map(tuple),
+    problem_ids=ids,
+    prompt=prompts,
+    held_out=st.builds(
+        HeldOutSet,
+        source=st.sampled_from(["project", "export"]),
+        export=st.none() | st.integers(1, 2**62),
+        excluded_training_problems=st.integers(0, 10**6),
+    ),
+    k=st.integers(1, 64),
+    sampling=sampling,
+    chunk_size=st.integers(1, 1000),
+)
+
+
 PARAMS: dict[str, st.SearchStrategy[Any]] = {
     JobKind.IMPORT: st.builds(ImportParams, format=text, skip_invalid=st.booleans(), filename=text),
     JobKind.EXPORT: export_options(),
@@ -213,6 +279,10 @@ PARAMS: dict[str, st.SearchStrategy[Any]] = {
         model=snapshots,
         sampling=sampling,
     ),
+    JobKind.TRAIN_SFT: training_params("sft"),
+    JobKind.TRAIN_DPO: training_params("dpo"),
+    JobKind.TRAIN_PRM: training_params("prm"),
+    JobKind.EVALUATE: evaluation_params,
 }
 
 
@@ -236,6 +306,10 @@ def test_every_job_kind_has_a_parameters_class_and_a_strategy():
         "long_thought": LongThoughtParams,
         "monte_carlo": MonteCarloParams,
         "continue": ContinueParams,
+        "train_sft": TrainingParams,
+        "train_dpo": TrainingParams,
+        "train_prm": TrainingParams,
+        "evaluate": EvaluationParams,
     }
 
 

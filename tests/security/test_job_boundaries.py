@@ -1,7 +1,8 @@
 """A job on project A may name nothing of project B: not a problem, a trace, a model config, a
-prompt, a tree job or a run. Refused for every job kind through the API and the service (400
-naming the field, no job row, nothing enqueued); and a job row whose stored parameters were
-written to name B's rows fails in the worker with a message, reading and writing none of them.
+prompt, a tree job, a run or an export to train on. Refused for every job kind through the API
+and the service (400 naming the field, no job row, nothing enqueued); and a job row whose stored
+parameters were written to name B's rows fails in the worker with a message, reading and
+writing none of them.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from annotation.llm.services import (
     start_score_job,
 )
 from annotation.problems.models import Problem, Trace
+from annotation.training.services import start_evaluation_job, start_training_job
 from annotation.trees.services import start_long_thought_job, start_tree_job, tree_round_record
 from annotation.workspace.access import access_assignment
 from annotation.workspace.models import Assignment, ItemKind
@@ -41,8 +43,10 @@ from annotation.workspace.services.paths import work_path_continue
 from tests.factories import MembershipFactory, ProblemFactory, ProjectFactory, UserFactory
 from tests.factories import trace_with_steps as make_trace
 from tests.support.data import prompt
+from tests.support.training import export_now, training_project
 from tests.support.worker import WorkerProcess, purge_broker, wait_until
 from workers.runners.sample import run_sample
+from workers.tasks import run_job
 
 # Everything a job can name, made in one project ---------------------------------------------
 
@@ -59,12 +63,17 @@ class Inputs:
     rationalize_prompt: PromptVersion
     tree_job: Job
     run: Job
+    sft_export: Job  # finished exports to train on (problem p1 held out: a test split)
+    dpo_export: Job
+    prm_export: Job
 
 
 def inputs_of(project: Project) -> Inputs:
     problem = ProblemFactory(project=project, text="Solve 3x = 6.", answer="2")
     tree = Tree(problem=ProblemSpec(key=str(problem.pk), text=problem.text))
     tree.add_child(0, "x = 2, so the answer is $\\boxed{2}$.")
+    training_project(project, count=2)
+    held_out = {"held_out": ("p1",)}
     return Inputs(
         project=project,
         problem=problem,
@@ -86,7 +95,22 @@ def inputs_of(project: Project) -> Inputs:
             project=project, user=None, trees=[(problem.pk, tree)], label="round"
         ),
         run=Job.objects.create(project=project, kind=JobKind.SCORE, status=JobStatus.SUCCEEDED),
+        sft_export=export_now(project, "sft-journey", **held_out),
+        dpo_export=export_now(project, "dpo", **held_out),
+        prm_export=export_now(
+            project,
+            "trl-stepwise",
+            grades="annotator",
+            annotator=f"grader-{project.pk}",
+            **held_out,
+        ),
     )
+
+
+@pytest.fixture(autouse=True)
+def media(settings, tmp_path):
+    """Export files in a temporary media root."""
+    settings.MEDIA_ROOT = tmp_path / "media"
 
 
 @dataclass(frozen=True)
@@ -185,6 +209,55 @@ API: dict[str, Callable[[Inputs], Request]] = {
     ),
     # an annotator's 'continue from here': the model is the project's continuation model
     "continue": lambda o: (f"/api/work/{continuing(o).pk}/continue", {"version": 1, "position": 0}),
+    "train_sft": lambda o: (
+        "/api/training/jobs/",
+        {
+            "project": o.project.pk,
+            "method": "sft",
+            "export": o.sft_export.pk,
+            "base": o.generator.pk,
+            "name": "trained",
+        },
+    ),
+    "train_dpo": lambda o: (
+        "/api/training/jobs/",
+        {
+            "project": o.project.pk,
+            "method": "dpo",
+            "export": o.dpo_export.pk,
+            "base": o.generator.pk,
+            "name": "trained",
+        },
+    ),
+    "train_prm": lambda o: (
+        "/api/training/jobs/",
+        {
+            "project": o.project.pk,
+            "method": "prm",
+            "head": "math-shepherd",
+            "export": o.prm_export.pk,
+            "base": o.generator.pk,
+            "name": "trained",
+        },
+    ),
+    "evaluate": lambda o: (
+        "/api/training/evaluations/",
+        {
+            "project": o.project.pk,
+            "models": [o.generator.pk],
+            "prompt": template(o.sample_prompt),
+            "problem_ids": [o.problem.pk],
+        },
+    ),
+    "evaluate_export": lambda o: (
+        "/api/training/evaluations/",
+        {
+            "project": o.project.pk,
+            "models": [o.generator.pk],
+            "prompt": template(o.sample_prompt),
+            "export": o.sft_export.pk,
+        },
+    ),
 }
 
 SERVICE: dict[str, Callable[[Inputs, Any], Job]] = {
@@ -239,6 +312,45 @@ SERVICE: dict[str, Callable[[Inputs, Any], Job]] = {
     "continue": lambda o, user: work_path_continue(assignment=continuing(o), version=1, position=0)[
         1
     ],
+    "train_sft": lambda o, user: start_training_job(
+        project=o.project,
+        user=user,
+        method="sft",
+        export=o.sft_export,
+        base=o.generator,
+        name="trained",
+    ),
+    "train_dpo": lambda o, user: start_training_job(
+        project=o.project,
+        user=user,
+        method="dpo",
+        export=o.dpo_export,
+        base=o.generator,
+        name="trained",
+    ),
+    "train_prm": lambda o, user: start_training_job(
+        project=o.project,
+        user=user,
+        method="prm",
+        head="math-shepherd",
+        export=o.prm_export,
+        base=o.generator,
+        name="trained",
+    ),
+    "evaluate": lambda o, user: start_evaluation_job(
+        project=o.project,
+        user=user,
+        models=[o.generator],
+        prompt=o.sample_prompt,
+        problem_ids=[o.problem.pk],
+    ),
+    "evaluate_export": lambda o, user: start_evaluation_job(
+        project=o.project,
+        user=user,
+        models=[o.generator],
+        prompt=o.sample_prompt,
+        export=o.sft_export,
+    ),
 }
 
 
@@ -275,9 +387,19 @@ CASES = [
     ("monte_carlo", "prompt", "sample_prompt", "prompt version"),
     ("export", "run", "run", "job"),
     ("continue", "model", "generator", "model"),
+    ("train_sft", "export", "sft_export", "job"),
+    ("train_sft", "base", "generator", "model"),
+    ("train_dpo", "export", "dpo_export", "job"),
+    ("train_dpo", "base", "generator", "model"),
+    ("train_prm", "export", "prm_export", "job"),
+    ("train_prm", "base", "generator", "model"),
+    ("evaluate", "models", "generator", "model"),
+    ("evaluate", "problem_ids", "problem", "problem"),
+    ("evaluate", "prompt", "sample_prompt", "prompt version"),
+    ("evaluate_export", "export", "sft_export", "job"),
 ]
 CASE_IDS = [f"{start}-{field}" for start, field, _, _ in CASES]
-JOB_KIND = {"rationalize": JobKind.EXPAND}
+JOB_KIND = {"rationalize": JobKind.EXPAND, "evaluate_export": JobKind.EVALUATE}
 
 
 def with_b(world: World, swap: str) -> Inputs:
@@ -382,12 +504,13 @@ def test_the_export_page_refuses_a_run_of_another_project(world, client):
         "seed": 0,
         "pairs_per_problem": 5,
     }
+    before = Job.objects.filter(kind=JobKind.EXPORT).count()  # the world's own exports
     # when
     response = client.post(f"/projects/{world.a.project.pk}/export/", form)
     # then
     assert response.status_code == 200
     assert response.context["form"].errors == {"run": [f"job {world.b.run.pk} is not in project A"]}
-    assert Job.objects.filter(kind=JobKind.EXPORT).count() == 0
+    assert Job.objects.filter(kind=JobKind.EXPORT).count() == before
 
 
 def test_an_import_names_no_rows_and_only_a_managed_project(world, client):
@@ -427,6 +550,50 @@ def test_a_runner_refuses_stored_problem_ids_of_another_project(world):
     assert str(error.value) == (
         f"problem_ids: problem {world.b.problem.pk} belongs to another project; a job reads "
         "and writes only the rows of its own project"
+    )
+    assert Trace.objects.filter(job=job).count() == 0
+
+
+@pytest.mark.parametrize(
+    ("start", "field", "swap", "noun", "change"),
+    [
+        (
+            "train_sft",
+            "export.job",
+            "sft_export",
+            "job",
+            lambda p, row: p["export"].update(job=row),
+        ),
+        ("train_prm", "base", "generator", "model", lambda p, row: p["base"].update(id=row)),
+        ("evaluate", "models", "generator", "model", lambda p, row: p["models"][0].update(id=row)),
+        (
+            "evaluate_export",
+            "held_out.export",
+            "sft_export",
+            "job",
+            lambda p, row: p["held_out"].update(export=row),
+        ),
+    ],
+    ids=["training-export", "training-base", "evaluated-model", "evaluation-export"],
+)
+def test_a_stored_training_or_evaluation_job_naming_another_projects_rows_is_not_run(
+    world, start, field, swap, noun, change
+):
+    # given a job of A whose stored parameters name one of B's rows, inside a nested object
+    # or a list of model snapshots
+    job = SERVICE[start](world.a, world.user)
+    foreign = getattr(world.b, swap).pk
+    params = job.params
+    change(params, foreign)
+    Job.objects.filter(pk=job.pk).update(params=params)
+    # when the task takes it
+    run_job(job.pk)
+    # then it fails before its runner reads anything
+    job.refresh_from_db()
+    assert (job.status, job.error) == (
+        JobStatus.FAILED,
+        f"{field}: {noun} {foreign} belongs to another project; a job reads and writes only "
+        "the rows of its own project",
     )
     assert Trace.objects.filter(job=job).count() == 0
 

@@ -103,7 +103,8 @@ def _labelled(view: TraceView, options: ExportOptions) -> tuple[list[str], list[
 
 
 def trl_stepwise_row(view: TraceView, options: ExportOptions) -> Row | None:
-    """TRL's stepwise supervision: {prompt, completions, labels}."""
+    """TRL's stepwise supervision: {prompt, completions, labels}; with soft_labels each label
+    is P(good) in [0, 1]."""
     labelled = _labelled(view, options)
     if labelled is None:
         return None

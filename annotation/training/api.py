@@ -1,0 +1,179 @@
+"""REST: start training and evaluation jobs (follow them at /api/jobs/ID/), read a run's loss
+curve and ETA, an evaluation's results table, a model's lineage."""
+
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.decorators import api_view
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from annotation.core.access import Ability, access_project
+from annotation.core.models import Project
+from annotation.jobs.access import access_job
+from annotation.jobs.api import JobSerializer
+from annotation.jobs.boundary import check_in_project
+from annotation.jobs.models import Job, JobKind
+from annotation.jobs.params import JOB
+from annotation.llm.access import access_model_config, access_prompt_template
+from annotation.llm.api import _django_errors
+from annotation.llm.selectors import latest_version
+from annotation.training import selectors, services
+from annotation.training.params import PRM_HEADS
+from annotation.training.selectors import LineageNode
+
+
+class StartTrainingSerializer(serializers.Serializer[None]):
+    project = serializers.IntegerField()
+    method = serializers.ChoiceField(choices=["sft", "dpo", "prm"])
+    export = serializers.IntegerField(help_text="A finished export job of the project.")
+    base = serializers.IntegerField(help_text="The model config to start from.")
+    name = serializers.CharField(max_length=100, help_text="Of the model config to register.")
+    head = serializers.ChoiceField(choices=list(PRM_HEADS), required=False)
+    hyperparameters = serializers.DictField(required=False, default=dict)
+
+
+class StartEvaluationSerializer(serializers.Serializer[None]):
+    project = serializers.IntegerField()
+    models = serializers.ListField(child=serializers.IntegerField(), min_length=1)
+    prompt = serializers.IntegerField(help_text="A sample prompt template (its latest version).")
+    export = serializers.IntegerField(required=False, help_text="Evaluate on its test split.")
+    problem_ids = serializers.ListField(child=serializers.IntegerField(), required=False)
+    k = serializers.IntegerField(default=4)
+    sampling = serializers.DictField(required=False, default=dict)
+    chunk_size = serializers.IntegerField(default=8)
+
+
+def _export(project: Project, export_id: int) -> Job:
+    """The job named as the export, once the project boundary lets it be read (the services
+    check that it is a finished export)."""
+    check_in_project(project, "export", JOB, [export_id])
+    return Job.objects.get(pk=export_id)
+
+
+@extend_schema(request=StartTrainingSerializer, responses={202: JobSerializer})
+@api_view(["POST"])
+def start_training(request: Request) -> Response:
+    form = StartTrainingSerializer(data=request.data)
+    form.is_valid(raise_exception=True)
+    data = form.validated_data
+    project = access_project(request.user, data["project"], Ability.RESEARCH)
+    try:
+        job = services.start_training_job(
+            project=project,
+            user=request.user,
+            method=data["method"],
+            export=_export(project, data["export"]),
+            base=access_model_config(request.user, data["base"]),
+            name=data["name"],
+            head=data.get("head"),
+            hyperparameters=data["hyperparameters"],
+        )
+    except DjangoValidationError as error:
+        raise _django_errors(error) from None
+    return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+@extend_schema(request=StartEvaluationSerializer, responses={202: JobSerializer})
+@api_view(["POST"])
+def start_evaluation(request: Request) -> Response:
+    form = StartEvaluationSerializer(data=request.data)
+    form.is_valid(raise_exception=True)
+    data = form.validated_data
+    project = access_project(request.user, data["project"], Ability.RESEARCH)
+    if ("export" in data) == ("problem_ids" in data):
+        raise ValidationError({"export": ["give either an export (its test split) or problem_ids"]})
+    try:
+        job = services.start_evaluation_job(
+            project=project,
+            user=request.user,
+            models=[access_model_config(request.user, pk) for pk in data["models"]],
+            prompt=latest_version(access_prompt_template(request.user, data["prompt"])),
+            problem_ids=data.get("problem_ids"),
+            export=_export(project, data["export"]) if "export" in data else None,
+            k=data["k"],
+            sampling=data["sampling"],
+            chunk_size=data["chunk_size"],
+        )
+    except DjangoValidationError as error:
+        raise _django_errors(error) from None
+    return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+@extend_schema(responses={200: dict[str, Any]})
+@api_view(["GET"])
+def training_log(request: Request, job_id: int) -> Response:
+    """A run's progress: step, total, ETA, and loss / learning rate per logging step."""
+    job = access_job(request.user, job_id)
+    if job.kind not in selectors.TRAINING_KINDS:
+        raise NotFound("Not a training job")
+    log = selectors.training_log(job)
+    return Response(
+        {
+            "job": job.pk,
+            "status": job.status,
+            "step": job.done,
+            "total": job.total,
+            "eta_seconds": selectors.training_eta(job, log),
+            "log": [
+                {
+                    "step": e.step,
+                    "loss": e.loss,
+                    "learning_rate": e.learning_rate,
+                    "grad_norm": e.grad_norm,
+                    "epoch": e.epoch,
+                }
+                for e in log
+            ],
+        }
+    )
+
+
+@extend_schema(responses={200: dict[str, Any]})
+@api_view(["GET"])
+def results(request: Request, job_id: int) -> Response:
+    job = access_job(request.user, job_id)
+    if job.kind != JobKind.EVALUATE:
+        raise NotFound("Not an evaluation job")
+    return Response({"job": job.pk, "status": job.status, **selectors.evaluation_result(job)})
+
+
+def _node(node: LineageNode) -> dict[str, Any]:
+    row = node.lineage
+    return {
+        "model_config": node.config.pk if node.config else None,
+        "model": node.label,
+        "depth": node.depth,
+        "lineage": None
+        if row is None
+        else {
+            "method": row.method,
+            "parent": row.parent_id,
+            "parent_label": row.parent_label,
+            "job": row.job_id,
+            "export": row.export_job_id,
+            "export_format": row.export_format,
+            "manifest_sha256": row.manifest_sha256,
+            "train_file_sha256": row.train_file_sha256,
+            "train_rows": row.train_rows,
+            "hyperparameters": row.hyperparameters,
+            "code_version": row.code_version,
+        },
+    }
+
+
+@extend_schema(responses={200: dict[str, Any]})
+@api_view(["GET"])
+def lineage(request: Request, model_id: int) -> Response:
+    config = access_model_config(request.user, model_id)
+    return Response(
+        {
+            "model_config": config.pk,
+            "ancestry": [_node(n) for n in selectors.ancestry(config)],
+            "descendants": [_node(n) for n in selectors.descendants(config)],
+            "evaluations": [j.pk for j in selectors.evaluations_of(config)],
+        }
+    )

@@ -1,0 +1,75 @@
+"""What a trained model came from, and the loss curve of its run.
+
+A finished training job registers an ordinary ModelConfig (generator or scorer) and one
+ModelLineage row beside it: the base model, the export (its job and the sha256 of its manifest
+and train file), the job, the hyperparameters and the code version. Following `parent` upwards
+gives what a model was trained from; `derived` downwards, what was trained from it.
+"""
+
+from django.db import models
+
+from annotation.jobs.models import Job
+from annotation.llm.models import ModelConfig
+
+
+class Method(models.TextChoices):
+    SFT = "sft", "SFT"
+    DPO = "dpo", "DPO"
+    PRM = "prm", "PRM fine-tuning"
+
+
+class ModelLineage(models.Model):
+    config = models.OneToOneField(ModelConfig, on_delete=models.CASCADE, related_name="lineage")
+    parent = models.ForeignKey(
+        ModelConfig, on_delete=models.SET_NULL, null=True, blank=True, related_name="derived"
+    )
+    parent_label = models.CharField(max_length=255, help_text="The base's name@vN at the start.")
+    method = models.CharField(max_length=10, choices=Method.choices)
+    job = models.OneToOneField(
+        Job, on_delete=models.SET_NULL, null=True, blank=True, related_name="trained_model"
+    )
+    export_job = models.ForeignKey(
+        Job, on_delete=models.SET_NULL, null=True, blank=True, related_name="trained_models"
+    )
+    export_format = models.CharField(max_length=40)
+    manifest_sha256 = models.CharField(max_length=64)
+    train_file_sha256 = models.CharField(max_length=64)
+    train_rows = models.PositiveIntegerField()
+    hyperparameters = models.JSONField(default=dict)
+    code_version = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(method__in=Method.values), name="modellineage_method_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.config_id} <- {self.parent_label} ({self.method})"
+
+
+class TrainingLogEntry(models.Model):
+    """Loss and learning rate at one logging step of a training job. A run resumed from a
+    checkpoint logs the steps after it again; the later values replace the earlier ones."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="training_log")
+    step = models.PositiveIntegerField()
+    loss = models.FloatField(null=True, blank=True)
+    learning_rate = models.FloatField(null=True, blank=True)
+    grad_norm = models.FloatField(null=True, blank=True)
+    epoch = models.FloatField(null=True, blank=True)
+    # The pace of the attempt (worker) that logged it: the ETA uses only the current attempt.
+    attempt_start_step = models.PositiveIntegerField(default=0)
+    attempt_seconds = models.FloatField(default=0.0)
+    logged_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["job", "step"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "step"], name="traininglog_unique_step"),
+        ]
+
+    def __str__(self) -> str:
+        return f"job {self.job_id} step {self.step}: loss {self.loss}"

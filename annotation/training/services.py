@@ -1,0 +1,336 @@
+"""Writes of the training app: starting training and evaluation jobs, registering the model a
+run produced with its lineage, recording the loss curve.
+
+What a job names (the export, the base model, the models to evaluate, the problems, the
+prompt) is declared in its parameters and checked against its project by `create_job` (the
+project boundary); the export and the models are checked first here, before anything of them
+is read. Evaluations keep training problems out: a problem on the train side of an export that
+any evaluated model descends from is never evaluated on.
+"""
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict
+from typing import Any, Literal, cast
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from algorithms.sampling import SamplingParams
+from algorithms.training import HyperparameterError, Hyperparameters
+from annotation.core.models import Project
+from annotation.datasets.export.options import ExportOptions
+from annotation.datasets.export.pipeline import MANIFEST_NAME, code_version
+from annotation.datasets.export.selection import Splitter
+from annotation.jobs.boundary import check_in_project
+from annotation.jobs.models import Job, JobKind, JobStatus
+from annotation.jobs.params import JOB, MODEL_CONFIG, PROBLEM, ModelSnapshot, job_params
+from annotation.jobs.services import create_job
+from annotation.llm.models import BackendKind, ModelConfig, PromptPurpose, PromptVersion
+from annotation.llm.services import check_job_model, check_sampling, job_prompt, model_config_create
+from annotation.problems.models import Problem
+from annotation.training.models import ModelLineage, TrainingLogEntry
+from annotation.training.params import (
+    EvaluationParams,
+    ExportInput,
+    HeldOutSet,
+    Method,
+    PRMHead,
+    TrainingParams,
+)
+
+TRAIN_KINDS = {"sft": JobKind.TRAIN_SFT, "dpo": JobKind.TRAIN_DPO, "prm": JobKind.TRAIN_PRM}
+METHOD_OF_KIND = {kind: method for method, kind in TRAIN_KINDS.items()}
+LOCAL_BACKENDS = (BackendKind.VLLM, BackendKind.TRANSFORMERS)
+
+
+# Training ------------------------------------------------------------------------------------
+
+
+def check_export(export: Job, project: Project) -> ExportInput:
+    """The train split of a finished export of the project in a format the method reads."""
+    check_in_project(project, "export", JOB, [export.pk])  # before reading its files
+    if export.kind != JobKind.EXPORT or export.status != JobStatus.SUCCEEDED:
+        raise ValidationError({"export": f"job {export.pk} is not a finished export"})
+    manifest = export.result["manifest"]  # its format is checked by TrainingParams
+    train = manifest["splits"]["train"]
+    if not train["rows"]:
+        raise ValidationError({"export": f"export {export.pk} has no training rows"})
+    files = export.result.get("files") or {}
+    try:
+        with export.output_file.storage.open(files[MANIFEST_NAME], "rb") as handle:
+            manifest_sha256 = hashlib.sha256(handle.read()).hexdigest()
+    except (KeyError, FileNotFoundError):
+        raise ValidationError(
+            {"export": f"the files of export {export.pk} are gone from storage; export again"}
+        ) from None
+    test = manifest["splits"].get("test")
+    return ExportInput(
+        job=export.pk,
+        format=manifest["format"],
+        file=files[train["name"]],
+        sha256=train["sha256"],
+        rows=train["rows"],
+        manifest_sha256=manifest_sha256,
+        test_problems=test["problems"] if test else 0,
+    )
+
+
+def check_base_model(base: ModelConfig, project: Project, method: str, head: str | None) -> None:
+    check_in_project(project, "base", MODEL_CONFIG, [base.pk])
+    if base.kind not in LOCAL_BACKENDS:
+        raise ValidationError(
+            {"base": f"{base.name} is served by an endpoint; training needs a model directory"}
+        )
+    if method == "prm":  # the head itself is checked by TrainingParams
+        if base.scorer_head not in ("", head):
+            raise ValidationError(
+                {
+                    "base": f"{base.name} is a {base.scorer_head} scorer; a {head} PRM starts "
+                    "from a generator or from a scorer with the same head"
+                }
+            )
+    elif base.scorer_head:
+        raise ValidationError({"base": f"{base.name} is a scorer; {method} trains a generator"})
+
+
+def check_new_model_name(project: Project, name: str) -> str:
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise ValidationError({"name": "give the new model a name of 1 to 100 characters"})
+    if ModelConfig.objects.filter(project=project, name=name).exists():
+        raise ValidationError({"name": f"a model named {name!r} exists; choose another name"})
+    return name
+
+
+def check_hyperparameters(method: str, given: dict[str, Any]) -> Hyperparameters:
+    try:
+        return Hyperparameters.for_method(method, given)
+    except HyperparameterError as error:
+        raise ValidationError({error.field: error.message}) from None
+
+
+@transaction.atomic
+def start_training_job(
+    *,
+    project: Project,
+    user: Any,
+    method: str,
+    export: Job,
+    base: ModelConfig,
+    name: str,
+    hyperparameters: dict[str, Any] | None = None,
+    head: str | None = None,
+) -> Job:
+    """Train `base` on the train split of `export` (SFT, DPO or PRM fine-tuning) on the gpu
+    queue; the finished run registers a model config named `name` with its lineage."""
+    if method not in TRAIN_KINDS:
+        raise ValidationError({"method": f"unknown method {method!r}; use sft, dpo or prm"})
+    hp = check_hyperparameters(method, hyperparameters or {})
+    check_base_model(base, project, method, head)
+    params = TrainingParams(
+        method=cast(Method, method),
+        name=check_new_model_name(project, name),
+        base=ModelSnapshot.of(base),
+        export=check_export(export, project),
+        hyperparameters=hp,
+        head=cast(PRMHead, head) if method == "prm" else None,  # TrainingParams checks it
+    )
+    return create_job(
+        project=project,
+        kind=TRAIN_KINDS[method],
+        params=params,
+        created_by=user,
+        model_version=base.label,
+    )
+
+
+@transaction.atomic
+def register_trained_model(*, job: Job, path: str) -> ModelConfig:
+    """The model config of a finished run, with its lineage; a second call for the same job
+    (a run resumed after its worker died past this point) returns the first one."""
+    existing = ModelLineage.objects.select_related("config").filter(job=job).first()
+    if existing is not None:
+        return existing.config
+    params = job_params(job, TrainingParams)
+    base = params.base
+    prm = params.method == "prm"
+    # An ordinary model config, under the operator's policy like any other (a local path);
+    # it never runs code from its directory unless an admin allows it later.
+    config = model_config_create(
+        project=job.project,
+        name=params.name,
+        kind=BackendKind.TRANSFORMERS if prm else base.kind,
+        path_or_endpoint=path,
+        dtype=base.dtype,
+        max_length=base.max_length,
+        default_sampling={} if prm else base.default_sampling,
+        scorer_head=params.head or "",
+        use_chat_template=base.use_chat_template,
+        options={} if prm else base.options,
+        trust_remote_code=False,
+    )
+    ModelLineage.objects.create(
+        config=config,
+        parent=ModelConfig.objects.filter(pk=base.id, project=job.project).first(),
+        parent_label=base.label,
+        method=params.method,
+        job=job,
+        export_job=Job.objects.filter(pk=params.export.job).first(),
+        export_format=params.export.format,
+        manifest_sha256=params.export.manifest_sha256,
+        train_file_sha256=params.export.sha256,
+        train_rows=params.export.rows,
+        hyperparameters=params.hyperparameters.as_params(),
+        code_version=code_version()[:64],
+    )
+    return config
+
+
+def training_log_write(job: Job, entries: Sequence[TrainingLogEntry]) -> None:
+    """Record logging steps; a step logged again (after a resume) replaces the earlier values."""
+    for entry in entries:
+        entry.job = job
+    TrainingLogEntry.objects.bulk_create(
+        entries,
+        update_conflicts=True,
+        unique_fields=["job", "step"],
+        update_fields=[
+            "loss",
+            "learning_rate",
+            "grad_norm",
+            "epoch",
+            "attempt_start_step",
+            "attempt_seconds",
+            "logged_at",
+        ],
+    )
+
+
+def checkpoint_kept(job: Job, *, path: str, step: int) -> None:
+    """Note on a cancelled run where its last checkpoint is (the job's result)."""
+    Job.objects.filter(pk=job.pk).update(result={"checkpoint": path, "global_step": step})
+
+
+# Evaluation ----------------------------------------------------------------------------------
+
+
+def export_test_problems(export: Job, project: Project) -> list[int]:
+    """The problems of the project on the test side of an export's split."""
+    check_in_project(project, "export", JOB, [export.pk])  # before reading its options
+    if export.kind != JobKind.EXPORT:
+        raise ValidationError({"export": f"job {export.pk} is not an export"})
+    splitter = Splitter(ExportOptions.from_params(export.params))
+    if "test" not in splitter.names:
+        raise ValidationError(
+            {
+                "export": f"export {export.pk} has no test split; export with a test fraction "
+                "or held-out problems"
+            }
+        )
+    problems = Problem.objects.filter(project=project).only("pk", "external_id", "text_digest")
+    return [p.pk for p in problems.order_by("pk") if splitter.split_of(p) == "test"]
+
+
+def ancestor_exports(configs: Iterable[ModelConfig]) -> list[Job]:
+    """Every export any of the configs was trained on, directly or through its bases."""
+    exports: dict[int, Job] = {}
+    todo = [c.pk for c in configs]
+    seen: set[int] = set()
+    while todo:
+        seen.update(todo)
+        rows = ModelLineage.objects.filter(config_id__in=todo).select_related("export_job")
+        todo = []
+        for row in rows:
+            if row.export_job is not None:
+                exports[row.export_job.pk] = row.export_job
+            if row.parent_id is not None and row.parent_id not in seen:
+                todo.append(row.parent_id)
+    return list(exports.values())
+
+
+def training_problems(problem_ids: Sequence[int], exports: Iterable[Job]) -> set[int]:
+    """The problems (of `problem_ids`) on the train side of any of the exports."""
+    problems = list(
+        Problem.objects.filter(pk__in=problem_ids).only(
+            "pk", "project_id", "external_id", "text_digest"
+        )
+    )
+    found: set[int] = set()
+    for export in exports:
+        splitter = Splitter(ExportOptions.from_params(export.params))
+        found.update(
+            p.pk
+            for p in problems
+            if p.project_id == export.project_id and splitter.split_of(p) == "train"
+        )
+    return found
+
+
+def evaluation_sampling(given: dict[str, Any]) -> dict[str, Any]:
+    """The same sampling for every model (no model's own defaults), so rows compare."""
+    values = {k: v for k, v in given.items() if v is not None}
+    check_sampling(values, field="sampling")
+    return {k: v for k, v in asdict(SamplingParams(**values)).items() if k != "n"}
+
+
+@transaction.atomic
+def start_evaluation_job(
+    *,
+    project: Project,
+    user: Any,
+    models: Sequence[ModelConfig],
+    prompt: PromptVersion,
+    problem_ids: Sequence[int] | None = None,
+    export: Job | None = None,
+    k: int = 4,
+    sampling: dict[str, Any] | None = None,
+    chunk_size: int = 8,
+) -> Job:
+    """Sample k answers per problem from each model on one held-out set: the given problems of
+    the project, or the test split of an export. Problems any model was trained on are left
+    out (and counted)."""
+    check_in_project(project, "models", MODEL_CONFIG, [m.pk for m in models])
+    for model in models:
+        check_job_model(model, scorer=False, field="models")
+        if model.scorer_head:
+            raise ValidationError({"models": f"{model.name} is a judge; choose generators"})
+    held_out: Literal["project", "export"]
+    if export is not None:
+        chosen = export_test_problems(export, project)
+        held_out = "export"
+    else:
+        chosen = list(problem_ids or [])
+        held_out = "project"
+        check_in_project(project, "problem_ids", PROBLEM, chosen)
+    trained_on = training_problems(chosen, ancestor_exports(models))
+    kept = [pid for pid in chosen if pid not in trained_on]
+    if chosen and not kept:
+        raise ValidationError(
+            {
+                "problem_ids": f"all {len(chosen)} problems are on the train side of an export "
+                "these models were trained on; evaluate on its test split"
+            }
+        )
+    params = EvaluationParams(
+        models=tuple(ModelSnapshot.of(m) for m in models),
+        problem_ids=tuple(kept),
+        k=k,
+        sampling=evaluation_sampling(sampling or {}),
+        prompt=job_prompt(prompt, PromptPurpose.SAMPLE),
+        held_out=HeldOutSet(
+            source=held_out,
+            export=export.pk if export is not None else None,
+            excluded_training_problems=len(chosen) - len(kept),
+        ),
+        chunk_size=chunk_size,
+    )
+    return create_job(
+        project=project,
+        kind=JobKind.EVALUATE,
+        params=params,
+        created_by=user,
+        total=len(kept) * len(models),
+        model_version=" | ".join(m.label for m in models),
+        prompt_version=prompt.label,
+    )

@@ -1,0 +1,221 @@
+"""Training pages: start runs and evaluations, watch a run's loss, follow a model's lineage,
+read the results table and the samples behind each cell."""
+
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.forms import BaseForm
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from annotation.core.access import Ability, access_project
+from annotation.evaluation.plots import Series, line_plot
+from annotation.jobs.access import access_job, may_change_job
+from annotation.jobs.models import Job, JobKind
+from annotation.jobs.params import job_params
+from annotation.jobs.services import request_cancel
+from annotation.llm import selectors as llm_selectors
+from annotation.llm.access import access_model_config
+from annotation.llm.models import ModelConfig
+from annotation.training import selectors, services
+from annotation.training.forms import EvaluationForm, TrainingJobForm
+from annotation.training.models import TrainingLogEntry
+from annotation.training.params import EvaluationParams
+
+METHODS = {"sft": "SFT", "dpo": "DPO", "prm": "PRM fine-tuning"}
+
+
+def _form_errors(form: BaseForm, error: ValidationError) -> None:
+    for field, texts in error.message_dict.items():
+        form.add_error(field if field in form.fields else None, texts)
+
+
+@login_required
+def training_home(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = access_project(request.user, project_id, Ability.RESEARCH)
+    context = {
+        "project": project,
+        "runs": selectors.training_jobs(project),
+        "evaluations": selectors.evaluation_jobs(project),
+        "models": ModelConfig.objects.filter(project=project).select_related("lineage"),
+        "methods": METHODS,
+    }
+    return render(request, "training/home.html", context)
+
+
+@login_required
+def training_start(request: HttpRequest, project_id: int, method: str) -> HttpResponse:
+    project = access_project(request.user, project_id, Ability.RESEARCH)
+    if method not in METHODS:
+        raise Http404("No such training method")
+    form = TrainingJobForm(project, method, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            job = services.start_training_job(
+                project=project,
+                user=request.user,
+                method=method,
+                export=Job.objects.get(pk=data["export"]),
+                base=data["base"],
+                name=data["name"],
+                head=data.get("head"),
+                hyperparameters=form.hyperparameters(),
+            )
+        except ValidationError as error:
+            _form_errors(form, error)
+        else:
+            return redirect("training-job", job.pk)
+    context = {"project": project, "form": form, "title": f"{METHODS[method]} training"}
+    return render(request, "training/start.html", context)
+
+
+@login_required
+def evaluation_start(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = access_project(request.user, project_id, Ability.RESEARCH)
+    form = EvaluationForm(project, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        export = Job.objects.get(pk=data["export"]) if data["export"] else None
+        problem_ids = None
+        if export is None:
+            problem_ids = llm_selectors.problems_matching(
+                project,
+                source=data["source"],
+                subject=data["subject"],
+                level=data["level"],
+                limit=data["limit"],
+            )
+        try:
+            job = services.start_evaluation_job(
+                project=project,
+                user=request.user,
+                models=list(data["models"]),
+                prompt=llm_selectors.latest_version(data["prompt"]),
+                problem_ids=problem_ids,
+                export=export,
+                k=data["n"],
+                sampling=form.sampling(),
+                chunk_size=data["chunk_size"],
+            )
+        except ValidationError as error:
+            _form_errors(form, error)
+        else:
+            return redirect("training-results", job.pk)
+    context = {"project": project, "form": form, "title": "Evaluate models"}
+    return render(request, "training/start.html", context)
+
+
+def _training_job(request: HttpRequest, job_id: int) -> Job:
+    job = access_job(request.user, job_id)
+    if job.kind not in selectors.TRAINING_KINDS:
+        raise Http404("Not a training job")
+    return job
+
+
+def _run_context(job: Job) -> dict[str, Any]:
+    log = selectors.training_log(job)
+    lineage = getattr(job, "trained_model", None)
+    return {
+        "job": job,
+        "project": job.project,
+        "log": log,
+        "eta": selectors.training_eta(job, log),
+        "plots": _curves(log),
+        "model": lineage.config if lineage is not None else None,
+    }
+
+
+@login_required
+def training_job(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = _training_job(request, job_id)
+    context = {**_run_context(job), "may_cancel": may_change_job(request.user, job)}
+    return render(request, "training/job.html", context)
+
+
+@login_required
+def training_progress(request: HttpRequest, job_id: int) -> HttpResponse:
+    """The part of the run page that htmx refreshes while the job runs."""
+    return render(request, "training/_progress.html", _run_context(_training_job(request, job_id)))
+
+
+@login_required
+@require_POST
+def training_cancel(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = access_job(request.user, job_id, Ability.MANAGE)
+    if job.kind not in (*selectors.TRAINING_KINDS, JobKind.EVALUATE):
+        raise Http404("Not a training or evaluation job")
+    request_cancel(job)
+    return redirect(
+        "training-job" if job.kind in selectors.TRAINING_KINDS else "training-results", job.pk
+    )
+
+
+def _curves(log: list[TrainingLogEntry]) -> list[Any]:
+    """A loss plot and a learning-rate plot over the logged steps."""
+    plots = []
+    last = max((e.step for e in log), default=1)
+    for name, title in (("loss", "Training loss"), ("learning_rate", "Learning rate")):
+        points = [(float(e.step), v) for e in log if (v := getattr(e, name)) is not None]
+        if not points:
+            continue
+        low, high = min(y for _, y in points), max(y for _, y in points)
+        margin = (high - low) * 0.05 or abs(high) * 0.05 or 1.0
+        plots.append(
+            line_plot(
+                [Series(name.replace("_", " "), points)],
+                title=title,
+                x_label="optimizer step",
+                y_label=name.replace("_", " "),
+                x_range=(0.0, float(max(last, 1))),
+                y_range=(
+                    min(low - margin, 0.0) if name == "learning_rate" else low - margin,
+                    high + margin,
+                ),
+            )
+        )
+    return plots
+
+
+@login_required
+def lineage_page(request: HttpRequest, model_id: int) -> HttpResponse:
+    config = access_model_config(request.user, model_id)
+    context = {
+        "project": config.project,
+        "config": config,
+        "ancestry": selectors.ancestry(config),
+        "descendants": selectors.descendants(config),
+        "evaluations": selectors.evaluations_of(config),
+    }
+    return render(request, "training/lineage.html", context)
+
+
+def _evaluation_job(request: HttpRequest, job_id: int) -> Job:
+    job = access_job(request.user, job_id)
+    if job.kind != JobKind.EVALUATE:
+        raise Http404("Not an evaluation job")
+    return job
+
+
+@login_required
+def results_page(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = _evaluation_job(request, job_id)
+    context = {"job": job, "project": job.project, "table": selectors.results_table(job)}
+    return render(request, "training/results.html", context)
+
+
+@login_required
+def samples_page(request: HttpRequest, job_id: int, model_id: int) -> HttpResponse:
+    job = _evaluation_job(request, job_id)
+    models = {m.id: m.label for m in job_params(job, EvaluationParams).models}
+    if model_id not in models:
+        raise Http404("The job did not evaluate this model")
+    context = {
+        "job": job,
+        "project": job.project,
+        "label": models[model_id],
+        "samples": selectors.model_samples(job, model_id),
+    }
+    return render(request, "training/samples.html", context)

@@ -1,0 +1,79 @@
+"""The trainer callback that ties a run to its job row: progress and heartbeat after every
+optimizer step, the cancel flag checked there (a cancel saves a checkpoint and stops), loss
+and learning rate recorded at every logging step.
+
+With several processes (accelerate), the first process talks to the database and the others
+follow its decision to stop, so that every process leaves the loop at the same step.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from transformers import TrainerCallback
+
+from annotation.jobs.models import Job
+from annotation.jobs.services import JobCancelled, report_progress
+from annotation.training.models import TrainingLogEntry
+from annotation.training.services import training_log_write
+
+
+class JobProgress(TrainerCallback):
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        self.cancelled = False
+        self.cancel_seen = False  # asked before the first step: honoured at its end
+        self.attempt_start_step = 0
+        self.attempt_started = time.monotonic()
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **_: Any) -> None:
+        self.attempt_start_step = state.global_step
+        self.attempt_started = time.monotonic()
+        if state.is_world_process_zero:
+            self._report(state)
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **_: Any) -> None:
+        if state.is_world_process_zero:
+            self._report(state)
+        if _broadcast(self.cancel_seen):
+            self.cancelled = True
+            control.should_save = True  # the checkpoint a cancelled run keeps
+            control.should_training_stop = True
+
+    def _report(self, state: Any) -> None:
+        """Progress and heartbeat; a cancel is noted, and every process stops at a step end
+        (raising here would leave the other processes waiting for this one)."""
+        try:
+            report_progress(self.job, state.global_step, state.max_steps)
+        except JobCancelled:
+            self.cancel_seen = True
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **_: Any) -> None:
+        if not state.is_world_process_zero or not logs or "loss" not in logs:
+            return  # the end-of-training summary has train_loss, not loss
+        entry = TrainingLogEntry(
+            step=state.global_step,
+            loss=_number(logs.get("loss")),
+            learning_rate=_number(logs.get("learning_rate")),
+            grad_norm=_number(logs.get("grad_norm")),
+            epoch=_number(logs.get("epoch")),
+            attempt_start_step=self.attempt_start_step,
+            attempt_seconds=time.monotonic() - self.attempt_started,
+        )
+        training_log_write(self.job, [entry])
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _broadcast(flag: bool) -> bool:
+    """The first process's flag, on every process."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return flag
+    box = [flag]
+    dist.broadcast_object_list(box, src=0)
+    return bool(box[0])
