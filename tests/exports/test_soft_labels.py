@@ -1,4 +1,4 @@
-"""trl-stepwise with soft labels: Monte-Carlo scores as P(good), cut at the first bad step."""
+"""Soft labels: Monte-Carlo scores as P(good), cut at the first bad step."""
 
 import json
 
@@ -38,6 +38,6 @@ def test_monte_carlo_scores_become_soft_labels(project, tmp_path, file_format: s
     ]
 
 
-def test_soft_labels_belong_to_trl_stepwise_only() -> None:
-    with pytest.raises(ExportOptionError, match="soft_labels: only trl-stepwise carries soft"):
-        ExportOptions(format="math-shepherd", soft_labels=True)
+def test_soft_labels_belong_to_the_step_label_formats_that_carry_them() -> None:
+    with pytest.raises(ExportOptionError, match="soft_labels: openr has no soft labels"):
+        ExportOptions(format="openr", soft_labels=True)

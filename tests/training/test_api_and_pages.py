@@ -10,7 +10,7 @@ from annotation.llm.models import PromptPurpose
 from annotation.llm.services import model_config_create
 from annotation.training.models import TrainingLogEntry
 from annotation.training.services import register_trained_model, training_log_write
-from tests.factories import MembershipFactory, ProjectFactory, UserFactory
+from tests.factories import MembershipFactory, ProblemFactory, ProjectFactory, UserFactory
 from tests.support.data import prompt
 from tests.support.training import export_now, training_project
 
@@ -72,7 +72,9 @@ def test_api_errors_name_the_field(client, project, researcher, setup) -> None:
     }
     bad = post(client, "/api/training/jobs/", {**start, "hyperparameters": {"epoch": 2}})
     assert (bad.status_code, list(bad.json())) == (400, ["epoch"])
-    foreign = export_now(ProjectFactory(), "math")
+    other = ProjectFactory()
+    ProblemFactory(project=other)  # an export with no rows fails
+    foreign = export_now(other, "math")
     wrong = post(client, "/api/training/jobs/", {**start, "export": foreign.pk})
     assert wrong.status_code == 400
     assert wrong.json() == {"export": [f"job {foreign.pk} is not in project {project.name}"]}
