@@ -13,6 +13,8 @@ class JobKind(models.TextChoices):
     TREE = "tree", "Build trees"
     LONG_THOUGHT = "long_thought", "Derive long thoughts"
     MONTE_CARLO = "monte_carlo", "Monte-Carlo labels"
+    PROPOSAL_CRITIQUE = "proposal_critique", "Proposal-critique loop"
+    POLICY_CRITIC = "policy_critic", "Policy-critic dialogue"
 
 
 class JobStatus(models.TextChoices):

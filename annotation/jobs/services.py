@@ -33,12 +33,20 @@ GPU_KINDS = frozenset(
         JobKind.TREE,
         JobKind.LONG_THOUGHT,
         JobKind.MONTE_CARLO,
+        JobKind.PROPOSAL_CRITIQUE,
+        JobKind.POLICY_CRITIC,
     }
 )
 
 
 class JobCancelled(Exception):
     """Raised inside a runner between chunks when someone asked to cancel the job."""
+
+
+def check_cancel(job: Job) -> None:
+    """Raise JobCancelled if someone asked to cancel the job (a runner asks between turns)."""
+    if Job.objects.filter(pk=job.pk, cancel_requested=True).exists():
+        raise JobCancelled
 
 
 def stale_after() -> timedelta:
@@ -177,8 +185,7 @@ def report_progress(job: Job, done: int, total: int | None = None) -> None:
         job.total = total
         fields["total"] = total
     Job.objects.filter(pk=job.pk).update(**fields)
-    if Job.objects.filter(pk=job.pk, cancel_requested=True).exists():
-        raise JobCancelled
+    check_cancel(job)
 
 
 def request_cancel(job: Job) -> None:

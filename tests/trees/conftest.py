@@ -1,4 +1,5 @@
 import re
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -61,3 +62,35 @@ def problem(db: None) -> Problem:
     return ProblemFactory(
         project=ProjectFactory(), text="Solve 3x = 6.", answer="2", subject="Algebra", level=2
     )
+
+
+_PROBLEM = re.compile(r"^Problem:\n(.*?)\n\n", re.DOTALL | re.MULTILINE)
+_POLICY_STEP = re.compile(r"Write step (\d+)")
+_CRITIC_STEP = re.compile(r"Judge step (\d+)\.")
+
+# (problem text, role, step number, attempt) -> reply; attempt 1 is a critic's retry
+SteeringScript = dict[tuple[str, str, int, int], str]
+
+
+def steering_answer(script: SteeringScript) -> Callable[[dict[str, Any]], Answer]:
+    """An endpoint's answer to a proposal-critique or policy-critic prompt: the scripted reply
+    for the prompt's problem, role (a critic prompt says "Judge step N."), step number and
+    attempt; an unscripted prompt is answered 400 (a test that runs into it fails)."""
+
+    def answer(body: dict[str, Any]) -> Answer:
+        prompt = body["messages"][0]["content"]
+        problem = _PROBLEM.search(prompt)
+        critic = _CRITIC_STEP.search(prompt)
+        step = critic or _POLICY_STEP.search(prompt)
+        assert problem is not None and step is not None, prompt
+        key = (
+            problem.group(1),
+            "critic" if critic else "policy",
+            int(step.group(1)),
+            int("could not be read" in prompt),
+        )
+        if key not in script:
+            return Answer(400, {"error": {"message": f"unscripted {key}"}})
+        return Answer(200, chat_completion(script[key]))
+
+    return answer
