@@ -24,7 +24,7 @@ from annotation.evaluation.services import start_monte_carlo_job
 from annotation.grading.models import Grade
 from annotation.jobs.boundary import InputOutsideProject
 from annotation.jobs.models import Job, JobKind, JobShard, JobStatus
-from annotation.jobs.params import OWNER, ImportParams
+from annotation.jobs.params import OWNER, ImportParams, ModelSnapshot
 from annotation.llm.models import ModelConfig, PromptPurpose, PromptVersion
 from annotation.llm.services import (
     model_config_create,
@@ -34,6 +34,7 @@ from annotation.llm.services import (
 )
 from annotation.problems.models import Problem, Trace
 from annotation.trees.services import start_long_thought_job, start_tree_job, tree_round_record
+from annotation.trees.steered import start_policy_critic_job, start_proposal_critique_job
 from tests.factories import MembershipFactory, ProblemFactory, ProjectFactory, UserFactory
 from tests.factories import trace_with_steps as make_trace
 from tests.support.data import prompt
@@ -49,6 +50,7 @@ class Inputs:
     problem: Problem
     trace: Trace
     generator: ModelConfig
+    critic: ModelConfig
     scorer: ModelConfig
     sample_prompt: PromptVersion
     expand_prompt: PromptVersion
@@ -67,6 +69,9 @@ def inputs_of(project: Project) -> Inputs:
         trace=make_trace(problem, ["3x = 6.", "x = 2."]),
         generator=model_config_create(
             project=project, name="gen", kind="transformers", path_or_endpoint="/nowhere"
+        ),
+        critic=model_config_create(
+            project=project, name="critic", kind="transformers", path_or_endpoint="/nowhere"
         ),
         scorer=model_config_create(
             project=project,
@@ -166,6 +171,19 @@ API: dict[str, Callable[[Inputs], Request]] = {
         "/api/trees/long-thoughts/",
         {"project": o.project.pk, "tree_job": o.tree_job.pk, "rewriter": o.generator.pk},
     ),
+    "proposal_critique": lambda o: (
+        "/api/trees/proposal-critique/",
+        {"project": o.project.pk, "model": o.generator.pk, "problem_ids": [o.problem.pk]},
+    ),
+    "policy_critic": lambda o: (
+        "/api/trees/policy-critic/",
+        {
+            "project": o.project.pk,
+            "model": o.generator.pk,
+            "critic": o.critic.pk,
+            "problem_ids": [o.problem.pk],
+        },
+    ),
     "monte_carlo": lambda o: (
         "/api/evaluation/monte-carlo/",
         {
@@ -218,6 +236,16 @@ SERVICE: dict[str, Callable[[Inputs, Any], Job]] = {
     "long_thought": lambda o, user: start_long_thought_job(
         project=o.project, user=user, tree_job=o.tree_job, rewriter=o.generator
     ),
+    "proposal_critique": lambda o, user: start_proposal_critique_job(
+        project=o.project, user=user, model=o.generator, problem_ids=[o.problem.pk]
+    ),
+    "policy_critic": lambda o, user: start_policy_critic_job(
+        project=o.project,
+        user=user,
+        model=o.generator,
+        critic=o.critic,
+        problem_ids=[o.problem.pk],
+    ),
     "monte_carlo": lambda o, user: start_monte_carlo_job(
         project=o.project,
         user=user,
@@ -253,6 +281,11 @@ CASES = [
     ("monte_carlo", "trace_ids", "trace", "trace"),
     ("monte_carlo", "model", "generator", "model"),
     ("monte_carlo", "prompt", "sample_prompt", "prompt version"),
+    ("proposal_critique", "problem_ids", "problem", "problem"),
+    ("proposal_critique", "model", "generator", "model"),
+    ("policy_critic", "problem_ids", "problem", "problem"),
+    ("policy_critic", "model", "generator", "model"),
+    ("policy_critic", "critic", "critic", "model"),
     ("export", "run", "run", "job"),
 ]
 CASE_IDS = [f"{start}-{field}" for start, field, _, _ in CASES]
@@ -445,8 +478,10 @@ def _failed(job: Job, worker: WorkerProcess) -> Job:
         ("score", "trace_ids", "trace", "trace"),
         ("monte_carlo", "trace_ids", "trace", "trace"),
         ("long_thought", "tree_job", "tree_job", "job"),
+        ("proposal_critique", "problem_ids", "problem", "problem"),
+        ("policy_critic", "critic", "critic", "model"),
     ],
-    ids=["sample", "score", "monte_carlo", "long_thought"],
+    ids=["sample", "score", "monte_carlo", "long_thought", "proposal_critique", "policy_critic"],
 )
 def test_a_stored_job_naming_another_projects_rows_fails_in_the_worker(
     worker, transactional_db, start, field, swap, noun
@@ -457,7 +492,9 @@ def test_a_stored_job_naming_another_projects_rows_fails_in_the_worker(
     MembershipFactory(project=a, user=user, role=Role.ADMIN)  # may still run jobs in A
     world = World(inputs_of(a), inputs_of(b), user)
     foreign = getattr(world.b, swap).pk
-    value = foreign if field == "tree_job" else [foreign]
+    value: Any = foreign if field == "tree_job" else [foreign]
+    if field == "critic":  # a model snapshot: B's config as A's job would have stored it
+        value = {**ModelSnapshot.of(world.b.critic).as_params()}
     # when
     job = _failed(_stored_with_b(world, start, field, value), worker)
     # then

@@ -4,8 +4,14 @@ from typing import Any
 
 import pytest
 
+from algorithms import policy_critic, proposal_critique
+from algorithms.answers import extract_answer
+from algorithms.steering import Limits, Response
 from algorithms.tree_search import ProblemSpec, Tree
+from annotation.grading.services import judge_source
+from annotation.jobs.models import Job, JobKind, JobStatus
 from annotation.problems.models import Problem
+from annotation.trees.steered import SteeredOutcome, steered_results_write
 from tests.factories import ProblemFactory, ProjectFactory
 from tests.support.endpoints import Answer, chat_completion
 
@@ -94,3 +100,59 @@ def steering_answer(script: SteeringScript) -> Callable[[dict[str, Any]], Answer
         return Answer(200, chat_completion(script[key]))
 
     return answer
+
+
+def _drive(module: Any, problem: Problem, replies: list[str], **extra: Any) -> Any:
+    """A loop of ``module`` (proposal_critique or policy_critic) on ``problem`` driven by
+    ``replies`` in turn, answers graded against the problem's answer by string equality."""
+    spec = ProblemSpec(key=str(problem.pk), text=problem.text)
+    states = module.start([spec], Limits(max_steps=8, max_backtracks=2, max_tokens=999))
+    grade = lambda pairs: [answer == problem.answer for answer, _ in pairs]  # noqa: E731
+    for reply in replies:
+        states = module.advance(states, [Response(reply, 3)], grade, **extra)
+    return module.finish(states[0])
+
+
+def proposal_result(problem: Problem) -> Any:
+    """A proposal-critique loop on "Solve 3x = 6.": every action once, then the answer."""
+    return _drive(
+        proposal_critique,
+        problem,
+        [
+            "Try x = 3.\nACTION: continue",
+            "3 * 3 = 9, not 6.\nACTION: backtrack to step 0",
+            "Wait, maybe divide instead?\nACTION: reflect",
+            "So x = 6 / 3 = 2.\nACTION: terminate, answer: 2",
+        ],
+    )
+
+
+def dialogue_result(problem: Problem) -> Any:
+    """A policy-critic dialogue on "Solve 3x = 6.": a step the critic rejects, the answer."""
+    return _drive(
+        policy_critic,
+        problem,
+        [
+            "Try x = 3.",
+            "VERDICT: reflect\nREASON: 3 * 3 is 9.",
+            "Divide by 3: x = 2, so $\\boxed{2}$.",
+            "VERDICT: continue\nREASON: Right.",
+        ],
+        final_answer=extract_answer,
+    )
+
+
+def steered_round(problem: Problem, kind: str, result: Any, user: Any = None) -> Job:
+    """A finished job of ``kind`` (proposal_critique or policy_critic) with ``result`` stored as
+    its loop on ``problem``, the critic's verdicts as the job's judge grades."""
+    job = Job.objects.create(
+        project=problem.project,
+        kind=kind,
+        status=JobStatus.SUCCEEDED,
+        created_by=user,
+        params={"problem_ids": [problem.pk]},
+        result={"long_thoughts": 1, "actions": result.counts},
+    )
+    source = judge_source(job=job, label="critic") if kind == JobKind.POLICY_CRITIC else None
+    steered_results_write(job=job, outcomes=[SteeredOutcome(problem, result)], source=source)
+    return job

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from annotation.grading.models import Grade, SourceKind
-from annotation.jobs.models import Job, JobStatus
+from annotation.jobs.models import Job, JobShard, JobStatus
+from annotation.jobs.shards import shards_plan
 from annotation.llm.services import model_config_create
 from annotation.problems.models import Origin, Problem, Trace
 from annotation.problems.selectors import path, trace_texts
@@ -18,6 +19,7 @@ from tests.factories import ProblemFactory, ProjectFactory
 from tests.support.endpoints import scripted_endpoint
 from tests.trees.conftest import SteeringScript, steering_answer
 from workers.runners.steered import run_steered
+from workers.shards import run_next_shard
 
 pytestmark = pytest.mark.django_db
 
@@ -289,16 +291,17 @@ def test_a_run_stopped_by_an_error_resumes_from_the_stored_transcripts(loopback)
         )
         with pytest.raises(Exception, match="unscripted"):
             run_steered(job)
-        stored = {
-            loop.problem_id: len(loop.turns) for loop in SteeredLoop.objects.filter(job=job)
-        }
+        stored = {loop.problem_id: len(loop.turns) for loop in SteeredLoop.objects.filter(job=job)}
         first_run = len(endpoint.requests)
     assert stored == {a.pk: 4, b.pk: 2, c.pk: 5}
     assert not Trace.objects.filter(job=job).exists()
     # when the job runs again with a healthy endpoint, twice
     with scripted_endpoint(respond=steering_answer(DIALOGUE)) as endpoint:
         Job.objects.filter(pk=job.pk).update(
-            params={**job.params, "model": {**job.params["model"], "path_or_endpoint": endpoint.url}}
+            params={
+                **job.params,
+                "model": {**job.params["model"], "path_or_endpoint": endpoint.url},
+            }
         )
         job.refresh_from_db()
         result = run_steered(job)
@@ -313,3 +316,44 @@ def test_a_run_stopped_by_an_error_resumes_from_the_stored_transcripts(loopback)
     assert again["chunks"] == []
     assert Trace.objects.filter(job=job, origin=Origin.LONG_THOUGHT).count() == 3
     assert trace_texts([Trace.objects.get(job=job, problem=a, origin=Origin.LONG_THOUGHT).pk])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_cancel_is_honoured_between_turns_and_keeps_what_was_said(loopback):
+    # given a sharded job whose cancel is asked while the model writes the second turn
+    a, b = problems(A, B)
+    job_row: dict[str, Job] = {}
+
+    def answer(body: dict[str, Any]) -> Any:
+        if "Write step 2" in body["messages"][0]["content"]:
+            Job.objects.filter(pk=job_row["job"].pk).update(cancel_requested=True)
+        return steering_answer(PROPOSALS)(body)
+
+    with scripted_endpoint(respond=answer) as endpoint:
+        job = running(
+            start_proposal_critique_job(
+                project=a.project,
+                user=None,
+                model=endpoint_model(a, endpoint.url),
+                problem_ids=[a.pk, b.pk],
+            )
+        )
+        job_row["job"] = job
+        shards_plan(job, [a.pk, b.pk], 2)
+        # when a worker takes the shard
+        run_next_shard("gpu", worker="test", preferred_model="")
+    # then the turn under way is saved, the next one never asked for, and the job cancelled
+    job.refresh_from_db()
+    assert job.status == JobStatus.CANCELLED
+    assert list(JobShard.objects.filter(job=job).values_list("status", flat=True)) == [
+        JobStatus.CANCELLED
+    ]
+    assert len(endpoint.requests) == 3
+    assert [
+        len(loop.turns) for loop in SteeredLoop.objects.filter(job=job).order_by("problem")
+    ] == [
+        2,
+        1,
+    ]
+    assert not Trace.objects.filter(job=job).exists()
+    assert not TreeNode.objects.filter(job=job).exists()
