@@ -102,11 +102,14 @@ def steering_answer(script: SteeringScript) -> Callable[[dict[str, Any]], Answer
     return answer
 
 
-def _drive(module: Any, problem: Problem, replies: list[str], **extra: Any) -> Any:
+def drive(
+    module: Any, problem: Problem, replies: list[str], *, max_steps: int = 8, **extra: Any
+) -> Any:
     """A loop of ``module`` (proposal_critique or policy_critic) on ``problem`` driven by
     ``replies`` in turn, answers graded against the problem's answer by string equality."""
     spec = ProblemSpec(key=str(problem.pk), text=problem.text)
-    states = module.start([spec], Limits(max_steps=8, max_backtracks=2, max_tokens=999))
+    limits = Limits(max_steps=max_steps, max_backtracks=2, max_tokens=999)
+    states = module.start([spec], limits)
     grade = lambda pairs: [answer == problem.answer for answer, _ in pairs]  # noqa: E731
     for reply in replies:
         states = module.advance(states, [Response(reply, 3)], grade, **extra)
@@ -115,7 +118,7 @@ def _drive(module: Any, problem: Problem, replies: list[str], **extra: Any) -> A
 
 def proposal_result(problem: Problem) -> Any:
     """A proposal-critique loop on "Solve 3x = 6.": every action once, then the answer."""
-    return _drive(
+    return drive(
         proposal_critique,
         problem,
         [
@@ -129,7 +132,7 @@ def proposal_result(problem: Problem) -> Any:
 
 def dialogue_result(problem: Problem) -> Any:
     """A policy-critic dialogue on "Solve 3x = 6.": a step the critic rejects, the answer."""
-    return _drive(
+    return drive(
         policy_critic,
         problem,
         [
