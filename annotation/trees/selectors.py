@@ -553,8 +553,8 @@ def method_stats(project: Project, flt: OutputFilter, *, limit: int = 5000) -> l
             stats.counted += 1
             stats.reflections += actions.reflections
             stats.backtracks += actions.backtracks
-    order = list(METHODS)
-    return [by_key[k] for k in sorted(by_key, key=lambda k: (order.index(k[0]), k[1]))]
+    order = {method: rank for rank, method in enumerate(METHODS)}
+    return [by_key[k] for k in sorted(by_key, key=lambda k: (order.get(k[0], len(order)), k))]
 
 
 # Comparing rounds ------------------------------------------------------------------------------

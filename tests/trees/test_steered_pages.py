@@ -5,7 +5,8 @@ import pytest
 
 from algorithms.long_thought import correct_paths, derive_long_thought
 from annotation.core.models import Role
-from annotation.jobs.models import JobKind
+from annotation.jobs.models import Job, JobKind
+from annotation.llm.services import model_config_create
 from annotation.problems.models import Origin, Trace
 from annotation.trees.services import DerivedThought, long_thoughts_write, tree_round_record
 from tests.factories import MembershipFactory, ProblemFactory, UserFactory
@@ -181,3 +182,34 @@ def test_statistics_count_actions_per_method(problem, three_methods, client):
         ("proposal-critique", 1, 1, 1, 1),
         ("policy-critic", 1, 1, 1, 0),
     ]
+
+
+def test_the_start_forms_start_both_jobs(problem, client):
+    # given
+    research(client, problem)
+    model = model_config_create(
+        project=problem.project, name="gen", kind="transformers", path_or_endpoint="/nowhere"
+    )
+    project = problem.project.pk
+    form = {"model": model.pk, "limit": 5, "max_steps": 4, "max_backtracks": 1}
+    form |= {"max_tokens": 500, "step_tokens": 40, "chunk_size": 2}
+    # when
+    proposal = client.post(f"/projects/{project}/trees/proposal-critique/start/", form)
+    dialogue = client.post(
+        f"/projects/{project}/trees/policy-critic/start/",
+        {**form, "critic": model.pk, "critic_temperature": 0},
+    )
+    refused = client.post(f"/projects/{project}/trees/policy-critic/start/", {**form, "limit": 0})
+    # then
+    jobs = list(Job.objects.order_by("pk"))
+    assert [(j.kind, j.params["max_steps"], j.params["sampling"]["max_tokens"]) for j in jobs] == [
+        (JobKind.PROPOSAL_CRITIQUE, 4, 40),
+        (JobKind.POLICY_CRITIC, 4, 40),
+    ]
+    assert jobs[1].params["critic_sampling"]["temperature"] == 0
+    assert [proposal.status_code, dialogue.status_code] == [302, 302]
+    assert proposal["Location"] == f"/jobs/{jobs[0].pk}/"
+    assert refused.status_code == 200
+    assert refused.context["form"].errors == {
+        "limit": ["Ensure this value is greater than or equal to 1."]
+    }
