@@ -92,3 +92,16 @@ def test_sft_paired_pairs_a_loops_long_thought_with_its_shortcut(problem, jobs, 
         )
     ]
     assert manifest["paired"]["splits"]["train"]["rows"] == 1
+
+
+def test_a_loops_job_is_its_own_tree_round(problem, jobs, tmp_path):
+    # given
+    proposal, _ = jobs
+    # when: sft-journey scoped to the round of the loop's tree, like a tree's long thoughts
+    export_to_directory(
+        project=problem.project,
+        options=ExportOptions(format="sft-journey", tree_round=proposal.pk),
+        directory=tmp_path,
+    )
+    # then
+    assert read(tmp_path / "sft-journey-train.jsonl") == [chat(problem.text, SOLVED)]
