@@ -119,6 +119,8 @@ class PromptSet:
 
 
 PROMPTS = PromptSet()
+# Every version a job may run with, by label (a job stores the texts it started with).
+PROMPT_SETS: dict[str, PromptSet] = {PROMPTS.label: PROMPTS}
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,8 @@ class PromptSet:
 
 
 PROMPTS = PromptSet()
+# Every version a job may run with, by label (a job stores the texts it started with).
+PROMPT_SETS: dict[str, PromptSet] = {PROMPTS.label: PROMPTS}
 
 _KIND_OF_MOVE: dict[str, NodeKind] = {
     "continue": "step",

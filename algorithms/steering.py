@@ -254,6 +254,9 @@ class LoopState(Protocol):
     @property
     def awaiting(self) -> Role: ...
 
+    @property
+    def turns(self) -> tuple[Turn, ...]: ...
+
 
 S = TypeVar("S", bound=LoopState)
 Apply = Callable[[S, Response, str | None, bool | None], S]

@@ -14,9 +14,10 @@ from kombu.exceptions import OperationalError as BrokerError
 
 from annotation.jobs.models import Job, JobShard, JobStatus
 from annotation.jobs.runners import Work, work_for
-from annotation.jobs.services import cancel_if_idle, finish_job, queue_for
+from annotation.jobs.services import JobCancelled, cancel_if_idle, finish_job, queue_for
 from annotation.jobs.shards import (
     shard_beat,
+    shard_cancel,
     shard_claim,
     shard_fail,
     shard_retry_later,
@@ -75,6 +76,10 @@ def run_next_shard(queue: str, *, worker: str, preferred_model: str) -> str:
         work = work_for(job.kind)(job)
         with heartbeat(lambda: shard_beat(shard), f"shard-{shard.pk}"):
             report = work.process(list(shard.items))
+    except JobCancelled:  # a runner that reads the cancel flag inside a shard (between turns)
+        shard_cancel(shard)
+        cancel_if_idle(job.pk)
+        return shard.model_key
     except Exception as error:
         _shard_error(shard, error)
         return shard.model_key

@@ -18,6 +18,8 @@ class JobKind(models.TextChoices):
     TRAIN_DPO = "train_dpo", "DPO training"
     TRAIN_PRM = "train_prm", "PRM training"
     EVALUATE = "evaluate", "Evaluate models"
+    PROPOSAL_CRITIQUE = "proposal_critique", "Proposal-critique loop"
+    POLICY_CRITIC = "policy_critic", "Policy-critic dialogue"
 
 
 class JobStatus(models.TextChoices):

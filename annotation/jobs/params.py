@@ -13,12 +13,14 @@ here, so both the web process and the workers read these classes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Literal, Protocol, Self, TypeVar
 
+from algorithms import policy_critic, proposal_critique
 from algorithms.prompts import PromptTemplateError, template_variables
 from algorithms.sampling import SamplingParams
+from algorithms.steering import Limits
 from annotation.jobs.typed_json import WHOLE, ParamsError, from_json, to_json
 
 if TYPE_CHECKING:
@@ -334,6 +336,118 @@ class MonteCarloParams(Params, Generation):
         check_between("chunk_size", self.chunk_size, 1, 1000)
 
 
+class Steering:
+    """What both loops in which the model steers its own long thought take (O1-Journey attempts
+    2 and 3): limits per problem, and the versioned texts of the algorithm's ``PromptSet`` the
+    job started with (``label`` is the version of the vocabulary, the prompts and the parser),
+    so a resumed job goes on with the same prompts whatever the code's defaults became."""
+
+    max_steps: int
+    max_backtracks: int
+    max_tokens: int
+    prompts: dict[str, str]
+
+    def limits(self) -> Limits:
+        return Limits(
+            max_steps=self.max_steps,
+            max_backtracks=self.max_backtracks,
+            max_tokens=self.max_tokens,
+        )
+
+    def check_steering(self, versions: Mapping[str, Any]) -> None:
+        check_between("max_steps", self.max_steps, 1, 256)
+        check_between("max_backtracks", self.max_backtracks, 0, 256)
+        check_between("max_tokens", self.max_tokens, 1, 1_000_000)
+        check_prompt_set(self.prompts, versions)
+
+
+def check_prompt_set(prompts: dict[str, str], versions: Mapping[str, Any]) -> None:
+    """The texts of a known version: the same names, each using only the placeholders the
+    version's own text uses."""
+    label = prompts.get("label", "")
+    if label not in versions:
+        known = ", ".join(sorted(versions))
+        raise ParamsError("prompts", f"unknown version {label!r}; use {known}")
+    default = asdict(versions[label])
+    if set(prompts) != set(default):
+        names = ", ".join(sorted(default))
+        raise ParamsError("prompts", f"{label} has the texts {names}")
+    for name, text in prompts.items():
+        if name != "label":
+            try:
+                used = template_variables(text)
+            except PromptTemplateError as error:
+                raise ParamsError(f"prompts.{name}", str(error)) from None
+            if unknown := used - template_variables(default[name]):
+                placeholder = sorted(unknown)[0]
+                raise ParamsError(f"prompts.{name}", f"unknown placeholder {{{{ {placeholder} }}}}")
+
+
+T = TypeVar("T")
+
+
+def prompt_set_of(cls: type[T], prompts: dict[str, str]) -> T:
+    """The algorithm's PromptSet from a job's stored texts."""
+    return cls(**{f.name: prompts[f.name] for f in fields(cls)})  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class ProposalCritiqueParams(Params, Generation, Steering):
+    """One proposal-critique loop per problem (algorithms.proposal_critique)."""
+
+    problem_ids: tuple[int, ...] = field(metadata=owns(PROBLEM))
+    model: ModelSnapshot = field(metadata=owns(MODEL_CONFIG))
+    max_steps: int = 16
+    max_backtracks: int = 4
+    max_tokens: int = 8192
+    prompts: dict[str, str] = field(default_factory=lambda: asdict(proposal_critique.PROMPTS))
+    sampling: dict[str, Any] = field(default_factory=dict)
+    chunk_size: int = 8
+
+    def __post_init__(self) -> None:
+        check_items("problem_ids", self.problem_ids)
+        self.check_steering(proposal_critique.PROMPT_SETS)
+        check_sampling(self.sampling)
+        check_between("chunk_size", self.chunk_size, 1, 1000)
+
+    def prompt_set(self) -> proposal_critique.PromptSet:
+        return prompt_set_of(proposal_critique.PromptSet, self.prompts)
+
+
+@dataclass(frozen=True)
+class PolicyCriticParams(Params, Generation, Steering):
+    """One policy-critic dialogue per problem (algorithms.policy_critic). Without a critic
+    model the policy's model is the critic too, under the critic prompt."""
+
+    problem_ids: tuple[int, ...] = field(metadata=owns(PROBLEM))
+    model: ModelSnapshot = field(metadata=owns(MODEL_CONFIG))
+    critic: ModelSnapshot | None = field(default=None, metadata=owns(MODEL_CONFIG))
+    max_steps: int = 16
+    max_backtracks: int = 4
+    max_tokens: int = 8192
+    prompts: dict[str, str] = field(default_factory=lambda: asdict(policy_critic.PROMPTS))
+    sampling: dict[str, Any] = field(default_factory=dict)
+    critic_sampling: dict[str, Any] = field(default_factory=dict)
+    chunk_size: int = 8
+
+    def __post_init__(self) -> None:
+        check_items("problem_ids", self.problem_ids)
+        self.check_steering(policy_critic.PROMPT_SETS)
+        check_sampling(self.sampling)
+        check_sampling(self.critic_sampling, "critic_sampling")
+        check_between("chunk_size", self.chunk_size, 1, 1000)
+
+    def prompt_set(self) -> policy_critic.PromptSet:
+        return prompt_set_of(policy_critic.PromptSet, self.prompts)
+
+    @property
+    def critic_model(self) -> ModelSnapshot:
+        return self.critic if self.critic is not None else self.model
+
+    def critic_sampling_params(self) -> SamplingParams:
+        return SamplingParams(n=1, **self.critic_sampling)
+
+
 @dataclass(frozen=True)
 class ContinueParams(Params, Generation):
     """Continue an annotator's own path (a trace of origin labeled) from its last step; the
@@ -383,6 +497,8 @@ def params_class(kind: str) -> type[JobParams]:
         "train_dpo": TrainingParams,
         "train_prm": TrainingParams,
         "evaluate": EvaluationParams,
+        "proposal_critique": ProposalCritiqueParams,
+        "policy_critic": PolicyCriticParams,
     }
     try:
         return classes[kind]

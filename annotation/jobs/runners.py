@@ -54,6 +54,10 @@ SHARDED: dict[str, RunnerPath] = {
     "tree": "workers.runners.tree.tree_work",
     "long_thought": "workers.runners.long_thought.long_thought_work",
     "monte_carlo": "workers.runners.monte_carlo.monte_carlo_work",
+    # One loop per problem, independent of the others: a shard runs its problems' loops
+    # batched turn by turn (one generator call per turn for all of them).
+    "proposal_critique": "workers.runners.steered.proposal_critique_work",
+    "policy_critic": "workers.runners.steered.policy_critic_work",
 }
 
 

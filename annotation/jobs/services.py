@@ -38,12 +38,20 @@ GPU_KINDS = frozenset(
         JobKind.TRAIN_DPO,
         JobKind.TRAIN_PRM,
         JobKind.EVALUATE,
+        JobKind.PROPOSAL_CRITIQUE,
+        JobKind.POLICY_CRITIC,
     }
 )
 
 
 class JobCancelled(Exception):
     """Raised inside a runner between chunks when someone asked to cancel the job."""
+
+
+def check_cancel(job: Job) -> None:
+    """Raise JobCancelled if someone asked to cancel the job (a runner asks between turns)."""
+    if Job.objects.filter(pk=job.pk, cancel_requested=True).exists():
+        raise JobCancelled
 
 
 def stale_after() -> timedelta:
@@ -182,8 +190,7 @@ def report_progress(job: Job, done: int, total: int | None = None) -> None:
         job.total = total
         fields["total"] = total
     Job.objects.filter(pk=job.pk).update(**fields)
-    if Job.objects.filter(pk=job.pk, cancel_requested=True).exists():
-        raise JobCancelled
+    check_cancel(job)
 
 
 def request_cancel(job: Job) -> None:

@@ -134,6 +134,11 @@ def shard_succeed(shard: JobShard, stats: list[dict[str, Any]]) -> bool:
     return True
 
 
+def shard_cancel(shard: JobShard) -> None:
+    """Stop the shard for good: its job was cancelled while a worker did it."""
+    _held(shard).update(status=JobStatus.CANCELLED, finished_at=timezone.now())
+
+
 def shard_retry_later(shard: JobShard, error: str) -> float | None:
     """Put the shard back after a retryable error, with a delay doubling with each attempt;
     None (and the job failed) when it has had all its attempts."""

@@ -236,9 +236,11 @@ def check_job_model(model: ModelConfig, *, scorer: bool, field: str = "model") -
         raise ValidationError({field: f"{model.name} is a PRM scorer; choose a generator"})
 
 
-def job_sampling(model: ModelConfig, overrides: dict[str, Any]) -> dict[str, Any]:
+def job_sampling(
+    model: ModelConfig, overrides: dict[str, Any], *, field: str = "sampling"
+) -> dict[str, Any]:
     given = {k: v for k, v in overrides.items() if v is not None}
-    check_sampling(given, field="sampling")
+    check_sampling(given, field=field)
     merged = {**model.default_sampling, **given}
     return {k: v for k, v in asdict(SamplingParams(**merged)).items() if k != "n"}
 

@@ -1,4 +1,5 @@
-"""REST: starting tree and long-thought jobs (follow them at /api/jobs/ID/)."""
+"""REST: starting tree, long-thought, proposal-critique and policy-critic jobs (follow them at
+/api/jobs/ID/)."""
 
 from typing import Any
 
@@ -10,13 +11,14 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from algorithms import policy_critic, proposal_critique
 from annotation.core.access import Ability, access_project
 from annotation.jobs.access import access_job
 from annotation.jobs.api import JobSerializer
 from annotation.jobs.params import SEARCH_MODES
 from annotation.llm.access import access_model_config, access_prompt_template
 from annotation.llm.selectors import latest_version
-from annotation.trees import services
+from annotation.trees import services, steered
 
 
 class TreeJobSerializer(serializers.Serializer[None]):
@@ -68,6 +70,46 @@ class LongThoughtJobSerializer(serializers.Serializer[None]):
     chunk_size = serializers.IntegerField(default=16)
 
 
+class SteeredJobSerializer(serializers.Serializer[None]):
+    project = serializers.IntegerField()
+    model = serializers.IntegerField(help_text="The policy: a generator model config.")
+    problem_ids = serializers.ListField(child=serializers.IntegerField())
+    max_steps = serializers.IntegerField(default=16, help_text="Policy turns per problem.")
+    max_backtracks = serializers.IntegerField(default=4)
+    max_tokens = serializers.IntegerField(
+        default=8192, help_text="Tokens generated per problem, every role counted."
+    )
+    sampling = serializers.DictField(
+        required=False,
+        default=dict,
+        help_text="One reply's temperature, top_p, max_tokens, seed, stop over the model's.",
+    )
+    chunk_size = serializers.IntegerField(default=8, help_text="Problems per shard.")
+
+
+class ProposalCritiqueJobSerializer(SteeredJobSerializer):
+    prompt_version = serializers.ChoiceField(
+        choices=sorted(proposal_critique.PROMPT_SETS),
+        default=proposal_critique.VERSION,
+        help_text="The version of the action vocabulary, the prompts and the parser.",
+    )
+
+
+class PolicyCriticJobSerializer(SteeredJobSerializer):
+    critic = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="The critic's model config; none: the policy's, under the critic prompt.",
+    )
+    critic_sampling = serializers.DictField(required=False, default=dict)
+    prompt_version = serializers.ChoiceField(
+        choices=sorted(policy_critic.PROMPT_SETS),
+        default=policy_critic.VERSION,
+        help_text="The version of the verdicts, the prompts and the parser.",
+    )
+
+
 @extend_schema(request=TreeJobSerializer, responses={202: JobSerializer})
 @api_view(["POST"])
 def start_tree(request: Request) -> Response:
@@ -106,6 +148,46 @@ def start_long_thought(request: Request) -> Response:
             rewrite_prompt=(
                 latest_version(access_prompt_template(request.user, prompt)) if prompt else None
             ),
+            **data,
+        )
+    except DjangoValidationError as error:
+        raise ValidationError(error.message_dict) from None
+    return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+@extend_schema(request=ProposalCritiqueJobSerializer, responses={202: JobSerializer})
+@api_view(["POST"])
+def start_proposal_critique(request: Request) -> Response:
+    form = ProposalCritiqueJobSerializer(data=request.data)
+    form.is_valid(raise_exception=True)
+    data: dict[str, Any] = dict(form.validated_data)
+    project = access_project(request.user, data.pop("project"), Ability.RESEARCH)
+    try:
+        job = steered.start_proposal_critique_job(
+            project=project,
+            user=request.user,
+            model=access_model_config(request.user, data.pop("model")),
+            **data,
+        )
+    except DjangoValidationError as error:
+        raise ValidationError(error.message_dict) from None
+    return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+@extend_schema(request=PolicyCriticJobSerializer, responses={202: JobSerializer})
+@api_view(["POST"])
+def start_policy_critic(request: Request) -> Response:
+    form = PolicyCriticJobSerializer(data=request.data)
+    form.is_valid(raise_exception=True)
+    data: dict[str, Any] = dict(form.validated_data)
+    project = access_project(request.user, data.pop("project"), Ability.RESEARCH)
+    critic = data.pop("critic")
+    try:
+        job = steered.start_policy_critic_job(
+            project=project,
+            user=request.user,
+            model=access_model_config(request.user, data.pop("model")),
+            critic=access_model_config(request.user, critic) if critic else None,
             **data,
         )
     except DjangoValidationError as error:

@@ -8,7 +8,7 @@ from annotation.core.models import Project
 from annotation.jobs.models import Job, JobKind, JobStatus
 from annotation.llm.forms import ProblemFilterFields
 from annotation.llm.models import ModelConfig, PromptPurpose, PromptTemplate
-from annotation.trees.selectors import OUTPUT_ORIGINS, OutputFilter, ProblemFilter
+from annotation.trees.selectors import METHODS, OUTPUT_ORIGINS, OutputFilter, ProblemFilter
 
 CORRECT_CHOICES = [("", "any"), ("yes", "answered correctly"), ("no", "not answered correctly")]
 
@@ -40,6 +40,7 @@ class OutputFilterForm(FilterForm):
     origin = forms.ChoiceField(
         choices=[("", "any"), *[(o.value, o.label) for o in OUTPUT_ORIGINS]], required=False
     )
+    method = forms.ChoiceField(choices=[("", "any"), *METHODS.items()], required=False)
     keywords = forms.CharField(
         required=False,
         help_text="Comma-separated words to highlight and count; empty: the defaults.",
@@ -55,6 +56,7 @@ class OutputFilterForm(FilterForm):
             keyword=base.keyword,
             job_id=data.get("job"),
             origin=data.get("origin") or "",
+            method=data.get("method") or "",
         )
 
 
@@ -163,3 +165,58 @@ class LongThoughtJobForm(forms.Form):
     def sampling(self) -> dict[str, Any]:
         keys = ("temperature", "top_p", "max_tokens")
         return {k: self.cleaned_data[k] for k in keys if self.cleaned_data.get(k) is not None}
+
+
+class SteeredJobForm(ProblemFilterFields):
+    """What both loops the model steers itself take: the policy, limits per problem, and one
+    step's sampling."""
+
+    model = forms.ModelChoiceField(queryset=ModelConfig.objects.none(), label="Policy")
+    max_steps = forms.IntegerField(
+        min_value=1, max_value=256, initial=16, help_text="Policy turns per problem."
+    )
+    max_backtracks = forms.IntegerField(min_value=0, max_value=256, initial=4)
+    max_tokens = forms.IntegerField(
+        min_value=1,
+        max_value=1_000_000,
+        initial=8192,
+        help_text="Tokens generated per problem, every role counted.",
+    )
+    temperature = forms.FloatField(min_value=0, required=False)
+    step_tokens = forms.IntegerField(
+        min_value=1, required=False, label="Max tokens per reply", help_text="Empty: the model's."
+    )
+    seed = forms.IntegerField(required=False)
+    chunk_size = forms.IntegerField(
+        min_value=1, max_value=1000, initial=8, help_text="Problems per shard, batched per turn."
+    )
+
+    def __init__(self, project: Project, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["model"].queryset = _generators(project)  # type: ignore[attr-defined]
+
+    def sampling(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        values = {
+            "temperature": data.get("temperature"),
+            "max_tokens": data.get("step_tokens"),
+            "seed": data.get("seed"),
+        }
+        return {k: v for k, v in values.items() if v is not None}
+
+
+class PolicyCriticJobForm(SteeredJobForm):
+    critic = forms.ModelChoiceField(
+        queryset=ModelConfig.objects.none(),
+        required=False,
+        help_text="Empty: the policy's model judges, under the critic prompt.",
+    )
+    critic_temperature = forms.FloatField(min_value=0, required=False)
+
+    def __init__(self, project: Project, *args: Any, **kwargs: Any) -> None:
+        super().__init__(project, *args, **kwargs)
+        self.fields["critic"].queryset = _generators(project)  # type: ignore[attr-defined]
+
+    def critic_sampling(self) -> dict[str, Any]:
+        value = self.cleaned_data.get("critic_temperature")
+        return {} if value is None else {"temperature": value}

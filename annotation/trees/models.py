@@ -59,3 +59,29 @@ class TreeNode(models.Model):
 
     def __str__(self) -> str:
         return f"node {self.index} of problem {self.problem_id} in job {self.job_id}"
+
+
+class SteeredLoop(models.Model):
+    """One problem's loop in a proposal-critique or policy-critic job: the transcript
+    (``algorithms.steering.Turn`` values in order), saved after every turn so that a shard run
+    again (after a crash) resumes where the loop stopped; ``stop`` says why it ended ("" while
+    it runs), ``counts`` its actions. Its tree is the job's TreeNode rows of the problem and its
+    long thought a trace of the job (annotation/trees/steered.py)."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="steered_loops")
+    problem = models.ForeignKey(
+        Problem, on_delete=models.CASCADE, related_name="steered_loops", db_index=False
+    )
+    turns = models.JSONField(default=list)
+    stop = models.CharField(max_length=20, blank=True)
+    counts = models.JSONField(default=dict, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["job", "problem"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "problem"], name="steeredloop_unique_problem")
+        ]
+
+    def __str__(self) -> str:
+        return f"loop of problem {self.problem_id} in job {self.job_id}"

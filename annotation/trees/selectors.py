@@ -17,7 +17,7 @@ from annotation.grading.selectors import current_grades
 from annotation.jobs.models import Job, JobKind
 from annotation.problems.models import Origin, Problem, Trace
 from annotation.problems.selectors import path, path_mentions, trace_texts
-from annotation.trees.models import TreeNode
+from annotation.trees.models import SteeredLoop, TreeNode
 
 DEFAULT_KEYWORDS = (
     "wait",
@@ -29,14 +29,64 @@ DEFAULT_KEYWORDS = (
     "possible",
 )
 OUTPUT_ORIGINS = (Origin.LONG_THOUGHT, Origin.TREE, Origin.MODEL_SAMPLE, Origin.EXPANSION)
+# Jobs in which the model steers its own long thought; each is also the metadata `kind` of
+# its long thoughts.
+STEERED_KINDS: tuple[str, ...] = (JobKind.PROPOSAL_CRITIQUE.value, JobKind.POLICY_CRITIC.value)
+# Jobs whose TreeNode rows are trees (rounds the tree view shows).
+TREE_KINDS: tuple[str, ...] = (JobKind.TREE.value, *STEERED_KINDS)
+# How a long thought was made: the four ways of the O1-Journey report.
+METHODS: dict[str, str] = {
+    "tree": "tree search",
+    JobKind.PROPOSAL_CRITIQUE.value: "proposal-critique",
+    JobKind.POLICY_CRITIC.value: "policy-critic",
+    "expansion": "expanded record",
+}
+METHOD_FILTERS: dict[str, Q] = {
+    # a steered loop's long thought and shortcut name their method in metadata
+    "tree": (
+        Q(origin=Origin.TREE)
+        | Q(origin=Origin.LONG_THOUGHT, metadata__kind__in=["draft", "rewrite"])
+    )
+    & ~Q(metadata__has_key="method"),
+    **{kind: Q(metadata__method=kind) for kind in STEERED_KINDS},
+    "expansion": Q(origin=Origin.EXPANSION),
+}
+
+
+def method_of(trace: Trace) -> str | None:
+    """The method (a key of METHODS) that made a tree path, long thought or expansion; None
+    for other traces (samples, imports, people's work)."""
+    method = (trace.metadata or {}).get("method")
+    if method in STEERED_KINDS:
+        return str(method)
+    if trace.origin == Origin.EXPANSION:
+        return "expansion"
+    return "tree" if trace.origin in (Origin.TREE, Origin.LONG_THOUGHT) else None
 
 
 def tree_jobs(project: Project) -> QuerySet[Job]:
     return project.jobs.filter(kind=JobKind.TREE).select_related("created_by")
 
 
-def long_thought_jobs(project: Project) -> QuerySet[Job]:
-    return project.jobs.filter(kind=JobKind.LONG_THOUGHT).select_related("created_by")
+@dataclass(frozen=True)
+class ThoughtJobRow:
+    job: Job
+
+    @property
+    def method(self) -> str:
+        return "tree" if self.job.kind == JobKind.LONG_THOUGHT else self.job.kind
+
+    @property
+    def method_label(self) -> str:
+        return METHODS[self.method]
+
+
+def thought_job_rows(project: Project, *, limit: int = 100) -> list[ThoughtJobRow]:
+    """Jobs that write long thoughts, newest first: from a round's trees, or steered by the
+    model itself; each with its method."""
+    kinds = [JobKind.LONG_THOUGHT, *STEERED_KINDS]
+    jobs = project.jobs.filter(kind__in=kinds).select_related("created_by")[:limit]
+    return [ThoughtJobRow(job) for job in jobs]
 
 
 def load_tree(job_id: int, problem: Problem) -> tree_search.Tree:
@@ -86,8 +136,9 @@ def load_tree(job_id: int, problem: Problem) -> tree_search.Tree:
 def tree_payload(job: Job, problem: Problem) -> dict[str, Any]:
     """Everything the tree view draws, as compact columns (one query, no per-node objects).
 
-    ``nodes`` rows: [index, parent index, depth, score, judged correct, pruned, leaf,
-    final answer, correct, on a correct path, text]."""
+    ``nodes`` rows: [index, parent index, depth, kind (step, reflection, backtrack,
+    conclusion; null for the root), score, judged correct, pruned, leaf, final answer,
+    correct, on a correct path, text]."""
     rows = list(
         TreeNode.objects.filter(job=job, problem=problem)
         .order_by("index")
@@ -95,6 +146,7 @@ def tree_payload(job: Job, problem: Problem) -> dict[str, Any]:
             "index",
             "parent_index",
             "depth",
+            "node__kind",
             "score",
             "judged_correct",
             "pruned",
@@ -113,6 +165,7 @@ def tree_payload(job: Job, problem: Problem) -> dict[str, Any]:
             "index",
             "parent",
             "depth",
+            "kind",
             "score",
             "judged_correct",
             "pruned",
@@ -164,6 +217,7 @@ def node_detail(job: Job, problem: Problem, index: int) -> dict[str, Any] | None
         "index": row.index,
         "parent": row.parent_index,
         "depth": row.depth,
+        "kind": row.node.kind if row.node is not None else None,
         "text": row.node.text if row.node is not None else problem.text,
         "score": row.score,
         "judged_correct": row.judged_correct,
@@ -262,21 +316,39 @@ class OutputRow:
     text: str
     kind: str
 
+    @property
+    def method(self) -> str | None:
+        return method_of(self.trace)
+
+    @property
+    def method_label(self) -> str:
+        method = self.method
+        return METHODS[method] if method is not None else "—"
+
 
 @dataclass(frozen=True)
 class OutputFilter(ProblemFilter):
     job_id: int | None = None
     origin: str = ""
+    method: str = ""  # a key of METHODS
 
 
 def outputs(project: Project, flt: OutputFilter, *, limit: int = 100) -> list[OutputRow]:
     """Model outputs (long thoughts, shortcuts, samples, expansions) with their text, filtered by
-    job (round), origin, correctness, a keyword in the text, subject and level."""
+    job (round), origin, method, correctness, a keyword in the text, subject and level."""
+    rows = list(output_traces(project, flt).select_related("problem").order_by("id")[:limit])
+    texts = trace_texts([t.pk for t in rows])
+    return [OutputRow(t, texts.get(t.pk, ""), t.metadata.get("kind", t.origin)) for t in rows]
+
+
+def output_traces(project: Project, flt: OutputFilter) -> QuerySet[Trace]:
     traces = Trace.objects.filter(problem__project=project, origin__in=OUTPUT_ORIGINS)
     if flt.job_id is not None:
         traces = traces.filter(job_id=flt.job_id)
     if flt.origin:
         traces = traces.filter(origin=flt.origin)
+    if flt.method in METHOD_FILTERS:
+        traces = traces.filter(METHOD_FILTERS[flt.method])
     if flt.correct is not None:
         traces = traces.filter(is_correct=flt.correct)
     if flt.subject:
@@ -285,9 +357,7 @@ def outputs(project: Project, flt: OutputFilter, *, limit: int = 100) -> list[Ou
         traces = traces.filter(problem__level=flt.level)
     if flt.keyword:
         traces = traces.filter(path_mentions(flt.keyword))
-    rows = list(traces.select_related("problem").order_by("id")[:limit])
-    texts = trace_texts([t.pk for t in rows])
-    return [OutputRow(t, texts.get(t.pk, ""), t.metadata.get("kind", t.origin)) for t in rows]
+    return traces
 
 
 @dataclass
@@ -304,16 +374,24 @@ class ThoughtView:
     steps: list[ThoughtStep] = field(default_factory=list)
     tree_job_id: int | None = None
     related: dict[str, int] = field(default_factory=dict)  # kind -> trace id
+    method: str | None = None
+    # a steered loop's transcript: (role, outcome, text) per turn
+    transcript: list[tuple[str, str, str]] = field(default_factory=list)
+
+    @property
+    def method_label(self) -> str:
+        return METHODS[self.method] if self.method is not None else "—"
 
 
 def long_thought_view(trace: Trace) -> ThoughtView:
-    """A long thought (or shortcut) with each step's tree node index, and its sibling traces
-    (shortcut, draft, rewrite) of the same job and problem."""
+    """A long thought (or shortcut) with each step's tree node index, its sibling traces
+    (shortcut, draft, rewrite) of the same job and problem, its method and, for a loop the
+    model steered, the loop's transcript."""
     rows = [(step.position, step.kind, step.text) for step in path(trace.pk)]
     meta = trace.metadata or {}
     kind = meta.get("kind")
     indexes: list[int | None]
-    if kind == "draft":
+    if kind == "draft" or kind in STEERED_KINDS:
         indexes = list(meta.get("tree_nodes", []))
     elif kind == "shortcut":
         indexes = list(meta.get("walked", []))
@@ -327,7 +405,19 @@ def long_thought_view(trace: Trace) -> ThoughtView:
             for i, (position, kind_, text) in enumerate(rows)
         ],
         tree_job_id=meta.get("tree_job"),
+        method=method_of(trace),
     )
+    if view.method in STEERED_KINDS and trace.job_id is not None:
+        turns = (
+            SteeredLoop.objects.filter(job_id=trace.job_id, problem_id=trace.problem_id)
+            .values_list("turns", flat=True)
+            .first()
+        )
+        view.transcript = [
+            (str(t.get("role", "")), str(t.get("outcome", "")), str(t.get("text", "")))
+            for t in turns or []
+            if isinstance(t, dict)
+        ]
     if trace.job_id is not None and trace.external_id:
         base = trace.external_id.rsplit(":", 1)[0]
         for tid, key in Trace.objects.filter(
@@ -349,6 +439,122 @@ def parse_keywords(raw: str | None) -> list[str]:
     if not raw:
         return list(DEFAULT_KEYWORDS)
     return [k.strip() for k in raw.split(",") if k.strip()]
+
+
+# Methods side by side, and their actions ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Actions:
+    """The reflections and backtracks a long thought made (its method's own count)."""
+
+    reflections: int
+    backtracks: int
+    wrong_answers: int | None = None  # known for the loops the model steered
+
+
+def actions_of(trace: Trace) -> Actions | None:
+    """What a long thought records of its actions: a steered loop its counts; a tree-derived
+    draft (or its rewrite) one reflection and one way back per dead end; None otherwise (a
+    shortcut, an expansion)."""
+    meta = trace.metadata or {}
+    counts = meta.get("counts")
+    if trace.origin != Origin.LONG_THOUGHT:
+        return None
+    if meta.get("method") in STEERED_KINDS and isinstance(counts, dict):
+        return Actions(
+            int(counts.get("reflections", 0)),
+            int(counts.get("backtracks", 0)),
+            int(counts.get("wrong_answers", 0)),
+        )
+    wrong_leaves = meta.get("wrong_leaves")
+    if isinstance(wrong_leaves, int):
+        return Actions(wrong_leaves, wrong_leaves)
+    return None
+
+
+LONG_THOUGHT_ORIGINS = (Origin.LONG_THOUGHT, Origin.EXPANSION)
+
+
+def problem_long_thoughts(problem: Problem) -> list[Trace]:
+    """Every long thought of a problem, whatever its method, oldest first."""
+    return list(
+        Trace.objects.filter(problem=problem, origin__in=LONG_THOUGHT_ORIGINS)
+        .select_related("job")
+        .order_by("id")
+    )
+
+
+def thought_label(trace: Trace) -> str:
+    """How a long thought is named in a list of one problem's: method, kind, id, job."""
+    method = method_of(trace)
+    name = METHODS[method] if method is not None else trace.get_origin_display()
+    kind = (trace.metadata or {}).get("kind")
+    detail = f" · {kind}" if method == "tree" and kind else ""
+    job = f" (job #{trace.job_id})" if trace.job_id is not None else ""
+    return f"{name}{detail} #{trace.pk}{job}"
+
+
+def default_pair(thoughts: Sequence[Trace]) -> tuple[Trace | None, Trace | None]:
+    """Two long thoughts to put side by side when none are chosen: the first of the first two
+    methods (two of the same method when there is only one)."""
+    firsts: dict[str | None, Trace] = {}
+    for trace in thoughts:
+        firsts.setdefault(method_of(trace), trace)
+    chosen = list(firsts.values())[:2]
+    if len(chosen) < 2:
+        chosen = list(thoughts[:2])
+    return (chosen[0] if chosen else None, chosen[1] if len(chosen) > 1 else None)
+
+
+@dataclass
+class MethodStats:
+    """Long thoughts of one method (and kind) and the actions they record."""
+
+    method: str
+    kind: str
+    outputs: int = 0
+    counted: int = 0  # outputs that record their actions
+    reflections: int = 0
+    backtracks: int = 0
+    correct: int = 0
+
+    @property
+    def label(self) -> str:
+        name = METHODS.get(self.method, self.method)
+        return f"{name} · {self.kind}" if self.method == "tree" else name
+
+    @property
+    def mean_reflections(self) -> float | None:
+        return self.reflections / self.counted if self.counted else None
+
+    @property
+    def mean_backtracks(self) -> float | None:
+        return self.backtracks / self.counted if self.counted else None
+
+
+def method_stats(project: Project, flt: OutputFilter, *, limit: int = 5000) -> list[MethodStats]:
+    """Per method, the long thoughts among the filtered outputs and their reflections and
+    backtracks (a tree's drafts and rewrites apart: a rewrite keeps its draft's walk)."""
+    rows = (
+        output_traces(project, flt)
+        .filter(origin__in=LONG_THOUGHT_ORIGINS)
+        .only("origin", "metadata", "is_correct")
+        .order_by("id")[:limit]
+    )
+    by_key: dict[tuple[str, str], MethodStats] = {}
+    for trace in rows:
+        method = method_of(trace) or ""
+        kind = str((trace.metadata or {}).get("kind", "")) if method == "tree" else ""
+        stats = by_key.setdefault((method, kind), MethodStats(method, kind))
+        stats.outputs += 1
+        stats.correct += trace.is_correct is True
+        if (actions := actions_of(trace)) is not None:
+            stats.counted += 1
+            stats.reflections += actions.reflections
+            stats.backtracks += actions.backtracks
+    order = {method: rank for rank, method in enumerate(METHODS)}
+    return [by_key[k] for k in sorted(by_key, key=lambda k: (order.get(k[0], len(order)), k))]
 
 
 # Comparing rounds ------------------------------------------------------------------------------

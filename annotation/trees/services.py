@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from algorithms.long_thought import LongThought, correct_paths, draft_paragraphs
+from algorithms.long_thought import LongThought, Paragraph, correct_paths, draft_paragraphs
 from algorithms.steps import split_steps
 from algorithms.tree_search import ROOT_ID, Tree
 from annotation.core.models import Project
@@ -55,13 +55,14 @@ from annotation.trees.models import TreeNode
 
 
 def step_node_ids(problem_id: int, tree: Tree) -> list[uuid.UUID | None]:
-    """The content-addressed StepNode id of every tree node (None for the root)."""
+    """The content-addressed StepNode id of every tree node (None for the root); a node's kind
+    (step, reflection, backtrack, conclusion) is part of its identity."""
     ids: list[uuid.UUID | None] = []
     for node in tree.nodes:
         if node.parent is None:
             ids.append(None)
         else:
-            ids.append(node_id(problem_id, ids[node.parent], StepKind.STEP, node.text))
+            ids.append(node_id(problem_id, ids[node.parent], node.kind, node.text))
     return ids
 
 
@@ -95,7 +96,8 @@ def trees_write(
         for node, nid in zip(tree.nodes, ids, strict=True):
             if nid is not None and node.parent is not None:
                 steps.setdefault(
-                    nid, NewNode(nid, problem_id, ids[node.parent], node.depth, node.text)
+                    nid,
+                    NewNode(nid, problem_id, ids[node.parent], node.depth, node.text, node.kind),
                 )
                 if node.score is not None:
                     scores.append(Score(nid, None, node.score, node.reason or ""))
@@ -228,50 +230,87 @@ def long_thoughts_write(*, job: Job, thoughts: Sequence[DerivedThought]) -> list
             "k_meaning": thought.k_meaning,
             "leaf": thought.leaf,
         }
-        shortcut = list(thought.thought.path[1:])
         plans.append(
-            NewTrace(
-                origin=Origin.TREE,
+            shortcut_trace(
+                thought.tree,
+                thought.thought.path,
+                ids,
                 external_id=key["shortcut"],
-                metadata={**meta, "kind": "shortcut", "walked": shortcut},
-                steps=path_steps(thought.tree.node(i).text for i in shortcut),
-                existing_nodes={
-                    p: nid for p, i in enumerate(shortcut) if (nid := ids[i]) is not None
-                },
+                metadata=meta,
                 **common,
             )
         )
         paragraphs = draft_paragraphs(thought.tree, thought.thought)
         plans.append(
-            NewTrace(
-                origin=Origin.LONG_THOUGHT,
+            thought_trace(
+                thought.tree,
+                thought.thought,
+                paragraphs,
+                ids,
                 external_id=key["draft"],
-                metadata={
-                    **meta,
-                    "kind": "draft",
-                    "walked": thought.thought.walked,
-                    # per path position: the tree node index it shows (or reflects on)
-                    "tree_nodes": [p.node_id for p in paragraphs],
-                    "wrong_leaves": sum(1 for p in paragraphs if p.kind == "reflection"),
-                },
-                # a reflection is a new node after its wrong leaf; steps are the tree's nodes
-                steps=[
-                    NewStep(
-                        position,
-                        p.text,
-                        StepKind.STEP if p.kind == "step" else StepKind.REFLECTION,
-                    )
-                    for position, p in enumerate(paragraphs)
-                ],
-                existing_nodes={
-                    position: nid
-                    for position, p in enumerate(paragraphs)
-                    if p.kind == "step" and (nid := ids[p.node_id]) is not None
-                },
+                metadata={**meta, "kind": "draft"},
                 **common,
             )
         )
     return traces_write(plans)
+
+
+def shortcut_trace(
+    tree: Tree,
+    path: Sequence[int],
+    ids: Sequence[uuid.UUID | None],
+    *,
+    metadata: dict[str, Any],
+    **fields: Any,
+) -> NewTrace:
+    """The correct path ``path`` (root first) as a trace of origin tree whose steps are the
+    tree's own nodes."""
+    walked = list(path[1:])
+    return NewTrace(
+        origin=Origin.TREE,
+        metadata={**metadata, "kind": "shortcut", "walked": walked},
+        steps=[NewStep(p, tree.node(i).text, tree.node(i).kind) for p, i in enumerate(walked)],
+        existing_nodes={p: nid for p, i in enumerate(walked) if (nid := ids[i]) is not None},
+        **fields,
+    )
+
+
+def thought_trace(
+    tree: Tree,
+    thought: LongThought,
+    paragraphs: Sequence[Paragraph],
+    ids: Sequence[uuid.UUID | None],
+    *,
+    metadata: dict[str, Any],
+    **fields: Any,
+) -> NewTrace:
+    """A long thought as a trace of origin long_thought: its path is the walked tree nodes
+    themselves (each of its own kind), with a reflection node after each wrong node, so the
+    path's texts joined by blank lines are the long thought. ``metadata`` gets the walk and,
+    per path position, the tree node index it shows (or reflects on)."""
+    return NewTrace(
+        origin=Origin.LONG_THOUGHT,
+        metadata={
+            **metadata,
+            "walked": thought.walked,
+            "tree_nodes": [p.node_id for p in paragraphs],
+            "wrong_leaves": sum(1 for p in paragraphs if p.kind == "reflection"),
+        },
+        steps=[
+            NewStep(
+                position,
+                p.text,
+                tree.node(p.node_id).kind if p.kind == "step" else StepKind.REFLECTION,
+            )
+            for position, p in enumerate(paragraphs)
+        ],
+        existing_nodes={
+            position: nid
+            for position, p in enumerate(paragraphs)
+            if p.kind == "step" and (nid := ids[p.node_id]) is not None
+        },
+        **fields,
+    )
 
 
 @dataclass(frozen=True)

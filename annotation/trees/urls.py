@@ -29,7 +29,24 @@ urlpatterns: list[URLPattern | URLResolver] = [
         views.node_json,
         name="trees-node-json",
     ),
+    path(
+        "projects/<int:project_id>/trees/proposal-critique/start/",
+        views.start_proposal_critique,
+        name="trees-start-proposal-critique",
+    ),
+    path(
+        "projects/<int:project_id>/trees/policy-critic/start/",
+        views.start_policy_critic,
+        name="trees-start-policy-critic",
+    ),
     path("trees/thoughts/<int:trace_id>/", views.thought_page, name="trees-thought"),
+    path("trees/problems/<int:problem_id>/methods/", views.methods_page, name="trees-methods"),
     path("api/trees/jobs/", api.start_tree, name="trees-api-start"),
     path("api/trees/long-thoughts/", api.start_long_thought, name="trees-api-start-long-thought"),
+    path(
+        "api/trees/proposal-critique/",
+        api.start_proposal_critique,
+        name="trees-api-start-proposal-critique",
+    ),
+    path("api/trees/policy-critic/", api.start_policy_critic, name="trees-api-start-policy-critic"),
 ]

@@ -15,23 +15,25 @@ from django.utils.text import slugify
 
 from annotation.core.access import Ability, access_project
 from annotation.jobs.access import access_job
-from annotation.jobs.models import Job, JobKind
+from annotation.jobs.models import Job
 from annotation.llm.selectors import latest_version, problems_matching
-from annotation.problems.access import access_trace
+from annotation.problems.access import access_problem, access_trace
 from annotation.problems.models import Problem
-from annotation.trees import selectors, services
+from annotation.trees import selectors, services, steered
 from annotation.trees.charts import bar_chart
 from annotation.trees.forms import (
     FilterForm,
     LongThoughtJobForm,
     OutputFilterForm,
+    PolicyCriticJobForm,
+    SteeredJobForm,
     TreeJobForm,
 )
 
 
 def _round(request: HttpRequest, job_id: int) -> Job:
     job = access_job(request.user, job_id, Ability.RESEARCH)
-    if job.kind != JobKind.TREE:
+    if job.kind not in selectors.TREE_KINDS:
         raise Http404("No such tree job")
     return job
 
@@ -58,7 +60,7 @@ def trees_home(request: HttpRequest, project_id: int) -> HttpResponse:
         {
             "project": project,
             "rounds": selectors.tree_jobs(project)[:100],
-            "thought_jobs": selectors.long_thought_jobs(project)[:100],
+            "thought_jobs": selectors.thought_job_rows(project),
         },
     )
 
@@ -130,6 +132,70 @@ def start_long_thought(request: HttpRequest, project_id: int) -> HttpResponse:
     return render(request, "trees/start.html", context)
 
 
+def _steered_problems(project: Any, data: dict[str, Any]) -> list[int]:
+    return problems_matching(
+        project,
+        source=data["source"],
+        subject=data["subject"],
+        level=data["level"],
+        limit=data["limit"],
+    )
+
+
+@login_required
+def start_proposal_critique(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = access_project(request.user, project_id, Ability.RESEARCH)
+    form = SteeredJobForm(project, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            job = steered.start_proposal_critique_job(
+                project=project,
+                user=request.user,
+                model=data["model"],
+                problem_ids=_steered_problems(project, data),
+                max_steps=data["max_steps"],
+                max_backtracks=data["max_backtracks"],
+                max_tokens=data["max_tokens"],
+                sampling=form.sampling(),
+                chunk_size=data["chunk_size"],
+            )
+        except ValidationError as error:
+            _form_errors(form, error)
+        else:
+            return redirect("job", job.pk)
+    context = {"project": project, "form": form, "title": "Proposal-critique loops"}
+    return render(request, "trees/start.html", context)
+
+
+@login_required
+def start_policy_critic(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = access_project(request.user, project_id, Ability.RESEARCH)
+    form = PolicyCriticJobForm(project, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            job = steered.start_policy_critic_job(
+                project=project,
+                user=request.user,
+                model=data["model"],
+                critic=data["critic"],
+                problem_ids=_steered_problems(project, data),
+                max_steps=data["max_steps"],
+                max_backtracks=data["max_backtracks"],
+                max_tokens=data["max_tokens"],
+                sampling=form.sampling(),
+                critic_sampling=form.critic_sampling(),
+                chunk_size=data["chunk_size"],
+            )
+        except ValidationError as error:
+            _form_errors(form, error)
+        else:
+            return redirect("job", job.pk)
+    context = {"project": project, "form": form, "title": "Policy-critic dialogues"}
+    return render(request, "trees/start.html", context)
+
+
 @login_required
 def round_page(request: HttpRequest, job_id: int) -> HttpResponse:
     job = _round(request, job_id)
@@ -185,6 +251,44 @@ def thought_page(request: HttpRequest, trace_id: int) -> HttpResponse:
             "project": trace.problem.project,
             "view": view,
             "problem": trace.problem,
+            "keywords": ",".join(keywords),
+        },
+    )
+
+
+def _chosen_thought(request: HttpRequest, key: str, thoughts: list[Any]) -> Any:
+    value = request.GET.get(key, "")
+    by_id = {trace.pk: trace for trace in thoughts}
+    return by_id.get(int(value)) if value.isdigit() else None
+
+
+@login_required
+def methods_page(request: HttpRequest, problem_id: int) -> HttpResponse:
+    """Two long thoughts of one problem side by side (``?a=`` and ``?b=``: trace ids; by
+    default the first of two methods), each with its method and actions."""
+    problem = access_problem(request.user, problem_id, Ability.RESEARCH)
+    thoughts = selectors.problem_long_thoughts(problem)
+    default_a, default_b = selectors.default_pair(thoughts)
+    chosen = [
+        _chosen_thought(request, "a", thoughts) or default_a,
+        _chosen_thought(request, "b", thoughts) or default_b,
+    ]
+    keywords = selectors.parse_keywords(request.GET.get("keywords"))
+    sides = [
+        {"view": selectors.long_thought_view(trace), "actions": selectors.actions_of(trace)}
+        for trace in chosen
+        if trace is not None
+    ]
+    return render(
+        request,
+        "trees/methods.html",
+        {
+            "project": problem.project,
+            "problem": problem,
+            "choices": [(trace, selectors.thought_label(trace)) for trace in thoughts],
+            "sides": sides,
+            "a": chosen[0].pk if chosen[0] is not None else None,
+            "b": chosen[1].pk if chosen[1] is not None else None,
             "keywords": ",".join(keywords),
         },
     )
@@ -267,5 +371,6 @@ def stats_page(request: HttpRequest, project_id: int) -> HttpResponse:
             "stats": [(s, [s.keywords[k.lower()] for k in keywords]) for s in stats],
             "keywords": keywords,
             "charts": charts,
+            "method_stats": selectors.method_stats(project, form.output_filter()),
         },
     )

@@ -284,6 +284,8 @@ class TreeView {
     row.dataset.index = String(index);
     row.dataset.testid = "tree-row";
     row.dataset.grade = model.grade(index);
+    const kind = model.get(index, "kind");
+    if (kind) row.dataset.kind = kind;
     row.setAttribute("role", "treeitem");
     row.style.transform = `translateY(${position * ROW_HEIGHT}px)`;
     row.style.paddingLeft = `${0.4 + model.get(index, "depth") * 1.1}rem`;
@@ -318,6 +320,7 @@ class TreeView {
     meta.className = "tree-meta";
     const answer = model.get(index, "final_answer");
     meta.textContent = [
+      kind && kind !== "step" ? kind : "",
       score === null ? "" : score.toFixed(2),
       answer === null ? "" : `→ ${answer}`,
       kids ? `(${kids})` : "",
@@ -364,6 +367,7 @@ class TreeView {
       dd.dataset.fact = name;
       facts.append(dt, dd);
     };
+    add("kind", node.kind && node.kind !== "step" ? node.kind : null);
     add("score", node.score === null ? null : node.score.toFixed(4));
     add("judged", node.judged_correct === null ? null : node.judged_correct ? "correct" : "incorrect");
     add("pruned", node.pruned ? "yes" : "no");

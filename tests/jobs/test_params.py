@@ -5,13 +5,14 @@ naming the field, never a KeyError in a worker."""
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import asdict, replace
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from algorithms import policy_critic, proposal_critique
 from algorithms.training import Hyperparameters
 from annotation.datasets.export.formats import EXPORT_FORMATS
 from annotation.datasets.export.options import (
@@ -33,7 +34,9 @@ from annotation.jobs.params import (
     LongThoughtParams,
     ModelSnapshot,
     MonteCarloParams,
+    PolicyCriticParams,
     PromptSnapshot,
+    ProposalCritiqueParams,
     SampleParams,
     ScoreParams,
     StoredParamsError,
@@ -138,6 +141,21 @@ def long_thought_params(draw: st.DrawFn) -> LongThoughtParams:
         rewriter=rewriter,
         rewrite_prompt=draw(rewrite_prompt if rewriter else st.none() | rewrite_prompt),
         sampling=draw(sampling),
+    )
+
+
+def steered_params(cls: type[Any], prompt_set: Any, **more: Any) -> st.SearchStrategy[Any]:
+    return st.builds(
+        cls,
+        problem_ids=ids,
+        model=snapshots,
+        max_steps=st.integers(1, 256),
+        max_backtracks=st.integers(0, 256),
+        max_tokens=st.integers(1, 1_000_000),
+        prompts=st.just(asdict(prompt_set)),
+        sampling=sampling,
+        chunk_size=st.integers(1, 1000),
+        **more,
     )
 
 
@@ -283,6 +301,13 @@ PARAMS: dict[str, st.SearchStrategy[Any]] = {
     JobKind.TRAIN_DPO: training_params("dpo"),
     JobKind.TRAIN_PRM: training_params("prm"),
     JobKind.EVALUATE: evaluation_params,
+    JobKind.PROPOSAL_CRITIQUE: steered_params(ProposalCritiqueParams, proposal_critique.PROMPTS),
+    JobKind.POLICY_CRITIC: steered_params(
+        PolicyCriticParams,
+        policy_critic.PROMPTS,
+        critic=st.none() | snapshots,
+        critic_sampling=sampling,
+    ),
 }
 
 
@@ -310,6 +335,8 @@ def test_every_job_kind_has_a_parameters_class_and_a_strategy():
         "train_dpo": TrainingParams,
         "train_prm": TrainingParams,
         "evaluate": EvaluationParams,
+        "proposal_critique": ProposalCritiqueParams,
+        "policy_critic": PolicyCriticParams,
     }
 
 
@@ -431,3 +458,40 @@ def test_a_stored_job_whose_parameters_no_longer_parse_fails_through_the_task(
         f"the stored parameters of this job no longer parse: {message}",
     )
     assert (job.attempts, Trace.objects.filter(job=job).count()) == (1, 0)
+
+
+def stored_steering(**prompts: str) -> dict[str, Any]:
+    params = ProposalCritiqueParams(problem_ids=(1,), model=stored_model())
+    return {**stored(params), "prompts": {**params.prompts, **prompts}}
+
+
+def stored_model() -> ModelSnapshot:
+    return ModelSnapshot(id=1, name="m", label="m", kind="vllm", path_or_endpoint="/m")
+
+
+@pytest.mark.parametrize(
+    ("prompts", "message"),
+    [
+        (
+            {"label": "proposal-critique v0"},
+            "field prompts: unknown version 'proposal-critique v0'; use proposal-critique v1",
+        ),
+        (
+            {"policy": "{{ problem }} {{ answer }}"},
+            "field prompts.policy: unknown placeholder {{ answer }}",
+        ),
+        (
+            {"critic": "Judge."},
+            "field prompts: proposal-critique v1 has the texts label, negative_signal, policy, "
+            "unreadable",
+        ),
+    ],
+    ids=["unknown-version", "unknown-placeholder", "other-texts"],
+)
+def test_a_steered_jobs_stored_prompts_are_a_known_versions_texts(prompts, message):
+    # given a proposal-critique job whose stored prompt texts were changed
+    job = Job(kind=JobKind.PROPOSAL_CRITIQUE, params=stored_steering(**prompts))
+    # when / then
+    with pytest.raises(StoredParamsError) as error:
+        job_params(job)
+    assert str(error.value) == f"the stored parameters of this job no longer parse: {message}"

@@ -25,7 +25,7 @@ from annotation.evaluation.services import start_monte_carlo_job
 from annotation.grading.models import Grade
 from annotation.jobs.boundary import InputOutsideProject
 from annotation.jobs.models import Job, JobKind, JobShard, JobStatus
-from annotation.jobs.params import OWNER, ImportParams
+from annotation.jobs.params import OWNER, ImportParams, ModelSnapshot
 from annotation.llm.models import ModelConfig, PromptPurpose, PromptVersion
 from annotation.llm.services import (
     model_config_create,
@@ -36,6 +36,7 @@ from annotation.llm.services import (
 from annotation.problems.models import Problem, Trace
 from annotation.training.services import start_evaluation_job, start_training_job
 from annotation.trees.services import start_long_thought_job, start_tree_job, tree_round_record
+from annotation.trees.steered import start_policy_critic_job, start_proposal_critique_job
 from annotation.workspace.access import access_assignment
 from annotation.workspace.models import Assignment, ItemKind
 from annotation.workspace.services.claims import assignment_claim_next
@@ -57,6 +58,7 @@ class Inputs:
     problem: Problem
     trace: Trace
     generator: ModelConfig
+    critic: ModelConfig
     scorer: ModelConfig
     sample_prompt: PromptVersion
     expand_prompt: PromptVersion
@@ -80,6 +82,9 @@ def inputs_of(project: Project) -> Inputs:
         trace=make_trace(problem, ["3x = 6.", "x = 2."]),
         generator=model_config_create(
             project=project, name="gen", kind="transformers", path_or_endpoint="/nowhere"
+        ),
+        critic=model_config_create(
+            project=project, name="critic", kind="transformers", path_or_endpoint="/nowhere"
         ),
         scorer=model_config_create(
             project=project,
@@ -194,6 +199,19 @@ API: dict[str, Callable[[Inputs], Request]] = {
         "/api/trees/long-thoughts/",
         {"project": o.project.pk, "tree_job": o.tree_job.pk, "rewriter": o.generator.pk},
     ),
+    "proposal_critique": lambda o: (
+        "/api/trees/proposal-critique/",
+        {"project": o.project.pk, "model": o.generator.pk, "problem_ids": [o.problem.pk]},
+    ),
+    "policy_critic": lambda o: (
+        "/api/trees/policy-critic/",
+        {
+            "project": o.project.pk,
+            "model": o.generator.pk,
+            "critic": o.critic.pk,
+            "problem_ids": [o.problem.pk],
+        },
+    ),
     "monte_carlo": lambda o: (
         "/api/evaluation/monte-carlo/",
         {
@@ -297,6 +315,16 @@ SERVICE: dict[str, Callable[[Inputs, Any], Job]] = {
     "long_thought": lambda o, user: start_long_thought_job(
         project=o.project, user=user, tree_job=o.tree_job, rewriter=o.generator
     ),
+    "proposal_critique": lambda o, user: start_proposal_critique_job(
+        project=o.project, user=user, model=o.generator, problem_ids=[o.problem.pk]
+    ),
+    "policy_critic": lambda o, user: start_policy_critic_job(
+        project=o.project,
+        user=user,
+        model=o.generator,
+        critic=o.critic,
+        problem_ids=[o.problem.pk],
+    ),
     "monte_carlo": lambda o, user: start_monte_carlo_job(
         project=o.project,
         user=user,
@@ -385,6 +413,11 @@ CASES = [
     ("monte_carlo", "trace_ids", "trace", "trace"),
     ("monte_carlo", "model", "generator", "model"),
     ("monte_carlo", "prompt", "sample_prompt", "prompt version"),
+    ("proposal_critique", "problem_ids", "problem", "problem"),
+    ("proposal_critique", "model", "generator", "model"),
+    ("policy_critic", "problem_ids", "problem", "problem"),
+    ("policy_critic", "model", "generator", "model"),
+    ("policy_critic", "critic", "critic", "model"),
     ("export", "run", "run", "job"),
     ("continue", "model", "generator", "model"),
     ("train_sft", "export", "sft_export", "job"),
@@ -633,8 +666,10 @@ def _failed(job: Job, worker: WorkerProcess) -> Job:
         ("score", "trace_ids", "trace", "trace"),
         ("monte_carlo", "trace_ids", "trace", "trace"),
         ("long_thought", "tree_job", "tree_job", "job"),
+        ("proposal_critique", "problem_ids", "problem", "problem"),
+        ("policy_critic", "critic", "critic", "model"),
     ],
-    ids=["sample", "score", "monte_carlo", "long_thought"],
+    ids=["sample", "score", "monte_carlo", "long_thought", "proposal_critique", "policy_critic"],
 )
 def test_a_stored_job_naming_another_projects_rows_fails_in_the_worker(
     worker, transactional_db, start, field, swap, noun
@@ -645,7 +680,9 @@ def test_a_stored_job_naming_another_projects_rows_fails_in_the_worker(
     MembershipFactory(project=a, user=user, role=Role.ADMIN)  # may still run jobs in A
     world = World(inputs_of(a), inputs_of(b), user)
     foreign = getattr(world.b, swap).pk
-    value = foreign if field == "tree_job" else [foreign]
+    value: Any = foreign if field == "tree_job" else [foreign]
+    if field == "critic":  # a model snapshot: B's config as A's job would have stored it
+        value = {**ModelSnapshot.of(world.b.critic).as_params()}
     # when
     job = _failed(_stored_with_b(world, start, field, value), worker)
     # then

@@ -19,8 +19,17 @@ GRADE_CHOICES: tuple[str, ...] = (
 )
 FILE_FORMATS: tuple[str, ...] = ("jsonl", "jsonl.gz", "parquet")
 # What a trace is beyond its origin (selection.KIND_FILTERS): the parts of a long-thought job,
-# and the two modes of an expansion job.
-TRACE_KINDS: tuple[str, ...] = ("shortcut", "draft", "rewrite", "expansion", "rationalization")
+# the two modes of an expansion job, and the long thoughts of the loops a model steers itself
+# (a proposal-critique or policy-critic job's; their shortcuts are kind shortcut).
+TRACE_KINDS: tuple[str, ...] = (
+    "shortcut",
+    "draft",
+    "rewrite",
+    "expansion",
+    "rationalization",
+    "proposal_critique",
+    "policy_critic",
+)
 SCHEMA_VERSION = 1
 SOFT_LABEL_FORMATS: tuple[str, ...] = ("trl-stepwise", "math-shepherd")
 

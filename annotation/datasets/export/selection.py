@@ -39,6 +39,8 @@ KIND_FILTERS: dict[str, Q] = {
     # An expansion job expands a record (its source trace) or rationalizes a known answer.
     "expansion": Q(origin=Origin.EXPANSION, source_trace__isnull=False),
     "rationalization": Q(origin=Origin.EXPANSION, source_trace__isnull=True),
+    "proposal_critique": Q(origin=Origin.LONG_THOUGHT, metadata__kind="proposal_critique"),
+    "policy_critic": Q(origin=Origin.LONG_THOUGHT, metadata__kind="policy_critic"),
 }
 
 
