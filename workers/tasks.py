@@ -85,8 +85,10 @@ def run_job(self: Task, job_id: int) -> None:
         logger.warning("job %s: %s", job_id, refusal)
         fail_job(job, refusal)
         return
+    from workers.runners.common import running
+
     try:
-        with heartbeat(job.pk):
+        with heartbeat(job.pk), running(job):
             # Parameters that no longer parse, or name another project's rows, fail the job
             # here with a message, before the runner reads anything.
             check_stored_inputs(job, job_params(job))

@@ -47,6 +47,9 @@ class ExportSerializer(serializers.Serializer[None]):
     held_out = serializers.ListField(child=serializers.CharField(), default=list)
     dedupe = serializers.BooleanField(default=False)
     pairs_per_problem = serializers.IntegerField(default=5)
+    keep_unlabeled = serializers.BooleanField(
+        default=False, help_text="prm800k: also write traces nobody rated."
+    )
 
 
 class ImportViewSet(viewsets.ViewSet):

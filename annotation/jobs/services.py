@@ -18,7 +18,7 @@ from annotation.core.access import abilities
 from annotation.core.models import Project
 from annotation.jobs.access import job_ability
 from annotation.jobs.boundary import check_job_inputs
-from annotation.jobs.models import Job, JobKind, JobStatus
+from annotation.jobs.models import PHASE_MAX_LENGTH, Job, JobKind, JobStatus
 from annotation.jobs.params import JobParams, params_class
 
 GPU_KINDS = frozenset(
@@ -148,10 +148,22 @@ def beat(job_id: int) -> bool:
     )
 
 
+def set_phase(job: Job, phase: str) -> None:
+    """Say what a running job is doing before its next progress report (loading a model,
+    starting an engine); the job's page shows it. The next report clears it."""
+    phase = phase[:PHASE_MAX_LENGTH]
+    job.phase = phase
+    Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
+        phase=phase, heartbeat_at=timezone.now()
+    )
+
+
 def report_progress(job: Job, done: int, total: int | None = None) -> None:
-    """Store progress and the heartbeat; raise JobCancelled if a cancel was requested."""
+    """Store progress and the heartbeat (clearing the phase); raise JobCancelled if a cancel
+    was requested."""
     job.done = done
-    fields: dict[str, Any] = {"done": done, "heartbeat_at": timezone.now()}
+    job.phase = ""
+    fields: dict[str, Any] = {"done": done, "heartbeat_at": timezone.now(), "phase": ""}
     if total is not None:
         job.total = total
         fields["total"] = total
@@ -177,6 +189,7 @@ def finish_job(job: Job, *, result: dict[str, Any] | None = None) -> None:
         result=job.result,
         output_file=job.output_file.name or "",
         error="",
+        phase="",
     )
     if updated:
         job.status = JobStatus.SUCCEEDED
@@ -184,7 +197,7 @@ def finish_job(job: Job, *, result: dict[str, Any] | None = None) -> None:
 
 def fail_job(job: Job, error: str) -> None:
     Job.objects.filter(pk=job.pk).update(
-        status=JobStatus.FAILED, error=error, finished_at=timezone.now()
+        status=JobStatus.FAILED, error=error, finished_at=timezone.now(), phase=""
     )
 
 
@@ -195,4 +208,6 @@ def requeue_job(job: Job, error: str) -> None:
 
 
 def mark_cancelled(job: Job) -> None:
-    Job.objects.filter(pk=job.pk).update(status=JobStatus.CANCELLED, finished_at=timezone.now())
+    Job.objects.filter(pk=job.pk).update(
+        status=JobStatus.CANCELLED, finished_at=timezone.now(), phase=""
+    )

@@ -2,8 +2,8 @@
 
 Formats that carry labels per step use selection.step_labels, so the 0-rating mapping, the
 grade choice, the agreement threshold and what happens after the first error are the same
-for every format. A row function returns None for a trace it cannot export (counted as
-skipped in the manifest).
+for every format. A row function returns LeftOut(reason) for a trace it cannot export (counted
+by reason in the manifest's left_out, see left_out.py).
 """
 
 from collections.abc import Callable, Iterator
@@ -11,14 +11,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from algorithms.pairs import sample_dpo_pairs
+from annotation.datasets.export.left_out import LeftOut
 from annotation.datasets.export.options import ExportOptions
-from annotation.datasets.export.selection import step_labels
+from annotation.datasets.export.selection import step_labels, unlabelled_reason
 from annotation.datasets.formats import gsm8k, math, math_shepherd, prm800k, processbench
 from annotation.problems.models import Origin, Problem
 from annotation.problems.selectors import TraceView
 
 Row = dict[str, Any]
-TraceRow = Callable[[TraceView, ExportOptions], Row | None]
+TraceRow = Callable[[TraceView, ExportOptions], Row | LeftOut | None]
 OPENR_STEP_TAG = "\n\n\n\n\n"  # MATH-APS ends each step of `process` with this tag
 QWEN_STEP_SEPARATOR = "<extra_0>"
 QWEN_SYSTEM = "Please reason step by step, and put your final answer within \\boxed{}."
@@ -62,27 +63,27 @@ ExportFormat = TraceFormat | GroupFormat | ProblemFormat
 # PRM formats ----------------------------------------------------------------------------
 
 
-def _labelled(view: TraceView, options: ExportOptions) -> tuple[list[str], list[bool]] | None:
+def _labelled(view: TraceView, options: ExportOptions) -> tuple[list[str], list[bool]] | LeftOut:
     labels = step_labels(view, options)
     if labels is None:
-        return None
+        return LeftOut(unlabelled_reason(view, options))
     return [step.text for step in view.path[: len(labels)]], labels
 
 
-def trl_stepwise_row(view: TraceView, options: ExportOptions) -> Row | None:
+def trl_stepwise_row(view: TraceView, options: ExportOptions) -> Row | LeftOut:
     """TRL's stepwise supervision: {prompt, completions, labels}."""
     labelled = _labelled(view, options)
-    if labelled is None:
-        return None
+    if isinstance(labelled, LeftOut):
+        return labelled
     texts, labels = labelled
     return {"prompt": view.trace.problem.text, "completions": texts, "labels": labels}
 
 
-def openr_row(view: TraceView, options: ExportOptions) -> Row | None:
+def openr_row(view: TraceView, options: ExportOptions) -> Row | LeftOut:
     """OpenR (MATH-APS): {question, process, label}, each step ending with the step tag."""
     labelled = _labelled(view, options)
-    if labelled is None:
-        return None
+    if isinstance(labelled, LeftOut):
+        return labelled
     texts, labels = labelled
     return {
         "question": view.trace.problem.text,
@@ -91,12 +92,12 @@ def openr_row(view: TraceView, options: ExportOptions) -> Row | None:
     }
 
 
-def qwen_prm_row(view: TraceView, options: ExportOptions) -> Row | None:
+def qwen_prm_row(view: TraceView, options: ExportOptions) -> Row | LeftOut:
     """Qwen2.5-Math-PRM: chat messages, the assistant turn's steps each followed by <extra_0>;
     `labels` holds 1 (good) or 0 (bad) per separator."""
     labelled = _labelled(view, options)
-    if labelled is None:
-        return None
+    if isinstance(labelled, LeftOut):
+        return labelled
     texts, labels = labelled
     return {
         "messages": [
@@ -108,12 +109,21 @@ def qwen_prm_row(view: TraceView, options: ExportOptions) -> Row | None:
     }
 
 
-def math_shepherd_row(view: TraceView, options: ExportOptions) -> Row | None:
+def math_shepherd_row(view: TraceView, options: ExportOptions) -> Row | LeftOut:
     labels = step_labels(view, options)
-    return math_shepherd.export_row(view, labels) if labels is not None else None
+    if labels is None:
+        return LeftOut(unlabelled_reason(view, options))
+    return math_shepherd.export_row(view, labels)
 
 
-def prm800k_row(view: TraceView, options: ExportOptions) -> Row | None:
+def prm800k_row(view: TraceView, options: ExportOptions) -> Row | LeftOut:
+    """Imported PRM800K rows round-trip as they are; a native trace nobody rated (no labeler,
+    or no rating on any step: a model sample, an ungraded record) is left out unless
+    keep_unlabeled, since a label row without labels trains nothing."""
+    if not options.keep_unlabeled and "prm800k" not in view.trace.metadata:
+        rated = any(s.grade is not None and s.grade.rating is not None for s in view.steps)
+        if view.grader_name is None or not rated:
+            return LeftOut("no_labeler_or_ratings")
     return prm800k.export_row(view)
 
 
@@ -148,21 +158,21 @@ def _chat(problem: Problem, text: str) -> Row:
     }
 
 
-def sft_shortcut_row(view: TraceView, options: ExportOptions) -> Row | None:
+def sft_shortcut_row(view: TraceView, options: ExportOptions) -> Row | LeftOut:
     """Correct solution paths only (is_correct true), as chat messages."""
     if view.trace.is_correct is not True:
-        return None
+        return LeftOut("not_correct")
     text = solution_text(view)
-    return _chat(view.trace.problem, text) if text is not None else None
+    return _chat(view.trace.problem, text) if text is not None else LeftOut("no_final_answer")
 
 
-def sft_journey_row(view: TraceView, options: ExportOptions) -> Row | None:
+def sft_journey_row(view: TraceView, options: ExportOptions) -> Row | LeftOut:
     """Long thoughts and expansions with every attempt, reflection and backtrack on their path,
     ending with the final answer; traces known to be wrong are left out."""
     if view.trace.is_correct is False:
-        return None
+        return LeftOut("wrong_answer")
     text = solution_text(view)
-    return _chat(view.trace.problem, text) if text is not None else None
+    return _chat(view.trace.problem, text) if text is not None else LeftOut("no_final_answer")
 
 
 def dpo_rows(problem: Problem, views: list[TraceView], options: ExportOptions) -> Iterator[Row]:
@@ -200,3 +210,8 @@ EXPORT_FORMATS: dict[str, ExportFormat] = {
     math.NAME: ProblemFormat(math.export_row),
     gsm8k.NAME: ProblemFormat(gsm8k.export_row),
 }
+
+# The formats whose rows follow selection.step_labels, so after_error cuts their rows.
+LABELLED_ROWS: frozenset[TraceRow] = frozenset(
+    {trl_stepwise_row, openr_row, qwen_prm_row, math_shepherd_row}
+)

@@ -45,6 +45,8 @@ class ExportOptions:
     held_out: tuple[str, ...] = ()  # problem external ids or texts never written to train
     dedupe: bool = False  # drop a row whose content equals an earlier row of its problem
     pairs_per_problem: int = 5  # dpo: k correct x incorrect pairs per problem
+    # prm800k: also write native traces nobody rated (labeler and ratings null)
+    keep_unlabeled: bool = False
     extra: dict[str, Any] = field(default_factory=dict)  # reserved for format-specific options
 
     def __post_init__(self) -> None:

@@ -12,20 +12,28 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Count
 from django.utils import timezone
 
 from annotation.core.models import Project
 from annotation.datasets.export.files import FileInfo, RowSink, open_sink
 from annotation.datasets.export.formats import (
     EXPORT_FORMATS,
+    LABELLED_ROWS,
     GroupFormat,
     ProblemFormat,
     Row,
     TraceFormat,
 )
+from annotation.datasets.export.left_out import LeftOut, Tally
 from annotation.datasets.export.options import SCHEMA_VERSION, ExportOptions
-from annotation.datasets.export.selection import Splitter, count_traces, iter_trace_views
-from annotation.problems.models import Problem
+from annotation.datasets.export.selection import (
+    Splitter,
+    count_traces,
+    iter_trace_views,
+    step_labels,
+)
+from annotation.problems.models import Problem, Trace
 from annotation.problems.selectors import TraceView
 
 MANIFEST_NAME = "manifest.json"
@@ -49,14 +57,21 @@ def export_to_directory(
         for name in splitter.names
     }
     counts: Counter[str] = Counter()
+    left_out = Tally()
     try:
         for split, row in iter_rows(
-            project, options, splitter, counts, chunk_size=chunk_size, on_progress=on_progress
+            project,
+            options,
+            splitter,
+            counts,
+            chunk_size=chunk_size,
+            on_progress=on_progress,
+            left_out=left_out,
         ):
             sinks[split].write(row)
     finally:
         files = {name: sink.close() for name, sink in sinks.items()}
-    manifest = build_manifest(project, options, files, counts)
+    manifest = build_manifest(project, options, files, counts, left_out)
     (directory / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
 
@@ -69,15 +84,19 @@ def iter_rows(
     *,
     chunk_size: int = 1000,
     on_progress: Progress | None = None,
+    left_out: Tally | None = None,
 ) -> Iterator[tuple[str, Row]]:
-    """(split, row) pairs of the export, with what was read and skipped tallied in `counts`."""
+    """(split, row) pairs of the export, with what was read and skipped tallied in `counts`
+    and why things were left out in `left_out`."""
     fmt = EXPORT_FORMATS[options.format]
+    left_out = left_out if left_out is not None else Tally()
     if isinstance(fmt, ProblemFormat):
         rows = _problem_rows(project, fmt, chunk_size, counts, on_progress)
     else:
+        _origins_not_read(project, options, left_out)
         views = _views(project, options, chunk_size, counts, on_progress)
         rows = (
-            _trace_rows(views, fmt, options, counts)
+            _trace_rows(views, fmt, options, counts, left_out)
             if isinstance(fmt, TraceFormat)
             else _group_rows(views, fmt, options)
         )
@@ -86,10 +105,12 @@ def iter_rows(
     for problem, row in rows:
         if kept is not None and not kept.first(problem.pk, row):
             counts["duplicates_removed"] += 1
+            left_out.add("duplicate", f"problem {problem.external_id}")
             continue
         split = splitter.split_of(problem)
         if splitter.is_held_out(problem):
             counts["held_out_rows"] += 1
+            left_out.add("held_out", f"problem {problem.external_id}")
         counts[f"rows:{split}"] += 1
         if last_problem.get(split) != problem.pk:
             counts[f"problems:{split}"] += 1
@@ -113,14 +134,38 @@ def _views(
 
 
 def _trace_rows(
-    views: Iterator[TraceView], fmt: TraceFormat, options: ExportOptions, counts: Counter[str]
+    views: Iterator[TraceView],
+    fmt: TraceFormat,
+    options: ExportOptions,
+    counts: Counter[str],
+    left_out: Tally,
 ) -> Iterator[tuple[Problem, Row]]:
+    cuts = fmt.row in LABELLED_ROWS and options.resolved_after_error == "drop"
     for view in views:
         row = fmt.row(view, options)
-        if row is None:
+        if row is None or isinstance(row, LeftOut):
             counts["traces_skipped"] += 1
+            left_out.add(row.reason if row else "not_exportable", f"trace {view.trace.pk}")
             continue
+        if cuts and len(step_labels(view, options) or ()) < len(view.path):
+            left_out.add("after_error", f"trace {view.trace.pk}")
         yield view.trace.problem, row
+
+
+def _origins_not_read(project: Project, options: ExportOptions, left_out: Tally) -> None:
+    """Tally the project's traces of origins the export does not read, per origin."""
+    origins = options.resolved_origins
+    if origins is None:
+        return
+    skipped = (
+        Trace.objects.filter(problem__project=project)
+        .exclude(origin__in=origins)
+        .values_list("origin")
+        .annotate(n=Count("id"))
+        .order_by("origin")
+    )
+    for origin, n in skipped:
+        left_out.add("origin", f"{n} {origin}", count=n)
 
 
 def _group_rows(
@@ -184,7 +229,11 @@ class _Deduper:
 
 
 def build_manifest(
-    project: Project, options: ExportOptions, files: dict[str, FileInfo], counts: Counter[str]
+    project: Project,
+    options: ExportOptions,
+    files: dict[str, FileInfo],
+    counts: Counter[str],
+    left_out: Tally | None = None,
 ) -> dict[str, Any]:
     return {
         "schema_version": SCHEMA_VERSION,
@@ -206,6 +255,8 @@ def build_manifest(
             "duplicates_removed": counts["duplicates_removed"],
             "held_out_rows": counts["held_out_rows"],
         },
+        # what was left out and why: {reason: {count, why, examples}} (left_out.py)
+        "left_out": (left_out or Tally()).as_manifest(),
     }
 
 

@@ -50,6 +50,11 @@ class Command(BaseCommand):
         )
         parser.add_argument("--dedupe", action="store_true", help="Remove duplicate rows.")
         parser.add_argument("--pairs-per-problem", type=int, default=5)
+        parser.add_argument(
+            "--keep-unlabeled",
+            action="store_true",
+            help="prm800k: also write traces nobody rated (labeler and ratings null).",
+        )
         parser.add_argument("--chunk-size", type=int, default=1000)
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -77,6 +82,7 @@ class Command(BaseCommand):
                 held_out=held_out_from_text(held_out_file.read_text()) if held_out_file else (),
                 dedupe=options["dedupe"],
                 pairs_per_problem=options["pairs_per_problem"],
+                keep_unlabeled=options["keep_unlabeled"],
             )
             manifest = export_to_directory(
                 project=project,
@@ -90,3 +96,5 @@ class Command(BaseCommand):
             self.stdout.write(f"{split}: {info['rows']} rows in {options['out'] / info['name']}")
         self.stdout.write(f"manifest: {options['out'] / MANIFEST_NAME}")
         self.stdout.write(json.dumps(manifest["counts"]))
+        for reason, entry in manifest["left_out"].items():
+            self.stdout.write(f"left out ({reason}): {entry['count']}: {entry['why']}")
