@@ -73,6 +73,7 @@ def run_job(self: Task, job_id: int) -> None:
         finish_job,
         mark_cancelled,
         requeue_job,
+        running,
     )
 
     job = claim_job(job_id)
@@ -85,8 +86,6 @@ def run_job(self: Task, job_id: int) -> None:
         logger.warning("job %s: %s", job_id, refusal)
         fail_job(job, refusal)
         return
-    from workers.runners.common import running
-
     try:
         with heartbeat(job.pk), running(job):
             # Parameters that no longer parse, or name another project's rows, fail the job

@@ -6,6 +6,9 @@ A running job whose heartbeat is older than settings.STEPWISE_JOB_STALE_SECONDS 
 abandoned and may be claimed again; its runner then does only the work that is still missing.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any
 
@@ -146,6 +149,24 @@ def beat(job_id: int) -> bool:
     return bool(
         Job.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(heartbeat_at=timezone.now())
     )
+
+
+# The job this worker thread runs (the task sets it), so that code far below the runner (a
+# model loading for the first chunk: a vLLM engine takes tens of seconds) can tell its page.
+_current_job: ContextVar[Job | None] = ContextVar("stepwise_current_job", default=None)
+
+
+@contextmanager
+def running(job: Job) -> Iterator[None]:
+    token = _current_job.set(job)
+    try:
+        yield
+    finally:
+        _current_job.reset(token)
+
+
+def current_job() -> Job | None:
+    return _current_job.get()
 
 
 def set_phase(job: Job, phase: str) -> None:

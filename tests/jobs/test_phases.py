@@ -8,9 +8,9 @@ from django.urls import reverse
 from annotation.core.models import Role
 from annotation.jobs.models import Job, JobKind, JobStatus
 from annotation.jobs.params import ModelSnapshot
-from annotation.jobs.services import report_progress, set_phase
+from annotation.jobs.services import report_progress, running, set_phase
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
-from workers.runners.common import announced, loading_phase, running
+from workers.runners.common import announced, loading_phase
 
 pytestmark = pytest.mark.django_db
 

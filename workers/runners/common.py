@@ -7,7 +7,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +19,7 @@ from annotation.grading.models import GradeSource
 from annotation.grading.services import Score, judge_source, model_run_source, run_scores_write
 from annotation.jobs.models import Job
 from annotation.jobs.params import ModelSnapshot
-from annotation.jobs.services import report_progress, set_phase
+from annotation.jobs.services import current_job, report_progress, set_phase
 from annotation.problems import services as problems
 from annotation.problems.models import Problem, Trace
 from annotation.problems.tree import place_steps
@@ -67,20 +66,6 @@ def _configure_caches() -> None:
         _caches_configured = True
 
 
-# The job this worker thread runs (set by the task), so that loading a model can say so on
-# the job's page: the first chunk of a vLLM job waits for the engine for tens of seconds.
-_current_job: ContextVar[Job | None] = ContextVar("stepwise_current_job", default=None)
-
-
-@contextmanager
-def running(job: Job) -> Iterator[None]:
-    token = _current_job.set(job)
-    try:
-        yield
-    finally:
-        _current_job.reset(token)
-
-
 def loading_phase(snapshot: ModelSnapshot, role: str) -> str:
     """What a job's page says while a model is loaded for it."""
     if snapshot.kind == "vllm":
@@ -97,7 +82,7 @@ def loading_phase(snapshot: ModelSnapshot, role: str) -> str:
 def announced(snapshot: ModelSnapshot, role: str) -> Iterator[Callable[[], None]]:
     """An on_load hook for the registry: the job's phase while the model loads (a cache hit
     writes nothing), then "loaded" until the job's next progress report clears it."""
-    job = _current_job.get()
+    job = current_job()
     loaded = False
 
     def on_load() -> None:
