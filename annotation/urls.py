@@ -1,12 +1,14 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
 from annotation import pages, projects
 from annotation.core import views as core_views
 from annotation.core.api import ApiTokenViewSet
+from annotation.core.openapi import SchemaPageRenderer
 from annotation.datasets.api import ExportViewSet, ImportViewSet
 from annotation.grading.api import GradeViewSet
 from annotation.jobs import views as job_views
@@ -57,7 +59,15 @@ urlpatterns = [
     path("", include("annotation.trees.urls")),
     path("", include("annotation.evaluation.urls")),
     path("api/", include(router.urls)),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path(
+        "api/schema/",
+        SpectacularAPIView.as_view(
+            renderer_classes=[*SpectacularAPIView.renderer_classes, SchemaPageRenderer]
+        ),
+        name="schema",
+    ),
+    # Pages without a <link rel="icon"> (the admin site, the API's) still get the icon.
+    path("favicon.ico", RedirectView.as_view(url="/static/favicon.svg", permanent=True)),
     # The split view serves its start-up script as a file: the CSP allows no inline script.
     path(
         "api/docs/",
