@@ -227,17 +227,18 @@ def divisors_tree(problem: Problem) -> Tree:
 # The long thought ------------------------------------------------------------------------------
 
 REWRITE = """\
-I need the $x$ with $3x + 7 = 22$. My first idea is to add 7 to both sides, which gives \
-$3x = 29$, and dividing by 3 then gives $x = \\frac{29}{3}$.
+I need the $x$ with $3x + 7 = 22$. Maybe I can divide every term by 3 first: \
+$x + \\frac{7}{3} = \\frac{22}{3}$. Multiplying by 3 again just gives back $3x + 7 = 22$.
 
-Wait, the answer $\\frac{29}{3}$ doesn't look right: adding 7 made the equation harder, not \
-simpler. To undo $+7$ I should subtract 7. Let me go back to the beginning.
+Wait, this doesn't look right: I went in a circle. Let me go back to the beginning and try a \
+different approach.
 
 Subtracting 7 from both sides gives $3x = 15$. Should I multiply by 3 now? That gives \
-$x = 45$, but $3 \\cdot 45 + 7 = 142$, far from 22: multiplying does not undo $3x$, dividing \
+$x = 45$, so $x = \\boxed{45}$? Wait: multiplying by 3 does not undo $3x$; dividing by 3 \
 does. Let me go back to $3x = 15$.
 
-Dividing both sides by 3 gives $x = 5$. Check: $3 \\cdot 5 + 7 = 22$, so $x = \\boxed{5}$."""
+Dividing both sides by 3 gives $x = 5$. Check: $3 \\cdot 5 + 7 = 22$ holds, so \
+$x = \\boxed{5}$."""
 
 
 def _finished_job(

@@ -20,7 +20,7 @@ from annotation.datasets.export.pipeline import MANIFEST_NAME
 from annotation.datasets.export.services import start_export
 from annotation.jobs.access import access_job
 from annotation.jobs.models import JobKind
-from annotation.jobs.results import label_of
+from annotation.jobs.results import in_reading_order, label_of
 from annotation.jobs.views import render_job_page
 from annotation.problems.models import Origin
 
@@ -115,6 +115,7 @@ def export_job_page(request: HttpRequest, job_id: int) -> HttpResponse:
         result = job.result or {}
         manifest = result.get("manifest") or {}
         files = result.get("files") or {}
+        counts = manifest.get("counts") or {}
         splits = [
             {"split": split, **info, "stored": info.get("name") in files}
             for split, info in (manifest.get("splits") or {}).items()
@@ -124,7 +125,7 @@ def export_job_page(request: HttpRequest, job_id: int) -> HttpResponse:
             "splits": splits,
             "manifest_stored": MANIFEST_NAME in files,
             "manifest_name": MANIFEST_NAME,
-            "counts": [(label_of(key), value) for key, value in manifest.get("counts", {}).items()],
+            "counts": [(label_of(key), counts[key]) for key in in_reading_order(counts)],
             "options": sorted((manifest.get("options") or {}).items()),
             "left_out": left_out_rows(manifest),
         }

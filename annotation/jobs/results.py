@@ -4,7 +4,7 @@ manifest of an export has its own table (datasets/export_pages.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,7 +54,7 @@ RESULT_LABELS: dict[str, tuple[str, str]] = {
     "rows": ("Rows written", ""),
     "traces_read": ("Traces read", ""),
     "problems_read": ("Problems read", ""),
-    "traces_skipped": ("Traces left out (reasons below)", ""),
+    "traces_skipped": ("Traces left out (see “Left out, and why”)", ""),
     "duplicates_removed": ("Duplicate rows removed", ""),
     "held_out_rows": ("Rows of held-out problems (in test)", ""),
 }
@@ -98,10 +98,21 @@ def format_value(value: Any, unit: str = "") -> str:
     return f"{text} {unit}" if unit else text
 
 
+ORDER = {key: position for position, key in enumerate(RESULT_LABELS)}
+
+
+def in_reading_order(keys: Iterable[str]) -> list[str]:
+    """Keys in RESULT_LABELS order (what a reader expects first), unknown ones after, by name;
+    a JSON column does not keep the order a runner wrote them in."""
+    return sorted(keys, key=lambda key: (ORDER.get(key, len(ORDER)), key))
+
+
 def result_rows(result: Mapping[str, Any] | None) -> list[ResultRow]:
-    """The scalar parts of a job's result, labelled, in the order the runner wrote them."""
+    """The scalar parts of a job's result, labelled, in reading order."""
     rows = []
-    for key, value in (result or {}).items():
+    result = result or {}
+    for key in in_reading_order(result):
+        value = result[key]
         if key in NESTED_KEYS or isinstance(value, Mapping):
             continue
         label, unit = RESULT_LABELS.get(key, (label_of(key), ""))

@@ -17,6 +17,7 @@ from annotation.core.access import Ability, access_project
 from annotation.jobs.access import access_job
 from annotation.jobs.models import Job, JobKind
 from annotation.jobs.views import render_job_page
+from annotation.llm.defaults import is_demo_model
 from annotation.llm.selectors import problems_matching
 from annotation.problems.access import access_trace
 from annotation.problems.models import Problem
@@ -150,6 +151,7 @@ def job_page(request: HttpRequest, job_id: int) -> HttpResponse:
             else "trees/_thought_outputs.html"
         ),
         outputs=outputs,
+        context={"demo_model": is_demo_model(job.model_version)},
     )
 
 

@@ -4,13 +4,13 @@
 from annotation.jobs.results import ResultRow, chunk_rows, format_value, result_rows
 
 
-def test_result_rows_have_human_labels_and_units_in_the_runners_order():
-    result = {
-        "traces": 1200,
-        "generation_seconds": 1.5,
-        "tokens_per_second": 20.0,
-        "mean_score": None,
+def test_result_rows_have_human_labels_and_units_in_reading_order():
+    result = {  # as a JSON column gives it back: not in the order the runner wrote it
         "some_new_key": True,
+        "mean_score": None,
+        "tokens_per_second": 20.0,
+        "generation_seconds": 1.5,
+        "traces": 1200,
         "chunks": [{"problems": 2}],
     }
     assert result_rows(result) == [
