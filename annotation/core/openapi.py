@@ -1,5 +1,6 @@
 """The OpenAPI schema as a page a browser shows (it downloads `application/vnd.oai.openapi`)."""
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.utils.html import escape
@@ -19,7 +20,7 @@ class SchemaPageRenderer(BaseRenderer):
         self,
         data: Any,
         accepted_media_type: str | None = None,
-        renderer_context: dict[str, Any] | None = None,
+        renderer_context: Mapping[str, Any] | None = None,
     ) -> bytes:
         text = OpenApiYamlRenderer().render(data, renderer_context=renderer_context)
         body = escape(text.decode() if isinstance(text, bytes) else text)
