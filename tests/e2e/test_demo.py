@@ -273,6 +273,18 @@ def test_an_admin_makes_a_project_adds_a_member_imports_and_exports_through_the_
     page.click("text=Export data")
     shoot(page, "export-page")
 
+    # an export of the demo that leaves traces out says which and why
+    page.goto(f"{base}/projects/{demo.pk}/export/")
+    page.select_option("select[name=format]", "trl-stepwise")
+    page.get_by_role("button", name="Export").click()
+    page.wait_for_url(re.compile(r"/exports/\d+/$"))
+    page.evaluate("() => { window.__sameDocument = true; }")
+    watch_succeed(page)
+    reasons = page.get_by_test_id("left-out").locator("tr[data-reason]")
+    expect(reasons).to_have_count(2)
+    assert [r.get_attribute("data-reason") for r in reasons.all()] == ["no_grades", "after_error"]
+    shoot(page, "job-export-left-out")
+
 
 def demo_pages(project: Project) -> dict[str, list[tuple[str, str]]]:
     """(name, path) of every page of the demo, by the user who sees it."""

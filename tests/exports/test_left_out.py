@@ -122,3 +122,29 @@ def test_a_tally_keeps_ten_examples_and_an_unknown_reason_is_refused():
     assert entry["examples"] == [f"trace {i}" for i in range(10)]
     with pytest.raises(ValueError, match="unknown reason 'because'"):
         LeftOut("because")
+
+
+def test_a_trace_graded_by_two_people_is_read_once_and_listed_once(sums, tmp_path):
+    # given: bob grades the wrong sample too, so it is exported once per grader
+    from annotation.grading.services import StepGrade, person_grades_write
+    from annotation.problems.selectors import path_node_ids
+    from tests.exports.conftest import human_source
+
+    wrong = sums["wrong"]
+    nodes = path_node_ids([wrong.pk])[wrong.pk]
+    person_grades_write(
+        source=human_source("bob"),
+        trace_id=wrong.pk,
+        wanted={node: StepGrade(-1, False) for node in nodes},
+        with_critique=False,
+    )
+    options = ExportOptions(format="trl-stepwise")
+    # when
+    manifest = export_to_directory(project=sums["project"], options=options, directory=tmp_path)
+    # then: two rows of the wrong sample, both cut after its first step; four traces read
+    assert manifest["counts"]["traces_read"] == 4
+    assert manifest["left_out"]["after_error"] == {
+        "count": 2,
+        "why": REASONS["after_error"],
+        "examples": [f"trace {wrong.pk}"],
+    }

@@ -25,6 +25,9 @@ def regraded(project):
     0.9, and an older, superseded score of 0.5 is kept as history."""
     problem = ProblemFactory(project=project)
     trace = trace_with_steps(problem, ["x = 1.", "So x + 1 = 3."])
+    if trace.pk % 2:  # compare_sources calibrates on odd trace ids and evaluates even ones
+        trace.delete()
+        trace = trace_with_steps(problem, ["x = 1.", "So x + 1 = 3."])
     first, second = trace.steps.order_by("position").values_list("node_id", flat=True)
     user = UserFactory(username="ann")
     source = person_source(user=user)

@@ -17,7 +17,7 @@ EXAMPLES = 10  # ids kept per reason
 # reason -> why, as the manifest and the export page say it
 REASONS: dict[str, str] = {
     "no_grades": "traces with a step that has no grade from the chosen grade source "
-    "(the `grades` option): graded by nobody, or by another source",
+    "(the grades option): graded by nobody, or by another source",
     "low_agreement": "traces with a step whose combined grade agrees less than min_agreement",
     "no_labeler_or_ratings": "traces nobody graded with ratings (no labeler, or no rating on "
     "any step); keep them with keep_unlabeled",
@@ -26,7 +26,7 @@ REASONS: dict[str, str] = {
     "wrong_answer": "traces with a wrong final answer",
     "no_final_answer": "traces with no final answer and no steps to end with one",
     "not_exportable": "traces this format cannot write",
-    "origin": "traces of an origin this export does not read (the `origins` option or the "
+    "origin": "traces of an origin this export does not read (the origins option or the "
     "format's default)",
     "after_error": "rows kept but cut after the first bad step (after_error = drop): the "
     "later steps are left out",
@@ -54,7 +54,8 @@ class Tally:
     def add(self, reason: str, example: str | None = None, count: int = 1) -> None:
         self.counts[reason] = self.counts.get(reason, 0) + count
         kept = self.examples.setdefault(reason, [])
-        if example is not None and len(kept) < EXAMPLES:
+        # a trace graded by two sources is two rows: its id is listed once
+        if example is not None and len(kept) < EXAMPLES and example not in kept:
             kept.append(example)
 
     def as_manifest(self) -> dict[str, Any]:

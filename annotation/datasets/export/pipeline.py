@@ -128,7 +128,8 @@ def _views(
     total = count_traces(project, options) if on_progress else None
     for chunk in iter_trace_views(project, options, chunk_size=chunk_size):
         yield from chunk
-        counts["traces_read"] += len(chunk)
+        # a trace comes once per source that graded in it: count traces, not views
+        counts["traces_read"] += len({view.trace.pk for view in chunk})
         if on_progress:
             on_progress(counts["traces_read"], total)
 
