@@ -32,7 +32,16 @@ OUTPUT_ORIGINS = (Origin.LONG_THOUGHT, Origin.TREE, Origin.MODEL_SAMPLE, Origin.
 
 
 def tree_jobs(project: Project) -> QuerySet[Job]:
-    return project.jobs.filter(kind=JobKind.TREE).select_related("created_by")
+    """The project's rounds, each with its node and correct-leaf counts from its rows (a
+    round recorded by hand or still running has them too, unlike its result)."""
+    return (
+        project.jobs.filter(kind=JobKind.TREE)
+        .select_related("created_by")
+        .annotate(
+            node_count=Count("tree_nodes"),
+            correct_leaf_count=Count("tree_nodes", filter=Q(tree_nodes__is_correct=True)),
+        )
+    )
 
 
 def long_thought_jobs(project: Project) -> QuerySet[Job]:

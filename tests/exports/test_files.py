@@ -10,6 +10,7 @@ from django.core.management import call_command
 
 from annotation.core.models import Role
 from annotation.datasets.export.formats import EXPORT_FORMATS
+from annotation.datasets.export.left_out import REASONS
 from annotation.datasets.export.options import ExportOptions
 from annotation.datasets.export.pipeline import EmptyExport, export_to_directory
 from annotation.jobs.models import Job, JobStatus
@@ -110,10 +111,24 @@ def test_manifest_records_counts_hashes_and_every_option(sums, tmp_path):
         "include_unfaithful": False,
         "soft_labels": False,
         "review": "not_rejected",
+        "keep_unlabeled": False,
         "extra": {},
     }
-    assert manifest["skipped"] == {}
     assert [r["labels"] for r in read_jsonl(train)] == [[True, True], [False], [False]]
+    # the left-out trace (the long thought nobody graded) and the two cut rows, with why
+    ids = {name: sums[name].pk for name in ("wrong", "okay", "journey")}
+    assert manifest["left_out"] == {
+        "no_grades": {
+            "count": 1,
+            "why": REASONS["no_grades"],
+            "examples": [f"trace {ids['journey']}"],
+        },
+        "after_error": {
+            "count": 2,
+            "why": REASONS["after_error"],
+            "examples": [f"trace {ids['wrong']}", f"trace {ids['okay']}"],
+        },
+    }
 
 
 def test_held_out_problems_never_appear_in_train(db, tmp_path):
