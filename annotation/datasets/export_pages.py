@@ -158,9 +158,12 @@ def export_job_page(request: HttpRequest, job_id: int) -> HttpResponse:
         manifest = result.get("manifest") or {}
         files = result.get("files") or {}
         counts = manifest.get("counts") or {}
+        # a paired export (sft-paired) describes its first format's files in paired.splits
+        paired = (manifest.get("paired") or {}).get("splits") or {}
         splits = [
             {"split": split, **info, "stored": info.get("name") in files}
-            for split, info in (manifest.get("splits") or {}).items()
+            for part in (manifest.get("splits") or {}, paired)
+            for split, info in part.items()
         ]
         return {
             "manifest": manifest,

@@ -220,6 +220,42 @@ def test_export_job_keeps_files_in_storage_with_a_manifest(sums, media, client):
     assert b"dpo-train.jsonl" in page.content
 
 
+def test_a_paired_export_job_keeps_the_files_of_both_formats_and_its_page_links_them(
+    sums, media, client
+):
+    # given
+    admin = UserFactory(username="admin-paired")
+    MembershipFactory(project=sums["project"], user=admin, role=Role.ADMIN)
+    client.force_login(admin)
+    # when
+    response = client.post(
+        "/api/exports/",
+        {"project": sums["project"].pk, "format": "sft-paired"},
+        content_type="application/json",
+    )
+    job_id = response.json()["id"]
+    run_job(job_id)
+    # then: the journey and the shortcut files, each downloadable and linked on the page
+    job = Job.objects.get(pk=job_id)
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    assert sorted(job.result["files"]) == [
+        "manifest.json",
+        "sft-journey-train.jsonl",
+        "sft-shortcut-train.jsonl",
+    ]
+    shortcut = job.result["manifest"]["paired"]["splits"]["train"]
+    body = b"".join(
+        client.get(f"/exports/{job_id}/files/sft-shortcut-train.jsonl").streaming_content
+    )
+    assert hashlib.sha256(body).hexdigest() == shortcut["sha256"]
+    page = client.get(f"/exports/{job_id}/")
+    assert [(row["name"], row["split"], row["stored"]) for row in page.context["splits"]] == [
+        ("sft-journey-train.jsonl", "train", True),
+        ("sft-shortcut-train.jsonl", "train", True),
+    ]
+    assert b'href="/exports/%d/files/sft-shortcut-train.jsonl"' % job_id in page.content
+
+
 def test_api_and_page_reject_bad_options_with_the_option_named(sums, client):
     admin = UserFactory(username="admin-bad")
     MembershipFactory(project=sums["project"], user=admin, role=Role.ADMIN)

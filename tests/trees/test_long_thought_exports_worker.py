@@ -150,7 +150,7 @@ def test_rewrites_of_two_correct_paths_export_as_journeys_paired_with_their_shor
     journey_start = (
         "Try x = 3.\n\nWait, this doesn't look right: 3 * 3 is 9, not 6. Let me go back to the "
         "beginning and try a different approach.\n\nTry x = 2.\n\nSo the answer is "
-        "$\\boxed{4}$.\n\nWait, the answer 4 doesn't look right. Let me go back to where I was "
+        "$\\boxed{4}$.\n\nWait, the answer $4$ doesn't look right. Let me go back to where I was "
         "after step 1 and try a different approach.\n\n"
     )
     expected_journeys = [

@@ -33,9 +33,10 @@ from annotation.datasets.export.selection import (
     Splitter,
     count_traces,
     iter_trace_views,
+    scoped_traces,
     step_labels,
 )
-from annotation.problems.models import Problem, Trace
+from annotation.problems.models import Origin, Problem
 from annotation.problems.selectors import TraceView
 
 MANIFEST_NAME = "manifest.json"
@@ -160,7 +161,7 @@ def iter_rows(
     if isinstance(fmt, ProblemFormat):
         rows = _problem_rows(project, fmt, chunk_size, counts, on_progress)
     else:
-        _origins_not_read(project, options.resolved_origins, left_out)
+        _origins_not_read(project, options, options.resolved_origins, left_out)
         views = _views(project, options, chunk_size, counts, on_progress)
         rows = (
             _trace_rows(views, fmt, options, counts, left_out)
@@ -232,12 +233,15 @@ def _view_rows(
         yield view, row
 
 
-def _origins_not_read(project: Project, origins: tuple[str, ...] | None, left_out: Tally) -> None:
-    """Tally the project's traces of origins the export does not read, per origin."""
+def _origins_not_read(
+    project: Project, options: ExportOptions, origins: tuple[str, ...] | None, left_out: Tally
+) -> None:
+    """Tally, per origin, the traces the export's scope (jobs, tree round, kinds, review) takes
+    but whose origin it does not read."""
     if origins is None:
         return
     not_read = (
-        Trace.objects.filter(problem__project=project)
+        scoped_traces(project, options, origins=tuple(Origin.values))
         .exclude(origin__in=origins)
         .values_list("origin")
         .annotate(n=Count("id"))
@@ -284,7 +288,8 @@ def iter_paired_rows(
     first_format, second_format = EXPORT_FORMATS[fmt.first], EXPORT_FORMATS[fmt.second]
     assert isinstance(first_format, TraceFormat) and isinstance(second_format, TraceFormat)
     if first_format.origins is not None and options.resolved_origins is not None:
-        _origins_not_read(project, (*first_format.origins, *options.resolved_origins), left_out)
+        read = (*first_format.origins, *options.resolved_origins)
+        _origins_not_read(project, options, read, left_out)
     first_views = _views(
         project,
         replace(options, kinds=()),
