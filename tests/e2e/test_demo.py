@@ -183,10 +183,13 @@ def test_a_researcher_runs_every_model_job_from_the_browser_on_the_demo_model(
     page.goto(f"{base}/projects/{demo.pk}/trees/")
     page.click("text=Derive long thoughts")
     page.select_option("select[name=tree_job]", str(demo_round.pk))
-    page.fill("input[name=trials]", "1")
+    page.fill("input[name=k]", "2")
+    page.fill("input[name=max_paths]", "1")
     page.select_option("select[name=rewriter]", label="demo-tiny-lm@v1")
+    page.fill("input[name=max_tokens]", "8")
     thoughts = submit_and_watch(page, re.compile(r"/trees/jobs/\d+/$"))
-    # both demo trees have a correct leaf: a shortcut, a draft and a rewrite each
+    # both demo trees have a correct leaf: a shortcut, a draft and a rewrite of the first
+    # correct path each
     expect(page.get_by_test_id("output")).to_have_count(6)
     shoot(page, "job-long-thought")
 
