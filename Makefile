@@ -10,12 +10,14 @@ PORT ?= 8000
 # The site refuses to start without a secret key when DEBUG is off (annotation/settings.py):
 # a first run, the tests and the type check use one written at random into var/, once.
 SECRET_KEY_FILE := $(or $(STEPWISE_VAR_DIR),var)/secret_key
+# The demo's tiny model (random weights: its text is noise), built here, never downloaded.
+DEMO_MODEL := $(or $(STEPWISE_VAR_DIR),var)/demo-model
 
 # Tests and CI use the local PostgreSQL and Redis servers.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/stepwise
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install assets system-deps services migrate demo run test lint typecheck pytest clean bench
+.PHONY: install assets system-deps services migrate demo-model demo run test lint typecheck pytest clean bench
 
 install: $(VENV)/.installed
 
@@ -61,8 +63,12 @@ $(SECRET_KEY_FILE):
 migrate: install $(SECRET_KEY_FILE)
 	$(PY) manage.py migrate --noinput
 
-demo: migrate
-	$(PY) manage.py load_demo
+# Built in its own process (the web process never imports torch); a few seconds on a CPU.
+demo-model: install
+	@test -f $(DEMO_MODEL)/config.json || $(PY) -m workers.demo_model $(DEMO_MODEL)
+
+demo: migrate demo-model
+	$(PY) manage.py load_demo --model-dir $(DEMO_MODEL)
 
 # A first run on the embedded defaults: SQLite file and a broker that needs no server.
 run: install assets demo

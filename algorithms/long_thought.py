@@ -162,7 +162,8 @@ def default_reflection(node: TreeNode) -> str:
     if node.reason and node.judged_correct is False:
         return f"Wait, this doesn't look right: {node.reason.strip().rstrip('.')}."
     if node.final_answer is not None:
-        return f"Wait, the answer {node.final_answer} doesn't look right."
+        # As math, so that an answer such as \frac{29}{3} renders like the steps around it.
+        return f"Wait, the answer ${node.final_answer.strip()}$ doesn't look right."
     return "Wait, this doesn't look right."
 
 

@@ -11,6 +11,7 @@ from annotation.core.access import (
     Ability,
     access_project,
     check_ability,
+    may_create_projects,
     member_roles,
     visible_projects,
 )
@@ -33,7 +34,11 @@ def home(request: HttpRequest) -> HttpResponse:
     for project in projects:
         project.trace_count = trace_counts.get(project.pk, 0)  # type: ignore[attr-defined]
         rows.append({"project": project, "role": roles.get(project.pk, "admin")})
-    return render(request, "core/home.html", {"rows": rows})
+    return render(
+        request,
+        "core/home.html",
+        {"rows": rows, "may_create": may_create_projects(request.user)},
+    )
 
 
 # Pages a project page links to, by the ability they need; other apps add theirs here.
@@ -49,6 +54,7 @@ PROJECT_LINKS: list[tuple[str, str, Ability]] = [
     ("Screening and QC", "workspace-quality", Ability.MANAGE),
     ("Scorer evaluation", "evaluation-home", Ability.RESEARCH),
     ("Training and results", "training-home", Ability.RESEARCH),
+    ("Settings and members", "project-settings", Ability.MANAGE),
 ]
 
 

@@ -188,7 +188,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "annotation.core.pagination.Pagination",  # ?page_size=
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["annotation.core.filters.FilterBackend"],  # no leaky HTML form
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

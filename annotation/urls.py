@@ -1,12 +1,14 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
-from annotation import pages
+from annotation import pages, projects
 from annotation.core import views as core_views
-from annotation.core.api import ApiTokenViewSet, ProjectViewSet
+from annotation.core.api import ApiTokenViewSet
+from annotation.core.openapi import SchemaPageRenderer
 from annotation.datasets.api import ExportViewSet, ImportViewSet
 from annotation.grading.api import GradeViewSet
 from annotation.jobs import views as job_views
@@ -14,7 +16,7 @@ from annotation.jobs.api import JobViewSet
 from annotation.problems.api import ProblemViewSet, TraceViewSet
 
 router = DefaultRouter()
-router.register("projects", ProjectViewSet, basename="api-project")
+router.register("projects", projects.ProjectViewSet, basename="api-project")
 router.register("problems", ProblemViewSet, basename="api-problem")
 router.register("traces", TraceViewSet, basename="api-trace")
 router.register("grades", GradeViewSet, basename="api-grade")
@@ -33,7 +35,19 @@ urlpatterns = [
         core_views.token_revoke_page,
         name="account-token-revoke",
     ),
+    path("projects/new/", projects.project_new, name="project-new"),
     path("projects/<int:project_id>/", pages.project_page, name="project"),
+    path("projects/<int:project_id>/settings/", projects.project_settings, name="project-settings"),
+    path(
+        "projects/<int:project_id>/members/",
+        projects.project_member_set,
+        name="project-member-set",
+    ),
+    path(
+        "projects/<int:project_id>/members/<int:user_id>/remove/",
+        projects.project_member_remove,
+        name="project-member-remove",
+    ),
     path("projects/<int:project_id>/jobs/", job_views.job_list, name="job-list"),
     path("jobs/<int:job_id>/", job_views.job_page, name="job"),
     path("jobs/<int:job_id>/status/", job_views.job_status, name="job-status"),
@@ -46,7 +60,15 @@ urlpatterns = [
     path("", include("annotation.evaluation.urls")),
     path("", include("annotation.training.urls")),
     path("api/", include(router.urls)),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path(
+        "api/schema/",
+        SpectacularAPIView.as_view(
+            renderer_classes=[*SpectacularAPIView.renderer_classes, SchemaPageRenderer]
+        ),
+        name="schema",
+    ),
+    # Pages without a <link rel="icon"> (the admin site, the API's) still get the icon.
+    path("favicon.ico", RedirectView.as_view(url="/static/favicon.svg", permanent=True)),
     # The split view serves its start-up script as a file: the CSP allows no inline script.
     path(
         "api/docs/",

@@ -14,7 +14,7 @@ from kombu.exceptions import OperationalError as BrokerError
 
 from annotation.jobs.models import Job, JobShard, JobStatus
 from annotation.jobs.runners import Work, work_for
-from annotation.jobs.services import JobCancelled, cancel_if_idle, finish_job, queue_for
+from annotation.jobs.services import JobCancelled, cancel_if_idle, finish_job, queue_for, running
 from annotation.jobs.shards import (
     shard_beat,
     shard_cancel,
@@ -74,7 +74,8 @@ def run_next_shard(queue: str, *, worker: str, preferred_model: str) -> str:
     job = shard.job
     try:
         work = work_for(job.kind)(job)
-        with heartbeat(lambda: shard_beat(shard), f"shard-{shard.pk}"):
+        # running: a model loaded for this shard says so on the job's page (its phase)
+        with heartbeat(lambda: shard_beat(shard), f"shard-{shard.pk}"), running(job):
             report = work.process(list(shard.items))
     except JobCancelled:  # a runner that reads the cancel flag inside a shard (between turns)
         shard_cancel(shard)

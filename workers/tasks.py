@@ -84,6 +84,7 @@ def run_job(self: Task, job_id: int) -> None:
         finish_job,
         mark_cancelled,
         requeue_job,
+        running,
     )
 
     job = claim_job(job_id)
@@ -105,7 +106,7 @@ def run_job(self: Task, job_id: int) -> None:
 
             plan(job)
             return
-        with heartbeat(lambda: beat(job.pk), f"job-{job.pk}"):
+        with heartbeat(lambda: beat(job.pk), f"job-{job.pk}"), running(job):
             result = runner_for(job.kind)(job)
     except JobCancelled:
         mark_cancelled(job)

@@ -81,3 +81,8 @@ def access_project(user: Any, project_id: int, need: Ability = Ability.VIEW) -> 
         raise Http404("No such project")
     check_ability(user, project, need)
     return project
+
+
+def may_create_projects(user: Any) -> bool:
+    """Site admins (superusers) make projects; a project's own admins then run it."""
+    return bool(user.is_authenticated and user.is_active and user.is_superuser)

@@ -7,31 +7,28 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from annotation.core.access import visible_projects
 from annotation.core.models import ApiToken, Project
 from annotation.core.tokens import TokenError, token_create
 
 
 class ProjectSerializer(serializers.ModelSerializer[Project]):
+    """A project and its settings (the projects API is annotation/projects.py)."""
+
     class Meta:
         model = Project
         fields = [
             "id",
             "name",
             "guidelines",
+            "record_guidelines",
             "overlap",
             "show_ground_truth",
             "stop_at_first_bad_step",
             "show_machine_suggestions",
+            "claim_timeout_minutes",
             "created_at",
         ]
-
-
-class ProjectViewSet(viewsets.ReadOnlyModelViewSet[Project]):
-    serializer_class = ProjectSerializer
-
-    def get_queryset(self) -> QuerySet[Project]:
-        return visible_projects(self.request.user).order_by("id")
+        read_only_fields = ["id", "created_at"]
 
 
 class ApiTokenSerializer(serializers.ModelSerializer[ApiToken]):

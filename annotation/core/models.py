@@ -13,6 +13,12 @@ class Role(models.TextChoices):
 class Project(models.Model):
     name = models.CharField(max_length=200, unique=True)
     guidelines = models.TextField(blank=True, help_text="Markdown shown beside the editors.")
+    record_guidelines = models.TextField(
+        blank=True,
+        default="",
+        help_text="Markdown shown beside the thought-record editor (how to record a thought "
+        "process); empty: none.",
+    )
     # Label settings
     overlap = models.PositiveSmallIntegerField(
         default=1, help_text="How many annotators grade or record each item."

@@ -71,6 +71,9 @@ class ExportSerializer(serializers.Serializer[None]):
         help_text="trl-stepwise, math-shepherd: float labels (Monte-Carlo scores).",
     )
     review = serializers.ChoiceField(choices=REVIEW_FILTERS, default="not_rejected")
+    keep_unlabeled = serializers.BooleanField(
+        default=False, help_text="prm800k: also write traces nobody rated."
+    )
 
 
 class ImportViewSet(viewsets.ViewSet):

@@ -8,6 +8,7 @@ from django.shortcuts import redirect, render
 
 from annotation.core.access import Ability, access_project
 from annotation.datasets.export.formats import EXPORT_FORMATS
+from annotation.datasets.export.left_out import left_out_rows
 from annotation.datasets.export.options import (
     FILE_FORMATS,
     GRADE_CHOICES,
@@ -16,9 +17,12 @@ from annotation.datasets.export.options import (
     ExportOptions,
     held_out_from_text,
 )
+from annotation.datasets.export.pipeline import MANIFEST_NAME
 from annotation.datasets.export.services import start_export
 from annotation.jobs.access import access_job
 from annotation.jobs.models import JobKind
+from annotation.jobs.results import in_reading_order, label_of
+from annotation.jobs.views import render_job_page
 from annotation.problems.models import Origin
 from annotation.workspace.review_filter import review_filter_field
 
@@ -76,6 +80,10 @@ class ExportForm(forms.Form):
         required=False,
         help_text="trl-stepwise, math-shepherd: float labels (Monte-Carlo scores).",
     )
+    keep_unlabeled = forms.BooleanField(
+        required=False,
+        help_text="prm800k: also write traces nobody rated (labeler and ratings null).",
+    )
 
     review = review_filter_field(
         "People's work (thought records, annotators' grades) by its review."
@@ -112,6 +120,7 @@ class ExportForm(forms.Form):
             include_unfaithful=data["include_unfaithful"],
             soft_labels=data["soft_labels"],
             review=data["review"] or "not_rejected",
+            keep_unlabeled=data["keep_unlabeled"],
         )
 
 
@@ -133,6 +142,45 @@ def export_page(request: HttpRequest, project_id: int) -> HttpResponse:
     exports = project.jobs.filter(kind=JobKind.EXPORT).order_by("-id")[:20]
     return render(
         request, "datasets/export.html", {"project": project, "form": form, "exports": exports}
+    )
+
+
+@login_required
+def export_job_page(request: HttpRequest, job_id: int) -> HttpResponse:
+    """An export job: live until it ends, then its manifest as tables, every file linked, and
+    what was left out and why."""
+    job = access_job(request.user, job_id)
+    if job.kind != JobKind.EXPORT:
+        return redirect("job", job.pk)
+
+    def outputs() -> dict[str, object]:
+        result = job.result or {}
+        manifest = result.get("manifest") or {}
+        files = result.get("files") or {}
+        counts = manifest.get("counts") or {}
+        # a paired export (sft-paired) describes its first format's files in paired.splits
+        paired = (manifest.get("paired") or {}).get("splits") or {}
+        splits = [
+            {"split": split, **info, "stored": info.get("name") in files}
+            for part in (manifest.get("splits") or {}, paired)
+            for split, info in part.items()
+        ]
+        return {
+            "manifest": manifest,
+            "splits": splits,
+            "manifest_stored": MANIFEST_NAME in files,
+            "manifest_name": MANIFEST_NAME,
+            "counts": [(label_of(key), counts[key]) for key in in_reading_order(counts)],
+            "options": sorted((manifest.get("options") or {}).items()),
+            "left_out": left_out_rows(manifest),
+        }
+
+    return render_job_page(
+        request,
+        job,
+        "datasets/export_job.html",
+        outputs_template="datasets/_export_outputs.html",
+        outputs=outputs,
     )
 
 

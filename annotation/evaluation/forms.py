@@ -5,6 +5,7 @@ from typing import Any
 from django import forms
 
 from annotation.core.models import Project
+from annotation.jobs.models import JobKind
 from annotation.llm.forms import SamplingFields, TraceFilterFields
 from annotation.llm.models import ModelConfig, PromptPurpose, PromptTemplate
 
@@ -33,4 +34,12 @@ class MonteCarloJobForm(SamplingFields, TraceFilterFields):
 
 
 class BestOfNForm(forms.Form):
-    job = forms.IntegerField(required=False, label="Samples of job #")
+    job = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="Samples of")
+
+    def __init__(self, project: Project, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        jobs = project.jobs.filter(kind=JobKind.SAMPLE).order_by("-id")[:100]
+        self.fields["job"].choices = [  # type: ignore[attr-defined]
+            ("", "every sample job"),
+            *((job.pk, f"job #{job.pk} · {job.model_version}") for job in jobs),
+        ]

@@ -16,6 +16,7 @@ from annotation.evaluation.forms import BestOfNForm, MonteCarloJobForm
 from annotation.evaluation.plots import Series, line_plot
 from annotation.jobs.access import access_job
 from annotation.jobs.models import JobKind
+from annotation.jobs.views import render_job_page
 from annotation.llm.selectors import latest_version, traces_matching
 from annotation.llm.views import _form_errors
 
@@ -56,7 +57,7 @@ def evaluation_home(request: HttpRequest, project_id: int) -> HttpResponse:
 @login_required
 def best_of_n_page(request: HttpRequest, project_id: int) -> HttpResponse:
     project = access_project(request.user, project_id, Ability.RESEARCH)
-    form = BestOfNForm(request.GET or None)
+    form = BestOfNForm(project, request.GET or None)
     job = None
     if form.is_valid() and form.cleaned_data["job"]:
         job = access_job(request.user, form.cleaned_data["job"])
@@ -156,12 +157,13 @@ def rollouts_page(request: HttpRequest, job_id: int) -> HttpResponse:
     job = access_job(request.user, job_id)
     if job.kind != JobKind.MONTE_CARLO:
         return redirect("job", job.pk)
-    context: dict[str, Any] = {
-        "job": job,
-        "project": job.project,
-        "rollouts": selectors.job_rollouts(job),
-    }
-    return render(request, "evaluation/rollouts.html", context)
+    return render_job_page(
+        request,
+        job,
+        "evaluation/rollouts.html",
+        outputs_template="evaluation/_rollouts.html",
+        outputs=lambda: {"rollouts": selectors.job_rollouts(job)},
+    )
 
 
 @login_required

@@ -31,6 +31,7 @@ class JobStatus(models.TextChoices):
 
 
 FINISHED_STATUSES = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+PHASE_MAX_LENGTH = 200
 
 
 class Job(models.Model):
@@ -43,6 +44,9 @@ class Job(models.Model):
     done = models.BigIntegerField(default=0)
     total = models.BigIntegerField(null=True, blank=True)
     error = models.TextField(blank=True)
+    # What a running job is doing before its first progress (loading the model, starting the
+    # engine): shown on its page, cleared when the work starts.
+    phase = models.CharField(max_length=PHASE_MAX_LENGTH, blank=True, default="")
     result = models.JSONField(default=dict, blank=True, help_text="Counts, manifest, report.")
     input_file = models.FileField(upload_to="jobs/input/", blank=True)
     output_file = models.FileField(upload_to="jobs/output/", blank=True)

@@ -7,6 +7,9 @@ abandoned and may be claimed again; its runner then does only the work that is s
 """
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any
 
@@ -20,7 +23,7 @@ from annotation.core.access import abilities
 from annotation.core.models import Project
 from annotation.jobs.access import job_ability
 from annotation.jobs.boundary import check_job_inputs
-from annotation.jobs.models import Job, JobKind, JobShard, JobStatus
+from annotation.jobs.models import PHASE_MAX_LENGTH, Job, JobKind, JobShard, JobStatus
 from annotation.jobs.params import JobParams, params_class
 
 logger = logging.getLogger(__name__)
@@ -182,10 +185,40 @@ def beat(job_id: int) -> bool:
     )
 
 
+# The job this worker thread runs (the task sets it), so that code far below the runner (a
+# model loading for the first chunk: a vLLM engine takes tens of seconds) can tell its page.
+_current_job: ContextVar[Job | None] = ContextVar("stepwise_current_job", default=None)
+
+
+@contextmanager
+def running(job: Job) -> Iterator[None]:
+    token = _current_job.set(job)
+    try:
+        yield
+    finally:
+        _current_job.reset(token)
+
+
+def current_job() -> Job | None:
+    return _current_job.get()
+
+
+def set_phase(job: Job, phase: str) -> None:
+    """Say what a running job is doing before its next progress report (loading a model,
+    starting an engine); the job's page shows it. The next report clears it."""
+    phase = phase[:PHASE_MAX_LENGTH]
+    job.phase = phase
+    Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
+        phase=phase, heartbeat_at=timezone.now()
+    )
+
+
 def report_progress(job: Job, done: int, total: int | None = None) -> None:
-    """Store progress and the heartbeat; raise JobCancelled if a cancel was requested."""
+    """Store progress and the heartbeat (clearing the phase); raise JobCancelled if a cancel
+    was requested."""
     job.done = done
-    fields: dict[str, Any] = {"done": done, "heartbeat_at": timezone.now()}
+    job.phase = ""
+    fields: dict[str, Any] = {"done": done, "heartbeat_at": timezone.now(), "phase": ""}
     if total is not None:
         job.total = total
         fields["total"] = total
@@ -210,6 +243,7 @@ def finish_job(job: Job, *, result: dict[str, Any] | None = None) -> None:
         result=job.result,
         output_file=job.output_file.name or "",
         error="",
+        phase="",
     )
     if updated:
         job.status = JobStatus.SUCCEEDED
@@ -219,7 +253,7 @@ def finish_job(job: Job, *, result: dict[str, Any] | None = None) -> None:
 def fail_job(job: Job, error: str) -> None:
     """Fail the job; shards no worker is doing are cancelled (running ones stop at their end)."""
     Job.objects.filter(pk=job.pk).update(
-        status=JobStatus.FAILED, error=error, finished_at=timezone.now()
+        status=JobStatus.FAILED, error=error, finished_at=timezone.now(), phase=""
     )
     JobShard.objects.filter(job_id=job.pk, status=JobStatus.QUEUED).update(
         status=JobStatus.CANCELLED, finished_at=timezone.now()
@@ -233,4 +267,6 @@ def requeue_job(job: Job, error: str) -> None:
 
 
 def mark_cancelled(job: Job) -> None:
-    Job.objects.filter(pk=job.pk).update(status=JobStatus.CANCELLED, finished_at=timezone.now())
+    Job.objects.filter(pk=job.pk).update(
+        status=JobStatus.CANCELLED, finished_at=timezone.now(), phase=""
+    )

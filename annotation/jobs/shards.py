@@ -126,11 +126,14 @@ def shard_beat(shard: JobShard) -> bool:
 
 @transaction.atomic
 def shard_succeed(shard: JobShard, stats: list[dict[str, Any]]) -> bool:
-    """Mark the shard done and count its items into the job's progress, once."""
+    """Mark the shard done and count its items into the job's progress, once (clearing the
+    job's phase, as a progress report does)."""
     now = timezone.now()
     if not _held(shard).update(status=JobStatus.SUCCEEDED, stats=stats, finished_at=now, error=""):
         return False
-    Job.objects.filter(pk=shard.job_id).update(done=F("done") + len(shard.items), heartbeat_at=now)
+    Job.objects.filter(pk=shard.job_id).update(
+        done=F("done") + len(shard.items), heartbeat_at=now, phase=""
+    )
     return True
 
 

@@ -66,3 +66,13 @@ DEFAULT_PROMPTS: list[tuple[str, str, str]] = [
     ("step-by-step solution", PromptPurpose.SAMPLE, SAMPLE_PROMPT),
     ("long-thought rewrite", PromptPurpose.REWRITE, REWRITE_PROMPT),
 ]
+
+
+# The demo's model configs (load_demo) are named so: a tiny model with random weights, built on
+# the machine by `make run`. Pages that show its text say that the text is noise.
+DEMO_MODEL_PREFIX = "demo-tiny"
+
+
+def is_demo_model(label: str) -> bool:
+    """Whether a job's model label (`name@vN`, or `a@v1 + b@v1`) names a demo model."""
+    return any(part.strip().startswith(DEMO_MODEL_PREFIX) for part in label.split("+"))

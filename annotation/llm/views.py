@@ -12,11 +12,13 @@ from django.views.decorators.http import require_POST
 
 from annotation.core.access import Ability, access_project
 from annotation.core.models import Project
-from annotation.jobs.access import access_job, may_change_job
+from annotation.jobs.access import access_job
 from annotation.jobs.models import Job, JobKind
 from annotation.jobs.services import request_cancel
+from annotation.jobs.views import render_job_page
 from annotation.llm import selectors, services
 from annotation.llm.access import access_model_config, access_prompt_template
+from annotation.llm.defaults import is_demo_model
 from annotation.llm.forms import (
     ExpandJobForm,
     ModelConfigForm,
@@ -211,16 +213,20 @@ def llm_job(request: HttpRequest, job_id: int) -> HttpResponse:
     job = access_job(request.user, job_id)
     if job.kind not in selectors.LLM_JOB_KINDS:
         return redirect("job", job.pk)
-    context: dict[str, Any] = {
-        "job": job,
-        "project": job.project,
-        "may_cancel": may_change_job(request.user, job),
-    }
-    if job.kind == JobKind.SCORE:
-        context["scored"] = selectors.scored_traces(job)
-    else:
-        context["outputs"] = selectors.job_outputs(job)
-    return render(request, "llm/job.html", context)
+
+    def outputs() -> dict[str, Any]:
+        if job.kind == JobKind.SCORE:
+            return {"scored": selectors.scored_traces(job)}
+        return {"outputs": selectors.job_outputs(job)}
+
+    return render_job_page(
+        request,
+        job,
+        "llm/job.html",
+        outputs_template="llm/_outputs.html",
+        outputs=outputs,
+        context={"demo_model": is_demo_model(job.model_version)},
+    )
 
 
 @login_required

@@ -65,7 +65,16 @@ def method_of(trace: Trace) -> str | None:
 
 
 def tree_jobs(project: Project) -> QuerySet[Job]:
-    return project.jobs.filter(kind=JobKind.TREE).select_related("created_by")
+    """The project's rounds, each with its node and correct-leaf counts from its rows (a
+    round recorded by hand or still running has them too, unlike its result)."""
+    return (
+        project.jobs.filter(kind=JobKind.TREE)
+        .select_related("created_by")
+        .annotate(
+            node_count=Count("tree_nodes"),
+            correct_leaf_count=Count("tree_nodes", filter=Q(tree_nodes__is_correct=True)),
+        )
+    )
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("projects/<int:project_id>/trees/compare/", views.compare_page, name="trees-compare"),
     path("projects/<int:project_id>/trees/outputs/", views.outputs_page, name="trees-outputs"),
     path("projects/<int:project_id>/trees/stats/", views.stats_page, name="trees-stats"),
+    path("trees/jobs/<int:job_id>/", views.job_page, name="trees-job"),
     path("trees/rounds/<int:job_id>/", views.round_page, name="trees-round"),
     path(
         "trees/rounds/<int:job_id>/problems/<int:problem_id>/",

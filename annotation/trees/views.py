@@ -15,7 +15,9 @@ from django.utils.text import slugify
 
 from annotation.core.access import Ability, access_project
 from annotation.jobs.access import access_job
-from annotation.jobs.models import Job
+from annotation.jobs.models import Job, JobKind
+from annotation.jobs.views import render_job_page
+from annotation.llm.defaults import is_demo_model
 from annotation.llm.selectors import latest_version, problems_matching
 from annotation.problems.access import access_problem, access_trace
 from annotation.problems.models import Problem
@@ -194,6 +196,35 @@ def start_policy_critic(request: HttpRequest, project_id: int) -> HttpResponse:
             return redirect("job", job.pk)
     context = {"project": project, "form": form, "title": "Policy-critic dialogues"}
     return render(request, "trees/start.html", context)
+
+
+@login_required
+def job_page(request: HttpRequest, job_id: int) -> HttpResponse:
+    """A tree job (its round's problems once built) or a long-thought job (its outputs)."""
+    job = access_job(request.user, job_id)
+    if job.kind not in (JobKind.TREE, JobKind.LONG_THOUGHT):
+        return redirect("job", job.pk)
+
+    def outputs() -> dict[str, Any]:
+        if job.kind == JobKind.TREE:
+            problems = selectors.round_problems(job, selectors.ProblemFilter())
+            summaries = selectors.tree_summaries(job, problems)
+            return {"rows": [summaries[p.pk] for p in problems if p.pk in summaries]}
+        flt = selectors.OutputFilter(job_id=job.pk)
+        return {"thoughts": selectors.outputs(job.project, flt)}
+
+    return render_job_page(
+        request,
+        job,
+        "trees/job.html",
+        outputs_template=(
+            "trees/_round_outputs.html"
+            if job.kind == JobKind.TREE
+            else "trees/_thought_outputs.html"
+        ),
+        outputs=outputs,
+        context={"demo_model": is_demo_model(job.model_version)},
+    )
 
 
 @login_required

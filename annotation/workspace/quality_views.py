@@ -18,9 +18,9 @@ from annotation.core.access import Ability, access_project
 from annotation.core.bodies import BodyError
 from annotation.core.models import Membership, Project
 from annotation.jobs.access import access_job
-from annotation.llm.models import ModelConfig
 from annotation.workspace.api import json_errors
 from annotation.workspace.models import GoldItem, GoldKind
+from annotation.workspace.quality_forms import QualitySettingsForm
 from annotation.workspace.services.errors import WorkspaceError
 from annotation.workspace.services.gold import gold_mark_many, gold_unmark
 from annotation.workspace.services.quality_settings import project_quality_update
@@ -61,7 +61,7 @@ def quality_page(request: HttpRequest, project_id: int) -> HttpResponse:
             "project": project,
             "gold": _gold_items(project),
             "gold_kinds": GoldKind.choices,
-            "models": ModelConfig.objects.filter(project=project, scorer_head=""),
+            "form": QualitySettingsForm(project=project),
         },
     )
 
@@ -70,14 +70,13 @@ def quality_page(request: HttpRequest, project_id: int) -> HttpResponse:
 @require_POST
 def quality_settings(request: HttpRequest, project_id: int) -> HttpResponse:
     project = access_project(request.user, project_id, Ability.MANAGE)
+    form = QualitySettingsForm(request.POST, project=project)
+    if not form.is_valid():
+        for field, texts in form.errors.items():
+            messages.error(request, f"{field}: {' '.join(map(str, texts))}")
+        return redirect("workspace-quality", project.pk)
     try:
-        project_quality_update(
-            project=project,
-            screening_threshold=request.POST.get("screening_threshold", ""),
-            qc_rate=request.POST.get("qc_rate", "0"),
-            continuation_model=request.POST.get("continuation_model", ""),
-            queue_job_outputs=request.POST.get("queue_job_outputs") == "on",
-        )
+        project_quality_update(project=project, **form.settings())
     except WorkspaceError as error:
         messages.error(request, str(error))
     else:

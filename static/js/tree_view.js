@@ -9,7 +9,42 @@ import { renderToHtml, renderUserContent } from "./render.js";
 
 const ROW_HEIGHT = 26;
 const OVERSCAN = 12;
-const SNIPPET = 160;
+const SNIPPET = 400; // characters of a step shown in its row (CSS ends the line with …)
+const HAS_MATH = /\$|\\\(|\\\[/;
+
+/**
+ * A step's text on one line for its row, at most `limit` characters, never ending inside a
+ * formula (an odd number of unescaped $ means one was cut: the snippet ends before it).
+ */
+export function rowSnippet(text, limit = SNIPPET) {
+  const line = text.replace(/\s+/g, " ").trim();
+  if (line.length <= limit) return line;
+  let cut = line.slice(0, limit);
+  const dollars = [...cut.matchAll(/(?<!\\)\$/g)].map((match) => match.index);
+  if (dollars.length % 2 === 1) cut = cut.slice(0, dollars[dollars.length - 1]);
+  return `${cut.trimEnd()}…`;
+}
+
+/** Fills `element` with `text`, its math rendered by render.js (sanitized) when it has any. */
+function fillWithMath(element, text) {
+  if (!HAS_MATH.test(text)) {
+    element.textContent = text;
+    return;
+  }
+  try {
+    element.innerHTML = renderToHtml(text, "math"); // sanitized by render.js
+  } catch {
+    element.textContent = text;
+  }
+}
+
+/** An answer as math: "\\frac{5}{6}" is drawn as a fraction. */
+function answerMath(answer) {
+  const span = document.createElement("span");
+  span.className = "answer-math";
+  fillWithMath(span, `$${answer}$`);
+  return span;
+}
 
 // ---- keyword highlighting -----------------------------------------------------------------
 
@@ -126,6 +161,7 @@ class TreeView {
     this.keyword = "";
     this.visible = [];
     this.frame = 0;
+    this.rowTexts = new Map();
   }
 
   async load() {
@@ -314,19 +350,28 @@ class TreeView {
     dot.dataset.grade = row.dataset.grade;
     const label = document.createElement("span");
     label.className = "tree-text";
-    const text = index === 0 ? `Problem: ${model.text(0)}` : model.text(index);
-    label.textContent = text.length > SNIPPET ? `${text.slice(0, SNIPPET)}…` : text;
+    label.append(this.rowText(index).cloneNode(true));
     const meta = document.createElement("span");
     meta.className = "tree-meta";
     const answer = model.get(index, "final_answer");
-    meta.textContent = [
-      kind && kind !== "step" ? kind : "",
-      score === null ? "" : score.toFixed(2),
-      answer === null ? "" : `→ ${answer}`,
-      kids ? `(${kids})` : "",
-    ].filter(Boolean).join(" ");
+    if (kind && kind !== "step") meta.append(kind, " ");
+    if (score !== null) meta.append(score.toFixed(2), " ");
+    if (answer !== null) meta.append("→ ", answerMath(answer), " ");
+    if (kids) meta.append(`(${kids})`);
     row.append(toggle, dot, label, meta);
     return row;
+  }
+
+  /** The row's text with its math rendered, made once per node (rows are redrawn on scroll). */
+  rowText(index) {
+    let made = this.rowTexts.get(index);
+    if (!made) {
+      const text = index === 0 ? `Problem: ${this.model.text(0)}` : this.model.text(index);
+      made = document.createElement("span");
+      fillWithMath(made, rowSnippet(text));
+      this.rowTexts.set(index, made);
+    }
+    return made;
   }
 
   async select(index, { scroll = false } = {}) {
@@ -363,7 +408,8 @@ class TreeView {
       const dt = document.createElement("dt");
       dt.textContent = name;
       const dd = document.createElement("dd");
-      dd.textContent = String(value);
+      if (value instanceof Node) dd.append(value);
+      else dd.textContent = String(value);
       dd.dataset.fact = name;
       facts.append(dt, dd);
     };
@@ -372,7 +418,7 @@ class TreeView {
     add("judged", node.judged_correct === null ? null : node.judged_correct ? "correct" : "incorrect");
     add("pruned", node.pruned ? "yes" : "no");
     add("identical candidates merged", node.copies > 1 ? node.copies : null);
-    add("final answer", node.final_answer);
+    add("final answer", node.final_answer === null ? null : answerMath(node.final_answer));
     add("answer graded", node.correct === null ? null : node.correct ? "correct" : "wrong");
     add("on a correct path", node.on_path ? "yes" : "no");
     parts.push(facts);

@@ -346,6 +346,18 @@ function gradePage() {
   });
   apply();
   watchContinuation();
+  keepCursorAcrossReloads(steps);
+}
+
+/** The current step survives a reload: it is kept in the address as #step-N. */
+function keepCursorAcrossReloads(steps) {
+  document.getElementById("steps")?.addEventListener("keys:scopechange", (event) => {
+    const index = steps.indexOf(event.target);
+    if (index !== -1) window.history.replaceState(window.history.state, "", `#step-${index + 1}`);
+  });
+  const kept = /^#step-(\d+)$/.exec(window.location.hash);
+  const step = kept ? steps[Number(kept[1]) - 1] : undefined;
+  if (step) activateScope(step);
 }
 
 // ---- thought record ----------------------------------------------------------------------
@@ -570,8 +582,12 @@ function recordPage() {
 
   build();
   applyFinish();
-  if (state.thoughts.length === 0) actions["thought-new"]();
-  else focusThought(0);
+  if (state.thoughts.length === 0) {
+    // An empty first thought to type in. Not an edit: nothing is saved until one is made.
+    state.thoughts.push({ kind: "attempt", text: "", backtrack_to: null });
+    build();
+  }
+  focusThought(0);
 }
 
 if (root?.dataset.page === "grade") gradePage();

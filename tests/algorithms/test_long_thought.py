@@ -331,7 +331,7 @@ def test_render_draft_inserts_reflection_and_backtrack_at_each_wrong_leaf():
         "Let me go back to the beginning and try a different approach.\n\n"
         "Try x = 2.\n\n"
         "So the answer is 4.\n\n"
-        "Wait, the answer 4 doesn't look right. "
+        "Wait, the answer $4$ doesn't look right. "
         "Let me go back to where I was after step 1 and try a different approach.\n\n"
         "3 * 2 = 6, so the answer is 2."
     )
@@ -396,7 +396,7 @@ def test_long_thought_from_a_searched_and_graded_tree():
         "Let me go back to the beginning and try a different approach.\n\n"
         "1\n\n"
         "1.1\n\n"
-        "Wait, the answer 4 doesn't look right. "
+        "Wait, the answer $4$ doesn't look right. "
         "Let me go back to where I was after step 1 and try a different approach.\n\n"
         "1.2"
     )

@@ -87,7 +87,7 @@ def test_every_verdict_a_wrong_answer_and_the_solution():
         "Let me go back to the beginning and try a different approach.\n\n"
         "Adding 2 and 2 gives 4.\n\n"
         "The answer is \\boxed{5}.\n\n"
-        "Wait, the answer 5 doesn't look right. "
+        "Wait, the answer $5$ doesn't look right. "
         "Let me go back to where I was after step 1 and try a different approach.\n\n"
         "The answer is \\boxed{4}."
     )

@@ -68,7 +68,7 @@ def test_every_action_edits_the_tree_and_a_wrong_answer_is_a_dead_end():
         "Let x = 2.\n\n"
         "So x + x = 5.\n\n"
         "Then the answer is 5.\n\n"
-        "Wait, the answer 5 doesn't look right. "
+        "Wait, the answer $5$ doesn't look right. "
         "Let me go back to where I was after step 2 and try a different approach.\n\n"
         "Wait, 2 + 2 is not 5.\n\n"
         "Check: x is 2, so x + x doubles it.\n\n"

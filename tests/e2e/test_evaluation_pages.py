@@ -174,8 +174,10 @@ def test_starting_a_monte_carlo_job_from_the_page(live_server, setup, page_watch
     job = Job.objects.get(project=project, kind=JobKind.MONTE_CARLO)
     assert job.params["trace_ids"] == [t.pk for t in traces[:3]]
     assert (job.params["mode"], job.params["n"]) == ("binary_search", 4)
-    expect(page.locator("h1")).to_have_text(f"Monte-Carlo job #{job.pk}")
-    expect(page.get_by_test_id("rollouts").locator("tbody tr")).to_have_text(["No rollouts yet."])
+    expect(page.locator("h1")).to_have_text(f"Monte-Carlo labels job {job.pk}")
+    # queued (no worker here): the page says so, and will show the rollouts when the job ends
+    expect(page.get_by_test_id("job-phase")).to_have_text("Waiting for a worker to take the job.")
+    expect(page.get_by_test_id("outputs-pending")).to_be_visible()
     # the evaluation page lists the job
     page.goto(f"{live_server.url}/projects/{project.pk}/evaluation/")
     page.click(f"text=#{job.pk}")
@@ -207,6 +209,7 @@ def test_rollouts_page_shows_each_completion_rendered(live_server, setup, page_w
         )
 
     run_monte_carlo(job, policy)
+    Job.objects.filter(pk=job.pk).update(status="succeeded")  # as the task does after the runner
     page = page_watch.page
     log_in(page, live_server.url, "res")
     page.goto(f"{live_server.url}/evaluation/jobs/{job.pk}/rollouts/")

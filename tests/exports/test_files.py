@@ -10,6 +10,7 @@ from django.core.management import call_command
 
 from annotation.core.models import Role
 from annotation.datasets.export.formats import EXPORT_FORMATS
+from annotation.datasets.export.left_out import REASONS
 from annotation.datasets.export.options import ExportOptions
 from annotation.datasets.export.pipeline import EmptyExport, export_to_directory
 from annotation.jobs.models import Job, JobStatus
@@ -110,10 +111,24 @@ def test_manifest_records_counts_hashes_and_every_option(sums, tmp_path):
         "include_unfaithful": False,
         "soft_labels": False,
         "review": "not_rejected",
+        "keep_unlabeled": False,
         "extra": {},
     }
-    assert manifest["skipped"] == {}
     assert [r["labels"] for r in read_jsonl(train)] == [[True, True], [False], [False]]
+    # the left-out trace (the long thought nobody graded) and the two cut rows, with why
+    ids = {name: sums[name].pk for name in ("wrong", "okay", "journey")}
+    assert manifest["left_out"] == {
+        "no_grades": {
+            "count": 1,
+            "why": REASONS["no_grades"],
+            "examples": [f"trace {ids['journey']}"],
+        },
+        "after_error": {
+            "count": 2,
+            "why": REASONS["after_error"],
+            "examples": [f"trace {ids['wrong']}", f"trace {ids['okay']}"],
+        },
+    }
 
 
 def test_held_out_problems_never_appear_in_train(db, tmp_path):
@@ -203,6 +218,42 @@ def test_export_job_keeps_files_in_storage_with_a_manifest(sums, media, client):
     assert client.get(f"/exports/{job_id}/files/other.jsonl").status_code == 404
     page = client.get(f"/projects/{sums['project'].pk}/export/")
     assert b"dpo-train.jsonl" in page.content
+
+
+def test_a_paired_export_job_keeps_the_files_of_both_formats_and_its_page_links_them(
+    sums, media, client
+):
+    # given
+    admin = UserFactory(username="admin-paired")
+    MembershipFactory(project=sums["project"], user=admin, role=Role.ADMIN)
+    client.force_login(admin)
+    # when
+    response = client.post(
+        "/api/exports/",
+        {"project": sums["project"].pk, "format": "sft-paired"},
+        content_type="application/json",
+    )
+    job_id = response.json()["id"]
+    run_job(job_id)
+    # then: the journey and the shortcut files, each downloadable and linked on the page
+    job = Job.objects.get(pk=job_id)
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    assert sorted(job.result["files"]) == [
+        "manifest.json",
+        "sft-journey-train.jsonl",
+        "sft-shortcut-train.jsonl",
+    ]
+    shortcut = job.result["manifest"]["paired"]["splits"]["train"]
+    body = b"".join(
+        client.get(f"/exports/{job_id}/files/sft-shortcut-train.jsonl").streaming_content
+    )
+    assert hashlib.sha256(body).hexdigest() == shortcut["sha256"]
+    page = client.get(f"/exports/{job_id}/")
+    assert [(row["name"], row["split"], row["stored"]) for row in page.context["splits"]] == [
+        ("sft-journey-train.jsonl", "train", True),
+        ("sft-shortcut-train.jsonl", "train", True),
+    ]
+    assert b'href="/exports/%d/files/sft-shortcut-train.jsonl"' % job_id in page.content
 
 
 def test_api_and_page_reject_bad_options_with_the_option_named(sums, client):

@@ -8,6 +8,7 @@ import pytest
 
 from algorithms.pairs import sample_dpo_pairs
 from annotation.datasets.export.formats import EXPORT_FORMATS, hash_seed
+from annotation.datasets.export.left_out import REASONS
 from annotation.datasets.export.options import ExportOptionError, ExportOptions
 from annotation.datasets.export.pipeline import EmptyExport, export_to_directory
 from annotation.datasets.exporter import export_dataset
@@ -212,7 +213,14 @@ def test_dpo_export_gives_every_seed_5_pairs_of_distinct_responses(db, sums, tmp
         chosen = {r["chosen"][0]["content"] for r in mine}
         rejected = {r["rejected"][0]["content"] for r in mine}
         assert (len(mine), len(chosen), len(rejected)) == (5, 5, 5)
-        assert manifest["skipped"] == {"problem_without_incorrect": 1}
+        assert manifest["left_out"] == {
+            "problem_without_incorrect": {
+                "count": 1,
+                "why": REASONS["problem_without_incorrect"],
+                "examples": ["problem test/sums/4"],
+            },
+            "origin": {"count": 1, "why": REASONS["origin"], "examples": ["1 long_thought"]},
+        }
         assert manifest["pairs"] == {"k": 5, "problems_with_fewer": 1}  # sums: 1 pair
 
 
@@ -249,18 +257,18 @@ def test_an_empty_export_of_every_format_fails_naming_why(db, tmp_path, format_n
         (
             "dpo",
             "1 traces read (origins model_sample), none usable; dpo needs an answered correct "
-            "and an answered incorrect sample of the same problem; skipped: "
+            "and an answered incorrect sample of the same problem; left out: "
             "1 problem_without_correct",
         ),
         (
             "sft-shortcut",
             "1 traces read (origins imported, human_solution, model_sample, tree), none usable; "
-            "sft-shortcut needs a correct answer (is_correct true); skipped: 1 not_correct",
+            "sft-shortcut needs a correct answer (is_correct true); left out: 1 not_correct",
         ),
         (
             "trl-stepwise",
             "1 traces read (origins any), none usable; trl-stepwise needs a usable grade on "
-            "every exported step (see the grades option)",
+            "every exported step (see the grades option); left out: 1 no_grades",
         ),
     ],
 )

@@ -69,8 +69,11 @@ def test_exports_carry_current_grades_only(project, regraded):
         (row,) = (row for row in rows if row["labeler"] == "user:ann")
         steps = [s["human_completion"] for s in row["label"]["steps"]]
         assert [s.get("rating") for s in steps] == [-1, None]
-    # the run's score given in the trace is its own row
-    assert [row["labeler"] for row in given_in_trace] == ["user:ann", "prm"]
+    # the run's score given in the trace (a score, no rating) is a row of its own only when
+    # rows without ratings are asked for
+    assert [row["labeler"] for row in given_in_trace] == ["user:ann"]
+    kept = exported(project, "prm800k", keep_unlabeled=True)
+    assert [row["labeler"] for row in kept] == ["user:ann", "prm"]
 
 
 def test_the_api_lists_current_grades_only(client, project, regraded):

@@ -156,7 +156,14 @@ def test_job_page_shows_outputs_beside_their_sources_in_a_fixed_number_of_querie
     page = response.content.decode()
     assert page.count('data-testid="output"') == 3
     assert "Wait, gets more means adding, not multiplying." in page
-    assert "30 tokens in 1.5 s of generation: 20.0 tokens/s" in page
+    # the result as a table with human labels and units
+    for label, value in [
+        ("Tokens generated", "30 tokens"),
+        ("Generation time", "1.5 s"),
+        ("Throughput", "20 tokens/s"),
+    ]:
+        assert f'<th scope="row">{label}</th><td class="numeric">{value}</td>' in page
+    assert ">generation_seconds<" not in page
     assert "10 tokens" in page
 
 

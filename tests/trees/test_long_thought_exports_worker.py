@@ -150,7 +150,7 @@ def test_rewrites_of_two_correct_paths_export_as_journeys_paired_with_their_shor
     journey_start = (
         "Try x = 3.\n\nWait, this doesn't look right: 3 * 3 is 9, not 6. Let me go back to the "
         "beginning and try a different approach.\n\nTry x = 2.\n\nSo the answer is "
-        "$\\boxed{4}$.\n\nWait, the answer 4 doesn't look right. Let me go back to where I was "
+        "$\\boxed{4}$.\n\nWait, the answer $4$ doesn't look right. Let me go back to where I was "
         "after step 1 and try a different approach.\n\n"
     )
     expected_journeys = [
@@ -167,7 +167,9 @@ def test_rewrites_of_two_correct_paths_export_as_journeys_paired_with_their_shor
     )
     # then: exactly the two rewrites of A's correct paths, none rejecting a correct answer
     assert read(tmp_path / "journey" / "sft-journey-train.jsonl") == expected_journeys
-    assert manifest["skipped"] == {"rewrite_failed_fidelity": 1}
+    assert {reason: entry["count"] for reason, entry in manifest["left_out"].items()} == {
+        "rewrite_failed_fidelity": 1
+    }
     with_unfaithful = export_to_directory(
         project=project,
         options=ExportOptions(format="sft-journey", include_unfaithful=True, **scope),
@@ -193,7 +195,7 @@ def test_rewrites_of_two_correct_paths_export_as_journeys_paired_with_their_shor
     assert read(tmp_path / "paired" / f"sft-journey-{other}.jsonl") == []
     assert paired["splits"][split_of_a]["rows"] == paired["paired"]["splits"][split_of_a]["rows"]
     assert paired["paired"]["format"] == "sft-shortcut"
-    assert paired["skipped"] == {
+    assert {reason: entry["count"] for reason, entry in paired["left_out"].items()} == {
         "rewrite_failed_fidelity": 1,
         "problem_without_sft-journey": 1,  # B: its shortcut has no journey to pair with
     }

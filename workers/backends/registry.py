@@ -107,7 +107,22 @@ def configure_caches(*, vllm_entries: int = 1, other_entries: int = 2) -> None:
     model_cache = ModelCache(other_entries)
 
 
-def load_generator(spec: ModelSpec, policy: BackendPolicy | None = None) -> Generator:
+# Called just before a model is actually built (not on a cache hit), e.g. to tell a job's page.
+OnLoad = Callable[[], None] | None
+
+
+def _announced(build: Callable[[], Any], on_load: OnLoad) -> Callable[[], Any]:
+    def load() -> Any:
+        if on_load is not None:
+            on_load()
+        return build()
+
+    return load
+
+
+def load_generator(
+    spec: ModelSpec, policy: BackendPolicy | None = None, *, on_load: OnLoad = None
+) -> Generator:
     """The spec's generator, loaded once; the policy (the operator's; by default nothing
     private and no secrets) is checked first, on every call."""
     policy = _checked(spec, policy)
@@ -115,23 +130,28 @@ def load_generator(spec: ModelSpec, policy: BackendPolicy | None = None) -> Gene
     return cast(
         Generator,
         cache.get_or_load(
-            (spec.cache_key("generator"), policy), lambda: _build_generator(spec, policy)
+            (spec.cache_key("generator"), policy),
+            _announced(lambda: _build_generator(spec, policy), on_load),
         ),
     )
 
 
-def load_scorer(spec: ModelSpec, policy: BackendPolicy | None = None) -> StepScorer:
+def load_scorer(
+    spec: ModelSpec, policy: BackendPolicy | None = None, *, on_load: OnLoad = None
+) -> StepScorer:
     if spec.scorer_head is None:
         raise BackendError(f"model {spec.name!r} has no scorer head configured", retryable=False)
     if spec.scorer_head == "judge":
         from workers.backends.judge_scorer import JudgeScorer
 
-        return JudgeScorer(load_generator(spec, policy), spec.sampling_params())
+        return JudgeScorer(load_generator(spec, policy, on_load=on_load), spec.sampling_params())
     if spec.kind == "vllm" and spec.scorer_head == "qwen-prm":
         _checked(spec, policy)
         return cast(
             StepScorer,
-            vllm_cache.get_or_load(spec.cache_key("scorer"), lambda: _build_vllm_prm(spec)),
+            vllm_cache.get_or_load(
+                spec.cache_key("scorer"), _announced(lambda: _build_vllm_prm(spec), on_load)
+            ),
         )
     if spec.kind != "transformers":
         raise BackendError(
@@ -141,7 +161,10 @@ def load_scorer(spec: ModelSpec, policy: BackendPolicy | None = None) -> StepSco
         )
     _checked(spec, policy)
     return cast(
-        StepScorer, model_cache.get_or_load(spec.cache_key("scorer"), lambda: _build_prm(spec))
+        StepScorer,
+        model_cache.get_or_load(
+            spec.cache_key("scorer"), _announced(lambda: _build_prm(spec), on_load)
+        ),
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +20,7 @@ from annotation.grading.services import Score, judge_source, model_run_source, r
 from annotation.jobs.models import Job
 from annotation.jobs.params import ModelSnapshot
 from annotation.jobs.runners import ChunkStats, Work
-from annotation.jobs.services import report_progress
+from annotation.jobs.services import current_job, report_progress, set_phase
 from annotation.problems import services as problems
 from annotation.problems.models import Problem, Trace
 from annotation.problems.tree import place_steps
@@ -68,19 +69,51 @@ def _configure_caches() -> None:
         _caches_configured = True
 
 
+def loading_phase(snapshot: ModelSnapshot, role: str) -> str:
+    """What a job's page says while a model is loaded for it."""
+    if snapshot.kind == "vllm":
+        return (
+            f"Starting the vLLM engine for the {role} {snapshot.label} "
+            "(loading the weights, then warming up)"
+        )
+    if snapshot.kind == "openai":
+        return f"Connecting to the {role} {snapshot.label} at its endpoint"
+    return f"Loading the {role} {snapshot.label} (transformers)"
+
+
+@contextmanager
+def announced(snapshot: ModelSnapshot, role: str) -> Iterator[Callable[[], None]]:
+    """An on_load hook for the registry: the job's phase while the model loads (a cache hit
+    writes nothing), then "loaded" until the job's next progress report clears it."""
+    job = current_job()
+    loaded = False
+
+    def on_load() -> None:
+        nonlocal loaded
+        loaded = True
+        if job is not None:
+            set_phase(job, loading_phase(snapshot, role))
+
+    yield on_load
+    if loaded and job is not None:
+        set_phase(job, f"The {role} {snapshot.label} is loaded; working on the first items")
+
+
 def load_generator(snapshot: ModelSnapshot) -> Generator:
     """The generator of a job's model, loaded on first use and kept by the worker."""
     from workers.backends.registry import load_generator as load
 
     _configure_caches()
-    return load(model_spec(snapshot), backend_policy())
+    with announced(snapshot, "model") as on_load:
+        return load(model_spec(snapshot), backend_policy(), on_load=on_load)
 
 
 def load_scorer(snapshot: ModelSnapshot) -> StepScorer:
     from workers.backends.registry import load_scorer as load
 
     _configure_caches()
-    return load(model_spec(snapshot), backend_policy())
+    with announced(snapshot, "scorer") as on_load:
+        return load(model_spec(snapshot), backend_policy(), on_load=on_load)
 
 
 def generate(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -12,6 +13,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+# A request's timeout in tests: a guard against a hung server, not a measure of speed (the
+# server is warmed up before anything is timed, and a loaded machine may still be slow).
+REQUEST_TIMEOUT_S = 600
 
 # On CPU vLLM sizes its KV cache from free RAM unless told; eager mode skips graph warm-up.
 CPU_ENGINE_OPTIONS: dict[str, Any] = {
@@ -41,13 +46,30 @@ def _wait_for_health(url: str, server: subprocess.Popen[bytes], timeout_s: float
     raise RuntimeError(f"vLLM api_server did not answer {url} within {timeout_s} s")
 
 
+def _warm_up(
+    base_url: str, served_name: str, server: subprocess.Popen[bytes], timeout_s: float
+) -> None:
+    """One tiny completion before anyone times a request: the first one after start-up pays
+    for the engine's warm-up, which on a loaded machine takes longer than a request's timeout."""
+    body = json.dumps({"model": served_name, "prompt": "warm up", "max_tokens": 1}).encode()
+    request = urllib.request.Request(
+        f"{base_url}/completions", data=body, headers={"Content-Type": "application/json"}
+    )
+    if server.poll() is not None:
+        raise RuntimeError(f"vLLM api_server exited with code {server.returncode}")
+    with urllib.request.urlopen(request, timeout=timeout_s) as response:
+        if response.status != 200:
+            raise RuntimeError(f"vLLM api_server answered the warm-up with {response.status}")
+
+
 @contextmanager
 def openai_compatible_server(
     model_path: str | Path, served_name: str, log_path: Path, *, timeout_s: float = 180
 ) -> Iterator[str]:
     """Serve `model_path` with vLLM's OpenAI-compatible api_server on a free loopback port.
 
-    Yields the base URL (http://127.0.0.1:<port>/v1); stops the server on exit.
+    Yields the base URL (http://127.0.0.1:<port>/v1) once the server is up and has answered
+    one completion; stops the server on exit.
     """
     port = free_port()
     command = [
@@ -63,11 +85,13 @@ def openai_compatible_server(
     with log_path.open("wb") as log:
         server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         try:
+            base_url = f"http://127.0.0.1:{port}/v1"
             try:
                 _wait_for_health(f"http://127.0.0.1:{port}/health", server, timeout_s)
-            except RuntimeError as error:
+                _warm_up(base_url, served_name, server, timeout_s)
+            except (RuntimeError, OSError) as error:
                 raise RuntimeError(f"{error}; log tail:\n{log_path.read_text()[-4000:]}") from error
-            yield f"http://127.0.0.1:{port}/v1"
+            yield base_url
         finally:
             server.terminate()
             try:

@@ -2,8 +2,9 @@
 
 Formats that carry labels per step use selection.step_labels, so the 0-rating mapping, the
 grade choice, the agreement threshold and what happens after the first error are the same
-for every format. A row function returns None for a trace it cannot export (counted as
-skipped in the manifest).
+for every format. A row function returns Skip(reason) for a trace it cannot export, and a
+group format tallies the traces and problems it leaves out: both are counted by reason in the
+manifest's left_out (see left_out.py).
 """
 
 from collections import Counter
@@ -13,24 +14,15 @@ from typing import Any
 
 from algorithms.pairs import sample_dpo_pairs
 from algorithms.prm_inputs import qwen_prm_messages
+from annotation.datasets.export.left_out import Skip, Tally
 from annotation.datasets.export.options import ExportOptions
-from annotation.datasets.export.selection import soft_step_labels, step_labels
+from annotation.datasets.export.selection import soft_step_labels, step_labels, unlabelled_reason
 from annotation.datasets.formats import gsm8k, math, math_shepherd, prm800k, processbench
 from annotation.problems.models import Origin, Problem
 from annotation.problems.selectors import TraceView
 
 Row = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Skip:
-    """A trace (or a problem) a format leaves out, and why: counted by reason in the
-    manifest's ``skipped``."""
-
-    reason: str
-
-
-TraceRow = Callable[[TraceView, ExportOptions], Row | Skip | None]
+TraceRow = Callable[[TraceView, ExportOptions], Row | Skip]
 Counts = Counter[str]
 OPENR_STEP_TAG = "\n\n\n\n\n"  # MATH-APS ends each step of `process` with this tag
 # Solutions that go straight to the answer, versus journeys with their detours.
@@ -56,10 +48,10 @@ class TraceFormat:
 
 @dataclass(frozen=True)
 class GroupFormat:
-    """Rows made from all the traces of one problem (DPO pairs); skipped problems are
-    counted in ``counts`` by reason."""
+    """Rows made from all the traces of one problem (DPO pairs); the traces and problems it
+    leaves out are tallied in ``left_out`` by reason, other figures in ``counts``."""
 
-    rows: Callable[[Problem, list[TraceView], ExportOptions, Counts], Iterator[Row]]
+    rows: Callable[[Problem, list[TraceView], ExportOptions, Counts, Tally], Iterator[Row]]
     origins: tuple[str, ...] | None = None
     after_error: str = "keep"
     needs: str = ""
@@ -95,19 +87,19 @@ ExportFormat = TraceFormat | GroupFormat | ProblemFormat | PairedFormat
 # PRM formats ----------------------------------------------------------------------------
 
 
-def _labelled(view: TraceView, options: ExportOptions) -> tuple[list[str], list[bool]] | None:
+def _labelled(view: TraceView, options: ExportOptions) -> tuple[list[str], list[bool]] | Skip:
     labels = step_labels(view, options)
     if labels is None:
-        return None
+        return Skip(unlabelled_reason(view, options))
     return [step.text for step in view.path[: len(labels)]], labels
 
 
-def trl_stepwise_row(view: TraceView, options: ExportOptions) -> Row | None:
+def trl_stepwise_row(view: TraceView, options: ExportOptions) -> Row | Skip:
     """TRL's stepwise supervision: {prompt, completions, labels}; with soft_labels each label
     is P(good) in [0, 1]."""
     labelled = _labelled(view, options)
-    if labelled is None:
-        return None
+    if isinstance(labelled, Skip):
+        return labelled
     texts, labels = labelled
     soft = soft_step_labels(view, options) if options.soft_labels else None
     return {
@@ -117,11 +109,11 @@ def trl_stepwise_row(view: TraceView, options: ExportOptions) -> Row | None:
     }
 
 
-def openr_row(view: TraceView, options: ExportOptions) -> Row | None:
+def openr_row(view: TraceView, options: ExportOptions) -> Row | Skip:
     """OpenR (MATH-APS): {question, process, label}, each step ending with the step tag."""
     labelled = _labelled(view, options)
-    if labelled is None:
-        return None
+    if isinstance(labelled, Skip):
+        return labelled
     texts, labels = labelled
     return {
         "question": view.trace.problem.text,
@@ -130,12 +122,12 @@ def openr_row(view: TraceView, options: ExportOptions) -> Row | None:
     }
 
 
-def qwen_prm_row(view: TraceView, options: ExportOptions) -> Row | None:
+def qwen_prm_row(view: TraceView, options: ExportOptions) -> Row | Skip:
     """Qwen2.5-Math-PRM: chat messages, the assistant turn's steps each followed by <extra_0>;
     `labels` holds 1 (good) or 0 (bad) per separator."""
     labelled = _labelled(view, options)
-    if labelled is None:
-        return None
+    if isinstance(labelled, Skip):
+        return labelled
     texts, labels = labelled
     return {
         "messages": qwen_prm_messages(view.trace.problem.text, texts),
@@ -143,21 +135,28 @@ def qwen_prm_row(view: TraceView, options: ExportOptions) -> Row | None:
     }
 
 
-def math_shepherd_row(view: TraceView, options: ExportOptions) -> Row | None:
+def math_shepherd_row(view: TraceView, options: ExportOptions) -> Row | Skip:
     labels = step_labels(view, options)
     if labels is None:
-        return None
+        return Skip(unlabelled_reason(view, options))
     row = math_shepherd.export_row(view, labels)
     if options.soft_labels:
         row["soft_labels"] = soft_step_labels(view, options)
     return row
 
 
-def prm800k_row(view: TraceView, options: ExportOptions) -> Row | None:
+def prm800k_row(view: TraceView, options: ExportOptions) -> Row | Skip:
+    """Imported PRM800K rows round-trip as they are; a native trace nobody rated (no labeler,
+    or no rating on any step: a model sample, an ungraded record) is left out unless
+    keep_unlabeled, since a label row without labels trains nothing."""
+    if not options.keep_unlabeled and "prm800k" not in view.trace.metadata:
+        rated = any(s.grade is not None and s.grade.rating is not None for s in view.steps)
+        if view.grader_name is None or not rated:
+            return Skip("no_labeler_or_ratings")
     return prm800k.export_row(view)
 
 
-def processbench_row(view: TraceView, options: ExportOptions) -> Row | None:
+def processbench_row(view: TraceView, options: ExportOptions) -> Row | Skip:
     return processbench.export_row(view)
 
 
@@ -193,7 +192,7 @@ def _chat(view: TraceView, text: str) -> Row:
     }
 
 
-def sft_shortcut_row(view: TraceView, options: ExportOptions) -> Row | Skip | None:
+def sft_shortcut_row(view: TraceView, options: ExportOptions) -> Row | Skip:
     """Correct solution paths only (is_correct true), as chat messages."""
     if view.trace.is_correct is not True:
         return Skip("not_correct")
@@ -201,7 +200,7 @@ def sft_shortcut_row(view: TraceView, options: ExportOptions) -> Row | Skip | No
     return _chat(view, text) if text is not None else Skip("no_final_answer")
 
 
-def sft_journey_row(view: TraceView, options: ExportOptions) -> Row | Skip | None:
+def sft_journey_row(view: TraceView, options: ExportOptions) -> Row | Skip:
     """Long thoughts and expansions with every attempt, reflection and backtrack on their path,
     ending with the final answer; traces known to be wrong are left out, and so are rewrites
     that failed their fidelity check unless options.include_unfaithful."""
@@ -215,7 +214,11 @@ def sft_journey_row(view: TraceView, options: ExportOptions) -> Row | Skip | Non
 
 
 def dpo_rows(
-    problem: Problem, views: list[TraceView], options: ExportOptions, counts: Counts
+    problem: Problem,
+    views: list[TraceView],
+    options: ExportOptions,
+    counts: Counts,
+    left_out: Tally,
 ) -> Iterator[Row]:
     """The recipe's pairs: up to ``pairs_per_problem`` distinct correct and as many distinct
     incorrect responses of one problem, paired one to one (seeded per problem). The prompt is
@@ -224,10 +227,12 @@ def dpo_rows(
     answered = [(view, text) for view, text in texts if text is not None]
     correct = [item for item in answered if item[0].trace.is_correct is True]
     incorrect = [item for item in answered if item[0].trace.is_correct is False]
-    counts["skipped:response_without_answer"] += len(texts) - len(answered)
+    for view, text in texts:
+        if text is None:
+            left_out.add("response_without_answer", f"trace {view.trace.pk}")
     if not correct or not incorrect:
         reason = "problem_without_correct" if not correct else "problem_without_incorrect"
-        counts[f"skipped:{reason}"] += 1
+        left_out.add(reason, f"problem {problem.external_id}")
         return
     seed = hash_seed(options.seed, problem.external_id)
     pairs = sample_dpo_pairs(
@@ -274,3 +279,8 @@ EXPORT_FORMATS: dict[str, ExportFormat] = {
     math.NAME: ProblemFormat(math.export_row),
     gsm8k.NAME: ProblemFormat(gsm8k.export_row),
 }
+
+# The formats whose rows follow selection.step_labels, so after_error cuts their rows.
+LABELLED_ROWS: frozenset[TraceRow] = frozenset(
+    {trl_stepwise_row, openr_row, qwen_prm_row, math_shepherd_row}
+)

@@ -25,7 +25,9 @@ def run_export(job: Job) -> dict[str, object]:
         )
         storage = job.output_file.storage
         stored: dict[str, str] = {}
-        names = [split["name"] for split in manifest["splits"].values()] + [MANIFEST_NAME]
+        paired = (manifest.get("paired") or {}).get("splits", {})  # sft-paired: the other side
+        names = [split["name"] for split in [*manifest["splits"].values(), *paired.values()]]
+        names.append(MANIFEST_NAME)
         for name in names:
             with (directory / name).open("rb") as handle:
                 stored[name] = storage.save(f"exports/{job.pk}/{name}", File(handle, name=name))

@@ -72,6 +72,8 @@ class ExportOptions:
     # People's work by its review: accepted only, not rejected, or all (see
     # annotation/workspace/review_filter.py)
     review: ReviewFilter = "not_rejected"
+    # prm800k: also write native traces nobody rated (labeler and ratings null)
+    keep_unlabeled: bool = False
     extra: dict[str, Any] = field(default_factory=dict)  # reserved for format-specific options
 
     def __post_init__(self) -> None:

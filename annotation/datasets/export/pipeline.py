@@ -13,22 +13,30 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Count
 from django.utils import timezone
 
 from annotation.core.models import Project
 from annotation.datasets.export.files import FileInfo, RowSink, open_sink
 from annotation.datasets.export.formats import (
     EXPORT_FORMATS,
+    LABELLED_ROWS,
     GroupFormat,
     PairedFormat,
     ProblemFormat,
     Row,
-    Skip,
     TraceFormat,
 )
+from annotation.datasets.export.left_out import Skip, Tally
 from annotation.datasets.export.options import SCHEMA_VERSION, ExportOptionError, ExportOptions
-from annotation.datasets.export.selection import Splitter, count_traces, iter_trace_views
-from annotation.problems.models import Problem
+from annotation.datasets.export.selection import (
+    Splitter,
+    count_traces,
+    iter_trace_views,
+    scoped_traces,
+    step_labels,
+)
+from annotation.problems.models import Origin, Problem
 from annotation.problems.selectors import TraceView
 
 MANIFEST_NAME = "manifest.json"
@@ -61,15 +69,22 @@ def export_to_directory(
         for split in splitter.names
     }
     counts: Counter[str] = Counter()
+    left_out = Tally()
     try:
         if isinstance(fmt, PairedFormat):
             for split, name, row in iter_paired_rows(
-                project, options, fmt, splitter, counts, chunk_size, on_progress
+                project, options, fmt, splitter, counts, left_out, chunk_size, on_progress
             ):
                 sinks[(name, split)].write(row)
         else:
             for split, row in iter_rows(
-                project, options, splitter, counts, chunk_size=chunk_size, on_progress=on_progress
+                project,
+                options,
+                splitter,
+                counts,
+                chunk_size=chunk_size,
+                on_progress=on_progress,
+                left_out=left_out,
             ):
                 sinks[(options.format, split)].write(row)
     finally:
@@ -77,12 +92,13 @@ def export_to_directory(
     if not any(info.rows for info in files.values()):
         for info in files.values():
             (directory / info.name).unlink(missing_ok=True)
-        raise EmptyExport(empty_reason(options, counts))
+        raise EmptyExport(empty_reason(options, counts, left_out))
     manifest = build_manifest(
         project,
         options,
         {split: info for (name, split), info in files.items() if name == formats[-1]},
         counts,
+        left_out,
     )
     if isinstance(fmt, PairedFormat):
         manifest["paired"] = {
@@ -101,7 +117,7 @@ class EmptyExport(ExportOptionError):
     """The options select no row; the message says what was read and why nothing was kept."""
 
 
-def empty_reason(options: ExportOptions, counts: Counter[str]) -> str:
+def empty_reason(options: ExportOptions, counts: Counter[str], left_out: Tally) -> str:
     fmt = EXPORT_FORMATS[options.format]
     if isinstance(fmt, ProblemFormat):
         return "the export has no rows: the project has no problems"
@@ -114,21 +130,14 @@ def empty_reason(options: ExportOptions, counts: Counter[str]) -> str:
         scope.append(f"kinds {', '.join(options.kinds)}")
     if not counts["traces_read"]:
         return f"the export has no rows: no trace matches {'; '.join(scope)}"
-    reasons = ", ".join(f"{count} {reason}" for reason, count in sorted(skipped(counts).items()))
+    reasons = ", ".join(
+        f"{entry['count']} {reason}" for reason, entry in left_out.as_manifest().items()
+    )
     return (
         f"the export has no rows: {counts['traces_read']} traces read ({'; '.join(scope)}), "
         f"none usable; {options.format} needs {fmt.needs}"
-        + (f"; skipped: {reasons}" if reasons else "")
+        + (f"; left out: {reasons}" if reasons else "")
     )
-
-
-def skipped(counts: Counter[str]) -> dict[str, int]:
-    """What was left out, by reason (traces, or problems for dpo and paired exports)."""
-    return {
-        key.removeprefix("skipped:"): count
-        for key, count in counts.items()
-        if key.startswith("skipped:") and count
-    }
 
 
 def iter_rows(
@@ -139,9 +148,12 @@ def iter_rows(
     *,
     chunk_size: int = 1000,
     on_progress: Progress | None = None,
+    left_out: Tally | None = None,
 ) -> Iterator[tuple[str, Row]]:
-    """(split, row) pairs of the export, with what was read and skipped tallied in `counts`."""
+    """(split, row) pairs of the export, with what was read tallied in `counts` and what was
+    left out, and why, in `left_out`."""
     fmt = EXPORT_FORMATS[options.format]
+    left_out = left_out if left_out is not None else Tally()
     if isinstance(fmt, PairedFormat):
         raise ExportOptionError(
             f"format: {options.format} writes two files; export it into a directory"
@@ -149,21 +161,24 @@ def iter_rows(
     if isinstance(fmt, ProblemFormat):
         rows = _problem_rows(project, fmt, chunk_size, counts, on_progress)
     else:
+        _origins_not_read(project, options, options.resolved_origins, left_out)
         views = _views(project, options, chunk_size, counts, on_progress)
         rows = (
-            _trace_rows(views, fmt, options, counts)
+            _trace_rows(views, fmt, options, counts, left_out)
             if isinstance(fmt, TraceFormat)
-            else _group_rows(views, fmt, options, counts)
+            else _group_rows(views, fmt, options, counts, left_out)
         )
     kept = _Deduper() if options.dedupe else None
     last_problem: dict[str, int] = {}
     for problem, row in rows:
         if kept is not None and not kept.first(problem.pk, row):
             counts["duplicates_removed"] += 1
+            left_out.add("duplicate", f"problem {problem.external_id}")
             continue
         split = splitter.split_of(problem)
         if splitter.is_held_out(problem):
             counts["held_out_rows"] += 1
+            left_out.add("held_out", f"problem {problem.external_id}")
         counts[f"rows:{split}"] += 1
         if last_problem.get(split) != problem.pk:
             counts[f"problems:{split}"] += 1
@@ -182,40 +197,75 @@ def _views(
     total = count_traces(project, options) if on_progress else None
     for chunk in iter_trace_views(project, options, chunk_size=chunk_size, origins=origins):
         yield from chunk
-        counts["traces_read"] += len(chunk)
+        # a trace comes once per source that graded in it: count traces, not views
+        counts["traces_read"] += len({view.trace.pk for view in chunk})
         if on_progress:
             on_progress(counts["traces_read"], total)
 
 
 def _trace_rows(
-    views: Iterator[TraceView], fmt: TraceFormat, options: ExportOptions, counts: Counter[str]
+    views: Iterator[TraceView],
+    fmt: TraceFormat,
+    options: ExportOptions,
+    counts: Counter[str],
+    left_out: Tally,
 ) -> Iterator[tuple[Problem, Row]]:
-    for view, row in _view_rows(views, fmt, options, counts):
+    for view, row in _view_rows(views, fmt, options, counts, left_out):
         yield view.trace.problem, row
 
 
 def _view_rows(
-    views: Iterator[TraceView], fmt: TraceFormat, options: ExportOptions, counts: Counter[str]
+    views: Iterator[TraceView],
+    fmt: TraceFormat,
+    options: ExportOptions,
+    counts: Counter[str],
+    left_out: Tally,
 ) -> Iterator[tuple[TraceView, Row]]:
+    cuts = fmt.row in LABELLED_ROWS and options.resolved_after_error == "drop"
     for view in views:
         row = fmt.row(view, options)
-        if row is None or isinstance(row, Skip):
+        if isinstance(row, Skip):
             counts["traces_skipped"] += 1
-            if row is not None:
-                counts[f"skipped:{row.reason}"] += 1
+            left_out.add(row.reason, f"trace {view.trace.pk}")
             continue
+        if cuts and len(step_labels(view, options) or ()) < len(view.path):
+            left_out.add("after_error", f"trace {view.trace.pk}")
         yield view, row
 
 
+def _origins_not_read(
+    project: Project, options: ExportOptions, origins: tuple[str, ...] | None, left_out: Tally
+) -> None:
+    """Tally, per origin, the traces the export's scope (jobs, tree round, kinds, review) takes
+    but whose origin it does not read."""
+    if origins is None:
+        return
+    not_read = (
+        scoped_traces(project, options, origins=tuple(Origin.values))
+        .exclude(origin__in=origins)
+        .values_list("origin")
+        .annotate(n=Count("id"))
+        .order_by("origin")
+    )
+    for origin, n in not_read:
+        left_out.add("origin", f"{n} {origin}", count=n)
+
+
 def _group_rows(
-    views: Iterator[TraceView], fmt: GroupFormat, options: ExportOptions, counts: Counter[str]
+    views: Iterator[TraceView],
+    fmt: GroupFormat,
+    options: ExportOptions,
+    counts: Counter[str],
+    left_out: Tally,
 ) -> Iterator[tuple[Problem, Row]]:
     """Rows from each problem's traces; traces come ordered by problem, so only the current
     problem's traces are held."""
     for _, group in groupby(views, key=lambda view: view.trace.problem_id):
         views_of_problem = list(group)
         problem = views_of_problem[0].trace.problem
-        yield from ((problem, row) for row in fmt.rows(problem, views_of_problem, options, counts))
+        yield from (
+            (problem, row) for row in fmt.rows(problem, views_of_problem, options, counts, left_out)
+        )
 
 
 # Paired exports ------------------------------------------------------------------------------
@@ -229,13 +279,17 @@ def iter_paired_rows(
     fmt: PairedFormat,
     splitter: Splitter,
     counts: Counter[str],
+    left_out: Tally,
     chunk_size: int,
     on_progress: Progress | None,
 ) -> Iterator[tuple[str, str, Row]]:
     """(split, format name, row) of both formats, for the problems both have rows for: as many
-    rows of each as both have. Problems one side lacks are counted in ``skipped``."""
+    rows of each as both have. Problems one side lacks are tallied in ``left_out``."""
     first_format, second_format = EXPORT_FORMATS[fmt.first], EXPORT_FORMATS[fmt.second]
     assert isinstance(first_format, TraceFormat) and isinstance(second_format, TraceFormat)
+    if first_format.origins is not None and options.resolved_origins is not None:
+        read = (*first_format.origins, *options.resolved_origins)
+        _origins_not_read(project, options, read, left_out)
     first_views = _views(
         project,
         replace(options, kinds=()),
@@ -245,22 +299,23 @@ def iter_paired_rows(
         origins=first_format.origins,
     )
     second_views = _views(project, options, chunk_size, counts, on_progress)
-    first = _problem_groups(_view_rows(first_views, first_format, options, counts))
-    second = _problem_groups(_view_rows(second_views, second_format, options, counts))
+    first = _problem_groups(_view_rows(first_views, first_format, options, counts, left_out))
+    second = _problem_groups(_view_rows(second_views, second_format, options, counts, left_out))
     a, b = next(first, None), next(second, None)
     while a is not None or b is not None:
         if b is None or (a is not None and a[0].pk < b[0].pk):
             assert a is not None
-            counts[f"skipped:problem_without_{fmt.second}"] += 1
+            left_out.add(f"problem_without_{fmt.second}", f"problem {a[0].external_id}")
             a = next(first, None)
             continue
         if a is None or b[0].pk < a[0].pk:
-            counts[f"skipped:problem_without_{fmt.first}"] += 1
+            left_out.add(f"problem_without_{fmt.first}", f"problem {b[0].external_id}")
             b = next(second, None)
             continue
         problem = a[0]
         pairs = _matched(a[1], b[1])
-        counts["skipped:unpaired_row"] += len(a[1]) + len(b[1]) - 2 * len(pairs)
+        if unpaired := len(a[1]) + len(b[1]) - 2 * len(pairs):
+            left_out.add("unpaired_row", f"problem {problem.external_id}", count=unpaired)
         if pairs:
             split = splitter.split_of(problem)
             counts[f"problems:{split}"] += 1
@@ -337,7 +392,11 @@ class _Deduper:
 
 
 def build_manifest(
-    project: Project, options: ExportOptions, files: dict[str, FileInfo], counts: Counter[str]
+    project: Project,
+    options: ExportOptions,
+    files: dict[str, FileInfo],
+    counts: Counter[str],
+    left_out: Tally | None = None,
 ) -> dict[str, Any]:
     return {
         "schema_version": SCHEMA_VERSION,
@@ -359,7 +418,8 @@ def build_manifest(
             "duplicates_removed": counts["duplicates_removed"],
             "held_out_rows": counts["held_out_rows"],
         },
-        "skipped": skipped(counts),
+        # what was left out and why: {reason: {count, why, examples}} (left_out.py)
+        "left_out": (left_out or Tally()).as_manifest(),
         **(
             {
                 "pairs": {

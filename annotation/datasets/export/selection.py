@@ -283,6 +283,14 @@ def soft_step_labels(view: TraceView, options: ExportOptions) -> list[float] | N
     return soft
 
 
+def unlabelled_reason(view: TraceView, options: ExportOptions) -> str:
+    """Why step_labels found no labels (a Skip reason): a step without a grade from the
+    chosen source, or one whose combined grade agrees too little."""
+    if any(step.grade is None for step in view.path) or not view.path:
+        return "no_grades"
+    return "low_agreement"
+
+
 # Splits ---------------------------------------------------------------------------------
 
 

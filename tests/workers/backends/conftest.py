@@ -10,7 +10,11 @@ import pytest
 
 from tests.support.endpoints import LOOPBACK_POLICY
 from workers.testing.tiny_models import build_tiny_causal_lm, build_tiny_prm
-from workers.testing.vllm_cpu import CPU_ENGINE_OPTIONS, openai_compatible_server
+from workers.testing.vllm_cpu import (
+    CPU_ENGINE_OPTIONS,
+    REQUEST_TIMEOUT_S,
+    openai_compatible_server,
+)
 
 SERVED_MODEL_NAME = "tiny-lm"
 
@@ -55,4 +59,6 @@ def openai_generator(tiny_lm_path: Path, tmp_path_factory: pytest.TempPathFactor
 
     log_path = tmp_path_factory.mktemp("vllm-serve") / "server.log"
     with openai_compatible_server(tiny_lm_path, SERVED_MODEL_NAME, log_path) as base_url:
-        yield OpenAIGenerator(base_url, SERVED_MODEL_NAME, timeout_s=30, policy=LOOPBACK_POLICY)
+        yield OpenAIGenerator(
+            base_url, SERVED_MODEL_NAME, timeout_s=REQUEST_TIMEOUT_S, policy=LOOPBACK_POLICY
+        )

@@ -8,7 +8,7 @@ from algorithms.sampling import SamplingParams
 from tests.support.endpoints import LOOPBACK_POLICY
 from workers.backends.base import BackendError
 from workers.backends.openai_generator import OpenAIGenerator
-from workers.testing.vllm_cpu import free_port, plain_word_in
+from workers.testing.vllm_cpu import REQUEST_TIMEOUT_S, free_port, plain_word_in
 
 pytestmark = pytest.mark.models
 
@@ -66,7 +66,9 @@ def test_chat_completions_match_completions_of_the_rendered_template(
 
 def test_unknown_model_name_is_not_retryable(openai_generator: OpenAIGenerator) -> None:
     base_url = str(openai_generator.client.base_url)
-    generator = OpenAIGenerator(base_url, "no-such-model", timeout_s=30, policy=LOOPBACK_POLICY)
+    generator = OpenAIGenerator(
+        base_url, "no-such-model", timeout_s=REQUEST_TIMEOUT_S, policy=LOOPBACK_POLICY
+    )
 
     with pytest.raises(BackendError, match=r"rejected the request \(404\)") as caught:
         generator.generate(PROMPTS, SamplingParams(max_tokens=4))

@@ -72,10 +72,13 @@ def test_spec_sampling_defaults_merge_with_overrides() -> None:
 def test_generator_is_loaded_once_and_reused(tiny_lm_path: Path, fresh_caches: None) -> None:
     spec = ModelSpec(name="tiny", kind="transformers", path_or_endpoint=str(tiny_lm_path))
 
-    first = load_generator(spec)
+    loads: list[str] = []
+
+    first = load_generator(spec, on_load=lambda: loads.append("loading"))
 
     assert isinstance(first, TransformersGenerator)
-    assert load_generator(spec) is first
+    assert load_generator(spec, on_load=lambda: loads.append("again")) is first
+    assert loads == ["loading"]  # the hook runs before a real load, not on a cache hit
 
 
 @pytest.mark.models

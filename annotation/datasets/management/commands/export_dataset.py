@@ -76,6 +76,11 @@ class Command(BaseCommand):
             choices=["accepted", "not_rejected", "all"],
             help="People's work by its review (default: all but rejected work).",
         )
+        parser.add_argument(
+            "--keep-unlabeled",
+            action="store_true",
+            help="prm800k: also write traces nobody rated (labeler and ratings null).",
+        )
         parser.add_argument("--chunk-size", type=int, default=1000)
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -109,6 +114,7 @@ class Command(BaseCommand):
                 include_unfaithful=options["include_unfaithful"],
                 soft_labels=options["soft"],
                 review=options["review"],
+                keep_unlabeled=options["keep_unlabeled"],
             )
             manifest = export_to_directory(
                 project=project,
@@ -122,3 +128,5 @@ class Command(BaseCommand):
             self.stdout.write(f"{split}: {info['rows']} rows in {options['out'] / info['name']}")
         self.stdout.write(f"manifest: {options['out'] / MANIFEST_NAME}")
         self.stdout.write(json.dumps(manifest["counts"]))
+        for reason, entry in manifest["left_out"].items():
+            self.stdout.write(f"left out ({reason}): {entry['count']}: {entry['why']}")

@@ -1,11 +1,13 @@
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
 from annotation.core.models import Membership, Project, Role
+from annotation.datasets.demo_content import demo_content
 from annotation.datasets.importer import import_dataset
 
 DEMO_DIR = Path(__file__).resolve().parents[2] / "demo"
@@ -27,6 +29,17 @@ Grade every step **in the context of the steps before it**:
 
 Mark *unsure* when you cannot decide. Math renders like $\\frac{a}{b}$.
 """
+RECORD_GUIDELINES = """\
+Write down **every** thought as you solve the problem for the first time, in order:
+
+- an *attempt* for each try, right or wrong;
+- a *reflection* when you check or doubt what you did;
+- a *backtrack* when you abandon an earlier thought (say why), then a *correction*;
+- an *explanation* for the common-sense facts you would normally leave unsaid;
+- a *conclusion* with the final answer, e.g. $\\boxed{42}$.
+
+Do not tidy up afterwards: the detours are what the data is for.
+"""
 
 
 def demo_password(username: str) -> str:
@@ -34,14 +47,34 @@ def demo_password(username: str) -> str:
 
 
 class Command(BaseCommand):
-    help = "Create the demo project, its problems and one user per role (idempotent)."
+    help = (
+        "Create the demo project, its problems, one user per role, the tiny demo model's "
+        "configs and a demo round (idempotent)."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--model-dir",
+            type=Path,
+            default=settings.VAR_DIR / "demo-model",
+            help="The demo model's directory (built by `python -m workers.demo_model DIR`).",
+        )
 
     @transaction.atomic
     def handle(self, *args: Any, **options: Any) -> None:
         project, _ = Project.objects.get_or_create(
-            name=DEMO_PROJECT, defaults={"guidelines": GUIDELINES, "overlap": 2}
+            name=DEMO_PROJECT,
+            defaults={
+                "guidelines": GUIDELINES,
+                "record_guidelines": RECORD_GUIDELINES,
+                "overlap": 2,
+            },
         )
+        if not project.record_guidelines:
+            project.record_guidelines = RECORD_GUIDELINES
+            project.save(update_fields=["record_guidelines"])
         users = get_user_model()
+        people = {}
         for username, role in DEMO_USERS:
             user, created = users.objects.get_or_create(
                 username=username, defaults={"is_staff": role == Role.ADMIN}
@@ -51,7 +84,24 @@ class Command(BaseCommand):
                 user.is_superuser = role == Role.ADMIN
                 user.save()
             Membership.objects.get_or_create(project=project, user=user, defaults={"role": role})
+            people[username] = user
         for name, format_name in [("problems.jsonl", "math"), ("solutions.jsonl", "processbench")]:
             with (DEMO_DIR / name).open("rb") as stream:
                 import_dataset(project=project, format_name=format_name, stream=stream)
+        model_dir: Path = options["model_dir"]
+        content = demo_content(
+            project=project,
+            researcher=people["researcher"],
+            annotator=people["annotator"],
+            model_dir=model_dir,
+        )
         self.stdout.write(f"Demo project {DEMO_PROJECT!r} is ready.")
+        self.stdout.write(
+            f"Demo models {content.generator.name!r} and {content.scorer.name!r} read "
+            f"{content.generator.path_or_endpoint} (tiny, random weights: their text is noise)."
+        )
+        if not (model_dir / "config.json").is_file():
+            self.stderr.write(
+                f"No model in {model_dir} yet: build it with "
+                f"`.venv/bin/python -m workers.demo_model {model_dir}` (make run does)."
+            )
