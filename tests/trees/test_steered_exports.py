@@ -67,7 +67,7 @@ def test_sft_journey_scoped_to_a_methods_kind(problem, jobs, tmp_path):
     dialogues_only = ExportOptions(format="sft-journey", kinds=("policy_critic",))
     # then: the solved loop's long thought; the unsolved one is known to be wrong
     assert read(tmp_path / "both" / "sft-journey-train.jsonl") == [chat(problem.text, SOLVED)]
-    assert both["skipped"] == {"wrong_answer": 1}
+    assert {reason: n["count"] for reason, n in both["left_out"].items()} == {"wrong_answer": 1}
     with pytest.raises(EmptyExport, match="the export has no rows"):
         export_to_directory(
             project=problem.project, options=dialogues_only, directory=tmp_path / "none"

@@ -158,7 +158,7 @@ def test_a_proposal_critique_job_stores_each_loop_as_a_tree_and_a_long_thought(l
         ("conclusion", "It is x three times."),
         (
             "reflection",
-            "Wait, the answer 3 doesn't look right. Let me go back to where I was after "
+            "Wait, the answer $3$ doesn't look right. Let me go back to where I was after "
             "step 1 and try a different approach.",
         ),
         ("conclusion", "So x = 6 / 3 = 2."),
