@@ -300,6 +300,39 @@ def _api_errors(error: DjangoValidationError) -> ValidationError:
     return ValidationError(error.message_dict if hasattr(error, "error_dict") else error.messages)
 
 
+def _api_quality(project: Project | None, data: dict[str, Any]) -> dict[str, Any] | None:
+    """The screening, QC, continuation and queue settings as project_quality_update takes
+    them: the ones the body names over the project's current ones; None when it names none."""
+    if "continuation_model_id" in data:  # the serializer's source name
+        data["continuation_model"] = data.pop("continuation_model_id")
+    given = {name: data.pop(name) for name in QUALITY_FIELDS if name in data}
+    if not given:
+        return None
+    current = {
+        "screening_threshold": project.screening_threshold if project else None,
+        "qc_rate": project.qc_rate if project else 0.0,
+        "continuation_model": project.continuation_model_id if project else None,
+        "queue_job_outputs": project.queue_job_outputs if project else False,
+    }
+    return {**current, **given}
+
+
+@transaction.atomic
+def _api_save(project: Project | None, user: Any, data: dict[str, Any]) -> Project:
+    """project_save for the API: a refused value is a 400 naming its field, and nothing of
+    the request is saved."""
+    quality = _api_quality(project, data)
+    try:
+        return project_save(project=project, user=user, data=data, quality=quality)
+    except DjangoValidationError as error:
+        raise _api_errors(error) from None
+    except WorkspaceError as error:
+        name, _, message = str(error).partition(": ")
+        raise ValidationError(
+            {name: [message]} if name in QUALITY_FIELDS else [str(error)]
+        ) from None
+
+
 class ProjectViewSet(
     mixins.CreateModelMixin,
     mixins.UpdateModelMixin,
@@ -319,21 +352,15 @@ class ProjectViewSet(
             raise PermissionDenied("Only site admins make projects.")
         form = ProjectSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        try:
-            project = project_save(project=None, user=request.user, data=form.validated_data)
-        except DjangoValidationError as error:
-            raise _api_errors(error) from None
-        return Response(ProjectSerializer(project).data, status=status.HTTP_201_CREATED)
+        project = _api_save(None, request.user, form.validated_data)
+        return Response(self.get_serializer(project).data, status=status.HTTP_201_CREATED)
 
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         project = access_project(request.user, int(kwargs["pk"]), Ability.MANAGE)
         form = ProjectSerializer(project, data=request.data, partial=kwargs.get("partial", False))
         form.is_valid(raise_exception=True)
-        try:
-            project = project_save(project=project, user=request.user, data=form.validated_data)
-        except DjangoValidationError as error:
-            raise _api_errors(error) from None
-        return Response(ProjectSerializer(project).data)
+        project = _api_save(project, request.user, form.validated_data)
+        return Response(self.get_serializer(project).data)
 
     @action(detail=True, methods=["get", "post"], serializer_class=MemberSerializer)
     def members(self, request: Request, pk: str) -> Response:

@@ -7,8 +7,13 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from annotation.core.access import Ability, abilities
 from annotation.core.models import ApiToken, Project
 from annotation.core.tokens import TokenError, token_create
+
+# Screening, QC, continuations and the queue: checked and saved by the workspace's service
+# (annotation/projects.py passes them to project_quality_update).
+QUALITY_SETTINGS = ("screening_threshold", "qc_rate", "continuation_model", "queue_job_outputs")
 
 
 class ProjectSerializer(serializers.ModelSerializer[Project]):
@@ -26,9 +31,23 @@ class ProjectSerializer(serializers.ModelSerializer[Project]):
             "stop_at_first_bad_step",
             "show_machine_suggestions",
             "claim_timeout_minutes",
+            *QUALITY_SETTINGS,
             "created_at",
         ]
         read_only_fields = ["id", "created_at"]
+
+    continuation_model = serializers.IntegerField(
+        source="continuation_model_id", allow_null=True, required=False
+    )
+
+    def to_representation(self, instance: Project) -> dict[str, Any]:
+        """The screening and QC settings are the project admins' business only."""
+        data = super().to_representation(instance)
+        user = self.context["request"].user if "request" in self.context else None
+        if user is None or Ability.MANAGE not in abilities(user, instance):
+            for name in QUALITY_SETTINGS:
+                data.pop(name, None)
+        return data
 
 
 class ApiTokenSerializer(serializers.ModelSerializer[ApiToken]):

@@ -292,3 +292,77 @@ def test_the_settings_page_has_the_screening_and_qc_section_and_saves_it(client,
         0.25,
         generator.pk,
     )
+
+
+def test_a_project_admin_sets_screening_qc_and_the_queue_through_the_api(project):
+    # given
+    admin = member(project, Role.ADMIN)
+    # when
+    response = client_for(admin).patch(
+        f"/api/projects/{project.pk}/",
+        {"screening_threshold": 0.8, "qc_rate": 0.1, "queue_job_outputs": True},
+        format="json",
+    )
+    # then
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert (body["screening_threshold"], body["qc_rate"], body["queue_job_outputs"]) == (
+        0.8,
+        0.1,
+        True,
+    )
+    project.refresh_from_db()
+    assert (project.screening_threshold, project.qc_rate, project.queue_job_outputs) == (
+        0.8,
+        0.1,
+        True,
+    )
+    assert project.continuation_model_id is None  # not named: unchanged
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"qc_rate": 1.5}, "qc_rate"),
+        ({"screening_threshold": -0.1}, "screening_threshold"),
+        ({"qc_rate": "often"}, "qc_rate"),
+        ({"continuation_model": 999999}, "continuation_model"),
+    ],
+)
+def test_bad_quality_settings_are_400_naming_the_field_and_change_nothing(project, body, field):
+    admin = member(project, Role.ADMIN)
+    response = client_for(admin).patch(
+        f"/api/projects/{project.pk}/", {"guidelines": "changed", **body}, format="json"
+    )
+    assert response.status_code == 400
+    assert list(response.json()) == [field]
+    project.refresh_from_db()
+    assert (project.guidelines, project.qc_rate, project.screening_threshold) == ("", 0.0, None)
+
+
+def test_a_continuation_model_of_another_project_is_refused(project):
+    from annotation.llm.services import model_config_create
+
+    admin = member(project, Role.ADMIN)
+    foreign = model_config_create(
+        project=ProjectFactory(name="other"),
+        name="gen",
+        kind="transformers",
+        path_or_endpoint="/nowhere",
+    )
+    response = client_for(admin).patch(
+        f"/api/projects/{project.pk}/", {"continuation_model": foreign.pk}, format="json"
+    )
+    assert response.status_code == 400
+    assert list(response.json()) == ["continuation_model"]
+    project.refresh_from_db()
+    assert project.continuation_model_id is None
+
+
+@pytest.mark.parametrize("role", [Role.ANNOTATOR, Role.REVIEWER, Role.RESEARCHER])
+def test_the_quality_settings_are_shown_to_project_admins_only(project, role):
+    listed = client_for(member(project, role)).get(f"/api/projects/{project.pk}/").json()
+    managed = client_for(member(project, Role.ADMIN)).get(f"/api/projects/{project.pk}/").json()
+    quality = {"screening_threshold", "qc_rate", "continuation_model", "queue_job_outputs"}
+    assert not quality & set(listed)
+    assert quality <= set(managed)
