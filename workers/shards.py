@@ -14,7 +14,14 @@ from kombu.exceptions import OperationalError as BrokerError
 
 from annotation.jobs.models import Job, JobShard, JobStatus
 from annotation.jobs.runners import Work, work_for
-from annotation.jobs.services import JobCancelled, cancel_if_idle, finish_job, queue_for, running
+from annotation.jobs.services import (
+    JobCancelled,
+    cancel_if_idle,
+    creator_refusal,
+    finish_job,
+    queue_for,
+    running,
+)
 from annotation.jobs.shards import (
     shard_beat,
     shard_cancel,
@@ -72,6 +79,11 @@ def run_next_shard(queue: str, *, worker: str, preferred_model: str) -> str:
     if shard is None:
         return preferred_model
     job = shard.job
+    # Roles may change while a long job runs: the creator's is checked before every shard.
+    if (refusal := creator_refusal(job)) is not None:
+        logger.warning("job %s: %s", job.pk, refusal)
+        shard_fail(shard, refusal)
+        return shard.model_key
     try:
         work = work_for(job.kind)(job)
         # running: a model loaded for this shard says so on the job's page (its phase)

@@ -154,3 +154,24 @@ def test_cancelling_a_job_with_no_shard_in_progress_cancels_it_and_its_shards_at
         JobStatus.CANCELLED,
         JobStatus.CANCELLED,
     ]
+
+
+def test_a_shard_is_not_run_once_its_jobs_creator_lost_the_role() -> None:
+    """Roles are checked again before every shard, not only when the job is planned: a
+    researcher demoted while a long job runs stops it at the next shard."""
+    from annotation.core.models import Role
+    from tests.factories import MembershipFactory, UserFactory
+    from workers.shards import run_next_shard
+
+    # given a planned job whose creator is now only an annotator of the project
+    job = running_job([1, 2])
+    creator = UserFactory(username="was_researcher")
+    MembershipFactory(project=job.project, user=creator, role=Role.ANNOTATOR)
+    Job.objects.filter(pk=job.pk).update(created_by=creator)
+    # when a worker takes the next shard
+    run_next_shard("gpu", worker="w1", preferred_model="")
+    # then the job fails saying why, and no shard ran
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILED
+    assert "was_researcher, who started this job, may no longer" in job.error
+    assert not JobShard.objects.filter(job=job, status=JobStatus.SUCCEEDED).exists()
