@@ -18,7 +18,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 from django.db import connection
-from django.db.models import Count, Exists, Model, OuterRef, Q
+from django.db.models import Count, Model, Q
 from django.db.models.expressions import RawSQL
 
 from annotation.grading.models import GradeSource
@@ -29,7 +29,7 @@ from annotation.grading.selectors import (
     current_grades,
     grades_given_in_trace,
 )
-from annotation.problems.models import Trace, TraceStep
+from annotation.problems.models import TraceStep
 
 Combine = Literal["by_source", "latest", "majority"]
 GradeLoader = Callable[[set[StepKey]], dict[GradedKey, GradeView]]
@@ -92,10 +92,11 @@ class GradeChoice:
 
     # SQL, PostgreSQL ----------------------------------------------------------------------
 
-    def step_sql(self, step: str, grader: str) -> tuple[str, list[Any]]:
-        """A subquery giving one row, a JSON array, or none: the grade of the trace step row
-        aliased `step` (for by_source: the one given by the source `grader`, an SQL
-        expression), for a LATERAL join."""
+    def step_sql(self, step: str) -> tuple[str, list[Any]]:
+        """A subquery, for a LATERAL join, giving the grades of the trace step row aliased
+        `step` as one text, or NULL: for by_source the grade of each source that graded the
+        step in its trace, else the one chosen grade. `decoder` reads it. Text rather than
+        JSON: equal texts are looked up once, so a step costs one dictionary lookup."""
         node = RawSQL(column(TraceStep, "node", step), ())
         if self.combine == "majority":
             votes = (
@@ -108,61 +109,58 @@ class GradeChoice:
             )
             sql, params = votes.query.sql_with_params()
             return (
-                "SELECT json_build_array(v.rating, v.n, sum(v.n) OVER ()) "
+                "SELECT concat(v.rating, '|', v.n, '|', sum(v.n) OVER ()) "
                 f"FROM ({sql}) AS v(rating, n) ORDER BY v.n DESC, v.rating LIMIT 1",
                 list(params),
             )
+        fields = ("rating", "score", "flagged", "source_id")
+        # concat writes NULL as nothing, a float as its shortest exact text, a bool as t or f
+        grade = "concat(v.rating, '|', v.score, '|', v.flagged, '|', v.source_id)"
         grades = current_grades().filter(node_id=node)
         if self.combine == "by_source":
             trace = RawSQL(column(TraceStep, "trace", step), ())
-            grades = grades.filter(trace_id=trace, source_id=RawSQL(grader, ()))
+            given = grades.filter(trace_id=trace).values_list(*fields)
+            sql, params = given.query.sql_with_params()
+            grade = f"string_agg({grade}, ';' ORDER BY v.source_id)"
         else:
-            grades = grades.filter(self.grades)
-        latest = grades.order_by("-id").values_list("rating", "score", "flagged", "source_id")
-        sql, params = latest[:1].query.sql_with_params()
-        return (
-            "SELECT json_build_array(v.rating, v.score, v.flagged, v.source_id) "
-            f"FROM ({sql}) AS v(rating, score, flagged, source_id)",
-            list(params),
-        )
+            latest = grades.filter(self.grades).order_by("-id").values_list(*fields)[:1]
+            sql, params = latest.query.sql_with_params()
+        return f"SELECT {grade} FROM ({sql}) AS v(rating, score, flagged, source_id)", list(params)
 
-    def graders_sql(self, trace: str) -> tuple[str, list[Any]]:
-        """by_source: a subquery of the sources (one column) that graded a step shown in the
-        trace row aliased `trace`."""
-        shown = TraceStep.objects.filter(trace_id=OuterRef("trace_id"), node_id=OuterRef("node_id"))
-        graders = (
-            current_grades()
-            .filter(Exists(shown), trace_id=RawSQL(column(Trace, "id", trace), ()))
-            .order_by()
-            .values_list("source_id")
-            .distinct()
-        )
-        sql, params = graders.query.sql_with_params()
-        return sql, list(params)
-
-    def decoder(self) -> Callable[[list[Any]], GradeView]:
-        """GradeView from step_sql's JSON array. Equal grades share one view (exports only
-        read them), so a million steps make a few hundred objects."""
+    def decoder(self) -> GradeDecoder:
+        """The grades of step_sql's text by grader: the source for by_source, else 0. Equal
+        texts share one result (exports only read them), so a million steps make a few
+        hundred GradeViews when ratings label them; a source's name is read once."""
         names = _SourceNames()
-        made: dict[tuple[Any, ...], GradeView] = {}
-        majority = self.combine == "majority"
+        made: dict[str, dict[int, GradeView]] = {}
+        by_source = self.combine == "by_source"
 
-        def decode(values: list[Any]) -> GradeView:
-            key = tuple(values)
-            view = made.get(key)
-            if view is None:
-                if majority:
-                    view = majority_view(*values)
-                else:
-                    rating, score, flagged, source = values
-                    # JSON writes a float of integral value as an integer, and NaN or
-                    # infinity as a string: float() gives back what the column holds
-                    score = float(score) if score is not None else None
-                    view = GradeView(rating, score, flagged, names[source])
-                made[key] = view
-            return view
+        def one(text: str) -> tuple[int, GradeView]:
+            if self.combine == "majority":
+                top, agreeing, votes = map(int, text.split("|"))
+                return 0, majority_view(top, agreeing, votes)
+            rating, score, flagged, source = text.split("|")
+            view = GradeView(
+                int(rating) if rating else None,
+                float(score) if score else None,
+                {"t": True, "f": False, "": None}[flagged],
+                names[int(source)],
+            )
+            return (int(source) if by_source else 0), view
+
+        def decode(text: str) -> dict[int, GradeView]:
+            found = made.get(text)
+            if found is None:
+                if len(made) >= _DECODED_KEPT:  # machine scores are rarely equal
+                    made.clear()
+                found = made[text] = dict(one(grade) for grade in text.split(";"))
+            return found
 
         return decode
+
+
+GradeDecoder = Callable[[str], dict[int, GradeView]]
+_DECODED_KEPT = 100_000
 
 
 def majority_view(rating: int, agreeing: int, votes: int) -> GradeView:

@@ -16,9 +16,9 @@ from uuid import UUID
 
 from django.db.models import Exists, OuterRef, QuerySet
 
-from annotation.core.fixed_sql import Selected, fetch_all
+from annotation.core.fixed_sql import Selected, fetch_all_without_jit
 from annotation.grading.selectors import GradedKey, GradeView, StepKey
-from annotation.grading.step_grades import GradeChoice, column
+from annotation.grading.step_grades import GradeChoice, GradeDecoder, column
 from annotation.problems.models import Problem, StepNode, Trace, TraceStep
 
 # Paths ------------------------------------------------------------------------------------
@@ -198,25 +198,19 @@ def _view_parts() -> tuple[Selected, Selected, Selected]:
     return Selected(Trace, "t"), Selected(Problem, "p"), Selected(Trace, "src", ("id", "metadata"))
 
 
-def aggregated_trace_views(page: QuerySet[Trace], grades: GradeChoice) -> list[TraceView]:
+def aggregated_trace_views(
+    page: QuerySet[Trace], grades: GradeChoice, decode: GradeDecoder | None = None
+) -> list[TraceView]:
     """The views load_trace_views(list(page), grades.loader()) gives, ordered by (problem,
     trace, grader), from one statement on PostgreSQL: the traces of `page` (any filtered,
     ordered and sliced queryset) with their problems, each with its steps, node texts and
-    kinds and each step's grade aggregated into one JSON array per trace (and per grader,
-    for grades given in the trace). Every join is a lookup by index from one trace or step,
-    so the plan does not depend on the table statistics. The views carry no node ids
-    (exports do not read them)."""
+    kinds and each step's grades aggregated into one JSON array. Every join is a lookup by
+    index from one trace or step, so the plan does not depend on the table statistics. The
+    views carry no node ids (exports do not read them). `decode` (grades.decoder()) can be
+    kept across chunks, so that each grade source's name is read once."""
     trace, problem, source = _view_parts()
     page_sql, page_params = page.values_list("pk").query.sql_with_params()
-    params: list[Any] = list(page_params)
-    by_source = grades.combine == "by_source"
-    graders = ""
-    if by_source:
-        graders_sql, graders_params = grades.graders_sql("t")
-        graders = f"LEFT JOIN LATERAL ({graders_sql}) AS gr(grader) ON true"
-        params += graders_params
-    grade_sql, grade_params = grades.step_sql("s", "gr.grader")
-    params += grade_params
+    grade_sql, grade_params = grades.step_sql("s")
 
     def col(model: type[Trace | Problem | TraceStep | StepNode], name: str, alias: str) -> str:
         return column(model, name, alias)
@@ -224,49 +218,61 @@ def aggregated_trace_views(page: QuerySet[Trace], grades: GradeChoice) -> list[T
     step = (
         f"{col(TraceStep, 'position', 's')}, {col(TraceStep, 'option', 's')}, "
         f"{col(TraceStep, 'on_path', 's')}, {col(StepNode, 'text', 'n')}, "
-        f"{col(StepNode, 'kind', 'n')}, {col(TraceStep, 'extra', 's')}, c.grade"
+        f"{col(StepNode, 'kind', 'n')}, {col(TraceStep, 'extra', 's')}, c.grades"
     )
     order = f"{col(TraceStep, 'position', 's')}, {col(TraceStep, 'option', 's')}"
     sql = (
-        f"SELECT {trace.sql}, {problem.sql}, {source.sql}, "
-        f"{'COALESCE(gr.grader, 0)' if by_source else '0'}, st.steps::text "
+        f"SELECT {trace.sql}, {problem.sql}, {source.sql}, st.steps::text "
         f"FROM ({page_sql}) AS page(id) "
         f"JOIN {Trace._meta.db_table} t ON {col(Trace, 'id', 't')} = page.id "
         f"JOIN {Problem._meta.db_table} p "
         f"ON {col(Problem, 'id', 'p')} = {col(Trace, 'problem', 't')} "
         f"LEFT JOIN {Trace._meta.db_table} src "
         f"ON {col(Trace, 'id', 'src')} = {col(Trace, 'source_trace', 't')} "
-        f"{graders} "
         "LEFT JOIN LATERAL ("
         f"SELECT json_agg(json_build_array({step}) ORDER BY {order}) AS steps "
         f"FROM {TraceStep._meta.db_table} s JOIN {StepNode._meta.db_table} n "
         f"ON {col(StepNode, 'id', 'n')} = {col(TraceStep, 'node', 's')} "
-        f"LEFT JOIN LATERAL ({grade_sql}) AS c(grade) ON true "
+        f"LEFT JOIN LATERAL ({grade_sql}) AS c(grades) ON true "
         f"WHERE {col(TraceStep, 'trace', 's')} = {col(Trace, 'id', 't')}"
         ") AS st ON true "
         f"ORDER BY {col(Trace, 'problem', 't')}, {col(Trace, 'id', 't')}"
-        + (", gr.grader" if by_source else "")
     )
-    decode = grades.decoder()
+    decode = decode or grades.decoder()
     problems: dict[int, Problem] = {}
     views: list[TraceView] = []
-    last: Trace | None = None
     problem_at, source_at = trace.width, trace.width + problem.width
-    for row in fetch_all(sql, params):
-        if last is not None and last.pk == row[0]:
-            current = last  # the same trace, another grader
-        else:
-            current = trace.instance(row)  # type: ignore[assignment]
-            problem_id = row[problem_at]
-            if problem_id not in problems:
-                problems[problem_id] = problem.instance(row, problem_at)  # type: ignore[assignment]
-            Trace.problem.field.set_cached_value(current, problems[problem_id])
-            if row[source_at] is not None:
-                Trace.source_trace.field.set_cached_value(current, source.instance(row, source_at))
-            last = current
-        steps = [
-            StepView(position, option, on_path, text, kind, extra, decode(g) if g else None)
-            for position, option, on_path, text, kind, extra, g in json.loads(row[-1] or "[]")
-        ]
-        views.append(TraceView(trace=current, steps=steps, grader=row[-2]))
+    for row in fetch_all_without_jit(sql, [*page_params, *grade_params]):
+        current: Trace = trace.instance(row)  # type: ignore[assignment]
+        problem_id = row[problem_at]
+        if problem_id not in problems:
+            problems[problem_id] = problem.instance(row, problem_at)  # type: ignore[assignment]
+        Trace.problem.field.set_cached_value(current, problems[problem_id])
+        if row[source_at] is not None:
+            Trace.source_trace.field.set_cached_value(current, source.instance(row, source_at))
+        views += _graded_views(current, json.loads(row[-1] or "[]"), decode)
     return views
+
+
+def _graded_views(trace: Trace, steps: list[list[Any]], decode: GradeDecoder) -> list[TraceView]:
+    """The trace once per grader of its steps' grades (by position, then option), as
+    load_trace_views shows it: once, as grader 0, when one grade was chosen per step or when
+    there are none."""
+    given = [decode(step[6]) if step[6] else _NO_GRADES for step in steps]
+    graders = sorted(set().union(*{id(g): g for g in given}.values()))
+    return [
+        TraceView(
+            trace,
+            [
+                StepView(position, option, on_path, text, kind, extra, grades.get(grader))
+                for (position, option, on_path, text, kind, extra, _), grades in zip(
+                    steps, given, strict=True
+                )
+            ],
+            grader=grader,
+        )
+        for grader in graders or [0]
+    ]
+
+
+_NO_GRADES: dict[int, GradeView] = {}

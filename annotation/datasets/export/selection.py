@@ -78,6 +78,7 @@ def iter_trace_views(
     choice = grade_choice(project, options)
     in_sql = connection.vendor == "postgresql"
     loader = None if in_sql else grade_loader(project, options)
+    decode = choice.decoder()
     passing = graders_passing(options.review)
     traces = scoped_traces(project, options, origins).order_by("problem_id", "pk")
     prompts = PromptTexts()
@@ -90,7 +91,7 @@ def iter_trace_views(
                 Q(problem_id__gt=after[0]) | Q(problem_id=after[0], pk__gt=after[1])
             )
         if loader is None:
-            views = aggregated_trace_views(page[:chunk_size], choice)
+            views = aggregated_trace_views(page[:chunk_size], choice, decode)
             if choice.combine == "by_source":
                 views = _passing_graders(views, passing)
         else:
