@@ -202,12 +202,18 @@ def aggregated_trace_views(
     page: QuerySet[Trace], grades: GradeChoice, decode: GradeDecoder | None = None
 ) -> list[TraceView]:
     """The views load_trace_views(list(page), grades.loader()) gives, ordered by (problem,
-    trace, grader), from one statement on PostgreSQL: the traces of `page` (any filtered,
-    ordered and sliced queryset) with their problems, each with its steps, node texts and
-    kinds and each step's grades aggregated into one JSON array. Every join is a lookup by
-    index from one trace or step, so the plan does not depend on the table statistics. The
-    views carry no node ids (exports do not read them). `decode` (grades.decoder()) can be
-    kept across chunks, so that each grade source's name is read once."""
+    trace, grader), from one statement on PostgreSQL (aggregated_trace_rows). The views
+    carry no node ids (exports do not read them). `decode` (grades.decoder()) can be kept
+    across chunks, so that each grade source's name is read once."""
+    return aggregated_trace_rows(page, grades).views(decode or grades.decoder())
+
+
+def aggregated_trace_rows(page: QuerySet[Trace], grades: GradeChoice) -> AggregatedRows:
+    """Runs the one statement (PostgreSQL) behind aggregated_trace_views: the traces of
+    `page` (any filtered, ordered and sliced queryset) with their problems, each with its
+    steps, node texts and kinds and each step's grades aggregated into one JSON array.
+    Every join is a lookup by index from one trace or step, so the plan does not depend on
+    the table statistics."""
     trace, problem, source = _view_parts()
     page_sql, page_params = page.values_list("pk").query.sql_with_params()
     grade_sql, grade_params = grades.step_sql("s")
@@ -238,20 +244,39 @@ def aggregated_trace_views(
         ") AS st ON true "
         f"ORDER BY {col(Trace, 'problem', 't')}, {col(Trace, 'id', 't')}"
     )
-    decode = decode or grades.decoder()
-    problems: dict[int, Problem] = {}
-    views: list[TraceView] = []
-    problem_at, source_at = trace.width, trace.width + problem.width
-    for row in fetch_all_without_jit(sql, [*page_params, *grade_params]):
-        current: Trace = trace.instance(row)  # type: ignore[assignment]
-        problem_id = row[problem_at]
-        if problem_id not in problems:
-            problems[problem_id] = problem.instance(row, problem_at)  # type: ignore[assignment]
-        Trace.problem.field.set_cached_value(current, problems[problem_id])
-        if row[source_at] is not None:
-            Trace.source_trace.field.set_cached_value(current, source.instance(row, source_at))
-        views += _graded_views(current, json.loads(row[-1] or "[]"), decode)
-    return views
+    return AggregatedRows(fetch_all_without_jit(sql, [*page_params, *grade_params]))
+
+
+@dataclass(frozen=True)
+class AggregatedRows:
+    """aggregated_trace_rows' result, as it came from the database."""
+
+    rows: list[tuple[Any, ...]]
+
+    @property
+    def last(self) -> tuple[int, int] | None:
+        """(problem id, trace id) of the last trace: where the next keyset chunk starts."""
+        if not self.rows:
+            return None
+        trace, _, _ = _view_parts()
+        return self.rows[-1][trace.width], self.rows[-1][0]
+
+    def views(self, decode: GradeDecoder) -> list[TraceView]:
+        trace, problem, source = _view_parts()
+        problems: dict[int, Problem] = {}
+        views: list[TraceView] = []
+        problem_at, source_at = trace.width, trace.width + problem.width
+        for row in self.rows:
+            current: Trace = trace.instance(row)  # type: ignore[assignment]
+            problem_id = row[problem_at]
+            if problem_id not in problems:
+                problems[problem_id] = problem.instance(row, problem_at)  # type: ignore[assignment]
+            Trace.problem.field.set_cached_value(current, problems[problem_id])
+            if row[source_at] is not None:
+                src = source.instance(row, source_at)
+                Trace.source_trace.field.set_cached_value(current, src)
+            views += _graded_views(current, json.loads(row[-1] or "[]"), decode)
+        return views
 
 
 def _graded_views(trace: Trace, steps: list[list[Any]], decode: GradeDecoder) -> list[TraceView]:

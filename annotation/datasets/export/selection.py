@@ -18,15 +18,17 @@ from django.db.models import Q, QuerySet
 from algorithms.prompts import render_prompt
 from annotation.core.models import Project, Role
 from annotation.datasets.export.options import ExportOptionError, ExportOptions
+from annotation.datasets.export.prefetch import reads_ahead
 from annotation.grading.models import GradeSource, SourceKind
 from annotation.grading.selectors import GradedKey, GradeView, StepKey, grades_given_in_trace
 from annotation.grading.step_grades import GradeChoice
 from annotation.jobs.models import Job, JobKind
 from annotation.problems.models import Origin, Problem, Trace
 from annotation.problems.selectors import (
+    AggregatedRows,
     GradeLoader,
     TraceView,
-    aggregated_trace_views,
+    aggregated_trace_rows,
     load_trace_views,
 )
 from annotation.problems.tree import text_digest
@@ -73,38 +75,61 @@ def iter_trace_views(
 ) -> Iterator[list[TraceView]]:
     """Chunks of trace views of the project, ordered by (problem, trace id), each with the
     prompt its model saw (`prompt_texts`). On PostgreSQL a chunk is one statement that
-    aggregates the steps, texts and grades of its traces (aggregated_trace_views); elsewhere
-    three queries and a join in Python (load_trace_views)."""
-    choice = grade_choice(project, options)
-    in_sql = connection.vendor == "postgresql"
-    loader = None if in_sql else grade_loader(project, options)
-    decode = choice.decoder()
-    passing = graders_passing(options.review)
+    aggregates the steps, texts and grades of its traces (aggregated_trace_rows), read while
+    the chunk before is written (prefetch.py); elsewhere three queries and a join in Python
+    (load_trace_views)."""
     traces = scoped_traces(project, options, origins).order_by("problem_id", "pk")
+    chunks = (
+        _aggregated_chunks(traces, project, options, chunk_size)
+        if connection.vendor == "postgresql"
+        else _loaded_chunks(traces, grade_loader(project, options), chunk_size)
+    )
     prompts = PromptTexts()
-    after: tuple[int, int] | None = None
-    while True:
-        page = traces
-        if after is not None:
-            # the first condition alone is what an index on problem_id can seek to
-            page = page.filter(problem_id__gte=after[0]).filter(
-                Q(problem_id__gt=after[0]) | Q(problem_id=after[0], pk__gt=after[1])
-            )
-        if loader is None:
-            views = aggregated_trace_views(page[:chunk_size], choice, decode)
-            if choice.combine == "by_source":
-                views = _passing_graders(views, passing)
-        else:
-            chunk = list(page.select_related("problem", "source_trace")[:chunk_size])
-            views = load_trace_views(chunk, loader)
-        if not views:
-            return
+    for views in chunks:
         for view in views:
             view.prompt = prompts.of(view.trace)
         attach_labeling(views)  # an annotator's finish reason and time, for PRM800K's rows
         yield views
-        last = views[-1].trace
-        after = (last.problem_id, last.pk)
+
+
+def _after(traces: QuerySet[Trace], last: tuple[int, int] | None) -> QuerySet[Trace]:
+    """The keyset page after (problem id, trace id) `last`."""
+    if last is None:
+        return traces
+    problem_id, trace_id = last
+    # the first condition alone is what an index on problem_id can seek to
+    return traces.filter(problem_id__gte=problem_id).filter(
+        Q(problem_id__gt=problem_id) | Q(problem_id=problem_id, pk__gt=trace_id)
+    )
+
+
+def _loaded_chunks(
+    traces: QuerySet[Trace], loader: GradeLoader, chunk_size: int
+) -> Iterator[list[TraceView]]:
+    last: tuple[int, int] | None = None
+    while chunk := list(
+        _after(traces, last).select_related("problem", "source_trace")[:chunk_size]
+    ):
+        yield load_trace_views(chunk, loader)
+        last = (chunk[-1].problem_id, chunk[-1].pk)
+
+
+def _aggregated_chunks(
+    traces: QuerySet[Trace], project: Project, options: ExportOptions, chunk_size: int
+) -> Iterator[list[TraceView]]:
+    choice = grade_choice(project, options)
+    decode = choice.decoder()
+    passing = graders_passing(options.review)
+
+    def read(last: tuple[int, int] | None) -> AggregatedRows:
+        return aggregated_trace_rows(_after(traces, last)[:chunk_size], choice)
+
+    with reads_ahead() as submit:
+        pending = submit(read, None)
+        while (chunk := pending.result()).rows:
+            pending = submit(read, chunk.last)
+            views = chunk.views(decode)
+            yield _passing_graders(views, passing) if choice.combine == "by_source" else views
 
 
 def _passing_graders(views: list[TraceView], passing: GradersPassing) -> list[TraceView]:
