@@ -284,7 +284,7 @@ def _graded_views(trace: Trace, steps: list[list[Any]], decode: GradeDecoder) ->
     load_trace_views shows it: once, as grader 0, when one grade was chosen per step or when
     there are none."""
     given = [decode(step[6]) if step[6] else _NO_GRADES for step in steps]
-    graders = sorted(set().union(*{id(g): g for g in given}.values()))
+    graders = set().union(*{id(g): g for g in given}.values())
     return [
         TraceView(
             trace,
@@ -296,7 +296,7 @@ def _graded_views(trace: Trace, steps: list[list[Any]], decode: GradeDecoder) ->
             ],
             grader=grader,
         )
-        for grader in graders or [0]
+        for grader in sorted(graders) or [0]
     ]
 
 
