@@ -1,8 +1,9 @@
 """What an export reads: traces in keyset chunks, the grades that label their steps, the split.
 
-Traces come ordered by (problem, id) in chunks of `chunk_size`, one short query each in
-autocommit (no transaction is held for the whole export), so a problem's traces are
-consecutive: DPO pairs and duplicate removal then need only the current problem in memory.
+Traces come ordered by (problem, id) in chunks of `chunk_size`, each read by short
+statements in autocommit (no transaction is held for the whole export; on PostgreSQL one
+statement per chunk), so a problem's traces are consecutive: DPO pairs and duplicate removal
+then need only the current problem in memory.
 """
 
 import hashlib
