@@ -1,12 +1,21 @@
 """Export speed: 1,000,000 graded steps (100,000 traces) as trl-stepwise and prm800k.
 
 The data comes from the importer (a generated PRM800K-shaped file) into a database of its
-own, created and dropped here. Each export runs in a fresh process so that its peak RSS is its
-own. Baseline, in the same run: a naive export that loads model instances one by one
-(trace, problem, each step, its node, its grade: the N+1 pattern) and feeds the same row
-functions; it is timed on the first `naive_traces` traces and compared by rate.
+own, created and dropped here: first `--small` traces (default 10,000), measured, then the
+rest, measured again, so that the peak memory of both sizes can be compared (it should be
+flat: exports stream). Each export runs in a fresh process so that its peak RSS is its own.
+
+Two references in the same run:
+- the floor: `COPY (the same join: trace, problem text, each path step's text and its
+  grade's rating, in the export's order) TO STDOUT`, read and dropped by the client: what
+  PostgreSQL alone takes to hand over the raw fields. `floor_fraction` is floor seconds /
+  export seconds (1.0: the export costs no more than reading its fields).
+- a naive export that loads model instances one by one (trace, problem, each step, its node,
+  its grade: the N+1 pattern) and feeds the same row functions; it is timed on the first
+  `naive_traces` traces and compared by rate (`speedup`).
+`steps_per_s` is the steps read (10 per trace) per second of export.
 Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python bench/export_speed.py
-[traces] [naive_traces] [--keep]. Last line: one JSON object with the figures.
+[traces] [naive_traces] [--small=N] [--keep]. Last line: one JSON object with the figures.
 """
 
 import json
@@ -17,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from prm800k_data import write_prm800k_file
@@ -38,15 +48,15 @@ def peak_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def child_import(traces: int) -> dict[str, float]:
+def child_import(traces: int, seed: int) -> dict[str, float]:
     setup_django()
     from annotation.core.models import Project
     from annotation.datasets.importer import import_dataset
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.jsonl"
-        steps = write_prm800k_file(path, traces, problems=1000)
-        project = Project.objects.create(name="bench")
+        steps = write_prm800k_file(path, traces, problems=1000, seed=seed)
+        project, _ = Project.objects.get_or_create(name="bench")
         started = time.perf_counter()
         with path.open("rb") as stream:
             report = import_dataset(
@@ -55,6 +65,47 @@ def child_import(traces: int) -> dict[str, float]:
         seconds = time.perf_counter() - started
     assert report.traces_created == traces, report
     return {"steps": steps, "seconds": round(seconds, 1), "peak_mb": peak_mb()}
+
+
+def child_floor() -> dict[str, float]:
+    """COPY of the raw fields the exports read, in their order, read and dropped."""
+    setup_django()
+    from django.db import connection
+
+    from annotation.grading.models import Grade
+    from annotation.problems.models import Problem, StepNode, Trace, TraceStep
+
+    def col(model: Any, field: str, alias: str) -> str:
+        return f"{alias}.{connection.ops.quote_name(model._meta.get_field(field).column)}"
+
+    trace, problem, step, node, grade = (
+        Trace._meta.db_table,
+        Problem._meta.db_table,
+        TraceStep._meta.db_table,
+        StepNode._meta.db_table,
+        Grade._meta.db_table,
+    )
+    trace_id, step_node = col(Trace, "id", "t"), col(TraceStep, "node", "s")
+    sql = (
+        f"COPY (SELECT {trace_id}, {col(Problem, 'text', 'p')}, "
+        f"{col(StepNode, 'text', 'n')}, {col(Grade, 'rating', 'g')} FROM {trace} t "
+        f"JOIN {problem} p ON {col(Problem, 'id', 'p')} = {col(Trace, 'problem', 't')} "
+        f"JOIN {step} s ON {col(TraceStep, 'trace', 's')} = {trace_id} "
+        f"AND {col(TraceStep, 'on_path', 's')} "
+        f"JOIN {node} n ON {col(StepNode, 'id', 'n')} = {step_node} "
+        f"LEFT JOIN {grade} g ON {col(Grade, 'trace', 'g')} = {trace_id} "
+        f"AND {col(Grade, 'node', 'g')} = {step_node} AND {col(Grade, 'is_current', 'g')} "
+        f"ORDER BY {col(Trace, 'problem', 't')}, {trace_id}, "
+        f"{col(TraceStep, 'position', 's')}) TO STDOUT"
+    )
+    size = 0
+    with connection.cursor() as cursor:
+        started = time.perf_counter()
+        with cursor.cursor.copy(sql) as copy:
+            for block in copy:
+                size += len(block)
+        seconds = time.perf_counter() - started
+    return {"seconds": round(seconds, 2), "mb": round(size / 2**20, 1), "peak_mb": peak_mb()}
 
 
 def child_fast(format_name: str) -> dict[str, float]:
@@ -148,7 +199,9 @@ def main() -> None:
     if sys.argv[1:2] == ["--child"]:
         kind, *rest = sys.argv[2:]
         if kind == "import":
-            result = child_import(int(rest[0]))
+            result = child_import(int(rest[0]), int(rest[1]))
+        elif kind == "floor":
+            result = child_floor()
         elif kind == "fast":
             result = child_fast(rest[0])
         else:
@@ -158,6 +211,8 @@ def main() -> None:
     positional = [a for a in sys.argv[1:] if not a.startswith("--")]
     traces = int(positional[0]) if positional else 100_000
     naive_traces = int(positional[1]) if len(positional) > 1 else 2_000
+    small = next((int(a.split("=", 1)[1]) for a in sys.argv if a.startswith("--small=")), 10_000)
+    sizes = [size for size in (small, traces) if 0 < size < traces] + [traces]
     admin_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
@@ -167,38 +222,70 @@ def main() -> None:
         subprocess.run(
             [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True
         )
-        imported = run_child(env, "import", str(traces))
-        with psycopg.connect(env["DATABASE_URL"], autocommit=True) as conn:
-            conn.execute("ANALYZE")  # what autovacuum does soon after a bulk load
-        figures: dict[str, object] = {
-            "traces": traces,
-            "steps": imported["steps"],
-            "import_s": imported["seconds"],
-        }
+        figures: dict[str, Any] = {"traces": traces, "steps": 0, "import_s": 0.0}
+        imported_traces = 0
+        by_size: dict[int, dict[str, Any]] = {}
+        for seed, size in enumerate(sizes):
+            imported = run_child(env, "import", str(size - imported_traces), str(seed))
+            imported_traces = size
+            figures["steps"] += imported["steps"]
+            figures["import_s"] = round(figures["import_s"] + imported["seconds"], 1)
+            with psycopg.connect(env["DATABASE_URL"], autocommit=True) as conn:
+                conn.execute("ANALYZE")  # what autovacuum does soon after a bulk load
+            by_size[size] = measure_size(env, figures["steps"])
+        figures["floor"] = {str(size): by_size[size]["floor"] for size in sizes}
         speedups, peaks = [], []
         for format_name in FORMATS:
-            fast = run_child(env, "fast", format_name)
+            fast = by_size[traces][format_name]
             naive = run_child(env, "naive", format_name, str(naive_traces))
             speedup = round(fast["rows_per_s"] / naive["rows_per_s"], 1)
             figures[format_name] = {
-                "rows": fast["rows"],
-                "seconds": fast["seconds"],
-                "rows_per_s": fast["rows_per_s"],
-                "peak_mb": fast["peak_mb"],
+                **fast,
                 "naive_rows_per_s": naive["rows_per_s"],
                 "naive_traces": naive_traces,
                 "speedup": speedup,
+                "by_traces": {
+                    str(size): {
+                        key: by_size[size][format_name][key]
+                        for key in ("seconds", "steps_per_s", "floor_fraction", "peak_mb")
+                    }
+                    for size in sizes
+                },
             }
             speedups.append(speedup)
             peaks.append(fast["peak_mb"])
         figures["speedup"] = min(speedups)
         figures["peak_mb"] = max(peaks)
-        figures["target"] = {"speedup": 10, "peak_mb": 300}
+        figures["peak_mb_by_traces"] = {
+            str(size): max(by_size[size][name]["peak_mb"] for name in FORMATS) for size in sizes
+        }
+        figures["steps_per_s"] = {name: figures[name]["steps_per_s"] for name in FORMATS}
+        figures["floor_fraction"] = {name: figures[name]["floor_fraction"] for name in FORMATS}
+        figures["target"] = {
+            "speedup": 10,
+            "peak_mb": 300,
+            "steps_per_s": 40_000,
+            "floor_fraction": 0.5,
+        }
     finally:
         if "--keep" not in sys.argv:
             with psycopg.connect(admin_url, autocommit=True) as conn:
                 conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
     print(json.dumps(figures))
+
+
+def measure_size(env: dict[str, str], steps: int) -> dict[str, Any]:
+    """The floor and each format's export over what is imported so far."""
+    floor = run_child(env, "floor")
+    measured: dict[str, Any] = {"floor": floor}
+    for format_name in FORMATS:
+        fast = run_child(env, "fast", format_name)
+        measured[format_name] = {
+            **fast,
+            "steps_per_s": round(steps / fast["seconds"]),
+            "floor_fraction": round(floor["seconds"] / fast["seconds"], 2),
+        }
+    return measured
 
 
 if __name__ == "__main__":

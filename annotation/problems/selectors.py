@@ -6,16 +6,20 @@ on_path, by position) lives in one place.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 from uuid import UUID
 
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, QuerySet
 
+from annotation.core.fixed_sql import Selected, fetch_all_without_jit
 from annotation.grading.selectors import GradedKey, GradeView, StepKey
-from annotation.problems.models import StepNode, Trace, TraceStep
+from annotation.grading.step_grades import GradeChoice, GradeDecoder, column
+from annotation.problems.models import Problem, StepNode, Trace, TraceStep
 
 # Paths ------------------------------------------------------------------------------------
 
@@ -183,3 +187,117 @@ def load_trace_views(traces: Sequence[Trace], grades: GradeLoader = no_grades) -
                 )
             )
     return views
+
+
+# The same views, built by PostgreSQL ----------------------------------------------------------
+
+
+@cache
+def _view_parts() -> tuple[Selected, Selected, Selected]:
+    """The trace, its problem, and its source trace's metadata (a PRM800K row's frame)."""
+    return Selected(Trace, "t"), Selected(Problem, "p"), Selected(Trace, "src", ("id", "metadata"))
+
+
+def aggregated_trace_views(
+    page: QuerySet[Trace], grades: GradeChoice, decode: GradeDecoder | None = None
+) -> list[TraceView]:
+    """The views load_trace_views(list(page), grades.loader()) gives, ordered by (problem,
+    trace, grader), from one statement on PostgreSQL (aggregated_trace_rows). The views
+    carry no node ids (exports do not read them). `decode` (grades.decoder()) can be kept
+    across chunks, so that each grade source's name is read once."""
+    return aggregated_trace_rows(page, grades).views(decode or grades.decoder())
+
+
+def aggregated_trace_rows(page: QuerySet[Trace], grades: GradeChoice) -> AggregatedRows:
+    """Runs the one statement (PostgreSQL) behind aggregated_trace_views: the traces of
+    `page` (any filtered, ordered and sliced queryset) with their problems, each with its
+    steps, node texts and kinds and each step's grades aggregated into one JSON array.
+    Every join is a lookup by index from one trace or step, so the plan does not depend on
+    the table statistics."""
+    trace, problem, source = _view_parts()
+    page_sql, page_params = page.values_list("pk").query.sql_with_params()
+    grade_sql, grade_params = grades.step_sql("s")
+
+    def col(model: type[Trace | Problem | TraceStep | StepNode], name: str, alias: str) -> str:
+        return column(model, name, alias)
+
+    step = (
+        f"{col(TraceStep, 'position', 's')}, {col(TraceStep, 'option', 's')}, "
+        f"{col(TraceStep, 'on_path', 's')}, {col(StepNode, 'text', 'n')}, "
+        f"{col(StepNode, 'kind', 'n')}, {col(TraceStep, 'extra', 's')}, c.grades"
+    )
+    order = f"{col(TraceStep, 'position', 's')}, {col(TraceStep, 'option', 's')}"
+    sql = (
+        f"SELECT {trace.sql}, {problem.sql}, {source.sql}, st.steps::text "
+        f"FROM ({page_sql}) AS page(id) "
+        f"JOIN {Trace._meta.db_table} t ON {col(Trace, 'id', 't')} = page.id "
+        f"JOIN {Problem._meta.db_table} p "
+        f"ON {col(Problem, 'id', 'p')} = {col(Trace, 'problem', 't')} "
+        f"LEFT JOIN {Trace._meta.db_table} src "
+        f"ON {col(Trace, 'id', 'src')} = {col(Trace, 'source_trace', 't')} "
+        "LEFT JOIN LATERAL ("
+        f"SELECT json_agg(json_build_array({step}) ORDER BY {order}) AS steps "
+        f"FROM {TraceStep._meta.db_table} s JOIN {StepNode._meta.db_table} n "
+        f"ON {col(StepNode, 'id', 'n')} = {col(TraceStep, 'node', 's')} "
+        f"LEFT JOIN LATERAL ({grade_sql}) AS c(grades) ON true "
+        f"WHERE {col(TraceStep, 'trace', 's')} = {col(Trace, 'id', 't')}"
+        ") AS st ON true "
+        f"ORDER BY {col(Trace, 'problem', 't')}, {col(Trace, 'id', 't')}"
+    )
+    return AggregatedRows(fetch_all_without_jit(sql, [*page_params, *grade_params]))
+
+
+@dataclass(frozen=True)
+class AggregatedRows:
+    """aggregated_trace_rows' result, as it came from the database."""
+
+    rows: list[tuple[Any, ...]]
+
+    @property
+    def last(self) -> tuple[int, int] | None:
+        """(problem id, trace id) of the last trace: where the next keyset chunk starts."""
+        if not self.rows:
+            return None
+        trace, _, _ = _view_parts()
+        return self.rows[-1][trace.width], self.rows[-1][0]
+
+    def views(self, decode: GradeDecoder) -> list[TraceView]:
+        trace, problem, source = _view_parts()
+        problems: dict[int, Problem] = {}
+        views: list[TraceView] = []
+        problem_at, source_at = trace.width, trace.width + problem.width
+        for row in self.rows:
+            current: Trace = trace.instance(row)  # type: ignore[assignment]
+            problem_id = row[problem_at]
+            if problem_id not in problems:
+                problems[problem_id] = problem.instance(row, problem_at)  # type: ignore[assignment]
+            Trace.problem.field.set_cached_value(current, problems[problem_id])
+            if row[source_at] is not None:
+                src = source.instance(row, source_at)
+                Trace.source_trace.field.set_cached_value(current, src)
+            views += _graded_views(current, json.loads(row[-1] or "[]"), decode)
+        return views
+
+
+def _graded_views(trace: Trace, steps: list[list[Any]], decode: GradeDecoder) -> list[TraceView]:
+    """The trace once per grader of its steps' grades (by position, then option), as
+    load_trace_views shows it: once, as grader 0, when one grade was chosen per step or when
+    there are none."""
+    given = [decode(step[6]) if step[6] else _NO_GRADES for step in steps]
+    graders = set().union(*{id(g): g for g in given}.values())
+    return [
+        TraceView(
+            trace,
+            [
+                StepView(position, option, on_path, text, kind, extra, grades.get(grader))
+                for (position, option, on_path, text, kind, extra, _), grades in zip(
+                    steps, given, strict=True
+                )
+            ],
+            grader=grader,
+        )
+        for grader in sorted(graders) or [0]
+    ]
+
+
+_NO_GRADES: dict[int, GradeView] = {}

@@ -1,37 +1,42 @@
 """What an export reads: traces in keyset chunks, the grades that label their steps, the split.
 
-Traces come ordered by (problem, id) in chunks of `chunk_size`, one short query each in
-autocommit (no transaction is held for the whole export), so a problem's traces are
-consecutive: DPO pairs and duplicate removal then need only the current problem in memory.
+Traces come ordered by (problem, id) in chunks of `chunk_size`, each read by short
+statements in autocommit (no transaction is held for the whole export; on PostgreSQL one
+statement per chunk), so a problem's traces are consecutive: DPO pairs and duplicate removal
+then need only the current problem in memory.
 """
 
 import hashlib
 import operator
-from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from functools import reduce
-from uuid import UUID
+from itertools import groupby
 
+from django.db import connection
 from django.db.models import Q, QuerySet
 
 from algorithms.prompts import render_prompt
 from annotation.core.models import Project, Role
 from annotation.datasets.export.options import ExportOptionError, ExportOptions
+from annotation.datasets.export.prefetch import reads_ahead
 from annotation.grading.models import GradeSource, SourceKind
-from annotation.grading.selectors import (
-    GradedKey,
-    GradeView,
-    StepKey,
-    current_grades,
-    grades_given_in_trace,
-)
+from annotation.grading.selectors import GradedKey, GradeView, StepKey, grades_given_in_trace
+from annotation.grading.step_grades import GradeChoice
 from annotation.jobs.models import Job, JobKind
 from annotation.problems.models import Origin, Problem, Trace
-from annotation.problems.selectors import GradeLoader, TraceView, load_trace_views
+from annotation.problems.selectors import (
+    AggregatedRows,
+    GradeLoader,
+    TraceView,
+    aggregated_trace_rows,
+    load_trace_views,
+)
 from annotation.problems.tree import text_digest
 from annotation.workspace.exports import attach_labeling
 from annotation.workspace.review_filter import graders_passing, grades_passing, traces_passing
 
+GradersPassing = Callable[[set[tuple[int, int]]], set[tuple[int, int]]]
 KIND_FILTERS: dict[str, Q] = {
     "shortcut": Q(metadata__kind="shortcut"),
     "draft": Q(metadata__kind="draft"),
@@ -70,26 +75,78 @@ def iter_trace_views(
     origins: tuple[str, ...] | None = None,
 ) -> Iterator[list[TraceView]]:
     """Chunks of trace views of the project, ordered by (problem, trace id), each with the
-    prompt its model saw (`prompt_texts`)."""
-    grades = grade_loader(project, options)
-    traces = scoped_traces(project, options, origins)
+    prompt its model saw (`prompt_texts`). On PostgreSQL a chunk is one statement that
+    aggregates the steps, texts and grades of its traces (aggregated_trace_rows), read while
+    the chunk before is written (prefetch.py); elsewhere three queries and a join in Python
+    (load_trace_views)."""
+    traces = scoped_traces(project, options, origins).order_by("problem_id", "pk")
+    chunks = (
+        _aggregated_chunks(traces, project, options, chunk_size)
+        if connection.vendor == "postgresql"
+        else _loaded_chunks(traces, grade_loader(project, options), chunk_size)
+    )
     prompts = PromptTexts()
-    after: tuple[int, int] | None = None
-    while True:
-        page = traces
-        if after is not None:
-            page = page.filter(Q(problem_id__gt=after[0]) | Q(problem_id=after[0], pk__gt=after[1]))
-        chunk = list(
-            page.select_related("problem", "source_trace").order_by("problem_id", "pk")[:chunk_size]
-        )
-        if not chunk:
-            return
-        views = load_trace_views(chunk, grades)
+    for views in chunks:
         for view in views:
             view.prompt = prompts.of(view.trace)
         attach_labeling(views)  # an annotator's finish reason and time, for PRM800K's rows
         yield views
-        after = (chunk[-1].problem_id, chunk[-1].pk)
+
+
+def _after(traces: QuerySet[Trace], last: tuple[int, int] | None) -> QuerySet[Trace]:
+    """The keyset page after (problem id, trace id) `last`."""
+    if last is None:
+        return traces
+    problem_id, trace_id = last
+    # the first condition alone is what an index on problem_id can seek to
+    return traces.filter(problem_id__gte=problem_id).filter(
+        Q(problem_id__gt=problem_id) | Q(problem_id=problem_id, pk__gt=trace_id)
+    )
+
+
+def _loaded_chunks(
+    traces: QuerySet[Trace], loader: GradeLoader, chunk_size: int
+) -> Iterator[list[TraceView]]:
+    last: tuple[int, int] | None = None
+    while chunk := list(
+        _after(traces, last).select_related("problem", "source_trace")[:chunk_size]
+    ):
+        yield load_trace_views(chunk, loader)
+        last = (chunk[-1].problem_id, chunk[-1].pk)
+
+
+def _aggregated_chunks(
+    traces: QuerySet[Trace], project: Project, options: ExportOptions, chunk_size: int
+) -> Iterator[list[TraceView]]:
+    choice = grade_choice(project, options)
+    decode = choice.decoder()
+    passing = graders_passing(options.review)
+
+    def read(last: tuple[int, int] | None) -> AggregatedRows:
+        return aggregated_trace_rows(_after(traces, last)[:chunk_size], choice)
+
+    with reads_ahead() as submit:
+        pending = submit(read, None)
+        while (chunk := pending.result()).rows:
+            pending = submit(read, chunk.last)
+            views = chunk.views(decode)
+            yield _passing_graders(views, passing) if choice.combine == "by_source" else views
+
+
+def _passing_graders(views: list[TraceView], passing: GradersPassing) -> list[TraceView]:
+    """The views (one per trace and grader) whose grader's work passes the review filter; a
+    trace none of whose graders passes comes once, without grades (as load_trace_views
+    shows a trace nobody graded)."""
+    kept = passing({(view.trace.pk, view.grader) for view in views if view.grader})
+    shown: list[TraceView] = []
+    for _, group in groupby(views, key=lambda view: view.trace.pk):
+        of_trace = list(group)
+        passed = [v for v in of_trace if not v.grader or (v.trace.pk, v.grader) in kept]
+        if not passed:
+            first = of_trace[0]
+            passed = [TraceView(first.trace, [replace(s, grade=None) for s in first.steps])]
+        shown.extend(passed)
+    return shown
 
 
 def count_traces(project: Project, options: ExportOptions) -> int:
@@ -142,20 +199,23 @@ def _job_prompt(job_id: int) -> str | None:
 def grade_loader(project: Project, options: ExportOptions) -> GradeLoader:
     """The grade of each step under options.grades, of people's work that passes the review
     filter (annotation/workspace/review_filter.py)."""
-    if options.grades == "trace":
-        passing = graders_passing(options.review)
+    choice = grade_choice(project, options)
+    if choice.combine != "by_source":
+        return choice.loader()
+    passing = graders_passing(options.review)
 
-        def load(keys: set[StepKey]) -> dict[GradedKey, GradeView]:
-            graded = grades_given_in_trace(keys)
-            kept = passing({(t, s) for t, _, s in graded})
-            return {key: view for key, view in graded.items() if (key[0], key[2]) in kept}
+    def load(keys: set[StepKey]) -> dict[GradedKey, GradeView]:
+        graded = grades_given_in_trace(keys)
+        kept = passing({(t, s) for t, _, s in graded})
+        return {key: view for key, view in graded.items() if (key[0], key[2]) in kept}
 
-        return load
-    return _grade_loader(project, options, grades_passing(options.review))
+    return load
 
 
-def _grade_loader(project: Project, options: ExportOptions, review: Q) -> GradeLoader:
-    """The grade of each step under options.grades.
+def grade_choice(project: Project, options: ExportOptions) -> GradeChoice:
+    """The grade of each step under options.grades (see GradeChoice), of people's work that
+    passes the review filter; for trace, the review filter is left to the caller
+    (graders_passing).
 
     trace: the current grades given in the trace itself (imported labels, an annotator's
       pass), one row per source that graded in it.
@@ -166,73 +226,30 @@ def _grade_loader(project: Project, options: ExportOptions, review: Q) -> GradeL
     run: the current grades of the source of one model run (a PRM, judge or MC job).
     monte_carlo: the current Monte-Carlo grades of each node (the latest run's if several).
     """
+    review = grades_passing(options.review)
+    if options.grades == "trace":
+        return GradeChoice("by_source")
     if options.grades == "annotator":
         source = GradeSource.objects.filter(
             kind=SourceKind.HUMAN, user__username=options.annotator
         ).first()
         if source is None:
             raise ExportOptionError(f"annotator: {options.annotator!r} has graded nothing")
-        return _current_grades(Q(source=source) & review)
+        return GradeChoice("latest", Q(source=source) & review)
     if options.grades == "run":
         # a run of this project only (also checked when the export starts)
         source = GradeSource.objects.filter(job_id=options.run or 0, job__project=project).first()
         if source is None:
             raise ExportOptionError(f"run: job {options.run} has no grades")
-        return _current_grades(Q(source=source))
+        return GradeChoice("latest", Q(source=source))
     if options.grades == "monte_carlo":
-        return _current_grades(Q(source__kind=SourceKind.MONTE_CARLO))
+        return GradeChoice("latest", Q(source__kind=SourceKind.MONTE_CARLO))
     if options.grades == "majority":
-        return _majority(Q(source__kind=SourceKind.HUMAN) & review)
+        return GradeChoice("majority", Q(source__kind=SourceKind.HUMAN) & review)
     reviewers = project.memberships.filter(role__in=[Role.REVIEWER, Role.ADMIN]).values("user_id")
-    return _majority(Q(source__kind=SourceKind.HUMAN, source__user_id__in=reviewers) & review)
-
-
-def _expand(keys: set[StepKey], by_node: dict[UUID, GradeView]) -> dict[GradedKey, GradeView]:
-    return {(t, n, 0): by_node[n] for t, n in keys if n in by_node}
-
-
-def _current_grades(sources: Q) -> GradeLoader:
-    def load(keys: set[StepKey]) -> dict[GradedKey, GradeView]:
-        rows = (
-            current_grades()
-            .filter(sources, node_id__in={n for _, n in keys})
-            .order_by("node_id", "id")
-            .values_list("node_id", "rating", "score", "flagged", "source__name")
-        )
-        by_node = {
-            node_id: GradeView(rating, score, flagged, name)
-            for node_id, rating, score, flagged, name in rows  # the latest id wins
-        }
-        return _expand(keys, by_node)
-
-    return load
-
-
-def _majority(sources: Q) -> GradeLoader:
-    def load(keys: set[StepKey]) -> dict[GradedKey, GradeView]:
-        votes: dict[UUID, list[int]] = defaultdict(list)
-        rows = (
-            current_grades()
-            .filter(sources, rating__isnull=False, node_id__in={n for _, n in keys})
-            .values_list("node_id", "rating")
-        )
-        for node_id, rating in rows:
-            votes[node_id].append(int(rating or 0))  # not null: filtered above
-        by_node = {}
-        for node_id, ratings in votes.items():
-            counts = Counter(ratings)
-            rating = min(counts, key=lambda r: (-counts[r], r))
-            by_node[node_id] = GradeView(
-                rating,
-                None,
-                None,
-                "majority",
-                votes=len(ratings),
-                agreement=counts[rating] / len(ratings),
-            )
-        return _expand(keys, by_node)
-
-    return load
+    return GradeChoice(
+        "majority", Q(source__kind=SourceKind.HUMAN, source__user_id__in=reviewers) & review
+    )
 
 
 # Labels ---------------------------------------------------------------------------------

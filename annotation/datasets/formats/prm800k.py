@@ -4,8 +4,8 @@ Alternative completions at a step become sibling nodes; the chosen (or human-wri
 continues the path. The labeler becomes the grade source of the ratings.
 """
 
-import copy
 import hashlib
+from collections import defaultdict
 from typing import Any
 
 import msgspec
@@ -160,19 +160,31 @@ def export_row(view: TraceView) -> dict[str, Any]:
         kept = _annotator_row_frame(view, kept)
     elif kept is None:
         kept = _native_row_frame(view)
-    row = copy.deepcopy(kept)
+    row = _copied(kept)
     row["question"] = {"problem": trace.problem.text, **row["question"]}
     label = row["label"]
     n_steps = max(label.pop("steps"), view.n_positions)
-    native = trace.origin != Origin.IMPORTED
+    native, by_people = trace.origin != Origin.IMPORTED, _by_people(trace)
+    at: dict[int, list[StepView]] = defaultdict(list)
+    for step in view.steps:
+        at[step.position].append(step)
     label["steps"] = [
-        _export_step(view.at(position), native=native, by_people=_by_people(trace))
+        _export_step(at.get(position, []), native=native, by_people=by_people)
         for position in range(n_steps)
     ]
     work = view.labeling or {}
     label["total_time"] = work["time_spent_ms"] if work else trace.time_spent_ms
     label["finish_reason"] = work["finish_reason"] if work else trace.finish_reason
     return row
+
+
+def _copied(value: Any) -> Any:
+    """A copy of JSON data (dicts, lists and scalars), ten times faster than deepcopy."""
+    if type(value) is dict:
+        return {key: _copied(item) for key, item in value.items()}
+    if type(value) is list:
+        return [_copied(item) for item in value]
+    return value
 
 
 def _by_people(trace: Trace) -> bool:
@@ -186,13 +198,14 @@ def _export_step(steps: list[StepView], *, native: bool, by_people: bool) -> dic
     human completion only where a person wrote the step. A model's step with no alternatives
     is the one completion, chosen (as PRM800K's phase 2 pre-generated steps are)."""
     human = next((s for s in steps if s.option is None and _written_by_person(s, by_people)), None)
-    offered = [s for s in steps if s is not human]
-    options: dict[int, int] = {}  # a step's place among the completions
     completions: list[dict[str, Any]] = []
-    for step in offered:
-        options[id(step)] = len(completions)
+    chosen = None  # the first completion on the path, by its place among the completions
+    for step in steps:
+        if step is human:
+            continue
+        if chosen is None and step.on_path:
+            chosen = len(completions)
         completions.append(_export_completion(step, _COMPLETION_KEYS, native=native))
-    chosen = next((options[id(s)] for s in offered if s.on_path), None)
     return {
         "completions": completions or None,
         "human_completion": (
