@@ -9,12 +9,16 @@ the importer writes a chunk; the importer then takes the same locks once per chu
 reference. Everyone else's writes keep their checks.
 """
 
+import struct
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
 
 from django.db import IntegrityError, connection, models, transaction
 from django.db.utils import DatabaseError
+from psycopg import adapt, postgres
+from psycopg._copy_base import format_row_binary  # psycopg's C row formatter (pinned 3.x)
+from psycopg.pq import Format
 
 
 def insert_rows(
@@ -44,6 +48,100 @@ def insert_new_rows(
     except IntegrityError:  # another transaction wrote some of them meanwhile
         return _copy_ignoring_conflicts(table, columns, new.values(), meta_fields)
     return set(new)
+
+
+class RowEncoder:
+    """Encodes rows of a model's `fields` ahead of `insert_encoded`, with no database
+    connection, so that a process that has none (an import's parsing process) can do the
+    work: PostgreSQL's binary COPY rows (bytes), or the tuples as they are elsewhere.
+
+    With `writer_id`, the first field (a bigint id that only the writing process knows, e.g.
+    a trace's) is left out of each row and put in front by `with_id`.
+    """
+
+    def __init__(
+        self,
+        model: type[models.Model],
+        fields: Sequence[str],
+        *,
+        binary: bool,
+        writer_id: bool = False,
+    ) -> None:
+        self.binary = binary
+        self.skip = 1 if writer_id else 0
+        self._id_prefix = struct.Struct(f"!hi{'q' if writer_id else ''}")
+        self._field_count = len(fields)
+        if binary:
+            _, _, meta_fields = _columns(model, fields)
+            self._transformer = adapt.Transformer()
+            self._transformer.set_dumper_types(
+                [postgres.types.get_oid(t) for t in _db_types(meta_fields)[self.skip :]],
+                Format.BINARY,
+            )
+
+    def encode(self, row: tuple[Any, ...]) -> Any:
+        if not self.binary:
+            return row
+        out = bytearray()
+        format_row_binary(row, self._transformer, out)
+        return bytes(out[2:]) if self.skip else bytes(out)  # the field count: with the id
+
+    def with_id(self, writer_id: int, rows: Sequence[Any]) -> list[Any]:
+        """Rows encoded without their first field, completed with `writer_id`."""
+        if not self.binary:
+            return [(writer_id, *row) for row in rows]
+        if not rows:
+            return []
+        prefix = self._id_prefix.pack(self._field_count, 8, writer_id)
+        return [prefix.join((b"", *rows))]  # one block: prefix, row, prefix, row, ...
+
+
+def insert_encoded(model: type[models.Model], fields: Sequence[str], rows: Sequence[Any]) -> None:
+    """Insert rows made by a `RowEncoder` of the same model and fields."""
+    if not rows:
+        return
+    table, columns, meta_fields = _columns(model, fields)
+    if connection.vendor != "postgresql":
+        _executemany(table, columns, _prepared(rows, meta_fields), ignore=False)
+        return
+    _copy_encoded(table, columns, rows)
+
+
+def insert_new_encoded(
+    model: type[models.Model], fields: Sequence[str], rows: dict[str, Any]
+) -> set[str]:
+    """`insert_new_rows` for encoded rows keyed by the text of their primary key."""
+    table, columns, meta_fields = _columns(model, fields)
+    if connection.vendor != "postgresql":
+        return {
+            str(key)
+            for key in _executemany(table, columns, _prepared(rows.values(), meta_fields), True)
+        }
+    existing = lock_text_keys(model, rows.keys())
+    new = {key: row for key, row in rows.items() if key not in existing}
+    try:
+        with transaction.atomic():
+            _copy_encoded(table, columns, list(new.values()))
+    except IntegrityError:  # another transaction wrote some of them meanwhile
+        return _copy_encoded_ignoring_conflicts(table, columns, list(new.values()))
+    return set(new)
+
+
+def lock_text_keys(model: type[models.Model], keys: Collection[str]) -> set[str]:
+    """`lock_keys` with keys as text (a uuid's canonical form): no Python value per key is
+    made, which matters at an import's tens of thousands of keys per chunk."""
+    if not keys or connection.vendor != "postgresql":
+        return set()
+    table = model._meta.db_table
+    pk = model._meta.pk.column
+    pk_type = _db_types([cast(models.Field[Any, Any], model._meta.pk)])[0]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'SELECT "{pk}"::text FROM "{table}" WHERE "{pk}" = ANY(%s::{pk_type}[]) '
+            "FOR KEY SHARE",
+            [list(keys)],
+        )
+        return {row[0] for row in cursor.fetchall()}
 
 
 def lock_keys(model: type[models.Model], keys: Collection[Any]) -> set[Any]:
@@ -144,6 +242,40 @@ def _copy(
         copy.set_types(_db_types(meta_fields))
         for row in rows:
             copy.write_row(row)
+
+
+_SIGNATURE = b"PGCOPY\n\xff\r\n\0" + bytes(8)  # binary COPY: signature, flags, extension
+_TRAILER = b"\xff\xff"
+
+
+def _copy_encoded(table: str, columns: list[str], rows: Sequence[Any]) -> None:
+    column_list = ", ".join(f'"{c}"' for c in columns)
+    with (
+        connection.cursor() as cursor,
+        connection.wrap_database_errors,
+        cursor.cursor.copy(f'COPY "{table}" ({column_list}) FROM STDIN (FORMAT BINARY)') as copy,
+    ):
+        copy.write(b"".join((_SIGNATURE, *rows, _TRAILER)))
+
+
+def _copy_encoded_ignoring_conflicts(
+    table: str, columns: list[str], rows: Sequence[Any]
+) -> set[str]:
+    scratch = f"_stepwise_copy_{table}"
+    column_list = ", ".join(f'"{c}"' for c in columns)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'CREATE TEMP TABLE IF NOT EXISTS "{scratch}" '
+            f'(LIKE "{table}" INCLUDING DEFAULTS) ON COMMIT DROP'
+        )
+        _copy_encoded(scratch, columns, rows)
+        cursor.execute(
+            f'INSERT INTO "{table}" ({column_list}) SELECT {column_list} FROM "{scratch}" '
+            f'ON CONFLICT DO NOTHING RETURNING "{columns[0]}"::text'
+        )
+        new = {row[0] for row in cursor.fetchall()}
+        cursor.execute(f'TRUNCATE "{scratch}"')
+        return new
 
 
 def _db_types(meta_fields: list[models.Field[Any, Any]]) -> list[str]:

@@ -19,12 +19,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from annotation.core.bulk import insert_rows
+from annotation.core.bulk import RowEncoder, insert_encoded, insert_rows
 from annotation.core.fixed_sql import execute
 from annotation.grading.models import Grade, GradeSource, SourceKind
 from annotation.grading.selectors import CurrentGrade, current_grades
@@ -281,3 +281,55 @@ def _mark_history(grades: Sequence[list[Any]], new_nodes: set[Any]) -> None:
         key = (grade[0], grade[1])
         grade[5] = key not in current
         current.add(key)
+
+
+# The same, for rows encoded ahead (core/bulk.py `RowEncoder`): the trace id first, filled in by
+# the writer; each grade encoded both current and as history, the writer choosing.
+IMPORTED_GRADE_ROW = ("trace", "node", "source", "rating", "flagged", "is_current", "created_at")
+
+
+def imported_grade_encoder(*, binary: bool) -> RowEncoder:
+    return RowEncoder(Grade, IMPORTED_GRADE_ROW, binary=binary, writer_id=True)
+
+
+class EncodedGrades(NamedTuple):
+    """One trace's grades: (node id as text, source id) per grade, and its row both ways."""
+
+    keys: list[tuple[str, int]]
+    current: list[Any]
+    history: list[Any]
+
+
+def imported_grades_insert(
+    encoder: RowEncoder, grades: Sequence[tuple[int, EncodedGrades]], new_nodes: set[str]
+) -> int:
+    """`imported_grades_copy` for encoded grades, by trace id: the first grade per (node,
+    source) is current, later ones are history; only nodes not in `new_nodes` can have grades
+    in the database already."""
+    old = {key for _, trace in grades for key in trace.keys if key[0] not in new_nodes}
+    current: set[tuple[str, int]] = set()
+    if old:
+        current = {
+            (str(node), source)
+            for node, source in Grade.objects.filter(
+                is_current=True,
+                node_id__in={node for node, _ in old},
+                source_id__in={source for _, source in old},
+            ).values_list("node_id", "source_id")
+        }
+    rows: list[Any] = []
+    count = 0
+    for trace_id, trace in grades:
+        chosen = []
+        for key, as_current, as_history in zip(
+            trace.keys, trace.current, trace.history, strict=True
+        ):
+            if key in current:
+                chosen.append(as_history)
+            else:
+                current.add(key)
+                chosen.append(as_current)
+        rows += encoder.with_id(trace_id, chosen)
+        count += len(chosen)
+    insert_encoded(Grade, IMPORTED_GRADE_ROW, rows)
+    return count

@@ -15,7 +15,14 @@ from typing import Any, cast
 from django.db import connection
 from django.db.models import Field
 
-from annotation.core.bulk import insert_new_rows, insert_rows, reserve_ids
+from annotation.core.bulk import (
+    RowEncoder,
+    insert_encoded,
+    insert_new_encoded,
+    insert_new_rows,
+    insert_rows,
+    reserve_ids,
+)
 from annotation.problems.models import StepKind, StepNode, Trace, TraceStep
 from annotation.problems.tree import place_steps
 
@@ -209,6 +216,45 @@ def imported_nodes_copy(nodes: dict[uuid.UUID, tuple[Any, ...]]) -> set[Any]:
 def imported_steps_copy(rows: Iterable[tuple[Any, ...]]) -> None:
     """Write trace steps: rows in TRACE_STEP_FIELDS order."""
     insert_rows(TraceStep, TRACE_STEP_FIELDS, rows)
+
+
+# Rows encoded ahead (by an import's parsing process, see core/bulk.py `RowEncoder`): traces and
+# trace steps without their trace id, which the writer puts in front; nodes whole.
+
+
+def imported_trace_encoder(*, binary: bool) -> RowEncoder:
+    return RowEncoder(Trace, TRACE_FIELDS, binary=binary, writer_id=True)
+
+
+def imported_node_encoder(*, binary: bool) -> RowEncoder:
+    return RowEncoder(StepNode, NODE_FIELDS, binary=binary)
+
+
+def imported_step_encoder(*, binary: bool) -> RowEncoder:
+    return RowEncoder(TraceStep, TRACE_STEP_FIELDS, binary=binary, writer_id=True)
+
+
+def imported_traces_insert(encoder: RowEncoder, rows: Sequence[Any]) -> list[int]:
+    """`imported_traces_copy` for encoded rows; returns the new traces' ids in order."""
+    if not encoder.binary:
+        return imported_traces_copy(rows)
+    ids = reserve_ids(Trace, len(rows))
+    insert_encoded(
+        Trace,
+        TRACE_FIELDS,
+        [block for pk, row in zip(ids, rows, strict=True) for block in encoder.with_id(pk, [row])],
+    )
+    return ids
+
+
+def imported_nodes_insert(rows: dict[str, Any]) -> set[str]:
+    """`imported_nodes_copy` for encoded rows keyed by the text of their id."""
+    return insert_new_encoded(StepNode, NODE_FIELDS, rows)
+
+
+def imported_steps_insert(rows: Sequence[Any]) -> None:
+    """Write encoded trace steps, completed with their trace ids (`RowEncoder.with_id`)."""
+    insert_encoded(TraceStep, TRACE_STEP_FIELDS, rows)
 
 
 def _attname(model: type[Trace], name: str) -> str:
