@@ -9,7 +9,6 @@ the importer writes a chunk; the importer then takes the same locks once per chu
 reference. Everyone else's writes keep their checks.
 """
 
-import struct
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
@@ -53,30 +52,19 @@ def insert_new_rows(
 class RowEncoder:
     """Encodes rows of a model's `fields` ahead of `insert_encoded`, with no database
     connection, so that a process that has none (an import's parsing process) can do the
-    work: PostgreSQL's binary COPY rows (bytes), or the tuples as they are elsewhere.
+    work: PostgreSQL's binary COPY rows (bytes, a uuid given as its 16 bytes or a UUID), or
+    the tuples as they are elsewhere. `join` makes a block of rows, which `insert_encoded`
+    writes as it is."""
 
-    With `writer_id`, the first field (a bigint id that only the writing process knows, e.g.
-    a trace's) is left out of each row and put in front by `with_id`.
-    """
-
-    def __init__(
-        self,
-        model: type[models.Model],
-        fields: Sequence[str],
-        *,
-        binary: bool,
-        writer_id: bool = False,
-    ) -> None:
+    def __init__(self, model: type[models.Model], fields: Sequence[str], *, binary: bool) -> None:
         self.binary = binary
-        self.skip = 1 if writer_id else 0
-        self._id_prefix = struct.Struct(f"!hi{'q' if writer_id else ''}")
-        self._field_count = len(fields)
         if binary:
             _, _, meta_fields = _columns(model, fields)
-            self._transformer = adapt.Transformer()
+            adapters = adapt.AdaptersMap(postgres.adapters)
+            adapters.register_dumper(None, _UuidOrBytesDumper)  # for uuid columns only
+            self._transformer = adapt.Transformer(adapters)
             self._transformer.set_dumper_types(
-                [postgres.types.get_oid(t) for t in _db_types(meta_fields)[self.skip :]],
-                Format.BINARY,
+                [postgres.types.get_oid(t) for t in _db_types(meta_fields)], Format.BINARY
             )
 
     def encode(self, row: tuple[Any, ...]) -> Any:
@@ -84,40 +72,39 @@ class RowEncoder:
             return row
         out = bytearray()
         format_row_binary(row, self._transformer, out)
-        return bytes(out[2:]) if self.skip else bytes(out)  # the field count: with the id
+        return bytes(out)
 
-    def with_id(self, writer_id: int, rows: Sequence[Any]) -> list[Any]:
-        """Rows encoded without their first field, completed with `writer_id`."""
-        if not self.binary:
-            return [(writer_id, *row) for row in rows]
-        if not rows:
-            return []
-        prefix = self._id_prefix.pack(self._field_count, 8, writer_id)
-        return [prefix.join((b"", *rows))]  # one block: prefix, row, prefix, row, ...
+    def join(self, rows: list[Any]) -> Any:
+        return b"".join(rows) if self.binary else rows
 
 
-def insert_encoded(model: type[models.Model], fields: Sequence[str], rows: Sequence[Any]) -> None:
-    """Insert rows made by a `RowEncoder` of the same model and fields."""
-    if not rows:
-        return
+class _UuidOrBytesDumper(adapt.Dumper):
+    format = Format.BINARY
+    oid = postgres.types["uuid"].oid
+
+    def dump(self, obj: Any) -> bytes:
+        return obj if type(obj) is bytes else obj.bytes
+
+
+def insert_encoded(model: type[models.Model], fields: Sequence[str], blocks: Sequence[Any]) -> None:
+    """Insert blocks of rows made by a `RowEncoder` of the same model and fields."""
     table, columns, meta_fields = _columns(model, fields)
     if connection.vendor != "postgresql":
+        rows = (row for block in blocks for row in block)
         _executemany(table, columns, _prepared(rows, meta_fields), ignore=False)
-        return
-    _copy_encoded(table, columns, rows)
+    elif blocks:
+        _copy_encoded(table, columns, blocks)
 
 
 def insert_new_encoded(
-    model: type[models.Model], fields: Sequence[str], rows: dict[str, Any]
-) -> set[str]:
-    """`insert_new_rows` for encoded rows keyed by the text of their primary key."""
+    model: type[models.Model], fields: Sequence[str], rows: dict[Any, Any]
+) -> set[Any]:
+    """`insert_new_rows` for encoded rows, keyed by their uuid primary key as 16 bytes (as a
+    UUID on databases other than PostgreSQL)."""
     table, columns, meta_fields = _columns(model, fields)
     if connection.vendor != "postgresql":
-        return {
-            str(key)
-            for key in _executemany(table, columns, _prepared(rows.values(), meta_fields), True)
-        }
-    existing = lock_text_keys(model, rows.keys())
+        return _executemany(table, columns, _prepared(rows.values(), meta_fields), ignore=True)
+    existing = lock_uuid_keys(model, rows.keys())
     new = {key: row for key, row in rows.items() if key not in existing}
     try:
         with transaction.atomic():
@@ -127,21 +114,21 @@ def insert_new_encoded(
     return set(new)
 
 
-def lock_text_keys(model: type[models.Model], keys: Collection[str]) -> set[str]:
-    """`lock_keys` with keys as text (a uuid's canonical form): no Python value per key is
-    made, which matters at an import's tens of thousands of keys per chunk."""
-    if not keys or connection.vendor != "postgresql":
+def lock_uuid_keys(model: type[models.Model], keys: Collection[bytes]) -> set[bytes]:
+    """`lock_keys` for a uuid primary key given as 16 bytes: sent as one bytea and split by
+    the server, so that no Python object is made per key (tens of thousands per chunk)."""
+    if not keys:
         return set()
     table = model._meta.db_table
     pk = model._meta.pk.column
-    pk_type = _db_types([cast(models.Field[Any, Any], model._meta.pk)])[0]
     with connection.cursor() as cursor:
         cursor.execute(
-            f'SELECT "{pk}"::text FROM "{table}" WHERE "{pk}" = ANY(%s::{pk_type}[]) '
-            "FOR KEY SHARE",
-            [list(keys)],
+            f'SELECT uuid_send("{pk}") FROM "{table}" WHERE "{pk}" IN ('
+            "SELECT encode(substring(%s::bytea FROM i * 16 + 1 FOR 16), 'hex')::uuid "
+            "FROM generate_series(0, %s - 1) AS i) FOR KEY SHARE",
+            [b"".join(keys), len(keys)],
         )
-        return {row[0] for row in cursor.fetchall()}
+        return {bytes(row[0]) for row in cursor.fetchall()}
 
 
 def lock_keys(model: type[models.Model], keys: Collection[Any]) -> set[Any]:
@@ -248,19 +235,19 @@ _SIGNATURE = b"PGCOPY\n\xff\r\n\0" + bytes(8)  # binary COPY: signature, flags, 
 _TRAILER = b"\xff\xff"
 
 
-def _copy_encoded(table: str, columns: list[str], rows: Sequence[Any]) -> None:
+def _copy_encoded(table: str, columns: list[str], blocks: Sequence[Any]) -> None:
     column_list = ", ".join(f'"{c}"' for c in columns)
     with (
         connection.cursor() as cursor,
         connection.wrap_database_errors,
         cursor.cursor.copy(f'COPY "{table}" ({column_list}) FROM STDIN (FORMAT BINARY)') as copy,
     ):
-        copy.write(b"".join((_SIGNATURE, *rows, _TRAILER)))
+        copy.write(b"".join((_SIGNATURE, *blocks, _TRAILER)))
 
 
 def _copy_encoded_ignoring_conflicts(
     table: str, columns: list[str], rows: Sequence[Any]
-) -> set[str]:
+) -> set[bytes]:
     scratch = f"_stepwise_copy_{table}"
     column_list = ", ".join(f'"{c}"' for c in columns)
     with connection.cursor() as cursor:
@@ -271,9 +258,9 @@ def _copy_encoded_ignoring_conflicts(
         _copy_encoded(scratch, columns, rows)
         cursor.execute(
             f'INSERT INTO "{table}" ({column_list}) SELECT {column_list} FROM "{scratch}" '
-            f'ON CONFLICT DO NOTHING RETURNING "{columns[0]}"::text'
+            f'ON CONFLICT DO NOTHING RETURNING uuid_send("{columns[0]}")'
         )
-        new = {row[0] for row in cursor.fetchall()}
+        new = {bytes(row[0]) for row in cursor.fetchall()}
         cursor.execute(f'TRUNCATE "{scratch}"')
         return new
 

@@ -19,7 +19,7 @@ from typing import IO, Any
 from django.conf import settings
 from django.db import DataError, IntegrityError, connection, transaction
 
-from annotation.core.bulk import existing_pairs, lock_keys, row_triggers_skipped
+from annotation.core.bulk import existing_pairs, lock_keys, reserve_ids, row_triggers_skipped
 from annotation.core.models import Project
 from annotation.datasets import pipeline
 from annotation.datasets.errors import RecordError
@@ -29,15 +29,14 @@ from annotation.datasets.rows import ChunkRows, ProblemWanted, Reply, Request, R
 from annotation.grading.models import GradeSource
 from annotation.grading.services import (
     dataset_source,
-    imported_grade_encoder,
     imported_grades_insert,
+    imported_grades_insert_exactly,
 )
 from annotation.problems.models import Problem, Trace
 from annotation.problems.services import (
     imported_nodes_insert,
-    imported_step_encoder,
     imported_steps_insert,
-    imported_trace_encoder,
+    imported_traces_copy,
     imported_traces_insert,
 )
 
@@ -221,9 +220,7 @@ class _ChunkWriter:
         self.project = project
         self.format_name = format_name
         self.report = report
-        self.trace_encoder = imported_trace_encoder(binary=binary)
-        self.step_encoder = imported_step_encoder(binary=binary)
-        self.grade_encoder = imported_grade_encoder(binary=binary)
+        self.binary = binary
 
     def handle(self, message: Message, progress: Callable[[ChunkRows], None]) -> Reply | None:
         kind, body = message
@@ -244,6 +241,7 @@ class _ChunkWriter:
         return Reply(
             [found[w.key] for w in request.problems],
             [dataset_source(name=name).pk for name in request.graders],
+            reserve_ids(Trace, request.traces) if self.binary and request.traces else None,
         )
 
     def _found_problems(self, keys: set[str]) -> dict[str, tuple[int, str | None]]:
@@ -309,31 +307,29 @@ class _ChunkWriter:
         """Write one chunk, inside the caller's transaction. Should the database refuse a
         record all the same, RecordError names its line (and shows no SQL)."""
         try:
-            self._write_in_savepoint(chunk.traces, chunk.sources)
+            self._write_in_savepoint(chunk.traces, chunk.sources, whole=True)
         except _REFUSED as error:
             raise self._refusal(chunk.traces, chunk.sources, error) from None
 
-    def _write_in_savepoint(self, traces: list[TraceRows], sources: set[int]) -> None:
+    def _write_in_savepoint(self, traces: list[TraceRows], sources: set[int], whole: bool) -> None:
         with transaction.atomic(), row_triggers_skipped() as unchecked:
-            self._write(traces)
+            self._write(traces, whole)
             if unchecked:
                 self._lock_references({t.problem_id for t in traces}, sources)
 
-    def _refusal(
-        self, chunk: list[TraceRows], sources: set[int], error: Exception
-    ) -> RecordError:
+    def _refusal(self, chunk: list[TraceRows], sources: set[int], error: Exception) -> RecordError:
         """Which record the database refused: the chunk is written again by halves, keeping
         the halves that go in, down to one record (about two chunks' writes)."""
         records = chunk
         while len(records) > 1:
             half = records[: len(records) // 2]
             try:
-                self._write_in_savepoint(half, sources)
+                self._write_in_savepoint(half, sources, whole=False)
                 records = records[len(half) :]
             except _REFUSED:
                 records = half
         try:
-            self._write_in_savepoint(records, sources)
+            self._write_in_savepoint(records, sources, whole=False)
         except _REFUSED as refused:
             return RecordError(
                 records[0].line, "(record)", f"the database refused it: {_reason(refused)}"
@@ -354,7 +350,9 @@ class _ChunkWriter:
                     f"{model._meta.verbose_name} {sorted(missing)} deleted during the import"
                 )
 
-    def _write(self, traces: list[TraceRows]) -> None:
+    def _write(self, traces: list[TraceRows], whole: bool) -> None:
+        """`whole`: the chunk as the parsing side built it, so that the grades' is_current
+        it set holds unless a node was there before (or a trace is skipped)."""
         existing = existing_pairs(
             Trace, ("problem", "external_id"), {(t.problem_id, t.external_id) for t in traces}
         )
@@ -368,19 +366,31 @@ class _ChunkWriter:
             fresh.append(trace)
         if not fresh:
             return
-        trace_ids = imported_traces_insert(self.trace_encoder, [t.row for t in fresh])
-        self.report.traces_created += len(trace_ids)
-        nodes: dict[str, Any] = {}
+        if self.binary:
+            imported_traces_insert([t.row for t in fresh])
+            trace_ids = [t.trace_id for t in fresh]
+        else:
+            trace_ids = imported_traces_copy([t.row[1:] for t in fresh])
+        self.report.traces_created += len(fresh)
+        nodes: dict[Any, Any] = {}
         for trace in fresh:
             nodes.update(zip(trace.node_keys, trace.nodes, strict=True))
         new_nodes = imported_nodes_insert(nodes)
         self.report.nodes_created += len(new_nodes)
-        with_id = self.step_encoder.with_id
-        imported_steps_insert(
-            [block for t, pk in zip(fresh, trace_ids, strict=True) for block in with_id(pk, t.steps)]
-        )
-        self.report.grades_created += imported_grades_insert(
-            self.grade_encoder,
-            [(pk, t.grades) for t, pk in zip(fresh, trace_ids, strict=True)],
-            new_nodes,
-        )
+        imported_steps_insert(self._with_ids([t.steps for t in fresh], trace_ids))
+        grades = self._with_ids([t.grades for t in fresh], trace_ids)
+        if whole and len(fresh) == len(traces) and len(new_nodes) == len(nodes):
+            imported_grades_insert(grades)
+        else:
+            imported_grades_insert_exactly(grades, new_nodes)
+        self.report.grades_created += sum(t.grade_count for t in fresh)
+
+    def _with_ids(self, blocks: list[Any], trace_ids: list[Any]) -> list[Any]:
+        """Blocks of rows with their trace's id: as they are on PostgreSQL (the ids were
+        taken ahead), the first field filled in elsewhere."""
+        if self.binary:
+            return blocks
+        return [
+            [(trace_id, *row[1:]) for row in block]
+            for block, trace_id in zip(blocks, trace_ids, strict=True)
+        ]

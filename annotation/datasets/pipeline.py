@@ -89,9 +89,7 @@ def parsing_process(stream: IO[bytes], options: Options) -> Iterator[ParsingProc
         )
     finally:
         os.close(data_out)
-    feeder = threading.Thread(
-        target=_feed, args=(stream, data_in), name="import-feed", daemon=True
-    )
+    feeder = threading.Thread(target=_feed, args=(stream, data_in), name="import-feed", daemon=True)
     feeder.start()
     try:
         yield ParsingProcess(process)

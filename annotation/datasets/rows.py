@@ -16,14 +16,14 @@ from django.utils import timezone
 
 from algorithms.answers import answers_equivalent_many
 from annotation.datasets.records import ImportRecord, ProblemRecord
-from annotation.grading.services import EncodedGrades, imported_grade_encoder
+from annotation.grading.services import imported_grade_encoder
 from annotation.problems.models import Origin
 from annotation.problems.services import (
     imported_node_encoder,
     imported_step_encoder,
     imported_trace_encoder,
 )
-from annotation.problems.tree import place_steps, text_digest
+from annotation.problems.tree import place_steps, place_steps_as_bytes, text_digest
 
 
 def problem_key(problem: ProblemRecord) -> str:
@@ -45,24 +45,31 @@ class ProblemWanted(NamedTuple):
 class Request(NamedTuple):
     problems: list[ProblemWanted]
     graders: list[str]  # grade source names
+    traces: int  # records with a trace in the chunk
 
 
 class Reply(NamedTuple):
     problems: list[tuple[int, str | None]]  # (primary key, answer) per wanted problem
     sources: list[int]  # per grader
+    # A trace id per trace, taken from the sequence (PostgreSQL); None: the writer's database
+    # gives them as it writes, and puts them in the rows (which hold None for now).
+    trace_ids: list[int] | None
 
 
 class TraceRows(NamedTuple):
-    """One record's trace, encoded; steps and grades without the trace id."""
+    """One record's trace, encoded (`RowEncoder`): its row, and blocks of its steps and
+    grades; the rows of the nodes it is the first in its chunk to show, by node id."""
 
     line: int
     problem_id: int
     external_id: str
+    trace_id: int | None
     row: Any
-    node_keys: list[str]  # the nodes this trace is the first in its chunk to show
+    node_keys: list[Any]
     nodes: list[Any]
-    steps: list[Any]
-    grades: EncodedGrades
+    steps: Any
+    grades: Any
+    grade_count: int
 
 
 class ChunkRows(NamedTuple):
@@ -75,6 +82,7 @@ class ChunkRows(NamedTuple):
 class RowBuilder:
     def __init__(self, *, binary: bool, grade_answers: bool) -> None:
         self.grade_answers = grade_answers
+        self.binary = binary
         self.problems: dict[str, tuple[int, str | None]] = {}
         self.sources: dict[str, int] = {}
         self.trace_encoder = imported_trace_encoder(binary=binary)
@@ -93,7 +101,8 @@ class RowBuilder:
             grader = record.trace.grader if record.trace else None
             if grader and grader not in self.sources:
                 graders[grader] = None
-        return Request(list(wanted.values()), list(graders))
+        traces = sum(1 for record in chunk if record.trace)
+        return Request(list(wanted.values()), list(graders), traces)
 
     def rows(
         self, chunk: list[ImportRecord], request: Request, reply: Reply, read_bytes: int | None
@@ -103,16 +112,20 @@ class RowBuilder:
         self.sources.update(zip(request.graders, reply.sources, strict=True))
         with_traces = [(r, self.problems[problem_key(r.problem)]) for r in chunk if r.trace]
         correctness = self._correctness(with_traces)
+        trace_ids = reply.trace_ids or [None] * len(with_traces)
         now = timezone.now()
-        seen_nodes: set[str] = set()
-        seen_grades: set[tuple[str, int]] = set()
+        seen_nodes: set[Any] = set()
+        seen_grades: set[tuple[Any, int]] = set()
+        sources: set[int] = set()
         traces = [
-            self._trace_rows(record, problem_id, is_correct, now, seen_nodes, seen_grades)
-            for (record, (problem_id, _)), is_correct in zip(with_traces, correctness, strict=True)
+            self._trace_rows(
+                record, problem_id, trace_id, is_correct, now, seen_nodes, seen_grades, sources
+            )
+            for (record, (problem_id, _)), trace_id, is_correct in zip(
+                with_traces, trace_ids, correctness, strict=True
+            )
         ]
-        return ChunkRows(
-            len(chunk), traces, {key[1] for key in seen_grades}, read_bytes
-        )
+        return ChunkRows(len(chunk), traces, sources, read_bytes)
 
     def _correctness(
         self, records: list[tuple[ImportRecord, tuple[int, str | None]]]
@@ -139,36 +152,42 @@ class RowBuilder:
         self,
         record: ImportRecord,
         problem_id: int,
+        trace_id: int | None,
         is_correct: bool | None,
         now: Any,
-        seen_nodes: set[str],
-        seen_grades: set[tuple[str, int]],
+        seen_nodes: set[Any],
+        seen_grades: set[tuple[Any, int]],
+        sources: set[int],
     ) -> TraceRows:
         trace = record.trace
         assert trace is not None
         source_id = self.sources[trace.grader] if trace.grader else None
+        if source_id is not None:
+            sources.add(source_id)
         encode_node, encode_step = self.node_encoder.encode, self.step_encoder.encode
         encode_grade = self.grade_encoder.encode
-        node_keys, nodes, steps = [], [], []
-        grades = EncodedGrades([], [], [])
-        for step, nid, parent, depth in place_steps(problem_id, trace.steps):
-            key = str(nid)
-            if key not in seen_nodes:
-                seen_nodes.add(key)
-                node_keys.append(key)
-                nodes.append(encode_node((nid, problem_id, parent, depth, step.kind, step.text, now)))
-            steps.append(encode_step((step.position, nid, step.option, step.on_path, step.extra)))
+        node_keys, nodes, steps, grades = [], [], [], []
+        place = place_steps_as_bytes if self.binary else place_steps
+        for step, nid, parent, depth in place(problem_id, trace.steps):
+            if nid not in seen_nodes:
+                seen_nodes.add(nid)
+                node_keys.append(nid)
+                nodes.append(
+                    encode_node((nid, problem_id, parent, depth, step.kind, step.text, now))
+                )
+            steps.append(
+                encode_step((trace_id, step.position, nid, step.option, step.on_path, step.extra))
+            )
             if step.rating is not None and source_id is not None:
-                grades.keys.append((key, source_id))
-                grades.current.append(
-                    encode_grade((nid, source_id, step.rating, step.flagged, True, now))
+                # Current if the first in the chunk; the writer checks the database.
+                first = (nid, source_id) not in seen_grades
+                seen_grades.add((nid, source_id))
+                grades.append(
+                    encode_grade((trace_id, nid, source_id, step.rating, first, now, step.flagged))
                 )
-                grades.history.append(
-                    encode_grade((nid, source_id, step.rating, step.flagged, False, now))
-                )
-                seen_grades.add((key, source_id))
         row = self.trace_encoder.encode(
             (
+                trace_id,
                 problem_id,
                 Origin.IMPORTED,
                 trace.external_id,
@@ -181,5 +200,14 @@ class RowBuilder:
             )
         )
         return TraceRows(
-            record.line, problem_id, trace.external_id, row, node_keys, nodes, steps, grades
+            record.line,
+            problem_id,
+            trace.external_id,
+            trace_id,
+            row,
+            node_keys,
+            nodes,
+            self.step_encoder.join(steps),
+            self.grade_encoder.join(grades),
+            len(grades),
         )

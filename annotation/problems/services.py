@@ -218,12 +218,12 @@ def imported_steps_copy(rows: Iterable[tuple[Any, ...]]) -> None:
     insert_rows(TraceStep, TRACE_STEP_FIELDS, rows)
 
 
-# Rows encoded ahead (by an import's parsing process, see core/bulk.py `RowEncoder`): traces and
-# trace steps without their trace id, which the writer puts in front; nodes whole.
+# Rows encoded ahead, by an import's parsing process (core/bulk.py `RowEncoder`), in the layouts
+# above, in blocks (`RowEncoder.join`).
 
 
 def imported_trace_encoder(*, binary: bool) -> RowEncoder:
-    return RowEncoder(Trace, TRACE_FIELDS, binary=binary, writer_id=True)
+    return RowEncoder(Trace, TRACE_FIELDS, binary=binary)
 
 
 def imported_node_encoder(*, binary: bool) -> RowEncoder:
@@ -231,30 +231,21 @@ def imported_node_encoder(*, binary: bool) -> RowEncoder:
 
 
 def imported_step_encoder(*, binary: bool) -> RowEncoder:
-    return RowEncoder(TraceStep, TRACE_STEP_FIELDS, binary=binary, writer_id=True)
+    return RowEncoder(TraceStep, TRACE_STEP_FIELDS, binary=binary)
 
 
-def imported_traces_insert(encoder: RowEncoder, rows: Sequence[Any]) -> list[int]:
-    """`imported_traces_copy` for encoded rows; returns the new traces' ids in order."""
-    if not encoder.binary:
-        return imported_traces_copy(rows)
-    ids = reserve_ids(Trace, len(rows))
-    insert_encoded(
-        Trace,
-        TRACE_FIELDS,
-        [block for pk, row in zip(ids, rows, strict=True) for block in encoder.with_id(pk, [row])],
-    )
-    return ids
+def imported_traces_insert(blocks: Sequence[Any]) -> None:
+    """Write encoded traces, their ids taken beforehand (`reserve_ids`)."""
+    insert_encoded(Trace, TRACE_FIELDS, blocks)
 
 
-def imported_nodes_insert(rows: dict[str, Any]) -> set[str]:
-    """`imported_nodes_copy` for encoded rows keyed by the text of their id."""
+def imported_nodes_insert(rows: dict[Any, Any]) -> set[Any]:
+    """`imported_nodes_copy` for encoded rows, keyed by id (`core.bulk.insert_new_encoded`)."""
     return insert_new_encoded(StepNode, NODE_FIELDS, rows)
 
 
-def imported_steps_insert(rows: Sequence[Any]) -> None:
-    """Write encoded trace steps, completed with their trace ids (`RowEncoder.with_id`)."""
-    insert_encoded(TraceStep, TRACE_STEP_FIELDS, rows)
+def imported_steps_insert(blocks: Sequence[Any]) -> None:
+    insert_encoded(TraceStep, TRACE_STEP_FIELDS, blocks)
 
 
 def _attname(model: type[Trace], name: str) -> str:
