@@ -97,13 +97,27 @@ def insert_encoded(model: type[models.Model], fields: Sequence[str], blocks: Seq
 
 
 def insert_new_encoded(
-    model: type[models.Model], fields: Sequence[str], rows: dict[Any, Any]
+    model: type[models.Model],
+    fields: Sequence[str],
+    rows: dict[Any, Any],
+    *,
+    expect_new: bool = False,
 ) -> set[Any]:
     """`insert_new_rows` for encoded rows, keyed by their uuid primary key as 16 bytes (as a
-    UUID on databases other than PostgreSQL)."""
+    UUID on databases other than PostgreSQL).
+
+    `expect_new`: try writing them all first, and look for the ones that are there (and lock
+    them) only if that fails: no look-up at all when none was there, as in a first import."""
     table, columns, meta_fields = _columns(model, fields)
     if connection.vendor != "postgresql":
         return _executemany(table, columns, _prepared(rows.values(), meta_fields), ignore=True)
+    if expect_new:
+        try:
+            with transaction.atomic():
+                _copy_encoded(table, columns, list(rows.values()))
+            return set(rows)
+        except IntegrityError:
+            pass  # some were there: as below
     existing = lock_uuid_keys(model, rows.keys())
     new = {key: row for key, row in rows.items() if key not in existing}
     try:

@@ -221,6 +221,7 @@ class _ChunkWriter:
         self.format_name = format_name
         self.report = report
         self.binary = binary
+        self.nodes_were_new = True
 
     def handle(self, message: Message, progress: Callable[[ChunkRows], None]) -> Reply | None:
         kind, body = message
@@ -375,7 +376,10 @@ class _ChunkWriter:
         nodes: dict[Any, Any] = {}
         for trace in fresh:
             nodes.update(zip(trace.node_keys, trace.nodes, strict=True))
-        new_nodes = imported_nodes_insert(nodes)
+        # A chunk's nodes are all new in a first import: written without looking, as long
+        # as the last chunk's were.
+        new_nodes = imported_nodes_insert(nodes, expect_new=self.nodes_were_new)
+        self.nodes_were_new = len(new_nodes) == len(nodes)
         self.report.nodes_created += len(new_nodes)
         imported_steps_insert(self._with_ids([t.steps for t in fresh], trace_ids))
         grades = self._with_ids([t.grades for t in fresh], trace_ids)

@@ -239,9 +239,9 @@ def imported_traces_insert(blocks: Sequence[Any]) -> None:
     insert_encoded(Trace, TRACE_FIELDS, blocks)
 
 
-def imported_nodes_insert(rows: dict[Any, Any]) -> set[Any]:
+def imported_nodes_insert(rows: dict[Any, Any], *, expect_new: bool) -> set[Any]:
     """`imported_nodes_copy` for encoded rows, keyed by id (`core.bulk.insert_new_encoded`)."""
-    return insert_new_encoded(StepNode, NODE_FIELDS, rows)
+    return insert_new_encoded(StepNode, NODE_FIELDS, rows, expect_new=expect_new)
 
 
 def imported_steps_insert(blocks: Sequence[Any]) -> None:
