@@ -164,9 +164,11 @@ class RowBuilder:
         source_id = self.sources[trace.grader] if trace.grader else None
         if source_id is not None:
             sources.add(source_id)
-        encode_node, encode_step = self.node_encoder.encode, self.step_encoder.encode
-        encode_grade = self.grade_encoder.encode
-        node_keys, nodes, steps, grades = [], [], [], []
+        encode_node = self.node_encoder.encode
+        add_step, add_grade = self.step_encoder.add, self.grade_encoder.add
+        node_keys, nodes = [], []
+        steps, grades = self.step_encoder.block(), self.grade_encoder.block()
+        grade_count = 0
         place = place_steps_as_bytes if self.binary else place_steps
         for step, nid, parent, depth in place(problem_id, trace.steps):
             if nid not in seen_nodes:
@@ -175,16 +177,14 @@ class RowBuilder:
                 nodes.append(
                     encode_node((nid, problem_id, parent, depth, step.kind, step.text, now))
                 )
-            steps.append(
-                encode_step((trace_id, step.position, nid, step.option, step.on_path, step.extra))
-            )
+            add_step(steps, (trace_id, step.position, nid, step.option, step.on_path, step.extra))
             if step.rating is not None and source_id is not None:
                 # Current if the first in the chunk; the writer checks the database.
                 first = (nid, source_id) not in seen_grades
                 seen_grades.add((nid, source_id))
-                grades.append(
-                    encode_grade((trace_id, nid, source_id, step.rating, first, now, step.flagged))
-                )
+                grade = (trace_id, nid, source_id, step.rating, first, now, step.flagged)
+                add_grade(grades, grade)
+                grade_count += 1
         row = self.trace_encoder.encode(
             (
                 trace_id,
@@ -207,7 +207,7 @@ class RowBuilder:
             row,
             node_keys,
             nodes,
-            self.step_encoder.join(steps),
-            self.grade_encoder.join(grades),
-            len(grades),
+            steps,
+            grades,
+            grade_count,
         )

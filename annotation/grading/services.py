@@ -326,14 +326,14 @@ def imported_grades_insert_exactly(blocks: Sequence[Any], new_nodes: set[Any]) -
     for row, key in zip(rows, keys, strict=True):
         chosen.append(_with_is_current(row, key not in current))
         current.add(key)
-    binary = bool(rows) and isinstance(rows[0], bytes)
+    binary = bool(rows) and not isinstance(rows[0], tuple)
     insert_encoded(Grade, IMPORTED_GRADE_ROW, chosen if binary else [chosen])
     return len(rows)
 
 
 def _rows(block: Any) -> list[Any]:
     """The rows of a block: tuples as they are, binary rows cut where each ends."""
-    if not isinstance(block, bytes):
+    if isinstance(block, list):
         return list(block)
     rows, start = [], 0
     while start < len(block):
