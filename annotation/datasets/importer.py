@@ -367,11 +367,12 @@ class _ChunkWriter:
             fresh.append(trace)
         if not fresh:
             return
+        trace_ids: list[int | None]
         if self.binary:
             imported_traces_insert([t.row for t in fresh])
             trace_ids = [t.trace_id for t in fresh]
         else:
-            trace_ids = imported_traces_copy([t.row[1:] for t in fresh])
+            trace_ids = [*imported_traces_copy([t.row[1:] for t in fresh])]
         self.report.traces_created += len(fresh)
         nodes: dict[Any, Any] = {}
         for trace in fresh:

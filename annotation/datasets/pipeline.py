@@ -79,6 +79,7 @@ def parsing_process(stream: IO[bytes], options: Options) -> Iterator[ParsingProc
     environment["PYTHONPATH"] = os.pathsep.join(
         filter(None, [str(_ROOT), environment.get("PYTHONPATH")])
     )
+    environment.setdefault("DJANGO_SETTINGS_MODULE", "annotation.settings")
     try:
         process = subprocess.Popen(
             [sys.executable, "-m", __name__, str(os.getpid()), str(data_out), repr(tuple(options))],

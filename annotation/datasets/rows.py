@@ -112,7 +112,9 @@ class RowBuilder:
         self.sources.update(zip(request.graders, reply.sources, strict=True))
         with_traces = [(r, self.problems[problem_key(r.problem)]) for r in chunk if r.trace]
         correctness = self._correctness(with_traces)
-        trace_ids = reply.trace_ids or [None] * len(with_traces)
+        trace_ids: list[int | None] = (
+            [*reply.trace_ids] if reply.trace_ids else [None] * len(with_traces)
+        )
         now = timezone.now()
         seen_nodes: set[Any] = set()
         seen_grades: set[tuple[Any, int]] = set()
