@@ -15,7 +15,7 @@ from typing import Any
 from annotation.datasets.errors import RecordError
 from annotation.datasets.formats import gsm8k, math, math_shepherd, prm800k, processbench
 from annotation.datasets.records import ImportRecord
-from annotation.datasets.rows import ChunkRows, Reply, Request, RowBuilder, problem_key
+from annotation.datasets.rows import Reply, Request, RowBuilder, problem_key
 
 IMPORT_FORMATS: dict[str, ModuleType] = {
     m.NAME: m for m in (math, gsm8k, prm800k, processbench, math_shepherd)
@@ -86,22 +86,21 @@ def produce(
     A bad record raises RecordError after the rows before it are sent, so that the writer
     meets a refusal of an earlier record by the database first, as it would reading in turn.
     """
-    pending: tuple[list[ImportRecord], Request] | None = None
+    pending: tuple[list[ImportRecord], Request, int | None] | None = None
 
-    def send_rows(chunk: list[ImportRecord], request: Request) -> None:
-        rows: ChunkRows = builder.rows(chunk, request, reply(), position())
-        send(("rows", rows))
+    def send_rows(chunk: list[ImportRecord], request: Request, read: int | None) -> None:
+        send(("rows", builder.rows(chunk, request, reply(), read)))
 
     try:
         for chunk in chunks:
             request = builder.request(chunk)
             send(("request", request))
             if not ahead:
-                send_rows(chunk, request)
+                send_rows(chunk, request, position())
                 continue
             if pending is not None:
                 send_rows(*pending)
-            pending = (chunk, request)
+            pending = (chunk, request, position())
     except RecordError:
         if pending is not None:
             send_rows(*pending)

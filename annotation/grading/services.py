@@ -335,6 +335,7 @@ def _rows(block: Any) -> list[Any]:
     """The rows of a block: tuples as they are, binary rows cut where each ends."""
     if isinstance(block, list):
         return list(block)
+    block = bytes(block)  # a bytearray's slices cannot be keys
     rows, start = [], 0
     while start < len(block):
         end = start + _ROW_WITH_NULL

@@ -204,3 +204,36 @@ def test_a_killed_import_takes_its_parsing_process_with_it():
         else "gone"
     )
     assert state in ("gone", "Z")  # a zombie is dead: only its exit status waits for init
+
+
+PRM800K_ROW = json.loads(
+    (ROOT.parents[1] / "shared/data/prm800k/prm800k_raw_samples.jsonl").read_text().splitlines()[0]
+)
+
+
+def relabeled(n: int) -> str:
+    """The same solution, rated by the same labeler at another time: another trace over the
+    same nodes, its grades from the same source."""
+    return json.dumps({**PRM800K_ROW, "timestamp": f"2022-07-{n + 1:02d}T00:00:00"})
+
+
+@pytest.mark.parametrize("process_bytes", [0, 10**12], ids=["in a process", "in one process"])
+@pytest.mark.parametrize("chunk_size", [1, 2, 100])
+def test_the_first_grade_per_node_and_source_is_current_whatever_the_chunks(
+    project, settings, process_bytes, chunk_size
+):
+    # given: three ratings of the same steps, two in one file and one in a later file
+    settings.STEPWISE_IMPORT_PROCESS_BYTES = process_bytes
+    first = io.BytesIO(f"{relabeled(0)}\n{relabeled(1)}\n".encode())
+    later = io.BytesIO(f"{relabeled(2)}\n".encode())
+    # when
+    for stream in (first, later):
+        import_dataset(project=project, format_name="prm800k", stream=stream, chunk_size=chunk_size)
+    # then: the first trace's grades are current; the others' on the same nodes are history
+    traces = list(Trace.objects.filter(problem__project=project).order_by("id"))
+    assert len(traces) == 3
+    current = [Grade.objects.filter(trace=trace, is_current=True).count() for trace in traces]
+    graded = Grade.objects.filter(trace=traces[0]).count()
+    assert graded > 0
+    assert current == [graded, 0, 0]
+    assert [Grade.objects.filter(trace=t).count() for t in traces] == [graded] * 3
