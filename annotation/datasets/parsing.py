@@ -21,7 +21,7 @@ IMPORT_FORMATS: dict[str, ModuleType] = {
     m.NAME: m for m in (math, gsm8k, prm800k, processbench, math_shepherd)
 }
 
-# What goes to the writer: ("request", Request), ("rows", ChunkRows), then ("end", None).
+# What goes to the writer: ("request", Request) and ("rows", ChunkRows), in turn.
 Message = tuple[str, Any]
 
 
@@ -107,4 +107,3 @@ def produce(
         raise
     if pending is not None:
         send_rows(*pending)
-    send(("end", None))
