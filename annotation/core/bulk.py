@@ -54,7 +54,7 @@ def insert_new_rows(
 class RowEncoder:
     """Encodes rows of a model's `fields` ahead of `insert_encoded`, with no database
     connection, so that a process that has none (an import's parsing process) can do the
-    work: PostgreSQL's binary COPY rows (bytes, a uuid given as its 16 bytes or a UUID), or
+    work: PostgreSQL's binary COPY rows (bytes; a uuid given as its 16 bytes), or
     the tuples as they are elsewhere. `join` makes a block of rows, which `insert_encoded`
     writes as it is."""
 
@@ -63,11 +63,13 @@ class RowEncoder:
         if binary:
             _, _, meta_fields = _columns(model, fields)
             adapters = adapt.AdaptersMap(postgres.adapters)
-            adapters.register_dumper(None, _UuidOrBytesDumper)  # for uuid columns only
             set_json_dumps(msgspec.json.encode, adapters)  # the same JSON, in C
             self._transformer = adapt.Transformer(adapters)
+            # A uuid's binary form is its 16 bytes, as a bytea's is its bytes: psycopg's C
+            # bytes dumper writes it (a COPY row names no types).
+            types = ["bytea" if t == "uuid" else t for t in _db_types(meta_fields)]
             self._transformer.set_dumper_types(
-                [postgres.types.get_oid(t) for t in _db_types(meta_fields)], Format.BINARY
+                [postgres.types.get_oid(t) for t in types], Format.BINARY
             )
 
     def encode(self, row: tuple[Any, ...]) -> Any:
@@ -89,14 +91,6 @@ class RowEncoder:
             format_row_binary(row, self._transformer, block)
         else:
             block.append(row)
-
-
-class _UuidOrBytesDumper(adapt.Dumper):
-    format = Format.BINARY
-    oid = postgres.types["uuid"].oid
-
-    def dump(self, obj: Any) -> bytes:
-        return obj if type(obj) is bytes else obj.bytes
 
 
 def insert_encoded(model: type[models.Model], fields: Sequence[str], blocks: Sequence[Any]) -> None:
