@@ -2,7 +2,8 @@
 
 Every row is built from `tree.place_steps`, the one function that turns a trace's steps into
 node ids, parents and depths: the ORM writers here for workspace, job and tree writes, and
-the importer's COPY (`imported_*_copy`), which the importer feeds chunk by chunk.
+the importer's COPY (`imported_*_insert`), which the importer feeds chunk by chunk with rows
+its parsing side encoded from `place_steps_as_bytes` (datasets/rows.py).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from annotation.core.bulk import (
     RowEncoder,
     insert_encoded,
     insert_new_encoded,
-    insert_new_rows,
     insert_rows,
     reserve_ids,
 )
@@ -207,17 +207,6 @@ def imported_traces_copy(rows: Sequence[tuple[Any, ...]]) -> list[int]:
     return ids
 
 
-def imported_nodes_copy(nodes: dict[uuid.UUID, tuple[Any, ...]]) -> set[Any]:
-    """Write the nodes (rows in NODE_FIELDS order, keyed by id) that are not there yet, locking
-    those that are; returns the ids that were new."""
-    return insert_new_rows(StepNode, NODE_FIELDS, nodes)
-
-
-def imported_steps_copy(rows: Iterable[tuple[Any, ...]]) -> None:
-    """Write trace steps: rows in TRACE_STEP_FIELDS order."""
-    insert_rows(TraceStep, TRACE_STEP_FIELDS, rows)
-
-
 # Rows encoded ahead, by an import's parsing process (core/bulk.py `RowEncoder`), in the layouts
 # above, in blocks (`RowEncoder.join`).
 
@@ -240,7 +229,8 @@ def imported_traces_insert(blocks: Sequence[Any]) -> None:
 
 
 def imported_nodes_insert(rows: dict[Any, Any], *, expect_new: bool) -> set[Any]:
-    """`imported_nodes_copy` for encoded rows, keyed by id (`core.bulk.insert_new_encoded`)."""
+    """Write the nodes (encoded rows keyed by id) that are not there yet, locking those that
+    are (`core.bulk.insert_new_encoded`); returns the ids that were new."""
     return insert_new_encoded(StepNode, NODE_FIELDS, rows, expect_new=expect_new)
 
 
