@@ -243,6 +243,11 @@ CELERY_TASK_IGNORE_RESULT = True
 
 # Where jobs write their files (imports uploaded, exports produced): Django storage.
 STEPWISE_IMPORT_CHUNK = int(os.environ.get("STEPWISE_IMPORT_CHUNK", "2000"))
+# Files from this size up are parsed in a process of their own, beside the writes
+# (annotation/datasets/pipeline.py); below it, starting the process costs more than it saves.
+STEPWISE_IMPORT_PROCESS_BYTES = int(
+    os.environ.get("STEPWISE_IMPORT_PROCESS_BYTES", str(8 * 1024 * 1024))
+)
 STEPWISE_ANSWER_TIMEOUT_S = float(os.environ.get("STEPWISE_ANSWER_TIMEOUT_S", "5"))
 # A running job whose heartbeat is older than this is abandoned (its worker died) and is
 # picked up again; workers beat every third of it while a chunk runs.

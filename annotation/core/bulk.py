@@ -13,8 +13,13 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
 
+import msgspec
 from django.db import IntegrityError, connection, models, transaction
 from django.db.utils import DatabaseError
+from psycopg import adapt, postgres
+from psycopg._copy_base import format_row_binary  # psycopg's C row formatter (pinned 3.x)
+from psycopg.pq import Format
+from psycopg.types.json import set_json_dumps
 
 
 def insert_rows(
@@ -44,6 +49,107 @@ def insert_new_rows(
     except IntegrityError:  # another transaction wrote some of them meanwhile
         return _copy_ignoring_conflicts(table, columns, new.values(), meta_fields)
     return set(new)
+
+
+class RowEncoder:
+    """Encodes rows of a model's `fields` ahead of `insert_encoded`, with no database
+    connection, so that a process that has none (an import's parsing process) can do the
+    work: PostgreSQL's binary COPY rows (bytes; a uuid given as its 16 bytes), or
+    the tuples as they are elsewhere. `join` makes a block of rows, which `insert_encoded`
+    writes as it is."""
+
+    def __init__(self, model: type[models.Model], fields: Sequence[str], *, binary: bool) -> None:
+        self.binary = binary
+        if binary:
+            _, _, meta_fields = _columns(model, fields)
+            adapters = adapt.AdaptersMap(postgres.adapters)
+            set_json_dumps(msgspec.json.encode, adapters)  # the same JSON, in C
+            self._transformer = adapt.Transformer(adapters)
+            # A uuid's binary form is its 16 bytes, as a bytea's is its bytes: psycopg's C
+            # bytes dumper writes it (a COPY row names no types).
+            types = ["bytea" if t == "uuid" else t for t in _db_types(meta_fields)]
+            self._transformer.set_dumper_types(
+                [postgres.types.get_oid(t) for t in types], Format.BINARY
+            )
+
+    def encode(self, row: tuple[Any, ...]) -> Any:
+        if not self.binary:
+            return row
+        out = bytearray()
+        format_row_binary(row, self._transformer, out)
+        return bytes(out)
+
+    def join(self, rows: list[Any]) -> Any:
+        return b"".join(rows) if self.binary else rows
+
+    def block(self) -> Any:
+        """An empty block, to `add` rows to (cheaper than `join`ing them)."""
+        return bytearray() if self.binary else []
+
+    def add(self, block: Any, row: tuple[Any, ...]) -> None:
+        if self.binary:
+            format_row_binary(row, self._transformer, block)
+        else:
+            block.append(row)
+
+
+def insert_encoded(model: type[models.Model], fields: Sequence[str], blocks: Sequence[Any]) -> None:
+    """Insert blocks of rows made by a `RowEncoder` of the same model and fields."""
+    table, columns, meta_fields = _columns(model, fields)
+    if connection.vendor != "postgresql":
+        rows = (row for block in blocks for row in block)
+        _executemany(table, columns, _prepared(rows, meta_fields), ignore=False)
+    elif blocks:
+        _copy_encoded(table, columns, blocks)
+
+
+def insert_new_encoded(
+    model: type[models.Model],
+    fields: Sequence[str],
+    rows: dict[Any, Any],
+    *,
+    expect_new: bool = False,
+) -> set[Any]:
+    """`insert_new_rows` for encoded rows, keyed by their uuid primary key as 16 bytes (as a
+    UUID on databases other than PostgreSQL).
+
+    `expect_new`: try writing them all first, and look for the ones that are there (and lock
+    them) only if that fails: no look-up at all when none was there, as in a first import."""
+    table, columns, meta_fields = _columns(model, fields)
+    if connection.vendor != "postgresql":
+        return _executemany(table, columns, _prepared(rows.values(), meta_fields), ignore=True)
+    if expect_new:
+        try:
+            with transaction.atomic():
+                _copy_encoded(table, columns, list(rows.values()))
+            return set(rows)
+        except IntegrityError:
+            pass  # some were there: as below
+    existing = lock_uuid_keys(model, rows.keys())
+    new = {key: row for key, row in rows.items() if key not in existing}
+    try:
+        with transaction.atomic():
+            _copy_encoded(table, columns, list(new.values()))
+    except IntegrityError:  # another transaction wrote some of them meanwhile
+        return _copy_encoded_ignoring_conflicts(table, columns, list(new.values()))
+    return set(new)
+
+
+def lock_uuid_keys(model: type[models.Model], keys: Collection[bytes]) -> set[bytes]:
+    """`lock_keys` for a uuid primary key given as 16 bytes: sent as one bytea and split by
+    the server, so that no Python object is made per key (tens of thousands per chunk)."""
+    if not keys:
+        return set()
+    table = model._meta.db_table
+    pk = model._meta.pk.column
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'SELECT uuid_send("{pk}") FROM "{table}" WHERE "{pk}" IN ('
+            "SELECT encode(substring(%s::bytea FROM i * 16 + 1 FOR 16), 'hex')::uuid "
+            "FROM generate_series(0, %s - 1) AS i) FOR KEY SHARE",
+            [b"".join(keys), len(keys)],
+        )
+        return {bytes(row[0]) for row in cursor.fetchall()}
 
 
 def lock_keys(model: type[models.Model], keys: Collection[Any]) -> set[Any]:
@@ -144,6 +250,40 @@ def _copy(
         copy.set_types(_db_types(meta_fields))
         for row in rows:
             copy.write_row(row)
+
+
+_SIGNATURE = b"PGCOPY\n\xff\r\n\0" + bytes(8)  # binary COPY: signature, flags, extension
+_TRAILER = b"\xff\xff"
+
+
+def _copy_encoded(table: str, columns: list[str], blocks: Sequence[Any]) -> None:
+    column_list = ", ".join(f'"{c}"' for c in columns)
+    with (
+        connection.cursor() as cursor,
+        connection.wrap_database_errors,
+        cursor.cursor.copy(f'COPY "{table}" ({column_list}) FROM STDIN (FORMAT BINARY)') as copy,
+    ):
+        copy.write(b"".join((_SIGNATURE, *blocks, _TRAILER)))
+
+
+def _copy_encoded_ignoring_conflicts(
+    table: str, columns: list[str], rows: Sequence[Any]
+) -> set[bytes]:
+    scratch = f"_stepwise_copy_{table}"
+    column_list = ", ".join(f'"{c}"' for c in columns)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'CREATE TEMP TABLE IF NOT EXISTS "{scratch}" '
+            f'(LIKE "{table}" INCLUDING DEFAULTS) ON COMMIT DROP'
+        )
+        _copy_encoded(scratch, columns, rows)
+        cursor.execute(
+            f'INSERT INTO "{table}" ({column_list}) SELECT {column_list} FROM "{scratch}" '
+            f'ON CONFLICT DO NOTHING RETURNING uuid_send("{columns[0]}")'
+        )
+        new = {bytes(row[0]) for row in cursor.fetchall()}
+        cursor.execute(f'TRUNCATE "{scratch}"')
+        return new
 
 
 def _db_types(meta_fields: list[models.Field[Any, Any]]) -> list[str]:

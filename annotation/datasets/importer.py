@@ -3,41 +3,44 @@
 All-or-nothing: one transaction; a bad record raises RecordError naming the line and field,
 and so does a record the database refuses all the same. Idempotent: a record already
 imported creates nothing.
+
+Two halves: parsing and building rows (`parsing.py`, `rows.py`: no database), and writing
+them here. For a large file on PostgreSQL the first half runs in a process of its own
+(`pipeline.py`), so that parsing overlaps the writes; the writer stays in this process, in the
+caller's transaction.
 """
 
-import hashlib
-import itertools
 import json
-import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from types import ModuleType
 from typing import IO, Any
 
 from django.conf import settings
-from django.db import DataError, IntegrityError, transaction
-from django.utils import timezone
+from django.db import DataError, IntegrityError, connection, transaction
 
-from algorithms.answers import answers_equivalent_many
-from annotation.core.bulk import existing_pairs, lock_keys, row_triggers_skipped
+from annotation.core.bulk import existing_pairs, lock_keys, reserve_ids, row_triggers_skipped
 from annotation.core.models import Project
+from annotation.datasets import pipeline
 from annotation.datasets.errors import RecordError
-from annotation.datasets.formats import gsm8k, math, math_shepherd, prm800k, processbench
-from annotation.datasets.reader import iter_records
-from annotation.datasets.records import ImportRecord, ProblemRecord, TraceRecord
+from annotation.datasets.parsing import IMPORT_FORMATS, Message, batched, parsed_records, produce
+from annotation.datasets.reader import iter_records, record_layout
+from annotation.datasets.rows import ChunkRows, ProblemWanted, Reply, Request, RowBuilder, TraceRows
 from annotation.grading.models import GradeSource
-from annotation.grading.services import dataset_source, imported_grades_copy
-from annotation.problems.models import Origin, Problem, Trace
-from annotation.problems.services import (
-    imported_nodes_copy,
-    imported_steps_copy,
-    imported_traces_copy,
+from annotation.grading.services import (
+    dataset_source,
+    imported_grades_insert,
+    imported_grades_insert_exactly,
 )
-from annotation.problems.tree import place_steps, text_digest
+from annotation.problems.models import Problem, Trace
+from annotation.problems.services import (
+    imported_nodes_insert,
+    imported_steps_insert,
+    imported_traces_copy,
+    imported_traces_insert,
+)
 
-IMPORT_FORMATS: dict[str, ModuleType] = {
-    m.NAME: m for m in (math, gsm8k, prm800k, processbench, math_shepherd)
-}
+__all__ = ["IMPORT_FORMATS", "MAX_REPORTED_ERRORS", "ImportReport", "import_dataset"]
 
 ProgressCallback = Callable[[int, int], None]  # (records written, records in the file)
 MAX_REPORTED_ERRORS = 1000  # --skip-invalid: the report lists these many, and counts the rest
@@ -58,6 +61,11 @@ class ImportReport:
         self.invalid_records += 1
         if len(self.errors) < MAX_REPORTED_ERRORS:
             self.errors.append(error.as_dict())
+
+    def add_skipped(self, count: int, errors: list[dict[str, Any]]) -> None:
+        """Invalid records skipped by a parsing process: how many, and the first ones."""
+        self.invalid_records += count
+        self.errors += errors[: MAX_REPORTED_ERRORS - len(self.errors)]
 
     def error_lines(self) -> Iterator[str]:
         """The report of skipped records, JSONL: one line per listed error, then
@@ -101,20 +109,76 @@ def import_dataset(
         raise ValueError(
             f"unknown format {format_name!r}; choose one of {', '.join(sorted(IMPORT_FORMATS))}"
         )
-    parse = IMPORT_FORMATS[format_name].parse
     report = ImportReport()
     size = _remaining_bytes(stream)
-    writer = _ChunkWriter(project, format_name, report, grade_answers=grade_answers)
-    records = _parsed(iter_records(stream), parse, report, skip_invalid)
+    layout = record_layout(stream)
+    binary = connection.vendor == "postgresql"
+    writer = _ChunkWriter(project, format_name, report, binary=binary)
+    chunk_size = chunk_size or settings.STEPWISE_IMPORT_CHUNK
+
+    def progress(rows: ChunkRows) -> None:
+        report.records += rows.records
+        if on_progress:
+            read = stream.tell() if rows.read_bytes is None else rows.read_bytes
+            on_progress(report.records, _estimated_total(size, read, report.records))
+
     with transaction.atomic():
-        for chunk in _batched(records, chunk_size or settings.STEPWISE_IMPORT_CHUNK):
-            writer.write(chunk)
-            report.records += len(chunk)
-            if on_progress:
-                on_progress(report.records, _estimated_total(stream, size, report.records))
+        if binary and size is not None and size >= settings.STEPWISE_IMPORT_PROCESS_BYTES:
+            options = pipeline.Options(
+                format_name, chunk_size, skip_invalid, grade_answers, binary, layout
+            )
+            with pipeline.parsing_process(stream, options) as child:
+                for message in child.messages():
+                    if (answer := writer.handle(message, progress)) is not None:
+                        child.reply(answer)
+                report.add_skipped(*child.skipped())
+        else:
+            _import_here(
+                stream,
+                layout,
+                writer,
+                progress,
+                chunk_size,
+                skip_invalid=skip_invalid,
+                grade_answers=grade_answers,
+                binary=binary,
+            )
     if on_progress:
         on_progress(report.records, report.records)
     return report
+
+
+def _import_here(
+    stream: IO[bytes],
+    layout: str,
+    writer: "_ChunkWriter",
+    progress: Callable[[ChunkRows], None],
+    chunk_size: int,
+    *,
+    skip_invalid: bool,
+    grade_answers: bool,
+    binary: bool,
+) -> None:
+    """Both halves in this process, in turn: for small files, where starting a process would
+    cost more than it saves, and for databases other than PostgreSQL."""
+    replies: deque[Reply] = deque()
+
+    def send(message: Message) -> None:
+        if (answer := writer.handle(message, progress)) is not None:
+            replies.append(answer)
+
+    records = parsed_records(
+        iter_records(stream, layout=layout),
+        IMPORT_FORMATS[writer.format_name].parse,
+        writer.report.add_error if skip_invalid else None,
+    )
+    produce(
+        batched(records, chunk_size),
+        RowBuilder(binary=binary, grade_answers=grade_answers),
+        send,
+        replies.popleft,
+        ahead=False,
+    )
 
 
 def _remaining_bytes(stream: IO[bytes]) -> int | None:
@@ -127,53 +191,11 @@ def _remaining_bytes(stream: IO[bytes]) -> int | None:
         return None
 
 
-def _estimated_total(stream: IO[bytes], size: int | None, done: int) -> int:
+def _estimated_total(size: int | None, read: int, done: int) -> int:
     """Records in the file, extrapolated from the bytes read so far."""
-    read = stream.tell()
     if not size or not read:
         return done
     return max(done, round(done * size / read))
-
-
-def _parsed(
-    rows: Iterator[tuple[int, Any]],
-    parse: Callable[[int, Any], ImportRecord],
-    report: ImportReport,
-    skip_invalid: bool,
-) -> Iterator[ImportRecord]:
-    """The parsed records; with skip_invalid, the bad ones go to the report instead."""
-    first_line: dict[bytes, int] = {}  # by a digest of each record's identity
-    while True:
-        try:
-            line, obj = next(rows)
-            if isinstance(obj, RecordError):
-                raise obj
-            record = parse(line, obj)
-            _check_first_of_its_identity(record, first_line)
-        except StopIteration:
-            return
-        except RecordError as error:
-            if not skip_invalid or error.field == "(file)":
-                raise
-            report.add_error(error)
-            continue
-        yield record
-
-
-def _check_first_of_its_identity(record: ImportRecord, first_line: dict[bytes, int]) -> None:
-    """A second record of the same problem (or trace) in one file would be skipped as already
-    imported: refused instead, so nothing is lost unseen."""
-    identity = _ChunkWriter._key(record.problem)
-    if record.trace is not None:
-        identity += "\0" + record.trace.external_id
-    digest = hashlib.blake2b(identity.encode(), digest_size=16).digest()
-    earlier = first_line.setdefault(digest, record.line)
-    if earlier != record.line:
-        raise RecordError(
-            record.line,
-            record.key_field,
-            f"the same as line {earlier}; a file holds each record once",
-        )
 
 
 # What the database raises for a value it cannot hold; other errors are not the file's fault.
@@ -188,56 +210,127 @@ def _reason(error: Exception) -> str:
     return str(error).splitlines()[0]
 
 
-def _batched(items: Iterable[ImportRecord], size: int) -> Iterator[list[ImportRecord]]:
-    iterator = iter(items)
-    while chunk := list(itertools.islice(iterator, size)):
-        yield chunk
-
-
 class _ChunkWriter:
-    """Writes chunks of records, remembering problems and sources across chunks."""
+    """Answers the parsing side's questions (problems and grade sources, found or created) and
+    writes the chunks of rows it sends, inside the caller's transaction."""
 
     def __init__(
-        self, project: Project, format_name: str, report: ImportReport, *, grade_answers: bool
+        self, project: Project, format_name: str, report: ImportReport, *, binary: bool
     ) -> None:
         self.project = project
         self.format_name = format_name
         self.report = report
-        self.grade_answers = grade_answers
-        self.problem_by_key: dict[str, Problem] = {}
-        self.source_ids: dict[str, int] = {}
+        self.binary = binary
+        self.nodes_were_new = True
 
-    def write(self, chunk: list[ImportRecord]) -> None:
+    def handle(self, message: Message, progress: Callable[[ChunkRows], None]) -> Reply | None:
+        kind, body = message
+        if kind == "request":
+            return self.resolve(body)
+        if kind == "rows":
+            self.write(body)
+            progress(body)
+        return None
+
+    # Questions: problems and sources -----------------------------------------------------
+
+    def resolve(self, request: Request) -> Reply:
+        found = self._found_problems({w.key for w in request.problems})
+        new = [w for w in request.problems if w.key not in found]
+        if new:
+            found.update(self._created_problems(new))
+        return Reply(
+            [found[w.key] for w in request.problems],
+            [dataset_source(name=name).pk for name in request.graders],
+            reserve_ids(Trace, request.traces) if self.binary and request.traces else None,
+        )
+
+    def _found_problems(self, keys: set[str]) -> dict[str, tuple[int, str | None]]:
+        if not keys:
+            return {}
+        ids = [k[3:] for k in keys if k.startswith("id:")]
+        digests = [k[5:] for k in keys if k.startswith("text:")]
+        found = Problem.objects.filter(project=self.project, external_id__in=ids) | (
+            Problem.objects.filter(project=self.project, text_digest__in=digests)
+        )
+        by_key: dict[str, tuple[int, str | None]] = {}
+        for pk, external_id, digest, answer in found.order_by("id").values_list(
+            "id", "external_id", "text_digest", "answer"
+        ):
+            by_key.setdefault("id:" + external_id, (pk, answer))
+            by_key.setdefault("text:" + digest, (pk, answer))
+        return {key: by_key[key] for key in keys if key in by_key}
+
+    def _created_problems(self, new: list[ProblemWanted]) -> dict[str, tuple[int, str | None]]:
+        """Create them; should the database refuse one, RecordError names its line."""
+        problems = [self._new_problem(w) for w in new]
+        try:
+            with transaction.atomic():
+                Problem.objects.bulk_create(problems)
+        except _REFUSED as error:
+            raise self._refused_problem(new, error) from None
+        self.report.problems_created += len(problems)
+        return {w.key: (p.pk, p.answer) for w, p in zip(new, problems, strict=True)}
+
+    def _refused_problem(self, new: list[ProblemWanted], error: Exception) -> RecordError:
+        for wanted in new:  # one at a time: rare, and a few thousand at most
+            try:
+                with transaction.atomic():
+                    Problem.objects.bulk_create([self._new_problem(wanted)])
+            except _REFUSED as refused:
+                return RecordError(
+                    wanted.line, "(record)", f"the database refused it: {_reason(refused)}"
+                )
+        return RecordError(
+            new[0].line,
+            "(record)",
+            f"the database refused lines {new[0].line} to {new[-1].line}: {_reason(error)}",
+        )
+
+    def _new_problem(self, wanted: ProblemWanted) -> Problem:
+        record = wanted.record
+        return Problem(
+            project=self.project,
+            external_id=record.external_id or f"sha256:{wanted.digest[:32]}",
+            text=record.text,
+            text_digest=wanted.digest,
+            answer=record.answer,
+            solution=record.solution,
+            source=self.format_name,
+            subject=record.subject,
+            level=record.level,
+            metadata=record.metadata,
+        )
+
+    # Rows ------------------------------------------------------------------------------
+
+    def write(self, chunk: ChunkRows) -> None:
         """Write one chunk, inside the caller's transaction. Should the database refuse a
         record all the same, RecordError names its line (and shows no SQL)."""
         try:
-            self._write_in_savepoint(chunk)
+            self._write_in_savepoint(chunk.traces, chunk.sources, whole=True)
         except _REFUSED as error:
-            raise self._refusal(chunk, error) from None
+            raise self._refusal(chunk.traces, chunk.sources, error) from None
 
-    def _write_in_savepoint(self, records: list[ImportRecord]) -> None:
-        try:
-            with transaction.atomic():
-                self._write(records)
-        except _REFUSED:
-            # Rolled back: forget what the savepoint created (found again when needed).
-            self.problem_by_key.clear()
-            self.source_ids.clear()
-            raise
+    def _write_in_savepoint(self, traces: list[TraceRows], sources: set[int], whole: bool) -> None:
+        with transaction.atomic(), row_triggers_skipped() as unchecked:
+            self._write(traces, whole)
+            if unchecked:
+                self._lock_references({t.problem_id for t in traces}, sources)
 
-    def _refusal(self, chunk: list[ImportRecord], error: Exception) -> RecordError:
+    def _refusal(self, chunk: list[TraceRows], sources: set[int], error: Exception) -> RecordError:
         """Which record the database refused: the chunk is written again by halves, keeping
         the halves that go in, down to one record (about two chunks' writes)."""
         records = chunk
         while len(records) > 1:
             half = records[: len(records) // 2]
             try:
-                self._write_in_savepoint(half)
+                self._write_in_savepoint(half, sources, whole=False)
                 records = records[len(half) :]
             except _REFUSED:
                 records = half
         try:
-            self._write_in_savepoint(records)
+            self._write_in_savepoint(records, sources, whole=False)
         except _REFUSED as refused:
             return RecordError(
                 records[0].line, "(record)", f"the database refused it: {_reason(refused)}"
@@ -248,161 +341,61 @@ class _ChunkWriter:
             f"the database refused lines {chunk[0].line} to {chunk[-1].line}: {_reason(error)}",
         )
 
-    def _write(self, chunk: list[ImportRecord]) -> None:
-        with row_triggers_skipped() as unchecked:
-            problems = self._problems(chunk)
-            with_traces = [(r, problems[id(r)]) for r in chunk if r.trace is not None]
-            if with_traces:
-                self._traces(with_traces)
-            if unchecked:
-                self._lock_references(problems.values())
-
-    def _lock_references(self, problems: Iterable[Problem]) -> None:
+    def _lock_references(self, problems: set[int], sources: set[int]) -> None:
         """Instead of a check per row: the problems and sources the chunk references must
         still be there, and stay until the transaction ends. (Its traces and nodes are new
         or were locked when found.)"""
-        for model, keys in (
-            (Problem, {p.pk for p in problems}),
-            (GradeSource, set(self.source_ids.values())),
-        ):
+        for model, keys in ((Problem, problems), (GradeSource, sources)):
             if missing := keys - lock_keys(model, keys):
                 raise RuntimeError(
                     f"{model._meta.verbose_name} {sorted(missing)} deleted during the import"
                 )
 
-    # Problems -------------------------------------------------------------------------
-
-    def _problems(self, chunk: list[ImportRecord]) -> dict[int, Problem]:
-        """Find or create the problem of every record; returns them by id(record)."""
-        keys = {id(r): self._key(r.problem) for r in chunk}
-        missing = {k for k in keys.values() if k not in self.problem_by_key}
-        if missing:
-            self._load_problems(missing)
-        new: dict[str, Problem] = {}
-        for record in chunk:
-            key = keys[id(record)]
-            if key not in self.problem_by_key and key not in new:
-                new[key] = self._new_problem(record.problem)
-        if new:
-            Problem.objects.bulk_create(new.values())
-            self.report.problems_created += len(new)
-            self.problem_by_key.update(new)
-        return {id(r): self.problem_by_key[keys[id(r)]] for r in chunk}
-
-    @staticmethod
-    def _key(problem: ProblemRecord) -> str:
-        if problem.external_id:
-            return "id:" + problem.external_id
-        return "text:" + text_digest(problem.text)
-
-    def _load_problems(self, keys: set[str]) -> None:
-        ids = [k[3:] for k in keys if k.startswith("id:")]
-        digests = [k[5:] for k in keys if k.startswith("text:")]
-        found = Problem.objects.filter(project=self.project, external_id__in=ids) | (
-            Problem.objects.filter(project=self.project, text_digest__in=digests)
-        )
-        for problem in found.order_by("id"):
-            self.problem_by_key.setdefault("id:" + problem.external_id, problem)
-            self.problem_by_key.setdefault("text:" + problem.text_digest, problem)
-
-    def _new_problem(self, record: ProblemRecord) -> Problem:
-        digest = text_digest(record.text)
-        return Problem(
-            project=self.project,
-            external_id=record.external_id or f"sha256:{digest[:32]}",
-            text=record.text,
-            text_digest=digest,
-            answer=record.answer,
-            solution=record.solution,
-            source=self.format_name,
-            subject=record.subject,
-            level=record.level,
-            metadata=record.metadata,
-        )
-
-    # Traces, nodes, grades ------------------------------------------------------------
-
-    def _traces(self, records: list[tuple[ImportRecord, Problem]]) -> None:
+    def _write(self, traces: list[TraceRows], whole: bool) -> None:
+        """`whole`: the chunk as the parsing side built it, so that the grades' is_current
+        it set holds unless a node was there before (or a trace is skipped)."""
         existing = existing_pairs(
-            Trace,
-            ("problem", "external_id"),
-            {(p.pk, r.trace.external_id) for r, p in records if r.trace},
+            Trace, ("problem", "external_id"), {(t.problem_id, t.external_id) for t in traces}
         )
-        fresh: list[tuple[TraceRecord, Problem]] = []
-        for record, problem in records:
-            assert record.trace is not None
-            key = (problem.pk, record.trace.external_id)
+        fresh: list[TraceRows] = []
+        for trace in traces:
+            key = (trace.problem_id, trace.external_id)
             if key in existing:
                 self.report.traces_existing += 1
                 continue
             existing.add(key)
-            fresh.append((record.trace, problem))
+            fresh.append(trace)
         if not fresh:
             return
-        correctness = self._correctness(fresh)
-        trace_ids = self._insert_traces(fresh, correctness)
-        self.report.traces_created += len(trace_ids)
-        self._steps(fresh, trace_ids)
-
-    def _insert_traces(
-        self, fresh: list[tuple[TraceRecord, Problem]], correctness: list[bool | None]
-    ) -> list[int]:
-        now = timezone.now()
-        return imported_traces_copy(
-            [
-                (
-                    p.pk,
-                    Origin.IMPORTED,
-                    t.external_id,
-                    t.final_answer,
-                    c,
-                    t.finish_reason,
-                    t.time_spent_ms,
-                    t.metadata,
-                    now,
-                )
-                for (t, p), c in zip(fresh, correctness, strict=True)
-            ]
-        )
-
-    def _correctness(self, fresh: list[tuple[TraceRecord, Problem]]) -> list[bool | None]:
-        result: list[bool | None] = [t.is_correct for t, _ in fresh]
-        if not self.grade_answers:
-            return result
-        todo = [
-            i
-            for i, (t, p) in enumerate(fresh)
-            if t.is_correct is None and t.final_answer and p.answer
-        ]
-        verdicts = answers_equivalent_many(
-            [(fresh[i][0].final_answer or "", fresh[i][1].answer or "") for i in todo],
-            timeout_s=settings.STEPWISE_ANSWER_TIMEOUT_S,
-        )
-        for i, verdict in zip(todo, verdicts, strict=True):
-            result[i] = verdict
-        return result
-
-    def _steps(self, fresh: list[tuple[TraceRecord, Problem]], trace_ids: list[int]) -> None:
-        now = timezone.now()
-        nodes: dict[uuid.UUID, tuple[Any, ...]] = {}
-        trace_steps: list[tuple[Any, ...]] = []
-        grades: list[list[Any]] = []
-        for (record, problem), trace_id in zip(fresh, trace_ids, strict=True):
-            source_id = self._source_id(record.grader) if record.grader else None
-            for step, nid, parent, depth in place_steps(problem.pk, record.steps):
-                if nid not in nodes:
-                    nodes[nid] = (nid, problem.pk, parent, depth, step.kind, step.text, now)
-                trace_steps.append(
-                    (trace_id, step.position, nid, step.option, step.on_path, step.extra)
-                )
-                if step.rating is not None and source_id is not None:
-                    grades.append([nid, source_id, trace_id, step.rating, step.flagged, True, now])
-        new_nodes = imported_nodes_copy(nodes)
+        trace_ids: list[int | None]
+        if self.binary:
+            imported_traces_insert([t.row for t in fresh])
+            trace_ids = [t.trace_id for t in fresh]
+        else:
+            trace_ids = [*imported_traces_copy([t.row[1:] for t in fresh])]
+        self.report.traces_created += len(fresh)
+        nodes: dict[Any, Any] = {}
+        for trace in fresh:
+            nodes.update(zip(trace.node_keys, trace.nodes, strict=True))
+        # A chunk's nodes are all new in a first import: written without looking, as long
+        # as the last chunk's were.
+        new_nodes = imported_nodes_insert(nodes, expect_new=self.nodes_were_new)
+        self.nodes_were_new = len(new_nodes) == len(nodes)
         self.report.nodes_created += len(new_nodes)
-        imported_steps_copy(trace_steps)
-        self.report.grades_created += imported_grades_copy(grades, new_nodes)
+        imported_steps_insert(self._with_ids([t.steps for t in fresh], trace_ids))
+        grades = self._with_ids([t.grades for t in fresh], trace_ids)
+        if whole and len(fresh) == len(traces) and len(new_nodes) == len(nodes):
+            imported_grades_insert(grades)
+        else:
+            imported_grades_insert_exactly(grades, new_nodes)
+        self.report.grades_created += sum(t.grade_count for t in fresh)
 
-    def _source_id(self, name: str) -> int:
-        if name not in self.source_ids:
-            self.source_ids[name] = dataset_source(name=name).pk
-        return self.source_ids[name]
+    def _with_ids(self, blocks: list[Any], trace_ids: list[Any]) -> list[Any]:
+        """Blocks of rows with their trace's id: as they are on PostgreSQL (the ids were
+        taken ahead), the first field filled in elsewhere."""
+        if self.binary:
+            return blocks
+        return [
+            [(trace_id, *row[1:]) for row in block]
+            for block, trace_id in zip(blocks, trace_ids, strict=True)
+        ]

@@ -17,21 +17,30 @@ _CHUNK = 1 << 16
 
 
 def iter_records(
-    stream: IO[bytes], *, max_record_bytes: int = MAX_RECORD_BYTES
+    stream: IO[bytes], *, max_record_bytes: int = MAX_RECORD_BYTES, layout: str | None = None
 ) -> Iterator[tuple[int, Any]]:
     """Yield (line number, decoded JSON value) for a JSONL file or a JSON array file.
 
     A record that cannot be decoded or that holds a value refused by `strict_json` (NaN, a
     NUL, a repeated key, ...; big integers are kept) comes as a RecordError value; errors
-    that end the file (empty, broken array) are raised, with the field "(file)".
+    that end the file (empty, broken array) are raised, with the field "(file)". `layout`
+    ("array" or "jsonl", from `record_layout`) lets a stream that cannot seek be read.
     """
-    first = _peek_non_space(stream)
-    if first is None:
-        raise RecordError(1, "(file)", "the file is empty")
-    if first == b"[":
+    if (layout or record_layout(stream)) == ARRAY:
         yield from _iter_array(stream, max_record_bytes)
     else:
         yield from _iter_jsonl(stream, max_record_bytes)
+
+
+ARRAY, JSONL = "array", "jsonl"
+
+
+def record_layout(stream: IO[bytes]) -> str:
+    """Whether the (seekable) stream holds a JSON array or JSON lines; raises for an empty one."""
+    first = _peek_non_space(stream)
+    if first is None:
+        raise RecordError(1, "(file)", "the file is empty")
+    return ARRAY if first == b"[" else JSONL
 
 
 def _peek_non_space(stream: IO[bytes]) -> bytes | None:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from annotation.core.bulk import insert_rows
+from annotation.core.bulk import RowEncoder, insert_encoded, insert_rows
 from annotation.core.fixed_sql import execute
 from annotation.grading.models import Grade, GradeSource, SourceKind
 from annotation.grading.selectors import CurrentGrade, current_grades
@@ -281,3 +281,78 @@ def _mark_history(grades: Sequence[list[Any]], new_nodes: set[Any]) -> None:
         key = (grade[0], grade[1])
         grade[5] = key not in current
         current.add(key)
+
+
+# The same, for rows encoded ahead (core/bulk.py `RowEncoder`), in blocks of one trace's grades:
+# is_current set as if the block's chunk were all new (the first grade per (node, source) in
+# the chunk), and set again here when it is not.
+IMPORTED_GRADE_ROW = ("trace", "node", "source", "rating", "is_current", "created_at", "flagged")
+# In a binary COPY row of that layout (a field: 4 bytes of length, then the value; rating is
+# never null in an imported grade), where the node, the source and is_current's value are,
+# and where flagged's length is, the one field whose size varies (null: -1, no value).
+_NODE, _SOURCE, _IS_CURRENT, _FLAGGED_LENGTH = slice(18, 34), slice(38, 46), 56, slice(69, 73)
+_ROW_WITH_NULL = 73
+_NULL = b"\xff\xff\xff\xff"
+
+
+def imported_grade_encoder(*, binary: bool) -> RowEncoder:
+    return RowEncoder(Grade, IMPORTED_GRADE_ROW, binary=binary)
+
+
+def imported_grades_insert(blocks: Sequence[Any]) -> None:
+    """Write encoded grades (blocks by `imported_grade_encoder`) as they are: right when their
+    nodes are all new and their chunk is written whole."""
+    insert_encoded(Grade, IMPORTED_GRADE_ROW, blocks)
+
+
+def imported_grades_insert_exactly(blocks: Sequence[Any], new_nodes: set[Any]) -> int:
+    """Write encoded grades with is_current set as `imported_grades_copy` does: the first
+    grade per (node, source) is current, later ones (and those of a node with a current grade
+    from that source already) are history. Only nodes not in `new_nodes` can have grades in
+    the database. Returns how many."""
+    rows = [row for block in blocks for row in _rows(block)]
+    keys = [_key(row) for row in rows]
+    old = {key for key in keys if key[0] not in new_nodes}
+    current: set[tuple[Any, int]] = set()
+    if old:
+        as_bytes = isinstance(next(iter(old))[0], bytes)
+        found = Grade.objects.filter(
+            is_current=True,
+            node_id__in={node if not as_bytes else uuid.UUID(bytes=node) for node, _ in old},
+            source_id__in={source for _, source in old},
+        ).values_list("node_id", "source_id")
+        current = {(node.bytes if as_bytes else node, source) for node, source in found}
+    chosen = []
+    for row, key in zip(rows, keys, strict=True):
+        chosen.append(_with_is_current(row, key not in current))
+        current.add(key)
+    binary = bool(rows) and not isinstance(rows[0], tuple)
+    insert_encoded(Grade, IMPORTED_GRADE_ROW, chosen if binary else [chosen])
+    return len(rows)
+
+
+def _rows(block: Any) -> list[Any]:
+    """The rows of a block: tuples as they are, binary rows cut where each ends."""
+    if isinstance(block, list):
+        return list(block)
+    block = bytes(block)  # a bytearray's slices cannot be keys
+    rows, start = [], 0
+    while start < len(block):
+        end = start + _ROW_WITH_NULL
+        if block[start + _FLAGGED_LENGTH.start : start + _FLAGGED_LENGTH.stop] != _NULL:
+            end += 1
+        rows.append(block[start:end])
+        start = end
+    return rows
+
+
+def _key(row: Any) -> tuple[Any, int]:
+    if isinstance(row, tuple):
+        return row[1], row[2]
+    return row[_NODE], int.from_bytes(row[_SOURCE], "big", signed=True)
+
+
+def _with_is_current(row: Any, is_current: bool) -> Any:
+    if isinstance(row, tuple):
+        return (*row[:4], is_current, *row[5:])
+    return row[:_IS_CURRENT] + (b"\x01" if is_current else b"\x00") + row[_IS_CURRENT + 1 :]

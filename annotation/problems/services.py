@@ -2,7 +2,8 @@
 
 Every row is built from `tree.place_steps`, the one function that turns a trace's steps into
 node ids, parents and depths: the ORM writers here for workspace, job and tree writes, and
-the importer's COPY (`imported_*_copy`), which the importer feeds chunk by chunk.
+the importer's COPY (`imported_*_insert`), which the importer feeds chunk by chunk with rows
+its parsing side encoded from `place_steps_as_bytes` (datasets/rows.py).
 """
 
 from __future__ import annotations
@@ -15,7 +16,13 @@ from typing import Any, cast
 from django.db import connection
 from django.db.models import Field
 
-from annotation.core.bulk import insert_new_rows, insert_rows, reserve_ids
+from annotation.core.bulk import (
+    RowEncoder,
+    insert_encoded,
+    insert_new_encoded,
+    insert_rows,
+    reserve_ids,
+)
 from annotation.problems.models import StepKind, StepNode, Trace, TraceStep
 from annotation.problems.tree import place_steps
 
@@ -200,15 +207,35 @@ def imported_traces_copy(rows: Sequence[tuple[Any, ...]]) -> list[int]:
     return ids
 
 
-def imported_nodes_copy(nodes: dict[uuid.UUID, tuple[Any, ...]]) -> set[Any]:
-    """Write the nodes (rows in NODE_FIELDS order, keyed by id) that are not there yet, locking
-    those that are; returns the ids that were new."""
-    return insert_new_rows(StepNode, NODE_FIELDS, nodes)
+# Rows encoded ahead, by an import's parsing process (core/bulk.py `RowEncoder`), in the layouts
+# above, in blocks (`RowEncoder.join`).
 
 
-def imported_steps_copy(rows: Iterable[tuple[Any, ...]]) -> None:
-    """Write trace steps: rows in TRACE_STEP_FIELDS order."""
-    insert_rows(TraceStep, TRACE_STEP_FIELDS, rows)
+def imported_trace_encoder(*, binary: bool) -> RowEncoder:
+    return RowEncoder(Trace, TRACE_FIELDS, binary=binary)
+
+
+def imported_node_encoder(*, binary: bool) -> RowEncoder:
+    return RowEncoder(StepNode, NODE_FIELDS, binary=binary)
+
+
+def imported_step_encoder(*, binary: bool) -> RowEncoder:
+    return RowEncoder(TraceStep, TRACE_STEP_FIELDS, binary=binary)
+
+
+def imported_traces_insert(blocks: Sequence[Any]) -> None:
+    """Write encoded traces, their ids taken beforehand (`reserve_ids`)."""
+    insert_encoded(Trace, TRACE_FIELDS, blocks)
+
+
+def imported_nodes_insert(rows: dict[Any, Any], *, expect_new: bool) -> set[Any]:
+    """Write the nodes (encoded rows keyed by id) that are not there yet, locking those that
+    are (`core.bulk.insert_new_encoded`); returns the ids that were new."""
+    return insert_new_encoded(StepNode, NODE_FIELDS, rows, expect_new=expect_new)
+
+
+def imported_steps_insert(blocks: Sequence[Any]) -> None:
+    insert_encoded(TraceStep, TRACE_STEP_FIELDS, blocks)
 
 
 def _attname(model: type[Trace], name: str) -> str:

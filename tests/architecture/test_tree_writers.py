@@ -22,7 +22,16 @@ TABLES = r"problems_stepnode|problems_tracestep|problems_trace|grading_grade|gra
 # Related managers that create these rows (problem.traces.create(...), source.grades...).
 RELATED = {"traces", "nodes", "steps", "grades", "children", "trace_steps", "derived_traces"}
 CREATES = {"create", "bulk_create", "get_or_create", "update_or_create"}
-COPY_HELPERS = {"insert_rows", "insert_new_rows", "_copy", "_copy_ignoring_conflicts"}
+COPY_HELPERS = {
+    "insert_rows",
+    "insert_new_rows",
+    "_copy",
+    "_copy_ignoring_conflicts",
+    "insert_encoded",
+    "insert_new_encoded",
+    "_copy_encoded",
+    "_copy_encoded_ignoring_conflicts",
+}
 RAW_WRITE = re.compile(rf'\b(INSERT\s+INTO|COPY)\s+"?({TABLES})\b', re.IGNORECASE)
 RAW_WRITE_OF_MODEL = re.compile(r"\b(INSERT\s+INTO|COPY)\b", re.IGNORECASE)
 
