@@ -17,6 +17,7 @@ from annotation.datasets.errors import RecordError
 from annotation.datasets.importer import import_dataset
 from annotation.grading.models import Grade
 from annotation.problems.models import Problem, StepNode, Trace
+from tests.conftest import PRM800K_DIR
 
 TAG = "ки"
 ROOT = Path(__file__).resolve().parents[2]
@@ -206,9 +207,7 @@ def test_a_killed_import_takes_its_parsing_process_with_it():
     assert state in ("gone", "Z")  # a zombie is dead: only its exit status waits for init
 
 
-PRM800K_ROW = json.loads(
-    (ROOT.parents[1] / "shared/data/prm800k/prm800k_raw_samples.jsonl").read_text().splitlines()[0]
-)
+PRM800K_ROW = json.loads((PRM800K_DIR / "prm800k_raw_samples.jsonl").read_text().splitlines()[0])
 
 
 def relabeled(n: int) -> str:
