@@ -9,7 +9,7 @@ the importer writes a chunk; the importer then takes the same locks once per chu
 reference. Everyone else's writes keep their checks.
 """
 
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
 
@@ -269,21 +269,11 @@ def _copy_encoded(table: str, columns: list[str], blocks: Sequence[Any]) -> None
 def _copy_encoded_ignoring_conflicts(
     table: str, columns: list[str], rows: Sequence[Any]
 ) -> set[bytes]:
-    scratch = f"_stepwise_copy_{table}"
-    column_list = ", ".join(f'"{c}"' for c in columns)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f'CREATE TEMP TABLE IF NOT EXISTS "{scratch}" '
-            f'(LIKE "{table}" INCLUDING DEFAULTS) ON COMMIT DROP'
-        )
-        _copy_encoded(scratch, columns, rows)
-        cursor.execute(
-            f'INSERT INTO "{table}" ({column_list}) SELECT {column_list} FROM "{scratch}" '
-            f'ON CONFLICT DO NOTHING RETURNING uuid_send("{columns[0]}")'
-        )
-        new = {bytes(row[0]) for row in cursor.fetchall()}
-        cursor.execute(f'TRUNCATE "{scratch}"')
-        return new
+    """The keys come back as their 16 bytes, as the encoded rows hold them."""
+    new = _insert_through_scratch(
+        table, columns, lambda scratch: _copy_encoded(scratch, columns, rows), binary_key=True
+    )
+    return {bytes(key) for key in new}
 
 
 def _db_types(meta_fields: list[models.Field[Any, Any]]) -> list[str]:
@@ -298,18 +288,28 @@ def _copy_ignoring_conflicts(
     rows: Iterable[tuple[Any, ...]],
     meta_fields: list[models.Field[Any, Any]],
 ) -> set[Any]:
-    """COPY cannot skip conflicts: copy into a scratch table, then insert from it."""
+    return _insert_through_scratch(
+        table, columns, lambda scratch: _copy(scratch, columns, rows, meta_fields)
+    )
+
+
+def _insert_through_scratch(
+    table: str, columns: list[str], fill: Callable[[str], None], *, binary_key: bool = False
+) -> set[Any]:
+    """COPY cannot skip conflicts: `fill` copies into a scratch table, then its rows are
+    inserted, skipping conflicts; returns the keys (first column) that were new."""
     scratch = f"_stepwise_copy_{table}"
     column_list = ", ".join(f'"{c}"' for c in columns)
+    key = f'uuid_send("{columns[0]}")' if binary_key else f'"{columns[0]}"'
     with connection.cursor() as cursor:
         cursor.execute(
             f'CREATE TEMP TABLE IF NOT EXISTS "{scratch}" '
             f'(LIKE "{table}" INCLUDING DEFAULTS) ON COMMIT DROP'
         )
-        _copy(scratch, columns, rows, meta_fields)
+        fill(scratch)
         cursor.execute(
             f'INSERT INTO "{table}" ({column_list}) SELECT {column_list} FROM "{scratch}" '
-            f'ON CONFLICT DO NOTHING RETURNING "{columns[0]}"'
+            f"ON CONFLICT DO NOTHING RETURNING {key}"
         )
         new = {row[0] for row in cursor.fetchall()}
         cursor.execute(f'TRUNCATE "{scratch}"')

@@ -134,3 +134,23 @@ def test_a_node_written_meanwhile_by_another_transaction_is_not_inserted_twice(
         other.close()
     assert new == set(rows) - {theirs}
     assert sorted(StepNode.objects.values_list("text", flat=True)) == ["ours", "theirs"]
+
+
+def test_encoded_rows_written_meanwhile_by_another_transaction_are_skipped(project):
+    """The scratch-table path of insert_new_encoded: rows that appear between its look-up and
+    its COPY are skipped, and only the others are reported new (as 16-byte keys)."""
+    from annotation.core.bulk import _columns, _copy_encoded_ignoring_conflicts
+    from annotation.problems.services import imported_node_encoder
+
+    rows = first_step_rows(project, ["a", "b", "c"])
+    encoder = imported_node_encoder(binary=True)
+    # the encoder takes a uuid as its 16 bytes, as the parsing process gives it
+    encoded = {key.bytes: encoder.encode((key.bytes, *row[1:])) for key, row in rows.items()}
+    first = next(iter(rows))
+    with transaction.atomic():
+        insert_new_rows(StepNode, NODE_FIELDS, {first: rows[first]})
+    table, columns, _ = _columns(StepNode, NODE_FIELDS)
+    with transaction.atomic():
+        new = _copy_encoded_ignoring_conflicts(table, columns, list(encoded.values()))
+    assert new == {key.bytes for key in rows} - {first.bytes}
+    assert StepNode.objects.count() == 3
