@@ -1,6 +1,7 @@
 """REST: starting tree, long-thought, proposal-critique and policy-critic jobs (follow them at
 /api/jobs/ID/)."""
 
+from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -13,10 +14,13 @@ from rest_framework.response import Response
 
 from algorithms import policy_critic, proposal_critique
 from annotation.core.access import Ability, access_project
+from annotation.core.models import Project
 from annotation.jobs.access import access_job
 from annotation.jobs.api import JobSerializer
+from annotation.jobs.models import Job
 from annotation.jobs.params import SEARCH_MODES
 from annotation.llm.access import access_model_config, access_prompt_template
+from annotation.llm.models import ModelConfig
 from annotation.llm.selectors import latest_version
 from annotation.trees import services, steered
 
@@ -110,86 +114,90 @@ class PolicyCriticJobSerializer(SteeredJobSerializer):
     )
 
 
-@extend_schema(request=TreeJobSerializer, responses={202: JobSerializer})
-@api_view(["POST"])
-def start_tree(request: Request) -> Response:
-    form = TreeJobSerializer(data=request.data)
+def _started(
+    request: Request,
+    form_class: type[serializers.Serializer[None]],
+    start: Callable[[Project, dict[str, Any]], Job],
+) -> Response:
+    """Validate the body, check the research role in its project, start the job with the
+    rest of the fields (`start` resolves the objects they name), answer 202 with the job; a
+    refusal by the service is a 400 naming its field."""
+    form = form_class(data=request.data)
     form.is_valid(raise_exception=True)
     data: dict[str, Any] = dict(form.validated_data)
     project = access_project(request.user, data.pop("project"), Ability.RESEARCH)
     try:
-        job = services.start_tree_job(
+        job = start(project, data)
+    except DjangoValidationError as error:
+        raise ValidationError(error.message_dict) from None
+    return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+def _model(request: Request, model_id: int | None) -> ModelConfig | None:
+    return access_model_config(request.user, model_id) if model_id else None
+
+
+@extend_schema(request=TreeJobSerializer, responses={202: JobSerializer})
+@api_view(["POST"])
+def start_tree(request: Request) -> Response:
+    return _started(
+        request,
+        TreeJobSerializer,
+        lambda project, data: services.start_tree_job(
             project=project,
             user=request.user,
             model=access_model_config(request.user, data.pop("model")),
             scorer=access_model_config(request.user, data.pop("scorer")),
             **data,
-        )
-    except DjangoValidationError as error:
-        raise ValidationError(error.message_dict) from None
-    return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+        ),
+    )
 
 
 @extend_schema(request=LongThoughtJobSerializer, responses={202: JobSerializer})
 @api_view(["POST"])
 def start_long_thought(request: Request) -> Response:
-    form = LongThoughtJobSerializer(data=request.data)
-    form.is_valid(raise_exception=True)
-    data: dict[str, Any] = dict(form.validated_data)
-    project = access_project(request.user, data.pop("project"), Ability.RESEARCH)
-    rewriter = data.pop("rewriter")
-    prompt = data.pop("rewrite_prompt")
-    try:
-        job = services.start_long_thought_job(
+    def start(project: Project, data: dict[str, Any]) -> Job:
+        prompt = data.pop("rewrite_prompt")
+        return services.start_long_thought_job(
             project=project,
             user=request.user,
             tree_job=access_job(request.user, data.pop("tree_job"), Ability.RESEARCH),
-            rewriter=access_model_config(request.user, rewriter) if rewriter else None,
+            rewriter=_model(request, data.pop("rewriter")),
             rewrite_prompt=(
                 latest_version(access_prompt_template(request.user, prompt)) if prompt else None
             ),
             **data,
         )
-    except DjangoValidationError as error:
-        raise ValidationError(error.message_dict) from None
-    return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+    return _started(request, LongThoughtJobSerializer, start)
 
 
 @extend_schema(request=ProposalCritiqueJobSerializer, responses={202: JobSerializer})
 @api_view(["POST"])
 def start_proposal_critique(request: Request) -> Response:
-    form = ProposalCritiqueJobSerializer(data=request.data)
-    form.is_valid(raise_exception=True)
-    data: dict[str, Any] = dict(form.validated_data)
-    project = access_project(request.user, data.pop("project"), Ability.RESEARCH)
-    try:
-        job = steered.start_proposal_critique_job(
+    return _started(
+        request,
+        ProposalCritiqueJobSerializer,
+        lambda project, data: steered.start_proposal_critique_job(
             project=project,
             user=request.user,
             model=access_model_config(request.user, data.pop("model")),
             **data,
-        )
-    except DjangoValidationError as error:
-        raise ValidationError(error.message_dict) from None
-    return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+        ),
+    )
 
 
 @extend_schema(request=PolicyCriticJobSerializer, responses={202: JobSerializer})
 @api_view(["POST"])
 def start_policy_critic(request: Request) -> Response:
-    form = PolicyCriticJobSerializer(data=request.data)
-    form.is_valid(raise_exception=True)
-    data: dict[str, Any] = dict(form.validated_data)
-    project = access_project(request.user, data.pop("project"), Ability.RESEARCH)
-    critic = data.pop("critic")
-    try:
-        job = steered.start_policy_critic_job(
+    return _started(
+        request,
+        PolicyCriticJobSerializer,
+        lambda project, data: steered.start_policy_critic_job(
             project=project,
             user=request.user,
             model=access_model_config(request.user, data.pop("model")),
-            critic=access_model_config(request.user, critic) if critic else None,
+            critic=_model(request, data.pop("critic")),
             **data,
-        )
-    except DjangoValidationError as error:
-        raise ValidationError(error.message_dict) from None
-    return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+        ),
+    )

@@ -4,6 +4,7 @@ services; every page asks annotation.core.access first."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
@@ -14,6 +15,7 @@ from django.shortcuts import redirect, render
 from django.utils.text import slugify
 
 from annotation.core.access import Ability, access_project
+from annotation.core.models import Project
 from annotation.jobs.access import access_job
 from annotation.jobs.models import Job, JobKind
 from annotation.jobs.views import render_job_page
@@ -144,58 +146,72 @@ def _steered_problems(project: Any, data: dict[str, Any]) -> list[int]:
     )
 
 
-@login_required
-def start_proposal_critique(request: HttpRequest, project_id: int) -> HttpResponse:
+def _steered_start_page(
+    request: HttpRequest,
+    project_id: int,
+    form_class: type[SteeredJobForm],
+    title: str,
+    start: Callable[[Project, SteeredJobForm, dict[str, Any]], Job],
+) -> HttpResponse:
+    """The start page of a steered method: the form, then the job's page once started; a
+    refusal by the service shows on its field."""
     project = access_project(request.user, project_id, Ability.RESEARCH)
-    form = SteeredJobForm(project, request.POST or None)
+    form = form_class(project, request.POST or None)
     if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
         try:
-            job = steered.start_proposal_critique_job(
-                project=project,
-                user=request.user,
-                model=data["model"],
-                problem_ids=_steered_problems(project, data),
-                max_steps=data["max_steps"],
-                max_backtracks=data["max_backtracks"],
-                max_tokens=data["max_tokens"],
-                sampling=form.sampling(),
-                chunk_size=data["chunk_size"],
-            )
+            job = start(project, form, form.cleaned_data)
         except ValidationError as error:
             _form_errors(form, error)
         else:
             return redirect("job", job.pk)
-    context = {"project": project, "form": form, "title": "Proposal-critique loops"}
+    context = {"project": project, "form": form, "title": title}
     return render(request, "trees/start.html", context)
+
+
+def _loop_limits(project: Project, form: SteeredJobForm, data: dict[str, Any]) -> dict[str, Any]:
+    """What both steered methods take from their forms besides their models."""
+    return {
+        "problem_ids": _steered_problems(project, data),
+        "max_steps": data["max_steps"],
+        "max_backtracks": data["max_backtracks"],
+        "max_tokens": data["max_tokens"],
+        "sampling": form.sampling(),
+        "chunk_size": data["chunk_size"],
+    }
+
+
+@login_required
+def start_proposal_critique(request: HttpRequest, project_id: int) -> HttpResponse:
+    return _steered_start_page(
+        request,
+        project_id,
+        SteeredJobForm,
+        "Proposal-critique loops",
+        lambda project, form, data: steered.start_proposal_critique_job(
+            project=project,
+            user=request.user,
+            model=data["model"],
+            **_loop_limits(project, form, data),
+        ),
+    )
 
 
 @login_required
 def start_policy_critic(request: HttpRequest, project_id: int) -> HttpResponse:
-    project = access_project(request.user, project_id, Ability.RESEARCH)
-    form = PolicyCriticJobForm(project, request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            job = steered.start_policy_critic_job(
-                project=project,
-                user=request.user,
-                model=data["model"],
-                critic=data["critic"],
-                problem_ids=_steered_problems(project, data),
-                max_steps=data["max_steps"],
-                max_backtracks=data["max_backtracks"],
-                max_tokens=data["max_tokens"],
-                sampling=form.sampling(),
-                critic_sampling=form.critic_sampling(),
-                chunk_size=data["chunk_size"],
-            )
-        except ValidationError as error:
-            _form_errors(form, error)
-        else:
-            return redirect("job", job.pk)
-    context = {"project": project, "form": form, "title": "Policy-critic dialogues"}
-    return render(request, "trees/start.html", context)
+    def start(project: Project, form: SteeredJobForm, data: dict[str, Any]) -> Job:
+        assert isinstance(form, PolicyCriticJobForm)
+        return steered.start_policy_critic_job(
+            project=project,
+            user=request.user,
+            model=data["model"],
+            critic=data["critic"],
+            critic_sampling=form.critic_sampling(),
+            **_loop_limits(project, form, data),
+        )
+
+    return _steered_start_page(
+        request, project_id, PolicyCriticJobForm, "Policy-critic dialogues", start
+    )
 
 
 @login_required
