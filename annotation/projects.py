@@ -99,6 +99,13 @@ def project_save(
 # Pages ----------------------------------------------------------------------------------------
 
 
+def quality_error(error: WorkspaceError) -> tuple[str | None, str]:
+    """The quality setting a refusal names ("qc_rate: ..."), and its message; (None, the
+    whole text) when it names none."""
+    name, _, message = str(error).partition(": ")
+    return (name, message) if name in QUALITY_FIELDS else (None, str(error))
+
+
 class ProjectForm(forms.ModelForm[Project]):
     """The project's own settings, and the other apps' sections through their forms."""
 
@@ -161,11 +168,11 @@ class ProjectForm(forms.ModelForm[Project]):
                 quality=self.quality.settings(),
             )
         except WorkspaceError as error:
-            name, _, message = str(error).partition(": ")
-            if name in QUALITY_FIELDS:
+            name, message = quality_error(error)
+            if name is not None:
                 self.quality.add_error(name, message)
             else:
-                self.add_error(None, str(error))
+                self.add_error(None, message)
             raise
 
     @property
@@ -327,10 +334,8 @@ def _api_save(project: Project | None, user: Any, data: dict[str, Any]) -> Proje
     except DjangoValidationError as error:
         raise _api_errors(error) from None
     except WorkspaceError as error:
-        name, _, message = str(error).partition(": ")
-        raise ValidationError(
-            {name: [message]} if name in QUALITY_FIELDS else [str(error)]
-        ) from None
+        name, message = quality_error(error)
+        raise ValidationError({name: [message]} if name is not None else [message]) from None
 
 
 class ProjectViewSet(
