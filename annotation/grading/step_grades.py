@@ -2,9 +2,9 @@
 node's grades combine into one, read two ways.
 
 - `GradeChoice.loader()`: Python over a chunk's (trace, node) keys, on any database.
-- `GradeChoice.step_sql()`: a subquery that the exports' aggregated query (PostgreSQL,
-  annotation/problems/selectors.py) runs per step, giving the step's grade as a JSON array
-  that `GradeChoice.decoder()` turns into the same GradeView the loader gives.
+- `GradeChoice.step_join()`: a join that the exports' aggregated query (PostgreSQL,
+  annotation/problems/selectors.py) makes to each step, giving the step's grades as a text
+  that `GradeChoice.decoder()` turns into the same GradeViews the loader gives.
 
 Both readings are one rule; tests/exports/test_aggregated_views.py holds them equal.
 """
@@ -92,11 +92,13 @@ class GradeChoice:
 
     # SQL, PostgreSQL ----------------------------------------------------------------------
 
-    def step_sql(self, step: str) -> tuple[str, list[Any]]:
-        """A subquery, for a LATERAL join, giving the grades of the trace step row aliased
-        `step` as one text, or NULL: for by_source the grade of each source that graded the
-        step in its trace, else the one chosen grade. `decoder` reads it. Text rather than
-        JSON: equal texts are looked up once, so a step costs one dictionary lookup."""
+    def step_join(self, step: str, trace: str) -> tuple[str, list[Any]]:
+        """A LEFT JOIN clause, inside a query over the steps (aliased `step`) of the one
+        trace whose id is the outer column `trace`, giving each step's grades as the text
+        column `c.grades`, or NULL: for by_source the grade of each source that graded the
+        step in its trace, else the one chosen grade.
+        `decoder` reads it. Text rather than JSON: equal texts are looked up once, so a step
+        costs one dictionary lookup."""
         node = RawSQL(column(TraceStep, "node", step), ())
         if self.combine == "majority":
             votes = (
@@ -109,26 +111,35 @@ class GradeChoice:
             )
             sql, params = votes.query.sql_with_params()
             return (
-                "SELECT concat(v.rating, '|', v.n, '|', sum(v.n) OVER ()) "
-                f"FROM ({sql}) AS v(rating, n) ORDER BY v.n DESC, v.rating LIMIT 1",
+                "LEFT JOIN LATERAL (SELECT concat(v.rating, '|', v.n, '|', sum(v.n) OVER ()) "
+                f"FROM ({sql}) AS v(rating, n) ORDER BY v.n DESC, v.rating LIMIT 1"
+                ") AS c(grades) ON true",
                 list(params),
             )
         fields = ("rating", "score", "flagged", "source_id")
         # concat writes NULL as nothing, a float as its shortest exact text, a bool as t or f
         grade = "concat(v.rating, '|', v.score, '|', v.flagged, '|', v.source_id)"
-        grades = current_grades().filter(node_id=node)
         if self.combine == "by_source":
-            trace = RawSQL(column(TraceStep, "trace", step), ())
-            given = grades.filter(trace_id=trace).values_list(*fields)
-            sql, params = given.query.sql_with_params()
-            grade = f"string_agg({grade}, ';' ORDER BY v.source_id)"
-        else:
-            latest = grades.filter(self.grades).order_by("-id").values_list(*fields)[:1]
-            sql, params = latest.query.sql_with_params()
-        return f"SELECT {grade} FROM ({sql}) AS v(rating, score, flagged, source_id)", list(params)
+            # the grades given in the step's trace, read once per trace (one index range)
+            # and grouped by node, rather than looked up step by step
+            given = current_grades().filter(trace_id=RawSQL(trace, ()))
+            sql, params = given.values_list("node_id", *fields).query.sql_with_params()
+            return (
+                f"LEFT JOIN (SELECT v.node_id, string_agg({grade}, ';' ORDER BY v.source_id) "
+                f"FROM ({sql}) AS v(node_id, rating, score, flagged, source_id) "
+                f"GROUP BY v.node_id) AS c(node_id, grades) ON c.node_id = {node.sql}",
+                list(params),
+            )
+        latest = current_grades().filter(self.grades, node_id=node).order_by("-id")
+        sql, params = latest.values_list(*fields)[:1].query.sql_with_params()
+        return (
+            f"LEFT JOIN LATERAL (SELECT {grade} "
+            f"FROM ({sql}) AS v(rating, score, flagged, source_id)) AS c(grades) ON true",
+            list(params),
+        )
 
     def decoder(self) -> GradeDecoder:
-        """The grades of step_sql's text by grader: the source for by_source, else 0. Equal
+        """The grades of step_join's text by grader: the source for by_source, else 0. Equal
         texts share one result (exports only read them), so a million steps make a few
         hundred GradeViews when ratings label them; a source's name is read once."""
         names = _SourceNames()

@@ -212,14 +212,15 @@ def aggregated_trace_rows(page: QuerySet[Trace], grades: GradeChoice) -> Aggrega
     """Runs the one statement (PostgreSQL) behind aggregated_trace_views: the traces of
     `page` (any filtered, ordered and sliced queryset) with their problems, each with its
     steps, node texts and kinds and each step's grades aggregated into one JSON array.
-    Every join is a lookup by index from one trace or step, so the plan does not depend on
-    the table statistics."""
+    Every join is a lookup by index from one trace or step (a trace's own grades: one
+    index range per trace), so the plan does not depend on the table statistics."""
     trace, problem, source = _view_parts()
     page_sql, page_params = page.values_list("pk").query.sql_with_params()
-    grade_sql, grade_params = grades.step_sql("s")
 
     def col(model: type[Trace | Problem | TraceStep | StepNode], name: str, alias: str) -> str:
         return column(model, name, alias)
+
+    grade_join, grade_params = grades.step_join("s", col(Trace, "id", "t"))
 
     step = (
         f"{col(TraceStep, 'position', 's')}, {col(TraceStep, 'option', 's')}, "
@@ -239,7 +240,7 @@ def aggregated_trace_rows(page: QuerySet[Trace], grades: GradeChoice) -> Aggrega
         f"SELECT json_agg(json_build_array({step}) ORDER BY {order}) AS steps "
         f"FROM {TraceStep._meta.db_table} s JOIN {StepNode._meta.db_table} n "
         f"ON {col(StepNode, 'id', 'n')} = {col(TraceStep, 'node', 's')} "
-        f"LEFT JOIN LATERAL ({grade_sql}) AS c(grades) ON true "
+        f"{grade_join} "
         f"WHERE {col(TraceStep, 'trace', 's')} = {col(Trace, 'id', 't')}"
         ") AS st ON true "
         f"ORDER BY {col(Trace, 'problem', 't')}, {col(Trace, 'id', 't')}"
