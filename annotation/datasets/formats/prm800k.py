@@ -160,9 +160,10 @@ def export_row(view: TraceView) -> dict[str, Any]:
         kept = _annotator_row_frame(view, kept)
     elif kept is None:
         kept = _native_row_frame(view)
-    row = _copied(kept)
-    row["question"] = {"problem": trace.problem.text, **row["question"]}
-    label = row["label"]
+    # shallow copies of what is changed: the frame is the trace's, shared by its views
+    row = dict(kept)
+    row["question"] = {"problem": trace.problem.text, **kept["question"]}
+    label = row["label"] = dict(kept["label"])
     n_steps = max(label.pop("steps"), view.n_positions)
     native, by_people = trace.origin != Origin.IMPORTED, _by_people(trace)
     at: dict[int, list[StepView]] = defaultdict(list)
@@ -176,15 +177,6 @@ def export_row(view: TraceView) -> dict[str, Any]:
     label["total_time"] = work["time_spent_ms"] if work else trace.time_spent_ms
     label["finish_reason"] = work["finish_reason"] if work else trace.finish_reason
     return row
-
-
-def _copied(value: Any) -> Any:
-    """A copy of JSON data (dicts, lists and scalars), ten times faster than deepcopy."""
-    if type(value) is dict:
-        return {key: _copied(item) for key, item in value.items()}
-    if type(value) is list:
-        return [_copied(item) for item in value]
-    return value
 
 
 def _by_people(trace: Trace) -> bool:
@@ -205,12 +197,10 @@ def _export_step(steps: list[StepView], *, native: bool, by_people: bool) -> dic
             continue
         if chosen is None and step.on_path:
             chosen = len(completions)
-        completions.append(_export_completion(step, _COMPLETION_KEYS, native=native))
+        completions.append(_export_completion(step, native=native))
     return {
         "completions": completions or None,
-        "human_completion": (
-            _export_completion(human, _HUMAN_KEYS, native=native) if human else None
-        ),
+        "human_completion": (_export_completion(human, native=native) if human else None),
         "chosen_completion": chosen,
     }
 
@@ -219,11 +209,11 @@ def _written_by_person(step: StepView, by_people: bool) -> bool:
     return by_people or (step.extra or {}).get("source") == "human"
 
 
-def _export_completion(step: StepView, keys: tuple[str, ...], *, native: bool) -> dict[str, Any]:
+def _export_completion(step: StepView, *, native: bool) -> dict[str, Any]:
     """{text, rating, flagged, ...}: the grade's rating and flag win over what an imported
     step kept for a completion that had none; a native step always has both keys."""
-    extra = dict(step.extra or {})
-    no_flagged = extra.pop("no_flagged", False)
+    extra = step.extra or _NO_EXTRA
+    no_flagged = extra.get("no_flagged", False)
     out: dict[str, Any] = {"text": step.text}
     if step.grade is not None:
         out["rating"] = step.grade.rating
@@ -233,9 +223,12 @@ def _export_completion(step: StepView, keys: tuple[str, ...], *, native: bool) -
         out["rating"] = None
         out["flagged"] = None
     for key, value in extra.items():
-        if key not in out:
+        if key not in out and key != "no_flagged":
             out[key] = value
     return out
+
+
+_NO_EXTRA: dict[str, Any] = {}
 
 
 def _native_row_frame(view: TraceView) -> dict[str, Any]:
