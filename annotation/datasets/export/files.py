@@ -1,6 +1,6 @@
 """Row sinks: JSONL (optionally gzip) and Parquet, hashing the bytes as they are written.
 
-Memory stays bounded: JSONL writes a row at a time; Parquet buffers one row group.
+Memory stays bounded: JSONL writes blocks of lines; Parquet buffers one row group.
 """
 
 import gzip
@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 PARQUET_ROW_GROUP = 5000
+JSONL_BLOCK = 256 * 1024  # lines are hashed and written in blocks of about this size
 
 
 @dataclass(frozen=True)
@@ -74,13 +75,24 @@ class JsonlSink:
             else self.file
         )
         self.rows = 0
+        self.pending: list[bytes] = []  # lines not yet written, about JSONL_BLOCK bytes
+        self.pending_size = 0
 
     def write(self, row: dict[str, Any]) -> None:
-        self.out.write(json.dumps(row, ensure_ascii=False).encode())
-        self.out.write(b"\n")
+        line = json.dumps(row, ensure_ascii=False).encode() + b"\n"
+        self.pending.append(line)
+        self.pending_size += len(line)
         self.rows += 1
+        if self.pending_size >= JSONL_BLOCK:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.pending:
+            self.out.write(b"".join(self.pending))
+            self.pending, self.pending_size = [], 0
 
     def close(self) -> FileInfo:
+        self._flush()
         if self.out is not self.file:
             self.out.close()
         self.file.close()
