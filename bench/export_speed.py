@@ -13,6 +13,10 @@ Two references in the same run:
 - a naive export that loads model instances one by one (trace, problem, each step, its node,
   its grade: the N+1 pattern) and feeds the same row functions; it is timed on the first
   `naive_traces` traces and compared by rate (`speedup`).
+- the export's own chunk statements alone, rows read and dropped (`reads_s`): the database's
+  share of the export, which runs beside the Python share (the next chunk is read while one
+  is written), so `reads_fraction` (reads_s / export seconds) near 1.0 says the export waits
+  on its statements, well below 1.0 that Python's share bounds it.
 `steps_per_s` is the steps read (10 per trace) per second of export.
 Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python bench/export_speed.py
 [traces] [naive_traces] [--small=N] [--keep]. Last line: one JSON object with the figures.
@@ -106,6 +110,28 @@ def child_floor() -> dict[str, float]:
                 size += len(block)
         seconds = time.perf_counter() - started
     return {"seconds": round(seconds, 2), "mb": round(size / 2**20, 1), "peak_mb": peak_mb()}
+
+
+def child_reads(format_name: str) -> dict[str, float]:
+    """The export's own chunk statements alone, their rows read and dropped: the database's
+    share of the export (the export takes about the longer of this and its Python share)."""
+    setup_django()
+    from annotation.core.models import Project
+    from annotation.datasets.export.options import ExportOptions
+    from annotation.datasets.export.selection import (
+        aggregated_chunk_rows,
+        grade_choice,
+        scoped_traces,
+    )
+
+    project = Project.objects.get(name="bench")
+    options = ExportOptions(format=format_name)
+    traces = scoped_traces(project, options).order_by("problem_id", "pk")
+    started = time.perf_counter()
+    read = sum(
+        len(chunk.rows) for chunk in aggregated_chunk_rows(traces, grade_choice(project, options))
+    )
+    return {"traces": read, "seconds": round(time.perf_counter() - started, 2)}
 
 
 def child_fast(format_name: str) -> dict[str, float]:
@@ -204,6 +230,8 @@ def main() -> None:
             result = child_floor()
         elif kind == "fast":
             result = child_fast(rest[0])
+        elif kind == "reads":
+            result = child_reads(rest[0])
         else:
             result = child_naive(rest[0], int(rest[1]))
         print(json.dumps(result))
@@ -247,7 +275,14 @@ def main() -> None:
                 "by_traces": {
                     str(size): {
                         key: by_size[size][format_name][key]
-                        for key in ("seconds", "steps_per_s", "floor_fraction", "peak_mb")
+                        for key in (
+                            "seconds",
+                            "steps_per_s",
+                            "floor_fraction",
+                            "reads_s",
+                            "reads_fraction",
+                            "peak_mb",
+                        )
                     }
                     for size in sizes
                 },
@@ -280,10 +315,13 @@ def measure_size(env: dict[str, str], steps: int) -> dict[str, Any]:
     measured: dict[str, Any] = {"floor": floor}
     for format_name in FORMATS:
         fast = run_child(env, "fast", format_name)
+        reads = run_child(env, "reads", format_name)
         measured[format_name] = {
             **fast,
             "steps_per_s": round(steps / fast["seconds"]),
             "floor_fraction": round(floor["seconds"] / fast["seconds"], 2),
+            "reads_s": reads["seconds"],
+            "reads_fraction": round(reads["seconds"] / fast["seconds"], 2),
         }
     return measured
 

@@ -121,6 +121,16 @@ def _aggregated_chunks(
     choice = grade_choice(project, options)
     decode = choice.decoder()
     passing = graders_passing(options.review)
+    for chunk in aggregated_chunk_rows(traces, choice, chunk_size):
+        views = chunk.views(decode)
+        yield _passing_graders(views, passing) if choice.combine == "by_source" else views
+
+
+def aggregated_chunk_rows(
+    traces: QuerySet[Trace], choice: GradeChoice, chunk_size: int = 1000
+) -> Iterator[AggregatedRows]:
+    """The chunk statements' results (PostgreSQL), each chunk read while the one before is
+    used (prefetch.py). bench/export_speed.py times them alone: the database's share."""
 
     def read(last: tuple[int, int] | None) -> AggregatedRows:
         return aggregated_trace_rows(_after(traces, last)[:chunk_size], choice)
@@ -129,8 +139,7 @@ def _aggregated_chunks(
         pending = submit(read, None)
         while (chunk := pending.result()).rows:
             pending = submit(read, chunk.last)
-            views = chunk.views(decode)
-            yield _passing_graders(views, passing) if choice.combine == "by_source" else views
+            yield chunk
 
 
 def _passing_graders(views: list[TraceView], passing: GradersPassing) -> list[TraceView]:
