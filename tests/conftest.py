@@ -4,7 +4,16 @@ import pytest
 
 from tests.factories import ProjectFactory
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+# Beside the checkout (/work/main -> /work/shared), or beside a worktree's directory too
+# (/work/wt/NAME -> /work/shared): the nearest one up the tree.
+SHARED_DATA = next(
+    (
+        parent / "shared" / "data"
+        for parent in Path(__file__).resolve().parents[1:]
+        if (parent / "shared" / "data").is_dir()
+    ),
+    Path(__file__).resolve().parents[2] / "shared" / "data",
+)
 PRM800K_DIR = SHARED_DATA / "prm800k"
 
 

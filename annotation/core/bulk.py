@@ -17,6 +17,7 @@ import msgspec
 from django.db import IntegrityError, connection, models, transaction
 from django.db.utils import DatabaseError
 from psycopg import adapt, postgres
+from psycopg.adapt import PyFormat
 from psycopg._copy_base import format_row_binary  # psycopg's C row formatter (pinned 3.x)
 from psycopg.pq import Format
 from psycopg.types.json import set_json_dumps
@@ -64,6 +65,9 @@ class RowEncoder:
             _, _, meta_fields = _columns(model, fields)
             adapters = adapt.AdaptersMap(postgres.adapters)
             set_json_dumps(msgspec.json.encode, adapters)  # the same JSON, in C
+            # bytes by the C dumper registered for them: the one for the bytea type is the
+            # last registered for it, DB-API's Binary's, in Python (four calls per step).
+            adapters.register_dumper(bytes, adapters.get_dumper(bytes, PyFormat.BINARY))
             self._transformer = adapt.Transformer(adapters)
             # A uuid's binary form is its 16 bytes, as a bytea's is its bytes: psycopg's C
             # bytes dumper writes it (a COPY row names no types).
@@ -219,8 +223,9 @@ def row_triggers_skipped() -> Iterator[bool]:
 def reserve_ids(model: type[models.Model], count: int) -> list[int]:
     """Take `count` primary keys from the table's sequence (PostgreSQL only)."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+        cursor.execute(  # the sequence found once, not once per id (7 times the time)
+            "WITH s AS MATERIALIZED (SELECT pg_get_serial_sequence(%s, 'id')::regclass AS seq) "
+            "SELECT nextval(seq) FROM s, generate_series(1, %s)",
             [model._meta.db_table, count],
         )
         return [row[0] for row in cursor.fetchall()]
