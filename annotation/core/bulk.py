@@ -17,8 +17,8 @@ import msgspec
 from django.db import IntegrityError, connection, models, transaction
 from django.db.utils import DatabaseError
 from psycopg import adapt, postgres
-from psycopg.adapt import PyFormat
 from psycopg._copy_base import format_row_binary  # psycopg's C row formatter (pinned 3.x)
+from psycopg.adapt import PyFormat
 from psycopg.pq import Format
 from psycopg.types.json import set_json_dumps
 
