@@ -18,6 +18,7 @@ from django.db import IntegrityError, connection, models, transaction
 from django.db.utils import DatabaseError
 from psycopg import adapt, postgres
 from psycopg._copy_base import format_row_binary  # psycopg's C row formatter (pinned 3.x)
+from psycopg.adapt import PyFormat
 from psycopg.pq import Format
 from psycopg.types.json import set_json_dumps
 
@@ -64,6 +65,9 @@ class RowEncoder:
             _, _, meta_fields = _columns(model, fields)
             adapters = adapt.AdaptersMap(postgres.adapters)
             set_json_dumps(msgspec.json.encode, adapters)  # the same JSON, in C
+            # bytes by the C dumper registered for them: the one for the bytea type is the
+            # last registered for it, DB-API's Binary's, in Python (four calls per step).
+            adapters.register_dumper(bytes, adapters.get_dumper(bytes, PyFormat.BINARY))
             self._transformer = adapt.Transformer(adapters)
             # A uuid's binary form is its 16 bytes, as a bytea's is its bytes: psycopg's C
             # bytes dumper writes it (a COPY row names no types).
