@@ -221,6 +221,7 @@ class _ChunkWriter:
         self.format_name = format_name
         self.report = report
         self.binary = binary
+        self.traces_were_new = True
         self.nodes_were_new = True
 
     def handle(self, message: Message, progress: Callable[[ChunkRows], None]) -> Reply | None:
@@ -354,25 +355,9 @@ class _ChunkWriter:
     def _write(self, traces: list[TraceRows], whole: bool) -> None:
         """`whole`: the chunk as the parsing side built it, so that the grades' is_current
         it set holds unless a node was there before (or a trace is skipped)."""
-        existing = existing_pairs(
-            Trace, ("problem", "external_id"), {(t.problem_id, t.external_id) for t in traces}
-        )
-        fresh: list[TraceRows] = []
-        for trace in traces:
-            key = (trace.problem_id, trace.external_id)
-            if key in existing:
-                self.report.traces_existing += 1
-                continue
-            existing.add(key)
-            fresh.append(trace)
+        fresh, trace_ids = self._new_traces(traces)
         if not fresh:
             return
-        trace_ids: list[int | None]
-        if self.binary:
-            imported_traces_insert([t.row for t in fresh])
-            trace_ids = [t.trace_id for t in fresh]
-        else:
-            trace_ids = [*imported_traces_copy([t.row[1:] for t in fresh])]
         self.report.traces_created += len(fresh)
         nodes: dict[Any, Any] = {}
         for trace in fresh:
@@ -389,6 +374,35 @@ class _ChunkWriter:
         else:
             imported_grades_insert_exactly(grades, new_nodes)
         self.report.grades_created += sum(t.grade_count for t in fresh)
+
+    def _new_traces(self, traces: list[TraceRows]) -> tuple[list[TraceRows], list[int | None]]:
+        """Write the traces that are not in the database yet; returns them and their ids.
+        A first import's are all new: on PostgreSQL, written without looking first as long
+        as the last chunk's were (the unique constraint says when one was there)."""
+        if self.binary and self.traces_were_new:
+            try:
+                with transaction.atomic():
+                    imported_traces_insert([t.row for t in traces])
+                return traces, [t.trace_id for t in traces]
+            except IntegrityError:
+                pass  # one was there; or one is refused, and is again below
+        existing = existing_pairs(
+            Trace, ("problem", "external_id"), {(t.problem_id, t.external_id) for t in traces}
+        )
+        fresh: list[TraceRows] = []
+        for trace in traces:
+            key = (trace.problem_id, trace.external_id)
+            if key not in existing:
+                existing.add(key)
+                fresh.append(trace)
+        self.report.traces_existing += len(traces) - len(fresh)
+        self.traces_were_new = len(fresh) == len(traces)
+        if not fresh:
+            return [], []
+        if self.binary:
+            imported_traces_insert([t.row for t in fresh])
+            return fresh, [t.trace_id for t in fresh]
+        return fresh, [*imported_traces_copy([t.row[1:] for t in fresh])]
 
     def _with_ids(self, blocks: list[Any], trace_ids: list[Any]) -> list[Any]:
         """Blocks of rows with their trace's id: as they are on PostgreSQL (the ids were

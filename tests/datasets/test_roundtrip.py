@@ -8,6 +8,7 @@ from annotation.datasets.importer import import_dataset
 from annotation.grading.models import Grade
 from annotation.problems.models import Problem, StepNode, Trace, TraceStep
 from tests.conftest import PRM800K_DIR
+from tests.factories import ProjectFactory
 
 
 def import_bytes(project, format_name, data: bytes, **options):
@@ -82,6 +83,28 @@ def test_importing_the_same_file_twice_creates_nothing(project):
     assert report.traces_created == 0
     assert report.traces_existing == 6
     assert [m.objects.count() for m in (Problem, StepNode, Trace, TraceStep, Grade)] == counts
+
+
+def test_a_file_of_new_records_then_imported_ones_skips_only_those(project):
+    # given: the last three rows imported already; then the whole file in chunks of two, so
+    # that the first chunk is all new, the second half new, the third all there
+    lines = (PRM800K_DIR / "prm800k_raw_samples.jsonl").read_bytes().splitlines()
+    import_bytes(project, "prm800k", b"\n".join(lines[3:]))
+    alone = ProjectFactory(name="all at once")
+    import_bytes(alone, "prm800k", b"\n".join(lines))
+    # when
+    report = import_bytes(project, "prm800k", b"\n".join(lines), chunk_size=2)
+    # then: the first three written, the others skipped; the same rows as all at once
+    assert (report.traces_created, report.traces_existing) == (3, 3)
+    for model, in_project in (
+        (Trace, "problem__project"),
+        (TraceStep, "trace__problem__project"),
+        (Grade, "trace__problem__project"),
+    ):
+        assert (
+            model.objects.filter(**{in_project: project}).count()
+            == model.objects.filter(**{in_project: alone}).count()
+        )
 
 
 def test_math_answers_missing_are_taken_from_the_last_boxed_and_exported_exactly(project):
