@@ -7,8 +7,9 @@ verifier's are (algorithms/verifier.py): it does not depend on the host program'
 connection; it opens none. It gets the file's bytes through a pipe, fed by a thread here, so
 any stream works (an upload in memory, a file in storage). It sends frames (length, pickle)
 on its stdout: questions about problems and grade sources, which the writer answers on its
-stdin, and chunks of encoded rows (`rows.py`). Pipes are bounded, so at most a chunk or two
-is in flight whatever the file's size.
+stdin, and chunks of encoded rows (`rows.py`). A thread here reads the next frames while the
+writer writes. Pipes are bounded and the reading ahead too, so at most a few chunks are in
+flight whatever the file's size.
 
 It dies with the import: the writer kills it on leaving, whatever the reason (done, a bad
 record, a database error, a cancel, Ctrl-C), and the kernel kills it should this process die
@@ -23,8 +24,11 @@ import struct
 import subprocess
 import sys
 import threading
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import IO, Any, BinaryIO, NamedTuple
 
@@ -47,20 +51,28 @@ class Options(NamedTuple):
 class ParsingProcess:
     """The parent's end: the child's messages, answers to its questions."""
 
-    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+    def __init__(self, process: subprocess.Popen[bytes], reader: ThreadPoolExecutor) -> None:
         self.process = process
+        self._reader = reader
         self._skipped: tuple[int, list[dict[str, Any]]] = (0, [])
 
     def messages(self) -> Iterator[tuple[str, Any]]:
-        """The child's messages up to its end; a bad record's RecordError is raised here."""
+        """The child's messages up to its end; a bad record's RecordError is raised here.
+
+        The next two frames (a question and a chunk of rows) are read and unpickled in a
+        thread while the writer handles this one: so the database is not kept waiting for
+        them between two chunks' writes."""
         assert self.process.stdout is not None
+        read = partial(_read_frame, self.process.stdout, self.process)
+        ahead = deque([self._reader.submit(read), self._reader.submit(read)])
         while True:
-            kind, body = _read_frame(self.process.stdout, self.process)
+            kind, body = ahead.popleft().result()
             if kind == "error":
                 raise RecordError(*body)
             if kind == "skipped":
                 self._skipped = body
                 return
+            ahead.append(self._reader.submit(read))
             yield kind, body
 
     def reply(self, answer: Any) -> None:
@@ -92,11 +104,13 @@ def parsing_process(stream: IO[bytes], options: Options) -> Iterator[ParsingProc
         os.close(data_out)
     feeder = threading.Thread(target=_feed, args=(stream, data_in), name="import-feed", daemon=True)
     feeder.start()
+    reader = ThreadPoolExecutor(1, thread_name_prefix="import-read")
     try:
-        yield ParsingProcess(process)
+        yield ParsingProcess(process, reader)
     finally:
         process.kill()  # done or not: nothing of it must outlive the import
         process.wait()
+        reader.shutdown()  # the reads ahead end at the end of the pipe
         for pipe in (process.stdin, process.stdout):
             if pipe is not None:
                 pipe.close()
