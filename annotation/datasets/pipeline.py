@@ -111,7 +111,7 @@ def parsing_process(stream: IO[bytes], options: Options) -> Iterator[ParsingProc
     finally:
         process.kill()  # done or not: nothing of it must outlive the import
         process.wait()
-        reader.shutdown()  # the reads ahead end at the end of the pipe
+        reader.shutdown(cancel_futures=True)  # a read under way ends at the pipe's end
         for pipe in (process.stdin, process.stdout):
             if pipe is not None:
                 pipe.close()
