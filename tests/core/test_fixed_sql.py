@@ -87,3 +87,23 @@ def test_login_round_trip_uses_both(client, claim):
     assert response.wsgi_request.user == claim.annotator
     assert response.status_code in (200, 302)
     assert "django_session" in queries.captured_queries[0]["sql"]
+
+
+def test_an_instance_of_some_fields_loads_the_others_on_access_and_saves_as_an_update(claim):
+    # given: an assignment read with two of its fields
+    part = Selected(Assignment, "t", ("id", "time_spent_ms"))
+    row = fetch_one(
+        f"SELECT {part.sql} FROM {Assignment._meta.db_table} t WHERE id = %s", [claim.pk]
+    )
+    # when
+    read = part.instance(row)
+    # then: the others are deferred, read when asked for; saving updates the row
+    assert read.get_deferred_fields() == {f.attname for f in Assignment._meta.concrete_fields} - {
+        "id",
+        "time_spent_ms",
+    }
+    assert read.draft == DRAFT and read.annotator == claim.annotator
+    read.time_spent_ms = 99
+    read.save(update_fields=["time_spent_ms"])
+    assert Assignment.objects.get(pk=claim.pk).time_spent_ms == 99
+    assert Assignment.objects.count() == 1
