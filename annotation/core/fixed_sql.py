@@ -73,10 +73,11 @@ class Selected:
     def instance(self, row: Sequence[Any], start: int = 0) -> Model:
         """A model instance from this part of `row`; fields not selected load on access.
 
-        What Model.from_db makes, without its __init__ (a third of an export's per-trace
-        Python): the values go straight into the instance's __dict__, where Django looks for
-        loaded fields (an attribute missing there is a deferred field), and no pre_init or
-        post_init signal is sent (no model read here has a receiver for them)."""
+        What Model.from_db makes, without its __init__ (4.7 instead of 10.9 µs per export
+        trace, besides the values' 7 µs): the values go straight into the instance's
+        __dict__, where Django looks for loaded fields (an attribute missing there is a
+        deferred field), and no pre_init or post_init signal is sent (no model read here
+        has a receiver for them)."""
         instance = self.model.__new__(self.model)
         instance.__dict__.update(zip(self._attnames, self.values(row, start), strict=True))
         instance._state = ModelState()
