@@ -28,8 +28,8 @@ def fresh_database(admin_url: str) -> str:
     """An empty, migrated database, its writes flushed by a CHECKPOINT: every run starts
     alike. A run writes about 1.4 GB of WAL at 1,000,000 steps, more than max_wal_size's
     default, so it pays for one checkpoint and the full-page writes after it; a run started
-    after another's writes would pay for those too (the large import after the small one
-    measured 0.77 of the floor that way, 0.90-0.94 from a fresh start)."""
+    after another's writes would pay for those too (the large import run after the small one
+    in its database measured 0.77 and 0.84 of the floor; from a fresh start, 0.88 and 0.92)."""
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
         conn.execute(f"CREATE DATABASE {BENCH_DB}")
