@@ -88,7 +88,7 @@ lint: install
 	$(BIN)/lint-imports --no-cache
 
 typecheck: install $(SECRET_KEY_FILE)
-	$(BIN)/mypy algorithms annotation workers
+	$(BIN)/mypy algorithms annotation workers bench
 
 pytest: install assets system-deps services $(SECRET_KEY_FILE)
 	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \

