@@ -37,7 +37,10 @@ def fresh_database(admin_url: str) -> str:
     env = {**os.environ, "DATABASE_URL": url}
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("CHECKPOINT")
+        try:
+            conn.execute("CHECKPOINT")
+        except psycopg.errors.InsufficientPrivilege:  # needs a superuser or pg_checkpoint
+            print("no CHECKPOINT (privilege): runs may pay for others' WAL", file=sys.stderr)
     return url
 
 
