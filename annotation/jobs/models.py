@@ -17,6 +17,7 @@ class JobKind(models.TextChoices):
     TRAIN_SFT = "train_sft", "SFT training"
     TRAIN_DPO = "train_dpo", "DPO training"
     TRAIN_PRM = "train_prm", "PRM training"
+    TRAIN_GRPO = "train_grpo", "GRPO training (+RL)"
     EVALUATE = "evaluate", "Evaluate models"
     PROPOSAL_CRITIQUE = "proposal_critique", "Proposal-critique loop"
     POLICY_CRITIC = "policy_critic", "Policy-critic dialogue"

@@ -481,7 +481,7 @@ def params_class(kind: str) -> type[JobParams]:
     # imports the problem models, and training jobs theirs (annotation/training/params.py);
     # they are looked up here, not imported with this module.
     from annotation.datasets.export.options import ExportOptions
-    from annotation.training.params import EvaluationParams, TrainingParams
+    from annotation.training.params import EvaluationParams, GRPOParams, TrainingParams
 
     classes: dict[str, type[JobParams]] = {
         "import": ImportParams,
@@ -496,6 +496,7 @@ def params_class(kind: str) -> type[JobParams]:
         "train_sft": TrainingParams,
         "train_dpo": TrainingParams,
         "train_prm": TrainingParams,
+        "train_grpo": GRPOParams,
         "evaluate": EvaluationParams,
         "proposal_critique": ProposalCritiqueParams,
         "policy_critic": PolicyCriticParams,

@@ -26,6 +26,7 @@ RUNNERS: dict[str, RunnerPath] = {
     "train_sft": "workers.runners.train.run_train",
     "train_dpo": "workers.runners.train.run_train",
     "train_prm": "workers.runners.train.run_train",
+    "train_grpo": "workers.runners.train.run_train",
     "evaluate": "workers.runners.evaluate.run_evaluate",
 }
 # What a runner may report about a chunk it processed (e.g. backend calls); the job's result

@@ -40,6 +40,7 @@ GPU_KINDS = frozenset(
         JobKind.TRAIN_SFT,
         JobKind.TRAIN_DPO,
         JobKind.TRAIN_PRM,
+        JobKind.TRAIN_GRPO,
         JobKind.EVALUATE,
         JobKind.PROPOSAL_CRITIQUE,
         JobKind.POLICY_CRITIC,
