@@ -218,6 +218,10 @@ class BeforeAfter:
     after: Side
     problems: list[ProblemPair]  # the first COMPARED_PROBLEMS held-out problems
 
+    @property
+    def sides(self) -> list[tuple[str, Side]]:
+        return [("before", self.before), ("after", self.after)]
+
 
 def before_after(job: Job, after_id: int, before_id: int) -> BeforeAfter:
     """Two models of an evaluation side by side (a policy before and after a GRPO run: its
@@ -324,6 +328,12 @@ def descendants(config: ModelConfig) -> list[LineageNode]:
 
     visit(config.pk, 1)
     return found
+
+
+def rewarded_by(config: ModelConfig, *, limit: int = 200) -> list[ModelLineage]:
+    """The policies a reward model (a PRM) rewarded in their GRPO runs."""
+    rows = ModelLineage.objects.filter(reward_model=config).select_related("config")
+    return list(rows.order_by("created_at", "pk")[:limit])
 
 
 def _lineage(config: ModelConfig) -> ModelLineage | None:
