@@ -16,7 +16,7 @@ from annotation.jobs.models import JobStatus
 from annotation.jobs.params import ModelSnapshot, job_params
 from annotation.llm.models import ModelConfig
 from annotation.problems.models import Problem
-from annotation.training.models import ModelLineage
+from annotation.training.models import ModelLineage, TrainingLogEntry
 from annotation.training.params import GRPOParams
 from tests.support.training import run_now, start_grpo, training_project
 from workers.runners.common import load_generator
@@ -63,6 +63,29 @@ def test_a_grpo_run_registers_a_policy_whose_lineage_names_its_prm(project, stor
     assert [json.loads(line)["problem_id"] for line in problems_file.read_text().splitlines()] == (
         train_side
     )
+    # and every step logged its loss, rewards, KL and completion length
+    log = list(TrainingLogEntry.objects.filter(job=job).order_by("step"))
+    assert [e.step for e in log] == [1, 2, 3, 4]
+    for entry in log:
+        figures = (entry.loss, entry.reward, entry.reward_std, entry.kl, entry.response_length)
+        assert None not in figures, entry.__dict__
+        assert 0 < entry.response_length <= 12  # max_new_tokens
+        assert entry.reward_outcome is not None and entry.reward_process is not None
+        # the mean reward is the weighted sum of the means of its parts
+        assert entry.reward == pytest.approx(entry.reward_outcome + 0.5 * entry.reward_process)
+    # and recorded a group of completions with the inputs and outputs of their rewards
+    for entry in log:
+        records = entry.reward_samples
+        assert len(records) == 4 and len({r["problem_id"] for r in records}) == 1
+        assert records[0]["problem_id"] in train_side
+        for record in records:
+            assert record["truth"] == Problem.objects.get(pk=record["problem_id"]).answer
+            assert record["outcome"] == (1.0 if record["correct"] is True else 0.0)
+            scores = record["step_scores"]
+            process = min(scores) if scores else None
+            assert record["process"] == process
+            assert len(scores or []) == len(record["steps"])
+            assert record["reward"] == pytest.approx(record["outcome"] + 0.5 * (process or 0.0))
     # and the policy samples
     outputs = load_generator(ModelSnapshot.of(policy)).generate(["Ann has 2 apples."], sampling())
     assert len(outputs[0]) == 1
