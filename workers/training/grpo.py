@@ -136,6 +136,19 @@ def load_reward_model(params: GRPOParams, device: str | None) -> StepScorer | No
     return load_scorer(snapshot)
 
 
+def vllm_generation() -> dict[str, Any]:
+    """GRPOConfig's vLLM options from the operator's settings (none: transformers generates)."""
+    from django.conf import settings
+
+    mode = settings.STEPWISE_GRPO_VLLM
+    if not mode:
+        return {}
+    options: dict[str, Any] = {"use_vllm": True, "vllm_mode": mode}
+    if mode == "server" and settings.STEPWISE_GRPO_VLLM_SERVER:
+        options["vllm_server_base_url"] = settings.STEPWISE_GRPO_VLLM_SERVER
+    return options
+
+
 def grpo_trainer(params: GRPOParams, dataset: Any, output_dir: Path, callbacks: list[Any]) -> Any:
     import trl
 
@@ -143,13 +156,13 @@ def grpo_trainer(params: GRPOParams, dataset: Any, output_dir: Path, callbacks: 
     base = params.base
     path = base.path_or_endpoint
     trusted = base.trust_remote_code  # False unless an admin allowed the base model's code
-    arguments = trainer_arguments(hp, output_dir)
     config = trl.GRPOConfig(
-        **arguments,
+        **trainer_arguments(hp, output_dir),
         num_generations=hp.group_size,
         max_completion_length=hp.max_new_tokens,
         beta=hp.beta,
         model_init_kwargs={"dtype": load_dtype(base.dtype), **safe_loading(trusted)},
+        **vllm_generation(),
     )
     reward = ProjectReward(
         params.reward,
