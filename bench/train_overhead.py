@@ -119,6 +119,23 @@ def through_the_job(project: Any, export: Any, base: Any, attempt: int) -> dict[
     }
 
 
+def plain_arguments(hp: dict[str, Any], directory: Path) -> dict[str, Any]:
+    """The trainer arguments a plain script sets, for SFTConfig or GRPOConfig."""
+    return {
+        "output_dir": str(directory / "plain"),
+        "learning_rate": hp["learning_rate"],
+        "per_device_train_batch_size": hp["batch_size"],
+        "gradient_accumulation_steps": hp["gradient_accumulation"],
+        "seed": hp["seed"],
+        "logging_steps": hp["logging_steps"],
+        "save_strategy": "no",
+        "report_to": [],
+        "use_cpu": True,
+        "bf16": False,  # TRL's default is True; the job trains in float32 on a CPU
+        "disable_tqdm": True,
+    }
+
+
 def plain_trl(train_file: Path, model_path: str, directory: Path) -> dict[str, Any]:
     """What a researcher would write by hand for the same run."""
     started, cpu = time.perf_counter(), time.process_time()
@@ -133,19 +150,9 @@ def plain_trl(train_file: Path, model_path: str, directory: Path) -> dict[str, A
     trainer = SFTTrainer(
         model=model_path,
         args=SFTConfig(
-            output_dir=str(directory / "plain"),
+            **plain_arguments(hp, directory),
             num_train_epochs=hp["epochs"],
-            learning_rate=hp["learning_rate"],
-            per_device_train_batch_size=hp["batch_size"],
-            gradient_accumulation_steps=hp["gradient_accumulation"],
             max_length=hp["max_length"],
-            seed=hp["seed"],
-            logging_steps=hp["logging_steps"],
-            save_strategy="no",
-            report_to=[],
-            use_cpu=True,
-            bf16=False,  # TRL's default is True; the job trains in float32 on a CPU
-            disable_tqdm=True,
         ),
         train_dataset=dataset,
         processing_class=AutoTokenizer.from_pretrained(model_path),
@@ -247,21 +254,11 @@ def grpo_plain_trl(
         model=model_path,
         reward_funcs=[reward],
         args=GRPOConfig(
-            output_dir=str(directory / "plain"),
-            learning_rate=hp["learning_rate"],
-            per_device_train_batch_size=hp["batch_size"],
-            gradient_accumulation_steps=hp["gradient_accumulation"],
+            **plain_arguments(hp, directory),
             num_generations=hp["group_size"],
             max_completion_length=hp["max_new_tokens"],
             beta=hp["beta"],
-            seed=hp["seed"],
-            logging_steps=hp["logging_steps"],
             max_steps=hp["max_steps"],
-            save_strategy="no",
-            report_to=[],
-            use_cpu=True,
-            bf16=False,  # TRL's default is True; the job trains in float32 on a CPU
-            disable_tqdm=True,
         ),
         train_dataset=datasets.Dataset.from_list(rows),
         processing_class=AutoTokenizer.from_pretrained(model_path, padding_side="left"),

@@ -76,20 +76,25 @@ def training_start(request: HttpRequest, project_id: int, method: str) -> HttpRe
     return render(request, "training/start.html", context)
 
 
+def _chosen_problems(project: Project, data: dict[str, Any]) -> tuple[Job | None, list[int] | None]:
+    """The export whose split a form chose, or else the problems its filter matches."""
+    if data["export"]:
+        return Job.objects.get(pk=data["export"]), None
+    problem_ids = llm_selectors.problems_matching(
+        project,
+        source=data["source"],
+        subject=data["subject"],
+        level=data["level"],
+        limit=data["limit"],
+    )
+    return None, problem_ids
+
+
 def grpo_start(request: HttpRequest, project: Project) -> HttpResponse:
     form = GRPOJobForm(project, request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        export = Job.objects.get(pk=data["export"]) if data["export"] else None
-        problem_ids = None
-        if export is None:
-            problem_ids = llm_selectors.problems_matching(
-                project,
-                source=data["source"],
-                subject=data["subject"],
-                level=data["level"],
-                limit=data["limit"],
-            )
+        export, problem_ids = _chosen_problems(project, data)
         try:
             job = services.start_grpo_job(
                 project=project,
@@ -118,16 +123,7 @@ def evaluation_start(request: HttpRequest, project_id: int) -> HttpResponse:
     form = EvaluationForm(project, request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        export = Job.objects.get(pk=data["export"]) if data["export"] else None
-        problem_ids = None
-        if export is None:
-            problem_ids = llm_selectors.problems_matching(
-                project,
-                source=data["source"],
-                subject=data["subject"],
-                level=data["level"],
-                limit=data["limit"],
-            )
+        export, problem_ids = _chosen_problems(project, data)
         try:
             job = services.start_evaluation_job(
                 project=project,

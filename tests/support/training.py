@@ -206,13 +206,18 @@ def start_grpo(project: Project, name: str, **given: Any) -> Job:
     values: dict[str, Any] = {
         "project": project,
         "user": None,
-        "base": given.pop("base", None) or base_config(project),
         "name": name,
-        "prompt": prompt(project, PromptPurpose.SAMPLE),
-        "export": export_now(project, "sft-journey"),
         "split": "train",
         "reward": GRPO_REWARD,
-        "reward_model": prm_config(project),
         "hyperparameters": GRPO_FAST,
+        **given,
     }
-    return start_grpo_job(**{**values, **given})
+    if "base" not in values:
+        values["base"] = base_config(project)
+    if "reward_model" not in values:
+        values["reward_model"] = prm_config(project)
+    if "prompt" not in values:
+        values["prompt"] = prompt(project, PromptPurpose.SAMPLE)
+    if "export" not in values and "problem_ids" not in values:
+        values["export"] = export_now(project, "sft-journey")
+    return start_grpo_job(**values)

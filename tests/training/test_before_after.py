@@ -3,6 +3,7 @@ runner's own path: the "+RL" row of the results table, and the comparison page's
 length and reflection and backtrack counts against a direct computation written here."""
 
 import re
+from typing import Any
 
 import pytest
 from django.urls import reverse
@@ -69,6 +70,19 @@ def direct(samples: list[list[tuple[str, int, int, int]]]) -> dict[str, float]:
     }
 
 
+def grpo_lineage(policy: ModelConfig, base: ModelConfig, **fields: Any) -> ModelLineage:
+    """The lineage a GRPO run registers, as a row written here."""
+    return ModelLineage.objects.create(
+        config=policy,
+        parent=base,
+        parent_label=base.label,
+        method="grpo",
+        export_format="problems",
+        code_version="test",
+        **fields,
+    )
+
+
 @pytest.fixture
 def evaluation(project) -> Job:
     """A base and the GRPO policy trained from it, evaluated on two problems, two samples
@@ -86,19 +100,13 @@ def evaluation(project) -> Job:
     policy = model_config_create(
         project=project, name="base +rl", kind="transformers", path_or_endpoint="/models/rl"
     )
-    ModelLineage.objects.create(
-        config=policy,
-        parent=base,
-        parent_label=base.label,
-        method="grpo",
-        export_format="problems",
-        train_file_sha256="1" * 64,
+    grpo_lineage(
+        policy,
+        base,
         train_rows=9,
-        code_version="test",
         reward_model=prm,
         reward_model_label=prm.label,
         reward={"outcome_weight": 1.0, "process_weight": 0.5, "aggregation": "min"},
-        problem_ids=[],
     )
     problems = make_problems(project, 2)
     for problem, truth in zip(problems, TRUTHS, strict=True):
@@ -208,16 +216,7 @@ def test_the_split_guard_keeps_the_problems_a_policy_practised_on_out(project) -
     policy = model_config_create(
         project=project, name="rl", kind="transformers", path_or_endpoint="/rl"
     )
-    ModelLineage.objects.create(
-        config=policy,
-        parent=base,
-        parent_label=base.label,
-        method="grpo",
-        export_format="problems",
-        train_rows=1,
-        code_version="test",
-        problem_ids=[problems[0].pk],
-    )
+    grpo_lineage(policy, base, train_rows=1, problem_ids=[problems[0].pk])
     # when both are evaluated on all three
     job = start_evaluation_job(
         project=project,
