@@ -34,6 +34,8 @@ HEAVY = frozenset(
     }
 )
 
+PARSING_PROCESS = "the import's parsing process imports models after its own django.setup()"
+ACCELERATE_PROCESS = "a process `accelerate launch` starts imports models after its django.setup()"
 # (module, function, imported module): why the import waits for the function to run.
 REASONS = {
     ("annotation.core.apps", "ready", "annotation.core.tokens"): (
@@ -42,21 +44,11 @@ REASONS = {
     ("annotation.core.apps", "add_username_validator", "django.contrib.auth"): (
         "get_user_model() needs the app registry, which is not ready when apps.py is imported"
     ),
-    ("annotation.datasets.pipeline", "_child", "annotation.datasets.parsing"): (
-        "the parsing process imports models after its django.setup()"
-    ),
-    ("annotation.datasets.pipeline", "_child", "annotation.datasets.reader"): (
-        "the parsing process imports models after its django.setup()"
-    ),
-    ("annotation.datasets.pipeline", "_child", "annotation.datasets.rows"): (
-        "the parsing process imports models after its django.setup()"
-    ),
-    ("workers.training.launch", "main", "annotation.jobs.models"): (
-        "a process `accelerate launch` starts imports models after its django.setup()"
-    ),
-    ("workers.training.launch", "main", "workers.training.run"): (
-        "a process `accelerate launch` starts imports models after its django.setup()"
-    ),
+    ("annotation.datasets.pipeline", "_child", "annotation.datasets.parsing"): PARSING_PROCESS,
+    ("annotation.datasets.pipeline", "_child", "annotation.datasets.reader"): PARSING_PROCESS,
+    ("annotation.datasets.pipeline", "_child", "annotation.datasets.rows"): PARSING_PROCESS,
+    ("workers.training.launch", "main", "annotation.jobs.models"): ACCELERATE_PROCESS,
+    ("workers.training.launch", "main", "workers.training.run"): ACCELERATE_PROCESS,
 }
 
 
