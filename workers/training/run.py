@@ -24,6 +24,8 @@ from annotation.jobs.params import job_params
 from annotation.training.params import TrainingParams
 from workers.training.callbacks import JobProgress
 from workers.training.data import fetch_train_file, load_rows
+from workers.training.prm import prm_trainer
+from workers.training.trl_trainers import trl_trainer
 
 OUTCOME_NAME = "outcome.json"
 TRAINER_STATE = "trainer_state.json"  # transformers writes it last into a checkpoint
@@ -85,8 +87,6 @@ def train(job: Job) -> Outcome:
     finished = read_outcome(job)
     if finished is not None and finished.status == "finished":
         return finished
-    from workers.training.prm import prm_trainer
-    from workers.training.trl_trainers import trl_trainer
 
     params = job_params(job, TrainingParams)
     root = run_directory(job)
