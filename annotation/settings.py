@@ -325,6 +325,10 @@ STEPWISE_ENDPOINT_ALLOWED_HOSTS = _env_list("STEPWISE_ENDPOINT_ALLOWED_HOSTS")
 STEPWISE_ENDPOINT_ALLOW_PUBLIC = env_bool("STEPWISE_ENDPOINT_ALLOW_PUBLIC", True)
 # --- end of the model-config block ------------------------------------------------------------
 
+# Modules that add job kinds to the table (annotation/jobs/kinds.py), each with a list KINDS;
+# the web process and every worker must name the same ones.
+STEPWISE_EXTRA_JOB_KINDS = _env_list("STEPWISE_EXTRA_JOB_KINDS")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

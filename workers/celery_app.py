@@ -4,7 +4,10 @@ and `-Q gpu --pool solo` (one process per GPU) for model jobs.
 When a worker is ready it enqueues every unfinished job again (see recover_jobs): a job whose
 worker was killed goes on once its heartbeat is stale, and claim_job keeps duplicates idle.
 Then it sweeps now and then for jobs and shards whose message the broker lost
-(workers/sweeper.py).
+(workers/sweeper.py, which every worker imports: `include`).
+
+The web process loads this app (annotation/__init__.py) and sends tasks by name with it; only
+workers import the tasks and what they run, once Django is set up.
 """
 
 import logging
@@ -12,13 +15,13 @@ import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import after_setup_logger, after_setup_task_logger, worker_ready
+from celery.signals import after_setup_logger, after_setup_task_logger
 
 from algorithms.log_safety import escape_logs_of
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotation.settings")
 
-app = Celery("stepwise")
+app = Celery("stepwise", include=["workers.sweeper"])
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks(["workers"])
 
@@ -31,18 +34,3 @@ def escape_control_characters(logger: logging.Logger, **_: Any) -> None:
     """Celery replaces the root logger's handlers (those settings.LOGGING installed): give
     its own the filter that escapes control characters in messages and exceptions."""
     escape_logs_of(logger)
-
-
-@worker_ready.connect
-def recover_unfinished_jobs(**_: Any) -> None:
-    from annotation.jobs.services import recover_jobs
-    from workers import sweeper
-
-    sweeper.start(app)
-    try:
-        recovered = recover_jobs()
-    except Exception:  # a worker with no database yet (first migrate) still starts
-        logger.exception("could not look for unfinished jobs")
-        return
-    if recovered:
-        logger.info("enqueued unfinished jobs again: %s", recovered)

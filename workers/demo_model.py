@@ -16,14 +16,14 @@ import sys
 import tempfile
 from pathlib import Path
 
+from workers.testing.tiny_models import build_tiny_causal_lm
+
 
 def build_demo_model(path: str | Path) -> Path:
     """Build the model into `path` unless it is there already; returns `path`."""
     target = Path(path)
     if (target / "config.json").is_file():
         return target
-    from workers.testing.tiny_models import build_tiny_causal_lm
-
     target.parent.mkdir(parents=True, exist_ok=True)
     # Built beside the target and moved into place, so a half-built directory never counts.
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".demo-model-") as tmp:

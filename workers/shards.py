@@ -7,20 +7,21 @@ shard, processes its items with the job's runner and, when it was the last one, 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from django.db import connection
 from kombu.exceptions import OperationalError as BrokerError
 
+from annotation.jobs.kinds import queue_for
 from annotation.jobs.models import Job, JobShard, JobStatus
 from annotation.jobs.runners import Work, work_for
 from annotation.jobs.services import (
+    RUN_SHARD,
     JobCancelled,
     cancel_if_idle,
     creator_refusal,
     finish_job,
-    queue_for,
     running,
+    send_task,
 )
 from annotation.jobs.shards import (
     shard_beat,
@@ -33,7 +34,7 @@ from annotation.jobs.shards import (
     shards_all_succeeded,
     shards_plan,
 )
-from workers.tasks import error_summary, heartbeat, is_transient, run_shard
+from workers.running import error_summary, heartbeat, is_transient
 
 logger = logging.getLogger(__name__)
 
@@ -41,12 +42,9 @@ logger = logging.getLogger(__name__)
 def wake(queue: str, count: int = 1, *, countdown: float | None = None) -> None:
     """Send `count` wake-ups to the queue's workers: each takes one shard, if one is waiting.
     With the broker down, the shards wait in the database for the sweep to wake workers."""
-    options: dict[str, Any] = {"queue": queue}
-    if countdown is not None:
-        options["countdown"] = countdown
     try:
         for _ in range(count):
-            run_shard.apply_async(args=(queue,), **options)
+            send_task(RUN_SHARD, queue, queue=queue, countdown=countdown)
     except BrokerError as error:
         logger.warning("could not wake workers of %s (the sweep will): %s", queue, error)
 

@@ -15,13 +15,15 @@ import threading
 from typing import Any
 
 from celery import Celery
+from celery.signals import worker_ready
 from django.conf import settings
 from django.db import close_old_connections, connection
 from kombu.exceptions import ChannelError, OperationalError
 
-from annotation.jobs.models import JobKind
-from annotation.jobs.services import queue_for
+from annotation.jobs.kinds import kinds
+from annotation.jobs.services import RUN_JOB, recover_jobs, send_task
 from annotation.jobs.shards import sweep
+from workers.shards import wake
 
 logger = logging.getLogger(__name__)
 
@@ -36,10 +38,10 @@ def interval() -> float:
 
 def queues() -> dict[str, list[str]]:
     """Each queue with the kinds of jobs it runs."""
-    kinds: dict[str, list[str]] = {}
-    for kind in JobKind.values:
-        kinds.setdefault(queue_for(kind), []).append(kind)
-    return kinds
+    by_queue: dict[str, list[str]] = {}
+    for kind in kinds().values():
+        by_queue.setdefault(kind.queue, []).append(kind.name)
+    return by_queue
 
 
 def waiting_messages(app: Celery, queue: str) -> int:
@@ -55,16 +57,13 @@ def waiting_messages(app: Celery, queue: str) -> int:
 
 def sweep_once(app: Celery) -> dict[str, Any]:
     """One sweep of every queue; what it sent, for the log."""
-    from workers.shards import wake
-    from workers.tasks import run_job
-
     sent: dict[str, Any] = {}
-    for queue, kinds in queues().items():
+    for queue, queue_kinds in queues().items():
         if waiting_messages(app, queue):
             continue
-        found = sweep(queue, kinds, grace_s=interval())
+        found = sweep(queue, queue_kinds, grace_s=interval())
         for job_id in found.jobs:
-            run_job.apply_async(args=(job_id,), queue=queue)
+            send_task(RUN_JOB, job_id, queue=queue)
         wake_ups = min(found.shards, MAX_WAKE_UPS)
         wake(queue, wake_ups)
         if found.jobs or wake_ups:
@@ -92,3 +91,18 @@ def start(app: Celery) -> threading.Thread:
     thread = threading.Thread(target=loop, name="job-sweeper", daemon=True)
     thread.start()
     return thread
+
+
+@worker_ready.connect
+def recover_unfinished_jobs(sender: Any, **_: Any) -> None:
+    """When a worker is ready: enqueue every unfinished job again (annotation/jobs/services.py
+    recover_jobs), then sweep now and then. The Celery app has this module imported by every
+    worker once Django is set up (workers/celery_app.py, `include`)."""
+    start(sender.app)
+    try:
+        recovered = recover_jobs()
+    except Exception:  # a worker with no database yet (first migrate) still starts
+        logger.exception("could not look for unfinished jobs")
+        return
+    if recovered:
+        logger.info("enqueued unfinished jobs again: %s", recovered)

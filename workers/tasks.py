@@ -1,92 +1,45 @@
-"""Thin tasks: claim the job row, call its runner, record the outcome."""
+"""Thin tasks: claim the job row, call its runner, record the outcome.
+
+The tasks are sent by name (annotation/jobs/services.py RUN_JOB, RUN_SHARD): the web process
+never imports this module. A worker imports it once Django is set up (Celery's Django fix-up),
+so it imports the job services at the top.
+"""
 
 import logging
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 
 from celery import Task, shared_task
-from django.conf import settings
-from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, connection
+
+from annotation.jobs.boundary import check_stored_inputs
+from annotation.jobs.kinds import kind_of
+from annotation.jobs.models import Job
+from annotation.jobs.params import job_params
+from annotation.jobs.runners import runner_for
+from annotation.jobs.services import (
+    RUN_JOB,
+    RUN_SHARD,
+    JobCancelled,
+    beat,
+    claim_job,
+    creator_refusal,
+    fail_job,
+    finish_job,
+    mark_cancelled,
+    requeue_job,
+    running,
+)
+from workers.running import MAX_RETRIES, error_summary, heartbeat, is_transient
+from workers.shards import plan, run_next_shard
 
 logger = logging.getLogger(__name__)
 
 
-MAX_RETRIES = 5
-
-
-def is_transient(error: BaseException) -> bool:
-    """Errors that say a retry can help: a backend's own verdict, a lost database link, or a
-    unique key another worker wrote at the same moment (a shard taken over from a worker that
-    was slow, not dead: done again, the chunk finds its outputs there and writes nothing)."""
-    if isinstance(error, OperationalError | InterfaceError):
-        return True
-    if isinstance(error, IntegrityError) and getattr(error.__cause__, "sqlstate", "") == "23505":
-        return True
-    return bool(getattr(error, "retryable", False))
-
-
-def error_summary(error: BaseException) -> str:
-    """The error a job's page and API show. A database error's text can quote SQL and the values
-    of rows, so users get its kind only; the worker's log has the whole error."""
-    if isinstance(error, DatabaseError):
-        return f"a database error stopped the job ({type(error).__name__}); see the worker's log"
-    return str(error) or type(error).__name__
-
-
-@contextmanager
-def heartbeat(beat: Callable[[], bool], name: str) -> Iterator[None]:
-    """Call `beat` while the runner works, so a long chunk is not mistaken for a dead worker.
-
-    A killed worker stops beating; after STEPWISE_JOB_STALE_SECONDS its work may be taken again.
-    A beat that fails (the database restarting) is tried again at the next interval; a beat
-    that returns False (the work is no longer ours) ends the beating.
-    """
-    stop = threading.Event()
-    interval = max(settings.STEPWISE_JOB_STALE_SECONDS / 3, 0.2)
-
-    def loop() -> None:
-        try:
-            while not stop.wait(interval):
-                try:
-                    if not beat():
-                        return
-                except (OperationalError, InterfaceError) as error:
-                    logger.warning("%s: heartbeat missed: %s", name, error)
-                    connection.close()  # a new connection at the next beat
-        finally:
-            connection.close()  # this thread's own connection
-
-    thread = threading.Thread(target=loop, name=f"heartbeat-{name}", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
-
-
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+@shared_task(
+    name=RUN_JOB, bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True
+)
 def run_job(self: Task, job_id: int) -> None:
     """Claim the job and run it; a model job is only planned here: its shards are run by
     run_shard on whichever workers are free. The creator and project-boundary checks run here,
     once per job, before anything is planned or read."""
-    from annotation.jobs.boundary import check_stored_inputs
-    from annotation.jobs.models import Job
-    from annotation.jobs.params import job_params
-    from annotation.jobs.runners import SHARDED, runner_for
-    from annotation.jobs.services import (
-        JobCancelled,
-        beat,
-        claim_job,
-        creator_refusal,
-        fail_job,
-        finish_job,
-        mark_cancelled,
-        requeue_job,
-        running,
-    )
-
     job = claim_job(job_id)
     if job is None:
         state = Job.objects.filter(pk=job_id).values_list("status", flat=True).first()
@@ -101,9 +54,7 @@ def run_job(self: Task, job_id: int) -> None:
         # Parameters that no longer parse, or name another project's rows, fail the job
         # here with a message, before the runner (or the shard planner) reads anything.
         check_stored_inputs(job, job_params(job))
-        if job.kind in SHARDED:
-            from workers.shards import plan
-
+        if kind_of(job.kind).sharded:
             plan(job)
             return
         with heartbeat(lambda: beat(job.pk), f"job-{job.pk}"), running(job):
@@ -126,14 +77,14 @@ def run_job(self: Task, job_id: int) -> None:
 _last_model_key = ""
 
 
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+@shared_task(
+    name=RUN_SHARD, bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True
+)
 def run_shard(self: Task, queue: str) -> None:
     """Take the next shard of `queue` nobody is doing, if any, and do it.
 
     The message is only a wake-up: the database says which shard (annotation/jobs/shards.py),
     so a duplicate message does nothing and a lost one is replaced by the sweep."""
-    from workers.shards import run_next_shard
-
     global _last_model_key
     _last_model_key = run_next_shard(
         queue, worker=self.request.hostname or "unknown", preferred_model=_last_model_key

@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from annotation.core.validators import validate_username_script
+
 
 class CoreConfig(AppConfig):
     name = "annotation.core"
@@ -16,9 +18,7 @@ def add_username_validator() -> None:
     forms, `createsuperuser`, and `full_clean()`. Appended to the field's run-time validator list
     rather than its declared validators, so that django.contrib.auth's migration state does not
     change."""
-    from django.contrib.auth import get_user_model
-
-    from annotation.core.validators import validate_username_script
+    from django.contrib.auth import get_user_model  # needs the app registry, ready by now
 
     field = get_user_model()._meta.get_field("username")
     if validate_username_script not in field.validators:

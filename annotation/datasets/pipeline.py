@@ -16,6 +16,7 @@ record, a database error, a cancel, Ctrl-C), and the kernel kills it should this
 (PR_SET_PDEATHSIG on Linux; elsewhere a write to the closed pipe ends it).
 """
 
+import ctypes
 import gc
 import os
 import pickle
@@ -32,6 +33,8 @@ from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import IO, Any, BinaryIO, NamedTuple
+
+import django
 
 from annotation.datasets.errors import RecordError
 
@@ -152,8 +155,6 @@ def _read_frame(pipe: IO[bytes], process: subprocess.Popen[bytes] | None = None)
 
 def _die_with(parent: int) -> None:
     if sys.platform == "linux":
-        import ctypes
-
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     if os.getppid() != parent:  # gone before the line above
         os._exit(1)
@@ -178,9 +179,7 @@ class _Counted:
 
 
 def _child(parent: int, data_descriptor: int, options: Options) -> None:
-    import django
-
-    django.setup()
+    django.setup()  # then what needs the models (this process was started with none loaded)
     from annotation.datasets.parsing import (
         IMPORT_FORMATS,
         batched,

@@ -6,15 +6,15 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
 from annotation.core.access import Ability, abilities, check_ability
-from annotation.jobs.models import Job, JobKind
+from annotation.jobs.kinds import kind_of
+from annotation.jobs.models import Job
 
 
 def job_ability(kind: str) -> Ability:
-    """What starting (and running) a job of this kind needs: imports and exports are admins'
-    business, model jobs researchers', continuing their own path annotators'."""
-    if kind == JobKind.CONTINUE:
-        return Ability.ANNOTATE
-    return Ability.MANAGE if kind in (JobKind.IMPORT, JobKind.EXPORT) else Ability.RESEARCH
+    """What starting (and running) a job of this kind needs, as its row in the kinds table
+    says: imports and exports are admins' business, model jobs researchers', continuing their
+    own path annotators'."""
+    return kind_of(kind).ability
 
 
 def may_change_job(user: Any, job: Job, granted: frozenset[Ability] | None = None) -> bool:

@@ -1,14 +1,18 @@
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Q, QuerySet
-from rest_framework import serializers, viewsets
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from annotation.core.access import Ability, member_roles
+from annotation.core.access import Ability, access_project, member_roles
 from annotation.core.models import Role
 from annotation.jobs.access import access_job
-from annotation.jobs.models import Job, JobKind
-from annotation.jobs.services import request_cancel
+from annotation.jobs.kinds import kinds
+from annotation.jobs.models import Job
+from annotation.jobs.params import params_class
+from annotation.jobs.services import create_job, request_cancel
 
 
 class JobSerializer(serializers.ModelSerializer[Job]):
@@ -36,6 +40,12 @@ class JobSerializer(serializers.ModelSerializer[Job]):
         read_only_fields = fields
 
 
+class JobStartSerializer(serializers.Serializer[None]):
+    project = serializers.IntegerField()
+    kind = serializers.CharField()
+    params = serializers.DictField()
+
+
 class JobViewSet(viewsets.ReadOnlyModelViewSet[Job]):
     serializer_class = JobSerializer
     filterset_fields = ["project", "kind", "status"]
@@ -49,12 +59,39 @@ class JobViewSet(viewsets.ReadOnlyModelViewSet[Job]):
         roles = member_roles(user)
         managed = [pid for pid, role in roles.items() if role == Role.ADMIN]
         researched = [pid for pid, role in roles.items() if role == Role.RESEARCHER]
+        admins_only = [k.name for k in kinds().values() if k.ability == Ability.MANAGE]
         visible = (
             Q(project__in=managed)
-            | (Q(project__in=researched) & ~Q(kind__in=[JobKind.IMPORT, JobKind.EXPORT]))
+            | (Q(project__in=researched) & ~Q(kind__in=admins_only))
             | Q(created_by=user.pk)
         )
         return Job.objects.filter(visible).order_by("-id")
+
+    @extend_schema(request=JobStartSerializer, responses={202: JobSerializer})
+    def create(self, request: Request, *args: object, **kwargs: object) -> Response:
+        """Start a job of a kind whose row in the kinds table allows it (`api_start`) from its
+        parameters as sent: {"project": id, "kind": name, "params": {...}}. Kinds with a start
+        service of their own (model jobs, imports, exports) are started through it."""
+        form = JobStartSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        kind = kinds().get(data["kind"])
+        if kind is None or not kind.api_start:
+            startable = ", ".join(sorted(k.name for k in kinds().values() if k.api_start))
+            message = f"jobs of kind {data['kind']!r} are not started here"
+            return Response(
+                {"kind": [f"{message} (these are: {startable or 'none'})"]},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        project = access_project(request.user, data["project"], kind.ability)
+        try:
+            params = params_class(kind.name).from_params(data["params"])
+            job = create_job(
+                project=project, kind=kind.name, params=params, created_by=request.user
+            )
+        except DjangoValidationError as error:  # ParamsError: the field and what is wrong
+            return Response(error.message_dict, status=status.HTTP_400_BAD_REQUEST)
+        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
     def get_object(self) -> Job:
         return access_job(self.request.user, int(self.kwargs["pk"]))

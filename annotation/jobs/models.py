@@ -2,25 +2,8 @@ from django.conf import settings
 from django.db import models
 
 from annotation.core.models import Project
-
-
-class JobKind(models.TextChoices):
-    IMPORT = "import", "Import"
-    EXPORT = "export", "Export"
-    SAMPLE = "sample", "Sample solutions"
-    EXPAND = "expand", "Expand records"
-    SCORE = "score", "Score steps"
-    TREE = "tree", "Build trees"
-    LONG_THOUGHT = "long_thought", "Derive long thoughts"
-    MONTE_CARLO = "monte_carlo", "Monte-Carlo labels"
-    CONTINUE = "continue", "Continue an annotator's path"
-    TRAIN_SFT = "train_sft", "SFT training"
-    TRAIN_DPO = "train_dpo", "DPO training"
-    TRAIN_PRM = "train_prm", "PRM training"
-    TRAIN_GRPO = "train_grpo", "GRPO training (+RL)"
-    EVALUATE = "evaluate", "Evaluate models"
-    PROPOSAL_CRITIQUE = "proposal_critique", "Proposal-critique loop"
-    POLICY_CRITIC = "policy_critic", "Policy-critic dialogue"
+from annotation.jobs.kinds import JobKind as JobKind  # re-exported: the names of the kinds
+from annotation.jobs.kinds import kind_choices
 
 
 class JobStatus(models.TextChoices):
@@ -38,7 +21,7 @@ PHASE_MAX_LENGTH = 200
 class Job(models.Model):
     """The truth about one long-running thing a person waits for."""
 
-    kind = models.CharField(max_length=20, choices=JobKind.choices)
+    kind = models.CharField(max_length=20, choices=kind_choices)
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="jobs")
     status = models.CharField(max_length=20, choices=JobStatus.choices, default=JobStatus.QUEUED)
     params = models.JSONField(default=dict, blank=True)

@@ -17,10 +17,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Literal, Protocol, Self, TypeVar
 
+from django.utils.module_loading import import_string
+
 from algorithms import policy_critic, proposal_critique
 from algorithms.prompts import PromptTemplateError, template_variables
 from algorithms.sampling import SamplingParams
 from algorithms.steering import Limits
+from annotation.jobs.kinds import kind_of
 from annotation.jobs.typed_json import WHOLE, ParamsError, from_json, to_json
 
 if TYPE_CHECKING:
@@ -473,38 +476,14 @@ class ImportParams(Params):
     filename: str = ""
 
 
-# The table kind -> class -----------------------------------------------------------------------
+# Each kind's class, named in its row of the kinds table ---------------------------------------
 
 
 def params_class(kind: str) -> type[JobParams]:
-    # Exports keep their own options class (annotation/datasets/export/options.py), which
-    # imports the problem models, and training jobs theirs (annotation/training/params.py);
-    # they are looked up here, not imported with this module.
-    from annotation.datasets.export.options import ExportOptions
-    from annotation.training.params import EvaluationParams, GRPOParams, TrainingParams
-
-    classes: dict[str, type[JobParams]] = {
-        "import": ImportParams,
-        "export": ExportOptions,
-        "sample": SampleParams,
-        "expand": ExpandParams,
-        "score": ScoreParams,
-        "tree": TreeParams,
-        "long_thought": LongThoughtParams,
-        "monte_carlo": MonteCarloParams,
-        "continue": ContinueParams,
-        "train_sft": TrainingParams,
-        "train_dpo": TrainingParams,
-        "train_prm": TrainingParams,
-        "train_grpo": GRPOParams,
-        "evaluate": EvaluationParams,
-        "proposal_critique": ProposalCritiqueParams,
-        "policy_critic": PolicyCriticParams,
-    }
-    try:
-        return classes[kind]
-    except KeyError:
-        raise LookupError(f"no parameters class for jobs of kind {kind!r}") from None
+    """The parameters class of a kind (annotation/jobs/kinds.py names it by dotted path:
+    exports and training jobs keep theirs in their own apps, above this one)."""
+    cls: type[JobParams] = import_string(kind_of(kind).params)
+    return cls
 
 
 class StoredParamsError(ValueError):
@@ -516,8 +495,6 @@ P = TypeVar("P", bound=JobParams)
 
 def job_params(job: Job, expected: type[P] | None = None) -> P:
     """The job's stored parameters as its kind's class; StoredParamsError if they do not parse."""
-    from annotation.datasets.export.options import ExportOptionError
-
     cls = params_class(job.kind)
     if expected is not None and cls is not expected:
         raise StoredParamsError(f"a {job.kind} job has no {expected.__name__}")
@@ -527,7 +504,7 @@ def job_params(job: Job, expected: type[P] | None = None) -> P:
         raise StoredParamsError(
             f"the stored parameters of this job no longer parse: {error}"
         ) from None
-    except ExportOptionError as error:
+    except ValueError as error:  # an export's ExportOptionError: "option: reason"
         name, _, reason = str(error).partition(": ")  # "option: reason", or just a reason
         message = f"field {name}: {reason}" if reason else f"field {WHOLE}: {error}"
         raise StoredParamsError(

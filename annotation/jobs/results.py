@@ -127,9 +127,13 @@ def result_rows(result: Mapping[str, Any] | None) -> list[ResultRow]:
 
 
 def chunk_rows(result: Mapping[str, Any] | None) -> list[list[str]]:
-    """A tree job's chunks: one row per chunk, cells in CHUNK_COLUMNS order."""
+    """A tree job's chunks: one row per chunk, cells in CHUNK_COLUMNS order (another kind's
+    runner may use the key for something else: only a list of chunk reports makes rows)."""
+    chunks = (result or {}).get("chunks")
     rows = []
-    for chunk in (result or {}).get("chunks") or []:
+    for chunk in chunks if isinstance(chunks, list) else []:
+        if not isinstance(chunk, Mapping):
+            continue
         calls = chunk.get("backend_calls") or {}
         flat = {
             **chunk,

@@ -13,6 +13,7 @@ from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any
 
+from celery import current_app
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
@@ -23,29 +24,17 @@ from annotation.core.access import abilities
 from annotation.core.models import Project
 from annotation.jobs.access import job_ability
 from annotation.jobs.boundary import check_job_inputs
-from annotation.jobs.models import PHASE_MAX_LENGTH, Job, JobKind, JobShard, JobStatus
+from annotation.jobs.kinds import queue_for
+from annotation.jobs.models import PHASE_MAX_LENGTH, Job, JobShard, JobStatus
 from annotation.jobs.params import JobParams, params_class
 
 logger = logging.getLogger(__name__)
 
-GPU_KINDS = frozenset(
-    {
-        JobKind.SAMPLE,
-        JobKind.EXPAND,
-        JobKind.SCORE,
-        JobKind.TREE,
-        JobKind.LONG_THOUGHT,
-        JobKind.MONTE_CARLO,
-        JobKind.CONTINUE,
-        JobKind.TRAIN_SFT,
-        JobKind.TRAIN_DPO,
-        JobKind.TRAIN_PRM,
-        JobKind.TRAIN_GRPO,
-        JobKind.EVALUATE,
-        JobKind.PROPOSAL_CRITIQUE,
-        JobKind.POLICY_CRITIC,
-    }
-)
+# The tasks the web process and the workers send, by name: workers/tasks.py declares them
+# under these names, and nothing here imports it (a lower layer does not import a higher one
+# to call it).
+RUN_JOB = "workers.tasks.run_job"
+RUN_SHARD = "workers.tasks.run_shard"
 
 
 class JobCancelled(Exception):
@@ -61,10 +50,6 @@ def check_cancel(job: Job) -> None:
 def stale_after() -> timedelta:
     """How old a running job's heartbeat may get before the job counts as abandoned."""
     return timedelta(seconds=settings.STEPWISE_JOB_STALE_SECONDS)
-
-
-def queue_for(kind: str) -> str:
-    return "gpu" if kind in GPU_KINDS else "default"
 
 
 @transaction.atomic
@@ -91,15 +76,19 @@ def create_job(
 def enqueue(job: Job, *, countdown: float | None = None) -> None:
     """Send the job's task. A broker that is down loses nothing: the job row stays queued and
     the workers' sweep (workers/sweeper.py) sends it again once the broker is back."""
-    from workers.tasks import run_job  # the Celery app is not imported by models
-
-    options: dict[str, Any] = {"queue": queue_for(job.kind)}
-    if countdown is not None:
-        options["countdown"] = countdown
     try:
-        run_job.apply_async(args=(job.pk,), **options)
+        send_task(RUN_JOB, job.pk, queue=queue_for(job.kind), countdown=countdown)
     except BrokerError as error:
         logger.warning("job %s stays queued until the broker is back: %s", job.pk, error)
+
+
+def send_task(
+    name: str, argument: int | str, *, queue: str, countdown: float | None = None
+) -> None:
+    """Send the task called `name` to `queue` through the Celery app this process loaded
+    (annotation/__init__.py loads it, as Celery's Django set-up does); raises the broker's
+    OperationalError when it cannot."""
+    current_app.send_task(name, args=(argument,), queue=queue, countdown=countdown)
 
 
 def recover_jobs() -> list[int]:

@@ -24,8 +24,9 @@ from django.db import transaction
 from django.db.models import Case, F, IntegerField, Q, Value, When
 from django.utils import timezone
 
+from annotation.jobs.kinds import queue_for
 from annotation.jobs.models import Job, JobShard, JobStatus
-from annotation.jobs.services import fail_job, queue_for, stale_after
+from annotation.jobs.services import fail_job, stale_after
 
 # A shard is taken at most this many times: a shard that kills its worker every time (out of
 # memory, a segfault in an engine) fails its job instead of going round for ever.

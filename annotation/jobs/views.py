@@ -9,24 +9,16 @@ from django.views.decorators.http import require_POST
 
 from annotation.core.access import Ability, access_project
 from annotation.jobs.access import access_job, may_change_job
-from annotation.jobs.models import Job, JobKind
+from annotation.jobs.kinds import kind_of
+from annotation.jobs.models import Job
 from annotation.jobs.results import CHUNK_COLUMNS, chunk_rows, result_rows
 from annotation.jobs.services import request_cancel
 
-# The page of each kind that has one of its own (URL names: this app imports none of theirs).
-KIND_PAGES: dict[str, str] = {
-    JobKind.SAMPLE: "llm-job",
-    JobKind.EXPAND: "llm-job",
-    JobKind.SCORE: "llm-job",
-    JobKind.TREE: "trees-job",
-    JobKind.LONG_THOUGHT: "trees-job",
-    JobKind.MONTE_CARLO: "evaluation-rollouts",
-    JobKind.EXPORT: "export-job",
-}
-
 
 def job_page_url(job: Job) -> str:
-    return reverse(KIND_PAGES.get(job.kind, "job"), args=[job.pk])
+    """The page of the job's kind (a URL name in its row of the kinds table: this app imports
+    none of the other apps' views)."""
+    return reverse(kind_of(job.kind).page, args=[job.pk])
 
 
 def render_job_page(
@@ -73,7 +65,7 @@ def job_list(request: HttpRequest, project_id: int) -> HttpResponse:
 def job_page(request: HttpRequest, job_id: int) -> HttpResponse:
     """Jobs of a kind with a page of its own go there; the others (imports) are shown here."""
     job = access_job(request.user, job_id)
-    if job.kind in KIND_PAGES:
+    if kind_of(job.kind).page != "job":
         return redirect(job_page_url(job))
     return render_job_page(request, job, "jobs/job.html")
 

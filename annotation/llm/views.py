@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 from annotation.core.access import Ability, access_project
 from annotation.core.models import Project
 from annotation.jobs.access import access_job
+from annotation.jobs.kinds import kind_of
 from annotation.jobs.models import Job, JobKind
 from annotation.jobs.services import request_cancel
 from annotation.jobs.views import render_job_page
@@ -155,7 +156,7 @@ def job_start(request: HttpRequest, project_id: int, kind: str) -> HttpResponse:
             _form_errors(form, error)
         else:
             return redirect("llm-job", job.pk)
-    context = {"project": project, "form": form, "kind": kind, "kind_label": JobKind(kind).label}
+    context = {"project": project, "form": form, "kind": kind, "kind_label": kind_of(kind).label}
     return render(request, "llm/start.html", context)
 
 

@@ -10,7 +10,7 @@ from tests.factories import MembershipFactory, ProjectFactory
 pytestmark = pytest.mark.django_db
 
 
-@pytest.mark.parametrize("kind", JobKind.values)
+@pytest.mark.parametrize("kind", list(JobKind))
 def test_every_kind_of_job_has_a_page(client, kind):
     # given a finished job of the kind (a long thought names its tree job)
     project = ProjectFactory()

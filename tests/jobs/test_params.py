@@ -350,8 +350,8 @@ def stored(params: Any) -> Any:
 
 
 def test_every_job_kind_has_a_parameters_class_and_a_strategy():
-    assert set(PARAMS) == set(JobKind.values)
-    assert {kind: params_class(kind) for kind in JobKind.values} == {
+    assert set(PARAMS) == set(list(JobKind))
+    assert {kind: params_class(kind) for kind in list(JobKind)} == {
         "import": ImportParams,
         "export": ExportOptions,
         "sample": SampleParams,

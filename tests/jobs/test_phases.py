@@ -2,6 +2,8 @@
 an engine): the worker sets the job's phase while a model loads, the next progress report
 clears it, and its page shows it."""
 
+from dataclasses import replace
+
 import pytest
 from django.urls import reverse
 
@@ -106,12 +108,12 @@ def test_a_model_loaded_by_a_shard_sets_its_jobs_phase_and_the_shards_end_clears
     monkeypatch,
 ):
     # given a sharded job planned into one shard, its work loading a model
-    from annotation.jobs.runners import SHARDED
-    from annotation.jobs.services import queue_for
+    from annotation.jobs.kinds import kind_of, kinds, queue_for
     from annotation.jobs.shards import shards_plan
     from workers.shards import run_next_shard
 
-    monkeypatch.setitem(SHARDED, "sample", f"{__name__}.recording_work")
+    sample = replace(kind_of("sample"), runner=f"{__name__}.recording_work")
+    monkeypatch.setitem(kinds(), "sample", sample)
     SEEN_IN_SHARD.clear()
     job = running_job()
     shards_plan(job, [1, 2], 2)

@@ -47,3 +47,9 @@ def test_a_tree_jobs_chunks_become_rows():
         ]
     }
     assert chunk_rows(result) == [["2", "3", "3", "2, 8, 8", "8, 32, 32"]]
+
+
+def test_a_result_whose_chunks_are_not_a_tree_jobs_list_has_no_chunk_rows():
+    # a kind's runner may count its chunks: the page shows no chunk table, and no error
+    assert chunk_rows({"chunks": 2}) == []
+    assert chunk_rows({"chunks": [2, "a"]}) == []

@@ -518,7 +518,7 @@ def job_count(world: World) -> int:
 def test_every_job_kind_is_covered():
     started = {JOB_KIND.get(start, start) for start, *_ in CASES}
     # an import names nothing but its project and file (see the import test below)
-    assert started | {JobKind.IMPORT} == set(JobKind.values)
+    assert started | {JobKind.IMPORT} == set(JobKind)
 
 
 @pytest.mark.parametrize("start", sorted(API))

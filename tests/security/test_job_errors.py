@@ -2,16 +2,18 @@
 
 import io
 import json
+from dataclasses import replace
 
 import pytest
 from django.db import DatabaseError, connection, transaction
 
 from annotation.core.models import Role
 from annotation.datasets.services import start_import
+from annotation.jobs.kinds import kind_of, kinds
 from annotation.jobs.models import JobStatus
-from annotation.jobs.runners import RUNNERS
 from tests.factories import MembershipFactory
-from workers.tasks import error_summary, run_job
+from workers.running import error_summary
+from workers.tasks import run_job
 
 
 def runner_hitting_a_database_error(job: object) -> None:
@@ -25,9 +27,8 @@ def runner_hitting_a_database_error(job: object) -> None:
 def test_a_database_error_shows_a_summary_and_logs_the_details(project, caplog, monkeypatch):
     # given a job whose runner hits a database error (imports name the refused line
     # themselves, so the runner is swapped for one that fails in the database)
-    monkeypatch.setitem(
-        RUNNERS, "import", "tests.security.test_job_errors.runner_hitting_a_database_error"
-    )
+    runner = "tests.security.test_job_errors.runner_hitting_a_database_error"
+    monkeypatch.setitem(kinds(), "import", replace(kind_of("import"), runner=runner))
     job = start_import(
         project=project,
         user=MembershipFactory(project=project, role=Role.ADMIN).user,

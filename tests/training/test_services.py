@@ -4,9 +4,9 @@ to change), the project boundary, and the split guard that keeps training proble
 import pytest
 from django.core.exceptions import ValidationError
 
+from annotation.jobs.kinds import queue_for
 from annotation.jobs.models import JobKind
 from annotation.jobs.params import ModelSnapshot, job_params
-from annotation.jobs.services import queue_for
 from annotation.llm.models import ModelConfig, PromptPurpose
 from annotation.llm.services import model_config_create
 from annotation.problems.models import Problem

@@ -13,8 +13,8 @@ from algorithms.tree_search import ProblemSpec
 from annotation.core.models import Role
 from annotation.grading.models import Grade
 from annotation.grading.services import judge_source
+from annotation.jobs.kinds import queue_for
 from annotation.jobs.models import Job, JobKind
-from annotation.jobs.services import queue_for
 from annotation.llm.services import model_config_create
 from annotation.problems.models import Trace
 from annotation.trees.models import TreeNode

@@ -13,6 +13,12 @@ from algorithms.model_policy import BackendPolicy, check_model_config
 from algorithms.sampling import SamplingParams
 from workers.backends.base import BackendError, Generator, StepScorer
 from workers.backends.guarded import policy_refusals
+from workers.backends.judge_scorer import JudgeScorer
+from workers.backends.openai_generator import OpenAIGenerator
+from workers.backends.prm_scorers import MathShepherdScorer, QwenPRMScorer
+from workers.backends.transformers_generator import TransformersGenerator
+from workers.backends.vllm_generator import VLLMGenerator
+from workers.backends.vllm_pooling_scorer import VLLMPoolingScorer
 
 BackendKind = Literal["vllm", "openai", "transformers"]
 ScorerHead = Literal["math-shepherd", "qwen-prm", "judge"]
@@ -142,8 +148,6 @@ def load_scorer(
     if spec.scorer_head is None:
         raise BackendError(f"model {spec.name!r} has no scorer head configured", retryable=False)
     if spec.scorer_head == "judge":
-        from workers.backends.judge_scorer import JudgeScorer
-
         return JudgeScorer(load_generator(spec, policy, on_load=on_load), spec.sampling_params())
     if spec.kind == "vllm" and spec.scorer_head == "qwen-prm":
         _checked(spec, policy)
@@ -185,8 +189,6 @@ def _checked(spec: ModelSpec, policy: BackendPolicy | None) -> BackendPolicy:
 
 def _build_generator(spec: ModelSpec, policy: BackendPolicy) -> Generator:
     if spec.kind == "vllm":
-        from workers.backends.vllm_generator import VLLMGenerator
-
         return VLLMGenerator(
             spec.path_or_endpoint,
             dtype=spec.dtype,
@@ -195,15 +197,11 @@ def _build_generator(spec: ModelSpec, policy: BackendPolicy) -> Generator:
             trust_remote_code=spec.trust_remote_code,
         )
     if spec.kind == "openai":
-        from workers.backends.openai_generator import OpenAIGenerator
-
         options = dict(spec.options)
         # More endpoints serving the same model: requests are spread over all of them.
         urls = [spec.path_or_endpoint, *options.pop("base_urls", [])]
         return OpenAIGenerator(urls, spec.name, policy=policy, **options)
     if spec.kind == "transformers":
-        from workers.backends.transformers_generator import TransformersGenerator
-
         return TransformersGenerator(
             spec.path_or_endpoint,
             dtype=spec.dtype,
@@ -214,8 +212,6 @@ def _build_generator(spec: ModelSpec, policy: BackendPolicy) -> Generator:
 
 
 def _build_vllm_prm(spec: ModelSpec) -> StepScorer:
-    from workers.backends.vllm_pooling_scorer import VLLMPoolingScorer
-
     engine_options = dict(spec.options)
     # The scorer's own input options; the rest go to the engine.
     marker = {
@@ -234,8 +230,6 @@ def _build_vllm_prm(spec: ModelSpec) -> StepScorer:
 
 
 def _build_prm(spec: ModelSpec) -> StepScorer:
-    from workers.backends.prm_scorers import MathShepherdScorer, QwenPRMScorer
-
     scorer_class = MathShepherdScorer if spec.scorer_head == "math-shepherd" else QwenPRMScorer
     return scorer_class(
         spec.path_or_endpoint,

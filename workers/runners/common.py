@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import transaction
 
 from algorithms.answers import answers_equivalent_many
+from algorithms.model_policy import BackendPolicy
 from algorithms.rewards import answer_verdicts
 from algorithms.steps import split_steps
 from annotation.grading.models import GradeSource
@@ -25,23 +26,21 @@ from annotation.jobs.services import current_job, report_progress, set_phase
 from annotation.problems import services as problems
 from annotation.problems.models import Problem, Trace
 from annotation.problems.tree import place_steps
+from workers.backends import registry
+from workers.backends.base import ScoreItem
 
 __all__ = ["ChunkStats", "Work"]  # the runners' interface, defined beside the runner table
 
 if TYPE_CHECKING:
-    from algorithms.model_policy import BackendPolicy
     from algorithms.sampling import SamplingParams
     from workers.backends.base import ChatMessage, Generation, Generator, StepScorer
-    from workers.backends.registry import ModelSpec
 
 _caches_configured = False
 
 
-def model_spec(snapshot: ModelSnapshot) -> ModelSpec:
-    """The backends' spec of a job's model snapshot (the web process never imports it)."""
-    from workers.backends.registry import ModelSpec
-
-    return ModelSpec(
+def model_spec(snapshot: ModelSnapshot) -> registry.ModelSpec:
+    """The backends' spec of a job's model snapshot."""
+    return registry.ModelSpec(
         name=snapshot.name,
         kind=snapshot.kind,
         path_or_endpoint=snapshot.path_or_endpoint,
@@ -56,17 +55,13 @@ def model_spec(snapshot: ModelSnapshot) -> ModelSpec:
 
 def backend_policy() -> BackendPolicy:
     """The operator's policy, read on each load: endpoints, secrets (see settings)."""
-    from algorithms.model_policy import BackendPolicy
-
     return BackendPolicy.from_settings(settings)
 
 
 def _configure_caches() -> None:
     global _caches_configured
     if not _caches_configured:
-        from workers.backends.registry import configure_caches
-
-        configure_caches(vllm_entries=1, other_entries=settings.STEPWISE_MODEL_CACHE_SIZE)
+        registry.configure_caches(vllm_entries=1, other_entries=settings.STEPWISE_MODEL_CACHE_SIZE)
         _caches_configured = True
 
 
@@ -102,19 +97,15 @@ def announced(snapshot: ModelSnapshot, role: str) -> Iterator[Callable[[], None]
 
 def load_generator(snapshot: ModelSnapshot) -> Generator:
     """The generator of a job's model, loaded on first use and kept by the worker."""
-    from workers.backends.registry import load_generator as load
-
     _configure_caches()
     with announced(snapshot, "model") as on_load:
-        return load(model_spec(snapshot), backend_policy(), on_load=on_load)
+        return registry.load_generator(model_spec(snapshot), backend_policy(), on_load=on_load)
 
 
 def load_scorer(snapshot: ModelSnapshot) -> StepScorer:
-    from workers.backends.registry import load_scorer as load
-
     _configure_caches()
     with announced(snapshot, "scorer") as on_load:
-        return load(model_spec(snapshot), backend_policy(), on_load=on_load)
+        return registry.load_scorer(model_spec(snapshot), backend_policy(), on_load=on_load)
 
 
 def generate(
@@ -182,8 +173,6 @@ def score_steps(
     scorer_snapshot: ModelSnapshot, items: Sequence[tuple[str, list[str]]]
 ) -> list[StepScores]:
     """One score per step of each (problem, steps); an LLM judge's reasons are kept."""
-    from workers.backends.base import ScoreItem
-
     scorer = load_scorer(scorer_snapshot)
     todo = [i for i, (_, steps) in enumerate(items) if steps]
     result = [StepScores([]) for _ in items]

@@ -19,6 +19,8 @@ from annotation.jobs.models import Job
 from annotation.jobs.services import JobCancelled
 from annotation.training.services import checkpoint_kept, register_trained_model
 from workers.backends.base import BackendError
+from workers.backends.registry import release_all
+from workers.training.config import on_gpu
 from workers.training.run import Outcome, prepare_data, read_outcome, run_directory, train
 
 LOG_TAIL = 3000
@@ -51,9 +53,6 @@ def run_train(job: Job) -> dict[str, Any]:
 
 
 def train_here(job: Job) -> Outcome:
-    from workers.backends.registry import release_all
-    from workers.training.config import on_gpu
-
     if on_gpu():
         release_all()  # the accelerator's memory goes to training, not to cached engines
     try:

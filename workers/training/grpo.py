@@ -20,6 +20,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
+
 from algorithms.rewards import (
     RewardRecord,
     RewardSpec,
@@ -31,6 +33,7 @@ from algorithms.rewards import (
 from annotation.training.params import GRPOParams
 from workers.backends.base import ScoreItem, ScorerError, StepScorer
 from workers.backends.hf_loading import load_tokenizer, safe_loading
+from workers.runners.common import equivalent_answers, load_scorer
 from workers.training.callbacks import JobProgress
 from workers.training.config import load_dtype, lora_config, on_gpu, trainer_arguments
 
@@ -57,8 +60,6 @@ class ProjectReward:
         log_metric: Any = None,
         **_: Any,
     ) -> list[float | None]:  # TRL's type: None would leave a completion unrewarded
-        from workers.runners.common import equivalent_answers
-
         texts = [completion_text(c) for c in completions]
         verdicts = answer_verdicts(texts, answer, equivalent_answers)
         steps: list[list[str] | None] = [None] * len(texts)
@@ -128,8 +129,6 @@ def load_reward_model(params: GRPOParams, device: str | None) -> StepScorer | No
     the device the policy trains on."""
     if params.reward_model is None:
         return None
-    from workers.runners.common import load_scorer
-
     snapshot = params.reward_model
     if device is not None:
         snapshot = replace(snapshot, options={**snapshot.options, "device": device})
@@ -138,8 +137,6 @@ def load_reward_model(params: GRPOParams, device: str | None) -> StepScorer | No
 
 def vllm_generation() -> dict[str, Any]:
     """GRPOConfig's vLLM options from the operator's settings (none: transformers generates)."""
-    from django.conf import settings
-
     mode = settings.STEPWISE_GRPO_VLLM
     if not mode:
         return {}

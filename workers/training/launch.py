@@ -5,12 +5,12 @@ it, and registers the model the run saved."""
 import os
 import sys
 
+import django
+
 
 def main(job_id: int) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotation.settings")
-    import django
-
-    django.setup()
+    django.setup()  # then what needs the models
     from annotation.jobs.models import Job
     from workers.training.run import train
 

@@ -25,6 +25,9 @@ from annotation.jobs.params import JobParams, job_params
 from annotation.training.params import GRPOParams, TrainingParams
 from workers.training.callbacks import JobProgress
 from workers.training.data import fetch_train_file, file_sha256, load_rows, write_problem_set
+from workers.training.grpo import grpo_trainer
+from workers.training.prm import prm_trainer
+from workers.training.trl_trainers import trl_trainer
 
 OUTCOME_NAME = "outcome.json"
 TRAINER_STATE = "trainer_state.json"  # transformers writes it last into a checkpoint
@@ -62,19 +65,13 @@ def prepare_data(job: Job) -> Path:
     return fetch_train_file(params.export, directory)
 
 
-def trainer_builder(method: str) -> Any:
-    """The function that builds the method's trainer: (params, rows, checkpoints, callbacks)."""
-    if method == "grpo":
-        from workers.training.grpo import grpo_trainer
-
-        return grpo_trainer
-    if method == "prm":
-        from workers.training.prm import prm_trainer
-
-        return prm_trainer
-    from workers.training.trl_trainers import trl_trainer
-
-    return trl_trainer
+# The function that builds each method's trainer: (params, rows, checkpoints, callbacks).
+TRAINERS: dict[str, Any] = {
+    "sft": trl_trainer,
+    "dpo": trl_trainer,
+    "prm": prm_trainer,
+    "grpo": grpo_trainer,
+}
 
 
 def checkpoints_of(directory: Path) -> list[Path]:
@@ -115,7 +112,7 @@ def train(job: Job) -> Outcome:
     data = prepare_data(job)
     dataset = load_rows(data, root / "hf-cache")
     progress = JobProgress(job)
-    trainer = trainer_builder(params.method)(params, dataset, checkpoints, [progress])
+    trainer = TRAINERS[params.method](params, dataset, checkpoints, [progress])
     started = time.monotonic()
     output = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     logged = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]

@@ -7,22 +7,27 @@ group format tallies the traces and problems it leaves out: both are counted by 
 manifest's left_out (see left_out.py).
 """
 
+from __future__ import annotations
+
+import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from algorithms.pairs import sample_dpo_pairs
 from algorithms.prm_inputs import qwen_prm_messages
 from annotation.datasets.export.left_out import Skip, Tally
-from annotation.datasets.export.options import ExportOptions
 from annotation.datasets.export.selection import soft_step_labels, step_labels, unlabelled_reason
 from annotation.datasets.formats import gsm8k, math, math_shepherd, prm800k, processbench
 from annotation.problems.models import Origin, Problem
 from annotation.problems.selectors import TraceView
 
+if TYPE_CHECKING:  # the options check themselves against this module's table
+    from annotation.datasets.export.options import ExportOptions
+
 Row = dict[str, Any]
-TraceRow = Callable[[TraceView, ExportOptions], Row | Skip]
+TraceRow = Callable[[TraceView, "ExportOptions"], Row | Skip]
 Counts = Counter[str]
 OPENR_STEP_TAG = "\n\n\n\n\n"  # MATH-APS ends each step of `process` with this tag
 # Solutions that go straight to the answer, versus journeys with their detours.
@@ -249,8 +254,6 @@ def dpo_rows(
 
 
 def hash_seed(seed: int, key: str) -> int:
-    import hashlib
-
     return int.from_bytes(hashlib.sha256(f"{seed}:{key}".encode()).digest()[:8], "big")
 
 

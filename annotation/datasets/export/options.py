@@ -1,9 +1,15 @@
-"""Export options: every choice that changes the rows, all recorded in the manifest."""
+"""Export options: every choice that changes the rows, all recorded in the manifest.
 
+The formats (formats.py) and what they read (selection.py) take the options as a type only,
+so that the options may check themselves against the formats' table."""
+
+import hashlib
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from annotation.core import strict_json
+from annotation.datasets.export.errors import ExportOptionError
+from annotation.datasets.export.formats import EXPORT_FORMATS
 from annotation.jobs.params import JOB, REVIEW_FILTERS, ReviewFilter, owns
 from annotation.jobs.typed_json import ParamsError, from_json
 from annotation.problems.models import Origin
@@ -32,10 +38,6 @@ TRACE_KINDS: tuple[str, ...] = (
 )
 SCHEMA_VERSION = 1
 SOFT_LABEL_FORMATS: tuple[str, ...] = ("trl-stepwise", "math-shepherd")
-
-
-class ExportOptionError(ValueError):
-    """An option a person chose that cannot work; the message names the option to change."""
 
 
 @dataclass(frozen=True)
@@ -77,8 +79,6 @@ class ExportOptions:
     extra: dict[str, Any] = field(default_factory=dict)  # reserved for format-specific options
 
     def __post_init__(self) -> None:
-        from annotation.datasets.export.formats import EXPORT_FORMATS
-
         if self.format not in EXPORT_FORMATS:
             raise ExportOptionError(
                 f"format: unknown format {self.format!r}; "
@@ -132,14 +132,10 @@ class ExportOptions:
 
     @property
     def resolved_origins(self) -> tuple[str, ...] | None:
-        from annotation.datasets.export.formats import EXPORT_FORMATS
-
         return self.origins if self.origins is not None else EXPORT_FORMATS[self.format].origins
 
     @property
     def resolved_after_error(self) -> str:
-        from annotation.datasets.export.formats import EXPORT_FORMATS
-
         return self.after_error or EXPORT_FORMATS[self.format].after_error
 
     def as_dict(self) -> dict[str, Any]:
@@ -171,8 +167,6 @@ class ExportOptions:
 
 
 def _digest_of(items: tuple[str, ...]) -> str:
-    import hashlib
-
     return hashlib.sha256("\n".join(sorted(items)).encode()).hexdigest()
 
 

@@ -6,19 +6,22 @@ statement per chunk), so a problem's traces are consecutive: DPO pairs and dupli
 then need only the current problem in memory.
 """
 
+from __future__ import annotations
+
 import hashlib
 import operator
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from functools import reduce
 from itertools import groupby
+from typing import TYPE_CHECKING
 
 from django.db import connection
 from django.db.models import Q, QuerySet
 
 from algorithms.prompts import render_prompt
 from annotation.core.models import Project, Role
-from annotation.datasets.export.options import ExportOptionError, ExportOptions
+from annotation.datasets.export.errors import ExportOptionError
 from annotation.datasets.export.prefetch import reads_ahead
 from annotation.grading.models import GradeSource, SourceKind
 from annotation.grading.selectors import GradedKey, GradeView, StepKey, grades_given_in_trace
@@ -35,6 +38,9 @@ from annotation.problems.selectors import (
 from annotation.problems.tree import text_digest
 from annotation.workspace.exports import attach_labeling
 from annotation.workspace.review_filter import graders_passing, grades_passing, traces_passing
+
+if TYPE_CHECKING:  # the options check themselves against the formats, which read this module
+    from annotation.datasets.export.options import ExportOptions
 
 GradersPassing = Callable[[set[tuple[int, int]]], set[tuple[int, int]]]
 KIND_FILTERS: dict[str, Q] = {

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("jobs", "0007_kind_train_grpo"),
+        ("jobs", "0007_kind_choices_from_table"),
         ("llm", "0004_rewrite_prompt_purpose"),
         ("training", "0001_initial"),
     ]

@@ -36,7 +36,7 @@ from annotation.problems.services import NewStep, NewTrace, trace_create, trace_
 from annotation.workspace.models import OPEN_STATUSES, Assignment, ItemKind
 from annotation.workspace.services.drafts import MAX_TEXT
 from annotation.workspace.services.errors import VersionConflict, WorkspaceError
-from annotation.workspace.services.saves import check_writable, compare_and_swap
+from annotation.workspace.services.versions import check_writable, compare_and_swap
 
 # A step the annotator wrote: PRM800K's human completion ({"text", "rating", "source",
 # "flagged"}) carries this source.

@@ -20,7 +20,7 @@ from annotation.workspace.services.drafts import (
 )
 from annotation.workspace.services.errors import WorkspaceError
 from annotation.workspace.services.events import event_add
-from annotation.workspace.services.saves import check_writable, compare_and_swap
+from annotation.workspace.services.versions import check_writable, compare_and_swap
 
 
 def record_submit(

@@ -15,54 +15,22 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from annotation.core.fixed_sql import execute
 from annotation.core.models import Project
 from annotation.grading.models import GradeSource
 from annotation.grading.selectors import TraceGrades, path_with_current_grades
 from annotation.grading.services import StepGrade, person_grades_write, person_source
 from annotation.problems.models import FinishReason
 from annotation.workspace.models import Assignment, AssignmentStatus, EventKind, ItemKind
-from annotation.workspace.services.claims import reclaim_expired
 from annotation.workspace.services.drafts import (
     _clean_time,
     finish_reason_of,
     parse_step_grades,
     parse_thoughts,
 )
-from annotation.workspace.services.errors import VersionConflict, WorkLocked, WorkspaceError
+from annotation.workspace.services.errors import WorkspaceError
 from annotation.workspace.services.events import event_add
-
-
-def compare_and_swap(
-    assignment: Assignment, *, version: Any, draft: dict[str, Any], time_spent_ms: int | None
-) -> int:
-    """Stores the draft as the next version if `version` is the stored one (one fixed UPDATE:
-    every autosave runs it), else raises VersionConflict with the stored work."""
-    if not isinstance(version, int) or isinstance(version, bool):
-        raise WorkspaceError("version is missing: reload the page.")
-    meta = Assignment._meta
-    sql = (
-        f"UPDATE {meta.db_table} SET version = version + 1, draft = %s, updated_at = %s, "
-        "time_spent_ms = COALESCE(%s, time_spent_ms) WHERE id = %s AND version = %s"
-    )
-    params = [
-        meta.get_field("draft").get_db_prep_save(draft, connection),
-        meta.get_field("updated_at").get_db_prep_save(timezone.now(), connection),
-        time_spent_ms,
-        assignment.pk,
-        version,
-    ]
-    if execute(sql, params) != 1:
-        raise VersionConflict(Assignment.objects.get(pk=assignment.pk))
-    return version + 1
-
-
-def check_writable(assignment: Assignment) -> None:
-    """Submitted and skipped work is final (WorkLocked); an expired claim is taken back."""
-    if assignment.status in (AssignmentStatus.SUBMITTED, AssignmentStatus.SKIPPED):
-        raise WorkLocked(assignment)
-    if assignment.status == AssignmentStatus.EXPIRED:
-        reclaim_expired(assignment)
+from annotation.workspace.services.paths import work_path_write, written_positions
+from annotation.workspace.services.versions import check_writable, compare_and_swap
 
 
 def check_stop_at_first_error(
@@ -180,8 +148,6 @@ def grading_submit(
         source=source, trace_id=trace_id, wanted=wanted, with_critique=True, current=steps.current
     )
     if corrections:
-        from annotation.workspace.services.paths import work_path_write
-
         position, text = corrections[0]  # the path continues from the first one
         assignment.version = new_version
         new_version = work_path_write(
@@ -233,6 +199,4 @@ def _own_steps(assignment: Assignment) -> set[int]:
     """Path positions of steps the annotator wrote (they need no rating of their own)."""
     if assignment.work_trace_id is None:
         return set()
-    from annotation.workspace.services.paths import written_positions
-
     return written_positions(assignment.work_trace_id)

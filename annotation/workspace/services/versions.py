@@ -1,0 +1,44 @@
+"""The version compare-and-swap every write of an annotator's work goes through (saves,
+records, own paths), and the check that the work may still be written."""
+
+from typing import Any
+
+from django.db import connection
+from django.utils import timezone
+
+from annotation.core.fixed_sql import execute
+from annotation.workspace.models import Assignment, AssignmentStatus
+from annotation.workspace.services.claims import reclaim_expired
+from annotation.workspace.services.errors import VersionConflict, WorkLocked, WorkspaceError
+
+
+def compare_and_swap(
+    assignment: Assignment, *, version: Any, draft: dict[str, Any], time_spent_ms: int | None
+) -> int:
+    """Stores the draft as the next version if `version` is the stored one (one fixed UPDATE:
+    every autosave runs it), else raises VersionConflict with the stored work."""
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise WorkspaceError("version is missing: reload the page.")
+    meta = Assignment._meta
+    sql = (
+        f"UPDATE {meta.db_table} SET version = version + 1, draft = %s, updated_at = %s, "
+        "time_spent_ms = COALESCE(%s, time_spent_ms) WHERE id = %s AND version = %s"
+    )
+    params = [
+        meta.get_field("draft").get_db_prep_save(draft, connection),
+        meta.get_field("updated_at").get_db_prep_save(timezone.now(), connection),
+        time_spent_ms,
+        assignment.pk,
+        version,
+    ]
+    if execute(sql, params) != 1:
+        raise VersionConflict(Assignment.objects.get(pk=assignment.pk))
+    return version + 1
+
+
+def check_writable(assignment: Assignment) -> None:
+    """Submitted and skipped work is final (WorkLocked); an expired claim is taken back."""
+    if assignment.status in (AssignmentStatus.SUBMITTED, AssignmentStatus.SKIPPED):
+        raise WorkLocked(assignment)
+    if assignment.status == AssignmentStatus.EXPIRED:
+        reclaim_expired(assignment)

@@ -1,0 +1,65 @@
+"""What running a job and running a shard share (workers/tasks.py, workers/shards.py): the
+heartbeat while a runner works, which errors a retry can help, and what users see of an error."""
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from django.conf import settings
+from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, connection
+
+logger = logging.getLogger(__name__)
+
+MAX_RETRIES = 5
+
+
+def is_transient(error: BaseException) -> bool:
+    """Errors that say a retry can help: a backend's own verdict, a lost database link, or a
+    unique key another worker wrote at the same moment (a shard taken over from a worker that
+    was slow, not dead: done again, the chunk finds its outputs there and writes nothing)."""
+    if isinstance(error, OperationalError | InterfaceError):
+        return True
+    if isinstance(error, IntegrityError) and getattr(error.__cause__, "sqlstate", "") == "23505":
+        return True
+    return bool(getattr(error, "retryable", False))
+
+
+def error_summary(error: BaseException) -> str:
+    """The error a job's page and API show. A database error's text can quote SQL and the values
+    of rows, so users get its kind only; the worker's log has the whole error."""
+    if isinstance(error, DatabaseError):
+        return f"a database error stopped the job ({type(error).__name__}); see the worker's log"
+    return str(error) or type(error).__name__
+
+
+@contextmanager
+def heartbeat(beat: Callable[[], bool], name: str) -> Iterator[None]:
+    """Call `beat` while the runner works, so a long chunk is not mistaken for a dead worker.
+
+    A killed worker stops beating; after STEPWISE_JOB_STALE_SECONDS its work may be taken again.
+    A beat that fails (the database restarting) is tried again at the next interval; a beat
+    that returns False (the work is no longer ours) ends the beating.
+    """
+    stop = threading.Event()
+    interval = max(settings.STEPWISE_JOB_STALE_SECONDS / 3, 0.2)
+
+    def loop() -> None:
+        try:
+            while not stop.wait(interval):
+                try:
+                    if not beat():
+                        return
+                except (OperationalError, InterfaceError) as error:
+                    logger.warning("%s: heartbeat missed: %s", name, error)
+                    connection.close()  # a new connection at the next beat
+        finally:
+            connection.close()  # this thread's own connection
+
+    thread = threading.Thread(target=loop, name=f"heartbeat-{name}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
