@@ -10,9 +10,12 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-METHODS: tuple[str, ...] = ("sft", "dpo", "prm")
-# A learning rate per method when none is given: DPO moves a tuned policy only a little.
-DEFAULT_LEARNING_RATE = {"sft": 2e-5, "dpo": 5e-7, "prm": 1e-5}
+METHODS: tuple[str, ...] = ("sft", "dpo", "prm", "grpo")
+# A learning rate per method when none is given: DPO and GRPO move a tuned policy only a little.
+DEFAULT_LEARNING_RATE = {"sft": 2e-5, "dpo": 5e-7, "prm": 1e-5, "grpo": 1e-6}
+# The KL weight per method: DPO's beta; GRPO's KL coefficient against the starting policy
+# (0 would train without a reference model).
+DEFAULT_BETA = {"dpo": 0.1, "grpo": 0.04}
 
 
 class HyperparameterError(ValueError):
@@ -38,8 +41,10 @@ class Hyperparameters:
     warmup_steps: int = 0
     logging_steps: int = 10  # loss and learning rate are recorded every this many steps
     save_steps: int = 100  # a checkpoint to resume from every this many steps
-    beta: float = 0.1  # DPO: the weight of the reference model's KL penalty
+    beta: float = 0.1  # DPO and GRPO: the weight of the reference model's KL penalty
     max_steps: int | None = None  # stop after this many optimizer steps (None: the epochs)
+    group_size: int = 4  # GRPO: completions sampled per problem, compared with each other
+    max_new_tokens: int = 256  # GRPO: tokens per completion at most
 
     def __post_init__(self) -> None:
         _at_least("epochs", self.epochs, 0.0, exclusive=True)
@@ -55,6 +60,8 @@ class Hyperparameters:
             ("logging_steps", 1),
             ("save_steps", 1),
             ("seed", 0),
+            ("group_size", 2),
+            ("max_new_tokens", 1),
         ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool):
@@ -62,7 +69,7 @@ class Hyperparameters:
             _at_least(name, value, low)
         if not isinstance(self.lora, bool):
             raise HyperparameterError("lora", f"expected true or false, got {self.lora!r}")
-        _at_least("beta", self.beta, 0.0, exclusive=True)
+        _at_least("beta", self.beta, 0.0)
         if self.max_steps is not None:
             if not isinstance(self.max_steps, int) or isinstance(self.max_steps, bool):
                 raise HyperparameterError(
@@ -77,7 +84,21 @@ class Hyperparameters:
             raise HyperparameterError("method", f"{method!r} is not one of {', '.join(METHODS)}")
         values = {k: v for k, v in (given or {}).items() if v is not None}
         values.setdefault("learning_rate", DEFAULT_LEARNING_RATE[method])
-        return cls.from_params(values)
+        if method in DEFAULT_BETA:
+            values.setdefault("beta", DEFAULT_BETA[method])
+        hp = cls.from_params(values)
+        if method == "dpo" and hp.beta == 0:
+            raise HyperparameterError("beta", "0 must be above 0 for DPO")
+        if method == "grpo":
+            completions = hp.batch_size * hp.gradient_accumulation
+            if completions % hp.group_size:
+                raise HyperparameterError(
+                    "group_size",
+                    f"{hp.group_size} must divide the completions of an optimizer step "
+                    f"(batch_size x gradient_accumulation = {completions}), so that every "
+                    "problem's group is whole",
+                )
+        return hp
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> Hyperparameters:
@@ -115,6 +136,22 @@ def optimizer_steps(rows: int, hp: Hyperparameters, *, processes: int = 1) -> in
     batches = math.ceil(rows / (hp.batch_size * processes))
     per_epoch = max(math.ceil(batches / hp.gradient_accumulation), 1)
     return math.ceil(hp.epochs * per_epoch)
+
+
+def grpo_optimizer_steps(problems: int, hp: Hyperparameters, *, processes: int = 1) -> int:
+    """The optimizer steps of a GRPO run over `problems` problems, as TRL's GRPOTrainer counts
+    them: a step generates `group_size` completions for each of batch_size x accumulation x
+    processes / group_size problems; problems left over at the end of an epoch are not
+    drawn (its sampler keeps only whole batches); or max_steps when set."""
+    if hp.max_steps is not None:
+        return hp.max_steps
+    return math.ceil(hp.epochs * (problems // grpo_problems_per_step(hp, processes=processes)))
+
+
+def grpo_problems_per_step(hp: Hyperparameters, *, processes: int = 1) -> int:
+    """The problems whose groups one optimizer step trains on (group_size divides the
+    completions of a step, Hyperparameters.for_method checks it)."""
+    return max(hp.batch_size * hp.gradient_accumulation * processes // hp.group_size, 1)
 
 
 def eta_seconds(

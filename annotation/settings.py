@@ -268,6 +268,15 @@ if STEPWISE_TRAIN_LAUNCHER not in ("", "accelerate"):
         f"STEPWISE_TRAIN_LAUNCHER: expected empty or 'accelerate', got {STEPWISE_TRAIN_LAUNCHER!r}"
     )
 STEPWISE_TRAIN_PROCESSES = int(os.environ.get("STEPWISE_TRAIN_PROCESSES", "1"))
+# GRPO's completions from vLLM instead of transformers' generate (TRL's use_vllm, docs/
+# training.md): "" (off), "colocate" (an engine in each training process, sharing its GPU)
+# or "server" (a `trl vllm-serve` at STEPWISE_GRPO_VLLM_SERVER, e.g. http://gpu-1:8000).
+STEPWISE_GRPO_VLLM = os.environ.get("STEPWISE_GRPO_VLLM", "")
+if STEPWISE_GRPO_VLLM not in ("", "colocate", "server"):
+    raise ImproperlyConfigured(
+        f"STEPWISE_GRPO_VLLM: expected empty, 'colocate' or 'server', got {STEPWISE_GRPO_VLLM!r}"
+    )
+STEPWISE_GRPO_VLLM_SERVER = os.environ.get("STEPWISE_GRPO_VLLM_SERVER", "")
 
 # Accounts: login throttling and API tokens (docs/security.md) --------------------------------
 # django-axes counts failed logins on every login form (the site's, the API's, the admin's)

@@ -65,6 +65,7 @@ class JobKind(StrEnum):
     TRAIN_SFT = "train_sft"
     TRAIN_DPO = "train_dpo"
     TRAIN_PRM = "train_prm"
+    TRAIN_GRPO = "train_grpo"
     EVALUATE = "evaluate"
     PROPOSAL_CRITIQUE = "proposal_critique"
     POLICY_CRITIC = "policy_critic"
@@ -174,6 +175,13 @@ BUILT_IN: tuple[Kind, ...] = (
         JobKind.TRAIN_PRM,
         "PRM training",
         params="annotation.training.params.TrainingParams",
+        runner=f"{RUNNERS}.train.run_train",
+        queue="gpu",
+    ),
+    Kind(
+        JobKind.TRAIN_GRPO,
+        "GRPO training (+RL)",
+        params="annotation.training.params.GRPOParams",
         runner=f"{RUNNERS}.train.run_train",
         queue="gpu",
     ),

@@ -1,5 +1,6 @@
 """REST: start training and evaluation jobs (follow them at /api/jobs/ID/), read a run's loss
-curve and ETA, an evaluation's results table, a model's lineage."""
+curve and ETA (a GRPO run's rewards too, and what it recorded per logging step), an
+evaluation's results table, a model's lineage."""
 
 from typing import Any
 
@@ -22,18 +23,38 @@ from annotation.llm.access import access_model_config, access_prompt_template
 from annotation.llm.api import _django_errors
 from annotation.llm.selectors import latest_version
 from annotation.training import selectors, services
-from annotation.training.params import PRM_HEADS
+from annotation.training.params import PRM_HEADS, SPLITS
 from annotation.training.selectors import LineageNode
 
 
 class StartTrainingSerializer(serializers.Serializer[None]):
     project = serializers.IntegerField()
-    method = serializers.ChoiceField(choices=["sft", "dpo", "prm"])
-    export = serializers.IntegerField(help_text="A finished export job of the project.")
+    method = serializers.ChoiceField(choices=["sft", "dpo", "prm", "grpo"])
+    export = serializers.IntegerField(
+        required=False,
+        help_text="A finished export job of the project: its train split (sft, dpo, prm), or "
+        "the problems of its `split` (grpo).",
+    )
     base = serializers.IntegerField(help_text="The model config to start from.")
     name = serializers.CharField(max_length=100, help_text="Of the model config to register.")
     head = serializers.ChoiceField(choices=list(PRM_HEADS), required=False)
     hyperparameters = serializers.DictField(required=False, default=dict)
+    # GRPO
+    prompt = serializers.IntegerField(
+        required=False, help_text="grpo: a sample prompt template (its latest version)."
+    )
+    problem_ids = serializers.ListField(
+        child=serializers.IntegerField(), required=False, help_text="grpo, without an export."
+    )
+    split = serializers.ChoiceField(choices=list(SPLITS), default="train")
+    reward = serializers.DictField(
+        required=False,
+        default=dict,
+        help_text="grpo: outcome_weight, process_weight, aggregation (min, last, product).",
+    )
+    reward_model = serializers.IntegerField(
+        required=False, help_text="grpo: the PRM scoring the steps (a process weight above 0)."
+    )
 
 
 class StartEvaluationSerializer(serializers.Serializer[None]):
@@ -61,6 +82,10 @@ def start_training(request: Request) -> Response:
     form.is_valid(raise_exception=True)
     data = form.validated_data
     project = access_project(request.user, data["project"], Ability.RESEARCH)
+    if data["method"] == "grpo":
+        return _start_grpo(request, project, data)
+    if "export" not in data:
+        raise ValidationError({"export": ["This field is required."]})
     try:
         job = services.start_training_job(
             project=project,
@@ -70,6 +95,34 @@ def start_training(request: Request) -> Response:
             base=access_model_config(request.user, data["base"]),
             name=data["name"],
             head=data.get("head"),
+            hyperparameters=data["hyperparameters"],
+        )
+    except DjangoValidationError as error:
+        raise _django_errors(error) from None
+    return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+def _start_grpo(request: Request, project: Project, data: dict[str, Any]) -> Response:
+    if "prompt" not in data:
+        raise ValidationError({"prompt": ["This field is required."]})
+    if ("export" in data) == ("problem_ids" in data):
+        raise ValidationError(
+            {"export": ["give either an export (one side of its split) or problem_ids"]}
+        )
+    try:
+        job = services.start_grpo_job(
+            project=project,
+            user=request.user,
+            base=access_model_config(request.user, data["base"]),
+            name=data["name"],
+            prompt=latest_version(access_prompt_template(request.user, data["prompt"])),
+            problem_ids=data.get("problem_ids"),
+            export=_export(project, data["export"]) if "export" in data else None,
+            split=data["split"],
+            reward=data["reward"],
+            reward_model=access_model_config(request.user, data["reward_model"])
+            if "reward_model" in data
+            else None,
             hyperparameters=data["hyperparameters"],
         )
     except DjangoValidationError as error:
@@ -125,11 +178,40 @@ def training_log(request: Request, job_id: int) -> Response:
                     "learning_rate": e.learning_rate,
                     "grad_norm": e.grad_norm,
                     "epoch": e.epoch,
+                    **(
+                        {
+                            "reward": e.reward,
+                            "reward_std": e.reward_std,
+                            "reward_outcome": e.reward_outcome,
+                            "reward_process": e.reward_process,
+                            "kl": e.kl,
+                            "response_length": e.response_length,
+                        }
+                        if job.kind == JobKind.TRAIN_GRPO
+                        else {}
+                    ),
                 }
                 for e in log
             ],
         }
     )
+
+
+@extend_schema(responses={200: dict[str, Any]})
+@api_view(["GET"])
+def training_rewards(request: Request, job_id: int) -> Response:
+    """The completions a GRPO run recorded at one logging step (`?step=N`, else the latest),
+    each with the inputs and outputs of its reward."""
+    job = access_job(request.user, job_id)
+    if job.kind != JobKind.TRAIN_GRPO:
+        raise NotFound("Not a GRPO training job")
+    step = request.query_params.get("step", "")
+    if step and not step.isdigit():
+        raise ValidationError({"step": ["a whole number"]})
+    entry = selectors.reward_samples(job, int(step) if step else None)
+    if entry is None:
+        raise NotFound("No rewards recorded at this step" if step else "No rewards recorded yet")
+    return Response({"job": job.pk, "step": entry.step, "completions": entry.reward_samples})
 
 
 @extend_schema(responses={200: dict[str, Any]})
@@ -161,6 +243,16 @@ def _node(node: LineageNode) -> dict[str, Any]:
             "train_rows": row.train_rows,
             "hyperparameters": row.hyperparameters,
             "code_version": row.code_version,
+            **(
+                {
+                    "reward_model": row.reward_model_id,
+                    "reward_model_label": row.reward_model_label,
+                    "reward": row.reward,
+                    "problems": len(row.problem_ids),
+                }
+                if row.method == "grpo"
+                else {}
+            ),
         },
     }
 
@@ -174,6 +266,7 @@ def lineage(request: Request, model_id: int) -> Response:
             "model_config": config.pk,
             "ancestry": [_node(n) for n in selectors.ancestry(config)],
             "descendants": [_node(n) for n in selectors.descendants(config)],
+            "rewarded": [row.config_id for row in selectors.rewarded_by(config)],
             "evaluations": [j.pk for j in selectors.evaluations_of(config)],
         }
     )

@@ -1,17 +1,18 @@
-"""Forms of the training pages; the hyperparameter fields are made from the dataclass, with
-its defaults (the learning rate per method) as initial values."""
+"""Forms of the training pages; the hyperparameter and reward fields are made from their
+dataclasses, with their defaults (the learning rate per method) as initial values."""
 
 from dataclasses import fields
 from typing import Any
 
 from django import forms
 
+from algorithms.rewards import AGGREGATIONS, RewardSpec
 from algorithms.training import Hyperparameters
 from annotation.core.models import Project
 from annotation.jobs.models import Job, JobKind, JobStatus
 from annotation.llm.forms import ProblemFilterFields, SamplingFields
-from annotation.llm.models import ModelConfig, PromptPurpose, PromptTemplate
-from annotation.training.params import FORMATS_FOR_METHOD, PRM_HEADS
+from annotation.llm.models import BackendKind, ModelConfig, PromptPurpose, PromptTemplate
+from annotation.training.params import FORMATS_FOR_METHOD, PRM_HEADS, SPLITS
 
 HYPERPARAMETER_HELP = {
     "epochs": "Passes over the training rows.",
@@ -21,9 +22,28 @@ HYPERPARAMETER_HELP = {
     "lora": "Train LoRA adapters (merged into the saved model) instead of every weight.",
     "logging_steps": "Loss and learning rate are plotted every this many steps.",
     "save_steps": "A checkpoint to resume from every this many steps.",
-    "beta": "DPO: the weight of the KL penalty against the starting model.",
+    "beta": "The weight of the KL penalty against the starting model (GRPO: 0 trains without "
+    "a reference model).",
     "max_steps": "Stop after this many optimizer steps (empty: the epochs decide).",
+    "group_size": "Completions sampled per problem; each is rewarded against its group's mean.",
+    "max_new_tokens": "Tokens per completion at most.",
 }
+# Hyperparameters only some methods use; the others' forms leave them out.
+METHODS_USING = {
+    "beta": ("dpo", "grpo"),
+    "group_size": ("grpo",),
+    "max_new_tokens": ("grpo",),
+    "max_length": ("sft", "dpo", "prm"),
+}
+REWARD_HELP = {
+    "outcome_weight": "Weight of the answer check: 1 for an answer equivalent to the problem's.",
+    "process_weight": "Weight of the PRM's score of the completion's steps (0: no PRM).",
+    "aggregation": "How the step scores become one: the worst step, the last step, or all "
+    "steps good (their product).",
+}
+
+
+LOCAL_KINDS = (BackendKind.VLLM, BackendKind.TRANSFORMERS)
 
 
 def export_choices(project: Project, method: str) -> list[tuple[int, str]]:
@@ -66,18 +86,98 @@ class TrainingJobForm(forms.Form):
         self.fields["base"] = forms.ModelChoiceField(bases, help_text="The model to start from.")
         if method == "prm":
             self.fields["head"] = forms.ChoiceField(choices=[(h, h) for h in PRM_HEADS])
-        defaults = Hyperparameters.for_method(method)
-        for item in fields(Hyperparameters):
-            if item.name == "beta" and method != "dpo":
-                continue
-            self.fields[item.name] = hyperparameter_field(
-                item.name, getattr(defaults, item.name), item.type
-            )
+        add_hyperparameter_fields(self, method)
         self.order_fields(["export", "base", "head", "name"])
 
     def hyperparameters(self) -> dict[str, Any]:
-        names = {f.name for f in fields(Hyperparameters)}
+        return chosen_hyperparameters(self)
+
+
+def add_hyperparameter_fields(form: forms.Form, method: str) -> None:
+    defaults = Hyperparameters.for_method(method)
+    for item in fields(Hyperparameters):
+        if method not in METHODS_USING.get(item.name, (method,)):
+            continue
+        form.fields[item.name] = hyperparameter_field(
+            item.name, getattr(defaults, item.name), item.type
+        )
+
+
+def chosen_hyperparameters(form: forms.Form) -> dict[str, Any]:
+    names = {f.name for f in fields(Hyperparameters)}
+    return {k: v for k, v in form.cleaned_data.items() if k in names}
+
+
+class GRPOJobForm(ProblemFilterFields):
+    """GRPO: a policy, its problems (an export's split, or a filter), the reward, and the
+    hyperparameters; defaults from RewardSpec and Hyperparameters."""
+
+    name = forms.CharField(max_length=100, help_text="Of the policy the run registers.")
+
+    def __init__(self, project: Project, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["base"] = forms.ModelChoiceField(
+            ModelConfig.objects.filter(project=project, kind__in=LOCAL_KINDS, scorer_head=""),
+            help_text="The policy to start from: a base model or an SFT model.",
+        )
+        self.fields["prompt"] = forms.ModelChoiceField(
+            PromptTemplate.objects.filter(project=project, purpose=PromptPurpose.SAMPLE),
+            help_text="Renders each problem, as the evaluation's prompt does.",
+        )
+        exports = [
+            (job.pk, f"#{job.pk} {job.result['manifest']['format']}")
+            for job in Job.objects.filter(
+                project=project, kind=JobKind.EXPORT, status=JobStatus.SUCCEEDED
+            ).order_by("-id")[:200]
+        ]
+        self.fields["export"] = forms.TypedChoiceField(
+            choices=[("", "— problems by the filter below —"), *exports],
+            coerce=int,
+            empty_value=None,
+            required=False,
+            help_text="Practise on one side of this export's split.",
+        )
+        self.fields["split"] = forms.ChoiceField(choices=[(s, s) for s in SPLITS])
+        defaults = RewardSpec()
+        for name in ("outcome_weight", "process_weight"):
+            self.fields[name] = forms.FloatField(
+                initial=getattr(defaults, name), min_value=0.0, help_text=REWARD_HELP[name]
+            )
+        self.fields["aggregation"] = forms.ChoiceField(
+            choices=[(a, a) for a in AGGREGATIONS], help_text=REWARD_HELP["aggregation"]
+        )
+        self.fields["reward_model"] = forms.ModelChoiceField(
+            ModelConfig.objects.filter(
+                project=project, kind=BackendKind.TRANSFORMERS, scorer_head__in=PRM_HEADS
+            ),
+            required=False,
+            help_text="The PRM that scores the steps (with a process weight above 0).",
+        )
+        add_hyperparameter_fields(self, "grpo")
+        self.order_fields(
+            [
+                "name",
+                "base",
+                "prompt",
+                "export",
+                "split",
+                "source",
+                "subject",
+                "level",
+                "limit",
+                "outcome_weight",
+                "process_weight",
+                "aggregation",
+                "reward_model",
+            ]
+        )
+
+    def reward(self) -> dict[str, Any]:
+        names = {f.name for f in fields(RewardSpec)}
         return {k: v for k, v in self.cleaned_data.items() if k in names}
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return chosen_hyperparameters(self)
 
 
 class EvaluationForm(SamplingFields, ProblemFilterFields):

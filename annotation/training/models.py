@@ -3,7 +3,9 @@
 A finished training job registers an ordinary ModelConfig (generator or scorer) and one
 ModelLineage row beside it: the base model, the export (its job and the sha256 of its manifest
 and train file), the job, the hyperparameters and the code version. Following `parent` upwards
-gives what a model was trained from; `derived` downwards, what was trained from it.
+gives what a model was trained from; `derived` downwards, what was trained from it. A policy
+trained with reinforcement learning (GRPO) also names what rewarded it: the reward model (a
+PRM of the project), the reward's weights, and the problems it practised on.
 """
 
 from django.db import models
@@ -16,6 +18,7 @@ class Method(models.TextChoices):
     SFT = "sft", "SFT"
     DPO = "dpo", "DPO"
     PRM = "prm", "PRM fine-tuning"
+    GRPO = "grpo", "GRPO (+RL)"
 
 
 class ModelLineage(models.Model):
@@ -37,6 +40,18 @@ class ModelLineage(models.Model):
     train_rows = models.PositiveIntegerField()
     hyperparameters = models.JSONField(default=dict)
     code_version = models.CharField(max_length=64)
+    # GRPO: what rewarded the policy. The PRM's name@vN stays if the config is deleted.
+    reward_model = models.ForeignKey(
+        ModelConfig,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="rewarded_policies",
+    )
+    reward_model_label = models.CharField(max_length=255, blank=True)
+    reward = models.JSONField(default=dict, blank=True, help_text="The reward's weights.")
+    # The problems a GRPO run practised on, kept out of every evaluation of the policy.
+    problem_ids = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -52,7 +67,11 @@ class ModelLineage(models.Model):
 
 class TrainingLogEntry(models.Model):
     """Loss and learning rate at one logging step of a training job. A run resumed from a
-    checkpoint logs the steps after it again; the later values replace the earlier ones."""
+    checkpoint logs the steps after it again; the later values replace the earlier ones.
+
+    A GRPO run also logs its rewards (mean and spread over the step's completions), the KL
+    to the starting policy, the mean completion length, and a few completions with the inputs
+    and outputs of their reward (algorithms.rewards.RewardRecord)."""
 
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="training_log")
     step = models.PositiveIntegerField()
@@ -60,6 +79,13 @@ class TrainingLogEntry(models.Model):
     learning_rate = models.FloatField(null=True, blank=True)
     grad_norm = models.FloatField(null=True, blank=True)
     epoch = models.FloatField(null=True, blank=True)
+    reward = models.FloatField(null=True, blank=True)
+    reward_std = models.FloatField(null=True, blank=True)
+    reward_outcome = models.FloatField(null=True, blank=True)  # the answer check's mean
+    reward_process = models.FloatField(null=True, blank=True)  # the PRM's mean
+    kl = models.FloatField(null=True, blank=True)
+    response_length = models.FloatField(null=True, blank=True)  # tokens, mean
+    reward_samples = models.JSONField(default=list, blank=True)
     # The pace of the attempt (worker) that logged it: the ETA uses only the current attempt.
     attempt_start_step = models.PositiveIntegerField(default=0)
     attempt_seconds = models.FloatField(default=0.0)

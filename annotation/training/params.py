@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from algorithms.rewards import RewardSpec
 from algorithms.training import Hyperparameters
 from annotation.jobs.params import (
     JOB,
@@ -37,11 +38,13 @@ FORMATS_FOR_METHOD: dict[str, tuple[str, ...]] = {
     "prm": PRM_FORMATS,
 }
 PRM_HEADS = ("math-shepherd", "qwen-prm")
+SPLITS = ("train", "test")
 MAX_EVALUATED_MODELS = 12
 MAX_SAMPLES_PER_PROBLEM = 64
 
 Method = Literal["sft", "dpo", "prm"]
 PRMHead = Literal["math-shepherd", "qwen-prm"]
+Split = Literal["train", "test"]
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,49 @@ class TrainingParams(Params):
                 "export",
                 f"export {self.export.job} is in format {self.export.format!r}; "
                 f"{self.method} trains on {', '.join(formats)}",
+            )
+
+
+@dataclass(frozen=True)
+class ProblemSet(Params):
+    """The problems a GRPO run samples from: chosen in the project, or one side of an
+    export's train/test split; problems without an answer are left out (and counted) when
+    the answer check is part of the reward."""
+
+    problem_ids: tuple[int, ...] = field(metadata=owns(PROBLEM))
+    source: Literal["project", "export"] = "project"
+    export: int | None = field(default=None, metadata=owns(JOB))
+    split: Split | None = None  # of the export
+    without_answer: int = 0  # left out
+
+    def __post_init__(self) -> None:
+        check_items("problem_ids", self.problem_ids)
+        if (self.source == "export") != (self.export is not None and self.split is not None):
+            raise ParamsError("export", "an export's problems name the export and its split")
+
+
+@dataclass(frozen=True)
+class GRPOParams(Params):
+    """GRPO from a base or SFT model on a problem set, rewarded by the answer check and a
+    PRM of the project; the run registers the policy it trains."""
+
+    name: str  # of the model config the run registers
+    base: ModelSnapshot = field(metadata=owns(MODEL_CONFIG))
+    problems: ProblemSet
+    prompt: PromptSnapshot = field(metadata=owns(PROMPT_VERSION))  # renders each problem
+    reward: RewardSpec
+    hyperparameters: Hyperparameters
+    reward_model: ModelSnapshot | None = field(default=None, metadata=owns(MODEL_CONFIG))
+    method: Literal["grpo"] = "grpo"
+
+    def __post_init__(self) -> None:
+        if self.reward.uses_process and self.reward_model is None:
+            raise ParamsError("reward_model", "a process weight above 0 needs a PRM to score steps")
+        if not self.reward.uses_process and self.reward_model is not None:
+            raise ParamsError("reward_model", "a PRM is used only with a process weight above 0")
+        if self.reward_model is not None and self.reward_model.scorer_head not in PRM_HEADS:
+            raise ParamsError(
+                "reward_model", f"{self.reward_model.name} is not a PRM ({', '.join(PRM_HEADS)})"
             )
 
 

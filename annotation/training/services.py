@@ -1,11 +1,12 @@
-"""Writes of the training app: starting training and evaluation jobs, registering the model a
-run produced with its lineage, recording the loss curve.
+"""Writes of the training app: starting training (SFT, DPO, PRM, GRPO) and evaluation jobs,
+registering the model a run produced with its lineage, recording the loss curve.
 
-What a job names (the export, the base model, the models to evaluate, the problems, the
-prompt) is declared in its parameters and checked against its project by `create_job` (the
-project boundary); the export and the models are checked first here, before anything of them
-is read. Evaluations keep training problems out: a problem on the train side of an export that
-any evaluated model descends from is never evaluated on.
+What a job names (the export, the base model, the reward model, the models to evaluate, the
+problems, the prompt) is declared in its parameters and checked against its project by
+`create_job` (the project boundary); the export and the models are checked first here, before
+anything of them is read. Evaluations keep training problems out: a problem on the train side
+of an export that any evaluated model descends from, or one a GRPO run of its lineage
+practised on, is never evaluated on.
 """
 
 import hashlib
@@ -16,30 +17,48 @@ from typing import Any, Literal, cast
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from algorithms.rewards import RewardError, RewardSpec
 from algorithms.sampling import SamplingParams
-from algorithms.training import HyperparameterError, Hyperparameters
+from algorithms.training import HyperparameterError, Hyperparameters, grpo_problems_per_step
 from annotation.core.models import Project
 from annotation.datasets.export.options import ExportOptions
 from annotation.datasets.export.pipeline import MANIFEST_NAME, code_version
 from annotation.datasets.export.selection import Splitter
 from annotation.jobs.boundary import check_in_project
 from annotation.jobs.models import Job, JobKind, JobStatus
-from annotation.jobs.params import JOB, MODEL_CONFIG, PROBLEM, ModelSnapshot, job_params
+from annotation.jobs.params import (
+    JOB,
+    MODEL_CONFIG,
+    PROBLEM,
+    JobParams,
+    ModelSnapshot,
+    job_params,
+)
 from annotation.jobs.services import create_job
 from annotation.llm.models import BackendKind, ModelConfig, PromptPurpose, PromptVersion
 from annotation.llm.services import check_job_model, check_sampling, job_prompt, model_config_create
 from annotation.problems.models import Problem
 from annotation.training.models import ModelLineage, TrainingLogEntry
 from annotation.training.params import (
+    PRM_HEADS,
+    SPLITS,
     EvaluationParams,
     ExportInput,
+    GRPOParams,
     HeldOutSet,
     Method,
     PRMHead,
+    ProblemSet,
+    Split,
     TrainingParams,
 )
 
-TRAIN_KINDS = {"sft": JobKind.TRAIN_SFT, "dpo": JobKind.TRAIN_DPO, "prm": JobKind.TRAIN_PRM}
+TRAIN_KINDS = {
+    "sft": JobKind.TRAIN_SFT,
+    "dpo": JobKind.TRAIN_DPO,
+    "prm": JobKind.TRAIN_PRM,
+    "grpo": JobKind.TRAIN_GRPO,
+}
 METHOD_OF_KIND = {kind: method for method, kind in TRAIN_KINDS.items()}
 LOCAL_BACKENDS = (BackendKind.VLLM, BackendKind.TRANSFORMERS)
 
@@ -124,7 +143,7 @@ def start_training_job(
 ) -> Job:
     """Train `base` on the train split of `export` (SFT, DPO or PRM fine-tuning) on the gpu
     queue; the finished run registers a model config named `name` with its lineage."""
-    if method not in TRAIN_KINDS:
+    if method not in TRAIN_KINDS or method == "grpo":  # GRPO: start_grpo_job
         raise ValidationError({"method": f"unknown method {method!r}; use sft, dpo or prm"})
     hp = check_hyperparameters(method, hyperparameters or {})
     check_base_model(base, project, method, head)
@@ -145,14 +164,137 @@ def start_training_job(
     )
 
 
+def check_reward_model(model: ModelConfig, project: Project) -> None:
+    """A PRM of the project that the GPU worker loads itself (transformers), once per job."""
+    check_in_project(project, "reward_model", MODEL_CONFIG, [model.pk])
+    if model.scorer_head not in PRM_HEADS:
+        raise ValidationError(
+            {"reward_model": f"{model.name} is not a PRM; choose a {' or '.join(PRM_HEADS)} scorer"}
+        )
+    if model.kind != BackendKind.TRANSFORMERS:
+        raise ValidationError(
+            {
+                "reward_model": f"{model.name} runs on {model.kind}; a reward model runs in the "
+                "training process with transformers"
+            }
+        )
+
+
+def check_reward(given: dict[str, Any]) -> RewardSpec:
+    try:
+        return RewardSpec.from_params(given)
+    except RewardError as error:
+        raise ValidationError({error.field: error.message}) from None
+
+
+def grpo_problem_set(
+    project: Project,
+    *,
+    problem_ids: Sequence[int] | None,
+    export: Job | None,
+    split: str,
+    need_answers: bool,
+) -> ProblemSet:
+    """The chosen problems of the project, or one side of an export's split; without an
+    answer a problem cannot be checked, so it is left out when the answer check rewards."""
+    if export is not None:
+        if split not in SPLITS:
+            raise ValidationError({"split": f"unknown split {split!r}; use train or test"})
+        chosen = export_split_problems(export, project, cast(Split, split))
+    else:
+        chosen = list(dict.fromkeys(problem_ids or []))
+        check_in_project(project, "problem_ids", PROBLEM, chosen)
+    kept = chosen
+    if need_answers:
+        answered = set(
+            Problem.objects.filter(pk__in=chosen, project=project)
+            .exclude(answer__isnull=True)
+            .exclude(answer="")
+            .values_list("pk", flat=True)
+        )
+        kept = [pk for pk in chosen if pk in answered]
+    if chosen and not kept:
+        raise ValidationError(
+            {"problem_ids": f"none of the {len(chosen)} problems has an answer to check"}
+        )
+    return ProblemSet(
+        problem_ids=tuple(kept),
+        source="export" if export is not None else "project",
+        export=export.pk if export is not None else None,
+        split=cast(Split, split) if export is not None else None,
+        without_answer=len(chosen) - len(kept),
+    )
+
+
 @transaction.atomic
-def register_trained_model(*, job: Job, path: str) -> ModelConfig:
+def start_grpo_job(
+    *,
+    project: Project,
+    user: Any,
+    base: ModelConfig,
+    name: str,
+    prompt: PromptVersion,
+    problem_ids: Sequence[int] | None = None,
+    export: Job | None = None,
+    split: str = "train",
+    reward: dict[str, Any] | None = None,
+    reward_model: ModelConfig | None = None,
+    hyperparameters: dict[str, Any] | None = None,
+) -> Job:
+    """GRPO on the gpu queue: `base` (a base or SFT model) samples a group of completions per
+    problem, each rewarded by the answer check and by `reward_model`'s step scores; the
+    finished run registers the policy as `name`, with a lineage naming what rewarded it."""
+    hp = check_hyperparameters("grpo", hyperparameters or {})
+    spec = check_reward(reward or {})
+    check_base_model(base, project, "grpo", None)
+    if reward_model is not None:
+        check_reward_model(reward_model, project)
+    problems = grpo_problem_set(
+        project,
+        problem_ids=problem_ids,
+        export=export,
+        split=split,
+        need_answers=spec.outcome_weight > 0,
+    )
+    per_step = grpo_problems_per_step(hp)
+    if len(problems.problem_ids) < per_step:
+        raise ValidationError(
+            {
+                "problem_ids": f"{len(problems.problem_ids)} problems, but a step trains on "
+                f"{per_step} (batch_size x gradient_accumulation / group_size); choose more"
+            }
+        )
+    params = GRPOParams(
+        name=check_new_model_name(project, name),
+        base=ModelSnapshot.of(base),
+        problems=problems,
+        prompt=job_prompt(prompt, PromptPurpose.SAMPLE),
+        reward=spec,
+        hyperparameters=hp,
+        reward_model=ModelSnapshot.of(reward_model) if reward_model is not None else None,
+    )
+    return create_job(
+        project=project,
+        kind=JobKind.TRAIN_GRPO,
+        params=params,
+        created_by=user,
+        model_version=base.label,
+        prompt_version=prompt.label,
+    )
+
+
+@transaction.atomic
+def register_trained_model(*, job: Job, path: str, data_sha256: str = "") -> ModelConfig:
     """The model config of a finished run, with its lineage; a second call for the same job
-    (a run resumed after its worker died past this point) returns the first one."""
+    (a run resumed after its worker died past this point) returns the first one. A GRPO run
+    gives the sha256 of the problem file it trained on (`data_sha256`)."""
     existing = ModelLineage.objects.select_related("config").filter(job=job).first()
     if existing is not None:
         return existing.config
-    params = job_params(job, TrainingParams)
+    params: JobParams = job_params(job)
+    if isinstance(params, GRPOParams):
+        return _register_policy(job, params, path, data_sha256)
+    assert isinstance(params, TrainingParams)
     base = params.base
     prm = params.method == "prm"
     # An ordinary model config, under the operator's policy like any other (a local path);
@@ -187,6 +329,46 @@ def register_trained_model(*, job: Job, path: str) -> ModelConfig:
     return config
 
 
+def _register_policy(job: Job, params: GRPOParams, path: str, data_sha256: str) -> ModelConfig:
+    """A GRPO policy: a generator like its base, with a lineage naming its reward model."""
+    base, prm = params.base, params.reward_model
+    config = model_config_create(
+        project=job.project,
+        name=params.name,
+        kind=base.kind,
+        path_or_endpoint=path,
+        dtype=base.dtype,
+        max_length=base.max_length,
+        default_sampling=base.default_sampling,
+        use_chat_template=base.use_chat_template,
+        options=base.options,
+        trust_remote_code=False,
+    )
+    problems = params.problems
+    ModelLineage.objects.create(
+        config=config,
+        parent=ModelConfig.objects.filter(pk=base.id, project=job.project).first(),
+        parent_label=base.label,
+        method="grpo",
+        job=job,
+        export_job=Job.objects.filter(pk=problems.export, project=job.project).first()
+        if problems.export is not None
+        else None,
+        export_format=f"problems ({problems.split} split)" if problems.split else "problems",
+        train_file_sha256=data_sha256,
+        train_rows=len(problems.problem_ids),
+        hyperparameters=params.hyperparameters.as_params(),
+        code_version=code_version()[:64],
+        reward_model=ModelConfig.objects.filter(pk=prm.id, project=job.project).first()
+        if prm is not None
+        else None,
+        reward_model_label=prm.label if prm is not None else "",
+        reward={**params.reward.as_params(), "prompt": params.prompt.label},
+        problem_ids=list(problems.problem_ids),
+    )
+    return config
+
+
 def training_log_write(job: Job, entries: Sequence[TrainingLogEntry]) -> None:
     """Record logging steps; a step logged again (after a resume) replaces the earlier values."""
     for entry in entries:
@@ -200,6 +382,13 @@ def training_log_write(job: Job, entries: Sequence[TrainingLogEntry]) -> None:
             "learning_rate",
             "grad_norm",
             "epoch",
+            "reward",
+            "reward_std",
+            "reward_outcome",
+            "reward_process",
+            "kl",
+            "response_length",
+            "reward_samples",
             "attempt_start_step",
             "attempt_seconds",
             "logged_at",
@@ -215,26 +404,28 @@ def checkpoint_kept(job: Job, *, path: str, step: int) -> None:
 # Evaluation ----------------------------------------------------------------------------------
 
 
-def export_test_problems(export: Job, project: Project) -> list[int]:
-    """The problems of the project on the test side of an export's split."""
+def export_split_problems(export: Job, project: Project, split: Split = "test") -> list[int]:
+    """The problems of the project on one side of an export's split."""
     check_in_project(project, "export", JOB, [export.pk])  # before reading its options
     if export.kind != JobKind.EXPORT:
         raise ValidationError({"export": f"job {export.pk} is not an export"})
     splitter = Splitter(ExportOptions.from_params(export.params))
-    if "test" not in splitter.names:
+    if split not in splitter.names:
         raise ValidationError(
             {
-                "export": f"export {export.pk} has no test split; export with a test fraction "
+                "export": f"export {export.pk} has no {split} split; export with a test fraction "
                 "or held-out problems"
             }
         )
     problems = Problem.objects.filter(project=project).only("pk", "external_id", "text_digest")
-    return [p.pk for p in problems.order_by("pk") if splitter.split_of(p) == "test"]
+    return [p.pk for p in problems.order_by("pk") if splitter.split_of(p) == split]
 
 
-def ancestor_exports(configs: Iterable[ModelConfig]) -> list[Job]:
-    """Every export any of the configs was trained on, directly or through its bases."""
+def ancestor_training(configs: Iterable[ModelConfig]) -> tuple[list[Job], set[int]]:
+    """What any of the configs was trained on, directly or through its bases: the exports
+    whose train split an SFT, DPO or PRM run read, and the problems a GRPO run practised on."""
     exports: dict[int, Job] = {}
+    practised: set[int] = set()
     todo = [c.pk for c in configs]
     seen: set[int] = set()
     while todo:
@@ -242,11 +433,13 @@ def ancestor_exports(configs: Iterable[ModelConfig]) -> list[Job]:
         rows = ModelLineage.objects.filter(config_id__in=todo).select_related("export_job")
         todo = []
         for row in rows:
-            if row.export_job is not None:
+            if row.method == "grpo":
+                practised.update(int(pk) for pk in row.problem_ids)
+            elif row.export_job is not None:
                 exports[row.export_job.pk] = row.export_job
             if row.parent_id is not None and row.parent_id not in seen:
                 todo.append(row.parent_id)
-    return list(exports.values())
+    return list(exports.values()), practised
 
 
 def training_problems(problem_ids: Sequence[int], exports: Iterable[Job]) -> set[int]:
@@ -297,13 +490,14 @@ def start_evaluation_job(
             raise ValidationError({"models": f"{model.name} is a judge; choose generators"})
     held_out: Literal["project", "export"]
     if export is not None:
-        chosen = export_test_problems(export, project)
+        chosen = export_split_problems(export, project, "test")
         held_out = "export"
     else:
         chosen = list(problem_ids or [])
         held_out = "project"
         check_in_project(project, "problem_ids", PROBLEM, chosen)
-    trained_on = training_problems(chosen, ancestor_exports(models))
+    exports, practised = ancestor_training(models)
+    trained_on = training_problems(chosen, exports) | (practised & set(chosen))
     kept = [pid for pid in chosen if pid not in trained_on]
     if chosen and not kept:
         raise ValidationError(

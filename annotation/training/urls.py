@@ -28,8 +28,18 @@ urlpatterns: list[URLPattern | URLResolver] = [
         views.samples_page,
         name="training-samples",
     ),
+    path(
+        "training/evaluations/<int:job_id>/compare/<int:model_id>/",
+        views.compare_page,
+        name="training-compare",
+    ),
     path("api/training/jobs/", api.start_training, name="training-api-start"),
     path("api/training/jobs/<int:job_id>/log/", api.training_log, name="training-api-log"),
+    path(
+        "api/training/jobs/<int:job_id>/rewards/",
+        api.training_rewards,
+        name="training-api-rewards",
+    ),
     path("api/training/evaluations/", api.start_evaluation, name="training-api-evaluate"),
     path(
         "api/training/evaluations/<int:job_id>/results/",

@@ -1,5 +1,6 @@
-"""Training pages: start runs and evaluations, watch a run's loss, follow a model's lineage,
-read the results table and the samples behind each cell."""
+"""Training pages: start runs and evaluations, watch a run's loss (and a GRPO run's rewards),
+follow a model's lineage, read the results table, the samples behind each cell, and a policy's
+samples before and after reinforcement learning."""
 
 from typing import Any
 
@@ -11,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from annotation.core.access import Ability, access_project
+from annotation.core.models import Project
 from annotation.evaluation.plots import Series, line_plot
 from annotation.jobs.access import access_job, may_change_job
 from annotation.jobs.models import Job, JobKind
@@ -20,11 +22,11 @@ from annotation.llm import selectors as llm_selectors
 from annotation.llm.access import access_model_config
 from annotation.llm.models import ModelConfig
 from annotation.training import selectors, services
-from annotation.training.forms import EvaluationForm, TrainingJobForm
+from annotation.training.forms import EvaluationForm, GRPOJobForm, TrainingJobForm
 from annotation.training.models import TrainingLogEntry
 from annotation.training.params import EvaluationParams
 
-METHODS = {"sft": "SFT", "dpo": "DPO", "prm": "PRM fine-tuning"}
+METHODS = {"sft": "SFT", "dpo": "DPO", "prm": "PRM fine-tuning", "grpo": "GRPO (+RL)"}
 
 
 def _form_errors(form: BaseForm, error: ValidationError) -> None:
@@ -50,6 +52,8 @@ def training_start(request: HttpRequest, project_id: int, method: str) -> HttpRe
     project = access_project(request.user, project_id, Ability.RESEARCH)
     if method not in METHODS:
         raise Http404("No such training method")
+    if method == "grpo":
+        return grpo_start(request, project)
     form = TrainingJobForm(project, method, request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -72,22 +76,54 @@ def training_start(request: HttpRequest, project_id: int, method: str) -> HttpRe
     return render(request, "training/start.html", context)
 
 
+def _chosen_problems(project: Project, data: dict[str, Any]) -> tuple[Job | None, list[int] | None]:
+    """The export whose split a form chose, or else the problems its filter matches."""
+    if data["export"]:
+        return Job.objects.get(pk=data["export"]), None
+    problem_ids = llm_selectors.problems_matching(
+        project,
+        source=data["source"],
+        subject=data["subject"],
+        level=data["level"],
+        limit=data["limit"],
+    )
+    return None, problem_ids
+
+
+def grpo_start(request: HttpRequest, project: Project) -> HttpResponse:
+    form = GRPOJobForm(project, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        export, problem_ids = _chosen_problems(project, data)
+        try:
+            job = services.start_grpo_job(
+                project=project,
+                user=request.user,
+                base=data["base"],
+                name=data["name"],
+                prompt=llm_selectors.latest_version(data["prompt"]),
+                problem_ids=problem_ids,
+                export=export,
+                split=data["split"],
+                reward=form.reward(),
+                reward_model=data["reward_model"],
+                hyperparameters=form.hyperparameters(),
+            )
+        except ValidationError as error:
+            _form_errors(form, error)
+        else:
+            return redirect("training-job", job.pk)
+    context = {"project": project, "form": form, "title": f"{METHODS['grpo']} training"}
+    return render(request, "training/start.html", context)
+
+
 @login_required
 def evaluation_start(request: HttpRequest, project_id: int) -> HttpResponse:
     project = access_project(request.user, project_id, Ability.RESEARCH)
     form = EvaluationForm(project, request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        export = Job.objects.get(pk=data["export"]) if data["export"] else None
-        problem_ids = None
-        if export is None:
-            problem_ids = llm_selectors.problems_matching(
-                project,
-                source=data["source"],
-                subject=data["subject"],
-                level=data["level"],
-                limit=data["limit"],
-            )
+        export, problem_ids = _chosen_problems(project, data)
         try:
             job = services.start_evaluation_job(
                 project=project,
@@ -115,23 +151,31 @@ def _training_job(request: HttpRequest, job_id: int) -> Job:
     return job
 
 
-def _run_context(job: Job) -> dict[str, Any]:
+def _run_context(job: Job, step: int | None = None) -> dict[str, Any]:
     log = selectors.training_log(job)
     lineage = getattr(job, "trained_model", None)
+    grpo = job.kind == JobKind.TRAIN_GRPO
     return {
         "job": job,
         "project": job.project,
         "log": log,
+        "grpo": grpo,
         "eta": selectors.training_eta(job, log),
-        "plots": _curves(log),
+        "plots": _curves(log, GRPO_CURVES if grpo else CURVES),
         "model": lineage.config if lineage is not None else None,
+        "rewarded": selectors.reward_samples(job, step) if grpo else None,
     }
 
 
 @login_required
 def training_job(request: HttpRequest, job_id: int) -> HttpResponse:
+    """The run page; `?step=N` shows the rewards recorded at logging step N (GRPO)."""
     job = _training_job(request, job_id)
-    context = {**_run_context(job), "may_cancel": may_change_job(request.user, job)}
+    step = request.GET.get("step", "")
+    context = {
+        **_run_context(job, int(step) if step.isdigit() else None),
+        "may_cancel": may_change_job(request.user, job),
+    }
     return render(request, "training/job.html", context)
 
 
@@ -153,25 +197,50 @@ def training_cancel(request: HttpRequest, job_id: int) -> HttpResponse:
     )
 
 
-def _curves(log: list[TrainingLogEntry]) -> list[Any]:
-    """A loss plot and a learning-rate plot over the logged steps."""
+# The plots of a run page: a title, the y axis, and the logged fields drawn as its series.
+Curve = tuple[str, str, tuple[str, ...]]
+CURVES: tuple[Curve, ...] = (
+    ("Training loss", "loss", ("loss",)),
+    ("Learning rate", "learning rate", ("learning_rate",)),
+)
+GRPO_CURVES: tuple[Curve, ...] = (
+    (
+        "Reward (mean over the step's completions)",
+        "reward",
+        ("reward", "reward_outcome", "reward_process"),
+    ),
+    ("Reward spread (standard deviation)", "reward std", ("reward_std",)),
+    ("KL to the starting policy", "KL", ("kl",)),
+    ("Completion length", "tokens", ("response_length",)),
+    *CURVES,
+)
+SERIES_NAMES = {"reward_outcome": "answer check", "reward_process": "PRM"}
+
+
+def _curves(log: list[TrainingLogEntry], curves: tuple[Curve, ...]) -> list[Any]:
+    """One plot per curve over the logged steps (a curve with nothing logged is left out)."""
     plots = []
     last = max((e.step for e in log), default=1)
-    for name, title in (("loss", "Training loss"), ("learning_rate", "Learning rate")):
-        points = [(float(e.step), v) for e in log if (v := getattr(e, name)) is not None]
-        if not points:
+    for title, y_label, names in curves:
+        series = [
+            Series(SERIES_NAMES.get(name, name.replace("_", " ")), points)
+            for name in names
+            if (points := [(float(e.step), v) for e in log if (v := getattr(e, name)) is not None])
+        ]
+        if not series:
             continue
-        low, high = min(y for _, y in points), max(y for _, y in points)
+        values = [y for s in series for _, y in s.points]
+        low, high = min(values), max(values)
         margin = (high - low) * 0.05 or abs(high) * 0.05 or 1.0
         plots.append(
             line_plot(
-                [Series(name.replace("_", " "), points)],
+                series,
                 title=title,
                 x_label="optimizer step",
-                y_label=name.replace("_", " "),
+                y_label=y_label,
                 x_range=(0.0, float(max(last, 1))),
                 y_range=(
-                    min(low - margin, 0.0) if name == "learning_rate" else low - margin,
+                    min(low - margin, 0.0) if names == ("learning_rate",) else low - margin,
                     high + margin,
                 ),
             )
@@ -187,6 +256,7 @@ def lineage_page(request: HttpRequest, model_id: int) -> HttpResponse:
         "config": config,
         "ancestry": selectors.ancestry(config),
         "descendants": selectors.descendants(config),
+        "rewarded": selectors.rewarded_by(config),
         "evaluations": selectors.evaluations_of(config),
     }
     return render(request, "training/lineage.html", context)
@@ -204,6 +274,31 @@ def results_page(request: HttpRequest, job_id: int) -> HttpResponse:
     job = _evaluation_job(request, job_id)
     context = {"job": job, "project": job.project, "table": selectors.results_table(job)}
     return render(request, "training/results.html", context)
+
+
+@login_required
+def compare_page(request: HttpRequest, job_id: int, model_id: int) -> HttpResponse:
+    """A model's samples beside those of the model it was trained from (its lineage's
+    parent), or of `?before=ID`, in the same evaluation."""
+    job = _evaluation_job(request, job_id)
+    table = selectors.results_table(job)
+    rows = {row.model_id: row for row in table.rows}
+    after = rows.get(model_id)
+    if after is None:
+        raise Http404("The job did not evaluate this model")
+    wanted = request.GET.get("before", "")
+    before_id = int(wanted) if wanted.isdigit() else after.parent_id
+    compared = None
+    if before_id is not None and before_id in rows and before_id != model_id:
+        compared = selectors.before_after(job, model_id, before_id)
+    context = {
+        "job": job,
+        "project": job.project,
+        "after": after,
+        "compared": compared,
+        "others": [row for row in table.rows if row.model_id not in (model_id, before_id)],
+    }
+    return render(request, "training/compare.html", context)
 
 
 @login_required

@@ -82,3 +82,19 @@ def test_eta_counts_only_this_attempts_pace() -> None:
     assert eta_seconds(50, 100, 40, 5.0) == 25.0
     assert eta_seconds(40, 100, 40, 0.0) is None
     assert eta_seconds(120, 100, 40, 8.0) == 0.0
+
+
+def test_grpo_has_its_own_defaults_and_whole_groups() -> None:
+    hp = Hyperparameters.for_method("grpo")
+    assert (hp.learning_rate, hp.beta, hp.group_size) == (1e-6, 0.04, 4)
+    assert Hyperparameters.for_method("grpo", {"beta": 0}).beta == 0.0  # no reference model
+    with pytest.raises(HyperparameterError, match="beta: 0 must be above 0 for DPO"):
+        Hyperparameters.for_method("dpo", {"beta": 0})
+    with pytest.raises(HyperparameterError) as error:
+        Hyperparameters.for_method("grpo", {"group_size": 3})
+    assert str(error.value).startswith(
+        "group_size: 3 must divide the completions of an optimizer step "
+        "(batch_size x gradient_accumulation = 16)"
+    )
+    with pytest.raises(HyperparameterError, match="group_size: 1 must be at least 2"):
+        Hyperparameters.for_method("grpo", {"group_size": 1})

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from algorithms import policy_critic, proposal_critique
+from algorithms.rewards import AGGREGATIONS, RewardSpec
 from algorithms.training import Hyperparameters
 from annotation.datasets.export.formats import EXPORT_FORMATS
 from annotation.datasets.export.options import (
@@ -52,7 +53,9 @@ from annotation.training.params import (
     PRM_HEADS,
     EvaluationParams,
     ExportInput,
+    GRPOParams,
     HeldOutSet,
+    ProblemSet,
     TrainingParams,
 )
 from tests.support.data import make_problems, prompt
@@ -230,6 +233,32 @@ def training_params(draw: st.DrawFn, method: str) -> TrainingParams:
     )
 
 
+@st.composite
+def grpo_params(draw: st.DrawFn) -> GRPOParams:
+    reward = RewardSpec(
+        outcome_weight=draw(st.floats(0.001, 100)),
+        process_weight=draw(st.just(0.0) | st.floats(0.001, 100)),
+        aggregation=draw(st.sampled_from(AGGREGATIONS)),
+    )
+    from_export = draw(st.booleans())
+    prm = draw(snapshots.map(lambda s: replace(s, scorer_head="math-shepherd")))
+    return GRPOParams(
+        name=draw(text),
+        base=draw(snapshots),
+        problems=ProblemSet(
+            problem_ids=draw(ids),
+            source="export" if from_export else "project",
+            export=draw(st.integers(1, 2**62)) if from_export else None,
+            split=draw(st.sampled_from(["train", "test"])) if from_export else None,
+            without_answer=draw(st.integers(0, 1000)),
+        ),
+        prompt=draw(prompts),
+        reward=reward,
+        hyperparameters=draw(hyperparameters),
+        reward_model=prm if reward.uses_process else None,
+    )
+
+
 evaluation_params = st.builds(
     EvaluationParams,
     models=st.lists(snapshots, min_size=1, max_size=3, unique_by=lambda m: m.id).map(tuple),
@@ -300,6 +329,7 @@ PARAMS: dict[str, st.SearchStrategy[Any]] = {
     JobKind.TRAIN_SFT: training_params("sft"),
     JobKind.TRAIN_DPO: training_params("dpo"),
     JobKind.TRAIN_PRM: training_params("prm"),
+    JobKind.TRAIN_GRPO: grpo_params(),
     JobKind.EVALUATE: evaluation_params,
     JobKind.PROPOSAL_CRITIQUE: steered_params(ProposalCritiqueParams, proposal_critique.PROMPTS),
     JobKind.POLICY_CRITIC: steered_params(
@@ -334,6 +364,7 @@ def test_every_job_kind_has_a_parameters_class_and_a_strategy():
         "train_sft": TrainingParams,
         "train_dpo": TrainingParams,
         "train_prm": TrainingParams,
+        "train_grpo": GRPOParams,
         "evaluate": EvaluationParams,
         "proposal_critique": ProposalCritiqueParams,
         "policy_critic": PolicyCriticParams,

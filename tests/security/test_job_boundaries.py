@@ -34,7 +34,11 @@ from annotation.llm.services import (
     start_score_job,
 )
 from annotation.problems.models import Problem, Trace
-from annotation.training.services import start_evaluation_job, start_training_job
+from annotation.training.services import (
+    start_evaluation_job,
+    start_grpo_job,
+    start_training_job,
+)
 from annotation.trees.services import start_long_thought_job, start_tree_job, tree_round_record
 from annotation.trees.steered import start_policy_critic_job, start_proposal_critique_job
 from annotation.workspace.access import access_assignment
@@ -135,6 +139,10 @@ def world(db: None) -> World:
 
 
 # How each kind is started, through the API and through its service ----------------------------
+
+# GRPO over a single problem: one problem per optimizer step.
+GRPO_HYPERPARAMETERS = {"group_size": 4, "batch_size": 4, "gradient_accumulation": 1}
+GRPO_REWARD = {"outcome_weight": 1.0, "process_weight": 0.5}
 
 Request = tuple[str, dict[str, Any]]
 
@@ -258,6 +266,32 @@ API: dict[str, Callable[[Inputs], Request]] = {
             "name": "trained",
         },
     ),
+    "train_grpo": lambda o: (
+        "/api/training/jobs/",
+        {
+            "project": o.project.pk,
+            "method": "grpo",
+            "base": o.generator.pk,
+            "name": "trained",
+            "prompt": template(o.sample_prompt),
+            "problem_ids": [o.problem.pk],
+            "reward": GRPO_REWARD,
+            "reward_model": o.scorer.pk,
+            "hyperparameters": GRPO_HYPERPARAMETERS,
+        },
+    ),
+    "train_grpo_export": lambda o: (
+        "/api/training/jobs/",
+        {
+            "project": o.project.pk,
+            "method": "grpo",
+            "base": o.generator.pk,
+            "name": "trained",
+            "prompt": template(o.sample_prompt),
+            "export": o.sft_export.pk,
+            "hyperparameters": GRPO_HYPERPARAMETERS,
+        },
+    ),
     "evaluate": lambda o: (
         "/api/training/evaluations/",
         {
@@ -365,6 +399,26 @@ SERVICE: dict[str, Callable[[Inputs, Any], Job]] = {
         base=o.generator,
         name="trained",
     ),
+    "train_grpo": lambda o, user: start_grpo_job(
+        project=o.project,
+        user=user,
+        base=o.generator,
+        name="trained",
+        prompt=o.sample_prompt,
+        problem_ids=[o.problem.pk],
+        reward=GRPO_REWARD,
+        reward_model=o.scorer,
+        hyperparameters=GRPO_HYPERPARAMETERS,
+    ),
+    "train_grpo_export": lambda o, user: start_grpo_job(
+        project=o.project,
+        user=user,
+        base=o.generator,
+        name="trained",
+        prompt=o.sample_prompt,
+        export=o.sft_export,
+        hyperparameters=GRPO_HYPERPARAMETERS,
+    ),
     "evaluate": lambda o, user: start_evaluation_job(
         project=o.project,
         user=user,
@@ -426,13 +480,22 @@ CASES = [
     ("train_dpo", "base", "generator", "model"),
     ("train_prm", "export", "prm_export", "job"),
     ("train_prm", "base", "generator", "model"),
+    ("train_grpo", "problem_ids", "problem", "problem"),
+    ("train_grpo", "base", "generator", "model"),
+    ("train_grpo", "reward_model", "scorer", "model"),
+    ("train_grpo", "prompt", "sample_prompt", "prompt version"),
+    ("train_grpo_export", "export", "sft_export", "job"),
     ("evaluate", "models", "generator", "model"),
     ("evaluate", "problem_ids", "problem", "problem"),
     ("evaluate", "prompt", "sample_prompt", "prompt version"),
     ("evaluate_export", "export", "sft_export", "job"),
 ]
 CASE_IDS = [f"{start}-{field}" for start, field, _, _ in CASES]
-JOB_KIND = {"rationalize": JobKind.EXPAND, "evaluate_export": JobKind.EVALUATE}
+JOB_KIND = {
+    "rationalize": JobKind.EXPAND,
+    "evaluate_export": JobKind.EVALUATE,
+    "train_grpo_export": JobKind.TRAIN_GRPO,
+}
 
 
 def with_b(world: World, swap: str) -> Inputs:
@@ -598,6 +661,20 @@ def test_a_runner_refuses_stored_problem_ids_of_another_project(world):
             lambda p, row: p["export"].update(job=row),
         ),
         ("train_prm", "base", "generator", "model", lambda p, row: p["base"].update(id=row)),
+        (
+            "train_grpo",
+            "reward_model",
+            "scorer",
+            "model",
+            lambda p, row: p["reward_model"].update(id=row),
+        ),
+        (
+            "train_grpo",
+            "problems.problem_ids",
+            "problem",
+            "problem",
+            lambda p, row: p["problems"].update(problem_ids=[row]),
+        ),
         ("evaluate", "models", "generator", "model", lambda p, row: p["models"][0].update(id=row)),
         (
             "evaluate_export",
@@ -607,7 +684,14 @@ def test_a_runner_refuses_stored_problem_ids_of_another_project(world):
             lambda p, row: p["held_out"].update(export=row),
         ),
     ],
-    ids=["training-export", "training-base", "evaluated-model", "evaluation-export"],
+    ids=[
+        "training-export",
+        "training-base",
+        "grpo-reward-model",
+        "grpo-problems",
+        "evaluated-model",
+        "evaluation-export",
+    ],
 )
 def test_a_stored_training_or_evaluation_job_naming_another_projects_rows_is_not_run(
     world, start, field, swap, noun, change

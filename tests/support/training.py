@@ -169,3 +169,55 @@ def run_now(job: Job) -> Job:
     finish_job(claimed, result=result)
     claimed.refresh_from_db()
     return claimed
+
+
+# GRPO: two problems per step (batch 4 x accumulation 2 / groups of 4), short completions.
+GRPO_FAST = {
+    "group_size": 4,
+    "batch_size": 4,
+    "gradient_accumulation": 2,
+    "max_new_tokens": 12,
+    "learning_rate": 1e-4,
+    "logging_steps": 1,
+    "beta": 0.04,
+}
+GRPO_REWARD = {"outcome_weight": 1.0, "process_weight": 0.5, "aggregation": "min"}
+
+
+def prm_config(project: Project, name: str = "tiny prm") -> ModelConfig:
+    """The tiny Math-Shepherd style PRM as a transformers scorer of the project."""
+    return model_config_create(
+        project=project,
+        name=name,
+        kind="transformers",
+        path_or_endpoint=str(tiny_model("math-shepherd")),
+        dtype="float32",
+        scorer_head="math-shepherd",
+    )
+
+
+def start_grpo(project: Project, name: str, **given: Any) -> Job:
+    """A GRPO job on the train split of an sft-journey export (problems p0..p8), from the
+    tiny base, rewarded by the answer check and the tiny PRM."""
+    from annotation.llm.models import PromptPurpose
+    from annotation.training.services import start_grpo_job
+    from tests.support.data import prompt
+
+    values: dict[str, Any] = {
+        "project": project,
+        "user": None,
+        "name": name,
+        "split": "train",
+        "reward": GRPO_REWARD,
+        "hyperparameters": GRPO_FAST,
+        **given,
+    }
+    if "base" not in values:
+        values["base"] = base_config(project)
+    if "reward_model" not in values:
+        values["reward_model"] = prm_config(project)
+    if "prompt" not in values:
+        values["prompt"] = prompt(project, PromptPurpose.SAMPLE)
+    if "export" not in values and "problem_ids" not in values:
+        values["export"] = export_now(project, "sft-journey")
+    return start_grpo_job(**values)

@@ -1,18 +1,28 @@
-"""A worker SIGKILLed during training: the next worker takes the job again, resumes from the
-last complete checkpoint and ends with as many optimizer steps as an uninterrupted run."""
+"""A worker SIGKILLed during training (SFT, GRPO): the next worker takes the job again, resumes
+from the last complete checkpoint and ends with as many optimizer steps as an uninterrupted
+run."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from algorithms.training import Hyperparameters, optimizer_steps
-from annotation.jobs.models import JobStatus
-from annotation.training.models import TrainingLogEntry
+from algorithms.training import Hyperparameters, grpo_optimizer_steps, optimizer_steps
+from annotation.jobs.models import Job, JobStatus
+from annotation.llm.models import PromptPurpose
+from annotation.training.models import ModelLineage, TrainingLogEntry
 from annotation.training.services import start_training_job
 from tests.factories import ProjectFactory
+from tests.support.data import prompt
 from tests.support.models import tiny_model
-from tests.support.training import base_config, export_now, training_project
+from tests.support.training import (
+    GRPO_FAST,
+    base_config,
+    export_now,
+    prm_config,
+    start_grpo,
+    training_project,
+)
 from tests.support.worker import WorkerProcess, finished, purge_broker, wait_until
 from workers.training.run import checkpoints_of, is_complete
 
@@ -39,6 +49,61 @@ def env(settings, tmp_path: Path) -> Iterator[dict[str, str]]:
     yield {"MEDIA_ROOT": str(settings.MEDIA_ROOT), "STEPWISE_MODEL_STORE": str(tmp_path / "models")}
 
 
+def killed_and_resumed(
+    start: Callable[[str], Job],
+    env: dict[str, str],
+    tmp_path: Path,
+    *,
+    killed_before: int,
+    wait_s: float = 300,
+) -> tuple[Job, Job, int]:
+    """Start a job on a first worker, SIGKILL it once a checkpoint is complete (before step
+    `killed_before`), let a second worker take the job again and then run an uninterrupted
+    copy of it; the two jobs and the step the first worker was killed at."""
+    checkpoints = Path(env["STEPWISE_MODEL_STORE"])
+    first = WorkerProcess(tmp_path, stale_seconds=STALE_SECONDS, env=env).start()
+    try:
+        job = start("resumed")
+        run_checkpoints = checkpoints / f"job-{job.pk}" / "checkpoints"
+
+        def checkpointed_midway() -> bool:
+            job.refresh_from_db()
+            assert not job.is_finished, f"{job.status}: {job.error}\n{first.log()[-3000:]}"
+            complete = any(map(is_complete, checkpoints_of(run_checkpoints)))
+            return complete and job.done < killed_before
+
+        wait_until(
+            checkpointed_midway,
+            wait_s,
+            what="a checkpoint",
+            check=first.check_alive,
+            interval_s=0.02,
+        )
+        first.kill()
+    finally:
+        first.stop()
+    job.refresh_from_db()
+    assert job.status == JobStatus.RUNNING
+    killed_at = job.done
+    second = WorkerProcess(tmp_path, stale_seconds=STALE_SECONDS, env=env).start()
+    try:
+        job = finished(job, second, wait_s)
+        # an uninterrupted run of the same data, model and hyperparameters, for comparison
+        uninterrupted = finished(start("uninterrupted"), second, wait_s)
+    finally:
+        second.stop()
+    return job, uninterrupted, killed_at
+
+
+def logged_once_after_resuming(job: Job, steps: int, save_steps: int, killed_at: int) -> None:
+    """Every step is logged once, and the second attempt started from a checkpoint."""
+    log = TrainingLogEntry.objects.filter(job=job).order_by("step")
+    assert list(log.values_list("step", flat=True)) == list(range(1, steps + 1))
+    resumed_from = log.last().attempt_start_step
+    assert resumed_from % save_steps == 0
+    assert save_steps <= resumed_from <= killed_at
+
+
 def test_a_killed_run_resumes_from_its_checkpoint_with_the_steps_of_an_uninterrupted_run(
     transactional_db: None, env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -59,46 +124,60 @@ def test_a_killed_run_resumes_from_its_checkpoint_with_the_steps_of_an_uninterru
             hyperparameters=HYPERPARAMETERS,
         )
 
-    checkpoints = Path(env["STEPWISE_MODEL_STORE"])
-    first = WorkerProcess(tmp_path, stale_seconds=STALE_SECONDS, env=env).start()
-    try:
-        job = start("resumed")
-        run_checkpoints = checkpoints / f"job-{job.pk}" / "checkpoints"
-
-        def checkpointed_midway() -> bool:
-            job.refresh_from_db()
-            assert not job.is_finished, f"{job.status}: {job.error}\n{first.log()[-3000:]}"
-            return any(map(is_complete, checkpoints_of(run_checkpoints))) and job.done < 60
-
-        wait_until(
-            checkpointed_midway, 300, what="a checkpoint", check=first.check_alive, interval_s=0.02
-        )
-        # when it is killed mid-training
-        first.kill()
-    finally:
-        first.stop()
-    job.refresh_from_db()
-    assert job.status == JobStatus.RUNNING
-    killed_at = job.done
+    # when it is killed mid-training, and another worker takes the job again
+    job, uninterrupted, killed_at = killed_and_resumed(start, env, tmp_path, killed_before=60)
     assert 4 <= killed_at < 72
-
-    # and another worker starts
-    second = WorkerProcess(tmp_path, stale_seconds=STALE_SECONDS, env=env).start()
-    try:
-        job = finished(job, second)
-        # an uninterrupted run of the same data, model and hyperparameters, for comparison
-        uninterrupted = finished(start("uninterrupted"), second)
-    finally:
-        second.stop()
 
     # then the job took the steps its rows need, like the uninterrupted run
     expected = optimizer_steps(9, Hyperparameters(**HYPERPARAMETERS))
     assert (job.status, job.attempts, expected) == (JobStatus.SUCCEEDED, 2, 72)
     assert job.result["global_step"] == uninterrupted.result["global_step"] == expected
     assert (job.done, job.total) == (72, 72)
-    # every step is logged once, and the second attempt started from a checkpoint, not step 0
-    log = TrainingLogEntry.objects.filter(job=job).order_by("step")
-    assert list(log.values_list("step", flat=True)) == list(range(1, 73))
-    resumed_from = log.last().attempt_start_step
-    assert resumed_from % 4 == 0
-    assert 4 <= resumed_from <= killed_at
+    logged_once_after_resuming(job, 72, 4, killed_at)
+
+
+GRPO_HYPERPARAMETERS = {
+    **GRPO_FAST,
+    "gradient_accumulation": 1,  # one problem (a group of four completions) per step
+    "max_new_tokens": 8,
+    "epochs": 1.0,
+    "save_steps": 3,
+}
+GRPO_WAIT_S = 900  # a GRPO step samples, scores and trains: slow on a loaded machine
+
+
+def test_a_killed_grpo_run_resumes_from_its_checkpoint_with_the_steps_of_an_uninterrupted_run(
+    transactional_db: None, env: dict[str, str], tmp_path: Path
+) -> None:
+    # given a GRPO job of 9 steps (nine problems, one per step), a checkpoint every 3,
+    # rewarded by the answer check and a PRM, running on a first worker
+    project = ProjectFactory()
+    training_project(project)
+    tiny_model("math-shepherd")
+    prm = prm_config(project)
+    given = {
+        "base": base_config(project),
+        "reward_model": prm,
+        "prompt": prompt(project, PromptPurpose.SAMPLE),
+        "export": export_now(project, "sft-journey"),
+        "hyperparameters": GRPO_HYPERPARAMETERS,
+    }
+    expected = grpo_optimizer_steps(9, Hyperparameters.for_method("grpo", GRPO_HYPERPARAMETERS))
+
+    def start(name: str):  # type: ignore[no-untyped-def]
+        return start_grpo(project, name, **given)
+
+    # when it is killed mid-training, and another worker takes the job again
+    job, uninterrupted, killed_at = killed_and_resumed(
+        start, env, tmp_path, killed_before=7, wait_s=GRPO_WAIT_S
+    )
+    assert 3 <= killed_at < expected
+
+    # then the job took the steps its problems need, like the uninterrupted run
+    assert (job.status, job.attempts, expected) == (JobStatus.SUCCEEDED, 2, 9), job.error
+    assert job.result["global_step"] == uninterrupted.result["global_step"] == expected
+    assert (job.done, job.total) == (9, 9)
+    logged_once_after_resuming(job, 9, 3, killed_at)
+    assert not TrainingLogEntry.objects.filter(job=job, reward__isnull=True).exists()
+    # and the policy is registered once, naming its PRM
+    assert ModelLineage.objects.get(job=job).reward_model == prm

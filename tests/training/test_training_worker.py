@@ -1,7 +1,9 @@
 """Training, sampling, scoring and evaluation jobs chained on a real Celery worker (solo pool)
 with tiny models made in this session: export sft-journey -> SFT -> the new model samples;
 export dpo -> DPO from that model; export trl-stepwise -> PRM -> the new scorer scores a tree
-and human-labelled traces and appears in the scorer comparison; the lineage page shows it."""
+and human-labelled traces and appears in the scorer comparison; the lineage page shows it.
+And the loop closed: people's step labels -> a PRM -> GRPO rewarded by it -> the policy's
+"+RL" row in the results table."""
 
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,13 +20,25 @@ from annotation.jobs.models import Job, JobStatus
 from annotation.llm.models import ModelConfig, PromptPurpose
 from annotation.llm.services import start_sample_job, start_score_job
 from annotation.problems.models import Origin, Problem, Trace
+from annotation.training.models import TrainingLogEntry
 from annotation.training.selectors import results_table
-from annotation.training.services import start_evaluation_job, start_training_job
+from annotation.training.services import (
+    start_evaluation_job,
+    start_grpo_job,
+    start_training_job,
+)
 from annotation.trees.services import start_tree_job
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
 from tests.support.data import prompt
 from tests.support.models import tiny_model
-from tests.support.training import FAST, HELD_OUT, base_config, training_project
+from tests.support.training import (
+    FAST,
+    GRPO_FAST,
+    GRPO_REWARD,
+    HELD_OUT,
+    base_config,
+    training_project,
+)
 from tests.support.worker import WorkerProcess, finished, purge_broker
 
 pytestmark = [pytest.mark.worker, pytest.mark.models]
@@ -200,3 +214,86 @@ def models_listed(client, config: ModelConfig, testid: str, tag: str) -> list[st
     page = client.get(reverse("training-lineage", args=[config.pk])).content.decode()
     section = page.split(f'data-testid="{testid}"')[1].split(f"</{tag}>")[0]
     return re.findall(r'data-model="([^"]+)"', section)
+
+
+def test_human_labels_train_a_prm_that_rewards_a_grpo_policy_with_its_plus_rl_row(
+    worker: WorkerProcess, transactional_db: None, same_dirs: None, client
+) -> None:
+    # given a project with people's step labels, a base model and a sample prompt
+    project = ProjectFactory()
+    researcher, admin = UserFactory(), UserFactory()
+    MembershipFactory(project=project, user=researcher, role=Role.RESEARCHER)
+    MembershipFactory(project=project, user=admin, role=Role.ADMIN)
+    training_project(project)
+    base = base_config(project)
+    solve = prompt(project, PromptPurpose.SAMPLE)
+    labels = export(
+        project, admin, worker, "trl-stepwise", grades="annotator", annotator=f"grader-{project.pk}"
+    )
+    # when a PRM is trained on the labels
+    prm = trained(
+        start_training_job(
+            project=project,
+            user=researcher,
+            method="prm",
+            export=labels,
+            base=base,
+            name="labels prm",
+            head="math-shepherd",
+            hyperparameters=FAST,
+        ),
+        worker,
+    )
+    # and GRPO trains the base for a few steps on the export's train side, rewarded by it
+    grpo = finished(
+        start_grpo_job(
+            project=project,
+            user=researcher,
+            base=base,
+            name="base +rl",
+            prompt=solve,
+            export=labels,
+            split="train",
+            reward=GRPO_REWARD,
+            reward_model=prm,
+            hyperparameters={**GRPO_FAST, "max_steps": 3, "save_steps": 2},
+        ),
+        worker,
+    )
+    # then the run made its steps, logged its rewards and registered the policy
+    assert grpo.status == JobStatus.SUCCEEDED, grpo.error
+    assert grpo.result["global_step"] == 3
+    policy = ModelConfig.objects.get(pk=grpo.result["model_config"])
+    assert TrainingLogEntry.objects.filter(job=grpo, reward__isnull=False).count() == 3
+    # with a lineage naming the PRM (and the PRM's own lineage, the people's labels)
+    lineage = policy.lineage
+    assert (lineage.method, lineage.parent, lineage.reward_model) == ("grpo", base, prm)
+    assert prm.lineage.export_job == labels
+    # when base and policy are evaluated on the held-out problems
+    evaluation = finished(
+        start_evaluation_job(
+            project=project,
+            user=researcher,
+            models=[base, policy],
+            prompt=solve,
+            export=labels,
+            k=2,
+            sampling={"max_tokens": 16, "seed": 1},
+        ),
+        worker,
+    )
+    # then the results table has the policy's "+RL" row over the same three problems
+    table = results_table(evaluation)
+    assert [(r.label, r.reinforced, r.summary.problems) for r in table.rows] == [
+        ("tiny base@v1", False, 3),
+        ("base +rl@v1", True, 3),
+    ]
+    assert table.rows[1].trained.startswith("+RL: GRPO on 9 problems (train split)")
+    assert "labels prm@v1" in table.rows[1].trained
+    client.force_login(researcher)
+    page = client.get(reverse("training-results", args=[evaluation.pk])).content.decode()
+    assert 'data-testid="rl">+RL<' in page
+    compare = client.get(reverse("training-compare", args=[evaluation.pk, policy.pk]))
+    assert compare.content.decode().count('data-testid="problem-pair"') == 3
+    # and the PRM's lineage page lists the policy it rewarded
+    assert models_listed(client, prm, "rewarded", "ul") == ["base +rl@v1"]

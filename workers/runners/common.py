@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.db import transaction
 
-from algorithms.answers import answers_equivalent_many, extract_answer
+from algorithms.answers import answers_equivalent_many
 from algorithms.model_policy import BackendPolicy
+from algorithms.rewards import answer_verdicts
 from algorithms.steps import split_steps
 from annotation.grading.models import GradeSource
 from annotation.grading.services import Score, judge_source, model_run_source, run_scores_write
@@ -263,18 +264,16 @@ def new_traces(
     ]
 
 
+def equivalent_answers(pairs: Sequence[tuple[str, str]]) -> list[bool]:
+    """The math-equivalence check every job grades answers with, under the operator's timeout."""
+    return answers_equivalent_many(pairs, timeout_s=settings.STEPWISE_ANSWER_TIMEOUT_S)
+
+
 def grade_answers(traces: Sequence[NewTrace]) -> list[tuple[str | None, bool | None]]:
     """(extracted answer, correct?) per trace; correctness None without answer or truth."""
-    answers = [extract_answer(t.text) for t in traces]
-    todo = [i for i, t in enumerate(traces) if answers[i] and t.problem.answer]
-    verdicts = answers_equivalent_many(
-        [(answers[i] or "", traces[i].problem.answer or "") for i in todo],
-        timeout_s=settings.STEPWISE_ANSWER_TIMEOUT_S,
+    return answer_verdicts(
+        [t.text for t in traces], [t.problem.answer for t in traces], equivalent_answers
     )
-    graded: list[tuple[str | None, bool | None]] = [(a, None) for a in answers]
-    for i, verdict in zip(todo, verdicts, strict=True):
-        graded[i] = (answers[i], verdict)
-    return graded
 
 
 def write_traces(

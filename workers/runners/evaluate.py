@@ -1,5 +1,7 @@
 """Evaluation job: k samples per held-out problem from each model, answer-graded, with the
-answers of each (model, problem) grouped by mathematical equivalence for majority voting.
+answers of each (model, problem) grouped by mathematical equivalence for majority voting, and
+the reflections and backtracks each sample's text makes counted (the before/after page of a
+GRPO policy reads them).
 
 Samples are traces of origin `evaluation`, keyed `job{job}:m{model}:p{problem}:{i}` and
 written through the runners' trace writer (common.write_traces), so a chunk run twice writes
@@ -18,6 +20,7 @@ from django.conf import settings
 from algorithms.answers import answers_equivalent_many, extract_answer
 from algorithms.prompts import render_prompt
 from algorithms.results import answer_groups
+from algorithms.sample_behaviour import behaviour_of
 from annotation.jobs.boundary import in_project
 from annotation.jobs.models import Job
 from annotation.jobs.params import job_params
@@ -40,10 +43,14 @@ def equivalent_many(pairs: Sequence[tuple[str, str]]) -> list[bool]:
 
 
 def with_answer_groups(traces: list[NewTrace]) -> list[NewTrace]:
-    """Each trace's answer group among the samples of its (model, problem), in metadata."""
+    """Each trace's answer group among the samples of its (model, problem), and the
+    reflections and backtracks of its text, in metadata."""
     groups = answer_groups([extract_answer(t.text) for t in traces], equivalent_many)
     for trace, group in zip(traces, groups, strict=True):
+        behaviour = behaviour_of(trace.text)
         trace.metadata["answer_group"] = group
+        trace.metadata["reflections"] = behaviour.reflections
+        trace.metadata["backtracks"] = behaviour.backtracks
     return traces
 
 

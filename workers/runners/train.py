@@ -1,5 +1,5 @@
-"""Training jobs (SFT, DPO, PRM): train in this worker or in `accelerate launch` processes,
-then register the model the run saved as a model config with its lineage.
+"""Training jobs (SFT, DPO, PRM, GRPO): train in this worker or in `accelerate launch`
+processes, then register the model the run saved as a model config with its lineage.
 
 A cancelled run stops at its next optimizer step, saves a checkpoint there and keeps it (the
 job's result says where); a run whose worker died goes on from its last checkpoint.
@@ -38,7 +38,9 @@ def run_train(job: Job) -> dict[str, Any]:
         checkpoint_kept(job, path=outcome.checkpoint or "", step=outcome.global_step)
         raise JobCancelled
     assert outcome.model_path is not None  # a finished run saved its model
-    config = register_trained_model(job=job, path=outcome.model_path)
+    config = register_trained_model(
+        job=job, path=outcome.model_path, data_sha256=outcome.data_sha256
+    )
     return {
         "model_config": config.pk,
         "model": config.label,
@@ -53,7 +55,11 @@ def run_train(job: Job) -> dict[str, Any]:
 def train_here(job: Job) -> Outcome:
     if on_gpu():
         release_all()  # the accelerator's memory goes to training, not to cached engines
-    return train(job)
+    try:
+        return train(job)
+    finally:
+        if on_gpu():
+            release_all()  # nor to a reward model a GRPO run loaded
 
 
 def launch(job: Job, processes: int) -> Outcome:

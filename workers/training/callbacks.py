@@ -1,6 +1,7 @@
 """The trainer callback that ties a run to its job row: progress and heartbeat after every
 optimizer step, the cancel flag checked there (a cancel saves a checkpoint and stops), loss
-and learning rate recorded at every logging step.
+and learning rate recorded at every logging step; for a GRPO run also the reward's mean and
+spread, the KL, the completion length and a group of reward records.
 
 With several processes (accelerate), the first process talks to the database and the others
 follow its decision to stop, so that every process leaves the loop at the same step.
@@ -8,7 +9,9 @@ follow its decision to stop, so that every process leaves the loop at the same s
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 from transformers import TrainerCallback
@@ -26,6 +29,8 @@ class JobProgress(TrainerCallback):
         self.cancel_seen = False  # asked before the first step: honoured at its end
         self.attempt_start_step = 0
         self.attempt_started = time.monotonic()
+        # A GRPO run's reward function: the records of its latest completions, as JSON.
+        self.recorded_rewards: Callable[[], list[dict[str, Any]]] | None = None
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **_: Any) -> None:
         self.attempt_start_step = state.global_step
@@ -58,6 +63,13 @@ class JobProgress(TrainerCallback):
             learning_rate=_number(logs.get("learning_rate")),
             grad_norm=_number(logs.get("grad_norm")),
             epoch=_number(logs.get("epoch")),
+            reward=_number(logs.get("reward")),
+            reward_std=_number(logs.get("reward_std")),
+            kl=_number(logs.get("kl")),
+            response_length=_number(logs.get("completions/mean_length")),
+            reward_outcome=_number(logs.get("reward/outcome")),
+            reward_process=_number(logs.get("reward/process")),
+            reward_samples=self.recorded_rewards() if self.recorded_rewards else [],
             attempt_start_step=self.attempt_start_step,
             attempt_seconds=time.monotonic() - self.attempt_started,
         )
@@ -65,7 +77,9 @@ class JobProgress(TrainerCallback):
 
 
 def _number(value: Any) -> float | None:
-    return None if value is None else float(value)
+    """A logged figure; None when not logged, or NaN (TRL logs NaN for a metric it had no
+    value for)."""
+    return None if value is None or math.isnan(float(value)) else float(value)
 
 
 def _broadcast(flag: bool) -> bool:

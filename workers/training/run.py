@@ -1,10 +1,11 @@
 """One training run of a job: resume from the last complete checkpoint, train, save the final
 model (LoRA adapters merged, so it loads like any model), write the outcome.
 
-Everything lives under STEPWISE_MODEL_STORE/job-<id>/: `data/` (the train file), `checkpoints/`
-(transformers' checkpoint-N directories), `model/` (the final model) and `outcome.json`. A run
-whose worker died is taken again by another worker and goes on from the last checkpoint that
-was written completely; a run that finished already is not trained twice.
+Everything lives under STEPWISE_MODEL_STORE/job-<id>/: `data/` (the train file, or a GRPO
+run's problem set), `checkpoints/` (transformers' checkpoint-N directories), `model/` (the final
+model) and `outcome.json`. A run whose worker died is taken again by another worker and goes
+on from the last checkpoint that was written completely; a run that finished already is not
+trained twice.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from typing import Any
 from django.conf import settings
 
 from annotation.jobs.models import Job
-from annotation.jobs.params import job_params
-from annotation.training.params import TrainingParams
+from annotation.jobs.params import JobParams, job_params
+from annotation.training.params import GRPOParams, TrainingParams
 from workers.training.callbacks import JobProgress
-from workers.training.data import fetch_train_file, load_rows
+from workers.training.data import fetch_train_file, file_sha256, load_rows, write_problem_set
+from workers.training.grpo import grpo_trainer
 from workers.training.prm import prm_trainer
 from workers.training.trl_trainers import trl_trainer
 
@@ -40,6 +42,7 @@ class Outcome:
     model_path: str | None  # the final model (finished runs)
     checkpoint: str | None  # the last checkpoint (cancelled runs)
     seconds: float  # this attempt's training time
+    data_sha256: str = ""  # of the file trained on (a GRPO run's problem set)
 
 
 def run_directory(job: Job) -> Path:
@@ -52,9 +55,23 @@ def read_outcome(job: Job) -> Outcome | None:
 
 
 def prepare_data(job: Job) -> Path:
-    """Copy the export's train file into the run directory (once, before any process trains)."""
-    params = job_params(job, TrainingParams)
-    return fetch_train_file(params.export, run_directory(job) / "data")
+    """The run's data in its directory (once, before any process trains): the export's train
+    file, or a GRPO run's problem set."""
+    params: JobParams = job_params(job)
+    directory = run_directory(job) / "data"
+    if isinstance(params, GRPOParams):
+        return write_problem_set(job, params, directory)
+    assert isinstance(params, TrainingParams)
+    return fetch_train_file(params.export, directory)
+
+
+# The function that builds each method's trainer: (params, rows, checkpoints, callbacks).
+TRAINERS: dict[str, Any] = {
+    "sft": trl_trainer,
+    "dpo": trl_trainer,
+    "prm": prm_trainer,
+    "grpo": grpo_trainer,
+}
 
 
 def checkpoints_of(directory: Path) -> list[Path]:
@@ -87,15 +104,15 @@ def train(job: Job) -> Outcome:
     finished = read_outcome(job)
     if finished is not None and finished.status == "finished":
         return finished
-
-    params = job_params(job, TrainingParams)
+    params: JobParams = job_params(job)
+    assert isinstance(params, TrainingParams | GRPOParams)
     root = run_directory(job)
     checkpoints = root / "checkpoints"
     resume = last_complete_checkpoint(checkpoints)
-    dataset = load_rows(prepare_data(job), root / "hf-cache")
+    data = prepare_data(job)
+    dataset = load_rows(data, root / "hf-cache")
     progress = JobProgress(job)
-    build = prm_trainer if params.method == "prm" else trl_trainer
-    trainer = build(params, dataset, checkpoints, [progress])
+    trainer = TRAINERS[params.method](params, dataset, checkpoints, [progress])
     started = time.monotonic()
     output = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     logged = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
@@ -104,6 +121,9 @@ def train(job: Job) -> Outcome:
         "train_loss": output.training_loss,
         "final_loss": logged[-1] if logged else None,
         "seconds": round(time.monotonic() - started, 3),
+        "data_sha256": (
+            file_sha256(data) if isinstance(params, GRPOParams) else params.export.sha256
+        ),
     }
     if progress.cancelled:
         checkpoint = last_complete_checkpoint(checkpoints)
