@@ -79,6 +79,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Views answer only their own methods (405 otherwise): see annotation/core/methods.py.
+    "annotation.core.methods.MethodsMiddleware",
     # Serves static files from the app process itself (runserver, gunicorn), no web server needed.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -192,6 +194,8 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["annotation.core.filters.FilterBackend"],  # no leaky HTML form
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # A service's ValidationError is a 400 naming the field, from any view.
+    "EXCEPTION_HANDLER": "annotation.core.api_errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Stepwise API",
