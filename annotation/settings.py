@@ -81,6 +81,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # A database lock waited for in vain (SQLite under `make run`) is a 503 with a message.
     "annotation.core.busy.DatabaseBusyMiddleware",
+    # Views answer only their own methods (405 otherwise): see annotation/core/methods.py.
+    "annotation.core.methods.MethodsMiddleware",
     # Serves static files from the app process itself (runserver, gunicorn), no web server needed.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -204,6 +206,8 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["annotation.core.filters.FilterBackend"],  # no leaky HTML form
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # A service's ValidationError is a 400 naming the field, from any view.
+    "EXCEPTION_HANDLER": "annotation.core.api_errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Stepwise API",

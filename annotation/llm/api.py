@@ -11,6 +11,7 @@ from rest_framework.response import Response
 
 from algorithms.model_policy import without_secrets
 from annotation.core.access import Ability, access_project, member_roles
+from annotation.core.api_fields import JSONObjectField
 from annotation.core.models import Role
 from annotation.jobs.api import JobSerializer
 from annotation.jobs.models import JobKind
@@ -22,7 +23,14 @@ from annotation.llm.services import MODEL_FIELDS
 RESEARCH_ROLES = (Role.RESEARCHER, Role.ADMIN)
 
 
+def _field_help(name: str) -> str:
+    return str(getattr(ModelConfig._meta.get_field(name), "help_text", ""))
+
+
 class ModelConfigSerializer(serializers.ModelSerializer[ModelConfig]):
+    default_sampling = JSONObjectField(required=False, help_text=_field_help("default_sampling"))
+    options = JSONObjectField(required=False, help_text=_field_help("options"))
+
     class Meta:
         model = ModelConfig
         fields = ["id", "project", *MODEL_FIELDS, "version", "created_at", "updated_at"]
