@@ -45,3 +45,12 @@ def shared_worker(shared_worker_pool: SharedWorker) -> Iterator[WorkerProcess]:
     """The session's worker (tests/support/worker.py SharedWorker), consuming for this module."""
     yield shared_worker_pool.acquire()
     shared_worker_pool.release()
+
+
+@pytest.fixture(autouse=True)
+def fresh_api_rates():
+    """Each test starts with no API requests counted: the throttles' counts live in the cache
+    (this process's memory), and tests share the client address 127.0.0.1."""
+    from django.core.cache import cache
+
+    cache.clear()
