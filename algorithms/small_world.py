@@ -122,7 +122,7 @@ def split_of(start: int, operations: Sequence[Operation]) -> Split:
 
 def random_problem(rng: random.Random, level: int) -> tuple[int, tuple[Operation, ...]]:
     """A chain of `level` operations whose every result stays in 0..MAX_VALUE."""
-    value = rng.randint(2, 30)
+    value = rng.randint(2, 20)
     start = value
     operations = []
     for _ in range(level):
@@ -134,11 +134,11 @@ def random_problem(rng: random.Random, level: int) -> tuple[int, tuple[Operation
         choices = [op for op, possible in allowed if possible]
         op = rng.choice(choices)
         if op == "+":
-            operand = rng.randint(1, min(30, MAX_VALUE - value))
+            operand = rng.randint(1, min(20, MAX_VALUE - value))
         elif op == "-":
-            operand = rng.randint(1, min(30, value))
+            operand = rng.randint(1, min(20, value))
         else:
-            operand = rng.randint(2, min(5, MAX_VALUE // max(value, 1)))
+            operand = rng.randint(2, min(4, MAX_VALUE // max(value, 1)))
         operation = Operation(op, operand)
         operations.append(operation)
         value = operation.apply(value)
