@@ -79,6 +79,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # A database lock waited for in vain (SQLite under `make run`) is a 503 with a message.
+    "annotation.core.busy.DatabaseBusyMiddleware",
+    # Views answer only their own methods (405 otherwise): see annotation/core/methods.py.
+    "annotation.core.methods.MethodsMiddleware",
     # Serves static files from the app process itself (runserver, gunicorn), no web server needed.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -114,8 +118,18 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Web and worker processes share the file: wait on locks instead of failing.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
+    # The embedded default (`make run`): web and worker processes share one file. WAL lets
+    # readers go on while one writer writes; a writer waits up to STEPWISE_SQLITE_TIMEOUT_S for
+    # the lock (a page that waits longer gets 503, annotation/core/busy.py); IMMEDIATE takes the
+    # write lock when a transaction begins, so two transactions that read then write never
+    # deadlock (which SQLite reports at once as "database is locked", whatever the timeout).
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": float(os.environ.get("STEPWISE_SQLITE_TIMEOUT_S", "30")),
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -192,6 +206,8 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["annotation.core.filters.FilterBackend"],  # no leaky HTML form
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # A service's ValidationError is a 400 naming the field, from any view.
+    "EXCEPTION_HANDLER": "annotation.core.api_errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Stepwise API",

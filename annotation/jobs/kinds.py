@@ -201,6 +201,7 @@ BUILT_IN: tuple[Kind, ...] = (
         runner=f"{RUNNERS}.steered.proposal_critique_work",
         queue="gpu",
         sharded=True,
+        page="trees-job",  # its trees and long thoughts
     ),
     Kind(
         JobKind.POLICY_CRITIC,
@@ -209,6 +210,7 @@ BUILT_IN: tuple[Kind, ...] = (
         runner=f"{RUNNERS}.steered.policy_critic_work",
         queue="gpu",
         sharded=True,
+        page="trees-job",  # its trees and long thoughts
     ),
 )
 

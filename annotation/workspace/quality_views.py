@@ -14,7 +14,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from annotation.core import bodies
-from annotation.core.access import Ability, access_project
+from annotation.core.access import Ability, abilities, access_project
 from annotation.core.bodies import BodyError
 from annotation.core.models import Membership, Project
 from annotation.jobs.access import access_job
@@ -53,7 +53,13 @@ def _gold_items(project: Project) -> list[GoldItem]:
 
 @login_required
 def quality_page(request: HttpRequest, project_id: int) -> HttpResponse:
-    project = access_project(request.user, project_id, Ability.MANAGE)
+    """The quality settings and gold items: reviewers read them, admins change them."""
+    project = access_project(request.user, project_id, Ability.REVIEW)
+    may_manage = Ability.MANAGE in abilities(request.user, project)
+    form = QualitySettingsForm(project=project)
+    if not may_manage:
+        for field in form.fields.values():
+            field.disabled = True
     return render(
         request,
         "workspace/quality.html",
@@ -61,7 +67,8 @@ def quality_page(request: HttpRequest, project_id: int) -> HttpResponse:
             "project": project,
             "gold": _gold_items(project),
             "gold_kinds": GoldKind.choices,
-            "form": QualitySettingsForm(project=project),
+            "form": form,
+            "may_manage": may_manage,
         },
     )
 
