@@ -27,3 +27,12 @@ def loopback_endpoints(settings):
     """The operator allows model endpoints on 127.0.0.1, where the tests' servers listen."""
     settings.STEPWISE_ENDPOINT_ALLOWED_HOSTS = ["127.0.0.1"]
     return settings
+
+
+@pytest.fixture(autouse=True)
+def fresh_api_rates():
+    """Each test starts with no API requests counted: the throttles' counts live in the cache
+    (this process's memory), and tests share the client address 127.0.0.1."""
+    from django.core.cache import cache
+
+    cache.clear()
