@@ -75,12 +75,13 @@ def _lines(manifest: Mapping[str, Any]) -> Iterator[str]:
 
 def _split_note(options: Mapping[str, Any]) -> Iterator[str]:
     fraction = options.get("test_fraction") or 0
-    held_out = options.get("held_out") or ()
+    held_out = options.get("held_out") or 0  # the manifest keeps their count (and a hash)
+    held_out = held_out if isinstance(held_out, int) else len(held_out)
     if fraction or held_out:
         yield (
             f"Problems go to one split only: {fraction:.0%} of them to test, chosen by a hash of "
             f"the problem and seed {options.get('seed', 0)}"
-            + (f", plus {len(held_out)} held-out problems, never in train" if held_out else "")
+            + (f", plus {held_out} held-out problems, never in train" if held_out else "")
             + "."
         )
     else:
