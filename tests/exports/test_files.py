@@ -112,21 +112,25 @@ def test_manifest_records_counts_hashes_and_every_option(sums, tmp_path):
         "soft_labels": False,
         "review": "not_rejected",
         "keep_unlabeled": False,
+        "chosen_path_only": False,
+        "keep_gold_items": False,
+        "keep_failed_screening": False,
         "extra": {},
     }
-    assert [r["labels"] for r in read_jsonl(train)] == [[True, True], [False], [False]]
-    # the left-out trace (the long thought nobody graded) and the two cut rows, with why
-    ids = {name: sums[name].pk for name in ("wrong", "okay", "journey")}
+    # a 0 counted bad is no error: the row goes on after it (the first error is a -1)
+    assert [r["labels"] for r in read_jsonl(train)] == [[True, True], [False], [False, True]]
+    # the left-out trace (the long thought nobody graded) and the cut row, with why
+    ids = {name: sums[name].pk for name in ("wrong", "journey")}
     assert manifest["left_out"] == {
-        "no_grades": {
+        "not_fully_graded": {
             "count": 1,
-            "why": REASONS["no_grades"],
+            "why": REASONS["not_fully_graded"],
             "examples": [f"trace {ids['journey']}"],
         },
         "after_error": {
-            "count": 2,
+            "count": 1,
             "why": REASONS["after_error"],
-            "examples": [f"trace {ids['wrong']}", f"trace {ids['okay']}"],
+            "examples": [f"trace {ids['wrong']}"],
         },
     }
 

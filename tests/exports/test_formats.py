@@ -268,7 +268,7 @@ def test_an_empty_export_of_every_format_fails_naming_why(db, tmp_path, format_n
         (
             "trl-stepwise",
             "1 traces read (origins any), none usable; trl-stepwise needs a usable grade on "
-            "every exported step (see the grades option); left out: 1 no_grades",
+            "every exported step (see the grades option); left out: 1 not_fully_graded",
         ),
     ],
 )

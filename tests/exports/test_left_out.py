@@ -119,9 +119,9 @@ def test_a_tally_keeps_ten_examples_and_an_unknown_reason_is_refused():
     tally = Tally()
     # when
     for i in range(12):
-        tally.add("no_grades", f"trace {i}")
+        tally.add("not_fully_graded", f"trace {i}")
     # then
-    entry = tally.as_manifest()["no_grades"]
+    entry = tally.as_manifest()["not_fully_graded"]
     assert entry["count"] == 12
     assert entry["examples"] == [f"trace {i}" for i in range(10)]
     with pytest.raises(ValueError, match="unknown reason 'because'"):

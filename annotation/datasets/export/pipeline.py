@@ -20,7 +20,6 @@ from annotation.core.models import Project
 from annotation.datasets.export.files import FileInfo, RowSink, open_sink
 from annotation.datasets.export.formats import (
     EXPORT_FORMATS,
-    LABELLED_ROWS,
     GroupFormat,
     PairedFormat,
     ProblemFormat,
@@ -35,8 +34,8 @@ from annotation.datasets.export.selection import (
     count_traces,
     iter_trace_views,
     scoped_traces,
-    step_labels,
 )
+from annotation.datasets.export.step_label_formats import Rows
 from annotation.problems.models import Origin, Problem
 from annotation.problems.selectors import TraceView
 
@@ -229,16 +228,19 @@ def _view_rows(
     counts: Counter[str],
     left_out: Tally,
 ) -> Iterator[tuple[TraceView, Row]]:
-    cuts = fmt.row in LABELLED_ROWS and options.resolved_after_error == "drop"
     for view in views:
         row = fmt.row(view, options)
         if isinstance(row, Skip):
             counts["traces_skipped"] += 1
             left_out.add(row.reason, f"trace {view.trace.pk}")
             continue
-        if cuts and len(step_labels(view, options) or ()) < len(view.path):
-            left_out.add("after_error", f"trace {view.trace.pk}")
-        yield view, row
+        if not isinstance(row, Rows):
+            yield view, row
+            continue
+        for reason in row.partly:  # what of the record the rows do not carry
+            left_out.add(reason, f"trace {view.trace.pk}")
+        for one in row.rows:
+            yield view, one
 
 
 def _origins_not_read(
