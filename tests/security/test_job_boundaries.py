@@ -7,7 +7,7 @@ writing none of them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -49,7 +49,7 @@ from tests.factories import MembershipFactory, ProblemFactory, ProjectFactory, U
 from tests.factories import trace_with_steps as make_trace
 from tests.support.data import prompt
 from tests.support.training import export_now, training_project
-from tests.support.worker import WorkerProcess, purge_broker, wait_until
+from tests.support.worker import WorkerProcess, wait_until
 from workers.runners.sample import run_sample
 from workers.tasks import run_job
 
@@ -716,13 +716,8 @@ def test_a_stored_training_or_evaluation_job_naming_another_projects_rows_is_not
 
 
 @pytest.fixture(scope="module")
-def worker(
-    django_db_setup: None, django_db_blocker: object, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[WorkerProcess]:
-    purge_broker()
-    process = WorkerProcess(tmp_path_factory.mktemp("worker-logs")).start()
-    yield process
-    process.stop()
+def worker(shared_worker: WorkerProcess) -> WorkerProcess:
+    return shared_worker
 
 
 def _stored_with_b(world: World, start: str, field: str, value: Any) -> Job:
