@@ -83,7 +83,7 @@ def test_manifest_records_counts_hashes_and_every_option(sums, tmp_path):
     assert manifest["counts"] == {
         "rows": 3,
         "traces_read": 4,
-        "problems_read": 0,
+        "problems_read": 1,
         "traces_skipped": 1,
         "duplicates_removed": 0,
         "held_out_rows": 0,
@@ -209,7 +209,9 @@ def test_export_job_keeps_files_in_storage_with_a_manifest(sums, media, client):
     assert job.status == JobStatus.SUCCEEDED, job.error
     assert job.result["files"] == {
         "dpo-train.jsonl": f"exports/{job_id}/dpo-train.jsonl",
+        "README.md": f"exports/{job_id}/README.md",
         "manifest.json": f"exports/{job_id}/manifest.json",
+        f"dpo-export-{job_id}.zip": f"exports/{job_id}/dpo-export-{job_id}.zip",
     }
     assert job.output_file.name == f"exports/{job_id}/dpo-train.jsonl"
     # two distinct correct samples but one incorrect: one pair, the recipe's one-to-one
@@ -243,8 +245,10 @@ def test_a_paired_export_job_keeps_the_files_of_both_formats_and_its_page_links_
     job = Job.objects.get(pk=job_id)
     assert job.status == JobStatus.SUCCEEDED, job.error
     assert sorted(job.result["files"]) == [
+        "README.md",
         "manifest.json",
         "sft-journey-train.jsonl",
+        f"sft-paired-export-{job_id}.zip",
         "sft-shortcut-train.jsonl",
     ]
     shortcut = job.result["manifest"]["paired"]["splits"]["train"]

@@ -28,6 +28,7 @@ from annotation.datasets.export.formats import (
 )
 from annotation.datasets.export.left_out import Skip, Tally
 from annotation.datasets.export.options import SCHEMA_VERSION, ExportOptionError, ExportOptions
+from annotation.datasets.export.readme import README_NAME, export_readme
 from annotation.datasets.export.selection import (
     Splitter,
     count_traces,
@@ -109,6 +110,7 @@ def export_to_directory(
             },
         }
     (directory / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
+    (directory / README_NAME).write_text(export_readme(manifest))
     return manifest
 
 
@@ -194,10 +196,16 @@ def _views(
     origins: tuple[str, ...] | None = None,
 ) -> Iterator[TraceView]:
     total = count_traces(project, options) if on_progress else None
+    last_problem = None
     for chunk in iter_trace_views(project, options, chunk_size=chunk_size, origins=origins):
         yield from chunk
         # a trace comes once per source that graded in it: count traces, not views
         counts["traces_read"] += len({view.trace.pk for view in chunk})
+        # views come in problem order: a problem starts where its id changes
+        for view in chunk:
+            if view.trace.problem_id != last_problem:
+                counts["problems_read"] += 1
+                last_problem = view.trace.problem_id
         if on_progress:
             on_progress(counts["traces_read"], total)
 
