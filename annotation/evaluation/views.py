@@ -215,7 +215,7 @@ def analysis_refresh(request: HttpRequest, project_id: int, kind: str) -> HttpRe
     return redirect(back)
 
 
-ANALYSIS_PAGES = {
+ANALYSIS_PAGES: dict[str, str] = {
     JobKind.SCORER_COMPARISON: "evaluation-home",
     JobKind.BEST_OF_N: "evaluation-best-of-n",
     JobKind.DISAGREEMENT_QUEUE: "evaluation-queue",
