@@ -80,3 +80,10 @@ def test_an_annotators_token_does_not_open_the_gold_list(project, annotator):
     _, key = token_create(user=annotator)
     response = Client().get(f"/api/projects/{project.pk}/gold", HTTP_AUTHORIZATION=f"Token {key}")
     assert response.status_code == 403
+
+
+def test_the_api_docs_page_links_back_to_the_app(annotator):
+    client = Client()
+    client.force_login(annotator)
+    page = client.get("/api/docs/").content.decode()
+    assert 'data-testid="api-docs-back"><a href="/">' in page
