@@ -83,6 +83,8 @@ MIDDLEWARE = [
     "annotation.core.busy.DatabaseBusyMiddleware",
     # Views answer only their own methods (405 otherwise): see annotation/core/methods.py.
     "annotation.core.methods.MethodsMiddleware",
+    # A limit reached (a quota on jobs) is a 429 page naming it: annotation/core/limits.py.
+    "annotation.core.limits.LimitMiddleware",
     # Serves static files from the app process itself (runserver, gunicorn), no web server needed.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -366,6 +368,22 @@ STEPWISE_ENDPOINT_ALLOWED_HOSTS = _env_list("STEPWISE_ENDPOINT_ALLOWED_HOSTS")
 # Whether endpoints on public (globally routable) addresses are allowed.
 STEPWISE_ENDPOINT_ALLOW_PUBLIC = env_bool("STEPWISE_ENDPOINT_ALLOW_PUBLIC", True)
 # --- end of the model-config block ------------------------------------------------------------
+
+# Quotas on work (annotation/jobs/quotas.py, docs/security.md): jobs queued or running at
+# once, and job starts in the last hour, per user and per project; 0 means no limit. One
+# export of a whole project runs at a time, whatever these say.
+STEPWISE_QUOTA_ACTIVE_JOBS_PER_USER = int(
+    os.environ.get("STEPWISE_QUOTA_ACTIVE_JOBS_PER_USER", "30")
+)
+STEPWISE_QUOTA_ACTIVE_JOBS_PER_PROJECT = int(
+    os.environ.get("STEPWISE_QUOTA_ACTIVE_JOBS_PER_PROJECT", "100")
+)
+STEPWISE_QUOTA_STARTS_PER_HOUR_PER_USER = int(
+    os.environ.get("STEPWISE_QUOTA_STARTS_PER_HOUR_PER_USER", "300")
+)
+STEPWISE_QUOTA_STARTS_PER_HOUR_PER_PROJECT = int(
+    os.environ.get("STEPWISE_QUOTA_STARTS_PER_HOUR_PER_PROJECT", "1000")
+)
 
 # Modules that add job kinds to the table (annotation/jobs/kinds.py), each with a list KINDS;
 # the web process and every worker must name the same ones.

@@ -14,6 +14,7 @@ from annotation.problems.models import Trace
 from tests.conftest import PRM800K_DIR
 from tests.exports.conftest import import_rows, make_problem, make_trace
 from tests.factories import ProjectFactory
+from tests.support.prm800k import trl_prm800k_conversion
 
 RAW = [json.loads(line) for line in (PRM800K_DIR / "prm800k_raw_samples.jsonl").open()]
 
@@ -30,43 +31,6 @@ def export(project, tmp_path: Path, format_name: str, **options) -> tuple[list[d
         text = (directory / split["name"]).read_text()
         rows += [json.loads(line) for line in text.splitlines()]
     return rows, manifest
-
-
-def trl_prm800k_conversion(example: dict) -> list[dict]:
-    """The public TRL conversion of a PRM800K row (the script published with the
-    trl-lib/prm800k dataset, examples/datasets/prm800k.py), re-implemented from its published
-    form: every completion not chosen at a step ends a row of its own (the chosen steps
-    before it, then it; labelled rating == 1), the chosen completion (rating == 1) or else
-    the human completion (True) continues the path, a step with nothing stops it, and the
-    path ends the last row."""
-    prompt = example["question"]["problem"]
-    out = []
-    texts: list[str] = []
-    labels: list[bool] = []
-    for step in example["label"]["steps"]:
-        chosen = step["chosen_completion"]
-        human = step["human_completion"]
-        if step["completions"] is None and human is None and chosen is None:
-            break
-        for index, completion in enumerate(step["completions"]):
-            if index != chosen:
-                out.append(
-                    {
-                        "prompt": prompt,
-                        "completions": [*texts, completion["text"]],
-                        "labels": [*labels, completion["rating"] == 1],
-                    }
-                )
-        if chosen is not None:
-            texts.append(step["completions"][chosen]["text"])
-            labels.append(step["completions"][chosen]["rating"] == 1)
-        elif human is not None:
-            texts.append(human["text"])
-            labels.append(True)
-        else:
-            break
-    out.append({"prompt": prompt, "completions": texts, "labels": labels})
-    return out
 
 
 @pytest.fixture
@@ -164,3 +128,30 @@ def test_the_demo_processbench_export_holds_no_row_from_an_ungraded_trace(db, tm
             Grade.objects.filter(trace=trace, is_current=True).values_list("node_id", flat=True)
         )
         assert all(step.node_id in graded for step in path[:until]), row["id"]
+
+
+def test_trls_conversion_reads_the_prm800k_row_of_native_work_with_a_found_error(db, tmp_path):
+    # given an annotator's grades up to the error they found (stop at the first bad step)
+    from tests.exports.conftest import human_source
+
+    project = ProjectFactory(name="native")
+    ann = human_source("ann")
+    problem = make_problem(project, "n/1", "What is 2 * 3?", answer="6")
+    make_trace(
+        problem, ["2 * 3 = 6.", "6 + 1 = 8.", "\\boxed{8}"], ratings=[1, -1, None], source=ann
+    )
+    # when
+    (row,), _ = export(project, tmp_path, "prm800k")
+    converted = trl_prm800k_conversion(row)
+    # then: PRM800K's shape, no username, the error kept
+    assert row["labeler"] != "user:ann" and "ann" not in json.dumps(row["labeler"])
+    steps = row["label"]["steps"]
+    assert [s["completions"][s["chosen_completion"]]["rating"] for s in steps] == [1, -1, None]
+    assert all(isinstance(c["flagged"], bool) for s in steps for c in s["completions"])
+    assert converted == [
+        {
+            "prompt": "What is 2 * 3?",
+            "completions": ["2 * 3 = 6.", "6 + 1 = 8.", "\\boxed{8}"],
+            "labels": [True, False, False],
+        }
+    ]

@@ -229,5 +229,6 @@ class SharedWorker:
         from celery import current_app
 
         assert self.process is not None
-        active = current_app.control.inspect(destination=[self.process.name], timeout=2).active()
+        inspect = current_app.control.inspect(destination=[self.process.name], timeout=2)
+        active = inspect.active() or {}  # None when nobody answered
         return bool(active) and not any(active.values())

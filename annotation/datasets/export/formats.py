@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from algorithms.pairs import sample_dpo_pairs
 from annotation.datasets.export.left_out import Skip, Tally
+from annotation.datasets.export.prm800k_rows import native_row
 from annotation.datasets.export.step_label_formats import (
     Rows,
     ineligible_reason,
@@ -25,6 +26,7 @@ from annotation.datasets.export.step_label_formats import (
     openr_rows,
     processbench_rows,
     qwen_prm_rows,
+    record_of,
     trl_stepwise_rows,
 )
 from annotation.datasets.formats import gsm8k, math, math_shepherd, prm800k, processbench
@@ -111,6 +113,8 @@ def prm800k_row(view: TraceView, options: ExportOptions) -> Row | Skip:
         rated = any(s.grade is not None and s.grade.rating is not None for s in view.steps)
         if view.grader_name is None or not rated:
             return Skip("no_labeler_or_ratings")
+    if view.labeling is not None or "prm800k" not in view.trace.metadata:
+        return native_row(view, record_of(view, options))
     return prm800k.export_row(view)
 
 
