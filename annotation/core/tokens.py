@@ -118,7 +118,7 @@ def token_or_session(view: Callable[..., HttpResponse]) -> Callable[..., HttpRes
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not get_authorization_header(request).lower().startswith(b"token "):
+        if not get_authorization_header(request).lower().startswith(b"token "):  # type: ignore[arg-type]
             return protected(request, *args, **kwargs)
         try:
             found = ApiTokenAuthentication().authenticate(request)  # type: ignore[arg-type]
