@@ -69,10 +69,14 @@ class JobKind(StrEnum):
     EVALUATE = "evaluate"
     PROPOSAL_CRITIQUE = "proposal_critique"
     POLICY_CRITIC = "policy_critic"
+    SCORER_COMPARISON = "scorer_comparison"
+    BEST_OF_N = "best_of_n"
+    DISAGREEMENT_QUEUE = "disagreement_queue"
 
 
 PARAMS = "annotation.jobs.params"
 RUNNERS = "workers.runners"
+ANALYSES = "annotation.evaluation.analyses"
 
 BUILT_IN: tuple[Kind, ...] = (
     Kind(
@@ -211,6 +215,32 @@ BUILT_IN: tuple[Kind, ...] = (
         queue="gpu",
         sharded=True,
         page="trees-job",  # its trees and long thoughts
+    ),
+    # Whole-project analyses (annotation/evaluation/analyses.py): each reads every grade of
+    # its project once and stores the result the evaluation pages show.
+    Kind(
+        JobKind.SCORER_COMPARISON,
+        "Scorers against people",
+        params=f"{ANALYSES}.AnalysisParams",
+        runner=f"{ANALYSES}.run_scorer_comparison",
+        queue="default",
+        api_start=True,
+    ),
+    Kind(
+        JobKind.BEST_OF_N,
+        "Best-of-N curves",
+        params=f"{ANALYSES}.BestOfNParams",
+        runner=f"{ANALYSES}.run_best_of_n",
+        queue="default",
+        api_start=True,
+    ),
+    Kind(
+        JobKind.DISAGREEMENT_QUEUE,
+        "Disagreement queue",
+        params=f"{ANALYSES}.AnalysisParams",
+        runner=f"{ANALYSES}.run_disagreement_queue",
+        queue="default",
+        api_start=True,
     ),
 )
 
