@@ -42,6 +42,7 @@ BUCKETS = 10
 TEST_BUCKETS = 1
 MAX_VALUE = 999  # every intermediate result stays in 0..MAX_VALUE
 SUBJECT = "Small world"
+MAX_TRIES = 10_000  # draws in a row that give no new problem before generate() gives up
 ID_PREFIX = "small-world"
 
 _WORDS: dict[Op, str] = {"+": "Add {n}.", "-": "Subtract {n}.", "*": "Multiply by {n}."}
@@ -158,12 +159,18 @@ def generate(
 def _problems(count: int, *, seed: int, split: Split, levels: tuple[int, ...]) -> Iterator[Problem]:
     rng = random.Random(f"{ID_PREFIX}:{seed}:{split}")
     seen: set[tuple[int, tuple[Operation, ...]]] = set()
-    made = 0
+    made = tries = 0
     while made < count:
         level = levels[made % len(levels)]
         start, operations = random_problem(rng, level)
         if (start, operations) in seen or split_of(start, operations) != split:
+            tries += 1
+            if tries > MAX_TRIES:  # the level has fewer distinct problems than asked for
+                raise ValueError(
+                    f"level {level} has no {count // len(levels) + 1} distinct problems"
+                )
             continue
+        tries = 0
         seen.add((start, operations))
         yield Problem(start, operations, f"{ID_PREFIX}/{split}/s{seed}/{made}")
         made += 1

@@ -1,5 +1,6 @@
 import re
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -103,3 +104,8 @@ def _shift_last_number(step: str, delta: int) -> str:
 def _last_number(step: str) -> tuple[str, str, str]:
     match = list(re.finditer(r"-?\d+", step))[-1]
     return step[: match.start()], match.group(0), step[match.end() :]
+
+
+def test_asking_for_more_problems_than_a_level_has_is_an_error_naming_it() -> None:
+    with pytest.raises(ValueError, match="level 1 has no"):
+        small_world.generate(3000, seed=0, split="train", levels=(1,))

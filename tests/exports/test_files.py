@@ -325,7 +325,10 @@ def test_command_writes_splits_and_manifest(sums, tmp_path, capsys):
         "bad",
     )
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
-    assert {k: v["rows"] for k, v in manifest["splits"].items()} == {"train": 0, "test": 3}
+    # every problem is held out: the train split is omitted, saying why, never an empty file
+    assert {k: v["rows"] for k, v in manifest["splits"].items()} == {"test": 3}
+    assert manifest["omitted_splits"]["train"].startswith("no row fell in the train split")
+    assert not (tmp_path / "out" / "trl-stepwise-train.parquet").exists()
     assert manifest["options"]["zero_is"] == "bad"
     assert manifest["options"]["held_out"] == 2
     assert "test: 3 rows in" in capsys.readouterr().out
