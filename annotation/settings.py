@@ -229,6 +229,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Step-level reasoning data: problems, step trees, traces, grades, jobs.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and its docs page are for logged-in users (session or token), as the API is:
+    # an anonymous visitor learns nothing of the API's shape (docs/security.md).
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
