@@ -126,6 +126,8 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from None
         for split, info in manifest["splits"].items():
             self.stdout.write(f"{split}: {info['rows']} rows in {options['out'] / info['name']}")
+        for split, why in manifest.get("omitted_splits", {}).items():
+            self.stdout.write(f"{split}: omitted: {why}")
         self.stdout.write(f"manifest: {options['out'] / MANIFEST_NAME}")
         self.stdout.write(json.dumps(manifest["counts"]))
         for reason, entry in manifest["left_out"].items():
