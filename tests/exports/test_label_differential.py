@@ -9,11 +9,13 @@ named reason. Flipping one rule in the code (ungraded counted good; a rejected t
 makes the property fail.
 
 The traces are built in memory (no database): the formats read only the view they are given.
-The plumbing that builds views from the database is tested through real exports elsewhere
-(test_labelled_path.py, test_eligibility.py)."""
+The last test goes through the database: random PRM800K rows (40 files of 1 to 3 rows) are
+imported and exported, and trl-stepwise must equal what TRL's public conversion makes of the
+same rows."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -306,3 +308,102 @@ def test_keeping_a_rejected_trace_makes_the_property_fail(monkeypatch):
     monkeypatch.setattr(Eligibility, "reasons", property(kept_rejected))
     with pytest.raises(AssertionError, match="review_rejected"):
         property_fails()
+
+
+# Through the database: random PRM800K rows imported, exported, read by TRL's conversion ------
+
+TEXTS = ["Let x = 1.", "So x + 1 = 2.", "Then 2 * 2 = 5.", "# Answer\n\n2", "Check: 1 + 1 = 2."]
+RATED = st.fixed_dictionaries(
+    {
+        "text": st.sampled_from(TEXTS),
+        "rating": st.sampled_from([-1, 0, 1]),
+        "flagged": st.booleans(),
+    }
+)
+HUMAN = st.fixed_dictionaries(
+    {
+        "text": st.sampled_from(TEXTS),
+        "rating": st.none(),
+        "source": st.just("human"),
+        "flagged": st.just(False),
+    }
+)
+
+
+@st.composite
+def prm800k_rows(draw: st.DrawFn, serial: int) -> dict[str, Any]:
+    """A PRM800K row as PRM800K holds them: every completion offered rated, human completions
+    unrated beside a list of completions, the last step possibly ending with none chosen."""
+    steps = []
+    count = draw(st.integers(min_value=1, max_value=4))
+    for index in range(count):
+        completions = draw(st.lists(RATED, min_size=0 if index else 1, max_size=3))
+        # siblings with equal texts are one node of the tree: keep the texts of a step apart
+        completions = [{**c, "text": f"{c['text']} ({o})"} for o, c in enumerate(completions)]
+        ways = ["human", *(["chosen"] if completions else [])]
+        if index == count - 1 and index > 0 and completions:
+            ways.append("none")
+        way = draw(st.sampled_from(ways))
+        steps.append(
+            {
+                "completions": completions,
+                "human_completion": draw(HUMAN) if way == "human" else None,
+                "chosen_completion": (
+                    draw(st.integers(0, len(completions) - 1)) if way == "chosen" else None
+                ),
+            }
+        )
+    bad = any(c["rating"] == -1 for s in steps for c in s["completions"])
+    return {
+        "labeler": f"labeler-{serial}",
+        "timestamp": "2022-07-30T23:23:32.118856",
+        "generation": None,
+        "is_quality_control_question": False,
+        "is_initial_screening_question": draw(st.booleans()),
+        "question": {"problem": draw(st.sampled_from(["What is 1 + 1?", "Why 2?"]))},
+        "label": {
+            "steps": steps,
+            "total_time": 1000,
+            "finish_reason": draw(st.sampled_from(["solution", "give_up"]))
+            if not bad
+            else "found_error",
+        },
+    }
+
+
+@st.composite
+def prm800k_files(draw: st.DrawFn) -> list[dict[str, Any]]:
+    return [draw(prm800k_rows(serial)) for serial in range(draw(st.integers(1, 3)))]
+
+
+@pytest.mark.django_db
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(rows=prm800k_files())
+def test_imported_prm800k_rows_export_as_trls_conversion_reads_them(rows, tmp_path_factory):
+    from annotation.datasets.export.pipeline import export_to_directory
+    from tests.exports.conftest import import_rows
+    from tests.factories import ProjectFactory
+    from tests.support.prm800k import trl_prm800k_conversion
+
+    # given random PRM800K rows imported into a fresh project
+    project = ProjectFactory()
+    import_rows(project, "prm800k", rows)
+    directory = tmp_path_factory.mktemp("out")
+    # when
+    options = ExportOptions(
+        format="trl-stepwise", zero_is="bad", after_error="keep", keep_gold_items=True
+    )
+    manifest = export_to_directory(project=project, options=options, directory=directory)
+    exported = [
+        json.loads(line)
+        for line in (directory / "trl-stepwise-train.jsonl").read_text().splitlines()
+    ]
+    # then: the rows TRL's conversion makes of the file (in the export's order of traces)
+    expected = [row for example in rows for row in trl_prm800k_conversion(example)]
+    key = json.dumps
+    assert sorted(map(key, exported)) == sorted(map(key, expected))
+    assert set(manifest["left_out"]) <= set(REASONS)
