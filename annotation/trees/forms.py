@@ -184,7 +184,7 @@ class LongThoughtJobForm(forms.Form):
         # Each round with its count of correct leaves; one with none would make an empty job,
         # so it is listed, disabled, with the reason.
         field.widget = RoundSelect(
-            without_correct={r.pk for r in rounds if not r.correct_leaf_count}
+            without_correct={r.pk for r in rounds if not getattr(r, "correct_leaf_count", 0)}
         )
         field.label_from_instance = _round_label  # type: ignore[attr-defined]
         field.queryset = rounds  # type: ignore[attr-defined]  # after the widget: its choices
