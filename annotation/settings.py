@@ -210,7 +210,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": [
         "annotation.core.parsers.StrictJSONParser",
         "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
+        "annotation.core.parsers.StrictMultiPartParser",  # file names checked
     ],
     "DEFAULT_PAGINATION_CLASS": "annotation.core.pagination.Pagination",  # ?page_size=
     "PAGE_SIZE": 50,
