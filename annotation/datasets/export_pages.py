@@ -85,6 +85,18 @@ class ExportForm(forms.Form):
         required=False,
         help_text="prm800k: also write traces nobody rated (labeler and ratings null).",
     )
+    chosen_path_only = forms.BooleanField(
+        required=False,
+        help_text="stepwise formats: the chosen path only, no row per rated alternative.",
+    )
+    keep_gold_items = forms.BooleanField(
+        required=False,
+        help_text="step-label formats: also the labels of gold items (quality control, screening).",
+    )
+    keep_failed_screening = forms.BooleanField(
+        required=False,
+        help_text="step-label formats: also the labels of people who failed screening.",
+    )
 
     review = review_filter_field(
         "People's work (thought records, annotators' grades) by its review."
@@ -122,6 +134,9 @@ class ExportForm(forms.Form):
             soft_labels=data["soft_labels"],
             review=data["review"] or "not_rejected",
             keep_unlabeled=data["keep_unlabeled"],
+            chosen_path_only=data["chosen_path_only"],
+            keep_gold_items=data["keep_gold_items"],
+            keep_failed_screening=data["keep_failed_screening"],
         )
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any
 
+from annotation.core.text_policy import without_invisible
 from annotation.datasets.errors import RecordError
 from annotation.datasets.formats import gsm8k, math, math_shepherd, prm800k, processbench
 from annotation.datasets.records import ImportRecord
@@ -38,6 +39,7 @@ def parsed_records(
             if isinstance(obj, RecordError):
                 raise obj
             record = parse(line, obj)
+            _answers_without_invisible(record)
             _check_first_of_its_identity(record, first_line)
         except StopIteration:
             return
@@ -47,6 +49,14 @@ def parsed_records(
             on_invalid(error)
             continue
         yield record
+
+
+def _answers_without_invisible(record: ImportRecord) -> None:
+    """An answer "42" + U+200B is stored as "42" (annotation/core/text_policy.py)."""
+    if record.problem.answer:
+        record.problem.answer = without_invisible(record.problem.answer)
+    if record.trace is not None and record.trace.final_answer:
+        record.trace.final_answer = without_invisible(record.trace.final_answer)
 
 
 def _check_first_of_its_identity(record: ImportRecord, first_line: dict[bytes, int]) -> None:

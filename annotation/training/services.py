@@ -72,8 +72,8 @@ def check_export(export: Job, project: Project) -> ExportInput:
     if export.kind != JobKind.EXPORT or export.status != JobStatus.SUCCEEDED:
         raise ValidationError({"export": f"job {export.pk} is not a finished export"})
     manifest = export.result["manifest"]  # its format is checked by TrainingParams
-    train = manifest["splits"]["train"]
-    if not train["rows"]:
+    train = manifest["splits"].get("train")  # omitted when no row fell in it
+    if not train or not train["rows"]:
         raise ValidationError({"export": f"export {export.pk} has no training rows"})
     files = export.result.get("files") or {}
     try:

@@ -17,6 +17,7 @@ from annotation.core import bodies
 from annotation.core.access import Ability, abilities, access_project
 from annotation.core.bodies import BodyError
 from annotation.core.models import Membership, Project
+from annotation.core.tokens import token_or_session
 from annotation.jobs.access import access_job
 from annotation.workspace.api import json_errors
 from annotation.workspace.models import GoldItem, GoldKind
@@ -164,6 +165,7 @@ def _ids(body: dict[str, Any], name: str = "trace_ids") -> list[int]:
 
 
 @require_http_methods(["GET", "POST", "DELETE"])
+@token_or_session
 @json_errors
 def gold_api(request: HttpRequest, project_id: int) -> JsonResponse:
     """GET: the gold items. POST `{"trace_ids": [...], "kind": "qc"|"screening", "source":
@@ -192,6 +194,7 @@ def gold_api(request: HttpRequest, project_id: int) -> JsonResponse:
 
 
 @require_http_methods(["POST"])
+@token_or_session
 @json_errors
 def standing_api(request: HttpRequest, project_id: int, user_id: int) -> JsonResponse:
     """`{"status": "active"|"paused"}`."""
@@ -207,6 +210,7 @@ def standing_api(request: HttpRequest, project_id: int, user_id: int) -> JsonRes
 
 
 @require_http_methods(["POST"])
+@token_or_session
 @json_errors
 def queue_api(request: HttpRequest, project_id: int) -> JsonResponse:
     """`{"job": id?, "trace_ids": [...]?, "correct": true|false|null}`: sends those model
