@@ -128,3 +128,28 @@ def test_the_options_to_keep_labels_are_on_the_api_the_page_and_the_command(
     for name in flags:
         assert f'name="{name}"' in page.content.decode()
     assert (tmp_path / "out" / "trl-stepwise-train.jsonl").read_text().count("\n") == 1
+
+
+def test_eligibility_is_read_once_per_chunk_not_per_trace(project, tmp_path):
+    # given people's graded traces, 2 and then 8 of them
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    problem = make_problem(project, "n/1", "What is 2 + 2?", answer="4")
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            export(project, tmp_path, "trl-stepwise")
+        return len(captured.captured_queries)
+
+    def grade(count: int) -> None:
+        for i in range(count):
+            source = person_source(user=UserFactory(username=f"p{i}-{problem.traces.count()}"))
+            make_trace(problem, [f"2 + 2 = 4 ({i}).", "\\boxed{4}"], ratings=[1, 1], source=source)
+
+    grade(2)
+    few = queries()
+    grade(6)
+    # when / then: the same statements for 8 traces as for 2
+    many = queries()
+    assert many == few
