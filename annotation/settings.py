@@ -210,7 +210,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": [
         "annotation.core.parsers.StrictJSONParser",
         "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
+        "annotation.core.parsers.StrictMultiPartParser",  # file names checked
     ],
     "DEFAULT_PAGINATION_CLASS": "annotation.core.pagination.Pagination",  # ?page_size=
     "PAGE_SIZE": 50,
@@ -229,6 +229,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Step-level reasoning data: problems, step trees, traces, grades, jobs.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and its docs page are for logged-in users (session or token), as the API is:
+    # an anonymous visitor learns nothing of the API's shape (docs/security.md).
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

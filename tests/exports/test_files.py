@@ -399,3 +399,32 @@ def test_the_scope_names_jobs_and_kinds_of_the_project_only(sums, client):
     assert page.status_code == 200
     assert b"&#x27;x&#x27; is not a job id" in page.content
     assert not Job.objects.filter(kind="export").exists()
+
+
+def test_an_export_job_with_every_problem_held_out_keeps_its_test_file_and_trains_nothing(
+    sums, media, client
+):
+    # given every problem of the project held out
+    from django.core.exceptions import ValidationError
+
+    from annotation.training.services import check_export
+
+    admin = UserFactory(username="admin-held")
+    MembershipFactory(project=sums["project"], user=admin, role=Role.ADMIN)
+    client.force_login(admin)
+    response = client.post(
+        "/api/exports/",
+        {"project": sums["project"].pk, "format": "trl-stepwise", "held_out": ["test/sums/1"]},
+        content_type="application/json",
+    )
+    assert response.status_code == 202, response.content
+    # when
+    run_job(response.json()["id"])
+    # then: the test split is the job's file; the omitted train split is said, not written
+    job = Job.objects.get(pk=response.json()["id"])
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    assert job.output_file.name.endswith("trl-stepwise-test.jsonl")
+    assert set(job.result["manifest"]["splits"]) == {"test"}
+    assert "train" in job.result["manifest"]["omitted_splits"]
+    with pytest.raises(ValidationError, match="has no training rows"):
+        check_export(job, sums["project"])

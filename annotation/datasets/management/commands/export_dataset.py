@@ -81,6 +81,21 @@ class Command(BaseCommand):
             action="store_true",
             help="prm800k: also write traces nobody rated (labeler and ratings null).",
         )
+        parser.add_argument(
+            "--chosen-path-only",
+            action="store_true",
+            help="stepwise formats: the chosen path only, no row per rated alternative.",
+        )
+        parser.add_argument(
+            "--keep-gold-items",
+            action="store_true",
+            help="step-label formats: also the labels of gold items (quality control, screening).",
+        )
+        parser.add_argument(
+            "--keep-failed-screening",
+            action="store_true",
+            help="step-label formats: also the labels of people who failed screening.",
+        )
         parser.add_argument("--chunk-size", type=int, default=1000)
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -115,6 +130,9 @@ class Command(BaseCommand):
                 soft_labels=options["soft"],
                 review=options["review"],
                 keep_unlabeled=options["keep_unlabeled"],
+                chosen_path_only=options["chosen_path_only"],
+                keep_gold_items=options["keep_gold_items"],
+                keep_failed_screening=options["keep_failed_screening"],
             )
             manifest = export_to_directory(
                 project=project,
