@@ -109,11 +109,12 @@ class Disclosure:
             return grades
         # The person's source as one value (a scalar subquery), so that a page of their own
         # grades reads the (source, id) index instead of every grade of the project.
-        own = Q(
-            node__problem__project_id__in=self._projects(),
-            source_id=Subquery(GradeSource.objects.filter(user_id=self.user_id).values("pk")[:1]),
-            is_current=True,
+        source = (
+            Subquery(GradeSource.objects.filter(user_id=self.user_id).values("pk")[:1])
+            if self.user_id is not None
+            else None  # nobody's: no grade
         )
+        own = Q(node__problem__project_id__in=self._projects(), source_id=source, is_current=True)
         visible = Q(node__problem__project_id__in=self.full) | own
         suggesting = self._projects(lambda b: b.show_machine_suggestions)
         if suggesting:
