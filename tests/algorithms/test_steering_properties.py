@@ -7,7 +7,7 @@ from algorithms import policy_critic as cr
 from algorithms import proposal_critique as pc
 from algorithms.answers import extract_answer
 from algorithms.steering import Limits, Response, SteeredResult
-from algorithms.tree_search import ProblemSpec
+from algorithms.tree_search import ProblemSpec, Verdict
 
 LIMITS = st.builds(
     Limits,
@@ -83,6 +83,9 @@ def check_result(result: SteeredResult, limits: Limits, steps: int, backtracks: 
         node = tree.node(paragraph.node_id)
         if paragraph.kind == "step":
             assert paragraph.text == node.text
+        # a reflection only after a node with a stored wrong verdict
+        if paragraph.kind == "reflection":
+            assert node.wrong is not None
     # it ends on a root path; on the correct answer exactly when solved
     assert thought.path[0] == 0
     for parent, child in zip(thought.path, thought.path[1:], strict=False):
@@ -159,7 +162,14 @@ def test_policy_critic_properties(data, limits, count):
         assert len(judged) == len(set(judged))
         for grade in result.grades:
             node = result.tree.node(grade.node_id)
-            assert node.score == grade.score
+            # the answer check decides a graded final answer; elsewhere the critic's verdict
+            # is the node's, a rejection its wrong verdict
+            if node.is_correct is not None:
+                assert node.score is None
+                assert node.wrong == (Verdict("answer", 0.0) if not node.is_correct else None)
+            else:
+                assert node.score == grade.score
+                assert (node.wrong is not None) == (grade.score == 0.0)
             if grade.verdict == "backtrack":
                 assert grade.target in result.tree.path(grade.node_id)[:-1]
         # the transcript alone gives the state back
