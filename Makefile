@@ -25,9 +25,12 @@ install: $(VENV)/.installed
 # brings torchvision/torchaudio/torchcodec, which break transformers next to the CPU torch.
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "Installing into $(VENV): about 4.2 GB, several minutes (README, 'Two commands')."
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[ml,dev]'
+	@echo "1/2: torch, CPU build (pip shows its progress)"
+	$(PY) -m pip install --progress-bar on torch==2.13.0
+	@echo "2/2: Stepwise with vLLM's CPU build, transformers, TRL and the dev tools"
+	$(PY) -m pip install --progress-bar on -e '.[ml,dev]'
 	$(PY) -m pip uninstall --quiet -y torchvision torchaudio torchcodec || true
 	touch $@
 

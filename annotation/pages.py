@@ -50,8 +50,8 @@ PROJECT_LINKS: list[tuple[str, str, Ability]] = [
     ("Trees and long thoughts", "trees-home", Ability.RESEARCH),
     ("Annotate", "workspace-queue", Ability.ANNOTATE),
     ("Review", "review-list", Ability.REVIEW),
-    ("Dashboard", "workspace-dashboard", Ability.MANAGE),
-    ("Screening and QC", "workspace-quality", Ability.MANAGE),
+    ("Dashboard", "workspace-dashboard", Ability.REVIEW),  # read-only but for admins
+    ("Screening and QC", "workspace-quality", Ability.REVIEW),
     ("Scorer evaluation", "evaluation-home", Ability.RESEARCH),
     ("Training and results", "training-home", Ability.RESEARCH),
     ("Settings and members", "project-settings", Ability.MANAGE),

@@ -79,6 +79,12 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # A database lock waited for in vain (SQLite under `make run`) is a 503 with a message.
+    "annotation.core.busy.DatabaseBusyMiddleware",
+    # Views answer only their own methods (405 otherwise): see annotation/core/methods.py.
+    "annotation.core.methods.MethodsMiddleware",
+    # A limit reached (a quota on jobs) is a 429 page naming it: annotation/core/limits.py.
+    "annotation.core.limits.LimitMiddleware",
     # Serves static files from the app process itself (runserver, gunicorn), no web server needed.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -114,8 +120,18 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Web and worker processes share the file: wait on locks instead of failing.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
+    # The embedded default (`make run`): web and worker processes share one file. WAL lets
+    # readers go on while one writer writes; a writer waits up to STEPWISE_SQLITE_TIMEOUT_S for
+    # the lock (a page that waits longer gets 503, annotation/core/busy.py); IMMEDIATE takes the
+    # write lock when a transaction begins, so two transactions that read then write never
+    # deadlock (which SQLite reports at once as "database is locked", whatever the timeout).
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": float(os.environ.get("STEPWISE_SQLITE_TIMEOUT_S", "30")),
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -192,6 +208,13 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["annotation.core.filters.FilterBackend"],  # no leaky HTML form
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Requests per client: anonymous ones by address, logged-in ones by user (STEPWISE_API_RATES).
+    "DEFAULT_THROTTLE_CLASSES": [
+        "annotation.core.throttle.AnonThrottle",
+        "annotation.core.throttle.UserThrottle",
+    ],
+    # A service's ValidationError is a 400 naming the field, from any view.
+    "EXCEPTION_HANDLER": "annotation.core.api_errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Stepwise API",
@@ -280,13 +303,17 @@ STEPWISE_GRPO_VLLM_SERVER = os.environ.get("STEPWISE_GRPO_VLLM_SERVER", "")
 
 # Accounts: login throttling and API tokens (docs/security.md) --------------------------------
 # django-axes counts failed logins on every login form (the site's, the API's, the admin's)
-# per (username, client address) and per username; the attempt after the limit is refused
-# with 429 until no failure happened for the cool-off time.
+# per (username, client address), per username and per client address (a spray over many
+# usernames from one client); the attempt that reaches a limit is refused with 429, and so is
+# every later one, until no failure happened for the cool-off time. An address alone has a
+# larger limit of its own (people share addresses): annotation/core/throttle.py.
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", *AUTHENTICATION_BACKENDS]
 MIDDLEWARE = [*MIDDLEWARE, "axes.middleware.AxesMiddleware"]
+AXES_HANDLER = "annotation.core.throttle.LoginFailures"
 AXES_FAILURE_LIMIT = int(os.environ.get("STEPWISE_LOGIN_FAILURE_LIMIT", "20"))
+STEPWISE_LOGIN_IP_FAILURE_LIMIT = int(os.environ.get("STEPWISE_LOGIN_IP_FAILURE_LIMIT", "40"))
 AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("STEPWISE_LOGIN_WINDOW_MINUTES", "15")))
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "username"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "username", "ip_address"]
 AXES_LOCKOUT_CALLABLE = "annotation.core.throttle.locked_out"  # 429 and how long to wait
 AXES_RESET_ON_SUCCESS = False  # a success does not give an attacker a fresh count
 AXES_VERBOSE = False  # no banner on every start (commands print keys on stdout)
@@ -300,6 +327,23 @@ STEPWISE_PROXY_IP_HEADER = (
     else f"HTTP_{_proxy_header}"
 )
 AXES_CLIENT_IP_CALLABLE = "annotation.core.throttle.client_ip"
+# REST API requests per client ("N/second", "/minute", "/hour" or "/day"): DRF's throttles,
+# counted in the cache (CACHES below), by the address client_ip gives for anonymous clients.
+STEPWISE_API_RATES = {
+    "anon": os.environ.get("STEPWISE_API_ANON_RATE", "60/minute"),
+    "user": os.environ.get("STEPWISE_API_USER_RATE", "1200/minute"),
+}
+# The cache holds the API's request counts: each process's memory by default; with several
+# web processes (gunicorn workers, machines) set STEPWISE_CACHE_URL=redis://host:6379/N so
+# they count together.
+_cache_url = os.environ.get("STEPWISE_CACHE_URL", "").strip()
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url}
+        if _cache_url
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
 # API tokens (annotation/core/tokens.py): personal, expiring after this many days (at most),
 # revoked on logout and on a password change.
 STEPWISE_TOKEN_DAYS = int(os.environ.get("STEPWISE_TOKEN_DAYS", "30"))
@@ -324,6 +368,22 @@ STEPWISE_ENDPOINT_ALLOWED_HOSTS = _env_list("STEPWISE_ENDPOINT_ALLOWED_HOSTS")
 # Whether endpoints on public (globally routable) addresses are allowed.
 STEPWISE_ENDPOINT_ALLOW_PUBLIC = env_bool("STEPWISE_ENDPOINT_ALLOW_PUBLIC", True)
 # --- end of the model-config block ------------------------------------------------------------
+
+# Quotas on work (annotation/jobs/quotas.py, docs/security.md): jobs queued or running at
+# once, and job starts in the last hour, per user and per project; 0 means no limit. One
+# export of a whole project runs at a time, whatever these say.
+STEPWISE_QUOTA_ACTIVE_JOBS_PER_USER = int(
+    os.environ.get("STEPWISE_QUOTA_ACTIVE_JOBS_PER_USER", "30")
+)
+STEPWISE_QUOTA_ACTIVE_JOBS_PER_PROJECT = int(
+    os.environ.get("STEPWISE_QUOTA_ACTIVE_JOBS_PER_PROJECT", "100")
+)
+STEPWISE_QUOTA_STARTS_PER_HOUR_PER_USER = int(
+    os.environ.get("STEPWISE_QUOTA_STARTS_PER_HOUR_PER_USER", "300")
+)
+STEPWISE_QUOTA_STARTS_PER_HOUR_PER_PROJECT = int(
+    os.environ.get("STEPWISE_QUOTA_STARTS_PER_HOUR_PER_PROJECT", "1000")
+)
 
 # Modules that add job kinds to the table (annotation/jobs/kinds.py), each with a list KINDS;
 # the web process and every worker must name the same ones.

@@ -3,19 +3,19 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
-from rest_framework.routers import DefaultRouter
 
 from annotation import pages, projects
 from annotation.core import views as core_views
 from annotation.core.api import ApiTokenViewSet
 from annotation.core.openapi import SchemaPageRenderer
+from annotation.core.routers import IdRouter
 from annotation.datasets.api import ExportViewSet, ImportViewSet
 from annotation.grading.api import GradeViewSet
 from annotation.jobs import views as job_views
 from annotation.jobs.api import JobViewSet
 from annotation.problems.api import ProblemViewSet, TraceViewSet
 
-router = DefaultRouter()
+router = IdRouter()
 router.register("projects", projects.ProjectViewSet, basename="api-project")
 router.register("problems", ProblemViewSet, basename="api-problem")
 router.register("traces", TraceViewSet, basename="api-trace")

@@ -161,7 +161,9 @@ def child_naive(format_name: str, limit: int) -> dict[str, float]:
     setup_django()
     from annotation.core.models import Project
     from annotation.datasets.export.formats import EXPORT_FORMATS, TraceFormat
+    from annotation.datasets.export.left_out import Skip
     from annotation.datasets.export.options import ExportOptions
+    from annotation.datasets.export.step_label_formats import Rows
     from annotation.grading.models import Grade
     from annotation.grading.selectors import GradeView
     from annotation.problems.models import Trace
@@ -195,10 +197,11 @@ def child_naive(format_name: str, limit: int) -> dict[str, float]:
                         else None,
                     )
                 )
-            row = fmt.row(view, options)
-            if row is not None:
-                out.write(json.dumps(row, ensure_ascii=False) + "\n")
-                rows += 1
+            made = fmt.row(view, options)
+            for row in made.rows if isinstance(made, Rows) else [made]:
+                if not isinstance(row, Skip):
+                    out.write(json.dumps(row, ensure_ascii=False) + "\n")
+                    rows += 1
         seconds = time.perf_counter() - started
     return {
         "rows": rows,

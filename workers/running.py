@@ -7,7 +7,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, connection
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    DatabaseError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    connection,
+    connections,
+)
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +42,14 @@ def error_summary(error: BaseException) -> str:
     return str(error) or type(error).__name__
 
 
+def holds_sqlite_write_lock(runner_connection: BaseDatabaseWrapper) -> bool:
+    """Whether the runner is inside a transaction on SQLite, which then holds the file's only
+    write lock (transaction_mode IMMEDIATE, annotation/settings.py): another connection's write
+    would wait for it, then fail with "database is locked". Its progress reports refresh the
+    heartbeat in its own connection meanwhile."""
+    return runner_connection.vendor == "sqlite" and runner_connection.in_atomic_block
+
+
 @contextmanager
 def heartbeat(beat: Callable[[], bool], name: str) -> Iterator[None]:
     """Call `beat` while the runner works, so a long chunk is not mistaken for a dead worker.
@@ -43,10 +60,13 @@ def heartbeat(beat: Callable[[], bool], name: str) -> Iterator[None]:
     """
     stop = threading.Event()
     interval = max(settings.STEPWISE_JOB_STALE_SECONDS / 3, 0.2)
+    runner_connection = connections[DEFAULT_DB_ALIAS]  # this thread's (the runner's) own
 
     def loop() -> None:
         try:
             while not stop.wait(interval):
+                if holds_sqlite_write_lock(runner_connection):
+                    continue  # a beat would wait for the runner's own lock, then fail
                 try:
                     if not beat():
                         return

@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from datetime import timedelta
+from functools import wraps
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.signals import user_logged_out
 from django.dispatch import receiver
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
-from rest_framework.authentication import TokenAuthentication
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from rest_framework.authentication import TokenAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 
 from annotation.core.models import ApiToken
@@ -104,3 +108,24 @@ class ApiTokenAuthentication(TokenAuthentication):
         if token.last_used_at is None or token.last_used_at < now - LAST_USED_PRECISION:
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         return user, token
+
+
+def token_or_session(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A JSON view of our own (not DRF's) that takes `Authorization: Token KEY` as the DRF
+    API does, or else the session with its CSRF check. A browser never sends the header by
+    itself, so a request that carries a token needs no CSRF token; a bad token is a 401."""
+    protected = csrf_protect(view)
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not get_authorization_header(request).lower().startswith(b"token "):  # type: ignore[arg-type]
+            return protected(request, *args, **kwargs)
+        try:
+            found = ApiTokenAuthentication().authenticate(request)  # type: ignore[arg-type]
+        except AuthenticationFailed as error:
+            return JsonResponse({"error": str(error.detail)}, status=401)
+        if found is not None:
+            request.user = found[0]
+        return view(request, *args, **kwargs)
+
+    return csrf_exempt(wrapper)

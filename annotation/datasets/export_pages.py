@@ -18,6 +18,7 @@ from annotation.datasets.export.options import (
     held_out_from_text,
 )
 from annotation.datasets.export.pipeline import MANIFEST_NAME
+from annotation.datasets.export.readme import README_NAME
 from annotation.datasets.export.services import start_export
 from annotation.jobs.access import access_job
 from annotation.jobs.models import JobKind
@@ -188,6 +189,8 @@ def export_job_page(request: HttpRequest, job_id: int) -> HttpResponse:
             "splits": splits,
             "manifest_stored": MANIFEST_NAME in files,
             "manifest_name": MANIFEST_NAME,
+            "readme_name": README_NAME if README_NAME in files else "",
+            "archive_name": next((name for name in files if name.endswith(".zip")), ""),
             "counts": [(label_of(key), counts[key]) for key in in_reading_order(counts)],
             "options": sorted((manifest.get("options") or {}).items()),
             "left_out": left_out_rows(manifest),
@@ -204,7 +207,8 @@ def export_job_page(request: HttpRequest, job_id: int) -> HttpResponse:
 
 @login_required
 def export_file(request: HttpRequest, job_id: int, name: str) -> FileResponse:
-    """One file of a finished export (a split or the manifest), from Django storage."""
+    """One file of a finished export (a split, the README, the manifest or the zip of them
+    all), from Django storage."""
     job = access_job(request.user, job_id)
     stored = (job.result or {}).get("files", {}).get(name) if job.kind == JobKind.EXPORT else None
     if not stored:

@@ -43,7 +43,15 @@ def progress_beside_the_import(job: Job) -> Iterator[ProgressCallback]:
     """The import is one transaction, so its progress is written from a thread of its own
     (Django gives each thread its own connection): others see it at once, and the job row is
     never locked by the import's transaction. A cancel request raises JobCancelled here, in
-    the import, which then rolls back."""
+    the import, which then rolls back.
+
+    On SQLite (`make run`'s file) the import's transaction holds the file's only write lock:
+    a second connection would wait for it and fail with "database is locked". There progress
+    goes through the job's own connection, inside the import's transaction, and shows when
+    it commits."""
+    if connection.vendor == "sqlite":
+        yield lambda done, total: report_progress(job, done, total)
+        return
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"job-{job.pk}-progress") as side:
 
         def on_progress(done: int, total: int) -> None:

@@ -12,52 +12,38 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from annotation.core.access import Ability, access_project
-from annotation.evaluation import selectors, services
+from annotation.evaluation import analyses, services
 from annotation.jobs.access import access_job
 from annotation.jobs.api import JobSerializer
+from annotation.jobs.models import JobKind
 from annotation.jobs.params import MC_MODES
 from annotation.llm.access import access_model_config, access_prompt_template
 from annotation.llm.selectors import latest_version
 
 
-def _row(row: selectors.SourceEvaluation) -> dict[str, Any]:
-    return {
-        "source": {"id": row.source.pk, "name": row.source.name, "kind": row.source.kind},
-        "threshold": row.threshold,
-        "threshold_traces": row.threshold_traces,
-        "steps": row.steps,
-        "step_accuracy": row.step_accuracy,
-        "bad_precision": row.bad_precision,
-        "bad_recall": row.bad_recall,
-        "bad_f1": row.bad_f1,
-        "auroc": row.auroc,
-        "processbench": {**row.processbench, "traces": row.processbench_traces},
-        "calibration": row.calibration,
-    }
+def _stored(stored: analyses.Stored) -> dict[str, Any]:
+    """The stored result with what it is: `analysis` tells its job, when it was computed,
+    the data version it read and whether grades were written since (`outdated`); before the
+    first analysis, `analysis` alone (start one with POST /api/jobs/)."""
+    result = {k: v for k, v in (stored.result or {}).items() if k != "data_version"}
+    return {"analysis": stored.meta(), **result}
 
 
 @extend_schema(responses={200: dict[str, Any]})
 @api_view(["GET"])
 def comparison(request: Request, project_id: int) -> Response:
-    """Every machine grade source against the human consensus (see docs/evaluation.md)."""
+    """Every machine grade source against the human consensus (see docs/evaluation.md), as
+    the newest scorer_comparison job stored it."""
     project = access_project(request.user, project_id, Ability.RESEARCH)
-    result = selectors.compare_sources(project)
-    return Response(
-        {
-            "traces": result.traces,
-            "calibration_traces": result.calibration_traces,
-            "evaluation_traces": result.evaluation_traces,
-            "sources": [_row(row) for row in result.rows],
-        }
-    )
+    return Response(_stored(analyses.stored_analysis(project, JobKind.SCORER_COMPARISON)))
 
 
 @extend_schema(responses={200: dict[str, Any]})
 @api_view(["GET"])
 def best_of_n(request: Request, project_id: int) -> Response:
     """Best-of-N accuracy per scorer (aggregation and weighted vote), majority vote (answers
-    grouped by equivalence) and oracle, and the generated tokens per problem at each n; ?job=ID
-    limits the samples to one sampling job."""
+    grouped by equivalence) and oracle, and the generated tokens per problem at each n, as the
+    newest best_of_n job stored them; ?job=ID: the one limited to one sampling job's samples."""
     project = access_project(request.user, project_id, Ability.RESEARCH)
     job = None
     if request.query_params.get("job"):
@@ -67,35 +53,17 @@ def best_of_n(request: Request, project_id: int) -> Response:
             raise ValidationError({"job": "give a job id (a number)"}) from None
         if job.project_id != project.pk:
             raise ValidationError({"job": f"job #{job.pk} belongs to another project"})
-    report = selectors.best_of_n(project, job)
-    return Response(
-        {
-            "problems": report.problems,
-            "n": report.ns,
-            "series": report.series,
-            "tokens": report.tokens,
-        }
-    )
+    params = analyses.BestOfNParams(sample_job=job.pk if job else None)
+    return Response(_stored(analyses.stored_analysis(project, JobKind.BEST_OF_N, params)))
 
 
 @extend_schema(responses={200: dict[str, Any]})
 @api_view(["GET"])
 def queue(request: Request, project_id: int) -> Response:
-    """Traces machines scored, most contested first, and agreement with and without suggestions."""
+    """Traces machines scored, most contested first, and agreement with and without
+    suggestions, as the newest disagreement_queue job stored them."""
     project = access_project(request.user, project_id, Ability.RESEARCH)
-    traces = selectors.disagreement_order(project)[:200]
-    agreement = selectors.suggestion_agreement(project)
-    return Response(
-        {
-            "traces": [{"id": t.pk, "disagreement": t.disagreement} for t in traces],  # type: ignore[attr-defined]
-            "agreement": {
-                "with_suggestions": agreement.with_suggestions,
-                "with_count": agreement.with_count,
-                "without_suggestions": agreement.without_suggestions,
-                "without_count": agreement.without_count,
-            },
-        }
-    )
+    return Response(_stored(analyses.stored_analysis(project, JobKind.DISAGREEMENT_QUEUE)))
 
 
 class MonteCarloSerializer(serializers.Serializer[None]):

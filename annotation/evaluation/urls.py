@@ -22,6 +22,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
         name="evaluation-suggestions",
     ),
     path(
+        "projects/<int:project_id>/evaluation/refresh/<str:kind>/",
+        views.analysis_refresh,
+        name="evaluation-refresh",
+    ),
+    path(
         "api/evaluation/projects/<int:project_id>/comparison/",
         api.comparison,
         name="evaluation-api-comparison",

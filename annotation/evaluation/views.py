@@ -6,12 +6,13 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from annotation.core.access import Ability, access_project
-from annotation.evaluation import selectors, services
+from annotation.evaluation import analyses, selectors, services
 from annotation.evaluation.forms import BestOfNForm, MonteCarloJobForm
 from annotation.evaluation.plots import Series, line_plot
 from annotation.jobs.access import access_job
@@ -24,17 +25,18 @@ from annotation.llm.views import _form_errors
 @login_required
 def evaluation_home(request: HttpRequest, project_id: int) -> HttpResponse:
     project = access_project(request.user, project_id, Ability.RESEARCH)
-    comparison = selectors.compare_sources(project)
+    stored = analyses.stored_analysis(project, JobKind.SCORER_COMPARISON)
+    comparison = stored.result
     series = [
         Series(
-            row.source.name,
+            row["source"]["name"],
             [
                 (b["mean_score"], b["positive_rate"])
-                for b in row.calibration
+                for b in row["calibration"]
                 if b["mean_score"] is not None and b["positive_rate"] is not None
             ],
         )
-        for row in comparison.rows
+        for row in (comparison or {}).get("sources", [])
     ]
     plot = line_plot(
         series,
@@ -47,6 +49,7 @@ def evaluation_home(request: HttpRequest, project_id: int) -> HttpResponse:
     )
     context = {
         "project": project,
+        "stored": stored,
         "comparison": comparison,
         "calibration_plot": plot,
         "mc_jobs": selectors.monte_carlo_jobs(project),
@@ -64,7 +67,17 @@ def best_of_n_page(request: HttpRequest, project_id: int) -> HttpResponse:
         if job.project_id != project.pk:
             form.add_error("job", f"job #{job.pk} belongs to another project")
             job = None
-    report = selectors.best_of_n(project, job)
+    params = analyses.BestOfNParams(sample_job=job.pk if job else None)
+    stored = analyses.stored_analysis(project, JobKind.BEST_OF_N, params)
+    if stored.result is None:
+        context = {
+            "project": project,
+            "form": form,
+            "stored": stored,
+            "sample_job": params.sample_job,
+        }
+        return render(request, "evaluation/best_of_n.html", context)
+    report = analyses.best_of_n_report(stored.result)
     series = [
         Series(
             name,
@@ -89,6 +102,8 @@ def best_of_n_page(request: HttpRequest, project_id: int) -> HttpResponse:
     context = {
         "project": project,
         "form": form,
+        "stored": stored,
+        "sample_job": params.sample_job,
         "report": report,
         "rows": rows,
         "plot": plot,
@@ -169,12 +184,42 @@ def rollouts_page(request: HttpRequest, job_id: int) -> HttpResponse:
 @login_required
 def queue_page(request: HttpRequest, project_id: int) -> HttpResponse:
     project = access_project(request.user, project_id, Ability.RESEARCH)
+    stored = analyses.stored_analysis(project, JobKind.DISAGREEMENT_QUEUE)
+    result = stored.result or {}
     context = {
         "project": project,
-        "traces": selectors.disagreement_order(project).select_related("problem")[:100],
-        "agreement": selectors.suggestion_agreement(project),
+        "stored": stored,
+        "traces": result.get("traces", []),
+        "agreement": result.get("agreement", {}),
     }
     return render(request, "evaluation/queue.html", context)
+
+
+@login_required
+@require_POST
+def analysis_refresh(request: HttpRequest, project_id: int, kind: str) -> HttpResponse:
+    """Queue a fresh whole-project analysis and go back to the page that shows it."""
+    project = access_project(request.user, project_id, Ability.RESEARCH)
+    if kind not in analyses.ANALYSES:
+        raise Http404(f"no analysis {kind!r}")
+    params = analyses.ANALYSES[JobKind(kind)]()
+    back = reverse(ANALYSIS_PAGES[kind], args=[project.pk])
+    if kind == JobKind.BEST_OF_N and request.POST.get("sample_job", "").isdigit():
+        sample_job = access_job(request.user, int(request.POST["sample_job"]))
+        if sample_job.project_id != project.pk:
+            raise Http404("no such sampling job in this project")
+        params = analyses.BestOfNParams(sample_job=sample_job.pk)
+        back += f"?job={sample_job.pk}"
+    job = analyses.analysis_start(project=project, kind=kind, user=request.user, params=params)
+    messages.success(request, f"The analysis runs as job #{job.pk}; this page shows it when done.")
+    return redirect(back)
+
+
+ANALYSIS_PAGES: dict[str, str] = {
+    JobKind.SCORER_COMPARISON: "evaluation-home",
+    JobKind.BEST_OF_N: "evaluation-best-of-n",
+    JobKind.DISAGREEMENT_QUEUE: "evaluation-queue",
+}
 
 
 @login_required

@@ -2,6 +2,7 @@ import django_filters
 from django.db.models import QuerySet
 from rest_framework import serializers
 
+from annotation.core.pagination import KeysetPagination
 from annotation.grading.models import Grade
 from annotation.grading.selectors import current_grades
 from annotation.workspace.disclosure import DisclosingViewSet
@@ -47,6 +48,7 @@ class GradeViewSet(DisclosingViewSet):
 
     serializer_class = GradeSerializer
     filterset_class = GradeFilter
+    pagination_class = KeysetPagination
 
     def get_queryset(self) -> QuerySet[Grade]:
         # Current grades unless the request asks for history (`?is_current=false`).

@@ -77,3 +77,33 @@ class Grade(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rating if self.rating is not None else self.score} by {self.source_id}"
+
+
+class GradeTally(models.Model):
+    """Counts of one source's current grades in one project, and how many grade rows of the
+    pair were ever written: what pages and analyses would otherwise count over a whole project.
+
+    Kept by statement triggers on the grade table (migration 0004): every write path (the
+    services' ORM and fixed statements, the importer's COPY, cascading deletes) changes grades
+    through the database, and the database adds each statement's rows to the tallies in the
+    same transaction, so no path can forget them. `writes` only grows: the data version an
+    analysis records (annotation/grading/selectors.py `data_version`)."""
+
+    project = models.ForeignKey(
+        "core.Project", on_delete=models.CASCADE, related_name="grade_tallies"
+    )
+    source = models.ForeignKey(GradeSource, on_delete=models.CASCADE, related_name="tallies")
+    current = models.BigIntegerField(default=0)
+    good = models.BigIntegerField(default=0, help_text="Current grades rated +1.")
+    neutral = models.BigIntegerField(default=0, help_text="Current grades rated 0.")
+    bad = models.BigIntegerField(default=0, help_text="Current grades rated -1.")
+    scored = models.BigIntegerField(default=0, help_text="Current grades with a score.")
+    writes = models.BigIntegerField(default=0, help_text="Grade rows inserted, changed, deleted.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "source"], name="gradetally_unique_pair")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source_id} in {self.project_id}: {self.current} current"

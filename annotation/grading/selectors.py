@@ -72,6 +72,33 @@ def source_grades(
     return load
 
 
+@dataclass(frozen=True, slots=True)
+class Eligibility:
+    """Whether a labelling source's labels on a trace may teach a model: not a gold item
+    (quality control or screening: it measures the person), not the work of a person who
+    failed screening, not rejected in review. Read once per export chunk
+    (annotation/grading/eligibility.py); `reason` is the manifest's left-out reason."""
+
+    gold_item: bool = False
+    screening_failed: bool = False
+    rejected: bool = False
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        return tuple(
+            reason
+            for reason, applies in (
+                ("screening_failed", self.screening_failed),
+                ("gold_item", self.gold_item),
+                ("review_rejected", self.rejected),
+            )
+            if applies
+        )
+
+
+ELIGIBLE = Eligibility()
+
+
 # The autosave's path --------------------------------------------------------------------------
 
 

@@ -69,10 +69,14 @@ class JobKind(StrEnum):
     EVALUATE = "evaluate"
     PROPOSAL_CRITIQUE = "proposal_critique"
     POLICY_CRITIC = "policy_critic"
+    SCORER_COMPARISON = "scorer_comparison"
+    BEST_OF_N = "best_of_n"
+    DISAGREEMENT_QUEUE = "disagreement_queue"
 
 
 PARAMS = "annotation.jobs.params"
 RUNNERS = "workers.runners"
+ANALYSES = "annotation.evaluation.analyses"
 
 BUILT_IN: tuple[Kind, ...] = (
     Kind(
@@ -201,6 +205,7 @@ BUILT_IN: tuple[Kind, ...] = (
         runner=f"{RUNNERS}.steered.proposal_critique_work",
         queue="gpu",
         sharded=True,
+        page="trees-job",  # its trees and long thoughts
     ),
     Kind(
         JobKind.POLICY_CRITIC,
@@ -209,6 +214,33 @@ BUILT_IN: tuple[Kind, ...] = (
         runner=f"{RUNNERS}.steered.policy_critic_work",
         queue="gpu",
         sharded=True,
+        page="trees-job",  # its trees and long thoughts
+    ),
+    # Whole-project analyses (annotation/evaluation/analyses.py): each reads every grade of
+    # its project once and stores the result the evaluation pages show.
+    Kind(
+        JobKind.SCORER_COMPARISON,
+        "Scorers against people",
+        params=f"{ANALYSES}.AnalysisParams",
+        runner=f"{ANALYSES}.run_scorer_comparison",
+        queue="default",
+        api_start=True,
+    ),
+    Kind(
+        JobKind.BEST_OF_N,
+        "Best-of-N curves",
+        params=f"{ANALYSES}.BestOfNParams",
+        runner=f"{ANALYSES}.run_best_of_n",
+        queue="default",
+        api_start=True,
+    ),
+    Kind(
+        JobKind.DISAGREEMENT_QUEUE,
+        "Disagreement queue",
+        params=f"{ANALYSES}.AnalysisParams",
+        runner=f"{ANALYSES}.run_disagreement_queue",
+        queue="default",
+        api_start=True,
     ),
 )
 

@@ -11,9 +11,12 @@ from rest_framework.response import Response
 
 from algorithms.model_policy import without_secrets
 from annotation.core.access import Ability, access_project, member_roles
+from annotation.core.api_fields import JSONObjectField
 from annotation.core.models import Role
 from annotation.jobs.api import JobSerializer
+from annotation.jobs.boundary import check_in_project
 from annotation.jobs.models import JobKind
+from annotation.jobs.params import MODEL_CONFIG
 from annotation.llm import selectors, services
 from annotation.llm.access import access_model_config, access_prompt_template
 from annotation.llm.models import ModelConfig
@@ -22,7 +25,14 @@ from annotation.llm.services import MODEL_FIELDS
 RESEARCH_ROLES = (Role.RESEARCHER, Role.ADMIN)
 
 
+def _field_help(name: str) -> str:
+    return str(getattr(ModelConfig._meta.get_field(name), "help_text", ""))
+
+
 class ModelConfigSerializer(serializers.ModelSerializer[ModelConfig]):
+    default_sampling = JSONObjectField(required=False, help_text=_field_help("default_sampling"))
+    options = JSONObjectField(required=False, help_text=_field_help("options"))
+
     class Meta:
         model = ModelConfig
         fields = ["id", "project", *MODEL_FIELDS, "version", "created_at", "updated_at"]
@@ -120,6 +130,10 @@ class LLMJobViewSet(viewsets.GenericViewSet[Any]):
         project = access_project(request.user, data["project"], Ability.RESEARCH)
         kind = data["kind"]
         scorer = access_model_config(request.user, data["scorer"]) if "scorer" in data else None
+        if scorer is not None:  # checked even where the kind does not use it: never dropped
+            check_in_project(project, "scorer", MODEL_CONFIG, [scorer.pk])
+            if kind == JobKind.SAMPLE:
+                raise ValidationError({"scorer": "a sample job uses no scorer; leave it out"})
         try:
             if kind == JobKind.SCORE:
                 if scorer is None:

@@ -1,9 +1,9 @@
 from django.urls import URLPattern, URLResolver, include, path
-from rest_framework.routers import DefaultRouter
 
+from annotation.core.routers import IdRouter
 from annotation.llm import api, views
 
-router = DefaultRouter()
+router = IdRouter()
 router.register("models", api.ModelConfigViewSet, basename="llm-model")
 router.register("jobs", api.LLMJobViewSet, basename="llm-job-api")
 

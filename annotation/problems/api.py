@@ -5,6 +5,7 @@ from django.db.models import QuerySet
 from rest_framework import serializers
 
 from annotation.core.access import visible_projects
+from annotation.core.pagination import KeysetPagination
 from annotation.problems.models import Problem, Trace, TraceStep
 from annotation.workspace.disclosure import DisclosingViewSet, Disclosure, request_disclosure
 
@@ -131,6 +132,7 @@ class TraceFilter(django_filters.FilterSet):
 class TraceViewSet(DisclosingViewSet):
     serializer_class = TraceSerializer
     filterset_class = TraceFilter
+    pagination_class = KeysetPagination
 
     def get_queryset(self) -> QuerySet[Trace]:
         return (

@@ -17,7 +17,7 @@ from uuid import UUID
 from django.db.models import Exists, OuterRef, QuerySet
 
 from annotation.core.fixed_sql import Selected, fetch_all_without_jit
-from annotation.grading.selectors import GradedKey, GradeView, StepKey
+from annotation.grading.selectors import ELIGIBLE, Eligibility, GradedKey, GradeView, StepKey
 from annotation.grading.step_grades import GradeChoice, GradeDecoder, column
 from annotation.problems.models import Problem, StepNode, Trace, TraceStep
 
@@ -102,6 +102,8 @@ class TraceView:
     # The person's work behind the grades, when the grader is an annotator who claimed the
     # trace (annotation/workspace/exports.py): finish reason, time spent, submit time, purpose.
     labeling: dict[str, Any] | None = None
+    # Whether the grader's labels may teach a model (annotation/grading/eligibility.py).
+    eligibility: Eligibility = ELIGIBLE
 
     @property
     def path(self) -> list[StepView]:

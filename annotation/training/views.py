@@ -151,7 +151,7 @@ def _training_job(request: HttpRequest, job_id: int) -> Job:
     return job
 
 
-def _run_context(job: Job, step: int | None = None) -> dict[str, Any]:
+def _run_context(request: HttpRequest, job: Job, step: int | None = None) -> dict[str, Any]:
     log = selectors.training_log(job)
     lineage = getattr(job, "trained_model", None)
     grpo = job.kind == JobKind.TRAIN_GRPO
@@ -164,6 +164,8 @@ def _run_context(job: Job, step: int | None = None) -> dict[str, Any]:
         "plots": _curves(log, GRPO_CURVES if grpo else CURVES),
         "model": lineage.config if lineage is not None else None,
         "rewarded": selectors.reward_samples(job, step) if grpo else None,
+        # in the refreshed part, so that a finished run loses its Cancel without a reload
+        "may_cancel": may_change_job(request.user, job),
     }
 
 
@@ -172,17 +174,16 @@ def training_job(request: HttpRequest, job_id: int) -> HttpResponse:
     """The run page; `?step=N` shows the rewards recorded at logging step N (GRPO)."""
     job = _training_job(request, job_id)
     step = request.GET.get("step", "")
-    context = {
-        **_run_context(job, int(step) if step.isdigit() else None),
-        "may_cancel": may_change_job(request.user, job),
-    }
+    context = _run_context(request, job, int(step) if step.isdigit() else None)
     return render(request, "training/job.html", context)
 
 
 @login_required
 def training_progress(request: HttpRequest, job_id: int) -> HttpResponse:
     """The part of the run page that htmx refreshes while the job runs."""
-    return render(request, "training/_progress.html", _run_context(_training_job(request, job_id)))
+    return render(
+        request, "training/_progress.html", _run_context(request, _training_job(request, job_id))
+    )
 
 
 @login_required
@@ -272,7 +273,12 @@ def _evaluation_job(request: HttpRequest, job_id: int) -> Job:
 @login_required
 def results_page(request: HttpRequest, job_id: int) -> HttpResponse:
     job = _evaluation_job(request, job_id)
-    context = {"job": job, "project": job.project, "table": selectors.results_table(job)}
+    context = {
+        "job": job,
+        "project": job.project,
+        "table": selectors.results_table(job),
+        "may_cancel": may_change_job(request.user, job),
+    }
     return render(request, "training/results.html", context)
 
 

@@ -26,6 +26,7 @@ from annotation.jobs.boundary import check_in_project
 from annotation.jobs.models import Job, JobKind, JobStatus
 from annotation.jobs.params import (
     JOB,
+    PROMPT_VERSION,
     LongThoughtParams,
     ModelSnapshot,
     PromptSnapshot,
@@ -451,6 +452,15 @@ def start_long_thought_job(
         raise ValidationError({"tree_job": f"job {tree_job.pk} is not a tree job"})
     if tree_job.status != JobStatus.SUCCEEDED:
         raise ValidationError({"tree_job": f"tree job {tree_job.pk} has not succeeded yet"})
+    if rewrite_prompt is not None:  # checked even where it would not be used: never dropped
+        check_in_project(project, "rewrite_prompt", PROMPT_VERSION, [rewrite_prompt.pk])
+        if rewriter is None:
+            raise ValidationError(
+                {
+                    "rewrite_prompt": "a rewrite prompt is used only with a rewriter: choose "
+                    "a rewriter, or leave the prompt empty"
+                }
+            )
     prompt: PromptSnapshot | None = None
     if rewriter is not None:
         check_job_model(rewriter, scorer=False, field="rewriter")

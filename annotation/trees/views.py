@@ -214,11 +214,19 @@ def start_policy_critic(request: HttpRequest, project_id: int) -> HttpResponse:
     )
 
 
+# What a job page shows once its job has ended, by kind (long-thought jobs: the default).
+OUTPUTS_TEMPLATES = {
+    JobKind.TREE.value: "trees/_round_outputs.html",
+    **{kind: "trees/_steered_outputs.html" for kind in selectors.STEERED_KINDS},
+}
+
+
 @login_required
 def job_page(request: HttpRequest, job_id: int) -> HttpResponse:
-    """A tree job (its round's problems once built) or a long-thought job (its outputs)."""
+    """A tree job (its round's problems once built), a long-thought job (its outputs) or a
+    steered job (its loops' trees and the long thoughts they wrote)."""
     job = access_job(request.user, job_id)
-    if job.kind not in (JobKind.TREE, JobKind.LONG_THOUGHT):
+    if job.kind not in (JobKind.TREE, JobKind.LONG_THOUGHT, *selectors.STEERED_KINDS):
         return redirect("job", job.pk)
 
     def outputs() -> dict[str, Any]:
@@ -233,11 +241,7 @@ def job_page(request: HttpRequest, job_id: int) -> HttpResponse:
         request,
         job,
         "trees/job.html",
-        outputs_template=(
-            "trees/_round_outputs.html"
-            if job.kind == JobKind.TREE
-            else "trees/_thought_outputs.html"
-        ),
+        outputs_template=OUTPUTS_TEMPLATES.get(job.kind, "trees/_thought_outputs.html"),
         outputs=outputs,
         context={"demo_model": is_demo_model(job.model_version)},
     )

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_http_methods
 from annotation.core import bodies
 from annotation.core.bodies import BodyError
 from annotation.core.columns import integer_range
+from annotation.core.tokens import token_or_session
 from annotation.problems.models import FinishReason
 from annotation.workspace.access import access_assignment
 from annotation.workspace.models import Assignment, ItemKind
@@ -112,6 +113,7 @@ def _draft(body: dict[str, Any], kind: str) -> dict[str, Any]:
 
 
 @require_http_methods(["PUT"])
+@token_or_session
 @json_errors
 def save_draft(request: HttpRequest, assignment_id: int) -> JsonResponse:
     assignment = access_assignment(request.user, assignment_id)
@@ -126,6 +128,7 @@ def save_draft(request: HttpRequest, assignment_id: int) -> JsonResponse:
 
 
 @require_http_methods(["POST"])
+@token_or_session
 @json_errors
 def submit(request: HttpRequest, assignment_id: int) -> JsonResponse:
     assignment = access_assignment(request.user, assignment_id)
@@ -168,6 +171,7 @@ def _whole_number(body: dict[str, Any], name: str) -> int:
 
 
 @require_http_methods(["POST"])
+@token_or_session
 @json_errors
 def change_path(request: HttpRequest, assignment_id: int) -> JsonResponse:
     """`{"version", "position", "choose": <option>}` or `{"version", "position", "write":
@@ -187,6 +191,7 @@ def change_path(request: HttpRequest, assignment_id: int) -> JsonResponse:
 
 
 @require_http_methods(["POST"])
+@token_or_session
 @json_errors
 def continue_path(request: HttpRequest, assignment_id: int) -> JsonResponse:
     """`{"version", "position"}`: the project's model continues the path from that step; 202
@@ -205,6 +210,7 @@ def continue_path(request: HttpRequest, assignment_id: int) -> JsonResponse:
 
 
 @require_http_methods(["GET"])
+@token_or_session
 @json_errors
 def continuation(request: HttpRequest, assignment_id: int) -> JsonResponse:
     """The last continuation asked for: its job's status, and whether it was shown."""

@@ -14,9 +14,10 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from annotation.core import bodies
-from annotation.core.access import Ability, access_project
+from annotation.core.access import Ability, abilities, access_project
 from annotation.core.bodies import BodyError
 from annotation.core.models import Membership, Project
+from annotation.core.tokens import token_or_session
 from annotation.jobs.access import access_job
 from annotation.workspace.api import json_errors
 from annotation.workspace.models import GoldItem, GoldKind
@@ -53,7 +54,13 @@ def _gold_items(project: Project) -> list[GoldItem]:
 
 @login_required
 def quality_page(request: HttpRequest, project_id: int) -> HttpResponse:
-    project = access_project(request.user, project_id, Ability.MANAGE)
+    """The quality settings and gold items: reviewers read them, admins change them."""
+    project = access_project(request.user, project_id, Ability.REVIEW)
+    may_manage = Ability.MANAGE in abilities(request.user, project)
+    form = QualitySettingsForm(project=project)
+    if not may_manage:
+        for field in form.fields.values():
+            field.disabled = True
     return render(
         request,
         "workspace/quality.html",
@@ -61,7 +68,8 @@ def quality_page(request: HttpRequest, project_id: int) -> HttpResponse:
             "project": project,
             "gold": _gold_items(project),
             "gold_kinds": GoldKind.choices,
-            "form": QualitySettingsForm(project=project),
+            "form": form,
+            "may_manage": may_manage,
         },
     )
 
@@ -157,6 +165,7 @@ def _ids(body: dict[str, Any], name: str = "trace_ids") -> list[int]:
 
 
 @require_http_methods(["GET", "POST", "DELETE"])
+@token_or_session
 @json_errors
 def gold_api(request: HttpRequest, project_id: int) -> JsonResponse:
     """GET: the gold items. POST `{"trace_ids": [...], "kind": "qc"|"screening", "source":
@@ -185,6 +194,7 @@ def gold_api(request: HttpRequest, project_id: int) -> JsonResponse:
 
 
 @require_http_methods(["POST"])
+@token_or_session
 @json_errors
 def standing_api(request: HttpRequest, project_id: int, user_id: int) -> JsonResponse:
     """`{"status": "active"|"paused"}`."""
@@ -200,6 +210,7 @@ def standing_api(request: HttpRequest, project_id: int, user_id: int) -> JsonRes
 
 
 @require_http_methods(["POST"])
+@token_or_session
 @json_errors
 def queue_api(request: HttpRequest, project_id: int) -> JsonResponse:
     """`{"job": id?, "trace_ids": [...]?, "correct": true|false|null}`: sends those model

@@ -6,7 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Avg, Count, Q, Sum
+from django.db.models import Avg, Count, Q, QuerySet, Sum
 
 from algorithms.agreement import (
     first_error_agreement,
@@ -24,6 +24,7 @@ from annotation.workspace.models import (
     AssignmentEvent,
     AssignmentStatus,
     ItemKind,
+    ReviewStatus,
 )
 from annotation.workspace.services.claims import open_items, queued_traces
 from annotation.workspace.services.paths import WRITTEN, graded_view
@@ -143,12 +144,19 @@ def review_items(*, project: Project, limit: int = 200) -> list[ReviewItem]:
 # Agreement, gold, progress ----------------------------------------------------------------
 
 
+def _submitted_grading(project: Project) -> QuerySet[Assignment]:
+    return Assignment.objects.filter(
+        project=project, kind=ItemKind.GRADE, status=AssignmentStatus.SUBMITTED
+    )
+
+
 def _human_ratings(project: Project) -> dict[int, dict[int, list[int | None]]]:
-    """trace -> annotator -> ratings along the path, for submitted grading work."""
+    """trace -> annotator -> ratings along the path, for submitted grading work that was not
+    rejected in review (rejected work is no label, so it is no vote either)."""
     done = list(
-        Assignment.objects.filter(
-            project=project, kind=ItemKind.GRADE, status=AssignmentStatus.SUBMITTED
-        ).values_list("trace_id", "annotator_id")
+        _submitted_grading(project)
+        .exclude(review_status=ReviewStatus.REJECTED)
+        .values_list("trace_id", "annotator_id")
     )
     trace_ids = {t for t, _ in done if t is not None}
     paths = _paths(trace_ids)
@@ -181,6 +189,7 @@ class Agreement:
     kappa: float | None
     first_error: float | None
     items: int
+    rejected_left_out: int = 0  # submitted gradings rejected in review, not counted
 
 
 def _agreement(ratings: dict[int, dict[int, list[int | None]]]) -> Agreement:
@@ -203,13 +212,18 @@ def _agreement(ratings: dict[int, dict[int, list[int | None]]]) -> Agreement:
 
 
 def project_agreement(*, project: Project) -> tuple[Agreement, dict[int, Agreement]]:
-    """Agreement over the project, and for each annotator over the items they graded."""
+    """Agreement over the project, and for each annotator over the items they graded; work
+    rejected in review is left out (the overall figure says how many gradings)."""
     ratings = _human_ratings(project)
     users = {u for by_user in ratings.values() for u in by_user}
     per_user = {
         user: _agreement({t: by for t, by in ratings.items() if user in by}) for user in users
     }
-    return _agreement(ratings), per_user
+    overall = _agreement(ratings)
+    overall.rejected_left_out = (
+        _submitted_grading(project).filter(review_status=ReviewStatus.REJECTED).count()
+    )
+    return overall, per_user
 
 
 def progress(*, project: Project) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from annotation.core import bodies
-from annotation.core.access import Ability, access_project
+from annotation.core.access import Ability, abilities, access_project
 from annotation.core.bodies import BodyError
 from annotation.problems.access import access_trace
 from annotation.problems.models import FinishReason
@@ -193,7 +193,8 @@ def review_decide(request: HttpRequest, assignment_id: int) -> HttpResponse:
 
 @login_required
 def dashboard(request: HttpRequest, project_id: int) -> HttpResponse:
-    project = access_project(request.user, project_id, Ability.MANAGE)
+    """Agreement, quality and progress per annotator: reviewers read it, admins also act."""
+    project = access_project(request.user, project_id, Ability.REVIEW)
     overall, per_user = selectors.project_agreement(project=project)
     qc = gold_scores(project=project, kind="qc")
     screening = gold_scores(project=project, kind="screening")
@@ -213,6 +214,7 @@ def dashboard(request: HttpRequest, project_id: int) -> HttpResponse:
             "totals": selectors.project_totals(project=project),
             "agreement": overall,
             "rows": rows,
+            "may_manage": Ability.MANAGE in abilities(request.user, project),
             "stale": project.assignments.filter(
                 Q(status=AssignmentStatus.IN_PROGRESS) | Q(status=AssignmentStatus.EXPIRED)
             ).count(),

@@ -7,6 +7,7 @@ import pytest
 from django.core.management import call_command
 
 from annotation.core.models import Project
+from annotation.datasets.small_world import DEMO_MODEL_DIR, held_out_ids
 from annotation.grading.models import Grade, GradeSource, SourceKind
 from annotation.jobs.models import Job, JobKind, JobStatus
 from annotation.jobs.params import job_params
@@ -90,3 +91,29 @@ def test_loading_the_demo_again_changes_nothing(demo, tmp_path):
     # then
     assert (Job.objects.count(), Trace.objects.count(), Grade.objects.count()) == counts
     assert ModelConfig.objects.filter(project=project).count() == 2
+
+
+def test_the_demo_has_a_small_world_project_beside_the_school_math_one(demo):
+    # given
+    world = Project.objects.get(name="Demo: small world")
+
+    # then: its problems, held-out ones marked, the same people and the small-world model
+    assert world.problems.count() == 250
+    assert len(held_out_ids(world)) == 50
+    assert set(world.memberships.values_list("user__username", flat=True)) == {
+        "admin",
+        "annotator",
+        "annotator2",
+        "reviewer",
+        "researcher",
+    }
+    configs = {
+        c.name: (c.path_or_endpoint, c.scorer_head, c.use_chat_template)
+        for c in ModelConfig.objects.filter(project=world)
+    }
+    model_dir = str(DEMO_MODEL_DIR.resolve())
+    assert configs == {
+        "small-world-tiny": (model_dir, "", False),
+        "small-world-tiny-untrained-prm": (model_dir, "math-shepherd", False),
+    }
+    assert PromptTemplate.objects.filter(project=world).count() == 4

@@ -17,7 +17,6 @@ import io
 import json
 import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,7 +27,7 @@ from annotation.core.models import Project
 from annotation.jobs.models import Job, JobKind
 from annotation.problems.models import Trace
 from annotation.trees.models import TreeNode
-from tests.support.worker import WorkerProcess, purge_broker
+from tests.support.worker import WorkerProcess
 from workers.demo_model import build_demo_model
 
 pytestmark = [pytest.mark.e2e, pytest.mark.worker, pytest.mark.models]
@@ -67,13 +66,8 @@ def demo_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def worker(
-    django_db_setup: None, django_db_blocker: object, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[WorkerProcess]:
-    purge_broker()
-    process = WorkerProcess(tmp_path_factory.mktemp("worker-logs")).start()
-    yield process
-    process.stop()
+def worker(shared_worker: WorkerProcess) -> WorkerProcess:
+    return shared_worker
 
 
 @pytest.fixture
@@ -285,7 +279,10 @@ def test_an_admin_makes_a_project_adds_a_member_imports_and_exports_through_the_
     watch_succeed(page)
     reasons = page.get_by_test_id("left-out").locator("tr[data-reason]")
     expect(reasons).to_have_count(2)
-    assert [r.get_attribute("data-reason") for r in reasons.all()] == ["no_grades", "after_error"]
+    assert [r.get_attribute("data-reason") for r in reasons.all()] == [
+        "not_fully_graded",
+        "after_error",
+    ]
     shoot(page, "job-export-left-out")
 
 

@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from annotation.core.models import Project, Role
+from annotation.evaluation.analyses import analysis_start
 from annotation.evaluation.models import SuggestionSetting
 from annotation.grading.models import Grade, GradeSource, SourceKind
 from annotation.jobs.models import Job, JobKind
@@ -18,6 +19,7 @@ from annotation.llm.models import PromptPurpose
 from annotation.llm.services import model_config_create
 from tests.factories import MembershipFactory, ProblemFactory, UserFactory, trace_with_steps
 from tests.support.data import import_processbench_rows, prompt
+from workers.tasks import run_job
 
 if TYPE_CHECKING:
     from conftest import PageWatch
@@ -61,6 +63,11 @@ def setup(db):
     return project, traces
 
 
+def analysed(project: Project, kind: str) -> None:
+    """The stored whole-project analysis the page shows, computed here (the task's body)."""
+    run_job.run(analysis_start(project=project, kind=kind, user=None).pk)
+
+
 def log_in(page: Page, base: str, username: str) -> None:
     page.goto(f"{base}/login/")
     page.fill("input[name=username]", username)
@@ -77,6 +84,13 @@ def test_comparison_table_and_calibration_plot(live_server, setup, page_watch: P
     page.goto(f"{live_server.url}/projects/{project.pk}/")
     page.click("text=Scorer evaluation")
     page.wait_for_url(re.compile(r"/evaluation/$"))
+    # nothing stored yet: the page offers to compute it as a job, which runs here
+    page.get_by_test_id("analysis-refresh").click()
+    expect(page.locator(".message")).to_contain_text("The analysis runs as job #")
+    (job,) = Job.objects.filter(project=project, kind="scorer_comparison")
+    run_job.run(job.pk)
+    page.reload()
+    expect(page.get_by_test_id("analysis-status")).to_contain_text("no grade written since")
     table = page.get_by_test_id("comparison")
     rows = table.locator("tbody tr")
     expect(rows).to_have_count(2)
@@ -112,6 +126,7 @@ def test_best_of_n_plot(live_server, setup, page_watch: PageWatch):
                 Grade.objects.create(
                     node_id=step.node_id, source=prm, trace=trace, score=0.9 if s == 1 else 0.4
                 )
+    analysed(project, "best_of_n")
     page = page_watch.page
     log_in(page, live_server.url, "res")
     page.goto(f"{live_server.url}/projects/{project.pk}/evaluation/")
@@ -135,6 +150,7 @@ def test_queue_orders_by_disagreement_and_switches_suggestions(
     live_server, setup, page_watch: PageWatch
 ):
     project, traces = setup
+    analysed(project, "disagreement_queue")
     page = page_watch.page
     log_in(page, live_server.url, "adm")
     page.goto(f"{live_server.url}/projects/{project.pk}/evaluation/queue/")

@@ -7,15 +7,12 @@ from annotation.core.models import Role
 from annotation.problems.models import Trace
 from tests.conftest import PRM800K_DIR
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
-from tests.support.worker import WorkerProcess, purge_broker
+from tests.support.worker import WorkerProcess
 
 
 @pytest.fixture
-def worker(transactional_db, tmp_path):
-    purge_broker()
-    process = WorkerProcess(tmp_path).start()
-    yield process
-    process.stop()
+def worker(transactional_db: None, shared_worker: WorkerProcess) -> WorkerProcess:
+    return shared_worker
 
 
 def log_in(page: Page, base: str, username: str) -> None:

@@ -15,6 +15,7 @@ from playwright.sync_api import Page, expect
 from annotation.core.models import Project, Role
 from annotation.datasets.export.options import ExportOptions
 from annotation.datasets.export.pipeline import export_to_directory
+from annotation.datasets.export.prm800k_rows import labeler_id, prm800k_timestamp
 from annotation.datasets.importer import import_dataset
 from annotation.workspace.models import Assignment
 from tests.e2e.pages import ALL_RENDERED, log_in
@@ -128,12 +129,13 @@ def test_phase_1_labeling_of_a_real_prm800k_row(
     rows = [
         json.loads(line) for line in (tmp_path / "prm800k-train.jsonl").read_text().splitlines()
     ]
-    mine = next(r for r in rows if r["labeler"] == "user:ann")
+    ann = labeler_id(project.pk, "user:ann")  # opaque, never the username
+    mine = next(r for r in rows if r["labeler"] == ann)
     expected = expected_row(
-        labeler="user:ann",
-        timestamp=claim.submitted_at.isoformat(),
+        labeler=ann,
+        timestamp=prm800k_timestamp(claim.submitted_at),
         total_time=claim.time_spent_ms,
     )
     assert mine == expected
-    assert next(r for r in rows if r["labeler"] != "user:ann") == PHASE1
+    assert next(r for r in rows if r["labeler"] != ann) == PHASE1
     assert page_watch.page_errors == []

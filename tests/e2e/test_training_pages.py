@@ -13,6 +13,7 @@ from playwright.sync_api import Page, expect
 
 from annotation.core.models import Project, Role
 from annotation.jobs.models import Job, JobStatus
+from annotation.jobs.services import claim_job, finish_job
 from annotation.llm.models import PromptPurpose
 from annotation.llm.services import model_config_create
 from annotation.training.models import TrainingLogEntry
@@ -119,4 +120,45 @@ def test_run_lineage_and_results_pages_keep_the_policy(live_server, setup, page_
     rows = page.get_by_test_id("results").locator("tbody tr")
     expect(rows).to_have_count(3)
     expect(rows.nth(2).locator("td").first).to_have_text(again.label)
+    assert page_watch.page_errors == []
+
+
+def test_a_run_and_an_evaluation_reach_their_end_without_a_reload_and_without_cancel(
+    live_server, setup, page_watch: PageWatch
+):
+    # given the run at step 2 of 4 and the queued evaluation, each watched on its page
+    _, models, run, evaluation = setup
+    page = page_watch.page
+    log_in(page, live_server.url, "res")
+    page.goto(f"{live_server.url}/training/jobs/{run.pk}/")
+    page.evaluate("() => { window.__sameDocument = true; }")
+    expect(page.get_by_test_id("job-cancel")).to_be_visible()
+    # when the worker logs the last steps and the run ends
+    training_log_write(
+        run,
+        [TrainingLogEntry(step=s, loss=1.0, learning_rate=1e-5, attempt_seconds=s) for s in (3, 4)],
+    )
+    Job.objects.filter(pk=run.pk).update(done=4)
+    run.refresh_from_db()
+    finish_job(run, result={"global_step": 4, "final_loss": 1.0})
+    # then the page shows the end by itself, without Cancel
+    expect(page.get_by_test_id("job-state")).to_have_text("Succeeded")
+    expect(page.get_by_test_id("steps")).to_have_text("step 4 of 4")
+    expect(page.get_by_test_id("job-cancel")).to_have_count(0)
+    assert page.evaluate("() => window.__sameDocument") is True
+
+    # given the evaluation's page while it waits for a worker
+    page.goto(f"{live_server.url}/training/evaluations/{evaluation.pk}/")
+    page.evaluate("() => { window.__sameDocument = true; }")
+    expect(page.get_by_test_id("job-state")).to_have_text("Queued")
+    expect(page.get_by_test_id("job-cancel")).to_be_visible()
+    # when a worker takes it and it ends
+    claimed = claim_job(evaluation.pk)
+    assert claimed is not None
+    finish_job(claimed, result={})
+    # then the page shows the end by itself, without Cancel
+    expect(page.get_by_test_id("job-state")).to_have_text("Succeeded")
+    expect(page.get_by_test_id("job-cancel")).to_have_count(0)
+    expect(page.get_by_test_id("results").locator("tbody tr")).to_have_count(len(models))
+    assert page.evaluate("() => window.__sameDocument") is True
     assert page_watch.page_errors == []

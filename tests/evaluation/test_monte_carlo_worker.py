@@ -2,8 +2,6 @@
 PostgreSQL, with a tiny transformers model made in this session as the policy; its labels then
 appear in the scorer comparison."""
 
-from collections.abc import Iterator
-
 import pytest
 
 from annotation.evaluation.models import Rollout
@@ -15,7 +13,7 @@ from annotation.llm.models import PromptPurpose
 from tests.factories import ProjectFactory, UserFactory, researcher
 from tests.support.data import generator_config, make_problems, make_record, prompt
 from tests.support.models import tiny_model
-from tests.support.worker import WorkerProcess, finished, purge_broker
+from tests.support.worker import WorkerProcess, finished
 
 pytestmark = [pytest.mark.worker, pytest.mark.models]
 
@@ -23,14 +21,9 @@ STEPS = [("step", "Ann has 2 apples."), ("step", "She gets 3 more."), ("step", "
 
 
 @pytest.fixture(scope="module")
-def worker(
-    django_db_setup: None, django_db_blocker: object, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[WorkerProcess]:
+def worker(shared_worker: WorkerProcess) -> WorkerProcess:
     tiny_model("lm")
-    purge_broker()
-    process = WorkerProcess(tmp_path_factory.mktemp("worker-logs")).start()
-    yield process
-    process.stop()
+    return shared_worker
 
 
 @pytest.mark.parametrize("mode", ["all", "binary_search"])

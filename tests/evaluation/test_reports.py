@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from annotation.core.models import Role
+from annotation.evaluation.analyses import analysis_start
 from annotation.evaluation.models import SuggestionSetting
 from annotation.evaluation.selectors import (
     best_of_n,
@@ -22,6 +23,7 @@ from annotation.evaluation.services import machine_suggestions_set
 from annotation.grading.models import Grade, GradeSource, SourceKind
 from annotation.problems.models import Trace
 from tests.factories import MembershipFactory, ProblemFactory, UserFactory, trace_with_steps
+from workers.tasks import run_job
 
 pytestmark = pytest.mark.django_db
 
@@ -232,6 +234,7 @@ def test_pages_need_the_research_ability_and_render(client, project):
     assert [client.get(url).status_code for url in urls] == [403] * len(urls)
     client.force_login(researcher)
     assert [client.get(url).status_code for url in urls] == [200] * len(urls)
+    run_job.run(analysis_start(project=project, kind="best_of_n", user=researcher).pk)
     home = client.get(reverse("evaluation-home", args=[project.pk])).content.decode()
     assert f"<title>Scorer evaluation · {project.name} · Stepwise</title>" in home
     assert home.count('data-testid="mc-jobs"') == 1

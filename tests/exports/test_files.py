@@ -83,7 +83,7 @@ def test_manifest_records_counts_hashes_and_every_option(sums, tmp_path):
     assert manifest["counts"] == {
         "rows": 3,
         "traces_read": 4,
-        "problems_read": 0,
+        "problems_read": 1,
         "traces_skipped": 1,
         "duplicates_removed": 0,
         "held_out_rows": 0,
@@ -112,21 +112,25 @@ def test_manifest_records_counts_hashes_and_every_option(sums, tmp_path):
         "soft_labels": False,
         "review": "not_rejected",
         "keep_unlabeled": False,
+        "chosen_path_only": False,
+        "keep_gold_items": False,
+        "keep_failed_screening": False,
         "extra": {},
     }
-    assert [r["labels"] for r in read_jsonl(train)] == [[True, True], [False], [False]]
-    # the left-out trace (the long thought nobody graded) and the two cut rows, with why
-    ids = {name: sums[name].pk for name in ("wrong", "okay", "journey")}
+    # a 0 counted bad is no error: the row goes on after it (the first error is a -1)
+    assert [r["labels"] for r in read_jsonl(train)] == [[True, True], [False], [False, True]]
+    # the left-out trace (the long thought nobody graded) and the cut row, with why
+    ids = {name: sums[name].pk for name in ("wrong", "journey")}
     assert manifest["left_out"] == {
-        "no_grades": {
+        "not_fully_graded": {
             "count": 1,
-            "why": REASONS["no_grades"],
+            "why": REASONS["not_fully_graded"],
             "examples": [f"trace {ids['journey']}"],
         },
         "after_error": {
-            "count": 2,
+            "count": 1,
             "why": REASONS["after_error"],
-            "examples": [f"trace {ids['wrong']}", f"trace {ids['okay']}"],
+            "examples": [f"trace {ids['wrong']}"],
         },
     }
 
@@ -205,7 +209,9 @@ def test_export_job_keeps_files_in_storage_with_a_manifest(sums, media, client):
     assert job.status == JobStatus.SUCCEEDED, job.error
     assert job.result["files"] == {
         "dpo-train.jsonl": f"exports/{job_id}/dpo-train.jsonl",
+        "README.md": f"exports/{job_id}/README.md",
         "manifest.json": f"exports/{job_id}/manifest.json",
+        f"dpo-export-{job_id}.zip": f"exports/{job_id}/dpo-export-{job_id}.zip",
     }
     assert job.output_file.name == f"exports/{job_id}/dpo-train.jsonl"
     # two distinct correct samples but one incorrect: one pair, the recipe's one-to-one
@@ -239,8 +245,10 @@ def test_a_paired_export_job_keeps_the_files_of_both_formats_and_its_page_links_
     job = Job.objects.get(pk=job_id)
     assert job.status == JobStatus.SUCCEEDED, job.error
     assert sorted(job.result["files"]) == [
+        "README.md",
         "manifest.json",
         "sft-journey-train.jsonl",
+        f"sft-paired-export-{job_id}.zip",
         "sft-shortcut-train.jsonl",
     ]
     shortcut = job.result["manifest"]["paired"]["splits"]["train"]

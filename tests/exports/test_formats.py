@@ -12,6 +12,7 @@ from annotation.datasets.export.journey_formats import hash_seed
 from annotation.datasets.export.left_out import REASONS
 from annotation.datasets.export.options import ExportOptionError, ExportOptions
 from annotation.datasets.export.pipeline import EmptyExport, export_to_directory
+from annotation.datasets.export.prm800k_rows import labeler_id, prm800k_timestamp
 from annotation.datasets.exporter import export_dataset
 from annotation.grading.models import Grade
 from annotation.problems.models import TraceStep
@@ -89,9 +90,9 @@ def test_math_shepherd_rows_of_native_traces(sums):
 def test_prm800k_rows_of_natively_graded_traces(sums):
     row = rows(sums["project"], "prm800k")[1]
     timestamp = row.pop("timestamp")
-    assert timestamp == sums["wrong"].created_at.isoformat()
+    assert timestamp == prm800k_timestamp(sums["wrong"].created_at)  # UTC, no offset
     assert row == {
-        "labeler": "user:alice",
+        "labeler": labeler_id(sums["project"].pk, "user:alice"),
         "generation": None,
         "is_quality_control_question": False,
         "is_initial_screening_question": False,
@@ -100,13 +101,13 @@ def test_prm800k_rows_of_natively_graded_traces(sums):
             "steps": [
                 # a model's steps: each the one completion offered, chosen (no human text)
                 {
-                    "completions": [{"text": "2 + 3 = 6.", "rating": -1, "flagged": None}],
+                    "completions": [{"text": "2 + 3 = 6.", "rating": -1, "flagged": False}],
                     "human_completion": None,
                     "chosen_completion": 0,
                 },
                 {
                     "completions": [
-                        {"text": "The answer is \\boxed{6}.", "rating": -1, "flagged": None}
+                        {"text": "The answer is \\boxed{6}.", "rating": -1, "flagged": False}
                     ],
                     "human_completion": None,
                     "chosen_completion": 0,
@@ -270,7 +271,7 @@ def test_an_empty_export_of_every_format_fails_naming_why(db, tmp_path, format_n
         (
             "trl-stepwise",
             "1 traces read (origins any), none usable; trl-stepwise needs a usable grade on "
-            "every exported step (see the grades option); left out: 1 no_grades",
+            "every exported step (see the grades option); left out: 1 not_fully_graded",
         ),
     ],
 )

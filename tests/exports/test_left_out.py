@@ -8,6 +8,7 @@ import pytest
 from annotation.datasets.export.left_out import REASONS, Skip, Tally
 from annotation.datasets.export.options import ExportOptions
 from annotation.datasets.export.pipeline import export_to_directory
+from annotation.datasets.export.prm800k_rows import labeler_id
 from annotation.problems.models import Origin
 from tests.exports.conftest import make_problem, make_trace
 
@@ -25,7 +26,7 @@ def test_prm800k_leaves_out_traces_nobody_rated_by_default(sums, tmp_path):
     manifest = export_to_directory(project=sums["project"], options=options, directory=tmp_path)
     # then: only alice's rows, each with a labeler and ratings
     rows = read_jsonl(tmp_path / "prm800k-train.jsonl")
-    assert [row["labeler"] for row in rows] == ["user:alice"] * 3
+    assert [row["labeler"] for row in rows] == [labeler_id(sums["project"].pk, "user:alice")] * 3
     ratings = [
         [s["completions"][s["chosen_completion"]]["rating"] for s in row["label"]["steps"]]
         for row in rows
@@ -52,7 +53,8 @@ def test_prm800k_keeps_unrated_traces_when_asked(sums, tmp_path):
     manifest = export_to_directory(project=sums["project"], options=options, directory=tmp_path)
     # then
     rows = read_jsonl(tmp_path / "prm800k-train.jsonl")
-    assert [row["labeler"] for row in rows] == [*["user:alice"] * 3, None]
+    alice = labeler_id(sums["project"].pk, "user:alice")
+    assert [row["labeler"] for row in rows] == [alice, alice, alice, None]
     assert manifest["left_out"] == {}
     assert manifest["options"]["keep_unlabeled"] is True
 
@@ -119,9 +121,9 @@ def test_a_tally_keeps_ten_examples_and_an_unknown_reason_is_refused():
     tally = Tally()
     # when
     for i in range(12):
-        tally.add("no_grades", f"trace {i}")
+        tally.add("not_fully_graded", f"trace {i}")
     # then
-    entry = tally.as_manifest()["no_grades"]
+    entry = tally.as_manifest()["not_fully_graded"]
     assert entry["count"] == 12
     assert entry["examples"] == [f"trace {i}" for i in range(10)]
     with pytest.raises(ValueError, match="unknown reason 'because'"):

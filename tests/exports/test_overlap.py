@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from annotation.core.models import Role
 from annotation.datasets.export.options import ExportOptions
+from annotation.datasets.export.prm800k_rows import labeler_id
 from annotation.datasets.exporter import export_dataset
 from annotation.workspace.models import Assignment
 from tests.factories import MembershipFactory, ProblemFactory, UserFactory, trace_with_steps
@@ -57,7 +58,7 @@ def submit(client, assignment, version, grades):
 
 
 def ratings(row) -> list[int | None]:
-    return [step["human_completion"].get("rating") for step in row["label"]["steps"]]
+    return [s["completions"][s["chosen_completion"]]["rating"] for s in row["label"]["steps"]]
 
 
 @pytest.fixture
@@ -90,8 +91,8 @@ def test_prm800k_export_has_one_row_per_labeler_with_only_their_current_ratings(
     exported = prm800k_rows(project)
     # then
     assert [(row["labeler"], ratings(row)) for row in exported] == [
-        ("user:ann1", [0, -1, None]),
-        ("user:ann2", [1, 1, -1]),
+        (labeler_id(project.pk, "user:ann1"), [0, -1, None]),
+        (labeler_id(project.pk, "user:ann2"), [1, 1, -1]),
     ]
 
 
@@ -107,4 +108,6 @@ def test_a_cleared_grade_is_not_exported(project, client):
     # when
     exported = prm800k_rows(project)
     # then
-    assert [(row["labeler"], ratings(row)) for row in exported] == [("user:ann", [1, None])]
+    assert [(row["labeler"], ratings(row)) for row in exported] == [
+        (labeler_id(project.pk, "user:ann"), [1, None])
+    ]

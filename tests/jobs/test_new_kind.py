@@ -96,7 +96,10 @@ def test_a_kind_with_a_start_service_of_its_own_is_not_started_from_raw_paramete
     # then
     assert response.status_code == 400
     assert response.json() == {
-        "kind": ["jobs of kind 'sample' are not started here (these are: word_count, word_total)"]
+        "kind": [
+            "jobs of kind 'sample' are not started here (these are: best_of_n, "
+            "disagreement_queue, scorer_comparison, word_count, word_total)"
+        ]
     }
 
 

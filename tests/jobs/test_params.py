@@ -23,6 +23,7 @@ from annotation.datasets.export.options import (
     TRACE_KINDS,
     ExportOptions,
 )
+from annotation.evaluation.analyses import AnalysisParams, BestOfNParams
 from annotation.jobs.models import Job, JobKind, JobStatus
 from annotation.jobs.params import (
     EXPAND_MODES,
@@ -338,6 +339,9 @@ PARAMS: dict[str, st.SearchStrategy[Any]] = {
         critic=st.none() | snapshots,
         critic_sampling=sampling,
     ),
+    JobKind.SCORER_COMPARISON: st.builds(AnalysisParams),
+    JobKind.BEST_OF_N: st.builds(BestOfNParams, sample_job=st.none() | st.integers(1, 2**62)),
+    JobKind.DISAGREEMENT_QUEUE: st.builds(AnalysisParams),
 }
 
 
@@ -368,6 +372,9 @@ def test_every_job_kind_has_a_parameters_class_and_a_strategy():
         "evaluate": EvaluationParams,
         "proposal_critique": ProposalCritiqueParams,
         "policy_critic": PolicyCriticParams,
+        "scorer_comparison": AnalysisParams,
+        "best_of_n": BestOfNParams,
+        "disagreement_queue": AnalysisParams,
     }
 
 

@@ -72,11 +72,8 @@ def upload(client: APIClient, project, format_name: str, data: bytes) -> int:
 
 
 @pytest.fixture(scope="module")
-def worker(django_db_setup, tmp_path_factory):
-    purge_broker()
-    process = WorkerProcess(tmp_path_factory.mktemp("worker")).start()
-    yield process
-    process.stop()
+def worker(shared_worker: WorkerProcess) -> WorkerProcess:
+    return shared_worker
 
 
 REFUSED_BY_POSTGRESQL = [

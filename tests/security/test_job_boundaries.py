@@ -7,7 +7,7 @@ writing none of them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -20,6 +20,7 @@ from algorithms.tree_search import ProblemSpec, Tree
 from annotation.core.models import Project, Role
 from annotation.datasets.export.options import ExportOptions
 from annotation.datasets.export.services import start_export
+from annotation.evaluation.analyses import BestOfNParams, analysis_start
 from annotation.evaluation.models import Rollout
 from annotation.evaluation.services import start_monte_carlo_job
 from annotation.grading.models import Grade
@@ -49,7 +50,7 @@ from tests.factories import MembershipFactory, ProblemFactory, ProjectFactory, U
 from tests.factories import trace_with_steps as make_trace
 from tests.support.data import prompt
 from tests.support.training import export_now, training_project
-from tests.support.worker import WorkerProcess, purge_broker, wait_until
+from tests.support.worker import WorkerProcess, wait_until
 from workers.runners.sample import run_sample
 from workers.tasks import run_job
 
@@ -203,6 +204,10 @@ API: dict[str, Callable[[Inputs], Request]] = {
             "problem_ids": [o.problem.pk],
         },
     ),
+    "best_of_n": lambda o: (
+        "/api/jobs/",
+        {"project": o.project.pk, "kind": "best_of_n", "params": {"sample_job": o.tree_job.pk}},
+    ),
     "long_thought": lambda o: (
         "/api/trees/long-thoughts/",
         {"project": o.project.pk, "tree_job": o.tree_job.pk, "rewriter": o.generator.pk},
@@ -346,6 +351,12 @@ SERVICE: dict[str, Callable[[Inputs, Any], Job]] = {
         scorer=o.scorer,
         problem_ids=[o.problem.pk],
     ),
+    "best_of_n": lambda o, user: analysis_start(
+        project=o.project,
+        kind="best_of_n",
+        user=user,
+        params=BestOfNParams(sample_job=o.tree_job.pk),
+    ),
     "long_thought": lambda o, user: start_long_thought_job(
         project=o.project, user=user, tree_job=o.tree_job, rewriter=o.generator
     ),
@@ -463,6 +474,7 @@ CASES = [
     ("tree", "model", "generator", "model"),
     ("tree", "scorer", "scorer", "model"),
     ("long_thought", "tree_job", "tree_job", "job"),
+    ("best_of_n", "sample_job", "tree_job", "job"),
     ("long_thought", "rewriter", "generator", "model"),
     ("monte_carlo", "trace_ids", "trace", "trace"),
     ("monte_carlo", "model", "generator", "model"),
@@ -517,8 +529,10 @@ def job_count(world: World) -> int:
 
 def test_every_job_kind_is_covered():
     started = {JOB_KIND.get(start, start) for start, *_ in CASES}
-    # an import names nothing but its project and file (see the import test below)
-    assert started | {JobKind.IMPORT} == set(JobKind)
+    # an import names nothing but its project and file (see the import test below), a
+    # whole-project analysis nothing but its project
+    nothing_named = {JobKind.IMPORT, JobKind.SCORER_COMPARISON, JobKind.DISAGREEMENT_QUEUE}
+    assert started | nothing_named == set(JobKind)
 
 
 @pytest.mark.parametrize("start", sorted(API))
@@ -716,13 +730,8 @@ def test_a_stored_training_or_evaluation_job_naming_another_projects_rows_is_not
 
 
 @pytest.fixture(scope="module")
-def worker(
-    django_db_setup: None, django_db_blocker: object, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[WorkerProcess]:
-    purge_broker()
-    process = WorkerProcess(tmp_path_factory.mktemp("worker-logs")).start()
-    yield process
-    process.stop()
+def worker(shared_worker: WorkerProcess) -> WorkerProcess:
+    return shared_worker
 
 
 def _stored_with_b(world: World, start: str, field: str, value: Any) -> Job:

@@ -1,9 +1,6 @@
 """Jobs: a creator's role is checked again when the job starts running, and only the job's
 creator and the project's admins may cancel it."""
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from django.test import Client
 
@@ -11,7 +8,7 @@ from annotation.core.models import Membership, Role
 from annotation.jobs.models import Job, JobKind, JobShard, JobStatus
 from annotation.jobs.services import enqueue
 from tests.factories import MembershipFactory, UserFactory
-from tests.support.worker import WorkerProcess, purge_broker, wait_until
+from tests.support.worker import WorkerProcess, wait_until
 from workers.tasks import run_job
 
 CANCEL_URLS = ["/api/jobs/{job}/cancel/", "/jobs/{job}/cancel/", "/llm/jobs/{job}/cancel/"]
@@ -130,11 +127,8 @@ def test_a_job_whose_creator_was_deactivated_fails_when_it_starts(project):
 
 
 @pytest.fixture
-def worker(transactional_db: None, tmp_path: Path) -> Iterator[WorkerProcess]:
-    purge_broker()
-    process = WorkerProcess(tmp_path).start()
-    yield process
-    process.stop()
+def worker(transactional_db: None, shared_worker: WorkerProcess) -> WorkerProcess:
+    return shared_worker
 
 
 @pytest.mark.worker

@@ -18,16 +18,17 @@ CHOSEN_AT_STEP_6 = 1
 
 
 def _rated(text: str, rating: int | None) -> dict[str, Any]:
-    return {"text": text, "rating": rating, "flagged": None}
+    return {"text": text, "rating": rating, "flagged": False}
 
 
 def _human(text: str, rating: int | None) -> dict[str, Any]:
-    return {"text": text, "rating": rating, "flagged": None, "source": "human"}
+    return {"text": text, "rating": rating, "flagged": False, "source": "human"}
 
 
 def expected_row(*, labeler: str, timestamp: str, total_time: int) -> dict[str, Any]:
-    """The annotator's row: their ratings, their choice, their own step; no flag (Stepwise
-    has none to set), the question and generation of the row they labeled."""
+    """The annotator's row: their ratings, their choice, their own step (no completion
+    offered there: an empty list, as TRL's conversion reads it); no flag (Stepwise has none
+    to set: false), the question and generation of the row they labeled."""
     label = PHASE1["label"]["steps"]
 
     def single(step: dict[str, Any]) -> dict[str, Any]:
@@ -61,7 +62,7 @@ def expected_row(*, labeler: str, timestamp: str, total_time: int) -> dict[str, 
                     "chosen_completion": CHOSEN_AT_STEP_6,
                 },
                 {
-                    "completions": None,
+                    "completions": [],
                     "human_completion": _human(OWN_STEP, None),
                     "chosen_completion": None,
                 },
@@ -70,3 +71,41 @@ def expected_row(*, labeler: str, timestamp: str, total_time: int) -> dict[str, 
             "finish_reason": "solution",
         },
     }
+
+
+def trl_prm800k_conversion(example: dict[str, Any]) -> list[dict[str, Any]]:
+    """The public TRL conversion of a PRM800K row (the script published with the
+    trl-lib/prm800k dataset, examples/datasets/prm800k.py in huggingface/trl), re-implemented
+    from its published form: every completion not chosen at a step ends a row of its own (the
+    path before it, then it; labelled rating == 1), the chosen completion (rating == 1) or
+    else the human completion (True) continues the path, a step with neither stops it, and
+    the path is the last row. Like the script, it fails on what PRM800K never holds (a
+    human completion with `completions` null)."""
+    prompt = example["question"]["problem"]
+    out = []
+    texts: list[str] = []
+    labels: list[bool] = []
+    for step in example["label"]["steps"]:
+        chosen = step["chosen_completion"]
+        human = step["human_completion"]
+        if step["completions"] is None and human is None and chosen is None:
+            break
+        for index, completion in enumerate(step["completions"]):
+            if index != chosen:
+                out.append(
+                    {
+                        "prompt": prompt,
+                        "completions": [*texts, completion["text"]],
+                        "labels": [*labels, completion["rating"] == 1],
+                    }
+                )
+        if chosen is not None:
+            texts.append(step["completions"][chosen]["text"])
+            labels.append(step["completions"][chosen]["rating"] == 1)
+        elif human is not None:
+            texts.append(human["text"])
+            labels.append(True)
+        else:
+            break
+    out.append({"prompt": prompt, "completions": texts, "labels": labels})
+    return out

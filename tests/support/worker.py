@@ -167,3 +167,68 @@ def wait_until(
             check()
         time.sleep(interval_s)
     raise TimeoutError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+QUEUES = ("default", "gpu")
+
+
+class SharedWorker:
+    """One worker process for all the session's worker tests that need no environment of
+    their own: started at the first use, so that its start and the models it caches (a vLLM
+    engine takes about 30 s) are paid once.
+
+    Between the modules that use it, it consumes nothing (Celery's cancel_consumer), since
+    other tests enqueue jobs that nobody is meant to run. A module leaves it only once it is
+    idle; one still busy after `idle_timeout_s` is stopped and started again for the next.
+    """
+
+    def __init__(self, log_dir: Path, idle_timeout_s: float = 60.0) -> None:
+        self.log_dir = log_dir
+        self.idle_timeout_s = idle_timeout_s
+        self.process: WorkerProcess | None = None
+
+    def acquire(self) -> WorkerProcess:
+        purge_broker()
+        if self.process is None or self.process.process is None or not self.alive():
+            self.process = WorkerProcess(self.log_dir).start()
+        else:
+            self._control("add_consumer")
+        return self.process
+
+    def release(self) -> None:
+        if self.process is None or not self.alive():
+            return
+        self._control("cancel_consumer")
+        try:
+            wait_until(self._idle, self.idle_timeout_s, what="the shared worker to be idle")
+        except TimeoutError:
+            self.stop()
+        purge_broker()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+            self.process = None
+
+    def alive(self) -> bool:
+        assert self.process is not None and self.process.process is not None
+        return self.process.process.poll() is None
+
+    def _control(self, command: str) -> None:
+        from celery import current_app
+
+        assert self.process is not None
+        for queue in QUEUES:
+            replies = getattr(current_app.control, command)(
+                queue, destination=[self.process.name], reply=True, timeout=10
+            )
+            if not replies:
+                raise RuntimeError(f"the shared worker did not answer {command}({queue})")
+
+    def _idle(self) -> bool:
+        from celery import current_app
+
+        assert self.process is not None
+        inspect = current_app.control.inspect(destination=[self.process.name], timeout=2)
+        active = inspect.active() or {}  # None when nobody answered
+        return bool(active) and not any(active.values())

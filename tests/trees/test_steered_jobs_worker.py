@@ -1,8 +1,6 @@
 """Proposal-critique and policy-critic jobs run by a real Celery worker, the model a tiny one on
 vLLM's CPU build: one generator call per turn for every loop whose turn it is."""
 
-from collections.abc import Iterator
-
 import pytest
 
 from annotation.grading.models import Grade
@@ -13,20 +11,15 @@ from annotation.trees.steered import start_policy_critic_job, start_proposal_cri
 from tests.factories import ProjectFactory, researcher
 from tests.support.data import generator_config, make_problems
 from tests.support.models import tiny_model
-from tests.support.worker import WorkerProcess, finished, purge_broker
+from tests.support.worker import WorkerProcess, finished
 
 pytestmark = [pytest.mark.worker, pytest.mark.models]
 
 
 @pytest.fixture(scope="module")
-def worker(
-    django_db_setup: None, django_db_blocker: object, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[WorkerProcess]:
+def worker(shared_worker: WorkerProcess) -> WorkerProcess:
     tiny_model("lm")
-    purge_broker()
-    process = WorkerProcess(tmp_path_factory.mktemp("worker-logs")).start()
-    yield process
-    process.stop()
+    return shared_worker
 
 
 def test_a_proposal_critique_job_makes_one_generator_call_per_turn(

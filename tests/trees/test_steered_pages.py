@@ -213,3 +213,23 @@ def test_the_start_forms_start_both_jobs(problem, client):
     assert refused.context["form"].errors == {
         "limit": ["Ensure this value is greater than or equal to 1."]
     }
+
+
+@pytest.mark.parametrize("kind", ["proposal_job", "dialogue_job"])
+def test_a_steered_jobs_page_links_to_what_it_made_and_says_the_demo_model_is_noise(
+    problem, three_methods, client, kind
+):
+    # given a finished loop run on the demo's tiny model
+    research(client, problem)
+    job = three_methods[kind]
+    Job.objects.filter(pk=job.pk).update(model_version="demo-tiny-lm@v1")
+    thought = Trace.objects.get(job=job, origin=Origin.LONG_THOUGHT)
+    # when
+    response = client.get(f"/jobs/{job.pk}/", follow=True)
+    # then: its own page, with its trees, its long thought and the demo banner
+    assert response.redirect_chain == [(f"/trees/jobs/{job.pk}/", 302)]
+    body = response.content.decode()
+    assert f'href="/trees/rounds/{job.pk}/" data-testid="round-link"' in body
+    assert f'href="/trees/thoughts/{thought.pk}/"' in body
+    assert 'data-testid="demo-model-note"' in body
+    assert 'data-testid="job-cancel"' not in body

@@ -1,8 +1,6 @@
 """Tree and long-thought jobs run by a real Celery worker with tiny models: the policy through
 vLLM's CPU build, a Math-Shepherd style PRM through transformers."""
 
-from collections.abc import Iterator
-
 import pytest
 
 from annotation.grading.models import Grade, GradeSource, SourceKind
@@ -14,22 +12,17 @@ from annotation.trees.services import start_long_thought_job, start_tree_job, tr
 from tests.factories import ProjectFactory, researcher
 from tests.support.data import generator_config, make_problems, scorer_config
 from tests.support.models import tiny_model
-from tests.support.worker import WorkerProcess, finished, purge_broker
+from tests.support.worker import WorkerProcess, finished
 from tests.trees.conftest import hand_tree
 
 pytestmark = [pytest.mark.worker, pytest.mark.models]
 
 
 @pytest.fixture(scope="module")
-def worker(
-    django_db_setup: None, django_db_blocker: object, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[WorkerProcess]:
+def worker(shared_worker: WorkerProcess) -> WorkerProcess:
     for kind in ("lm", "math-shepherd"):
         tiny_model(kind)
-    purge_broker()
-    process = WorkerProcess(tmp_path_factory.mktemp("worker-logs")).start()
-    yield process
-    process.stop()
+    return shared_worker
 
 
 def test_tree_job_makes_one_generator_and_one_scorer_call_per_depth(

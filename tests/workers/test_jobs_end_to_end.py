@@ -2,8 +2,6 @@
 Redis and PostgreSQL, with tiny models made in this session, through vLLM's CPU build and
 through transformers."""
 
-from collections.abc import Iterator
-
 import pytest
 from django.db.models import Count
 
@@ -23,21 +21,16 @@ from tests.support.data import (
     scorer_config,
 )
 from tests.support.models import tiny_model
-from tests.support.worker import WorkerProcess, finished, purge_broker, wait_until
+from tests.support.worker import WorkerProcess, finished, wait_until
 
 pytestmark = [pytest.mark.worker, pytest.mark.models]
 
 
 @pytest.fixture(scope="module")
-def worker(
-    django_db_setup: None, django_db_blocker: object, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[WorkerProcess]:
+def worker(shared_worker: WorkerProcess) -> WorkerProcess:
     for kind in ("lm", "math-shepherd", "qwen-prm"):
         tiny_model(kind)
-    purge_broker()
-    process = WorkerProcess(tmp_path_factory.mktemp("worker-logs")).start()
-    yield process
-    process.stop()
+    return shared_worker
 
 
 def assert_traces_split(job: Job) -> None:

@@ -3,7 +3,6 @@ annotator's chosen or written step, run by a real Celery worker; the continuatio
 their path when it is ready."""
 
 import json
-from collections.abc import Iterator
 
 import pytest
 
@@ -21,20 +20,15 @@ from tests.factories import (
 )
 from tests.support.data import generator_config
 from tests.support.models import tiny_model
-from tests.support.worker import WorkerProcess, finished, purge_broker
+from tests.support.worker import WorkerProcess, finished
 
 pytestmark = [pytest.mark.worker, pytest.mark.models]
 
 
 @pytest.fixture(scope="module")
-def worker(
-    django_db_setup: None, django_db_blocker: object, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[WorkerProcess]:
+def worker(shared_worker: WorkerProcess) -> WorkerProcess:
     tiny_model("lm")
-    purge_broker()
-    process = WorkerProcess(tmp_path_factory.mktemp("worker-logs")).start()
-    yield process
-    process.stop()
+    return shared_worker
 
 
 def post(client, url, body):

@@ -3,18 +3,26 @@ continue, write one's own step; the export of that work is PRM800K's row of it."
 
 import io
 import json
+import re
 
 import pytest
 
 from annotation.datasets.export.options import ExportOptions
 from annotation.datasets.export.pipeline import export_to_directory
+from annotation.datasets.export.prm800k_rows import labeler_id, prm800k_timestamp
 from annotation.datasets.importer import import_dataset
 from annotation.grading.models import Grade
 from annotation.problems.models import Trace
 from annotation.workspace.models import ItemKind
 from annotation.workspace.services.claims import assignment_claim_next
 from annotation.workspace.services.paths import continuation_attach
-from tests.support.prm800k import OWN_STEP, PHASE1, STEP_6_RATINGS, expected_row
+from tests.support.prm800k import (
+    OWN_STEP,
+    PHASE1,
+    STEP_6_RATINGS,
+    expected_row,
+    trl_prm800k_conversion,
+)
 
 
 def post(client, url, body):
@@ -116,12 +124,18 @@ def test_phase_1_labeling_exports_as_prm800ks_row(client, claim, project, annota
     rows = [
         json.loads(line) for line in (tmp_path / "prm800k-train.jsonl").read_text().splitlines()
     ]
-    assert [r["labeler"] for r in rows] == [PHASE1["labeler"], "user:ann"]
+    labeler = labeler_id(project.pk, "user:ann")  # opaque, never the username
+    assert [r["labeler"] for r in rows] == [PHASE1["labeler"], labeler]
     assert rows[0] == PHASE1  # the imported row is unchanged beside it
     expected = expected_row(
-        labeler="user:ann", timestamp=claim.submitted_at.isoformat(), total_time=61000
+        labeler=labeler, timestamp=prm800k_timestamp(claim.submitted_at), total_time=61000
     )
     assert rows[1] == expected
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}", rows[1]["timestamp"])
+    # TRL's public conversion reads it as it reads PRM800K: the path and every alternative
+    converted = trl_prm800k_conversion(rows[1])
+    assert len(converted) == 5 + 4 + 1
+    assert converted[-1]["completions"][-1] == OWN_STEP
 
 
 def test_a_path_change_on_an_old_version_conflicts(client, claim):

@@ -142,7 +142,7 @@ def test_the_dashboard_pauses_and_shows_accuracy(client, project, screened):
     refused = client.get(f"/projects/{project.pk}/dashboard/")
     assert refused.status_code == 403
     assert b"You may not open this page" in refused.content
-    assert b"You may not manage in project" in refused.content
+    assert b"You may not review in project" in refused.content
 
 
 @settings(max_examples=200, deadline=None)
@@ -282,3 +282,31 @@ def test_the_quality_page_saves_the_settings(client, project):
     assert b"qc_rate: 2.0 is not between 0 and 1." in page.content
     project.refresh_from_db()
     assert project.qc_rate == 0.1
+
+
+def test_a_reviewer_reads_agreement_and_quality_without_changing_them(client, project, screened):
+    # given an annotator's graded work and a reviewer
+    user = annotator_named(project, "dash")
+    for _ in range(2):
+        grade_as(assignment_claim_next(project=project, user=user, kind=ItemKind.GRADE), [1, 1])
+    reviewer = MembershipFactory(project=project, role=Role.REVIEWER).user
+    client.force_login(reviewer)
+    # when
+    dashboard = client.get(f"/projects/{project.pk}/dashboard/")
+    quality = client.get(f"/projects/{project.pk}/quality/")
+    pause = client.post(
+        f"/projects/{project.pk}/annotators/{user.pk}/standing/", {"status": "paused"}
+    )
+    # then: the figures, no way to change them, and which items are gold stays hidden
+    assert dashboard.status_code == 200
+    row = next(r for r in dashboard.context["rows"] if r["annotator_id"] == user.pk)
+    assert row["screening"].step_accuracy == 1.0
+    assert b'data-testid="read-only"' in dashboard.content
+    assert b"/standing/" not in dashboard.content
+    assert quality.status_code == 200
+    assert b'data-testid="read-only"' in quality.content
+    assert b"Save settings" not in quality.content and b"Mark gold items" not in quality.content
+    assert b'data-testid="gold-count"' in quality.content
+    assert b"/review/traces/" not in quality.content
+    assert pause.status_code == 403
+    assert not Standing.objects.filter(user=user, status=StandingStatus.PAUSED).exists()

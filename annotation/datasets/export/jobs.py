@@ -1,13 +1,16 @@
 """Exports as jobs: files are written to a temporary directory, then kept in Django storage
-under exports/<job id>/; the job's output_file is the train file and its result the manifest."""
+under exports/<job id>/ (the splits, README.md, manifest.json, and all of them in one zip);
+the job's output_file is the train file and its result the manifest."""
 
 import tempfile
+import zipfile
 from pathlib import Path
 
 from django.core.files import File
 
 from annotation.datasets.export.options import ExportOptions
 from annotation.datasets.export.pipeline import MANIFEST_NAME, export_to_directory
+from annotation.datasets.export.readme import README_NAME
 from annotation.jobs.models import Job
 from annotation.jobs.params import job_params
 from annotation.jobs.services import report_progress
@@ -27,9 +30,23 @@ def run_export(job: Job) -> dict[str, object]:
         stored: dict[str, str] = {}
         paired = (manifest.get("paired") or {}).get("splits", {})  # sft-paired: the other side
         names = [split["name"] for split in [*manifest["splits"].values(), *paired.values()]]
-        names.append(MANIFEST_NAME)
+        names += [README_NAME, MANIFEST_NAME]
+        names.append(write_archive(directory, archive_name(job, options), names))
         for name in names:
             with (directory / name).open("rb") as handle:
                 stored[name] = storage.save(f"exports/{job.pk}/{name}", File(handle, name=name))
         job.output_file.name = stored[manifest["splits"]["train"]["name"]]
     return {"manifest": manifest, "files": stored}
+
+
+def archive_name(job: Job, options: ExportOptions) -> str:
+    return f"{options.format}-export-{job.pk}.zip"
+
+
+def write_archive(directory: Path, name: str, members: list[str]) -> str:
+    """Every file of the export (README, manifest, splits) in one zip, for one download.
+    The split files are compressed already or compress well; zip's deflate does the rest."""
+    with zipfile.ZipFile(directory / name, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for member in members:
+            archive.write(directory / member, arcname=member)
+    return name

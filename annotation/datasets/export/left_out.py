@@ -18,8 +18,14 @@ EXAMPLES = 10  # ids kept per reason
 
 # reason -> why, as the manifest and the export page say it
 REASONS: dict[str, str] = {
-    "no_grades": "traces with a step that has no grade from the chosen grade source "
-    "(the grades option): graded by nobody, or by another source",
+    "not_fully_graded": "traces with a step before the first error (any step, without an "
+    "error) that has no grade from the chosen grade source (the grades option): graded by "
+    "nobody, or by another source; never read as 'no error'",
+    "screening_failed": "labels of people who did not pass screening in the project; keep "
+    "them with keep_failed_screening",
+    "gold_item": "labels given on gold items (quality control or screening questions: they "
+    "measure the person); keep them with keep_gold_items",
+    "review_rejected": "labels of work rejected or returned in review; keep them with review=all",
     "low_agreement": "traces with a step whose combined grade agrees less than min_agreement",
     "no_labeler_or_ratings": "traces nobody graded with ratings (no labeler, or no rating on "
     "any step); keep them with keep_unlabeled",
@@ -52,8 +58,15 @@ REASONS: dict[str, str] = {
     "unpaired_row": "rows of a problem beyond the ones the other format has a partner for",
     "origin": "traces of an origin this export does not read (the origins option or the "
     "format's default)",
-    "after_error": "rows kept but cut after the first bad step (after_error = drop): the "
-    "later steps are left out",
+    "after_error": "rows kept but cut after the first error, a -1 (after_error = drop), or "
+    "at the first ungraded step after it: the later steps are left out",
+    "unrated_alternative": "traces with an alternative step nobody rated: it makes no row",
+    "alternative_after_error": "traces with a rated alternative after the first error (or "
+    "after an ungraded step): it makes no row",
+    "alternatives_not_asked": "traces with rated alternatives, written as their chosen path "
+    "only (chosen_path_only)",
+    "alternatives_not_expressible": "traces with alternatives offered at a step, which this "
+    "format cannot express: the chosen path only is written",
     "held_out": "rows of held-out problems: written to test, never to train",
     "duplicate": "rows equal to an earlier row of the same problem (dedupe)",
 }

@@ -84,6 +84,14 @@ class ExportOptions:
     review: ReviewFilter = "not_rejected"
     # prm800k: also write native traces nobody rated (labeler and ratings null)
     keep_unlabeled: bool = False
+    # Stepwise formats: only the chosen path, no row per rated alternative (the path before
+    # it, then it), which is what they write by default, as the public conversions do.
+    chosen_path_only: bool = False
+    # Labels that may not teach a model are left out unless kept: those of gold items
+    # (quality control, screening) and of people who failed screening. Rejected work is
+    # kept with review="all".
+    keep_gold_items: bool = False
+    keep_failed_screening: bool = False
     extra: dict[str, Any] = field(default_factory=dict)  # reserved for format-specific options
 
     def __post_init__(self) -> None:

@@ -20,7 +20,6 @@ from annotation.core.models import Project
 from annotation.datasets.export.files import FileInfo, RowSink, open_sink
 from annotation.datasets.export.formats import (
     EXPORT_FORMATS,
-    LABELLED_ROWS,
     GroupFormat,
     PairedFormat,
     ProblemFormat,
@@ -29,13 +28,14 @@ from annotation.datasets.export.formats import (
 )
 from annotation.datasets.export.left_out import Skip, Tally
 from annotation.datasets.export.options import SCHEMA_VERSION, ExportOptionError, ExportOptions
+from annotation.datasets.export.readme import README_NAME, export_readme
 from annotation.datasets.export.selection import (
     Splitter,
     count_traces,
     iter_trace_views,
     scoped_traces,
-    step_labels,
 )
+from annotation.datasets.export.step_label_formats import Rows
 from annotation.problems.models import Origin, Problem
 from annotation.problems.selectors import TraceView
 
@@ -110,6 +110,7 @@ def export_to_directory(
             },
         }
     (directory / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
+    (directory / README_NAME).write_text(export_readme(manifest))
     return manifest
 
 
@@ -202,10 +203,16 @@ def _views(
     origins: tuple[str, ...] | None = None,
 ) -> Iterator[TraceView]:
     total = count_traces(project, options) if on_progress else None
+    last_problem = None
     for chunk in iter_trace_views(project, options, chunk_size=chunk_size, origins=origins):
         yield from chunk
         # a trace comes once per source that graded in it: count traces, not views
         counts["traces_read"] += len({view.trace.pk for view in chunk})
+        # views come in problem order: a problem starts where its id changes
+        for view in chunk:
+            if view.trace.problem_id != last_problem:
+                counts["problems_read"] += 1
+                last_problem = view.trace.problem_id
         if on_progress:
             on_progress(counts["traces_read"], total)
 
@@ -228,16 +235,19 @@ def _view_rows(
     counts: Counter[str],
     left_out: Tally,
 ) -> Iterator[tuple[TraceView, Row]]:
-    cuts = fmt.row in LABELLED_ROWS and options.resolved_after_error == "drop"
     for view in views:
         row = fmt.row(view, options)
         if isinstance(row, Skip):
             counts["traces_skipped"] += 1
             left_out.add(row.reason, f"trace {view.trace.pk}")
             continue
-        if cuts and len(step_labels(view, options) or ()) < len(view.path):
-            left_out.add("after_error", f"trace {view.trace.pk}")
-        yield view, row
+        if not isinstance(row, Rows):
+            yield view, row
+            continue
+        for reason in row.partly:  # what of the record the rows do not carry
+            left_out.add(reason, f"trace {view.trace.pk}")
+        for one in row.rows:
+            yield view, one
 
 
 def _origins_not_read(

@@ -22,7 +22,9 @@ from django.db.models import Q, QuerySet
 from algorithms.prompts import render_prompt
 from annotation.core.models import Project, Role
 from annotation.datasets.export.errors import ExportOptionError
+from annotation.datasets.export.formats import STEP_LABEL_FORMATS
 from annotation.datasets.export.prefetch import reads_ahead
+from annotation.grading.eligibility import attach_eligibility
 from annotation.grading.models import GradeSource, SourceKind
 from annotation.grading.selectors import GradedKey, GradeView, StepKey, grades_given_in_trace
 from annotation.grading.step_grades import GradeChoice
@@ -84,19 +86,33 @@ def iter_trace_views(
     prompt its model saw (`prompt_texts`). On PostgreSQL a chunk is one statement that
     aggregates the steps, texts and grades of its traces (aggregated_trace_rows), read while
     the chunk before is written (prefetch.py); elsewhere three queries and a join in Python
-    (load_trace_views)."""
-    traces = scoped_traces(project, options, origins).order_by("problem_id", "pk")
+    (load_trace_views).
+
+    For the step-label formats, work the review filter leaves out is read too and marked
+    (view.eligibility, with gold items and failed screeners), so that the formats leave it
+    out with its reason; the other formats never see it."""
+    marks = options.format in STEP_LABEL_FORMATS
+    graders_review = "all" if marks else options.review
+    traces = scoped_traces(project, _scope(options), origins).order_by("problem_id", "pk")
     chunks = (
-        _aggregated_chunks(traces, project, options, chunk_size)
+        _aggregated_chunks(traces, project, options, chunk_size, graders_review)
         if connection.vendor == "postgresql"
-        else _loaded_chunks(traces, grade_loader(project, options), chunk_size)
+        else _loaded_chunks(traces, grade_loader(project, options, graders_review), chunk_size)
     )
     prompts = PromptTexts()
     for views in chunks:
         for view in views:
             view.prompt = prompts.of(view.trace)
         attach_labeling(views)  # an annotator's finish reason and time, for PRM800K's rows
+        if marks:
+            attach_eligibility(views, options.review)
         yield views
+
+
+def _scope(options: ExportOptions) -> ExportOptions:
+    """The options whose review filter narrows the traces read: every trace for the
+    step-label formats (they mark what the filter leaves out)."""
+    return replace(options, review="all") if options.format in STEP_LABEL_FORMATS else options
 
 
 def _after(traces: QuerySet[Trace], last: tuple[int, int] | None) -> QuerySet[Trace]:
@@ -122,11 +138,15 @@ def _loaded_chunks(
 
 
 def _aggregated_chunks(
-    traces: QuerySet[Trace], project: Project, options: ExportOptions, chunk_size: int
+    traces: QuerySet[Trace],
+    project: Project,
+    options: ExportOptions,
+    chunk_size: int,
+    graders_review: str,
 ) -> Iterator[list[TraceView]]:
     choice = grade_choice(project, options)
     decode = choice.decoder()
-    passing = graders_passing(options.review)
+    passing = graders_passing(graders_review)
     for chunk in aggregated_chunk_rows(traces, choice, chunk_size):
         views = chunk.views(decode)
         yield _passing_graders(views, passing) if choice.combine == "by_source" else views
@@ -165,7 +185,7 @@ def _passing_graders(views: list[TraceView], passing: GradersPassing) -> list[Tr
 
 
 def count_traces(project: Project, options: ExportOptions) -> int:
-    return scoped_traces(project, options).count()
+    return scoped_traces(project, _scope(options)).count()
 
 
 class PromptTexts:
@@ -211,13 +231,16 @@ def _job_prompt(job_id: int) -> str | None:
 # Grades ---------------------------------------------------------------------------------
 
 
-def grade_loader(project: Project, options: ExportOptions) -> GradeLoader:
+def grade_loader(
+    project: Project, options: ExportOptions, graders_review: str | None = None
+) -> GradeLoader:
     """The grade of each step under options.grades, of people's work that passes the review
-    filter (annotation/workspace/review_filter.py)."""
+    filter (annotation/workspace/review_filter.py; for grades given in the trace,
+    `graders_review` if given)."""
     choice = grade_choice(project, options)
     if choice.combine != "by_source":
         return choice.loader()
-    passing = graders_passing(options.review)
+    passing = graders_passing(graders_review or options.review)
 
     def load(keys: set[StepKey]) -> dict[GradedKey, GradeView]:
         graded = grades_given_in_trace(keys)
@@ -265,62 +288,6 @@ def grade_choice(project: Project, options: ExportOptions) -> GradeChoice:
     return GradeChoice(
         "majority", Q(source__kind=SourceKind.HUMAN, source__user_id__in=reviewers) & review
     )
-
-
-# Labels ---------------------------------------------------------------------------------
-
-
-def ternary(grade: GradeView, options: ExportOptions) -> int:
-    if grade.rating is not None:
-        return grade.rating
-    assert grade.score is not None  # a grade has a rating or a score (database constraint)
-    return 1 if grade.score >= options.score_threshold else -1
-
-
-def step_labels(view: TraceView, options: ExportOptions) -> list[bool] | None:
-    """Binary labels of the path steps to export, or None when a step lacks a usable grade.
-
-    With after_error="drop" the labels stop at the first bad step (it is included).
-    A grade whose agreement is below min_agreement counts as missing.
-    """
-    labels: list[bool] = []
-    drop = options.resolved_after_error == "drop"
-    for step in view.path:
-        grade = step.grade
-        if grade is None or grade.agreement < options.min_agreement:
-            return None
-        value = ternary(grade, options)
-        good = value > 0 or (value == 0 and options.zero_is == "good")
-        labels.append(good)
-        if drop and not good:
-            break
-    return labels or None
-
-
-SOFT_RATING = {1: 1.0, 0: 0.5, -1: 0.0}
-
-
-def soft_step_labels(view: TraceView, options: ExportOptions) -> list[float] | None:
-    """The same steps as step_labels, each labelled with its grade as a float: a machine's
-    score (a Monte-Carlo grade's share of rollouts reaching the answer), or a rating as
-    SOFT_RATING says."""
-    labels = step_labels(view, options)
-    if labels is None:
-        return None
-    soft = []
-    for step in view.path[: len(labels)]:
-        grade = step.grade
-        assert grade is not None  # step_labels returned None otherwise
-        soft.append(grade.score if grade.score is not None else SOFT_RATING[grade.rating or 0])
-    return soft
-
-
-def unlabelled_reason(view: TraceView, options: ExportOptions) -> str:
-    """Why step_labels found no labels (a Skip reason): a step without a grade from the
-    chosen source, or one whose combined grade agrees too little."""
-    if any(step.grade is None for step in view.path) or not view.path:
-        return "no_grades"
-    return "low_agreement"
 
 
 # Splits ---------------------------------------------------------------------------------

@@ -9,6 +9,8 @@ from django.db import transaction
 from annotation.core.models import Membership, Project, Role
 from annotation.datasets.demo_content import demo_content
 from annotation.datasets.importer import import_dataset
+from annotation.datasets.small_world import DEMO_MODEL_DIR, small_world_demo
+from annotation.llm.services import prompt_templates_install_defaults
 
 DEMO_DIR = Path(__file__).resolve().parents[2] / "demo"
 DEMO_PROJECT = "Demo: school math"
@@ -59,6 +61,12 @@ class Command(BaseCommand):
             default=settings.VAR_DIR / "demo-model",
             help="The demo model's directory (built by `python -m workers.demo_model DIR`).",
         )
+        parser.add_argument(
+            "--small-world-model-dir",
+            type=Path,
+            default=DEMO_MODEL_DIR,
+            help="The small-world model (committed; `python -m workers.small_world_model DIR`).",
+        )
 
     @transaction.atomic
     def handle(self, *args: Any, **options: Any) -> None:
@@ -95,11 +103,27 @@ class Command(BaseCommand):
             annotator=people["annotator"],
             model_dir=model_dir,
         )
+        world, world_model = small_world_demo(model_dir=options["small_world_model_dir"])
+        for username, role in DEMO_USERS:
+            Membership.objects.get_or_create(
+                project=world, user=people[username], defaults={"role": role}
+            )
+        prompt_templates_install_defaults(project=world, user=people["researcher"])
         self.stdout.write(f"Demo project {DEMO_PROJECT!r} is ready.")
+        self.stdout.write(
+            f"Demo project {world.name!r} is ready: its model {world_model.name!r} solves part "
+            "of its problems and slips on the rest."
+        )
         self.stdout.write(
             f"Demo models {content.generator.name!r} and {content.scorer.name!r} read "
             f"{content.generator.path_or_endpoint} (tiny, random weights: their text is noise)."
         )
+        world_dir: Path = options["small_world_model_dir"]
+        if not (world_dir / "config.json").is_file():
+            self.stderr.write(
+                f"No small-world model in {world_dir}: build it with "
+                f"`.venv/bin/python -m workers.small_world_model {world_dir}`."
+            )
         if not (model_dir / "config.json").is_file():
             self.stderr.write(
                 f"No model in {model_dir} yet: build it with "
