@@ -14,6 +14,7 @@ LIMITS = st.builds(
     max_steps=st.integers(1, 10),
     max_backtracks=st.integers(0, 3),
     max_tokens=st.integers(1, 60),
+    retries=st.integers(0, 2),
 )
 TOKENS = st.integers(0, 8)
 STEP = st.sampled_from(["A.", "B.", "So x = 3.", "", "ACTION: continue"])
@@ -108,7 +109,7 @@ def test_proposal_critique_properties(data, limits, count):
     while prompts := pc.prompts(states):
         assert [p.index for p in prompts] == [i for i, s in enumerate(states) if s.stop is None]
         turns += 1
-        assert turns <= limits.max_steps
+        assert turns <= limits.max_steps * (1 + limits.retries)
         responses = [Response(data.draw(PROPOSAL_REPLY), data.draw(TOKENS)) for _ in prompts]
         calls = grader.calls
         states = pc.advance(states, responses, grader)
@@ -124,6 +125,9 @@ def test_proposal_critique_properties(data, limits, count):
                 assert move.target < node.id
                 assert state.nodes[move.target].kind in ("step", "reflection")
         assert result.counts["backtracks"] == state.backtracks
+        # an attempt that ran out of steps was told so, within the retries
+        assert state.retried <= limits.retries
+        assert result.counts["attempts_without_answer"] == state.retried
         # the transcript alone gives the state back
         assert pc.resume(state.problem, limits, state.turns) == state
 
