@@ -164,6 +164,14 @@ STORAGES = {
 # editor's draft is far smaller (docs/annotators.md, "Limits"); more is refused with 400.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# Uploaded files (dataset imports): at most this many bytes, refused while the request is read,
+# before anything is written to disk (annotation/core/uploads.py).
+STEPWISE_MAX_UPLOAD_BYTES = int(os.environ.get("STEPWISE_MAX_UPLOAD_BYTES", str(512 * 1024 * 1024)))
+FILE_UPLOAD_HANDLERS = [
+    "annotation.core.uploads.LimitedUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 
 # ---- Production: HTTPS and security headers (see docs/deployment.md) ----------------------
 # STEPWISE_HTTPS=true when browsers reach the site over HTTPS (TLS ends at the reverse proxy in
@@ -202,7 +210,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": [
         "annotation.core.parsers.StrictJSONParser",
         "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
+        "annotation.core.parsers.StrictMultiPartParser",  # file names checked
     ],
     "DEFAULT_PAGINATION_CLASS": "annotation.core.pagination.Pagination",  # ?page_size=
     "PAGE_SIZE": 50,
@@ -221,6 +229,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Step-level reasoning data: problems, step trees, traces, grades, jobs.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and its docs page are for logged-in users (session or token), as the API is:
+    # an anonymous visitor learns nothing of the API's shape (docs/security.md).
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
@@ -384,6 +395,10 @@ STEPWISE_QUOTA_STARTS_PER_HOUR_PER_USER = int(
 STEPWISE_QUOTA_STARTS_PER_HOUR_PER_PROJECT = int(
     os.environ.get("STEPWISE_QUOTA_STARTS_PER_HOUR_PER_PROJECT", "1000")
 )
+
+# The most new tokens a job may ask a model for in one reply (sampling.max_tokens); a
+# model's own context (its config's max_length) bounds it too.
+STEPWISE_MAX_NEW_TOKENS = int(os.environ.get("STEPWISE_MAX_NEW_TOKENS", "32768"))
 
 # Modules that add job kinds to the table (annotation/jobs/kinds.py), each with a list KINDS;
 # the web process and every worker must name the same ones.

@@ -16,6 +16,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from annotation.core.bodies import BodyError
 from annotation.core.limits import LimitReached, limit_response
+from annotation.core.uploads import UploadTooLarge
 
 
 def as_api_error(error: DjangoValidationError) -> ValidationError:
@@ -32,6 +33,6 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return response
     if isinstance(exc, DjangoValidationError):
         exc = as_api_error(exc)
-    elif isinstance(exc, BodyError):
+    elif isinstance(exc, UploadTooLarge | BodyError):
         exc = ValidationError({exc.field: [exc.message]})
     return drf_exception_handler(exc, context)

@@ -8,6 +8,11 @@ every database.
 from django.db import models
 from django.db.backends.base.operations import BaseDatabaseOperations
 
+# The longest text a person writes into a stored field that has no length of its own
+# (guidelines, prompts): far above any real one, far below what would slow every page that
+# shows it (a 2,000,000-character guidelines PATCH used to be stored).
+TEXT_MAX_CHARS = 100_000
+
 
 def integer_range(model: type[models.Model], name: str) -> tuple[int, int]:
     field = model._meta.get_field(name)

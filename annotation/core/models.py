@@ -2,6 +2,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from annotation.core.columns import TEXT_MAX_CHARS
+
 
 class Role(models.TextChoices):
     ANNOTATOR = "annotator", "Annotator"
@@ -12,9 +14,12 @@ class Role(models.TextChoices):
 
 class Project(models.Model):
     name = models.CharField(max_length=200, unique=True)
-    guidelines = models.TextField(blank=True, help_text="Markdown shown beside the editors.")
+    guidelines = models.TextField(
+        blank=True, max_length=TEXT_MAX_CHARS, help_text="Markdown shown beside the editors."
+    )
     record_guidelines = models.TextField(
         blank=True,
+        max_length=TEXT_MAX_CHARS,
         default="",
         help_text="Markdown shown beside the thought-record editor (how to record a thought "
         "process); empty: none.",

@@ -11,6 +11,8 @@ import unicodedata
 from confusable_homoglyphs import categories
 from django.core.exceptions import ValidationError
 
+from annotation.core.text_policy import invisible_in
+
 _WITH_ANY_SCRIPT = {"COMMON", "INHERITED"}
 _MIXES_IN_USE = (
     frozenset({"HAN", "HIRAGANA", "KATAKANA"}),
@@ -22,6 +24,8 @@ _MIXES_IN_USE = (
 def validate_username_script(username: str) -> None:
     """Raises ValidationError for control, format (bidi), unassigned or separator characters, and
     for letters from more than one script."""
+    if found := invisible_in(username):  # also the fillers of category Lo (U+3164, U+115F)
+        raise ValidationError(f"Usernames cannot contain {found[0]}.", code="invisible_character")
     for char in username:
         # C*: controls, format characters (bidi controls, zero-width joiners), private use,
         # unassigned; Z*: spaces and line or paragraph separators.

@@ -88,6 +88,18 @@ class ExportSerializer(serializers.Serializer[None]):
     keep_unlabeled = serializers.BooleanField(
         default=False, help_text="prm800k: also write traces nobody rated."
     )
+    chosen_path_only = serializers.BooleanField(
+        default=False,
+        help_text="stepwise formats: the chosen path only, no row per rated alternative.",
+    )
+    keep_gold_items = serializers.BooleanField(
+        default=False,
+        help_text="step-label formats: also the labels of gold items (quality control, screening).",
+    )
+    keep_failed_screening = serializers.BooleanField(
+        default=False,
+        help_text="step-label formats: also the labels of people who failed screening.",
+    )
 
 
 class ImportViewSet(viewsets.ViewSet):

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any
 
+from annotation.core.text_policy import without_invisible
 from annotation.datasets.errors import RecordError
 from annotation.datasets.formats import gsm8k, math, math_shepherd, prm800k, processbench
 from annotation.datasets.records import ImportRecord
@@ -38,6 +39,8 @@ def parsed_records(
             if isinstance(obj, RecordError):
                 raise obj
             record = parse(line, obj)
+            _answers_without_invisible(record)
+            _check_steps_have_text(record)
             _check_first_of_its_identity(record, first_line)
         except StopIteration:
             return
@@ -47,6 +50,26 @@ def parsed_records(
             on_invalid(error)
             continue
         yield record
+
+
+def _answers_without_invisible(record: ImportRecord) -> None:
+    """An answer "42" + U+200B is stored as "42" (annotation/core/text_policy.py)."""
+    if record.problem.answer:
+        record.problem.answer = without_invisible(record.problem.answer)
+    if record.trace is not None and record.trace.final_answer:
+        record.trace.final_answer = without_invisible(record.trace.final_answer)
+
+
+def _check_steps_have_text(record: ImportRecord) -> None:
+    """A step that is an empty string (or only spaces) is refused with its line: it would be
+    a node with no text, graded and exported as if it said something."""
+    if record.trace is None:
+        return
+    for step in record.trace.steps:
+        if not step.text.strip():
+            raise RecordError(
+                record.line, f"steps[{step.position}]", "is empty; every step holds some text"
+            )
 
 
 def _check_first_of_its_identity(record: ImportRecord, first_line: dict[bytes, int]) -> None:

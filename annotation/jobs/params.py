@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, Literal, Protocol, Self, TypeVar
 
+from django.conf import settings
 from django.utils.module_loading import import_string
 
 from algorithms import policy_critic, proposal_critique
@@ -95,6 +96,43 @@ def check_sampling(sampling: dict[str, Any], name: str = "sampling") -> None:
         from_json(SamplingParams, sampling)
     except ParamsError as error:
         raise ParamsError(name, error.detail) from None
+    check_sampling_bounds(sampling, name)
+
+
+# Stop strings a request may give: a few, short (each is matched against every new token).
+MAX_STOP_STRINGS = 16
+MAX_STOP_CHARS = 200
+
+
+def check_sampling_bounds(sampling: Mapping[str, Any], name: str = "sampling") -> None:
+    """Within the operator's cap (STEPWISE_MAX_NEW_TOKENS): a max_tokens of 1e9 would hold a
+    worker for as long as the model keeps writing."""
+    cap = settings.STEPWISE_MAX_NEW_TOKENS
+    max_tokens = sampling.get("max_tokens")
+    if isinstance(max_tokens, int) and max_tokens > cap:
+        raise ParamsError(
+            f"{name}.max_tokens",
+            f"{max_tokens:,} is more than the operator's cap of {cap:,} new tokens "
+            "(STEPWISE_MAX_NEW_TOKENS)",
+        )
+    stop = sampling.get("stop") or []
+    if len(stop) > MAX_STOP_STRINGS:
+        raise ParamsError(f"{name}.stop", f"at most {MAX_STOP_STRINGS} stop strings")
+    if any(isinstance(text, str) and len(text) > MAX_STOP_CHARS for text in stop):
+        raise ParamsError(f"{name}.stop", f"a stop string is at most {MAX_STOP_CHARS} characters")
+
+
+def check_within_context(
+    sampling: Mapping[str, Any], context: int | None, model_name: str, name: str = "sampling"
+) -> None:
+    """max_tokens within the model's context (its config's max_length, when given)."""
+    max_tokens = sampling.get("max_tokens")
+    if context and isinstance(max_tokens, int) and max_tokens > context:
+        raise ParamsError(
+            f"{name}.max_tokens",
+            f"{max_tokens:,} is more than the context of {model_name} ({context:,} tokens, "
+            "its max_length)",
+        )
 
 
 def check_template(name: str, text: str, *, required: str, allowed: set[str]) -> None:

@@ -6,6 +6,7 @@ from django import forms
 
 from algorithms.model_policy import without_secrets
 from annotation.core.bodies import StrictJSONFormField
+from annotation.core.columns import TEXT_MAX_CHARS
 from annotation.core.models import Project
 from annotation.llm.models import ModelConfig, PromptPurpose, PromptTemplate
 from annotation.llm.services import SAMPLING_PRESETS
@@ -41,11 +42,11 @@ class ModelConfigForm(forms.ModelForm[ModelConfig]):
 class PromptCreateForm(forms.Form):
     name = forms.CharField(max_length=100)
     purpose = forms.ChoiceField(choices=PromptPurpose.choices)
-    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 16}))
+    text = forms.CharField(max_length=TEXT_MAX_CHARS, widget=forms.Textarea(attrs={"rows": 16}))
 
 
 class PromptEditForm(forms.Form):
-    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 16}))
+    text = forms.CharField(max_length=TEXT_MAX_CHARS, widget=forms.Textarea(attrs={"rows": 16}))
     base_number = forms.IntegerField(widget=forms.HiddenInput)
     note = forms.CharField(max_length=255, required=False)
 

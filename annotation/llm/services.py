@@ -22,6 +22,7 @@ from annotation.jobs.params import (
     PromptSnapshot,
     SampleParams,
     ScoreParams,
+    check_within_context,
 )
 from annotation.jobs.params import check_sampling as check_sampling_values
 from annotation.jobs.services import create_job
@@ -112,6 +113,12 @@ def check_trust(
 def model_config_create(*, project: Project, user: Any = None, **fields: Any) -> ModelConfig:
     """`user` is who asks; only a project admin may set trust_remote_code."""
     check_sampling(fields.get("default_sampling") or {})
+    check_within_context(
+        fields.get("default_sampling") or {},
+        fields.get("max_length"),
+        fields.get("name", "the model"),
+        "default_sampling",
+    )
     check_model(fields)
     check_trust(user=user, project=project, stored=None, fields=fields)
     config = ModelConfig(project=project, **fields)
@@ -126,7 +133,11 @@ def model_config_update(*, config: ModelConfig, user: Any = None, **fields: Any)
 
     Compared with the stored row (locked), not with `config`, which a form may have changed."""
     stored = ModelConfig.objects.select_for_update().get(pk=config.pk)
-    check_sampling(fields.get("default_sampling", stored.default_sampling) or {})
+    sampling = fields.get("default_sampling", stored.default_sampling) or {}
+    check_sampling(sampling)
+    check_within_context(
+        sampling, fields.get("max_length", stored.max_length), stored.name, "default_sampling"
+    )
     check_model({name: fields.get(name, getattr(stored, name)) for name in MODEL_FIELDS})
     check_trust(user=user, project=stored.project, stored=stored, fields=fields)
     changed = [n for n in MODEL_FIELDS if n in fields and getattr(stored, n) != fields[n]]
@@ -242,6 +253,7 @@ def job_sampling(
     given = {k: v for k, v in overrides.items() if v is not None}
     check_sampling(given, field=field)
     merged = {**model.default_sampling, **given}
+    check_within_context(merged, model.max_length, model.name, field)
     return {k: v for k, v in asdict(SamplingParams(**merged)).items() if k != "n"}
 
 

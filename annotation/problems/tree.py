@@ -11,6 +11,8 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Protocol, TypeVar
 
+from annotation.core.text_policy import without_invisible
+
 
 def node_id(problem_id: int, parent_id: uuid.UUID | None, kind: str, text: str) -> uuid.UUID:
     return uuid.UUID(
@@ -28,10 +30,12 @@ def node_id_bytes(problem_id: int, parent_id: bytes | None, kind: str, text: str
 
 
 def text_digest(text: str) -> str:
-    """A problem's identity across imports: sha256 of the text's NFC form, so the same text with
-    composed or decomposed accents (é, or e and U+0301) is one problem. The text itself is kept
-    as written. See "Unicode normalisation" in docs/frontend.md."""
-    return hashlib.sha256(unicodedata.normalize("NFC", text).encode()).hexdigest()
+    """A problem's identity across imports: sha256 of the text's NFC form without invisible
+    characters, so the same text with composed or decomposed accents (é, or e and U+0301), or
+    with a zero-width space (annotation/core/text_policy.py), is one problem. The text itself
+    is kept as written. See "Unicode normalisation" in docs/frontend.md."""
+    visible = without_invisible(text)
+    return hashlib.sha256(unicodedata.normalize("NFC", visible).encode()).hexdigest()
 
 
 class StepAt(Protocol):

@@ -55,7 +55,7 @@ def export_choices(project: Project, method: str) -> list[tuple[int, str]]:
     for job in exports:
         manifest = job.result.get("manifest") or {}
         if manifest.get("format") in formats:
-            rows = manifest["splits"]["train"]["rows"]
+            rows = (manifest["splits"].get("train") or {}).get("rows", 0)
             choices.append((job.pk, f"#{job.pk} {manifest['format']}: {rows} training rows"))
     return choices
 

@@ -72,8 +72,8 @@ def check_export(export: Job, project: Project) -> ExportInput:
     if export.kind != JobKind.EXPORT or export.status != JobStatus.SUCCEEDED:
         raise ValidationError({"export": f"job {export.pk} is not a finished export"})
     manifest = export.result["manifest"]  # its format is checked by TrainingParams
-    train = manifest["splits"]["train"]
-    if not train["rows"]:
+    train = manifest["splits"].get("train")  # omitted when no row fell in it
+    if not train or not train["rows"]:
         raise ValidationError({"export": f"export {export.pk} has no training rows"})
     files = export.result.get("files") or {}
     try:
@@ -413,8 +413,10 @@ def export_split_problems(export: Job, project: Project, split: Split = "test") 
     if split not in splitter.names:
         raise ValidationError(
             {
-                "export": f"export {export.pk} has no {split} split; export with a test fraction "
-                "or held-out problems"
+                "export": f"export {export.pk} has no {split} split, so nothing trained on it "
+                "can be evaluated on it: make a new export on the Export data page with a test "
+                "fraction above 0 (0.2 keeps a fifth of the problems out of train) or held-out "
+                "problems, train on that export, and evaluate on its test split"
             }
         )
     problems = Problem.objects.filter(project=project).only("pk", "external_id", "text_digest")

@@ -14,6 +14,7 @@ from rest_framework.response import Response
 
 from algorithms import policy_critic, proposal_critique
 from annotation.core.access import Ability, access_project
+from annotation.core.columns import TEXT_MAX_CHARS
 from annotation.core.models import Project
 from annotation.jobs.access import access_job
 from annotation.jobs.api import JobSerializer
@@ -30,7 +31,9 @@ class TreeJobSerializer(serializers.Serializer[None]):
     model = serializers.IntegerField(help_text="The policy: a generator model config.")
     scorer = serializers.IntegerField(help_text="A PRM or an LLM judge model config.")
     problem_ids = serializers.ListField(child=serializers.IntegerField())
-    prompt = serializers.CharField(default="{{ problem }}", trim_whitespace=False)
+    prompt = serializers.CharField(
+        default="{{ problem }}", trim_whitespace=False, max_length=TEXT_MAX_CHARS
+    )
     width = serializers.IntegerField(default=4)
     keep = serializers.IntegerField(default=4)
     max_depth = serializers.IntegerField(default=6)
@@ -42,7 +45,7 @@ class TreeJobSerializer(serializers.Serializer[None]):
         help_text="A PRM score under this is a wrong verdict a long thought may reflect on.",
     )
     sampling = serializers.DictField(required=False, default=dict)
-    delimiter = serializers.CharField(default="\n\n", trim_whitespace=False)
+    delimiter = serializers.CharField(default="\n\n", trim_whitespace=False, max_length=100)
     chunk_size = serializers.IntegerField(default=8)
 
 

@@ -172,6 +172,7 @@ function gradePage() {
   const draft = readJson("draft-data", {});
   const state = { grades: draft.grades ?? {}, finish: draft.finish ?? null };
   const stopAtFirstBad = root.dataset.stopAtFirstBad === "true";
+  const endsInAnswer = root.dataset.endsInAnswer !== "false";
   const steps = [...document.querySelectorAll("#steps > li.step")];
   const pathSteps = steps.filter((step) => step.dataset.onPath === "true");
   const finishButtons = [...document.querySelectorAll("#finish-reasons [data-finish]")];
@@ -190,7 +191,8 @@ function gradePage() {
     if (state.finish) return state.finish;
     if (firstBad !== -1) return "found_error"; // a bad alternative left behind is no error
     const rated = (s) => [-1, 0, 1].includes(state.grades[s.dataset.node]?.rating) || s.hasAttribute("data-written");
-    return pathSteps.length > 0 && pathSteps.every(rated) ? "solution" : null;
+    // a path that states no final answer is not a solution, however well its steps are rated
+    return endsInAnswer && pathSteps.length > 0 && pathSteps.every(rated) ? "solution" : null;
   }
 
   function apply() {
@@ -264,6 +266,14 @@ function gradePage() {
     }
   }
 
+  /** What choosing this alternative does to the path, in words. */
+  function chooseConsequence(step) {
+    const here = positionOf(step);
+    const later = pathSteps.map(positionOf).filter((p) => p > here).map((p) => p + 1);
+    const dropped = later.length === 0 ? "" : later.length === 1 ? ` and drops step ${later[0]} after it` : ` and drops steps ${later[0]} to ${later.at(-1)} after it`;
+    return `Continuing with alternative ${step.dataset.number} replaces step ${here + 1}${dropped}; their grades leave your path. Press c again to confirm, or move away to keep your path.`;
+  }
+
   const changePath = (body) => postPathChange(root.dataset.pathUrl, autosave, body, onConflict);
 
   for (const step of steps) {
@@ -291,9 +301,18 @@ function gradePage() {
         autosave.changed();
       });
     }
-    step.querySelector(".choose")?.addEventListener("click", () =>
-      changePath({ position: positionOf(step), choose: Number(step.dataset.option) }),
-    );
+    step.querySelector(".choose")?.addEventListener("click", (event) => {
+      // The first press says what the choice replaces; the second makes it.
+      if (step.dataset.confirmChoose !== "true") {
+        step.dataset.confirmChoose = "true";
+        const note = step.querySelector(".choose-note");
+        note.textContent = chooseConsequence(step);
+        note.hidden = false;
+        event.currentTarget.querySelector(".choose-label").textContent = "Confirm: continue with this";
+        return;
+      }
+      changePath({ position: positionOf(step), choose: Number(step.dataset.option) });
+    });
     const form = step.querySelector(".write-form");
     step.querySelector(".write-open")?.addEventListener("click", () => {
       form.hidden = false;
@@ -316,6 +335,11 @@ function gradePage() {
   );
   for (const button of finishButtons) {
     button.addEventListener("click", () => {
+      if (button.dataset.finish === "solution" && !endsInAnswer) {
+        showError("The path ends without a final answer, so it is not a solution: write the next step, let the model continue, or finish as give up.");
+        return;
+      }
+      showError(null);
       state.finish = button.dataset.finish;
       apply();
       autosave.changed();

@@ -95,6 +95,11 @@ def test_phase_1_labeling_of_a_real_prm800k_row(
     page.keyboard.press("k")
     page.keyboard.press("k")
     expect(page.locator("#steps > li[aria-current='true']")).to_have_attribute("data-number", "6.2")
+    page.keyboard.press("c")  # the first press says what the choice replaces
+    expect(page.locator("#steps > li[aria-current='true'] [data-testid=choose-note]")).to_have_text(
+        "Continuing with alternative 6.2 replaces step 6; their grades leave your path. "
+        "Press c again to confirm, or move away to keep your path."
+    )
     with page.expect_navigation():
         page.keyboard.press("c")
     page.wait_for_function(ALL_RENDERED)
@@ -138,4 +143,48 @@ def test_phase_1_labeling_of_a_real_prm800k_row(
     )
     assert mine == expected
     assert next(r for r in rows if r["labeler"] != ann) == PHASE1
+    assert page_watch.page_errors == []
+
+
+def test_choosing_an_early_alternative_says_what_it_drops_and_an_unfinished_path_is_no_solution(
+    live_server, project, page_watch: PageWatch
+) -> None:
+    page = page_watch.page
+    base = live_server.url
+    log_in(page, base, "ann")
+    page.goto(f"{base}/projects/{project.pk}/work/")
+    page.keyboard.press("n")
+    page.wait_for_url(re.compile(r"/work/\d+/$"))
+    page.wait_for_function(ALL_RENDERED)
+    # the annotator goes to alternative 2.1 and presses c: the page says what it drops
+    for _ in range(2):
+        page.keyboard.press("j")
+    current = page.locator("#steps > li[aria-current='true']")
+    expect(current).to_have_attribute("data-number", "2.1")
+    page.keyboard.press("c")
+    expect(current.locator("[data-testid=choose-note]")).to_contain_text(
+        "replaces step 2 and drops steps 3 to 6 after it"
+    )
+    assert page.locator("#steps > li[data-on-path='true']").count() == 6  # nothing changed yet
+    # moving away keeps the path; choosing it for real makes a path of two steps
+    with page.expect_navigation():
+        page.keyboard.press("c")
+    page.wait_for_function(ALL_RENDERED)
+    expect(page.locator("#steps > li[data-on-path='true']")).to_have_count(2)
+    expect(page.get_by_test_id("no-final-answer")).to_be_visible()
+    # rating both steps does not make it a solution, and Solution is refused with the reason
+    page.locator("#steps > li[data-on-path='true'] .grade-good").first.click()
+    page.locator("#steps > li[data-on-path='true'] .grade-good").last.click()
+    page.keyboard.press("Alt+1")
+    expect(page.locator("#submit-error")).to_contain_text("ends without a final answer")
+    expect(page.locator("[data-finish=solution]")).to_have_attribute("aria-pressed", "false")
+    page.keyboard.press("Control+Enter")
+    expect(page.locator("#submit-error")).to_contain_text("Rate every step, or choose")
+    # give up, by its key, is accepted
+    page.keyboard.press("Alt+4")
+    expect(page.locator("[data-finish=give_up]")).to_have_attribute("aria-pressed", "true")
+    page.keyboard.press("Control+Enter")
+    page.wait_for_url(f"{base}/projects/{project.pk}/work/")
+    claim = Assignment.objects.get(annotator__username="ann")
+    assert (claim.status, claim.finish_reason) == ("submitted", "give_up")
     assert page_watch.page_errors == []

@@ -85,3 +85,71 @@ def test_rejected_work_is_left_out_with_its_reason_and_out_of_agreement(project,
     assert manifest["left_out"]["review_rejected"]["count"] == 1
     assert sorted(row["labels"] for row in every) == [[False], [True, True]]
     assert (overall.items, overall.rejected_left_out) == (0, 1)  # one vote left: no pair
+
+
+def test_the_options_to_keep_labels_are_on_the_api_the_page_and_the_command(
+    project, client, tmp_path
+):
+    # given an admin and one failed screener's graded trace
+    from django.core.management import call_command
+
+    from annotation.jobs.models import Job
+
+    admin = UserFactory(username="admin-keep")
+    MembershipFactory(project=project, user=admin, role=Role.ADMIN)
+    client.force_login(admin)
+    user = UserFactory(username="failed")
+    Standing.objects.create(project=project, user=user, status=StandingStatus.FAILED)
+    problem = make_problem(project, "k/1", "What is 1 + 2?", answer="3")
+    make_trace(problem, ["1 + 2 = 3."], ratings=[1], source=person_source(user=user))
+    flags = {"chosen_path_only": True, "keep_gold_items": True, "keep_failed_screening": True}
+    # when
+    by_api = client.post(
+        "/api/exports/",
+        {"project": project.pk, "format": "trl-stepwise", **flags},
+        content_type="application/json",
+    )
+    page = client.get(f"/projects/{project.pk}/export/")
+    call_command(
+        "export_dataset",
+        str(tmp_path / "out"),
+        "--project",
+        project.name,
+        "--format",
+        "trl-stepwise",
+        "--keep-failed-screening",
+        "--chosen-path-only",
+        "--keep-gold-items",
+    )
+    # then
+    assert by_api.status_code == 202, by_api.content
+    params = Job.objects.get(pk=by_api.json()["id"]).params
+    assert {name: params[name] for name in flags} == flags
+    for name in flags:
+        assert f'name="{name}"' in page.content.decode()
+    assert (tmp_path / "out" / "trl-stepwise-train.jsonl").read_text().count("\n") == 1
+
+
+def test_eligibility_is_read_once_per_chunk_not_per_trace(project, tmp_path):
+    # given people's graded traces, 2 and then 8 of them
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    problem = make_problem(project, "n/1", "What is 2 + 2?", answer="4")
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            export(project, tmp_path, "trl-stepwise")
+        return len(captured.captured_queries)
+
+    def grade(count: int) -> None:
+        for i in range(count):
+            source = person_source(user=UserFactory(username=f"p{i}-{problem.traces.count()}"))
+            make_trace(problem, [f"2 + 2 = 4 ({i}).", "\\boxed{4}"], ratings=[1, 1], source=source)
+
+    grade(2)
+    few = queries()
+    grade(6)
+    # when / then: the same statements for 8 traces as for 2
+    many = queries()
+    assert many == few

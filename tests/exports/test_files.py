@@ -329,7 +329,10 @@ def test_command_writes_splits_and_manifest(sums, tmp_path, capsys):
         "bad",
     )
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
-    assert {k: v["rows"] for k, v in manifest["splits"].items()} == {"train": 0, "test": 3}
+    # every problem is held out: the train split is omitted, saying why, never an empty file
+    assert {k: v["rows"] for k, v in manifest["splits"].items()} == {"test": 3}
+    assert manifest["omitted_splits"]["train"].startswith("no row fell in the train split")
+    assert not (tmp_path / "out" / "trl-stepwise-train.parquet").exists()
     assert manifest["options"]["zero_is"] == "bad"
     assert manifest["options"]["held_out"] == 2
     assert "test: 3 rows in" in capsys.readouterr().out
@@ -400,3 +403,32 @@ def test_the_scope_names_jobs_and_kinds_of_the_project_only(sums, client):
     assert page.status_code == 200
     assert b"&#x27;x&#x27; is not a job id" in page.content
     assert not Job.objects.filter(kind="export").exists()
+
+
+def test_an_export_job_with_every_problem_held_out_keeps_its_test_file_and_trains_nothing(
+    sums, media, client
+):
+    # given every problem of the project held out
+    from django.core.exceptions import ValidationError
+
+    from annotation.training.services import check_export
+
+    admin = UserFactory(username="admin-held")
+    MembershipFactory(project=sums["project"], user=admin, role=Role.ADMIN)
+    client.force_login(admin)
+    response = client.post(
+        "/api/exports/",
+        {"project": sums["project"].pk, "format": "trl-stepwise", "held_out": ["test/sums/1"]},
+        content_type="application/json",
+    )
+    assert response.status_code == 202, response.content
+    # when
+    run_job(response.json()["id"])
+    # then: the test split is the job's file; the omitted train split is said, not written
+    job = Job.objects.get(pk=response.json()["id"])
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    assert job.output_file.name.endswith("trl-stepwise-test.jsonl")
+    assert set(job.result["manifest"]["splits"]) == {"test"}
+    assert "train" in job.result["manifest"]["omitted_splits"]
+    with pytest.raises(ValidationError, match="has no training rows"):
+        check_export(job, sums["project"])

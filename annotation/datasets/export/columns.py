@@ -18,8 +18,11 @@ _CHAT = "a list of chat messages {role, content}"
 FORMAT_COLUMNS: Final[dict[str, dict[str, str]]] = {
     "trl-stepwise": {
         "prompt": "the problem's text",
-        "completions": "the steps of the solution, in order, one string each",
-        "labels": f"{_BINARY} (TRL's stepwise-supervision labels)",
+        "completions": "the steps of the solution, in order, one string each; a rated "
+        "alternative is a row of its own: the steps before it, then it (unless "
+        "chosen_path_only)",
+        "labels": f"{_BINARY} (TRL's stepwise-supervision labels); only graded steps, up to "
+        "the first -1 (after_error=drop)",
     },
     "trl-stepwise:soft": {
         "labels": "one per step: the probability that the step is good, in [0, 1] "
@@ -45,23 +48,29 @@ FORMAT_COLUMNS: Final[dict[str, dict[str, str]]] = {
         "(Monte-Carlo rollouts)",
     },
     "prm800k": {
-        "labeler": "who graded the steps (an anonymised id in PRM800K; the username here)",
-        "timestamp": "when the grading was submitted (ISO 8601)",
+        "labeler": "who graded the steps: an opaque id, stable per project and person "
+        "(never a username); a model run's source name",
+        "timestamp": "when the grading was submitted, UTC, as PRM800K writes it "
+        "(2022-07-30T23:23:32.118856)",
         "generation": "PRM800K's generation number of the solution (null for native traces)",
         "is_quality_control_question": "whether the item was a quality-control item",
         "is_initial_screening_question": "whether the item was a screening item",
         "question": "{problem, ground_truth_answer, ...}: the problem and its known answer",
-        "label": "{steps, total_time, finish_reason}: per step the rated completions "
-        "{text, rating (+1, 0, -1 or null), flagged}, the chosen one, and a human "
-        "completion where the annotator wrote a step; total_time in milliseconds",
+        "label": "{steps, total_time, finish_reason}: per step the completions offered "
+        "(a list) {text, rating (+1, 0, -1 or null where unrated), flagged (a boolean)}, the "
+        "index of the chosen one, and a human completion where the annotator wrote the "
+        "step; total_time in milliseconds",
     },
     "processbench": {
         "id": "the item's id",
         "generator": "the model (or person) that wrote the solution",
         "problem": "the problem's text",
-        "steps": "the steps of the solution, one string each",
-        "final_answer_correct": "whether the solution's final answer matches the problem's",
-        "label": "the index (from 0) of the first wrong step, or -1 when no step is wrong",
+        "steps": "the steps of the solution, one string each (for PRM800K's found_error, "
+        "the path, then the wrong completion offered after it)",
+        "final_answer_correct": "whether the solution's final answer matches the problem's "
+        "(null when the last step is an off-path error step)",
+        "label": "the index (from 0) of the first step graded -1, or -1 when every step is "
+        "graded and none is -1 (a trace with an ungraded step before any error is left out)",
     },
     "sft-shortcut": {
         "messages": f"{_CHAT}: the prompt as user, a correct solution (ending with its boxed "

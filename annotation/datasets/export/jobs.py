@@ -35,7 +35,9 @@ def run_export(job: Job) -> dict[str, object]:
         for name in names:
             with (directory / name).open("rb") as handle:
                 stored[name] = storage.save(f"exports/{job.pk}/{name}", File(handle, name=name))
-        job.output_file.name = stored[manifest["splits"]["train"]["name"]]
+        # the train split's file, or the only split written (a split with no row is omitted)
+        first = manifest["splits"].get("train") or next(iter(manifest["splits"].values()))
+        job.output_file.name = stored[first["name"]]
     return {"manifest": manifest, "files": stored}
 
 

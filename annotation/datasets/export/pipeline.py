@@ -93,6 +93,7 @@ def export_to_directory(
         for info in files.values():
             (directory / info.name).unlink(missing_ok=True)
         raise EmptyExport(empty_reason(options, counts, left_out))
+    omitted = _omit_empty_splits(directory, files, splitter, options)
     manifest = build_manifest(
         project,
         options,
@@ -100,6 +101,8 @@ def export_to_directory(
         counts,
         left_out,
     )
+    if omitted:
+        manifest["omitted_splits"] = omitted
     if isinstance(fmt, PairedFormat):
         manifest["paired"] = {
             "format": fmt.first,
@@ -112,6 +115,28 @@ def export_to_directory(
     (directory / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
     (directory / README_NAME).write_text(export_readme(manifest))
     return manifest
+
+
+def _omit_empty_splits(
+    directory: Path,
+    files: dict[tuple[str, str], FileInfo],
+    splitter: Splitter,
+    options: ExportOptions,
+) -> dict[str, str]:
+    """Removes the file of each split no row went to (a file of no rows is no dataset:
+    `datasets.load_dataset` fails on it) and says why it is absent: {split: why}."""
+    omitted: dict[str, str] = {}
+    for (name, split), info in list(files.items()):
+        if info.rows:
+            continue
+        (directory / info.name).unlink(missing_ok=True)
+        del files[(name, split)]
+        omitted[split] = (
+            f"no row fell in the {split} split (test_fraction {options.test_fraction}, "
+            f"{len(options.held_out)} held-out entries, seed {options.seed}): its file is "
+            "not written"
+        )
+    return omitted
 
 
 class EmptyExport(ExportOptionError):

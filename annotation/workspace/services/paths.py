@@ -19,10 +19,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from django.db import transaction
 
+from algorithms.answers import extract_answer
 from annotation.grading.selectors import path_with_current_grades
 from annotation.grading.services import person_grades_retrace, person_source
 from annotation.jobs.models import Job, JobKind, JobStatus
@@ -63,6 +64,19 @@ def graded_view(assignment: Assignment) -> list[StepView]:
     assert trace_id is not None
     trace = Trace.objects.get(pk=trace_id)
     return load_trace_views([trace])[0].steps
+
+
+class _ShownStep(Protocol):
+    position: int
+    on_path: bool
+    text: str
+
+
+def path_ends_in_answer(steps: Sequence[_ShownStep]) -> bool:
+    """Whether the last step of the path states a final answer (a boxed answer, PRM800K's
+    "# Answer", "the answer is ..."): only such a path can be finished as a solution."""
+    path = sorted((s for s in steps if s.on_path), key=lambda s: s.position)
+    return bool(path) and extract_answer(path[-1].text) is not None
 
 
 def written_positions(trace_id: int) -> set[int]:

@@ -29,7 +29,12 @@ from annotation.workspace.services.drafts import (
 )
 from annotation.workspace.services.errors import WorkspaceError
 from annotation.workspace.services.events import event_add
-from annotation.workspace.services.paths import work_path_write, written_positions
+from annotation.workspace.services.paths import (
+    graded_view,
+    path_ends_in_answer,
+    work_path_write,
+    written_positions,
+)
 from annotation.workspace.services.versions import check_writable, compare_and_swap
 
 
@@ -191,6 +196,15 @@ def _finish(assignment: Assignment, source: GradeSource, reason: str) -> str:
             raise WorkspaceError(
                 f"Rate every step before finishing as solution; not rated: "
                 f"{', '.join(map(str, missing))}."
+            )
+        # The annotator's own path (an alternative chosen, a step written) must reach an
+        # answer to be a solution; a trace graded as it came is judged by its grades alone.
+        if assignment.work_trace_id is not None and not path_ends_in_answer(
+            graded_view(assignment)
+        ):
+            raise WorkspaceError(
+                "The path ends without a final answer, so it is not a solution: write the next "
+                "step, let the model continue, or finish as give up."
             )
     return reason
 

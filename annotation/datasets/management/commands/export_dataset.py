@@ -101,6 +101,21 @@ class Command(BaseCommand):
             action="store_true",
             help="prm800k: also write traces nobody rated (labeler and ratings null).",
         )
+        parser.add_argument(
+            "--chosen-path-only",
+            action="store_true",
+            help="stepwise formats: the chosen path only, no row per rated alternative.",
+        )
+        parser.add_argument(
+            "--keep-gold-items",
+            action="store_true",
+            help="step-label formats: also the labels of gold items (quality control, screening).",
+        )
+        parser.add_argument(
+            "--keep-failed-screening",
+            action="store_true",
+            help="step-label formats: also the labels of people who failed screening.",
+        )
         parser.add_argument("--chunk-size", type=int, default=1000)
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -139,6 +154,9 @@ class Command(BaseCommand):
                 soft_labels=options["soft"],
                 review=options["review"],
                 keep_unlabeled=options["keep_unlabeled"],
+                chosen_path_only=options["chosen_path_only"],
+                keep_gold_items=options["keep_gold_items"],
+                keep_failed_screening=options["keep_failed_screening"],
             )
             manifest = export_to_directory(
                 project=project,
@@ -150,6 +168,8 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from None
         for split, info in manifest["splits"].items():
             self.stdout.write(f"{split}: {info['rows']} rows in {options['out'] / info['name']}")
+        for split, why in manifest.get("omitted_splits", {}).items():
+            self.stdout.write(f"{split}: omitted: {why}")
         self.stdout.write(f"manifest: {options['out'] / MANIFEST_NAME}")
         self.stdout.write(json.dumps(manifest["counts"]))
         for reason, entry in manifest["left_out"].items():
