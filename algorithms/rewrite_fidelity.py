@@ -228,7 +228,12 @@ def _called_wrong(
         )
 
     def about_a_trial(features: set[str]) -> bool:
-        return any(t.features & features for t in trials) or closest_trial(features) >= 0.5
+        # its own words, close to one of its steps, or nothing a trial's step does not say
+        return (
+            any(t.features & features for t in trials)
+            or closest_trial(features) >= 0.5
+            or any(features and features <= step for t in trials for step in t.steps)
+        )
 
     called: list[str] = []
     for index, sentence in enumerate(sentences):
