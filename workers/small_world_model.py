@@ -52,11 +52,11 @@ PRE_TOKEN_PATTERN = r"\n| ?[A-Za-z]+| ?\d| ?[^\sA-Za-z\d]+| "
 class BuildSettings:
     seed: int = 0
     train_problems: int = 8000
-    epochs: float = 2.0
+    epochs: float = 3.0
     learning_rate: float = 3e-3
-    batch_size: int = 32
+    batch_size: int = 16
     hidden_size: int = 128
-    layers: int = 4
+    layers: int = 2
     test_problems: int = 200  # held out; accuracy is measured on them after training
     test_seed: int = 0
 
