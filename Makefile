@@ -17,7 +17,7 @@ DEMO_MODEL := $(or $(STEPWISE_VAR_DIR),var)/demo-model
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/stepwise
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install assets system-deps services migrate demo-model demo run test lint typecheck pytest clean bench
+.PHONY: install assets system-deps services migrate demo-model small-world-model demo run test lint typecheck pytest clean bench
 
 install: $(VENV)/.installed
 
@@ -69,6 +69,11 @@ migrate: install $(SECRET_KEY_FILE)
 # Built in its own process (the web process never imports torch); a few seconds on a CPU.
 demo-model: install
 	@test -f $(DEMO_MODEL)/config.json || $(PY) -m workers.demo_model $(DEMO_MODEL)
+
+# The small world's model is committed; this rebuilds it (docs/small_world.md: minutes on a CPU).
+SMALL_WORLD_MODEL := annotation/datasets/demo/small-world-model
+small-world-model: install $(SECRET_KEY_FILE)
+	$(PY) -m workers.small_world_model $(SMALL_WORLD_MODEL)
 
 demo: migrate demo-model
 	$(PY) manage.py load_demo --model-dir $(DEMO_MODEL)

@@ -21,6 +21,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -367,7 +368,15 @@ class ProjectViewSet(
         project = _api_save(project, request.user, form.validated_data)
         return Response(self.get_serializer(project).data)
 
-    @action(detail=True, methods=["get", "post"], serializer_class=MemberSerializer)
+    # GET answers a list (the schema said one member: schemathesis found it).
+    @extend_schema(methods=["GET"], responses=MemberSerializer(many=True))
+    @extend_schema(methods=["POST"], responses={200: MemberSerializer, 201: MemberSerializer})
+    @action(
+        detail=True,
+        methods=["get", "post"],
+        serializer_class=MemberSerializer,
+        pagination_class=None,
+    )
     def members(self, request: Request, pk: str) -> Response:
         """GET: the members and their roles. POST {username, role}: add a member or change
         a member's role (201 when added). Project admins only."""

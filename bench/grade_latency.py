@@ -14,6 +14,10 @@ Figures: p50/p99 latency of saves, errors (non-200 answers or failed connections
 plus final-state mismatches (current grades differing from the last acknowledged draft).
 Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python bench/grade_latency.py
 [--annotators 50] [--saves 20] [--warmup 2] [--steps 10] [--workers 4] [--threads 4] [--keep].
+At size: `--database NAME [--project ID]` uses a filled database as it is (e.g. the
+1,000,000-step one `bench/page_scale.py --keep` leaves, stepwise_bench_pages_1000000): the
+annotators join its project (by default the one with the most traces) and claim their traces
+there through the real queue; nothing is dropped.
 Last line: one JSON object with the figures.
 """
 
@@ -74,8 +78,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def setup_data(annotators: int, steps: int) -> list[ClientInfo]:
-    """Project, users, traces and one claim per user; returns what each client needs."""
+def setup_data(annotators: int, steps: int, project_id: int | None = None) -> list[ClientInfo]:
+    """Project, users, traces and one claim per user; returns what each client needs. With
+    `project_id`, the project and its traces exist: users join it and claim there."""
     import django
 
     django.setup()
@@ -89,10 +94,16 @@ def setup_data(annotators: int, steps: int) -> list[ClientInfo]:
     from annotation.workspace.models import ItemKind
     from annotation.workspace.services.claims import assignment_claim_next
 
-    project = Project.objects.create(name="bench grades", overlap=1, stop_at_first_bad_step=False)
     users = get_user_model()
     clients: list[ClientInfo] = []
-    for index in range(annotators):
+    run = secrets.token_hex(3)  # user names of their own in a database used before
+    if project_id is not None:
+        project = Project.objects.get(pk=project_id)
+    else:
+        project = Project.objects.create(
+            name="bench grades", overlap=1, stop_at_first_bad_step=False
+        )
+    for index in range(annotators if project_id is None else 0):
         text = f"Bench problem {index}: what is ${index} + 1$?"
         problem = Problem.objects.create(
             project=project,
@@ -108,7 +119,7 @@ def setup_data(annotators: int, steps: int) -> list[ClientInfo]:
         ]
         trace_create(NewTrace(problem_id=problem.pk, origin="imported", steps=path_steps(texts)))
     for index in range(annotators):
-        user = users.objects.create_user(username=f"bench{index}", password=PASSWORD)
+        user = users.objects.create_user(username=f"bench{run}-{index}", password=PASSWORD)
         Membership.objects.create(project=project, user=user, role=Role.ANNOTATOR)
         claim = assignment_claim_next(project=project, user=user, kind=ItemKind.GRADE)
         assert claim is not None and claim.trace is not None
@@ -268,11 +279,25 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
+    parser.add_argument("--database", help="use this filled database as it is (see above)")
+    parser.add_argument("--project", type=int, help="with --database: its project to grade in")
     args = parser.parse_args()
     admin_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
     if not admin_url.startswith("postgres"):
         sys.exit("DATABASE_URL must point at a PostgreSQL server")
-    url = recreate_database(admin_url)
+    if args.database:
+        args.keep = True
+        url = database_url(admin_url, args.database)
+        with psycopg.connect(url) as conn:
+            row = conn.execute(
+                "SELECT p.project_id FROM problems_trace t "
+                "JOIN problems_problem p ON p.id = t.problem_id "
+                "GROUP BY p.project_id ORDER BY count(*) DESC LIMIT 1"
+            ).fetchone()
+        project_id = args.project or (row[0] if row else None)
+    else:
+        url = recreate_database(admin_url)
+        project_id = None
     env = {
         **os.environ,
         "DATABASE_URL": url,
@@ -282,13 +307,14 @@ def main() -> None:
     }
     os.environ.update({k: env[k] for k in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "DEBUG")})
     sys.path.insert(0, str(ROOT))
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-    )
-    infos = setup_data(args.annotators + 1, args.steps)
+    if not args.database:
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+        )
+    infos = setup_data(args.annotators + 1, args.steps, project_id)
     host, port = "127.0.0.1", free_port()
     server = subprocess.Popen(
         [
@@ -371,6 +397,8 @@ def main() -> None:
         "final_state_mismatches": mismatches,
         "gunicorn": f"{args.workers} workers x {args.threads} threads, annotation.gunicorn_conf",
         "target_p99_ms": 50,
+        "database": args.database or BENCH_DB,
+        "project": project_id,
     }
     for error in errors[:5]:
         print("error:", error)

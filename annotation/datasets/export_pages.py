@@ -49,7 +49,13 @@ class ExportForm(forms.Form):
     after_error = forms.ChoiceField(
         choices=[("", "format default"), ("drop", "drop"), ("keep", "keep")], required=False
     )
-    test_fraction = forms.FloatField(initial=0.0, min_value=0.0, max_value=0.99)
+    test_fraction = forms.FloatField(
+        initial=0.0,
+        min_value=0.0,
+        max_value=0.99,
+        help_text="The share of problems kept out of train, in a test split: what a model "
+        "trained on this export can be evaluated on (Training and results). 0: all in train.",
+    )
     seed = forms.IntegerField(initial=0)
     held_out = forms.CharField(
         required=False,

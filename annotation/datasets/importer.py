@@ -24,7 +24,7 @@ from annotation.core.models import Project
 from annotation.datasets import pipeline
 from annotation.datasets.errors import RecordError
 from annotation.datasets.parsing import IMPORT_FORMATS, Message, batched, parsed_records, produce
-from annotation.datasets.reader import iter_records, record_layout
+from annotation.datasets.reader import check_layout_matches_name, iter_records, record_layout
 from annotation.datasets.rows import ChunkRows, ProblemWanted, Reply, Request, RowBuilder, TraceRows
 from annotation.grading.models import GradeSource
 from annotation.grading.services import (
@@ -96,6 +96,7 @@ def import_dataset(
     grade_answers: bool = True,
     on_progress: ProgressCallback | None = None,
     chunk_size: int | None = None,
+    filename: str = "",
 ) -> ImportReport:
     """Import a whole file in one transaction; raises RecordError on the first bad record
     (nothing is written) unless skip_invalid.
@@ -112,6 +113,7 @@ def import_dataset(
     report = ImportReport()
     size = _remaining_bytes(stream)
     layout = record_layout(stream)
+    check_layout_matches_name(layout, filename)
     binary = connection.vendor == "postgresql"
     writer = _ChunkWriter(project, format_name, report, binary=binary)
     chunk_size = chunk_size or settings.STEPWISE_IMPORT_CHUNK

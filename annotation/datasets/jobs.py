@@ -28,6 +28,7 @@ def run_import(job: Job) -> dict[str, object]:
                 stream=stream,
                 skip_invalid=params.skip_invalid,
                 on_progress=on_progress,
+                filename=params.filename,
             )
         except RecordError as error:
             raise ImportFailed(f"{error}; nothing was imported") from None

@@ -40,6 +40,7 @@ def parsed_records(
                 raise obj
             record = parse(line, obj)
             _answers_without_invisible(record)
+            _check_steps_have_text(record)
             _check_first_of_its_identity(record, first_line)
         except StopIteration:
             return
@@ -57,6 +58,18 @@ def _answers_without_invisible(record: ImportRecord) -> None:
         record.problem.answer = without_invisible(record.problem.answer)
     if record.trace is not None and record.trace.final_answer:
         record.trace.final_answer = without_invisible(record.trace.final_answer)
+
+
+def _check_steps_have_text(record: ImportRecord) -> None:
+    """A step that is an empty string (or only spaces) is refused with its line: it would be
+    a node with no text, graded and exported as if it said something."""
+    if record.trace is None:
+        return
+    for step in record.trace.steps:
+        if not step.text.strip():
+            raise RecordError(
+                record.line, f"steps[{step.position}]", "is empty; every step holds some text"
+            )
 
 
 def _check_first_of_its_identity(record: ImportRecord, first_line: dict[bytes, int]) -> None:

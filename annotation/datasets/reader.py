@@ -33,6 +33,19 @@ def iter_records(
 
 
 ARRAY, JSONL = "array", "jsonl"
+BOM = codecs.BOM_UTF8
+
+
+def check_layout_matches_name(layout: str, filename: str) -> None:
+    """A file named .jsonl holds JSON lines: a JSON array in it (a pretty-printed export, say)
+    was a mistake, refused with what it is instead of read as something else."""
+    if layout == ARRAY and filename.lower().endswith(".jsonl"):
+        raise RecordError(
+            1,
+            "(file)",
+            "the file is a JSON array ([...]) but its name ends in .jsonl (JSON lines, one "
+            "record per line): write one record per line, or name it .json to import an array",
+        )
 
 
 def record_layout(stream: IO[bytes]) -> str:
@@ -72,6 +85,13 @@ def _iter_jsonl(stream: IO[bytes], max_record_bytes: int) -> Iterator[tuple[int,
         if not raw:
             return
         line += 1
+        if line == 1 and raw.startswith(BOM):
+            raise RecordError(
+                1,
+                "(file)",
+                "the file starts with a byte-order mark (U+FEFF, bytes EF BB BF): save it as "
+                "UTF-8 without a BOM",
+            )
         if len(raw) > max_record_bytes and not raw.endswith(b"\n"):
             while (rest := stream.readline(_CHUNK)) and not rest.endswith(b"\n"):
                 pass  # skip the rest of the over-long line

@@ -73,7 +73,12 @@ class Grade(models.Model):
                 name="grade_has_value",
             ),
         ]
-        indexes = [models.Index(fields=["trace", "source"])]
+        indexes = [
+            models.Index(fields=["trace", "source"]),
+            # One source's grades in id order: an annotator's own grades, a page at a time,
+            # in a project of millions of others' (annotation/workspace/disclosure.py).
+            models.Index(fields=["source", "id"], name="grade_source_id"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.rating if self.rating is not None else self.score} by {self.source_id}"

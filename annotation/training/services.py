@@ -413,8 +413,10 @@ def export_split_problems(export: Job, project: Project, split: Split = "test") 
     if split not in splitter.names:
         raise ValidationError(
             {
-                "export": f"export {export.pk} has no {split} split; export with a test fraction "
-                "or held-out problems"
+                "export": f"export {export.pk} has no {split} split, so nothing trained on it "
+                "can be evaluated on it: make a new export on the Export data page with a test "
+                "fraction above 0 (0.2 keeps a fifth of the problems out of train) or held-out "
+                "problems, train on that export, and evaluate on its test split"
             }
         )
     problems = Problem.objects.filter(project=project).only("pk", "external_id", "text_digest")

@@ -164,6 +164,11 @@ def _run_context(request: HttpRequest, job: Job, step: int | None = None) -> dic
         "plots": _curves(log, GRPO_CURVES if grpo else CURVES),
         "model": lineage.config if lineage is not None else None,
         "rewarded": selectors.reward_samples(job, step) if grpo else None,
+        # the run's hyperparameters by their names in words (learning rate, not learning_rate)
+        "hyperparameters": [
+            (name.replace("_", " ").capitalize(), value)
+            for name, value in (job.params.get("hyperparameters") or {}).items()
+        ],
         # in the refreshed part, so that a finished run loses its Cancel without a reload
         "may_cancel": may_change_job(request.user, job),
     }

@@ -5,9 +5,10 @@ from typing import Any
 from django import forms
 
 from annotation.core.models import Project
-from annotation.jobs.models import Job, JobKind, JobStatus
+from annotation.jobs.models import Job, JobStatus
 from annotation.llm.forms import ProblemFilterFields
 from annotation.llm.models import ModelConfig, PromptPurpose, PromptTemplate
+from annotation.trees import selectors
 from annotation.trees.selectors import METHODS, OUTPUT_ORIGINS, OutputFilter, ProblemFilter
 
 CORRECT_CHOICES = [("", "any"), ("yes", "answered correctly"), ("no", "not answered correctly")]
@@ -107,6 +108,30 @@ class TreeJobForm(ProblemFilterFields):
         return value.replace("\\n", "\n").replace("\\t", "\t")
 
 
+def _round_label(job: Any) -> str:
+    count = job.correct_leaf_count
+    when = job.created_at.strftime("%Y-%m-%d %H:%M")
+    name = job.model_version or "round"
+    if not count:
+        return f"#{job.pk} {name} ({when}): no correct leaf, nothing to derive"
+    return f"#{job.pk} {name} ({when}): {count} correct lea{'f' if count == 1 else 'ves'}"
+
+
+class RoundSelect(forms.Select):
+    """The rounds, newest first; those without a correct leaf are disabled."""
+
+    def __init__(self, *, without_correct: set[int]) -> None:
+        super().__init__()
+        self.without_correct = without_correct
+
+    def create_option(self, name: str, value: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        option = super().create_option(name, value, *args, **kwargs)
+        key = getattr(value, "value", value)
+        if key in self.without_correct:
+            option["attrs"]["disabled"] = True
+        return option
+
+
 class LongThoughtJobForm(forms.Form):
     tree_job = forms.ModelChoiceField(queryset=Job.objects.none(), label="Tree job (round)")
     k = forms.IntegerField(
@@ -154,13 +179,28 @@ class LongThoughtJobForm(forms.Form):
 
     def __init__(self, project: Project, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["tree_job"].queryset = Job.objects.filter(  # type: ignore[attr-defined]
-            project=project, kind=JobKind.TREE, status=JobStatus.SUCCEEDED
+        rounds = selectors.tree_jobs(project).filter(status=JobStatus.SUCCEEDED).order_by("-pk")
+        field = self.fields["tree_job"]
+        # Each round with its count of correct leaves; one with none would make an empty job,
+        # so it is listed, disabled, with the reason.
+        field.widget = RoundSelect(
+            without_correct={r.pk for r in rounds if not getattr(r, "correct_leaf_count", 0)}
         )
+        field.label_from_instance = _round_label  # type: ignore[attr-defined]
+        field.queryset = rounds  # type: ignore[attr-defined]  # after the widget: its choices
         self.fields["rewriter"].queryset = _generators(project)  # type: ignore[attr-defined]
         self.fields["rewrite_prompt"].queryset = PromptTemplate.objects.filter(  # type: ignore[attr-defined]
             project=project, purpose=PromptPurpose.REWRITE
         )
+
+    def clean_tree_job(self) -> Any:
+        job = self.cleaned_data["tree_job"]
+        if not job.correct_leaf_count:
+            raise forms.ValidationError(
+                f"Round #{job.pk} has no correct leaf, so no long thought can be derived from "
+                "it: choose a round with correct leaves, or build a new one."
+            )
+        return job
 
     def sampling(self) -> dict[str, Any]:
         keys = ("temperature", "top_p", "max_tokens")

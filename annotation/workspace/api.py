@@ -7,6 +7,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, JsonResponse
 from django.urls import reverse
@@ -141,6 +142,10 @@ def submit(request: HttpRequest, assignment_id: int) -> JsonResponse:
             draft=_draft(body, assignment.kind),
             finish_reason=body.get("finish_reason"),
             time_spent_ms=body.get("time_spent_ms"),
+        )
+        # the queue the page goes to next says so, as after a thought record
+        messages.success(
+            request, f"Your grades of trace {assignment.trace_id} are submitted. Thank you!"
         )
         return JsonResponse({"version": version, "status": "submitted", "next_url": next_url})
     trace = record_submit(

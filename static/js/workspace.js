@@ -308,7 +308,7 @@ function gradePage() {
         const note = step.querySelector(".choose-note");
         note.textContent = chooseConsequence(step);
         note.hidden = false;
-        event.currentTarget.textContent = "Confirm: continue with this";
+        event.currentTarget.querySelector(".choose-label").textContent = "Confirm: continue with this";
         return;
       }
       changePath({ position: positionOf(step), choose: Number(step.dataset.option) });

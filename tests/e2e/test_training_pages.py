@@ -144,6 +144,7 @@ def test_a_run_and_an_evaluation_reach_their_end_without_a_reload_and_without_ca
     # then the page shows the end by itself, without Cancel
     expect(page.get_by_test_id("job-state")).to_have_text("Succeeded")
     expect(page.get_by_test_id("steps")).to_have_text("step 4 of 4")
+    expect(page.get_by_test_id("hyperparameters")).to_contain_text("Learning rate")
     expect(page.get_by_test_id("job-cancel")).to_have_count(0)
     assert page.evaluate("() => window.__sameDocument") is True
 

@@ -1,3 +1,5 @@
+import re
+
 from algorithms.long_thought import correct_paths, derive_long_thought
 from annotation.core.models import Role
 from annotation.trees.services import DerivedThought, long_thoughts_write, tree_round_record
@@ -179,3 +181,31 @@ def test_the_thought_page_says_what_a_rewrites_fidelity_check_found(problem, cli
     assert "Fidelity check failed (left out of sft-journey unless asked)" in page
     assert "reflections 0 (at least 2 expected)" in page
     assert "wrong answers missing: 4;" in page
+
+
+def test_the_long_thought_form_lists_rounds_with_their_correct_leaves_and_refuses_one_without(
+    problem, client
+):
+    # given a round with one correct leaf and a newer one with none
+    from annotation.jobs.models import Job, JobKind
+
+    good = tree_round_record(
+        project=problem.project, user=None, trees=[(problem.pk, hand_tree(problem))], label="r1"
+    )
+    empty = tree_round_record(project=problem.project, user=None, trees=[], label="r2")
+    client.force_login(member(problem, Role.RESEARCHER))
+    url = f"/projects/{problem.project.pk}/trees/long-thoughts/start/"
+    # when
+    page = client.get(url).content.decode()
+    refused = client.post(url, {"tree_job": empty.pk, "k": 2, "k_meaning": "trials", "seed": 0})
+    # then: newest first, each with its count; the empty one disabled, with the reason
+    options = re.findall(r'<option value="(\d+)"([^>]*)>([^<]*)</option>', page)
+    assert [(int(v), "disabled" in attrs) for v, attrs, _ in options] == [
+        (empty.pk, True),
+        (good.pk, False),
+    ]
+    assert options[0][2].endswith("no correct leaf, nothing to derive")
+    assert options[1][2].endswith("1 correct leaf")
+    assert refused.status_code == 200
+    assert b"has no correct leaf, so no long thought can be derived" in refused.content
+    assert not Job.objects.filter(kind=JobKind.LONG_THOUGHT).exists()

@@ -193,3 +193,17 @@ def test_the_return_reaches_the_annotator_with_the_comment(client, submitted, re
     page = client.get(f"/work/{submitted.pk}/").content.decode()
     assert 'data-read-only="false"' in page
     assert "Look at step 2." in page
+
+
+def test_returned_work_is_marked_in_the_annotators_queue(client, submitted, reviewer):
+    # given the reviewer returns the work with a comment
+    client.force_login(reviewer)
+    client.post(
+        f"/review/work/{submitted.pk}/", {"decision": "returned", "comment": "Look at step 2."}
+    )
+    # when the annotator opens their queue
+    client.force_login(submitted.annotator)
+    page = client.get(f"/projects/{submitted.project_id}/work/").content.decode()
+    # then the returned item says so, with the comment
+    assert 'data-testid="returned">Returned to you</span>' in page
+    assert "Look at step 2." in page

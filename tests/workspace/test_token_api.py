@@ -87,3 +87,26 @@ def test_the_api_docs_page_links_back_to_the_app(annotator):
     client.force_login(annotator)
     page = client.get("/api/docs/").content.decode()
     assert 'data-testid="api-docs-back"><a href="/">' in page
+
+
+def test_the_queue_confirms_a_submitted_grading(claim, annotator, trace):
+    # given every step rated
+    client = Client()
+    client.force_login(annotator)
+    nodes = [str(n) for n in trace.steps.order_by("position").values_list("node_id", flat=True)]
+    # when
+    submitted = client.post(
+        f"/api/work/{claim.pk}/submit",
+        json.dumps(
+            {
+                "version": claim.version,
+                "grades": {n: {"rating": 1} for n in nodes},
+                "finish_reason": "solution",
+            }
+        ),
+        content_type="application/json",
+    )
+    queue = client.get(submitted.json()["next_url"])
+    # then
+    assert submitted.status_code == 200, submitted.content
+    assert f"Your grades of trace {trace.pk} are submitted." in queue.content.decode()

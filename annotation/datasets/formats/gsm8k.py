@@ -15,6 +15,10 @@ def parse(line: int, obj: Any) -> ImportRecord:
     _, sep, answer = solution.rpartition("####")
     if not sep or not answer.strip():
         raise record.error("answer", "has no final answer after '####'")
+    if solution.count("####") > 1:  # "#### 1 #### 2" used to be stored as 2
+        raise record.error(
+            "answer", "has '####' more than once; GSM8K's answer ends with one '#### <answer>'"
+        )
     return ImportRecord(
         line=line,
         problem=ProblemRecord(
