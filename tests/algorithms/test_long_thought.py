@@ -417,6 +417,9 @@ def test_long_thought_from_a_searched_and_graded_tree():
     )
 
 
+TEX_SPACE = "\\, "  # a thin space in TeX: "d1\\, a" is the step "d1 a"
+
+
 @st.composite
 def duplicated_searches(draw: st.DrawFn) -> tuple[Tree, int]:
     """A tree grown by build_trees whose policy often proposes the same step twice (from a
@@ -431,7 +434,11 @@ def duplicated_searches(draw: st.DrawFn) -> tuple[Tree, int]:
     def expand(requests: list[ExpandRequest]) -> list[list[str]]:
         return [
             [
-                f"d{len(r.steps)} {rng.choice('abc')}" + (" " if rng.random() < 0.3 else "")
+                # near-duplicates: stray spaces, a full stop, TeX spacing
+                f"d{len(r.steps)}"
+                + rng.choice([" ", TEX_SPACE])
+                + rng.choice("abc")
+                + rng.choice(["", " ", ".", " ."])
                 for _ in range(width)
             ]
             for r in requests
@@ -460,7 +467,7 @@ def duplicated_searches(draw: st.DrawFn) -> tuple[Tree, int]:
     return tree, width
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(duplicated_searches(), st.integers(0, 3), st.sampled_from([1, 2, 3]))
 def test_merged_duplicates_are_walked_once_and_never_rejected_twice(search, seed, k):
     # given a tree built with duplicate candidates
@@ -479,6 +486,14 @@ def test_merged_duplicates_are_walked_once_and_never_rejected_twice(search, seed
         texts = [(tree.node(i).parent, same_step_key(tree.node(i).text)) for i in rejected]
         assert len(texts) == len(set(texts))
         assert not set(thought.walked) - set(range(len(tree.nodes)))
+        # every reflection follows a node with a stored wrong verdict (pruned alone is none),
+        # and the same seed gives the same walk
+        for paragraph in draft_paragraphs(tree, thought):
+            if paragraph.kind == "reflection":
+                assert tree.node(paragraph.node_id).wrong is not None
+        assert derive_long_thoughts(tree, k=k, seed=seed) == derive_long_thoughts(
+            tree, k=k, seed=seed
+        )
 
 
 def pruned_by_rank_tree() -> Tree:
