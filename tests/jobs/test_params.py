@@ -523,8 +523,8 @@ def stored_model() -> ModelSnapshot:
         ),
         (
             {"critic": "Judge."},
-            "field prompts: proposal-critique v1 has the texts label, negative_signal, policy, "
-            "unreadable",
+            "field prompts: proposal-critique v1 has the texts label, negative_signal, "
+            "no_answer_signal, policy, unreadable",
         ),
     ],
     ids=["unknown-version", "unknown-placeholder", "other-texts"],
