@@ -52,7 +52,7 @@ PRE_TOKEN_PATTERN = r"\n| ?[A-Za-z]+| ?\d| ?[^\sA-Za-z\d]+| "
 class BuildSettings:
     seed: int = 0
     train_problems: int = 8000
-    epochs: float = 3.0
+    epochs: float = 5.0
     learning_rate: float = 3e-3
     batch_size: int = 16
     hidden_size: int = 128
