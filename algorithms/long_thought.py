@@ -7,10 +7,12 @@ constrained DFS: K=2 is "one trial on an incorrect path and one on the correct p
 other reading, K wrong detours before the correct move, is available as ``wrong_detours``.
 
 A detour starts at a child that is not correct-path and that can reach a dead end, walks one
-random such child per level, and stops at the first dead end: a node judged incorrect, or a
-leaf that is wrong (a wrong final answer, or no answer and not judged correct). So a detour
-never passes through or ends on a correct answer or a step the judge accepted and the K limit
-pruned. The walk is a pure function of the tree, the path and the seed.
+random such child per level, and stops at the first dead end: a node with a recorded wrong
+verdict (``TreeNode.wrong``: an answer checked wrong, the judge's "incorrect", a PRM score under
+the job's threshold, a critic's rejection). A node the beam pruned by rank alone is no dead end,
+so a detour never ends on it, nor on a correct answer. A walk whose path offers no detour makes
+no trial (``LongThought.trials`` is 0): it is a shortcut, not a journey, and journey exports
+leave it out by default. The walk is a pure function of the tree, the path and the seed.
 """
 
 from __future__ import annotations
@@ -47,6 +49,11 @@ class LongThought:
     def walked(self) -> list[int]:
         """Node ids in the order they were walked, wrong branches included, root excluded."""
         return [event.node_id for event in self.events if event.kind == "step"]
+
+    @property
+    def trials(self) -> int:
+        """Wrong nodes the walk reflected on."""
+        return sum(1 for event in self.events if event.kind == "wrong_leaf")
 
     def detours_at(self, node_id: int) -> int:
         """How many wrong detours the walk made from ``node_id`` (a node of the path)."""
@@ -120,13 +127,9 @@ def derive_long_thought(
     return LongThought(path=tuple(path), events=tuple(events))
 
 
-def is_dead_end(node: TreeNode, *, is_leaf: bool) -> bool:
-    """Where a detour stops and reflects: a step judged incorrect, or a wrong leaf."""
-    if node.is_correct is True:
-        return False
-    if node.judged_correct is False or (is_leaf and node.is_correct is False):
-        return True
-    return is_leaf and node.final_answer is None and node.judged_correct is not True
+def is_dead_end(node: TreeNode) -> bool:
+    """Where a detour stops and reflects: a node with a recorded wrong verdict, nowhere else."""
+    return node.wrong is not None
 
 
 def _dead_end_reachability(tree: Tree, on_correct_path: frozenset[int]) -> Callable[[int], bool]:
@@ -138,7 +141,7 @@ def _dead_end_reachability(tree: Tree, on_correct_path: frozenset[int]) -> Calla
         if node_id in on_correct_path:
             return False
         kids = children[node_id]
-        return is_dead_end(tree.node(node_id), is_leaf=not kids) or any(map(reaches, kids))
+        return is_dead_end(tree.node(node_id)) or any(map(reaches, kids))
 
     return reaches
 
@@ -149,7 +152,7 @@ def _detour(
     """One chain from ``start`` down to the first dead end; it never branches."""
     events = [ThoughtEvent("step", start)]
     node_id = start
-    while not is_dead_end(tree.node(node_id), is_leaf=not tree.children(node_id)):
+    while not is_dead_end(tree.node(node_id)):
         node_id = rng.choice([c for c in tree.children(node_id) if reaches_dead_end(c)])
         events.append(ThoughtEvent("step", node_id))
     events.append(ThoughtEvent("wrong_leaf", node_id))
@@ -161,6 +164,8 @@ def default_reflection(node: TreeNode) -> str:
     (a reason it gave for accepting a step would contradict the reflection)."""
     if node.reason and node.judged_correct is False:
         return f"Wait, this doesn't look right: {node.reason.strip().rstrip('.')}."
+    if node.wrong is not None and node.wrong.source == "limit":
+        return "Wait, this is not getting me to an answer."
     if node.final_answer is not None:
         # As math, so that an answer such as \frac{29}{3} renders like the steps around it.
         return f"Wait, the answer ${node.final_answer.strip()}$ doesn't look right."
@@ -174,14 +179,28 @@ def backtrack_sentence(tree: Tree, node_id: int) -> str:
     return f"Let me go back to where I was after step {depth} and try a different approach."
 
 
+class NoVerdict(ValueError):
+    """A walk would reflect on a node nobody called wrong."""
+
+
 @dataclass(frozen=True)
 class Paragraph:
-    """One paragraph of a draft: a walked step (``kind`` step) or the reflection and backtrack
-    said after the wrong leaf ``node_id`` (``kind`` reflection)."""
+    """One paragraph of a draft: a walked step (``kind`` step); the reflection said after the
+    wrong node ``node_id`` and the way back (``kind`` reflection); or, after a backtrack the
+    model chose itself (proposal-critique), the way back in words, ``node_id`` being the step it
+    goes back to (``kind`` backtrack)."""
 
-    kind: Literal["step", "reflection"]
+    kind: Literal["step", "reflection", "backtrack"]
     node_id: int
     text: str
+
+
+def going_back_sentence(tree: Tree, node_id: int) -> str:
+    """A backtrack the model chose, written out: where it goes back to, and what stood there."""
+    if node_id == ROOT_ID:
+        return "Going back to the beginning."
+    node = tree.node(node_id)
+    return f"Going back to step {node.depth}: {node.text}"
 
 
 def draft_paragraphs(
@@ -190,7 +209,8 @@ def draft_paragraphs(
     *,
     reflection: Callable[[TreeNode], str] | None = None,
 ) -> list[Paragraph]:
-    """The long thought's paragraphs, each with the tree node it comes from."""
+    """The long thought's paragraphs, each with the tree node it comes from. A reflection is
+    said only after a node with a recorded wrong verdict (NoVerdict otherwise)."""
     reflect = reflection or default_reflection
     paragraphs: list[Paragraph] = []
     for event in thought.events:
@@ -198,12 +218,16 @@ def draft_paragraphs(
         if event.kind == "step":
             paragraphs.append(Paragraph("step", node.id, node.text))
         elif event.kind == "wrong_leaf":
+            if node.wrong is None:
+                raise NoVerdict(f"node {node.id} has no wrong verdict to reflect on")
             paragraphs.append(Paragraph("reflection", node.id, reflect(node)))
-        else:
-            # Always follows a wrong leaf: reflection and way back read as one paragraph.
+        elif paragraphs and paragraphs[-1].kind == "reflection":
+            # After a wrong node: reflection and way back read as one paragraph.
             last = paragraphs[-1]
             text = f"{last.text} {backtrack_sentence(tree, node.id)}"
             paragraphs[-1] = Paragraph(last.kind, last.node_id, text)
+        else:
+            paragraphs.append(Paragraph("backtrack", node.id, going_back_sentence(tree, node.id)))
     return paragraphs
 
 

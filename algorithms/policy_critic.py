@@ -19,9 +19,12 @@ dialogue (``solved``), ungradable ends it (``unverified``), wrong makes the step
 ``steering.Limits``; the critic's tokens count too, its turns do not count as steps, and a
 backtrack beyond ``max_backtracks`` ends the dialogue.
 
-Every verdict is a judge grade of its step (``steering.StepGrade``: 1.0 continue, 0.0 reflect
-or backtrack, no grade when unreadable), also set on the tree node (``score``,
-``judged_correct``, ``reason``). The long thought is the policy's steps in the order written,
+Every verdict is a judge grade of its step under the critic's own grade source
+(``steering.StepGrade``: 1.0 continue, 0.0 reflect or backtrack, no grade when unreadable): an
+opinion, never a step label unless an export asks for that source. On the tree node (``score``,
+``judged_correct``, ``reason``, and a rejection as the ``critic`` wrong verdict) it is set only
+where the answer check did not decide: a final answer's node keeps the check's verdict.
+The long thought is the policy's steps in the order written,
 with the critic's reasons rendered as reflections by ``long_thought.draft_paragraphs``.
 
 A turn is one generator call: when any running dialogue waits for its critic, the turn is the
@@ -61,7 +64,7 @@ from algorithms.steering import (
     token_stop,
     wrong_leaf_events,
 )
-from algorithms.tree_search import ROOT_ID, ProblemSpec, TreeNode
+from algorithms.tree_search import ROOT_ID, ProblemSpec, TreeNode, Verdict
 
 VERSION = "policy-critic v1"  # the verdict vocabulary, the parser, the prompts, the rendering
 
@@ -302,12 +305,7 @@ def _apply_verdict(state: DialogueState, response: Response) -> DialogueState:
         assert move.name != "terminate"
         grade = StepGrade(judged.id, move.name, move.target, reason)
         outcome = str(move)
-    graded = replace(
-        judged,
-        score=grade.score,
-        judged_correct=None if grade.score is None else grade.score == 1.0,
-        reason=grade.reason,
-    )
+    graded = _graded_node(judged, grade)
     assert judged.parent is not None
     position, events, backtracks, stop = judged.id, state.events, state.backtracks, None
     if judged.final_answer is not None:
@@ -339,6 +337,22 @@ def _apply_verdict(state: DialogueState, response: Response) -> DialogueState:
         retry_error=None,
         grades=(*state.grades, grade),
         stop=stop or limit_stop(state.limits, steps=state.steps, tokens=tokens),
+    )
+
+
+def _graded_node(judged: TreeNode, grade: StepGrade) -> TreeNode:
+    """The node with the critic's verdict, unless the answer check decided it: then the
+    check's verdict (``child_node``) stands and the critic's stays an opinion under its own
+    grade source. A rejection is a wrong verdict of the critic."""
+    if judged.is_correct is not None:
+        return judged
+    rejected = grade.score == 0.0
+    return replace(
+        judged,
+        score=grade.score,
+        judged_correct=None if grade.score is None else not rejected,
+        reason=grade.reason,
+        wrong=Verdict("critic", 0.0) if rejected else None,
     )
 
 

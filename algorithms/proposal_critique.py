@@ -14,11 +14,15 @@ A conclusion graded correct ends the loop (``solved``); one that cannot be grade
 versioned negative signal), and the walk goes back to the step the conclusion followed, from
 where the model chooses again. A reply whose action line cannot be read adds nothing; the next
 prompt says why. The loop also ends at the limits (see ``steering.Limits``); a backtrack asked
-for beyond ``max_backtracks`` is not applied and ends the loop.
+for beyond ``max_backtracks`` is not applied and ends the loop. An attempt that uses its
+``max_steps`` policy turns without an answer is a dead end too: while ``Limits.retries`` allow,
+its last node gets the ``limit`` wrong verdict, the walk goes back to the problem and the next
+prompt carries the negative signal (``NO_ANSWER_SIGNAL``); the steps are counted per attempt.
 
 The long thought is every node in the order it was written, with the draft rendering of
 ``long_thought`` after each wrong conclusion ("Wait, the answer X doesn't look right. Let me go
-back to ...").
+back to ...") or attempt without an answer, and the way back of each backtrack the model chose
+written in words ("Going back to step 2: ...").
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from algorithms.long_thought import ThoughtEvent
 from algorithms.prompts import render_prompt
 from algorithms.steering import (
     NEGATIVE_SIGNAL,
+    NO_ANSWER_SIGNAL,
     GradeAnswers,
     Limits,
     Move,
@@ -51,7 +56,7 @@ from algorithms.steering import (
     root_nodes,
     wrong_leaf_events,
 )
-from algorithms.tree_search import ROOT_ID, NodeKind, ProblemSpec, TreeNode
+from algorithms.tree_search import ROOT_ID, NodeKind, ProblemSpec, TreeNode, Verdict
 
 VERSION = "proposal-critique v1"  # the action vocabulary, the parser and the prompts below
 
@@ -90,6 +95,7 @@ class PromptSet:
     policy: str = POLICY_PROMPT
     negative_signal: str = NEGATIVE_SIGNAL
     unreadable: str = UNREADABLE_NOTE
+    no_answer_signal: str = NO_ANSWER_SIGNAL
 
 
 PROMPTS = PromptSet()
@@ -109,7 +115,9 @@ class ProposalState:
     """One problem's loop. ``nodes[i]`` is node i (the root, the problem, is 0) and
     ``moves[i]`` the action that wrote it; ``position`` is the node the next step goes under;
     ``events`` the long thought's walk so far; ``note`` the reason the last reply was
-    unreadable, told in the next prompt; ``stop`` is None while the loop runs."""
+    unreadable, told in the next prompt; ``attempt_start`` the turn the current attempt began
+    at and ``retried`` how many attempts ended without an answer (the last one's signal is
+    told in the next prompt while ``signal``); ``stop`` is None while the loop runs."""
 
     problem: ProblemSpec
     limits: Limits
@@ -121,12 +129,15 @@ class ProposalState:
     tokens: int = 0
     backtracks: int = 0
     note: str | None = None
+    attempt_start: int = 0
+    retried: int = 0
+    signal: bool = False
     stop: StopReason | None = None
 
     @property
     def steps(self) -> int:
-        """Policy turns so far, readable or not."""
-        return len(self.turns)
+        """Policy turns of the current attempt, readable or not."""
+        return len(self.turns) - self.attempt_start
 
     @property
     def awaiting(self) -> Role:
@@ -244,6 +255,7 @@ def _apply(
     if move.name == "backtrack":
         assert move.target is not None
         position = move.target
+        events = (*events, ThoughtEvent("backtrack", move.target))  # said in words
     elif move.name == "terminate":
         stop = answer_stop(correct)
         if correct is False:
@@ -269,8 +281,36 @@ def _after_turn(
     stop: StopReason | None = None,
 ) -> ProposalState:
     turns = (*state.turns, turn)
-    stop = stop or limit_stop(state.limits, steps=len(turns), tokens=tokens)
-    return replace(state, turns=turns, tokens=tokens, note=note, stop=stop)
+    stop = stop or limit_stop(state.limits, steps=len(turns) - state.attempt_start, tokens=tokens)
+    if stop == "max_steps" and state.retried < state.limits.retries:
+        return _retry(replace(state, turns=turns, tokens=tokens, note=note))
+    return replace(state, turns=turns, tokens=tokens, note=note, signal=False, stop=stop)
+
+
+def _retry(state: ProposalState) -> ProposalState:
+    """An attempt that used its steps without an answer: a dead end where it stands (the
+    ``limit`` verdict), back to the problem, and the negative signal in the next prompt."""
+    events, nodes = state.events, state.nodes
+    if state.position != ROOT_ID:
+        here = nodes[state.position]
+        nodes = tuple(
+            replace(node, wrong=Verdict("limit", None)) if node.id == here.id else node
+            for node in nodes
+        )
+        events = (
+            *events,
+            ThoughtEvent("wrong_leaf", here.id),
+            ThoughtEvent("backtrack", ROOT_ID),
+        )
+    return replace(
+        state,
+        nodes=nodes,
+        events=events,
+        position=ROOT_ID,
+        attempt_start=len(state.turns),
+        retried=state.retried + 1,
+        signal=True,
+    )
 
 
 def _policy_prompt(state: ProposalState, prompt_set: PromptSet) -> str:
@@ -280,6 +320,9 @@ def _policy_prompt(state: ProposalState, prompt_set: PromptSet) -> str:
     ]
     if state.note is not None:
         entries.append(render_prompt(prompt_set.unreadable, {"error": state.note}))
+    if state.signal:
+        steps = str(state.limits.max_steps)
+        entries.append(render_prompt(prompt_set.no_answer_signal, {"steps": steps}))
     position = state.position
     return render_prompt(
         prompt_set.policy,
@@ -309,5 +352,6 @@ def _counts(state: ProposalState) -> dict[str, int]:
         "backtracks": kinds.count("backtrack"),
         "conclusions": kinds.count("conclusion"),
         "wrong_answers": sum(1 for node in state.nodes if node.is_correct is False),
+        "attempts_without_answer": state.retried,
         "unreadable": sum(1 for turn in state.turns if turn.outcome.startswith("unreadable")),
     }

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Literal, Protocol, TypeVar
 
 from algorithms.long_thought import LongThought, Paragraph, ThoughtEvent, draft_paragraphs
-from algorithms.tree_search import ROOT_ID, NodeKind, ProblemSpec, Tree, TreeNode
+from algorithms.tree_search import ROOT_ID, NodeKind, ProblemSpec, Tree, TreeNode, Verdict
 
 Role = Literal["policy", "critic"]
 StopReason = Literal["solved", "unverified", "max_steps", "max_backtracks", "max_tokens"]
@@ -32,6 +32,11 @@ NEGATIVE_SIGNAL = (
     "FEEDBACK: The final answer {{ answer }} in step {{ step }} is not correct. "
     "Reflect on what went wrong, then go back to an earlier step or try another way."
 )
+# Told to the model when an attempt used its steps without an answer (proposal-critique).
+NO_ANSWER_SIGNAL = (
+    "FEEDBACK: Your last attempt used its {{ steps }} steps without reaching a final answer. "
+    "Reflect on what went wrong, then try another way from the beginning."
+)
 
 
 @dataclass(frozen=True)
@@ -43,12 +48,17 @@ class Limits:
     max_steps: int
     max_backtracks: int
     max_tokens: int
+    # Proposal-critique: attempts that may follow one that used its max_steps without an answer
+    # (the model is told so and starts again from the problem); 0: the loop ends there.
+    retries: int = 0
 
     def __post_init__(self) -> None:
         if self.max_steps < 1 or self.max_backtracks < 0 or self.max_tokens < 1:
             raise ValueError(
                 "max_steps and max_tokens must be at least 1 and max_backtracks at least 0"
             )
+        if self.retries < 0:
+            raise ValueError("retries must be at least 0")
 
 
 @dataclass(frozen=True)
@@ -205,6 +215,7 @@ def child_node(
         kind=kind,
         final_answer=final_answer,
         is_correct=is_correct,
+        wrong=Verdict("answer", 0.0) if is_correct is False else None,
     )
 
 

@@ -3,14 +3,21 @@
 At every depth the frontier nodes of all problems are expanded in one generator call and all
 new candidate steps are scored in one scorer call, so a GPU backend sees two large batches per
 level instead of many small ones. Rejected candidates stay in the tree, marked ``pruned``: they
-are the dead ends that a long thought later walks into and backtracks from. Identical candidate
-steps under one parent are merged before scoring (``copies`` counts them), so a beam never
+are the dead ends that a long thought later walks into and backtracks from. Candidate steps
+under one parent that are the same step (``same_step_key``: equal up to whitespace, sentence
+punctuation and TeX spacing) are merged before scoring (``copies`` counts them), so a beam never
 spends two places on the same step and a long thought never rejects the same step twice.
+
+Pruned is not wrong: a node the beam dropped by rank says nothing about its step. A node is
+*wrong* only by a recorded verdict (``Verdict``, ``record_wrong_verdicts``): its final answer
+checked wrong, the judge's "incorrect", or a PRM score under the job's threshold. Only such a
+node may end a detour of a long thought with a reflection.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -22,6 +29,22 @@ SearchMode = Literal["beam", "judge"]
 # What a node says: search trees hold only steps; the loops in which a model steers itself
 # (proposal_critique) also write its reflections, backtracks and conclusions.
 NodeKind = Literal["step", "reflection", "backtrack", "conclusion"]
+
+# Who called a node wrong: the answer check (a final answer against the ground truth), an LLM
+# judge or a PRM under the job's threshold (tree jobs), the critic (policy-critic), or the loop's
+# limits (proposal-critique: the attempt ended without an answer).
+VerdictSource = Literal["answer", "judge", "prm", "critic", "limit"]
+VERDICT_SOURCES: tuple[VerdictSource, ...] = ("answer", "judge", "prm", "critic", "limit")
+DEFAULT_WRONG_BELOW = 0.5  # a PRM score under this is a wrong verdict (TreeParams.wrong_below)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A stored wrong verdict: who gave it and its number (the score, 0.0 for an answer checked
+    wrong or a critic's rejection)."""
+
+    source: VerdictSource
+    value: float | None = None
 
 
 @dataclass(frozen=True)
@@ -68,11 +91,25 @@ class TreeNode:
     is_correct: bool | None = None
     kind: NodeKind = "step"
     copies: int = 1  # identical candidates merged into this node
+    wrong: Verdict | None = None  # the recorded wrong verdict, if any
+
+
+# TeX spacing commands and non-breaking spaces say nothing about the step.
+_TEX_SPACING = re.compile(r"\\(?:[,;:! ]|q?quad\b|enspace\b|thinspace\b)|~")
+# Sentence punctuation, except between two word characters (3.5, (1,2), e.g.).
+_SENTENCE_PUNCTUATION = re.compile(r"[.,;:!?](?!(?<=\w.)\w)")
+# Whitespace next to anything that is not a letter or digit (x = 4, x=4).
+_LOOSE_SPACE = re.compile(r"\s*([^\w\s])\s*")
 
 
 def same_step_key(text: str) -> str:
-    """Candidates equal up to whitespace are the same step."""
-    return " ".join(text.split())
+    """Candidates equal up to whitespace, sentence punctuation and TeX spacing are the same
+    step ("x = 4." and "x=4", "$3\\,x$" and "$3x$"); a sign, a decimal point or a comma
+    between digits still counts."""
+    text = _TEX_SPACING.sub("", text)
+    text = _SENTENCE_PUNCTUATION.sub(" ", text)
+    text = " ".join(text.split())
+    return _LOOSE_SPACE.sub(r"\1", text).strip()
 
 
 @dataclass
@@ -343,3 +380,23 @@ def grade_leaves(tree: Tree, check: Callable[[str], bool | None]) -> None:
     for node in tree.nodes:
         if node.final_answer is not None:
             node.is_correct = check(node.final_answer)
+
+
+def wrong_verdict(node: TreeNode, *, wrong_below: float | None) -> Verdict | None:
+    """The evidence that ``node`` is wrong, strongest first: its answer checked wrong, the
+    judge's "incorrect", a PRM score under ``wrong_below`` (None: the scorer is a judge, whose
+    score is no PRM's). An answer checked correct overrules the scorer; being pruned is no
+    evidence."""
+    if node.is_correct is not None:
+        return Verdict("answer", 0.0) if node.is_correct is False else None
+    if node.judged_correct is False:
+        return Verdict("judge", node.score)
+    if wrong_below is not None and node.score is not None and node.score < wrong_below:
+        return Verdict("prm", node.score)
+    return None
+
+
+def record_wrong_verdicts(tree: Tree, *, wrong_below: float | None) -> None:
+    """Set ``wrong`` on every step of a graded tree (after ``grade_leaves``)."""
+    for node in tree.nodes[1:]:
+        node.wrong = wrong_verdict(node, wrong_below=wrong_below)

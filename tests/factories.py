@@ -56,6 +56,8 @@ def trace_with_steps(problem, texts, **fields):
     from annotation.problems.services import NewTrace, path_steps, trace_create
 
     fields.setdefault("origin", "imported")
+    if fields["origin"] == "model_sample":  # a generation job keeps what the model wrote
+        fields["metadata"] = {"raw_text": "\n\n".join(texts), **fields.get("metadata", {})}
     for name in ("author", "job", "source_trace"):  # model instances as the ORM takes them
         if name in fields:
             related = fields.pop(name)

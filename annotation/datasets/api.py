@@ -66,6 +66,20 @@ class ExportSerializer(serializers.Serializer[None]):
     include_unfaithful = serializers.BooleanField(
         default=False, help_text="sft-journey: keep rewrites that failed their fidelity check."
     )
+    include_no_trial = serializers.BooleanField(
+        default=False, help_text="sft-journey: keep long thoughts that make no trial."
+    )
+    include_unverified = serializers.BooleanField(
+        default=False,
+        help_text="sft-journey: keep loops that ended without a verified correct answer.",
+    )
+    one_per_problem = serializers.BooleanField(
+        default=False,
+        help_text="sft-shortcut, sft-paired: one correct solution (pair) per problem.",
+    )
+    exclude_unanswered = serializers.BooleanField(
+        default=False, help_text="dpo: leave unanswered samples out (default: rejected responses)."
+    )
     soft_labels = serializers.BooleanField(
         default=False,
         help_text="trl-stepwise, math-shepherd: float labels (Monte-Carlo scores).",

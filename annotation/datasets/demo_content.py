@@ -20,7 +20,13 @@ from django.utils import timezone
 
 from algorithms.long_thought import derive_long_thoughts
 from algorithms.rewrite_fidelity import check_rewrite
-from algorithms.tree_search import ProblemSpec, Tree, TreeNode
+from algorithms.tree_search import (
+    DEFAULT_WRONG_BELOW,
+    ProblemSpec,
+    Tree,
+    TreeNode,
+    record_wrong_verdicts,
+)
 from annotation.core.models import Project
 from annotation.grading.services import Score, model_run_source, run_scores_write
 from annotation.jobs.models import Job, JobKind, JobStatus
@@ -97,6 +103,8 @@ def demo_content(
         (problems["demo/number_theory/1.json"], divisors_tree),
     ]
     built = [(problem, make(problem)) for problem, make in trees]
+    for _problem, tree in built:  # as a tree job records them: a PRM under 0.5 calls it wrong
+        record_wrong_verdicts(tree, wrong_below=DEFAULT_WRONG_BELOW)
     round_job = tree_round_record(
         project=project,
         user=researcher,
@@ -297,7 +305,11 @@ def _long_thought(
                 text=REWRITE,
                 final_answer="5",
                 is_correct=True,
-                fidelity={**fidelity.as_dict(), "truncated": False, "passed": fidelity.passed},
+                fidelity={
+                    **fidelity.as_dict(),
+                    "truncated": False,
+                    "passed": fidelity.passed,
+                },
             )
         ],
     )

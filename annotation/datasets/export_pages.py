@@ -83,6 +83,20 @@ class ExportForm(forms.Form):
     include_unfaithful = forms.BooleanField(
         required=False, help_text="sft-journey: keep rewrites that failed their fidelity check."
     )
+    include_no_trial = forms.BooleanField(
+        required=False, help_text="sft-journey: keep long thoughts that make no trial."
+    )
+    include_unverified = forms.BooleanField(
+        required=False,
+        help_text="sft-journey: keep loops that ended without a verified correct answer.",
+    )
+    one_per_problem = forms.BooleanField(
+        required=False,
+        help_text="sft-shortcut, sft-paired: one correct solution (pair) per problem.",
+    )
+    exclude_unanswered = forms.BooleanField(
+        required=False, help_text="dpo: leave unanswered samples out (default: rejected responses)."
+    )
     soft_labels = forms.BooleanField(
         required=False,
         help_text="trl-stepwise, math-shepherd: float labels (Monte-Carlo scores).",
@@ -137,6 +151,10 @@ class ExportForm(forms.Form):
             tree_round=data["tree_round"],
             kinds=tuple(data["kinds"]),
             include_unfaithful=data["include_unfaithful"],
+            include_no_trial=data["include_no_trial"],
+            include_unverified=data["include_unverified"],
+            one_per_problem=data["one_per_problem"],
+            exclude_unanswered=data["exclude_unanswered"],
             soft_labels=data["soft_labels"],
             review=data["review"] or "not_rejected",
             keep_unlabeled=data["keep_unlabeled"],

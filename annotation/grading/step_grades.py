@@ -183,9 +183,16 @@ def _by_key(keys: set[StepKey], by_node: dict[UUID, GradeView]) -> dict[GradedKe
 
 
 class _SourceNames(dict[int, str]):
-    """Grade source names by id, each read once."""
+    """Grade source names by id, read a block at a time: a missing id brings the names of the
+    next _NAMES_READ ids with it, since the sources one export meets (its annotators, a job's
+    model) were mostly made together, so one statement serves many graders."""
 
     def __missing__(self, pk: int) -> str:
-        name = GradeSource.objects.filter(pk=pk).values_list("name", flat=True).get()
-        self[pk] = name
-        return name
+        block = GradeSource.objects.filter(pk__gte=pk, pk__lt=pk + _NAMES_READ)
+        self.update(block.values_list("pk", "name"))
+        if pk not in self:
+            raise KeyError(pk)  # a source deleted while the export read its grades
+        return self[pk]
+
+
+_NAMES_READ = 1000

@@ -14,7 +14,7 @@ here, so both the web process and the workers read these classes.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, Literal, Protocol, Self, TypeVar
 
 from django.conf import settings
@@ -292,6 +292,8 @@ class TreeParams(Params, Generation):
     mode: str = "beam"
     simulations: int = 16
     c_puct: float = 1.0
+    # A PRM score under this is a wrong verdict (a judge's own "incorrect" needs no threshold).
+    wrong_below: float = 0.5
     sampling: dict[str, Any] = field(default_factory=dict)
     delimiter: str = "\n\n"
     chunk_size: int = 8
@@ -306,6 +308,7 @@ class TreeParams(Params, Generation):
         check_between("keep", self.keep, 1, 64)
         check_between("max_depth", self.max_depth, 1, 64)
         check_between("simulations", self.simulations, 1, 10_000)
+        check_between("wrong_below", self.wrong_below, 0.0, 1.0)
         check_sampling(self.sampling)
         check_between("chunk_size", self.chunk_size, 1, 1000)
         if self.mode != "mcts" and self.keep * self.width * self.max_depth > MAX_TREE_NODES:
@@ -444,15 +447,21 @@ class ProposalCritiqueParams(Params, Generation, Steering):
     prompts: dict[str, str] = field(default_factory=lambda: asdict(proposal_critique.PROMPTS))
     sampling: dict[str, Any] = field(default_factory=dict)
     chunk_size: int = 8
+    # Attempts after one that used max_steps without an answer (told so, from the problem).
+    retries: int = 1
 
     def __post_init__(self) -> None:
         check_items("problem_ids", self.problem_ids)
         self.check_steering(proposal_critique.PROMPT_SETS)
+        check_between("retries", self.retries, 0, 16)
         check_sampling(self.sampling)
         check_between("chunk_size", self.chunk_size, 1, 1000)
 
     def prompt_set(self) -> proposal_critique.PromptSet:
         return prompt_set_of(proposal_critique.PromptSet, self.prompts)
+
+    def limits(self) -> Limits:
+        return replace(super().limits(), retries=self.retries)
 
 
 @dataclass(frozen=True)

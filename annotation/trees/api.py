@@ -40,6 +40,10 @@ class TreeJobSerializer(serializers.Serializer[None]):
     mode = serializers.ChoiceField(choices=list(SEARCH_MODES), default="beam")
     simulations = serializers.IntegerField(default=16)
     c_puct = serializers.FloatField(default=1.0)
+    wrong_below = serializers.FloatField(
+        default=0.5,
+        help_text="A PRM score under this is a wrong verdict a long thought may reflect on.",
+    )
     sampling = serializers.DictField(required=False, default=dict)
     delimiter = serializers.CharField(default="\n\n", trim_whitespace=False, max_length=100)
     chunk_size = serializers.IntegerField(default=8)
@@ -95,6 +99,9 @@ class SteeredJobSerializer(serializers.Serializer[None]):
 
 
 class ProposalCritiqueJobSerializer(SteeredJobSerializer):
+    retries = serializers.IntegerField(
+        default=1, help_text="Attempts after one that ran out of steps without an answer."
+    )
     prompt_version = serializers.ChoiceField(
         choices=sorted(proposal_critique.PROMPT_SETS),
         default=proposal_critique.VERSION,

@@ -40,6 +40,17 @@ class TreeNode(models.Model):
     copies = models.PositiveIntegerField(
         default=1, help_text="Identical candidate steps under the parent merged into this node."
     )
+    # The recorded evidence that the node is wrong (algorithms.tree_search.Verdict): only such a
+    # node ends a detour of a long thought with a reflection; pruned alone is not wrong.
+    wrong_source = models.CharField(
+        max_length=10,
+        blank=True,
+        default="",
+        help_text="Who called the node wrong: answer, judge, prm, critic or limit; empty: nobody.",
+    )
+    wrong_value = models.FloatField(
+        null=True, blank=True, help_text="The wrong verdict's number (a score; 0 for an answer)."
+    )
 
     class Meta:
         ordering = ["job", "problem", "index"]

@@ -6,7 +6,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
 
@@ -115,10 +115,26 @@ def load_tree(job_id: int, problem: Problem) -> tree_search.Tree:
             "final_answer",
             "is_correct",
             "copies",
+            "wrong_source",
+            "wrong_value",
         )
     )
     nodes: list[tree_search.TreeNode] = []
-    for index, parent, depth, text, score, judged, reason, pruned, answer, correct, copies in rows:
+    for (
+        index,
+        parent,
+        depth,
+        text,
+        score,
+        judged,
+        reason,
+        pruned,
+        answer,
+        correct,
+        copies,
+        wrong_source,
+        wrong_value,
+    ) in rows:
         if index != len(nodes):
             raise ValueError(f"tree of problem {problem.pk} in job {job_id} misses node {index}")
         nodes.append(
@@ -134,12 +150,22 @@ def load_tree(job_id: int, problem: Problem) -> tree_search.Tree:
                 final_answer=answer,
                 is_correct=correct,
                 copies=copies,
+                wrong=_verdict(wrong_source, wrong_value),
             )
         )
     if not nodes:
         raise ValueError(f"job {job_id} has no tree of problem {problem.pk}")
     spec = tree_search.ProblemSpec(key=str(problem.pk), text=problem.text)
     return tree_search.Tree(problem=spec, nodes=nodes)
+
+
+def _verdict(source: str, value: float | None) -> tree_search.Verdict | None:
+    """A stored wrong verdict back as the algorithm's (empty source: none)."""
+    if not source:
+        return None
+    if source not in tree_search.VERDICT_SOURCES:
+        raise ValueError(f"unknown wrong verdict source {source!r}")
+    return tree_search.Verdict(cast(tree_search.VerdictSource, source), value)
 
 
 def tree_payload(job: Job, problem: Problem) -> dict[str, Any]:
@@ -237,6 +263,9 @@ def node_detail(job: Job, problem: Problem, index: int) -> dict[str, Any] | None
         "correct": row.is_correct,
         "on_path": row.on_correct_path,
         "copies": row.copies,
+        "wrong_verdict": (
+            {"source": row.wrong_source, "value": row.wrong_value} if row.wrong_source else None
+        ),
         "human_grades": [g for g in grades if g["kind"] == SourceKind.HUMAN],
         "machine_grades": [g for g in grades if g["kind"] != SourceKind.HUMAN],
     }

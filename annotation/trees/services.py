@@ -40,7 +40,7 @@ from annotation.llm.services import (
     job_prompt,
     job_sampling,
 )
-from annotation.problems.models import Origin, Problem, StepKind, Trace
+from annotation.problems.models import Origin, Problem, Trace
 from annotation.problems.services import (
     NewNode,
     NewStep,
@@ -82,7 +82,9 @@ def trees_write(
     """Write (problem id, built and graded tree) pairs of one chunk; returns nodes written.
 
     Scores become Grade rows of ``source`` (a node graded by the source already keeps its
-    grade). Nodes on a path from the root to a correct leaf are marked ``on_correct_path``."""
+    grade). Nodes on a path from the root to a correct leaf are marked ``on_correct_path``;
+    each node's wrong verdict (``tree_search.Verdict``) is kept as ``wrong_source`` and
+    ``wrong_value``."""
     done = problems_with_trees(job, [pid for pid, _ in trees])
     steps: dict[uuid.UUID, NewNode] = {}
     rows: list[TreeNode] = []
@@ -119,6 +121,8 @@ def trees_write(
                     is_correct=node.is_correct,
                     on_correct_path=node.id in on_path,
                     copies=node.copies,
+                    wrong_source=node.wrong.source if node.wrong else "",
+                    wrong_value=node.wrong.value if node.wrong else None,
                 )
             )
     nodes_write(steps.values(), batch_size=2000)
@@ -296,13 +300,11 @@ def thought_trace(
             "walked": thought.walked,
             "tree_nodes": [p.node_id for p in paragraphs],
             "wrong_leaves": sum(1 for p in paragraphs if p.kind == "reflection"),
+            # trials: wrong nodes reflected on, and backtracks the model chose itself
+            "trials": sum(1 for p in paragraphs if p.kind in ("reflection", "backtrack")),
         },
         steps=[
-            NewStep(
-                position,
-                p.text,
-                tree.node(p.node_id).kind if p.kind == "step" else StepKind.REFLECTION,
-            )
+            NewStep(position, p.text, tree.node(p.node_id).kind if p.kind == "step" else p.kind)
             for position, p in enumerate(paragraphs)
         ],
         existing_nodes={
@@ -383,12 +385,14 @@ def start_tree_job(
     mode: str = "beam",
     simulations: int = 16,
     c_puct: float = 1.0,
+    wrong_below: float = 0.5,
     sampling: dict[str, Any] | None = None,
     delimiter: str = "\n\n",
     chunk_size: int = 8,
 ) -> Job:
     """Build one reasoning tree per problem: ``width`` next steps per frontier node, the best
-    ``keep`` kept per depth (beam), or at most ``keep`` judged correct (judge), or MCTS."""
+    ``keep`` kept per depth (beam), or at most ``keep`` judged correct (judge), or MCTS. A PRM
+    score under ``wrong_below`` is recorded as a wrong verdict on its node."""
     check_job_model(model, scorer=False)
     check_job_model(scorer, scorer=True, field="scorer")
     if mode == "judge" and scorer.scorer_head != "judge":
@@ -401,6 +405,7 @@ def start_tree_job(
         mode=mode,
         simulations=simulations,
         c_puct=float(c_puct),
+        wrong_below=float(wrong_below),
         delimiter=delimiter,
         prompt=prompt,
         sampling=job_sampling(model, sampling or {}),

@@ -118,7 +118,8 @@ def steered_results_write(
       nodes in the order written with a reflection after each wrong one, linked node by node
       (``tree_nodes``) like a tree-derived draft, ``tree_job`` being this job;
     - when solved, the shortcut (origin tree), the path to the correct answer;
-    - with ``source`` (the critic's), one judge grade per verdict, given in the long thought.
+    - with ``source`` (the critic's), one judge grade per verdict, given in no trace: an
+      opinion under its own source, a label only for an export that asks for that source.
 
     The long thought's answer is the correct one when solved; an ungradable one (no ground
     truth) has ``is_correct`` None; a loop that ended otherwise is not correct (False, or None
@@ -127,7 +128,7 @@ def steered_results_write(
     fresh = [o for o in outcomes if o.problem.pk not in done]
     trees_write(job=job, trees=[(o.problem.pk, o.result.tree) for o in fresh])
     plans: list[NewTrace] = []
-    grades: list[tuple[int, list[Score]]] = []  # (index of the long thought's plan, scores)
+    grades: list[Score] = []
     for outcome in fresh:
         problem, result = outcome.problem, outcome.result
         ids = step_node_ids(problem.pk, result.tree)
@@ -150,16 +151,13 @@ def steered_results_write(
             "final_answer": end.final_answer if answered else None,
             "is_correct": _correctness(result, problem),
         }
-        grades.append(
-            (
-                len(plans),
-                [
-                    Score(nid, None, grade.score, grade.reason or "")
-                    for grade in result.grades
-                    if grade.score is not None and (nid := ids[grade.node_id]) is not None
-                ],
-            )
-        )
+        # Given in no trace: a critic's verdicts label steps only when an export asks for the
+        # critic's source (grades="run"), never as the long thought's own grades.
+        grades += [
+            Score(nid, None, grade.score, grade.reason or "")
+            for grade in result.grades
+            if grade.score is not None and (nid := ids[grade.node_id]) is not None
+        ]
         plans.append(
             thought_trace(
                 result.tree,
@@ -184,14 +182,7 @@ def steered_results_write(
             )
     rows = traces_write(plans)
     if source is not None:
-        run_scores_write(
-            source=source,
-            scores=[
-                Score(s.node_id, rows[index].pk, s.score, s.reason)
-                for index, scores in grades
-                for s in scores
-            ],
-        )
+        run_scores_write(source=source, scores=grades)
     _loops_finished(job, fresh)
     return rows
 
@@ -247,10 +238,13 @@ def start_proposal_critique_job(
     prompt_version: str = proposal_critique.VERSION,
     sampling: dict[str, Any] | None = None,
     chunk_size: int = 8,
+    retries: int = 1,
 ) -> Job:
     """One proposal-critique loop per problem: ``model`` writes a step and chooses the next
-    action itself, within the limits per problem (policy turns, backtracks, generated
-    tokens); ``sampling`` is one step's, over the model's defaults."""
+    action itself, within the limits per problem (policy turns per attempt, backtracks,
+    generated tokens); an attempt that runs out of steps without an answer is followed by up
+    to ``retries`` more, each told so; ``sampling`` is one step's, over the model's
+    defaults."""
     check_job_model(model, scorer=False)
     params = ProposalCritiqueParams(
         problem_ids=tuple(problem_ids),
@@ -261,6 +255,7 @@ def start_proposal_critique_job(
         prompts=_prompts(JobKind.PROPOSAL_CRITIQUE, prompt_version),
         sampling=job_sampling(model, sampling or {}),
         chunk_size=chunk_size,
+        retries=retries,
     )
     return create_job(
         project=project,

@@ -46,6 +46,20 @@ function answerMath(answer) {
   return span;
 }
 
+const VERDICT_SOURCES = {
+  answer: "answer checked wrong",
+  judge: "judge: incorrect",
+  prm: "PRM score under the threshold",
+  critic: "critic rejected it",
+  limit: "attempt ended without an answer",
+};
+
+/** A stored wrong verdict: who gave it and its number. */
+function wrongVerdict(verdict) {
+  const said = VERDICT_SOURCES[verdict.source] || verdict.source;
+  return verdict.value === null ? said : `${said} (${verdict.value.toFixed(4)})`;
+}
+
 // ---- keyword highlighting -----------------------------------------------------------------
 
 function keywordPattern(list) {
@@ -421,6 +435,8 @@ class TreeView {
     add("final answer", node.final_answer === null ? null : answerMath(node.final_answer));
     add("answer graded", node.correct === null ? null : node.correct ? "correct" : "wrong");
     add("on a correct path", node.on_path ? "yes" : "no");
+    // The evidence a long thought may reflect on: pruned alone is not wrong.
+    add("wrong verdict", node.wrong_verdict ? wrongVerdict(node.wrong_verdict) : null);
     parts.push(facts);
     if (node.reason) {
       const title = document.createElement("h4");

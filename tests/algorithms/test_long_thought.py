@@ -24,8 +24,11 @@ from algorithms.tree_search import (
     ScoreRequest,
     ScoreResult,
     Tree,
+    Verdict,
     build_trees,
     grade_leaves,
+    record_wrong_verdicts,
+    same_step_key,
 )
 
 # Parent of each node 1..16 of the tree below; the correct path is 0 -> 1 -> 5 -> 8.
@@ -46,6 +49,9 @@ def make_tree(correct_leaves: tuple[int, ...] = (8,)) -> Tree:
     for node_id, answer in {8: "5", 9: "6", 3: "7", 14: "5"}.items():
         tree.node(node_id).final_answer = answer
         tree.node(node_id).is_correct = node_id in correct_leaves
+    for node_id in (7, 10, 11, 13, 15, 16):  # the PRM scored these unanswered leaves low
+        tree.node(node_id).score = 0.1
+    record_wrong_verdicts(tree, wrong_below=0.5)
     return tree
 
 
@@ -191,6 +197,7 @@ def test_judge_mode_detours_stop_at_steps_judged_incorrect_never_at_pruned_accep
     tree.add_child(3, "So x = 4.")  # 4: below a step judged incorrect; never reached
     answer = tree.add_child(1, "So x = 2.")  # 5
     answer.final_answer, answer.is_correct = "2", True
+    record_wrong_verdicts(tree, wrong_below=None)
 
     # when
     thought = first_thought(tree, k=3, seed=0)
@@ -222,10 +229,12 @@ def random_trees(draw: st.DrawFn) -> Tree:
         node.judged_correct = draw(st.sampled_from([None, True, False]))
         node.reason = draw(st.sampled_from([None, "it follows", "it does not follow"]))
         node.pruned = draw(st.booleans())
+        node.score = draw(st.sampled_from([None, 0.05, 0.4, 0.6, 0.95]))
     for leaf in list(tree.leaves()):
         if leaf.id != 0 and draw(st.booleans()):
             leaf.final_answer = draw(st.sampled_from(["1", "2"]))
             leaf.is_correct = draw(st.sampled_from([True, True, False, None]))
+    record_wrong_verdicts(tree, wrong_below=draw(st.sampled_from([None, 0.3, 0.5])))
     return tree
 
 
@@ -248,7 +257,7 @@ def check_walk(tree: Tree, thought: LongThought) -> None:
             assert event.node_id == previous
             assert event.node_id not in on_correct_path
             assert node.is_correct is not True
-            assert is_dead_end(node, is_leaf=not tree.children(node.id))
+            assert is_dead_end(node) and node.wrong is not None
         else:
             assert event.node_id == standing
             previous = standing
@@ -276,12 +285,16 @@ def test_properties_of_long_thoughts_over_random_trees(tree, k, meaning, seed):
         # never more trials at a node of the path than K allows (the correct move counted)
         allowed = k - 1 if meaning == "trials" else k
         assert all(thought.detours_at(node) <= allowed for node in thought.path)
-        # no reflection follows a correct answer or a step on a correct path
+        # no reflection follows a correct answer or a step on a correct path; each follows the
+        # node it reflects on, which has a stored wrong verdict
         paragraphs = draft_paragraphs(tree, thought)
         for before, reflection in pairwise(paragraphs):
             if reflection.kind == "reflection":
+                assert before.node_id == reflection.node_id
                 assert before.node_id not in on_correct_path
                 assert tree.node(before.node_id).is_correct is not True
+                assert tree.node(before.node_id).wrong is not None
+        assert thought.trials == sum(p.kind == "reflection" for p in paragraphs)
 
 
 def can_start_a_detour(tree: Tree, node_id: int) -> bool:
@@ -290,7 +303,7 @@ def can_start_a_detour(tree: Tree, node_id: int) -> bool:
     if node_id in correct_path_nodes(tree):
         return False
     children = tree.children(node_id)
-    if is_dead_end(tree.node(node_id), is_leaf=not children):
+    if tree.node(node_id).wrong is not None:
         return True
     return any(can_start_a_detour(tree, child) for child in children)
 
@@ -313,6 +326,7 @@ def small_tree() -> Tree:
     right.final_answer, right.is_correct = "2", True
     guess = tree.add_child(1, "So the answer is 4.")  # 4
     guess.final_answer, guess.is_correct = "4", False
+    record_wrong_verdicts(tree, wrong_below=None)
     return tree
 
 
@@ -383,11 +397,12 @@ def test_long_thought_from_a_searched_and_graded_tree():
         is_final={"1.1": "4", "1.2": "3"}.get,
     )
     grade_leaves(tree, lambda answer: answer == "3")
+    record_wrong_verdicts(tree, wrong_below=0.5)
 
     # when
     thought = first_thought(tree, k=2, seed=0)
 
-    # then: the pruned dead ends "2" and "1.1" are the detours
+    # then: "2" (a PRM score of 0.1) and "1.1" (a wrong answer) are the detours
     assert thought.path == (0, 1, 4)
     assert thought.walked == [2, 1, 3, 4]
     assert render_draft(tree, thought) == (
@@ -400,6 +415,9 @@ def test_long_thought_from_a_searched_and_graded_tree():
         "Let me go back to where I was after step 1 and try a different approach.\n\n"
         "1.2"
     )
+
+
+TEX_SPACE = "\\, "  # a thin space in TeX: "d1\\, a" is the step "d1 a"
 
 
 @st.composite
@@ -416,7 +434,11 @@ def duplicated_searches(draw: st.DrawFn) -> tuple[Tree, int]:
     def expand(requests: list[ExpandRequest]) -> list[list[str]]:
         return [
             [
-                f"d{len(r.steps)} {rng.choice('abc')}" + (" " if rng.random() < 0.3 else "")
+                # near-duplicates: stray spaces, a full stop, TeX spacing
+                f"d{len(r.steps)}"
+                + rng.choice([" ", TEX_SPACE])
+                + rng.choice("abc")
+                + rng.choice(["", " ", ".", " ."])
                 for _ in range(width)
             ]
             for r in requests
@@ -441,10 +463,11 @@ def duplicated_searches(draw: st.DrawFn) -> tuple[Tree, int]:
         mode="judge" if judge else "beam",
     )
     grade_leaves(tree, lambda answer: answer == "a")
+    record_wrong_verdicts(tree, wrong_below=None if judge else draw(st.sampled_from([0.2, 0.5])))
     return tree, width
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(duplicated_searches(), st.integers(0, 3), st.sampled_from([1, 2, 3]))
 def test_merged_duplicates_are_walked_once_and_never_rejected_twice(search, seed, k):
     # given a tree built with duplicate candidates
@@ -452,7 +475,7 @@ def test_merged_duplicates_are_walked_once_and_never_rejected_twice(search, seed
     # then: under each parent, one node per distinct step, carrying how many were proposed
     for node in tree.nodes:
         children = [tree.node(c) for c in tree.children(node.id)]
-        keys = [" ".join(child.text.split()) for child in children]
+        keys = [same_step_key(child.text) for child in children]
         assert len(keys) == len(set(keys))
         if children:
             assert sum(child.copies for child in children) == width
@@ -460,6 +483,103 @@ def test_merged_duplicates_are_walked_once_and_never_rejected_twice(search, seed
     for thought in derive_long_thoughts(tree, k=k, seed=seed):
         rejected = [e.node_id for e in thought.events if e.kind == "wrong_leaf"]
         assert len(rejected) == len(set(rejected))
-        texts = [(tree.node(i).parent, " ".join(tree.node(i).text.split())) for i in rejected]
+        texts = [(tree.node(i).parent, same_step_key(tree.node(i).text)) for i in rejected]
         assert len(texts) == len(set(texts))
         assert not set(thought.walked) - set(range(len(tree.nodes)))
+        # every reflection follows a node with a stored wrong verdict (pruned alone is none),
+        # and the same seed gives the same walk
+        for paragraph in draft_paragraphs(tree, thought):
+            if paragraph.kind == "reflection":
+                assert tree.node(paragraph.node_id).wrong is not None
+        assert derive_long_thoughts(tree, k=k, seed=seed) == derive_long_thoughts(
+            tree, k=k, seed=seed
+        )
+
+
+def pruned_by_rank_tree() -> Tree:
+    """A beam of 1 over two good first steps: "b" (0.95) loses to "a" (0.97) by rank only."""
+    scores = {"a": 0.97, "b": 0.95, "a.x": 0.9, "b.x": 0.9}
+
+    def expand(requests: list[ExpandRequest]) -> list[list[str]]:
+        # width 2: under "a", "a.x" is proposed twice and merged
+        return [["a", "b"] if not r.steps else [f"{r.steps[-1]}.x"] * 2 for r in requests]
+
+    def score(requests: list[ScoreRequest]) -> list[ScoreResult]:
+        return [ScoreResult(scores[r.candidate]) for r in requests]
+
+    [tree] = build_trees(
+        [ProblemSpec(key="p", text="P")],
+        expand=expand,
+        score=score,
+        width=2,
+        keep=1,
+        max_depth=2,
+        is_final={"a.x": "4"}.get,
+    )
+    grade_leaves(tree, lambda answer: answer == "4")
+    record_wrong_verdicts(tree, wrong_below=0.5)
+    return tree
+
+
+def test_a_step_pruned_by_rank_alone_is_not_wrong_and_makes_no_trial():
+    # given: "b" was pruned with a high score; nobody called it wrong
+    tree = pruned_by_rank_tree()
+    b = next(node for node in tree.nodes if node.text == "b")
+    assert b.pruned and b.wrong is None
+
+    # when
+    thought = first_thought(tree, k=3, seed=0)
+
+    # then: no detour into "b", no reflection: a walk with no trial
+    assert thought.trials == 0
+    assert "doesn't look right" not in render_draft(tree, thought)
+
+
+def test_a_low_prm_score_is_a_wrong_verdict_kept_with_its_number():
+    tree = Tree(problem=ProblemSpec(key="p", text="P"))
+    low, high, judged, answered = (tree.add_child(0, t) for t in ("low", "high", "j", "ans"))
+    low.score, high.score = 0.2, 0.8
+    judged.score, judged.judged_correct = 0.9, False
+    answered.score, answered.final_answer, answered.is_correct = 0.1, "3", True
+
+    record_wrong_verdicts(tree, wrong_below=0.5)
+
+    assert [n.wrong for n in tree.nodes[1:]] == [
+        Verdict("prm", 0.2),
+        None,
+        Verdict("judge", 0.9),
+        None,  # the answer check overrules the PRM
+    ]
+
+
+def test_a_reflection_needs_a_stored_wrong_verdict():
+    from algorithms.long_thought import NoVerdict
+
+    tree = small_tree()
+    tree.node(2).wrong = None
+    thought = LongThought(
+        path=(0, 1, 3),
+        events=(ThoughtEvent("step", 2), ThoughtEvent("wrong_leaf", 2), ThoughtEvent("step", 3)),
+    )
+    with pytest.raises(NoVerdict):
+        draft_paragraphs(tree, thought)
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("So x = 4.", "So x=4"),
+        ("$3\\,x = 6$", "$3x=6$"),
+        ("Wait, the answer is 6!", "Wait the answer is 6"),
+        ("$x \\quad = 2$", "$x = 2$"),
+    ],
+)
+def test_near_duplicates_are_one_step(first, second):
+    assert same_step_key(first) == same_step_key(second)
+
+
+@pytest.mark.parametrize(
+    ("first", "second"), [("x = -4", "x = 4"), ("3.5", "35"), ("(1,2)", "(12)"), ("ab", "a b")]
+)
+def test_signs_decimals_and_words_still_count(first, second):
+    assert same_step_key(first) != same_step_key(second)

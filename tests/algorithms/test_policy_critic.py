@@ -25,7 +25,17 @@ def run(policy, critic, *, limits=ROOMY, truth=None, tokens=1):
 
 def nodes(tree: Tree):
     return [
-        (n.id, n.parent, n.text, n.final_answer, n.is_correct, n.score, n.judged_correct, n.reason)
+        (
+            n.id,
+            n.parent,
+            n.text,
+            n.final_answer,
+            n.is_correct,
+            n.score,
+            n.judged_correct,
+            n.reason,
+            n.wrong.source if n.wrong else None,
+        )
         for n in tree.nodes[1:]
     ]
 
@@ -62,15 +72,21 @@ def test_every_verdict_a_wrong_answer_and_the_solution():
 
     # then
     assert result.stop == "solved"
+    # the answer check decides a final answer's node, whatever the critic said of it (it let the
+    # wrong 5 pass and called the correct 4 wrong): the critic's verdicts there are opinions
     assert nodes(result.tree) == [
-        (1, 0, "Let x = 2.", None, None, 1.0, True, "x is given."),
-        (2, 1, "So x + x = 5.", None, None, 0.0, False, "2 + 2 is 4, not 5."),
+        (1, 0, "Let x = 2.", None, None, 1.0, True, "x is given.", None),
+        (2, 1, "So x + x = 5.", None, None, 0.0, False, "2 + 2 is 4, not 5.", "critic"),
         (3, 1, "Then x + x = 2 * 2 = 4, times 2 is 8.", None, None, 0.0, False,
-         "Doubling twice is wrong."),
-        (4, 0, "Adding 2 and 2 gives 4.", None, None, 1.0, True, "Right."),
-        (5, 4, "The answer is \\boxed{5}.", "5", False, 1.0, True, "It follows."),
-        (6, 4, "The answer is \\boxed{4}.", "4", True, 0.0, False, "Check again."),
+         "Doubling twice is wrong.", "critic"),
+        (4, 0, "Adding 2 and 2 gives 4.", None, None, 1.0, True, "Right.", None),
+        (5, 4, "The answer is \\boxed{5}.", "5", False, None, None, None, "answer"),
+        (6, 4, "The answer is \\boxed{4}.", "4", True, None, None, None, None),
     ]  # fmt: skip
+    assert [(g.node_id, g.verdict, g.score) for g in result.grades][-2:] == [
+        (5, "continue", 1.0),
+        (6, "reflect", 0.0),
+    ]
     assert {node.kind for node in result.tree.nodes} == {"step"}
     assert result.thought.path == (0, 4, 6)
     assert walk(result) == [
@@ -234,8 +250,8 @@ def test_a_critic_unreadable_twice_is_recorded_and_taken_as_continue():
     # then
     assert result.stop == "solved"
     assert nodes(result.tree) == [
-        (1, 0, "Let x = 2.", None, None, None, None, None),
-        (2, 1, "The answer is \\boxed{4}.", "4", True, 1.0, True, "Done."),
+        (1, 0, "Let x = 2.", None, None, None, None, None, None),
+        (2, 1, "The answer is \\boxed{4}.", "4", True, None, None, None, None),
     ]
     assert result.grades == (
         StepGrade(1, "unreadable", None, None),
@@ -306,7 +322,7 @@ def test_a_step_that_reaches_the_token_limit_is_not_judged():
     assert result.stop == "max_tokens"
     assert len(turns) == 1
     assert result.grades == ()
-    assert nodes(result.tree) == [(1, 0, "A.", None, None, None, None, None)]
+    assert nodes(result.tree) == [(1, 0, "A.", None, None, None, None, None, None)]
 
 
 def test_the_critic_tokens_count_too():

@@ -58,11 +58,12 @@ def test_every_action_edits_the_tree_and_a_wrong_answer_is_a_dead_end():
     assert result.thought.path == (0, 1, 5, 6, 7)
     assert walk(result) == [
         ("step", 1), ("step", 2), ("step", 3), ("wrong_leaf", 3), ("backtrack", 2),
-        ("step", 4), ("step", 5), ("step", 6), ("step", 7),
+        ("step", 4), ("backtrack", 1), ("step", 5), ("step", 6), ("step", 7),
     ]  # fmt: skip
+    # the backtrack the model chose is said in words after its step
     assert [(p.kind, p.node_id) for p in result.paragraphs] == [
         ("step", 1), ("step", 2), ("step", 3), ("reflection", 3),
-        ("step", 4), ("step", 5), ("step", 6), ("step", 7),
+        ("step", 4), ("backtrack", 1), ("step", 5), ("step", 6), ("step", 7),
     ]  # fmt: skip
     assert result.text == (
         "Let x = 2.\n\n"
@@ -71,6 +72,7 @@ def test_every_action_edits_the_tree_and_a_wrong_answer_is_a_dead_end():
         "Wait, the answer $5$ doesn't look right. "
         "Let me go back to where I was after step 2 and try a different approach.\n\n"
         "Wait, 2 + 2 is not 5.\n\n"
+        "Going back to step 1: Let x = 2.\n\n"
         "Check: x is 2, so x + x doubles it.\n\n"
         "So x + x = 4.\n\n"
         "The answer is 4."
@@ -90,6 +92,7 @@ def test_every_action_edits_the_tree_and_a_wrong_answer_is_a_dead_end():
         "backtracks": 1,
         "conclusions": 2,
         "wrong_answers": 1,
+        "attempts_without_answer": 0,
         "unreadable": 0,
     }
     assert result.version == "proposal-critique v1"

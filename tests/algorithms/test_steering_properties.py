@@ -7,13 +7,14 @@ from algorithms import policy_critic as cr
 from algorithms import proposal_critique as pc
 from algorithms.answers import extract_answer
 from algorithms.steering import Limits, Response, SteeredResult
-from algorithms.tree_search import ProblemSpec
+from algorithms.tree_search import ProblemSpec, Verdict
 
 LIMITS = st.builds(
     Limits,
     max_steps=st.integers(1, 10),
     max_backtracks=st.integers(0, 3),
     max_tokens=st.integers(1, 60),
+    retries=st.integers(0, 2),
 )
 TOKENS = st.integers(0, 8)
 STEP = st.sampled_from(["A.", "B.", "So x = 3.", "", "ACTION: continue"])
@@ -83,6 +84,9 @@ def check_result(result: SteeredResult, limits: Limits, steps: int, backtracks: 
         node = tree.node(paragraph.node_id)
         if paragraph.kind == "step":
             assert paragraph.text == node.text
+        # a reflection only after a node with a stored wrong verdict
+        if paragraph.kind == "reflection":
+            assert node.wrong is not None
     # it ends on a root path; on the correct answer exactly when solved
     assert thought.path[0] == 0
     for parent, child in zip(thought.path, thought.path[1:], strict=False):
@@ -105,7 +109,7 @@ def test_proposal_critique_properties(data, limits, count):
     while prompts := pc.prompts(states):
         assert [p.index for p in prompts] == [i for i, s in enumerate(states) if s.stop is None]
         turns += 1
-        assert turns <= limits.max_steps
+        assert turns <= limits.max_steps * (1 + limits.retries)
         responses = [Response(data.draw(PROPOSAL_REPLY), data.draw(TOKENS)) for _ in prompts]
         calls = grader.calls
         states = pc.advance(states, responses, grader)
@@ -121,6 +125,9 @@ def test_proposal_critique_properties(data, limits, count):
                 assert move.target < node.id
                 assert state.nodes[move.target].kind in ("step", "reflection")
         assert result.counts["backtracks"] == state.backtracks
+        # an attempt that ran out of steps was told so, within the retries
+        assert state.retried <= limits.retries
+        assert result.counts["attempts_without_answer"] == state.retried
         # the transcript alone gives the state back
         assert pc.resume(state.problem, limits, state.turns) == state
 
@@ -159,7 +166,14 @@ def test_policy_critic_properties(data, limits, count):
         assert len(judged) == len(set(judged))
         for grade in result.grades:
             node = result.tree.node(grade.node_id)
-            assert node.score == grade.score
+            # the answer check decides a graded final answer; elsewhere the critic's verdict
+            # is the node's, a rejection its wrong verdict
+            if node.is_correct is not None:
+                assert node.score is None
+                assert node.wrong == (Verdict("answer", 0.0) if not node.is_correct else None)
+            else:
+                assert node.score == grade.score
+                assert (node.wrong is not None) == (grade.score == 0.0)
             if grade.verdict == "backtrack":
                 assert grade.target in result.tree.path(grade.node_id)[:-1]
         # the transcript alone gives the state back

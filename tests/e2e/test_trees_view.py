@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from algorithms.long_thought import correct_paths, derive_long_thought
-from algorithms.tree_search import ProblemSpec, Tree
+from algorithms.tree_search import ProblemSpec, Tree, record_wrong_verdicts
 from annotation.core.models import Project, Role
 from annotation.grading.models import Grade, GradeSource, SourceKind
 from annotation.problems.models import Problem
@@ -44,6 +44,7 @@ def big_tree(problem: Problem, *, correct_leaf: int) -> Tree:
             elif number % 10 == 0:
                 leaf.final_answer, leaf.is_correct = str(number), False
                 leaf.reason = f"{number} is not the answer"
+    record_wrong_verdicts(tree, wrong_below=0.5)  # as a tree job records them
     return tree
 
 

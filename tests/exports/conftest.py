@@ -74,7 +74,12 @@ def make_trace(
     is_correct: bool | None = None,
     final_answer: str | None = None,
     kind: str = "step",
+    raw_text: str | None = None,
 ) -> Trace:
+    """A model sample keeps the text the model wrote (``raw_text``; by default its steps
+    joined by blank lines), as the generation jobs store it."""
+    if raw_text is None and origin == Origin.MODEL_SAMPLE:
+        raw_text = "\n\n".join(texts)
     trace = trace_create(
         NewTrace(
             problem_id=problem.pk,
@@ -82,6 +87,7 @@ def make_trace(
             is_correct=is_correct,
             final_answer=final_answer,
             steps=path_steps(texts, kind),
+            metadata={"raw_text": raw_text} if raw_text is not None else {},
         )
     )
     if ratings is not None:

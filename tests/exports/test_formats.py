@@ -7,7 +7,8 @@ import re
 import pytest
 
 from algorithms.pairs import sample_dpo_pairs
-from annotation.datasets.export.formats import EXPORT_FORMATS, hash_seed
+from annotation.datasets.export.formats import EXPORT_FORMATS
+from annotation.datasets.export.journey_formats import hash_seed
 from annotation.datasets.export.left_out import REASONS
 from annotation.datasets.export.options import ExportOptionError, ExportOptions
 from annotation.datasets.export.pipeline import EmptyExport, export_to_directory
@@ -155,8 +156,9 @@ def test_sft_journey_has_the_long_thoughts_with_their_detours(sums):
 
 
 def test_dpo_pairs_distinct_correct_and_incorrect_samples_one_to_one(sums):
+    # each response is the sample's raw text, nothing appended
     right = "2 + 3 = 5.\n\nThe answer is \\boxed{5}."
-    okay = "Adding gives 5.\n\nSo the answer is 5.\n\nThe final answer is $\\boxed{5}$."
+    okay = "Adding gives 5.\n\nSo the answer is 5."
     wrong = "2 + 3 = 6.\n\nThe answer is \\boxed{6}."
 
     def pair(chosen: str) -> dict:
@@ -257,8 +259,8 @@ def test_an_empty_export_of_every_format_fails_naming_why(db, tmp_path, format_n
     [
         (
             "dpo",
-            "1 traces read (origins model_sample), none usable; dpo needs an answered correct "
-            "and an answered incorrect sample of the same problem; left out: "
+            "1 traces read (origins model_sample), none usable; dpo needs a correct and an "
+            "incorrect (or unanswered) sample of the same problem, with raw text; left out: "
             "1 problem_without_correct",
         ),
         (
@@ -446,6 +448,7 @@ def test_dpo_and_sft_rows_keep_the_prompt_the_samples_were_generated_with(db):
             job=job,
             final_answer=answer,
             is_correct=answer == "7",
+            metadata={"raw_text": f"3 + 4 = {answer}."},
         )
     # when
     dpo = rows(project, "dpo")

@@ -401,17 +401,20 @@ def garbled(draw: st.DrawFn, kind: str) -> Any:
     """A valid stored dict of `kind` with one thing changed: a key dropped, a value replaced
     (at the top or inside the model snapshot) or a key added; or no dict at all."""
     params = stored(draw(PARAMS[kind]))
-    how = draw(st.sampled_from(["drop", "replace", "add", "nested", "whole"]))
+    # parameters with no field (a whole-project analysis) can only gain a key or be replaced
+    ways = ["drop", "replace", "add", "nested", "whole"] if params else ["add", "whole"]
+    how = draw(st.sampled_from(ways))
     if how == "whole":
         return draw(json_values.filter(lambda v: not isinstance(v, dict)))
     target = params
     if how == "nested" and isinstance(params.get("model"), dict):
         target = params["model"]
+    if how == "add":
+        target[draw(text.filter(lambda k: k not in target))] = draw(json_values)
+        return params
     key = draw(st.sampled_from(sorted(target)))
     if how == "drop":
         del target[key]
-    elif how == "add":
-        target[draw(text.filter(lambda k: k not in target))] = draw(json_values)
     else:
         target[key] = draw(json_values)
     return params
@@ -520,8 +523,8 @@ def stored_model() -> ModelSnapshot:
         ),
         (
             {"critic": "Judge."},
-            "field prompts: proposal-critique v1 has the texts label, negative_signal, policy, "
-            "unreadable",
+            "field prompts: proposal-critique v1 has the texts label, negative_signal, "
+            "no_answer_signal, policy, unreadable",
         ),
     ],
     ids=["unknown-version", "unknown-placeholder", "other-texts"],

@@ -7,7 +7,7 @@ import pytest
 from algorithms import policy_critic, proposal_critique
 from algorithms.answers import extract_answer
 from algorithms.steering import Limits, Response
-from algorithms.tree_search import ProblemSpec, Tree
+from algorithms.tree_search import ProblemSpec, Tree, record_wrong_verdicts
 from annotation.grading.services import judge_source
 from annotation.jobs.models import Job, JobKind, JobStatus
 from annotation.problems.models import Problem
@@ -30,6 +30,7 @@ def hand_tree(problem: Problem) -> Tree:
     right.score, right.final_answer, right.is_correct = 0.8, "2", True
     guess = tree.add_child(1, "So the answer is $\\boxed{4}$.")
     guess.score, guess.final_answer, guess.is_correct = 0.3, "4", False
+    record_wrong_verdicts(tree, wrong_below=0.5)
     return tree
 
 
@@ -60,6 +61,7 @@ def two_correct_leaves(problem: Problem) -> Tree:
     ]:
         leaf = tree.add_child(1, text)
         leaf.final_answer, leaf.is_correct = answer, correct
+    record_wrong_verdicts(tree, wrong_below=0.5)
     return tree
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from algorithms.tree_search import ProblemSpec, Tree
+from algorithms.tree_search import ProblemSpec, Tree, record_wrong_verdicts
 from annotation.datasets.export.options import ExportOptions
 from annotation.datasets.export.pipeline import EmptyExport, export_to_directory
 from annotation.datasets.export.selection import Splitter
@@ -59,6 +59,7 @@ def one_correct_leaf(problem: Problem, *, solved: bool) -> Tree:
     tree.add_child(0, "Try x = 4.")
     leaf = tree.add_child(2, "2 * 4 = 8, so the answer is $\\boxed{4}$.")
     leaf.final_answer, leaf.is_correct = "4", solved
+    record_wrong_verdicts(tree, wrong_below=None)
     return tree
 
 

@@ -168,6 +168,7 @@ def test_the_thought_page_says_what_a_rewrites_fidelity_check_found(problem, cli
         "final_answer_kept": True,
         "truncated": False,
         "passed": False,
+        "reasons": ["trials missing (wrong nodes 2, 4)", "wrong answers no longer stated: 4"],
     }
     [rewrite] = rewrites_write(
         job=job,
@@ -181,6 +182,9 @@ def test_the_thought_page_says_what_a_rewrites_fidelity_check_found(problem, cli
     assert "Fidelity check failed (left out of sft-journey unless asked)" in page
     assert "reflections 0 (at least 2 expected)" in page
     assert "wrong answers missing: 4;" in page
+    # and, one by one, why it failed
+    assert "<li>trials missing (wrong nodes 2, 4)</li>" in page
+    assert "<li>wrong answers no longer stated: 4</li>" in page
 
 
 def test_the_long_thought_form_lists_rounds_with_their_correct_leaves_and_refuses_one_without(

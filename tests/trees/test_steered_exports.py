@@ -31,9 +31,9 @@ def chat(prompt: str, answer: str) -> dict[str, Any]:
     }
 
 
-SOLVED = (
-    "Try x = 3.\n\n3 * 3 = 9, not 6.\n\nWait, maybe divide instead?\n\nSo x = 6 / 3 = 2.\n\n"
-    "The final answer is $\\boxed{2}$."
+SOLVED = (  # the backtrack the model chose, written out after its step
+    "Try x = 3.\n\n3 * 3 = 9, not 6.\n\nGoing back to the beginning.\n\n"
+    "Wait, maybe divide instead?\n\nSo x = 6 / 3 = 2.\n\nThe final answer is $\\boxed{2}$."
 )
 
 

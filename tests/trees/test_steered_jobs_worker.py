@@ -38,6 +38,7 @@ def test_a_proposal_critique_job_makes_one_generator_call_per_turn(
         max_steps=3,
         sampling={"max_tokens": 8},
         chunk_size=3,
+        retries=0,  # no second attempt after the step limit
     )
     job = finished(job, worker)
     # then: one batched call per turn, over all three loops

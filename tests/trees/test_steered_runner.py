@@ -154,6 +154,7 @@ def test_a_proposal_critique_job_stores_each_loop_as_a_tree_and_a_long_thought(l
     assert [(step.kind, step.text) for step in path(thought.pk)] == [
         ("step", "Let me try x = 3."),
         ("backtrack", "3 * 3 = 9, not 6."),
+        ("backtrack", "Going back to the beginning."),  # the way back, in words
         ("reflection", "What does 3x mean?"),
         ("conclusion", "It is x three times."),
         (
@@ -172,11 +173,13 @@ def test_a_proposal_critique_job_stores_each_loop_as_a_tree_and_a_long_thought(l
         "stop": "solved",
         "walked": [1, 2, 3, 4, 5],
     }
-    assert meta["tree_nodes"] == [1, 2, 3, 4, 4, 5]  # linked node by node
+    assert meta["tree_nodes"] == [1, 2, 0, 3, 4, 4, 5]  # linked node by node
+    assert (meta["wrong_leaves"], meta["trials"]) == (1, 2)
     assert meta["version"] == "proposal-critique v1"
     # the thought's steps are the tree's own nodes
     nodes = dict(TreeNode.objects.filter(job=job, problem=a).values_list("index", "node_id"))
-    assert [s.node_id for s in path(thought.pk)][:4] == [nodes[1], nodes[2], nodes[3], nodes[4]]
+    steps = [s.node_id for s in path(thought.pk)]
+    assert [steps[i] for i in (0, 1, 3, 4)] == [nodes[1], nodes[2], nodes[3], nodes[4]]
     # the shortcut: the path to the correct answer
     shortcut = Trace.objects.get(job=job, problem=a, origin=Origin.TREE)
     assert trace_texts([shortcut.pk])[shortcut.pk] == "What does 3x mean?\n\nSo x = 6 / 3 = 2."
@@ -224,17 +227,21 @@ def test_a_policy_critic_job_grades_the_steps_by_the_critic(loopback):
     ]
     assert chunk["backend_calls"] == {"generate": 8}
     assert result["stops"] == {"max_steps": 1, "solved": 2}
-    # the critic's verdicts on the tree nodes, and as the job's judge grades
+    # the critic's verdicts on the tree nodes, except where the answer check decided (it let
+    # the wrong 6 pass: the node keeps the check's verdict), and as the job's judge grades
     assert list(
         TreeNode.objects.filter(job=job, problem=c)
         .order_by("index")
-        .values_list("index", "parent_index", "score", "judged_correct", "reason", "is_correct")
+        .values_list(
+            "index", "parent_index", "score", "judged_correct", "reason", "is_correct",
+            "wrong_source",
+        )
     ) == [
-        (0, None, None, None, "", None),
-        (1, 0, None, None, "", None),
-        (2, 1, 1.0, True, "Adds up.", False),
-        (3, 1, 1.0, True, "Yes.", None),
-    ]
+        (0, None, None, None, "", None, ""),
+        (1, 0, None, None, "", None, ""),
+        (2, 1, None, None, "", False, "answer"),
+        (3, 1, 1.0, True, "Yes.", None, ""),
+    ]  # fmt: skip
     grades = Grade.objects.filter(source__job=job).order_by("node__depth", "score", "node__text")
     assert {g.source.kind for g in grades} == {SourceKind.JUDGE}
     assert [(g.node.text, g.score, g.reason) for g in grades] == [
@@ -245,7 +252,8 @@ def test_a_policy_critic_job_grades_the_steps_by_the_critic(loopback):
         ("So $\\boxed{6}$.", 1.0, "Adds up."),
     ]
     thought = Trace.objects.get(job=job, problem=a, origin=Origin.LONG_THOUGHT)
-    assert {g.trace_id for g in grades if g.node.problem_id == a.pk} == {thought.pk}
+    # given in no trace: the critic's opinions label steps only for an export that asks
+    assert {g.trace_id for g in grades} == {None}
     # the long thought: the policy's steps, the critic's reason as the reflection
     assert trace_texts([thought.pk])[thought.pk] == (
         "Try x = 3.\n\n"
@@ -357,3 +365,59 @@ def test_a_cancel_is_honoured_between_turns_and_keeps_what_was_said(loopback):
     ]
     assert not Trace.objects.filter(job=job).exists()
     assert not TreeNode.objects.filter(job=job).exists()
+
+
+RUNS_OUT: SteeringScript = {
+    (A, "policy", 1, 0): "Let me try x = 3.\nACTION: continue",
+    (A, "policy", 2, 0): "3 * 3 = 9, too big.\nACTION: backtrack to step 0",
+    (A, "policy", 3, 0): "Maybe x = 1.\nACTION: continue",
+    (A, "policy", 4, 0): "So x = 6 / 3 = 2.\nACTION: terminate, answer: 2",
+}
+
+
+def test_a_proposal_critique_attempt_that_runs_out_of_steps_is_told_so_next_time(loopback):
+    # given a policy that backtracks, then uses its 3 steps without an answer
+    [a] = problems(A)
+    prompts: list[str] = []
+    answer = steering_answer(RUNS_OUT)
+
+    def respond(body: dict[str, Any]) -> Any:
+        prompts.append(body["messages"][0]["content"])
+        return answer(body)
+
+    with scripted_endpoint(respond=respond) as endpoint:
+        job = running(
+            start_proposal_critique_job(
+                project=a.project,
+                user=None,
+                model=endpoint_model(a, endpoint.url),
+                problem_ids=[a.pk],
+                max_steps=3,
+                retries=1,
+            )
+        )
+        # when
+        result = run_steered(job)
+
+    # then: the next attempt's prompt carries the negative signal, the ones before do not
+    assert result["stops"] == {"solved": 1}
+    signal = "FEEDBACK: Your last attempt used its 3 steps without reaching a final answer."
+    assert [signal in prompt for prompt in prompts] == [False, False, False, True]
+    # the attempt's last node keeps the limit's wrong verdict
+    assert list(
+        TreeNode.objects.filter(job=job, problem=a)
+        .exclude(wrong_source="")
+        .values_list("index", "wrong_source")
+    ) == [(3, "limit")]
+    # and the stored long thought says the backtrack and the way back in words
+    thought = Trace.objects.get(job=job, problem=a, origin=Origin.LONG_THOUGHT)
+    assert trace_texts([thought.pk])[thought.pk] == (
+        "Let me try x = 3.\n\n"
+        "3 * 3 = 9, too big.\n\n"
+        "Going back to the beginning.\n\n"
+        "Maybe x = 1.\n\n"
+        "Wait, this is not getting me to an answer. "
+        "Let me go back to the beginning and try a different approach.\n\n"
+        "So x = 6 / 3 = 2."
+    )
+    assert thought.metadata["counts"]["attempts_without_answer"] == 1

@@ -44,4 +44,10 @@ def test_written_traces_share_prefix_nodes_and_a_run_scores_each_node_once(proje
     assert path(first[0].pk)[0].node_id == path(first[1].pk)[0].node_id
     scores = sorted(source.grades.values_list("trace_id", "score", "is_current"))
     assert scores == [(first[0].pk, 0.8, True), (first[0].pk, 0.9, True), (first[1].pk, 0.1, True)]
-    assert first[0].metadata == {"tokens": 10, "finish": "stop", "seconds": 0.5}
+    # the model's text is kept as it wrote it
+    assert first[0].metadata == {
+        "raw_text": "a = 1\n\nso 2",
+        "tokens": 10,
+        "finish": "stop",
+        "seconds": 0.5,
+    }

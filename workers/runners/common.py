@@ -298,6 +298,8 @@ def write_traces(
                 is_correct=correct,
                 metadata={
                     **t.metadata,
+                    # what the model wrote, byte for byte (a DPO pair holds exactly this)
+                    "raw_text": t.text,
                     "tokens": t.token_count,
                     "finish": t.finish,
                     "seconds": round(t.seconds, 6),

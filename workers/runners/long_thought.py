@@ -157,6 +157,7 @@ def rewrite(job: Job, params: LongThoughtParams, derived: list[DerivedThought]) 
                     **fidelity.as_dict(),
                     "truncated": truncated,
                     "passed": fidelity.passed and not truncated,
+                    "reasons": [*fidelity.reasons, *(["cut at max_tokens"] if truncated else [])],
                 },
                 finish=generation.finish_reason,
                 tokens=generation.token_count,

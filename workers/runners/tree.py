@@ -106,6 +106,14 @@ def grade_trees(trees: list[tuple[Problem, tree_search.Tree]]) -> None:
         tree_search.grade_leaves(tree, _checker(verdicts, problem.answer))
 
 
+def record_verdicts(params: TreeParams, trees: list[tree_search.Tree]) -> None:
+    """Each node's wrong verdict: its answer, the judge's verdict, or its PRM score under the
+    job's threshold (a judge's score is no PRM's, so no threshold applies to it)."""
+    wrong_below = None if params.scorer.is_judge else params.wrong_below
+    for tree in trees:
+        tree_search.record_wrong_verdicts(tree, wrong_below=wrong_below)
+
+
 def _checker(
     verdicts: dict[tuple[str, str], bool], truth: str | None
 ) -> Callable[[str], bool | None]:
@@ -167,6 +175,7 @@ def tree_work(job: Job) -> Work:
         )
         pairs = list(zip(todo, trees, strict=True))
         grade_trees(pairs)
+        record_verdicts(params, trees)
         trees_write(job=job, trees=[(p.pk, t) for p, t in pairs], source=source)
         return {"problems": len(todo), "backend_calls": calls, **asdict(stats)}
 

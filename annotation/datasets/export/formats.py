@@ -10,13 +10,21 @@ left_out.py).
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from algorithms.pairs import sample_dpo_pairs
+from annotation.datasets.export.journey_formats import (
+    DPO_NEEDS,
+    JOURNEY_NEEDS,
+    JOURNEY_ORIGINS,
+    SHORTCUT_NEEDS,
+    SHORTCUT_ORIGINS,
+    dpo_rows,
+    sft_journey_row,
+    sft_shortcut_row,
+)
 from annotation.datasets.export.left_out import Skip, Tally
 from annotation.datasets.export.prm800k_rows import native_row
 from annotation.datasets.export.step_label_formats import (
@@ -39,11 +47,6 @@ if TYPE_CHECKING:  # the options check themselves against this module's table
 Row = dict[str, Any]
 TraceRow = Callable[[TraceView, "ExportOptions"], Row | Rows | Skip]
 Counts = Counter[str]
-# Solutions that go straight to the answer, versus journeys with their detours.
-SHORTCUT_ORIGINS: tuple[str, ...] = tuple(
-    o.value for o in (Origin.IMPORTED, Origin.HUMAN_SOLUTION, Origin.MODEL_SAMPLE, Origin.TREE)
-)
-JOURNEY_ORIGINS: tuple[str, ...] = (Origin.LONG_THOUGHT.value, Origin.EXPANSION.value)
 
 
 # What a trace needs to become a row of a format, said when an export has no rows.
@@ -118,98 +121,6 @@ def prm800k_row(view: TraceView, options: ExportOptions) -> Row | Skip:
     return prm800k.export_row(view)
 
 
-# SFT and DPO ----------------------------------------------------------------------------
-
-
-def solution_text(view: TraceView) -> str | None:
-    """The path's steps joined by blank lines, ending with the final answer (boxed) when the
-    last step does not already box it; None when there is no final answer."""
-    answer = view.trace.final_answer or (
-        view.trace.problem.answer if view.trace.is_correct else None
-    )
-    texts = [step.text for step in view.path]
-    if answer is None or not texts:
-        return None
-    boxed = f"\\boxed{{{answer}}}"
-    if boxed not in texts[-1]:
-        texts.append(f"The final answer is ${boxed}$.")
-    return "\n\n".join(texts)
-
-
-def prompt_text(view: TraceView) -> str:
-    """The prompt the trace's model saw (selection.PromptTexts), else the problem itself."""
-    return view.prompt if view.prompt is not None else view.trace.problem.text
-
-
-def _chat(view: TraceView, text: str) -> Row:
-    return {
-        "messages": [
-            {"role": "user", "content": prompt_text(view)},
-            {"role": "assistant", "content": text},
-        ]
-    }
-
-
-def sft_shortcut_row(view: TraceView, options: ExportOptions) -> Row | Skip:
-    """Correct solution paths only (is_correct true), as chat messages."""
-    if view.trace.is_correct is not True:
-        return Skip("not_correct")
-    text = solution_text(view)
-    return _chat(view, text) if text is not None else Skip("no_final_answer")
-
-
-def sft_journey_row(view: TraceView, options: ExportOptions) -> Row | Skip:
-    """Long thoughts and expansions with every attempt, reflection and backtrack on their path,
-    ending with the final answer; traces known to be wrong are left out, and so are rewrites
-    that failed their fidelity check unless options.include_unfaithful."""
-    if view.trace.is_correct is False:
-        return Skip("wrong_answer")
-    fidelity = (view.trace.metadata or {}).get("fidelity")
-    if isinstance(fidelity, dict) and not fidelity.get("passed") and not options.include_unfaithful:
-        return Skip("rewrite_failed_fidelity")
-    text = solution_text(view)
-    return _chat(view, text) if text is not None else Skip("no_final_answer")
-
-
-def dpo_rows(
-    problem: Problem,
-    views: list[TraceView],
-    options: ExportOptions,
-    counts: Counts,
-    left_out: Tally,
-) -> Iterator[Row]:
-    """The recipe's pairs: up to ``pairs_per_problem`` distinct correct and as many distinct
-    incorrect responses of one problem, paired one to one (seeded per problem). The prompt is
-    the one the chosen sample was generated with."""
-    texts = [(view, solution_text(view)) for view in views]
-    answered = [(view, text) for view, text in texts if text is not None]
-    correct = [item for item in answered if item[0].trace.is_correct is True]
-    incorrect = [item for item in answered if item[0].trace.is_correct is False]
-    for view, text in texts:
-        if text is None:
-            left_out.add("response_without_answer", f"trace {view.trace.pk}")
-    if not correct or not incorrect:
-        reason = "problem_without_correct" if not correct else "problem_without_incorrect"
-        left_out.add(reason, f"problem {problem.external_id}")
-        return
-    seed = hash_seed(options.seed, problem.external_id)
-    pairs = sample_dpo_pairs(
-        correct, incorrect, k=options.pairs_per_problem, seed=seed, key=lambda item: item[1]
-    )
-    if len(pairs) < options.pairs_per_problem:
-        counts["problems_with_fewer_pairs"] += 1
-    for (view, chosen), (_, rejected) in pairs:
-        yield {
-            "prompt": [{"role": "user", "content": prompt_text(view)}],
-            "chosen": [{"role": "assistant", "content": chosen}],
-            "rejected": [{"role": "assistant", "content": rejected}],
-        }
-
-
-def hash_seed(seed: int, key: str) -> int:
-    return int.from_bytes(hashlib.sha256(f"{seed}:{key}".encode()).digest()[:8], "big")
-
-
 EXPORT_FORMATS: dict[str, ExportFormat] = {
     prm800k.NAME: TraceFormat(prm800k_row, after_error="keep"),
     processbench.NAME: TraceFormat(
@@ -219,21 +130,11 @@ EXPORT_FORMATS: dict[str, ExportFormat] = {
     "trl-stepwise": TraceFormat(trl_stepwise_rows),
     "openr": TraceFormat(openr_rows),
     "qwen-prm": TraceFormat(qwen_prm_rows),
-    "sft-shortcut": TraceFormat(
-        sft_shortcut_row, origins=SHORTCUT_ORIGINS, needs="a correct answer (is_correct true)"
-    ),
-    "sft-journey": TraceFormat(
-        sft_journey_row,
-        origins=JOURNEY_ORIGINS,
-        needs="a final answer not known to be wrong (and, for a rewrite, a passed fidelity "
-        "check unless include_unfaithful)",
-    ),
+    # The journey formats (O1-Journey) live in journey_formats.py.
+    "sft-shortcut": TraceFormat(sft_shortcut_row, origins=SHORTCUT_ORIGINS, needs=SHORTCUT_NEEDS),
+    "sft-journey": TraceFormat(sft_journey_row, origins=JOURNEY_ORIGINS, needs=JOURNEY_NEEDS),
     "sft-paired": PairedFormat("sft-shortcut", "sft-journey", origins=JOURNEY_ORIGINS),
-    "dpo": GroupFormat(
-        dpo_rows,
-        origins=(Origin.MODEL_SAMPLE.value,),
-        needs="an answered correct and an answered incorrect sample of the same problem",
-    ),
+    "dpo": GroupFormat(dpo_rows, origins=(Origin.MODEL_SAMPLE.value,), needs=DPO_NEEDS),
     math.NAME: ProblemFormat(math.export_row),
     gsm8k.NAME: ProblemFormat(gsm8k.export_row),
 }

@@ -35,7 +35,18 @@ REASONS: dict[str, str] = {
     "no_final_answer": "traces with no final answer and no steps to end with one",
     "rewrite_failed_fidelity": "long-thought rewrites that failed their fidelity check; keep "
     "them with include_unfaithful",
-    "response_without_answer": "samples with no final answer, so neither chosen nor rejected",
+    "response_without_answer": "samples with no final answer, left out by exclude_unanswered "
+    "(by default they are rejected responses)",
+    "response_without_raw_text": "samples stored without the text the model wrote (raw_text), "
+    "so no pair can hold it byte for byte",
+    "response_ungraded": "samples whose answer could not be graded (no ground truth)",
+    "draft_not_rewrite": "long-thought drafts: sft-journey takes the rewrites; ask for drafts "
+    "with kinds=draft",
+    "unverified_answer": "long thoughts without a verified correct answer (a loop that ended "
+    "unverified); keep them with include_unverified",
+    "no_trial": "long thoughts that make no trial (no wrong node reflected on, no backtrack): "
+    "the shortcut again; keep them with include_no_trial",
+    "another_solution": "correct solutions (pairs) beyond the first of a problem (one_per_problem)",
     "problem_without_correct": "problems with no answered correct sample to choose (counted "
     "by problem)",
     "problem_without_incorrect": "problems with no answered incorrect sample to reject "

@@ -68,6 +68,14 @@ class ExportOptions:
     kinds: tuple[str, ...] = ()
     # sft-journey: also rewrites that failed their fidelity check (left out by default)
     include_unfaithful: bool = False
+    # sft-journey: also long thoughts with no trial (the shortcut again) ...
+    include_no_trial: bool = False
+    # ... and loops that ended without a verified correct answer (left out by default)
+    include_unverified: bool = False
+    # sft-shortcut, sft-paired: one correct solution (one pair) per problem
+    one_per_problem: bool = False
+    # dpo: leave unanswered samples out instead of using them as rejected responses
+    exclude_unanswered: bool = False
     # trl-stepwise, math-shepherd: each step's score as a float label (Monte-Carlo: the share of
     # rollouts that reached the answer; a rating: +1 -> 1.0, 0 -> 0.5, -1 -> 0.0)
     soft_labels: bool = False

@@ -196,7 +196,14 @@ def iter_rows(
         )
     kept = _Deduper() if options.dedupe else None
     last_problem: dict[str, int] = {}
+    one_each = options.one_per_problem and options.format == "sft-shortcut"
+    taken: int | None = None  # the problem whose one solution is written
     for problem, row in rows:
+        if one_each:
+            if taken == problem.pk:
+                left_out.add("another_solution", f"problem {problem.external_id}")
+                continue
+            taken = problem.pk
         if kept is not None and not kept.first(problem.pk, row):
             counts["duplicates_removed"] += 1
             left_out.add("duplicate", f"problem {problem.external_id}")
@@ -351,6 +358,9 @@ def iter_paired_rows(
         pairs = _matched(a[1], b[1])
         if unpaired := len(a[1]) + len(b[1]) - 2 * len(pairs):
             left_out.add("unpaired_row", f"problem {problem.external_id}", count=unpaired)
+        if options.one_per_problem and len(pairs) > 1:
+            left_out.add("another_solution", f"problem {problem.external_id}", count=len(pairs) - 1)
+            pairs = pairs[:1]
         if pairs:
             split = splitter.split_of(problem)
             counts[f"problems:{split}"] += 1
@@ -370,21 +380,29 @@ def _problem_groups(
 
 
 def _pair_key(view: TraceView) -> PairKey:
-    """A long-thought job's shortcut, draft and rewrite of one correct path share a key."""
+    """A long-thought job's shortcut, draft and rewrite of one correct path share a key: the
+    job that wrote them, and the path's tree and leaf (two jobs over one tree are two keys)."""
     meta = view.trace.metadata or {}
     if "tree_job" in meta and "leaf" in meta:
-        return (meta["tree_job"], meta["leaf"])
+        return (view.trace.job_id, (meta["tree_job"], meta["leaf"]))
     return None
 
 
 def _matched(
     first: list[tuple[PairKey, Row]], second: list[tuple[PairKey, Row]]
 ) -> list[tuple[Row, Row]]:
-    """Rows of the same correct path when every row has a path, else in order."""
-    if all(key is not None for key, _ in [*first, *second]):
-        by_key = dict(first)
-        return [(by_key[key], row) for key, row in second if key in by_key]
-    return [(x, y) for (_, x), (_, y) in zip(first, second, strict=False)]
+    """One to one: a journey with a key takes the shortcut of its own key, one without takes
+    the next shortcut without one (in order); no row is used twice."""
+    keyed: dict[PairKey, list[Row]] = {}
+    plain: list[Row] = []
+    for key, row in first:
+        (plain if key is None else keyed.setdefault(key, [])).append(row)
+    pairs: list[tuple[Row, Row]] = []
+    for key, row in second:
+        partners = plain if key is None else keyed.get(key, [])
+        if partners:
+            pairs.append((partners.pop(0), row))
+    return pairs
 
 
 def _problem_rows(

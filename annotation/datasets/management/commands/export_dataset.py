@@ -66,6 +66,26 @@ class Command(BaseCommand):
             help="sft-journey: keep rewrites that failed their fidelity check.",
         )
         parser.add_argument(
+            "--include-no-trial",
+            action="store_true",
+            help="sft-journey: keep long thoughts that make no trial.",
+        )
+        parser.add_argument(
+            "--include-unverified",
+            action="store_true",
+            help="sft-journey: keep loops that ended without a verified correct answer.",
+        )
+        parser.add_argument(
+            "--one-per-problem",
+            action="store_true",
+            help="sft-shortcut, sft-paired: one correct solution (pair) per problem.",
+        )
+        parser.add_argument(
+            "--exclude-unanswered",
+            action="store_true",
+            help="dpo: leave unanswered samples out (default: rejected responses).",
+        )
+        parser.add_argument(
             "--soft",
             action="store_true",
             help="trl-stepwise, math-shepherd: float labels (e.g. Monte-Carlo scores).",
@@ -127,6 +147,10 @@ class Command(BaseCommand):
                 tree_round=options["tree_round"],
                 kinds=tuple(options["kind"] or ()),
                 include_unfaithful=options["include_unfaithful"],
+                include_no_trial=options["include_no_trial"],
+                include_unverified=options["include_unverified"],
+                one_per_problem=options["one_per_problem"],
+                exclude_unanswered=options["exclude_unanswered"],
                 soft_labels=options["soft"],
                 review=options["review"],
                 keep_unlabeled=options["keep_unlabeled"],
