@@ -27,6 +27,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import django
+
 from algorithms import small_world
 from algorithms.prompts import render_prompt
 from algorithms.training import Hyperparameters
@@ -41,6 +43,7 @@ from workers.testing.tiny_models import (
     SPECIAL_TOKENS,
     UNK_TOKEN,
 )
+from workers.training.config import trainer_arguments
 
 REPORT_NAME = "small_world.json"
 VOCAB_SIZE = 512
@@ -52,7 +55,7 @@ PRE_TOKEN_PATTERN = r"\n| ?[A-Za-z]+| ?\d| ?[^\sA-Za-z\d]+| "
 class BuildSettings:
     seed: int = 0
     train_problems: int = 8000
-    epochs: float = 3.0
+    epochs: float = 5.0
     learning_rate: float = 3e-3
     batch_size: int = 16
     hidden_size: int = 128
@@ -200,8 +203,6 @@ def train(
     import datasets
     import trl
 
-    from workers.training.config import trainer_arguments
-
     hp = Hyperparameters(
         epochs=settings.epochs,
         learning_rate=settings.learning_rate,
@@ -309,8 +310,6 @@ def build_small_world_model(path: str | Path, settings: BuildSettings) -> BuildR
 
 
 def main(argv: list[str]) -> int:
-    import django
-
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotation.settings")
     django.setup()
     parser = argparse.ArgumentParser(prog="python -m workers.small_world_model")

@@ -49,6 +49,10 @@ REASONS = {
     ("annotation.datasets.pipeline", "_child", "annotation.datasets.rows"): PARSING_PROCESS,
     ("workers.training.launch", "main", "annotation.jobs.models"): ACCELERATE_PROCESS,
     ("workers.training.launch", "main", "workers.training.run"): ACCELERATE_PROCESS,
+    ("workers.small_world_model", "prompt_templates", "annotation.llm.defaults"): (
+        "the build runs as `python -m`, and the prompts module imports models: after main()'s "
+        "django.setup()"
+    ),
 }
 
 

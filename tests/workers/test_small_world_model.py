@@ -50,7 +50,7 @@ def test_a_jobs_prompt_tokenizes_as_the_start_of_a_training_row(
                 assert encode(row)[: len(encode(prompt))] == encode(prompt)
 
 
-def test_the_committed_model_solves_some_held_out_problems() -> None:
+def test_the_committed_model_half_solves_held_out_problems() -> None:
     report = json.loads((Path(DEMO_MODEL_DIR) / small_world_model.REPORT_NAME).read_text())
-    assert 0.0 < report["accuracy"] < 0.8  # issue 33 asks for 0.2 to 0.8; see docs/small_world.md
+    assert 0.2 <= report["accuracy"] <= 0.8
     assert report["settings"] == small_world_model.BuildSettings().__dict__
