@@ -77,7 +77,7 @@ def test_both_methods_side_by_side_on_one_problem(live_server, setup, page: Page
     )
     assert left.locator("[data-testid=side-step]").evaluate_all(
         "els => els.map((e) => e.dataset.kind)"
-    ) == ["step", "backtrack", "reflection", "conclusion"]
+    ) == ["step", "backtrack", "backtrack", "reflection", "conclusion"]  # the backtrack in words
     assert right.locator("[data-testid=side-step]").evaluate_all(
         "els => els.map((e) => e.dataset.kind)"
     ) == ["step", "reflection", "step"]
