@@ -33,15 +33,9 @@ from algorithms import small_world
 from algorithms.prompts import render_prompt
 from algorithms.training import Hyperparameters
 from workers.testing.tiny_models import (
-    BOS_TOKEN,
-    CHAT_TEMPLATE,
-    EOS_TOKEN,
-    MATH_SHEPHERD_STEP_TAG,
-    PAD_TOKEN,
-    QWEN_PRM_STEP_SEPARATOR,
-    ROLE_TOKENS,
     SPECIAL_TOKENS,
     UNK_TOKEN,
+    fast_tokenizer,
 )
 from workers.training.config import trainer_arguments
 
@@ -123,7 +117,6 @@ def training_rows(settings: BuildSettings) -> list[dict[str, str]]:
 
 def build_tokenizer(path: Path, texts: list[str]) -> Any:
     from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
 
     bpe = Tokenizer(models.BPE(unk_token=UNK_TOKEN))
     bpe.pre_tokenizer = pre_tokenizers.Sequence(
@@ -143,16 +136,7 @@ def build_tokenizer(path: Path, texts: list[str]) -> Any:
     # A prompt's fixed text is one token: rows start with it, and its 40-odd word tokens
     # would double the cost of training on a CPU.
     bpe.add_tokens([AddedToken(h, normalized=False) for h in sorted(prompt_headers())])
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=bpe,
-        bos_token=BOS_TOKEN,
-        eos_token=EOS_TOKEN,
-        pad_token=PAD_TOKEN,
-        unk_token=UNK_TOKEN,
-        additional_special_tokens=[*ROLE_TOKENS, MATH_SHEPHERD_STEP_TAG, QWEN_PRM_STEP_SEPARATOR],
-        chat_template=CHAT_TEMPLATE,
-        model_max_length=1024,
-    )
+    tokenizer = fast_tokenizer(bpe, model_max_length=1024)
     tokenizer.save_pretrained(str(path))
     return tokenizer
 

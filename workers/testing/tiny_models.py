@@ -93,7 +93,6 @@ def math_corpus(lines: int = 2000, *, seed: int = 0) -> list[str]:
 def build_tiny_tokenizer(path: str | Path) -> Path:
     """Train a byte-level BPE tokenizer with chat template and PRM tokens; save it to `path`."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
 
     target = Path(path)
     target.mkdir(parents=True, exist_ok=True)
@@ -107,7 +106,16 @@ def build_tiny_tokenizer(path: str | Path) -> Path:
         show_progress=False,
     )
     bpe.train_from_iterator(math_corpus(), trainer=trainer)
-    tokenizer = PreTrainedTokenizerFast(
+    fast_tokenizer(bpe, model_max_length=2048).save_pretrained(str(target))
+    return target
+
+
+def fast_tokenizer(bpe: Any, *, model_max_length: int) -> Any:
+    """A trained tokenizers.Tokenizer as the transformers tokenizer of the project's tiny
+    models: their special tokens, step markers and chat template."""
+    from transformers import PreTrainedTokenizerFast
+
+    return PreTrainedTokenizerFast(
         tokenizer_object=bpe,
         bos_token=BOS_TOKEN,
         eos_token=EOS_TOKEN,
@@ -115,10 +123,8 @@ def build_tiny_tokenizer(path: str | Path) -> Path:
         unk_token=UNK_TOKEN,
         additional_special_tokens=[*ROLE_TOKENS, MATH_SHEPHERD_STEP_TAG, QWEN_PRM_STEP_SEPARATOR],
         chat_template=CHAT_TEMPLATE,
-        model_max_length=2048,
+        model_max_length=model_max_length,
     )
-    tokenizer.save_pretrained(str(target))
-    return target
 
 
 def _llama_config(vocab_size: int, tokenizer: Any, **extra: Any) -> Any:
