@@ -197,13 +197,16 @@ def _whole_number(body: dict[str, Any], name: str) -> int:
 @json_errors
 def change_path(request: HttpRequest, assignment_id: int) -> JsonResponse:
     """`{"version", "position", "choose": <option>}` or `{"version", "position", "write":
-    "<text>"}`: the annotator's path continues from that alternative or their own step."""
+    "<text>"}`: the annotator's path continues from that alternative or their own step;
+    `{"version", "position", "restore": true}` undoes that: the trace's own steps from there."""
     assignment = access_assignment(request.user, assignment_id)
     body = _body(request)
     position = _whole_number(body, "position")
-    if ("choose" in body) == ("write" in body):
+    if body.get("restore") is True and "choose" not in body and "write" not in body:
+        change = PathChange(position, "restore")
+    elif ("choose" in body) == ("write" in body):
         raise BodyError("choose", "give either choose (an alternative's option) or write (text)")
-    if "choose" in body:
+    elif "choose" in body:
         change = PathChange(position, "choose", option=_whole_number(body, "choose"))
     else:
         text = bodies.text(body["write"], "write", max_chars=MAX_TEXT)

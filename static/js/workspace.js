@@ -275,6 +275,21 @@ function gradePage() {
 
   const changePath = (body) => postPathChange(root.dataset.pathUrl, autosave, time, body, onConflict);
 
+  // Undo: the trace's own steps from where the path left it. Steps the annotator wrote there
+  // are lost by it, so then the first press says so and the second restores.
+  const restore = document.getElementById("restore");
+  restore?.addEventListener("click", () => {
+    const from = Number(restore.dataset.position);
+    const written = pathSteps.filter((s) => s.hasAttribute("data-written") && positionOf(s) >= from);
+    if (written.length > 0 && restore.dataset.confirm !== "true") {
+      restore.dataset.confirm = "true";
+      const numbers = written.map((s) => positionOf(s) + 1).join(", ");
+      document.getElementById("departure-text").textContent = `Undoing also removes the step${written.length > 1 ? "s" : ""} you wrote (${numbers}). Press z again to undo, or move on to keep them.`;
+      return;
+    }
+    changePath({ position: from, restore: true });
+  });
+
   for (const step of steps) {
     for (const button of step.querySelectorAll("[data-rating]")) {
       button.addEventListener("click", () => {

@@ -208,3 +208,55 @@ def test_choosing_instead_of_an_imported_human_step_leaves_it_out(client, claim)
     # then their path holds the five completions, the fourth chosen, and no human step
     at_2 = [(o, on) for p, o, on, _, _ in shown(client, claim) if p == 1]
     assert at_2 == [(3, True), (0, False), (1, False), (2, False), (4, False)]
+
+
+def test_undoing_a_choice_restores_the_original_steps_with_their_grades(client, claim):
+    # given the annotator rated the trace's path, then chose alternative 2.1 (steps 3-6 dropped)
+    original = shown(client, claim)
+    path = [s[4] for s in original if s[2]]
+    grades = {node: {"rating": 1} for node in path}
+    assert put(client, claim, {"version": 1, "grades": grades}).status_code == 200
+    post(client, f"/api/work/{claim.pk}/path", {"version": 2, "position": 1, "choose": 0})
+    claim.refresh_from_db()
+    assert len([s for s in shown(client, claim) if s[2]]) == 2
+    assert client.get(f"/work/{claim.pk}/").context["departure"].position == 1
+    # when they undo it from step 2
+    undone = post(
+        client, f"/api/work/{claim.pk}/path", {"version": 3, "position": 1, "restore": True}
+    )
+    # then the page shows the trace's steps again, alternatives and all, with their grades
+    assert undone.json() == {"version": 4}
+    claim.refresh_from_db()
+    assert shown(client, claim) == original
+    assert claim.draft["grades"] == grades
+    page = client.get(f"/work/{claim.pk}/").context
+    assert (page["departure"], page["ends_in_answer"]) == (None, True)
+    # and the path, being the trace's again, may be finished as a solution
+    submitted = post(
+        client,
+        f"/api/work/{claim.pk}/submit",
+        {"version": 4, "grades": claim.draft["grades"], "finish_reason": "solution"},
+    )
+    assert submitted.status_code == 200, submitted.json()
+
+
+@pytest.mark.parametrize(
+    ("changes", "body", "error"),
+    [
+        ([], {"position": 0}, "restore: your path is the trace's; there is nothing to restore."),
+        (
+            [{"position": 3, "write": "Mine."}],
+            {"position": 4},
+            "position: your path is the trace's up to step 3; restore from step 4 or before.",
+        ),
+    ],
+)
+def test_an_undo_that_cannot_be_made_is_refused_with_a_message(client, claim, changes, body, error):
+    for version, change in enumerate(changes, start=1):
+        post(client, f"/api/work/{claim.pk}/path", {"version": version, **change})
+    version = len(changes) + 1
+    response = post(
+        client, f"/api/work/{claim.pk}/path", {"version": version, "restore": True, **body}
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == error

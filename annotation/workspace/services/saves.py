@@ -31,6 +31,7 @@ from annotation.workspace.services.errors import WorkspaceError
 from annotation.workspace.services.events import event_add
 from annotation.workspace.services.paths import (
     graded_view,
+    path_departure,
     path_ends_in_answer,
     work_path_write,
     written_positions,
@@ -199,8 +200,9 @@ def _finish(assignment: Assignment, source: GradeSource, reason: str) -> str:
                 f"{', '.join(map(str, missing))}."
             )
         # The annotator's own path (an alternative chosen, a step written) must reach an
-        # answer to be a solution; a trace graded as it came is judged by its grades alone.
-        if assignment.work_trace_id is not None and not path_ends_in_answer(
+        # answer to be a solution; a trace graded as it came (or restored) is judged by its
+        # grades alone.
+        if path_departure(assignment) is not None and not path_ends_in_answer(
             graded_view(assignment)
         ):
             raise WorkspaceError(
