@@ -266,7 +266,7 @@ class QueuedTrace(models.Model):
 
 class QueueEntry(models.Model):
     """A gradeable trace's place in the annotators' grading queue, kept by the database
-    (migration 0003's triggers, so every write path keeps it: the services' ORM, the
+    (migration 0004's triggers, so every write path keeps it: the services' ORM, the
     importer's COPY, a job's bulk statements): whether it is in the queue without the project
     queueing every job's output (imported, a person's solution, or sent by a researcher), its
     active claims (in progress or submitted), and its machine disagreement (the expression
@@ -308,7 +308,7 @@ class QueueEntry(models.Model):
 
 class QueueSize(models.Model):
     """A project's queue entries counted (kept by a trigger on the entry table, migration
-    0003): those in the queue, and the model outputs not sent (in the queue too when the
+    0004): those in the queue, and the model outputs not sent (in the queue too when the
     project queues every job's outputs). The dashboard reads it instead of counting."""
 
     project = models.OneToOneField(

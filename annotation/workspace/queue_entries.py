@@ -1,5 +1,5 @@
 """The grading queue read through its kept entries (QueueEntry, kept by the database's
-triggers, migration 0003): the next work item for an annotator and how many are open to them,
+triggers, migration 0004): the next work item for an annotator and how many are open to them,
 by index reads whatever the project's size.
 
 The order is the claim's (annotation/evaluation/selectors.py `queue_order`): items others

@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
         ("core", "0005_text_max_length"),
         ("grading", "0005_grade_source_id"),
         ("problems", "0007_project_size"),
-        ("workspace", "0002_locked_submissions_screening_qc"),
+        ("workspace", "0003_assignment_time_counted_at"),
     ]
 
     operations = [
