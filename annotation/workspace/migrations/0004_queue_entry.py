@@ -96,16 +96,22 @@ _ACTIVE = "kind = 'grade' AND status IN ('in_progress', 'submitted')"
 # the trace's is its most contested step's; NULL when no machine source scored it. The same
 # statement as annotation/evaluation/selectors.py `machine_disagreement`.
 _FUNCTIONS = f"""
+CREATE FUNCTION workspace_machine_sources() RETURNS bigint[] LANGUAGE sql STABLE AS $$
+    SELECT COALESCE(array_agg(id), '{{}}') FROM grading_gradesource WHERE kind IN {_MACHINE_KINDS}
+$$;
+
+-- Step by step (LATERAL, a probe of the grades' node index per path step): a join the planner
+-- may start from a machine source's grades reads all of them, for every trace.
 CREATE FUNCTION workspace_trace_priority(trace bigint) RETURNS double precision
 LANGUAGE sql STABLE AS $$
-    SELECT MAX(CASE WHEN spread > uncertainty THEN spread ELSE uncertainty END) FROM (
+    SELECT MAX(CASE WHEN spread > uncertainty THEN spread ELSE uncertainty END)
+    FROM problems_tracestep ts, LATERAL (
         SELECT MAX(g.score) - MIN(g.score) AS spread, 1 - ABS(2 * AVG(g.score) - 1) AS uncertainty
-        FROM problems_tracestep ts
-        JOIN grading_grade g ON g.node_id = ts.node_id AND g.is_current AND g.score IS NOT NULL
-        JOIN grading_gradesource s ON s.id = g.source_id AND s.kind IN {_MACHINE_KINDS}
-        WHERE ts.trace_id = trace AND ts.on_path
-        GROUP BY ts.node_id
+        FROM grading_grade g
+        WHERE g.node_id = ts.node_id AND g.is_current AND g.score IS NOT NULL
+          AND g.source_id = ANY(workspace_machine_sources())
     ) AS per_node
+    WHERE ts.trace_id = trace AND ts.on_path
 $$;
 
 CREATE FUNCTION workspace_priority_refresh(traces bigint[]) RETURNS void
@@ -134,9 +140,9 @@ BEGIN
     PERFORM workspace_priority_refresh(ARRAY(
         SELECT DISTINCT st.trace_id FROM new_rows st
         WHERE st.on_path AND EXISTS (
-            SELECT 1 FROM grading_grade g JOIN grading_gradesource s ON s.id = g.source_id
+            SELECT 1 FROM grading_grade g
             WHERE g.node_id = st.node_id AND g.is_current AND g.score IS NOT NULL
-              AND s.kind IN {_MACHINE_KINDS})
+              AND g.source_id = ANY(workspace_machine_sources()))
     ));
     RETURN NULL;
 END $$;
@@ -280,7 +286,8 @@ def _drop(apps: Any, schema_editor: Any) -> None:
         "DROP FUNCTION IF EXISTS workspace_queue_trace_insert(); "
         "DROP FUNCTION IF EXISTS workspace_queue_step_insert(); "
         "DROP FUNCTION IF EXISTS workspace_priority_refresh(bigint[]); "
-        "DROP FUNCTION IF EXISTS workspace_trace_priority(bigint);"
+        "DROP FUNCTION IF EXISTS workspace_trace_priority(bigint); "
+        "DROP FUNCTION IF EXISTS workspace_machine_sources();"
     )
 
 
