@@ -86,6 +86,7 @@ def assignment_page(request: HttpRequest, assignment_id: int) -> HttpResponse:
         "history": selectors.claim_history(assignment=assignment),
         "save_url": reverse("workspace-api-draft", args=[assignment.pk]),
         "submit_url": reverse("workspace-api-submit", args=[assignment.pk]),
+        "time_url": reverse("workspace-api-time", args=[assignment.pk]),
         "queue_url": reverse("workspace-queue", args=[project.pk]),
         "finish_reasons": FinishReason.choices,
     }

@@ -4,8 +4,10 @@ continue, write one's own step; the export of that work is PRM800K's row of it."
 import io
 import json
 import re
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from annotation.datasets.export.options import ExportOptions
 from annotation.datasets.export.pipeline import export_to_directory
@@ -13,7 +15,7 @@ from annotation.datasets.export.prm800k_rows import labeler_id, prm800k_timestam
 from annotation.datasets.importer import import_dataset
 from annotation.grading.models import Grade
 from annotation.problems.models import Trace
-from annotation.workspace.models import ItemKind
+from annotation.workspace.models import Assignment, ItemKind
 from annotation.workspace.services.claims import assignment_claim_next
 from annotation.workspace.services.paths import continuation_attach
 from tests.support.prm800k import (
@@ -79,7 +81,9 @@ def test_the_grading_page_shows_the_alternatives_at_each_step(client, claim):
 
 
 def test_phase_1_labeling_exports_as_prm800ks_row(client, claim, project, annotator, tmp_path):
-    # given the annotator rates every step and alternative, the imported human step too
+    # given the annotator rates every step and alternative, the imported human step too, on a
+    # claim two minutes old (time on the item counts no more than passed since the claim)
+    Assignment.objects.filter(pk=claim.pk).update(claimed_at=timezone.now() - timedelta(minutes=2))
     steps = shown(client, claim)
     ratings = {node_at(steps, p, o): 1 for p, o in [(0, 0), (1, None), (2, 0), (3, 0), (4, 0)]}
     ratings |= {node_at(steps, 1, o): -1 for o in range(5)}

@@ -257,12 +257,7 @@ def work_path_change(*, assignment: Assignment, version: Any, change: PathChange
             steps=new_steps,
             existing_nodes={p: n for p, n in path.items() if n is not None},
         )
-    return compare_and_swap(
-        assignment,
-        version=version,
-        draft=_draft_of_shown(assignment, source),
-        time_spent_ms=None,
-    )
+    return compare_and_swap(assignment, version=version, draft=_draft_of_shown(assignment, source))
 
 
 def _draft_of_shown(assignment: Assignment, source: Any) -> dict[str, Any]:

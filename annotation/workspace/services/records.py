@@ -20,6 +20,7 @@ from annotation.workspace.services.drafts import (
 )
 from annotation.workspace.services.errors import WorkspaceError
 from annotation.workspace.services.events import event_add
+from annotation.workspace.services.time_on_item import time_on_item_report
 from annotation.workspace.services.versions import check_writable, compare_and_swap
 
 
@@ -84,10 +85,9 @@ def _record_write(
     time_spent_ms: int | None,
 ) -> Trace:
     check_writable(assignment)
-    new_version = compare_and_swap(
-        assignment, version=version, draft=draft, time_spent_ms=time_spent_ms
-    )
-    spent = time_spent_ms if time_spent_ms is not None else assignment.time_spent_ms
+    new_version = compare_and_swap(assignment, version=version, draft=draft)
+    time_on_item_report(assignment=assignment, total_ms=time_spent_ms)
+    spent = Assignment.objects.values_list("time_spent_ms", flat=True).get(pk=assignment.pk)
     trace = trace_create(
         NewTrace(
             problem_id=assignment.problem_id,

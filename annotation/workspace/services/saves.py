@@ -36,6 +36,7 @@ from annotation.workspace.services.paths import (
     work_path_write,
     written_positions,
 )
+from annotation.workspace.services.time_on_item import time_on_item_report
 from annotation.workspace.services.versions import check_writable, compare_and_swap
 
 
@@ -101,9 +102,8 @@ def assignment_save(
         wanted = parse_step_grades(draft.get("grades"), steps.positions)
         check_stop_at_first_error(assignment.project, steps, wanted)
         # Only the save that wins the version check goes on to write grades.
-        new_version = compare_and_swap(
-            assignment, version=version, draft=draft, time_spent_ms=spent
-        )
+        new_version = compare_and_swap(assignment, version=version, draft=draft)
+        time_on_item_report(assignment=assignment, total_ms=spent)
         person_grades_write(
             source=source,
             trace_id=trace_id,
@@ -113,7 +113,9 @@ def assignment_save(
         )
         return new_version
     parse_thoughts(draft.get("thoughts"), strict=False)
-    return compare_and_swap(assignment, version=version, draft=draft, time_spent_ms=spent)
+    new_version = compare_and_swap(assignment, version=version, draft=draft)
+    time_on_item_report(assignment=assignment, total_ms=spent)
+    return new_version
 
 
 @transaction.atomic
@@ -147,9 +149,8 @@ def grading_submit(
                 f"Step {steps.positions[str(nid)] + 1}: a corrected step is only for a step of "
                 "the path rated -1."
             )
-    new_version = compare_and_swap(
-        assignment, version=version, draft=draft, time_spent_ms=_clean_time(time_spent_ms)
-    )
+    new_version = compare_and_swap(assignment, version=version, draft=draft)
+    time_on_item_report(assignment=assignment, total_ms=_clean_time(time_spent_ms))
     person_grades_write(
         source=source, trace_id=trace_id, wanted=wanted, with_critique=True, current=steps.current
     )
