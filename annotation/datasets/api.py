@@ -1,5 +1,6 @@
 """The dataset API: imports and exports start jobs (follow them at /api/jobs/ID/)."""
 
+from django.core.files.uploadedfile import UploadedFile
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.request import Request
@@ -11,6 +12,7 @@ from annotation.datasets.export.options import ExportOptions
 from annotation.datasets.export.services import start_export
 from annotation.datasets.importer import IMPORT_FORMATS
 from annotation.datasets.services import start_import
+from annotation.datasets.upload_checks import upload_problem
 from annotation.jobs.api import JobSerializer
 from annotation.jobs.models import Job
 
@@ -20,6 +22,11 @@ class ImportSerializer(serializers.Serializer[None]):
     format = serializers.ChoiceField(choices=sorted(IMPORT_FORMATS))
     file = serializers.FileField()
     skip_invalid = serializers.BooleanField(default=False)
+
+    def validate_file(self, upload: UploadedFile) -> UploadedFile:
+        if problem := upload_problem(upload):
+            raise serializers.ValidationError(problem)
+        return upload
 
 
 ExportSerializer = params_serializer(
