@@ -13,15 +13,23 @@ from typing import Any, Literal, Union, cast, get_args, get_origin, get_type_hin
 from django import forms
 from rest_framework import serializers
 
+from annotation.core.columns import TEXT_MAX_CHARS
+
 HELP = "help"
 CHOICES = "choices"
+MAX_LENGTH = "max_length"  # of a text (every text has a cap: TEXT_MAX_CHARS unless given)
 ID_OF = "owner"  # the kind of row an id names (annotation.jobs.params.owns)
 
 
-def described(help_text: str = "", choices: Iterable[str] = (), **more: Any) -> dict[str, Any]:
-    """Field metadata: what the parameter means, and the values it takes when its type does
-    not say them (a str or a tuple of str)."""
-    return {**more, HELP: help_text, CHOICES: tuple(choices)}
+def described(
+    help_text: str = "",
+    choices: Iterable[str] = (),
+    max_length: int = TEXT_MAX_CHARS,
+    **more: Any,
+) -> dict[str, Any]:
+    """Field metadata: what the parameter means, the values it takes when its type does not
+    say them (a str or a tuple of str), and the longest text it takes."""
+    return {**more, HELP: help_text, CHOICES: tuple(choices), MAX_LENGTH: max_length}
 
 
 class _Parameter:
@@ -41,6 +49,7 @@ class _Parameter:
         self.item = get_args(self.hint)[0] if self.origin in (list, tuple) else self.hint
         literal = get_args(self.item) if get_origin(self.item) is Literal else ()
         self.choices: tuple[Any, ...] = literal or spec.metadata.get(CHOICES, ())
+        self.max_length: int = spec.metadata.get(MAX_LENGTH, TEXT_MAX_CHARS)
 
     @property
     def many(self) -> bool:
@@ -63,7 +72,7 @@ def _scalar_serializer_field(parameter: _Parameter, **options: Any) -> serialize
     if item is float:
         return serializers.FloatField(**options)
     if item is str:
-        return serializers.CharField(**options)
+        return serializers.CharField(max_length=parameter.max_length, **options)
     return serializers.JSONField(**options)
 
 
@@ -134,7 +143,9 @@ def form_fields(cls: type, exclude: Collection[str] = ()) -> dict[str, forms.Fie
             )
         elif parameter.many and parameter.item is int:
             of = parameter.spec.metadata.get(ID_OF, "")
-            made[parameter.name] = IdListField(of=of, required=False, **common)
+            made[parameter.name] = IdListField(
+                of=of, required=False, max_length=parameter.max_length, **common
+            )
         elif parameter.many or parameter.origin is dict:
             continue  # no form field: a form sets it itself, or leaves the default
         elif choices:
@@ -153,7 +164,9 @@ def form_fields(cls: type, exclude: Collection[str] = ()) -> dict[str, forms.Fie
             made[parameter.name] = forms.FloatField(required=required, **common)
         else:
             made[parameter.name] = forms.CharField(
-                required=required and not parameter.nullable, **common
+                required=required and not parameter.nullable,
+                max_length=parameter.max_length,
+                **common,
             )
     return made
 

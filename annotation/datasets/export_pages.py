@@ -7,6 +7,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from annotation.core.access import Ability, access_project
+from annotation.core.columns import TEXT_MAX_CHARS
 from annotation.core.form_errors import add_form_errors
 from annotation.core.params_fields import field_help, form_params, params_form
 from annotation.datasets.export.left_out import left_out_rows
@@ -39,6 +40,7 @@ class ExportForm(params_form(ExportOptions, exclude={"extra"})):  # type: ignore
     )
     held_out = forms.CharField(
         required=False,
+        max_length=TEXT_MAX_CHARS,
         widget=forms.Textarea(attrs={"rows": 4}),
         help_text=field_help(ExportOptions, "held_out"),
     )
@@ -53,7 +55,8 @@ class ExportForm(params_form(ExportOptions, exclude={"extra"})):  # type: ignore
 @login_required
 def export_page(request: HttpRequest, project_id: int) -> HttpResponse:
     project = access_project(request.user, project_id, Ability.MANAGE)
-    form = ExportForm(request.POST or None)
+    # the project's test fraction first (the demo's keeps a test split: day one can evaluate)
+    form = ExportForm(request.POST or None, initial={"test_fraction": project.export_test_fraction})
     if request.method == "POST" and form.is_valid():
         try:
             job = start_export(project=project, user=request.user, options=form.options())

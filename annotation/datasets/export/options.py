@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from annotation.core import strict_json
+from annotation.core.columns import USERNAME_MAX_CHARS
 from annotation.core.params_fields import described
 from annotation.datasets.export.errors import ExportOptionError
 from annotation.datasets.export.formats import EXPORT_FORMATS
@@ -58,7 +59,8 @@ class ExportOptions:
     # Which grades label the steps (see selection.py for each choice).
     grades: GradeChoice = "trace"
     annotator: str | None = field(
-        default=None, metadata=described("Username, for grades = annotator.")
+        default=None,
+        metadata=described("Username, for grades = annotator.", max_length=USERNAME_MAX_CHARS),
     )
     # job id of a PRM / judge / Monte-Carlo run of the project, for grades="run"
     run: int | None = field(
