@@ -1,6 +1,7 @@
 """The dataset API: imports and exports start jobs (follow them at /api/jobs/ID/)."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.files.uploadedfile import UploadedFile
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.request import Request
@@ -18,6 +19,7 @@ from annotation.datasets.export.options import (
 from annotation.datasets.export.services import start_export
 from annotation.datasets.importer import IMPORT_FORMATS
 from annotation.datasets.services import start_import
+from annotation.datasets.upload_checks import upload_problem
 from annotation.jobs.api import JobSerializer
 from annotation.jobs.models import Job
 from annotation.jobs.params import REVIEW_FILTERS
@@ -28,6 +30,11 @@ class ImportSerializer(serializers.Serializer[None]):
     format = serializers.ChoiceField(choices=sorted(IMPORT_FORMATS))
     file = serializers.FileField()
     skip_invalid = serializers.BooleanField(default=False)
+
+    def validate_file(self, upload: UploadedFile) -> UploadedFile:
+        if problem := upload_problem(upload):
+            raise serializers.ValidationError(problem)
+        return upload
 
 
 class ExportSerializer(serializers.Serializer[None]):

@@ -30,6 +30,7 @@ from annotation.workspace.services.paths import (
 )
 from annotation.workspace.services.records import record_submit
 from annotation.workspace.services.saves import assignment_save, grading_submit
+from annotation.workspace.services.time_on_item import time_on_item_add
 
 # Fields of a request body that are not part of the stored draft.
 CONTROL_FIELDS = ("version", "time_spent_ms", "finish_reason", "checklist")
@@ -41,6 +42,7 @@ DRAFT_FIELDS: dict[str, tuple[str, ...]] = {
 MAX_ANSWER = 1000  # characters, as record_submit
 MAX_DEPTH = 8  # a draft nests three levels: {"grades": {"<node id>": {"rating": 1}}}
 VERSIONS = integer_range(Assignment, "version")
+TIME_SPENT = integer_range(Assignment, "time_spent_ms")
 
 JsonView = Callable[..., JsonResponse]
 
@@ -168,6 +170,21 @@ def submit(request: HttpRequest, assignment_id: int) -> JsonResponse:
     return JsonResponse(result)
 
 
+@require_http_methods(["POST"])
+@token_or_session
+@json_errors
+def count_time(request: HttpRequest, assignment_id: int) -> JsonResponse:
+    """`{"elapsed_ms": N}`: the time the page counted since its previous flush; the server adds
+    it, bounded (services/time_on_item.py), and answers what it added and the total."""
+    assignment = access_assignment(request.user, assignment_id)
+    body = bodies.json_object(request, max_depth=1)
+    elapsed = body.get("elapsed_ms")
+    if type(elapsed) is not int or not 0 <= elapsed <= TIME_SPENT[1]:
+        raise BodyError("elapsed_ms", "expected a whole number of milliseconds, 0 or more")
+    counted = time_on_item_add(assignment=assignment, elapsed_ms=elapsed)
+    return JsonResponse({"added_ms": counted.added_ms, "time_spent_ms": counted.time_spent_ms})
+
+
 def _whole_number(body: dict[str, Any], name: str) -> int:
     value = body.get(name)
     if type(value) is not int or not 0 <= value < 2**15:
@@ -180,13 +197,16 @@ def _whole_number(body: dict[str, Any], name: str) -> int:
 @json_errors
 def change_path(request: HttpRequest, assignment_id: int) -> JsonResponse:
     """`{"version", "position", "choose": <option>}` or `{"version", "position", "write":
-    "<text>"}`: the annotator's path continues from that alternative or their own step."""
+    "<text>"}`: the annotator's path continues from that alternative or their own step;
+    `{"version", "position", "restore": true}` undoes that: the trace's own steps from there."""
     assignment = access_assignment(request.user, assignment_id)
     body = _body(request)
     position = _whole_number(body, "position")
-    if ("choose" in body) == ("write" in body):
+    if body.get("restore") is True and "choose" not in body and "write" not in body:
+        change = PathChange(position, "restore")
+    elif ("choose" in body) == ("write" in body):
         raise BodyError("choose", "give either choose (an alternative's option) or write (text)")
-    if "choose" in body:
+    elif "choose" in body:
         change = PathChange(position, "choose", option=_whole_number(body, "choose"))
     else:
         text = bodies.text(body["write"], "write", max_chars=MAX_TEXT)

@@ -72,6 +72,12 @@ class Assignment(models.Model):
     version = models.PositiveIntegerField(default=1)
     draft = models.JSONField(default=dict, blank=True)
     time_spent_ms = models.BigIntegerField(default=0)
+    time_counted_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When time on the item was last added (services/time_on_item.py): the next "
+        "flush adds no more than the wall time since.",
+    )
     finish_reason = models.CharField(
         max_length=20, choices=FinishReason.choices, null=True, blank=True
     )

@@ -43,6 +43,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("api/work/<int:assignment_id>/draft", api.save_draft, name="workspace-api-draft"),
     path("api/work/<int:assignment_id>/submit", api.submit, name="workspace-api-submit"),
     path("api/work/<int:assignment_id>/path", api.change_path, name="workspace-api-path"),
+    path("api/work/<int:assignment_id>/time", api.count_time, name="workspace-api-time"),
     path("api/work/<int:assignment_id>/continue", api.continue_path, name="workspace-api-continue"),
     path(
         "api/work/<int:assignment_id>/continuation",

@@ -29,7 +29,11 @@ from annotation.workspace.review import trace_review
 from annotation.workspace.services.claims import assignment_claim_next, assignment_skip
 from annotation.workspace.services.drafts import MAX_TEXT, THOUGHT_KINDS
 from annotation.workspace.services.errors import WorkspaceError
-from annotation.workspace.services.paths import path_ends_in_answer, pending_continuation
+from annotation.workspace.services.paths import (
+    path_departure,
+    path_ends_in_answer,
+    pending_continuation,
+)
 from annotation.workspace.services.reviews import assignment_review
 
 MAX_SKIP_REASON = 2000  # characters, as assignment_skip keeps
@@ -82,6 +86,7 @@ def assignment_page(request: HttpRequest, assignment_id: int) -> HttpResponse:
         "history": selectors.claim_history(assignment=assignment),
         "save_url": reverse("workspace-api-draft", args=[assignment.pk]),
         "submit_url": reverse("workspace-api-submit", args=[assignment.pk]),
+        "time_url": reverse("workspace-api-time", args=[assignment.pk]),
         "queue_url": reverse("workspace-queue", args=[project.pk]),
         "finish_reasons": FinishReason.choices,
     }
@@ -90,7 +95,9 @@ def assignment_page(request: HttpRequest, assignment_id: int) -> HttpResponse:
         context["steps"] = steps
         context["path_end"] = max((s.position for s in steps if s.on_path), default=-1) + 1
         # as grading_submit checks it: only a path the annotator changed must reach an answer
-        context["ends_in_answer"] = assignment.work_trace_id is None or path_ends_in_answer(steps)
+        departure = path_departure(assignment)
+        context["departure"] = departure
+        context["ends_in_answer"] = departure is None or path_ends_in_answer(steps)
         context["can_continue"] = project.continuation_model_id is not None
         context["continuing"] = pending_continuation(assignment)
         context["path_url"] = reverse("workspace-api-path", args=[assignment.pk])

@@ -6,6 +6,7 @@
 import { createAutosave, readCookie } from "./autosave.js";
 import { activateScope } from "./keys.js";
 import { renderToHtml } from "./render.js";
+import { startTimeOnItem } from "./time_on_item.js";
 
 const root = document.getElementById("workspace");
 
@@ -30,23 +31,14 @@ function formatDuration(ms) {
   return `${minutes}:${String(seconds % 60).padStart(2, "0")}`;
 }
 
-/** Counts time while the page is visible and the annotator did something in the last minute. */
-function startTimer(initialMs) {
-  let spent = initialMs;
-  let lastActivity = Date.now();
+/** The annotator's time on the item, counted by the server from the page's flushes. */
+function startTimer() {
   const display = document.getElementById("time-spent");
-  for (const type of ["keydown", "pointerdown", "input", "scroll"]) {
-    document.addEventListener(type, () => (lastActivity = Date.now()), { passive: true, capture: true });
-  }
-  const show = () => display && (display.textContent = formatDuration(spent));
-  show();
-  setInterval(() => {
-    if (!document.hidden && Date.now() - lastActivity < 60_000) {
-      spent += 1000;
-      show();
-    }
-  }, 1000);
-  return () => spent;
+  return startTimeOnItem({
+    url: root.dataset.timeUrl,
+    initialMs: Number(root.dataset.timeSpent || 0),
+    onTick: (ms) => display && (display.textContent = formatDuration(ms)),
+  });
 }
 
 function showStatus(status, detail) {
@@ -131,13 +123,16 @@ function makeReadOnly(statusText = null) {
 
 const readOnly = () => root.dataset.readOnly === "true";
 
-/** Posts a change of the annotator's path once their edits are saved; reloads on success. */
-async function postPathChange(url, autosave, body, onConflict) {
+/** Posts a change of the annotator's path once their edits and time are saved; reloads on
+ * success. */
+async function postPathChange(url, autosave, time, body, onConflict) {
   showError(null);
   await autosave.flush();
+  await time.flush();
   const { status, body: answer } = await postJson(url, { ...body, version: autosave.version });
   if (status === 200 || status === 202) {
     autosave.discardDraft();
+    await time.flush();
     window.location.reload();
   } else if (status === 409) {
     showStatus("conflict", answer);
@@ -147,16 +142,20 @@ async function postPathChange(url, autosave, body, onConflict) {
   }
 }
 
-/** Reloads the page when the model's continuation is ready; says so if it failed. */
-function watchContinuation() {
+/** Reloads the page when the model's continuation is ready (the wait counted as time on the
+ * item); says so if it failed. */
+function watchContinuation(time) {
   const banner = document.getElementById("continuing");
   if (!banner) return;
+  time.waitForModel();
   const poll = async () => {
     const response = await fetch(banner.dataset.url, { credentials: "same-origin", headers: { Accept: "application/json" } });
     const body = await response.json().catch(() => ({}));
     if (body.status === "succeeded") {
+      await time.flush();
       window.location.reload();
     } else if (body.status === "failed" || body.status === "cancelled") {
+      time.waitForModel(0);
       banner.className = "message error";
       banner.textContent = `The model could not continue: ${body.error ?? body.status}`;
     } else {
@@ -225,8 +224,8 @@ function gradePage() {
     makeReadOnly();
     return;
   }
-  const elapsed = startTimer(Number(root.dataset.timeSpent || 0));
-  const payload = () => ({ grades: state.grades, finish: state.finish, time_spent_ms: elapsed() });
+  const time = startTimer();
+  const payload = () => ({ grades: state.grades, finish: state.finish });
   let autosave = null;
   const onConflict = setupConflictDialog(
     (current) =>
@@ -274,7 +273,22 @@ function gradePage() {
     return `Continuing with alternative ${step.dataset.number} replaces step ${here + 1}${dropped}; their grades leave your path. Press c again to confirm, or move away to keep your path.`;
   }
 
-  const changePath = (body) => postPathChange(root.dataset.pathUrl, autosave, body, onConflict);
+  const changePath = (body) => postPathChange(root.dataset.pathUrl, autosave, time, body, onConflict);
+
+  // Undo: the trace's own steps from where the path left it. Steps the annotator wrote there
+  // are lost by it, so then the first press says so and the second restores.
+  const restore = document.getElementById("restore");
+  restore?.addEventListener("click", () => {
+    const from = Number(restore.dataset.position);
+    const written = pathSteps.filter((s) => s.hasAttribute("data-written") && positionOf(s) >= from);
+    if (written.length > 0 && restore.dataset.confirm !== "true") {
+      restore.dataset.confirm = "true";
+      const numbers = written.map((s) => positionOf(s) + 1).join(", ");
+      document.getElementById("departure-text").textContent = `Undoing also removes the step${written.length > 1 ? "s" : ""} you wrote (${numbers}). Press z again to undo, or move on to keep them.`;
+      return;
+    }
+    changePath({ position: from, restore: true });
+  });
 
   for (const step of steps) {
     for (const button of step.querySelectorAll("[data-rating]")) {
@@ -326,7 +340,7 @@ function gradePage() {
       changePath({ position: positionOf(step), write: form.querySelector("textarea").value }),
     );
     step.querySelector(".continue")?.addEventListener("click", () =>
-      postPathChange(root.dataset.continueUrl, autosave, { position: positionOf(step) }, onConflict),
+      postPathChange(root.dataset.continueUrl, autosave, time, { position: positionOf(step) }, onConflict),
     );
   }
   const next = document.getElementById("next-step");
@@ -353,6 +367,7 @@ function gradePage() {
       return;
     }
     await autosave.flush();
+    await time.flush();
     const { status, body } = await postJson(root.dataset.submitUrl, {
       ...payload(),
       version: autosave.version,
@@ -360,6 +375,7 @@ function gradePage() {
     });
     if (status === 200) {
       autosave.discardDraft();
+      time.stop();
       window.location.assign(body.next_url);
     } else if (status === 409) {
       showStatus("conflict", body);
@@ -369,7 +385,7 @@ function gradePage() {
     }
   });
   apply();
-  watchContinuation();
+  watchContinuation(time);
   keepCursorAcrossReloads(steps);
 }
 
@@ -519,8 +535,8 @@ function recordPage() {
     makeReadOnly();
     return;
   }
-  const elapsed = startTimer(Number(root.dataset.timeSpent || 0));
-  const payload = () => ({ ...state, time_spent_ms: elapsed() });
+  const time = startTimer();
+  const payload = () => ({ ...state });
   let autosave = null;
   const onConflict = setupConflictDialog(
     (theirs) => [
@@ -573,6 +589,7 @@ function recordPage() {
   document.getElementById("checklist-confirm").addEventListener("click", async () => {
     checklist.close();
     await autosave.flush();
+    await time.flush();
     const { status, body } = await postJson(root.dataset.submitUrl, {
       ...payload(),
       version: autosave.version,
@@ -581,6 +598,7 @@ function recordPage() {
     });
     if (status === 200) {
       autosave.discardDraft();
+      time.stop();
       const result = document.getElementById("submit-result");
       result.hidden = false;
       result.className = `message ${body.is_correct === false ? "warning" : "success"}`;

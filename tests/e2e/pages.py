@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from playwright.sync_api import Page
 
 PASSWORD = "pw-for-tests"  # tests.factories.UserFactory's
@@ -17,3 +19,11 @@ def log_in(page: Page, base: str, username: str) -> None:
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url(f"{base}/")
+
+
+def open_next_item(page: Page, base: str, project_id: int) -> None:
+    """From the project's work queue, `n` claims the next item; waits for its page's text."""
+    page.goto(f"{base}/projects/{project_id}/work/")
+    page.keyboard.press("n")
+    page.wait_for_url(re.compile(r"/work/\d+/$"))
+    page.wait_for_function(ALL_RENDERED)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import re
 from typing import TYPE_CHECKING
 
 import pytest
@@ -18,7 +17,7 @@ from annotation.datasets.export.pipeline import export_to_directory
 from annotation.datasets.export.prm800k_rows import labeler_id, prm800k_timestamp
 from annotation.datasets.importer import import_dataset
 from annotation.workspace.models import Assignment
-from tests.e2e.pages import ALL_RENDERED, log_in
+from tests.e2e.pages import ALL_RENDERED, log_in, open_next_item
 from tests.factories import MembershipFactory, UserFactory
 from tests.support.prm800k import OWN_STEP, PHASE1, expected_row
 
@@ -52,10 +51,7 @@ def test_phase_1_labeling_of_a_real_prm800k_row(
     page = page_watch.page
     base = live_server.url
     log_in(page, base, "ann")
-    page.goto(f"{base}/projects/{project.pk}/work/")
-    page.keyboard.press("n")
-    page.wait_for_url(re.compile(r"/work/\d+/$"))
-    page.wait_for_function(ALL_RENDERED)
+    open_next_item(page, base, project.pk)
     # The page shows each step with the alternatives offered there.
     assert [(n, on) for n, on, _ in shown(page)] == [
         ("1", "true"),
@@ -146,16 +142,19 @@ def test_phase_1_labeling_of_a_real_prm800k_row(
     assert page_watch.page_errors == []
 
 
-def test_choosing_an_early_alternative_says_what_it_drops_and_an_unfinished_path_is_no_solution(
-    live_server, project, page_watch: PageWatch
-) -> None:
+@pytest.fixture
+def grading(live_server, project, page_watch: PageWatch) -> Page:
+    """The annotator on the trace's grading page."""
     page = page_watch.page
-    base = live_server.url
-    log_in(page, base, "ann")
-    page.goto(f"{base}/projects/{project.pk}/work/")
-    page.keyboard.press("n")
-    page.wait_for_url(re.compile(r"/work/\d+/$"))
-    page.wait_for_function(ALL_RENDERED)
+    log_in(page, live_server.url, "ann")
+    open_next_item(page, live_server.url, project.pk)
+    return page
+
+
+def test_choosing_an_early_alternative_says_what_it_drops_and_an_unfinished_path_is_no_solution(
+    live_server, project, grading: Page, page_watch: PageWatch
+) -> None:
+    page, base = grading, live_server.url
     # the annotator goes to alternative 2.1 and presses c: the page says what it drops
     for _ in range(2):
         page.keyboard.press("j")
@@ -187,4 +186,35 @@ def test_choosing_an_early_alternative_says_what_it_drops_and_an_unfinished_path
     page.wait_for_url(f"{base}/projects/{project.pk}/work/")
     claim = Assignment.objects.get(annotator__username="ann")
     assert (claim.status, claim.finish_reason) == ("submitted", "give_up")
+    assert page_watch.page_errors == []
+
+
+def test_undoing_an_alternative_choice_brings_back_the_original_steps(
+    grading: Page, page_watch: PageWatch
+) -> None:
+    page = grading
+    # the annotator rates steps 1 and 2, then continues with alternative 2.1 (pressing c twice)
+    for key in ["3", "3"]:
+        page.keyboard.press(key)
+    expect(page.locator("#save-status")).to_have_text("All changes saved")
+    before = shown(page)
+    expect(page.locator("#steps > li[aria-current='true']")).to_have_attribute("data-number", "2.1")
+    page.keyboard.press("c")
+    with page.expect_navigation():
+        page.keyboard.press("c")
+    page.wait_for_function(ALL_RENDERED)
+    expect(page.locator("#steps > li[data-on-path='true']")).to_have_count(2)
+    expect(page.get_by_test_id("departure")).to_contain_text(
+        "Your path leaves the trace's at step 2; undo brings back its steps 2 to 6"
+    )
+    # when they press z (Undo)
+    with page.expect_navigation():
+        page.keyboard.press("z")
+    page.wait_for_function(ALL_RENDERED)
+    # then the trace's six steps and its alternatives are back, with the grades they gave
+    assert shown(page) == before
+    expect(page.get_by_test_id("departure")).to_have_count(0)
+    expect(page.get_by_test_id("no-final-answer")).to_have_count(0)
+    claim = Assignment.objects.get(annotator__username="ann")
+    assert len(claim.draft["grades"]) == 2
     assert page_watch.page_errors == []

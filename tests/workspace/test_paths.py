@@ -4,8 +4,10 @@ continue, write one's own step; the export of that work is PRM800K's row of it."
 import io
 import json
 import re
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from annotation.datasets.export.options import ExportOptions
 from annotation.datasets.export.pipeline import export_to_directory
@@ -13,7 +15,7 @@ from annotation.datasets.export.prm800k_rows import labeler_id, prm800k_timestam
 from annotation.datasets.importer import import_dataset
 from annotation.grading.models import Grade
 from annotation.problems.models import Trace
-from annotation.workspace.models import ItemKind
+from annotation.workspace.models import Assignment, ItemKind
 from annotation.workspace.services.claims import assignment_claim_next
 from annotation.workspace.services.paths import continuation_attach
 from tests.support.prm800k import (
@@ -79,7 +81,9 @@ def test_the_grading_page_shows_the_alternatives_at_each_step(client, claim):
 
 
 def test_phase_1_labeling_exports_as_prm800ks_row(client, claim, project, annotator, tmp_path):
-    # given the annotator rates every step and alternative, the imported human step too
+    # given the annotator rates every step and alternative, the imported human step too, on a
+    # claim two minutes old (time on the item counts no more than passed since the claim)
+    Assignment.objects.filter(pk=claim.pk).update(claimed_at=timezone.now() - timedelta(minutes=2))
     steps = shown(client, claim)
     ratings = {node_at(steps, p, o): 1 for p, o in [(0, 0), (1, None), (2, 0), (3, 0), (4, 0)]}
     ratings |= {node_at(steps, 1, o): -1 for o in range(5)}
@@ -204,3 +208,55 @@ def test_choosing_instead_of_an_imported_human_step_leaves_it_out(client, claim)
     # then their path holds the five completions, the fourth chosen, and no human step
     at_2 = [(o, on) for p, o, on, _, _ in shown(client, claim) if p == 1]
     assert at_2 == [(3, True), (0, False), (1, False), (2, False), (4, False)]
+
+
+def test_undoing_a_choice_restores_the_original_steps_with_their_grades(client, claim):
+    # given the annotator rated the trace's path, then chose alternative 2.1 (steps 3-6 dropped)
+    original = shown(client, claim)
+    path = [s[4] for s in original if s[2]]
+    grades = {node: {"rating": 1} for node in path}
+    assert put(client, claim, {"version": 1, "grades": grades}).status_code == 200
+    post(client, f"/api/work/{claim.pk}/path", {"version": 2, "position": 1, "choose": 0})
+    claim.refresh_from_db()
+    assert len([s for s in shown(client, claim) if s[2]]) == 2
+    assert client.get(f"/work/{claim.pk}/").context["departure"].position == 1
+    # when they undo it from step 2
+    undone = post(
+        client, f"/api/work/{claim.pk}/path", {"version": 3, "position": 1, "restore": True}
+    )
+    # then the page shows the trace's steps again, alternatives and all, with their grades
+    assert undone.json() == {"version": 4}
+    claim.refresh_from_db()
+    assert shown(client, claim) == original
+    assert claim.draft["grades"] == grades
+    page = client.get(f"/work/{claim.pk}/").context
+    assert (page["departure"], page["ends_in_answer"]) == (None, True)
+    # and the path, being the trace's again, may be finished as a solution
+    submitted = post(
+        client,
+        f"/api/work/{claim.pk}/submit",
+        {"version": 4, "grades": claim.draft["grades"], "finish_reason": "solution"},
+    )
+    assert submitted.status_code == 200, submitted.json()
+
+
+@pytest.mark.parametrize(
+    ("changes", "body", "error"),
+    [
+        ([], {"position": 0}, "restore: your path is the trace's; there is nothing to restore."),
+        (
+            [{"position": 3, "write": "Mine."}],
+            {"position": 4},
+            "position: your path is the trace's up to step 3; restore from step 4 or before.",
+        ),
+    ],
+)
+def test_an_undo_that_cannot_be_made_is_refused_with_a_message(client, claim, changes, body, error):
+    for version, change in enumerate(changes, start=1):
+        post(client, f"/api/work/{claim.pk}/path", {"version": version, **change})
+    version = len(changes) + 1
+    response = post(
+        client, f"/api/work/{claim.pk}/path", {"version": version, "restore": True, **body}
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == error

@@ -1,14 +1,16 @@
 import json
+from datetime import timedelta
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from annotation.core.models import Role
 from annotation.grading.models import Grade
 from annotation.grading.services import StepGrade, person_grades_write, person_source
 from annotation.problems.models import StepNode, Trace
-from annotation.workspace.models import AssignmentStatus, ItemKind
+from annotation.workspace.models import Assignment, AssignmentStatus, ItemKind
 from annotation.workspace.quality import gold_scores
 from annotation.workspace.selectors import project_agreement
 from annotation.workspace.services.claims import assignment_claim_next
@@ -41,6 +43,8 @@ def claim(project, annotator, trace, client):
 
 def test_save_writes_grades_and_bumps_the_version(client, claim, trace, annotator):
     nodes = node_ids(trace)
+    # (the claim two minutes old: time on the item counts no more than passed since it)
+    Assignment.objects.filter(pk=claim.pk).update(claimed_at=timezone.now() - timedelta(minutes=2))
     # when two steps are rated
     response = put(
         client,
@@ -167,6 +171,8 @@ def test_submit_found_error_with_critique_and_correction(client, claim, trace, a
         },
     }
 
+    # (the claim two minutes old: time on the item counts no more than passed since it)
+    Assignment.objects.filter(pk=claim.pk).update(claimed_at=timezone.now() - timedelta(minutes=2))
     # when submitted as a solution
     response = post(
         client,

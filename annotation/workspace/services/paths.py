@@ -11,7 +11,10 @@ in it (the autosave reads `Assignment.graded_trace_id`), so an export of their w
 PRM800K's row: the completions with their ratings, the chosen one, and a human completion
 only where they wrote one.
 
-Each change is a version of the claim (compare-and-swap, as the autosave).
+Each change is a version of the claim (compare-and-swap, as the autosave). A change can be
+undone: restoring the trace's own steps from the position where the path left the trace's
+brings them back, alternatives and the annotator's grades of them included (a grade stays with
+its step's node while the step is off the path).
 """
 
 from __future__ import annotations
@@ -43,13 +46,13 @@ from annotation.workspace.services.versions import check_writable, compare_and_s
 # "flagged"}) carries this source.
 WRITTEN = {"source": "human"}
 
-Change = Literal["choose", "write", "keep"]
+Change = Literal["choose", "write", "keep", "restore"]
 
 
 @dataclass(frozen=True, slots=True)
 class PathChange:
-    """What happens at `position`: choose the alternative `option`, write `text`, or keep the
-    step on the path (to continue from it)."""
+    """What happens at `position`: choose the alternative `option`, write `text`, keep the
+    step on the path (to continue from it), or restore the trace's own steps from there on."""
 
     position: int
     change: Change
@@ -77,6 +80,44 @@ def path_ends_in_answer(steps: Sequence[_ShownStep]) -> bool:
     "# Answer", "the answer is ..."): only such a path can be finished as a solution."""
     path = sorted((s for s in steps if s.on_path), key=lambda s: s.position)
     return bool(path) and extract_answer(path[-1].text) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Departure:
+    """Where the annotator's own path leaves the trace's: the first position whose path step
+    differs, and how many of the trace's path steps a restore from there brings back."""
+
+    position: int
+    restored: int
+
+
+def path_departure(assignment: Assignment) -> Departure | None:
+    """Where the annotator's path leaves the trace's; None while it is the trace's (never
+    changed, or changed and restored)."""
+    if assignment.work_trace_id is None:
+        return None
+    return _departure(graded_view(assignment), _trace_view(assignment))
+
+
+def _trace_view(assignment: Assignment) -> list[StepView]:
+    """The steps of the trace being graded, as it came (path and alternatives)."""
+    trace_id = assignment.trace_id
+    assert trace_id is not None
+    return load_trace_views([Trace.objects.get(pk=trace_id)])[0].steps
+
+
+def _path_nodes(steps: Sequence[StepView]) -> list[Any]:
+    return [s.node_id for s in sorted((s for s in steps if s.on_path), key=lambda s: s.position)]
+
+
+def _departure(own: Sequence[StepView], trace: Sequence[StepView]) -> Departure | None:
+    mine, theirs = _path_nodes(own), _path_nodes(trace)
+    same = 0
+    while same < min(len(mine), len(theirs)) and mine[same] == theirs[same]:
+        same += 1
+    if same == len(mine) == len(theirs):
+        return None
+    return Departure(same, len(theirs) - same)
 
 
 def written_positions(trace_id: int) -> set[int]:
@@ -151,6 +192,30 @@ def _checked(steps: Sequence[StepView], change: PathChange) -> PathChange:
     return change
 
 
+def _restored_steps(
+    assignment: Assignment, steps: Sequence[StepView], position: int
+) -> tuple[list[NewStep], dict[int, Any]]:
+    """The path with the trace's own steps from `position` on (its path and alternatives),
+    the positions before it as they are; and the nodes of its path, which it shares with the
+    trace. Only where the path is still the trace's before `position` (else WorkspaceError)."""
+    trace = _trace_view(assignment)
+    departure = _departure(steps, trace) if assignment.work_trace_id is not None else None
+    if departure is None:
+        raise WorkspaceError("restore: your path is the trace's; there is nothing to restore.")
+    if not 0 <= position <= departure.position:
+        raise WorkspaceError(
+            f"position: your path is the trace's up to step {departure.position}; restore from "
+            f"step {departure.position + 1} or before."
+        )
+    kept = [s for s in steps if s.position < position] + [
+        s for s in trace if s.position >= position
+    ]
+    new_steps = [
+        NewStep(s.position, s.text, s.kind, s.option, s.on_path, extra=s.extra) for s in kept
+    ]
+    return new_steps, {s.position: s.node_id for s in trace if s.on_path and s.node_id is not None}
+
+
 @transaction.atomic
 def work_path_change(*, assignment: Assignment, version: Any, change: PathChange) -> int:
     """Makes the change on the annotator's own path (made from the trace on the first change);
@@ -162,9 +227,12 @@ def work_path_change(*, assignment: Assignment, version: Any, change: PathChange
         raise VersionConflict(Assignment.objects.get(pk=assignment.pk))
     Assignment.objects.select_for_update().filter(pk=assignment.pk).first()
     steps = graded_view(assignment)
-    change = _checked(steps, change)
-    new_steps = _changed_steps(steps, change)
-    path = {s.position: s.node_id for s in steps if s.on_path and s.position < change.position}
+    if change.change == "restore":
+        new_steps, path = _restored_steps(assignment, steps, change.position)
+    else:
+        change = _checked(steps, change)
+        new_steps = _changed_steps(steps, change)
+        path = {s.position: s.node_id for s in steps if s.on_path and s.position < change.position}
     source = person_source(user=assignment.annotator)
     if assignment.work_trace_id is None:
         trace = trace_create(
@@ -189,21 +257,25 @@ def work_path_change(*, assignment: Assignment, version: Any, change: PathChange
             steps=new_steps,
             existing_nodes={p: n for p, n in path.items() if n is not None},
         )
-    return compare_and_swap(
-        assignment,
-        version=version,
-        draft=_draft_of_shown(assignment, source),
-        time_spent_ms=None,
-    )
+    return compare_and_swap(assignment, version=version, draft=_draft_of_shown(assignment, source))
 
 
 def _draft_of_shown(assignment: Assignment, source: Any) -> dict[str, Any]:
-    """The draft with the grades of steps the path no longer shows left out."""
+    """The draft with the grades of steps the path no longer shows left out, and the
+    annotator's current grade of each step shown again (a restore) put back."""
     trace_id = assignment.graded_trace_id
     assert trace_id is not None
-    shown = path_with_current_grades(trace_id, source).positions
+    shown = path_with_current_grades(trace_id, source)
     grades = assignment.draft.get("grades") or {}
-    kept = {key: value for key, value in grades.items() if key in shown}
+    kept = {key: value for key, value in grades.items() if key in shown.positions}
+    for node, grade in shown.current.items():
+        if str(node) not in kept and (grade.rating is not None or grade.unsure):
+            back: dict[str, Any] = {"rating": grade.rating}
+            kept[str(node)] = (
+                back
+                | ({"unsure": True} if grade.unsure else {})
+                | ({"critique": grade.critique} if grade.critique else {})
+            )
     return {**assignment.draft, "grades": kept}
 
 

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from algorithms.answers import answers_equivalent
+from annotation.core.text_policy import without_invisible
 from annotation.problems.models import FinishReason, Origin, Trace
 from annotation.problems.services import NewStep, NewTrace, trace_create
 from annotation.workspace.models import Assignment, AssignmentStatus, EventKind
@@ -20,6 +21,7 @@ from annotation.workspace.services.drafts import (
 )
 from annotation.workspace.services.errors import WorkspaceError
 from annotation.workspace.services.events import event_add
+from annotation.workspace.services.time_on_item import time_on_item_report
 from annotation.workspace.services.versions import check_writable, compare_and_swap
 
 
@@ -40,7 +42,8 @@ def record_submit(
     answer = draft.get("final_answer") or ""
     if not isinstance(answer, str) or len(answer) > 1000:
         raise WorkspaceError("The final answer must be text of at most 1000 characters.")
-    answer = answer.strip()
+    # "42" + U+200B is the answer "42" (annotation/core/text_policy.py), as an import's is
+    answer = without_invisible(answer).strip()
     if reason == FinishReason.SOLUTION and not answer:
         raise WorkspaceError("Write the final answer, or finish with give_up or bad_problem.")
     if (
@@ -84,10 +87,9 @@ def _record_write(
     time_spent_ms: int | None,
 ) -> Trace:
     check_writable(assignment)
-    new_version = compare_and_swap(
-        assignment, version=version, draft=draft, time_spent_ms=time_spent_ms
-    )
-    spent = time_spent_ms if time_spent_ms is not None else assignment.time_spent_ms
+    new_version = compare_and_swap(assignment, version=version, draft=draft)
+    time_on_item_report(assignment=assignment, total_ms=time_spent_ms)
+    spent = Assignment.objects.values_list("time_spent_ms", flat=True).get(pk=assignment.pk)
     trace = trace_create(
         NewTrace(
             problem_id=assignment.problem_id,

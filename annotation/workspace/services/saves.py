@@ -31,10 +31,12 @@ from annotation.workspace.services.errors import WorkspaceError
 from annotation.workspace.services.events import event_add
 from annotation.workspace.services.paths import (
     graded_view,
+    path_departure,
     path_ends_in_answer,
     work_path_write,
     written_positions,
 )
+from annotation.workspace.services.time_on_item import time_on_item_report
 from annotation.workspace.services.versions import check_writable, compare_and_swap
 
 
@@ -100,9 +102,8 @@ def assignment_save(
         wanted = parse_step_grades(draft.get("grades"), steps.positions)
         check_stop_at_first_error(assignment.project, steps, wanted)
         # Only the save that wins the version check goes on to write grades.
-        new_version = compare_and_swap(
-            assignment, version=version, draft=draft, time_spent_ms=spent
-        )
+        new_version = compare_and_swap(assignment, version=version, draft=draft)
+        time_on_item_report(assignment=assignment, total_ms=spent)
         person_grades_write(
             source=source,
             trace_id=trace_id,
@@ -112,7 +113,9 @@ def assignment_save(
         )
         return new_version
     parse_thoughts(draft.get("thoughts"), strict=False)
-    return compare_and_swap(assignment, version=version, draft=draft, time_spent_ms=spent)
+    new_version = compare_and_swap(assignment, version=version, draft=draft)
+    time_on_item_report(assignment=assignment, total_ms=spent)
+    return new_version
 
 
 @transaction.atomic
@@ -146,9 +149,8 @@ def grading_submit(
                 f"Step {steps.positions[str(nid)] + 1}: a corrected step is only for a step of "
                 "the path rated -1."
             )
-    new_version = compare_and_swap(
-        assignment, version=version, draft=draft, time_spent_ms=_clean_time(time_spent_ms)
-    )
+    new_version = compare_and_swap(assignment, version=version, draft=draft)
+    time_on_item_report(assignment=assignment, total_ms=_clean_time(time_spent_ms))
     person_grades_write(
         source=source, trace_id=trace_id, wanted=wanted, with_critique=True, current=steps.current
     )
@@ -198,8 +200,9 @@ def _finish(assignment: Assignment, source: GradeSource, reason: str) -> str:
                 f"{', '.join(map(str, missing))}."
             )
         # The annotator's own path (an alternative chosen, a step written) must reach an
-        # answer to be a solution; a trace graded as it came is judged by its grades alone.
-        if assignment.work_trace_id is not None and not path_ends_in_answer(
+        # answer to be a solution; a trace graded as it came (or restored) is judged by its
+        # grades alone.
+        if path_departure(assignment) is not None and not path_ends_in_answer(
             graded_view(assignment)
         ):
             raise WorkspaceError(

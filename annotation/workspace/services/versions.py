@@ -12,22 +12,20 @@ from annotation.workspace.services.claims import reclaim_expired
 from annotation.workspace.services.errors import VersionConflict, WorkLocked, WorkspaceError
 
 
-def compare_and_swap(
-    assignment: Assignment, *, version: Any, draft: dict[str, Any], time_spent_ms: int | None
-) -> int:
+def compare_and_swap(assignment: Assignment, *, version: Any, draft: dict[str, Any]) -> int:
     """Stores the draft as the next version if `version` is the stored one (one fixed UPDATE:
-    every autosave runs it), else raises VersionConflict with the stored work."""
+    every autosave runs it), else raises VersionConflict with the stored work. Time on the item
+    is counted apart (services/time_on_item.py)."""
     if not isinstance(version, int) or isinstance(version, bool):
         raise WorkspaceError("version is missing: reload the page.")
     meta = Assignment._meta
     sql = (
-        f"UPDATE {meta.db_table} SET version = version + 1, draft = %s, updated_at = %s, "
-        "time_spent_ms = COALESCE(%s, time_spent_ms) WHERE id = %s AND version = %s"
+        f"UPDATE {meta.db_table} SET version = version + 1, draft = %s, updated_at = %s "
+        "WHERE id = %s AND version = %s"
     )
     params = [
         meta.get_field("draft").get_db_prep_save(draft, connection),
         meta.get_field("updated_at").get_db_prep_save(timezone.now(), connection),
-        time_spent_ms,
         assignment.pk,
         version,
     ]
