@@ -66,6 +66,11 @@ SETTINGS_SECTIONS: list[tuple[str, str, list[str]]] = [
         "QC page, with the gold items).",
         list(QUALITY_FIELDS),
     ),
+    (
+        "Exports",
+        "What the Export data page offers first.",
+        ["export_test_fraction"],
+    ),
 ]
 SUGGESTIONS = "show_machine_suggestions"
 
@@ -126,6 +131,7 @@ class ProjectForm(forms.ModelForm[Project]):
             "show_ground_truth": "Show annotators the ground-truth answer",
             "show_machine_suggestions": "Show machine scores to annotators as suggestions",
             "claim_timeout_minutes": "A claimed item returns to the queue after (minutes)",
+            "export_test_fraction": "Test fraction of a new export",
         }
         help_texts = {
             "guidelines": "Markdown and math, shown beside the grading editor and on the "
@@ -141,10 +147,15 @@ class ProjectForm(forms.ModelForm[Project]):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.fields["export_test_fraction"].required = False  # empty: the model's default
         self.quality = QualitySettingsForm(
             self.data if self.is_bound else None,
             project=self.instance if self.instance.pk else None,
         )
+
+    def clean_export_test_fraction(self) -> float:
+        value = self.cleaned_data.get("export_test_fraction")
+        return 0.0 if value is None else float(value)
 
     def is_valid(self) -> bool:
         own = super().is_valid()

@@ -167,7 +167,8 @@ class ExportForm(forms.Form):
 @login_required
 def export_page(request: HttpRequest, project_id: int) -> HttpResponse:
     project = access_project(request.user, project_id, Ability.MANAGE)
-    form = ExportForm(request.POST or None)
+    # the project's test fraction first (the demo's keeps a test split: day one can evaluate)
+    form = ExportForm(request.POST or None, initial={"test_fraction": project.export_test_fraction})
     if request.method == "POST" and form.is_valid():
         try:
             job = start_export(project=project, user=request.user, options=form.options())

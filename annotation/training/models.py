@@ -8,6 +8,8 @@ trained with reinforcement learning (GRPO) also names what rewarded it: the rewa
 PRM of the project), the reward's weights, and the problems it practised on.
 """
 
+from typing import Any
+
 from django.db import models
 
 from annotation.jobs.models import Job
@@ -19,6 +21,12 @@ class Method(models.TextChoices):
     DPO = "dpo", "DPO"
     PRM = "prm", "PRM fine-tuning"
     GRPO = "grpo", "GRPO (+RL)"
+
+
+def in_words(values: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Hyperparameters (or a reward's weights) by their names in words: "Learning rate", not
+    `learning_rate`, as a page shows them."""
+    return [(name.replace("_", " ").capitalize(), value) for name, value in values.items()]
 
 
 class ModelLineage(models.Model):
@@ -63,6 +71,9 @@ class ModelLineage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.config_id} <- {self.parent_label} ({self.method})"
+
+    def hyperparameters_in_words(self) -> list[tuple[str, Any]]:
+        return in_words(self.hyperparameters)
 
 
 class TrainingLogEntry(models.Model):

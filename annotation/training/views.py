@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 
 from annotation.core.access import Ability, access_project
 from annotation.core.models import Project
-from annotation.evaluation.plots import Series, line_plot
+from annotation.evaluation.plots import Series, line_plot, nice_ticks
 from annotation.jobs.access import access_job, may_change_job
 from annotation.jobs.models import Job, JobKind
 from annotation.jobs.params import job_params
@@ -23,7 +23,7 @@ from annotation.llm.access import access_model_config
 from annotation.llm.models import ModelConfig
 from annotation.training import selectors, services
 from annotation.training.forms import EvaluationForm, GRPOJobForm, TrainingJobForm
-from annotation.training.models import TrainingLogEntry
+from annotation.training.models import TrainingLogEntry, in_words
 from annotation.training.params import EvaluationParams
 
 METHODS = {"sft": "SFT", "dpo": "DPO", "prm": "PRM fine-tuning", "grpo": "GRPO (+RL)"}
@@ -165,10 +165,8 @@ def _run_context(request: HttpRequest, job: Job, step: int | None = None) -> dic
         "model": lineage.config if lineage is not None else None,
         "rewarded": selectors.reward_samples(job, step) if grpo else None,
         # the run's hyperparameters by their names in words (learning rate, not learning_rate)
-        "hyperparameters": [
-            (name.replace("_", " ").capitalize(), value)
-            for name, value in (job.params.get("hyperparameters") or {}).items()
-        ],
+        "hyperparameters": in_words(job.params.get("hyperparameters") or {}),
+        "reward": in_words(job.params.get("reward") or {}) if grpo else [],
         # in the refreshed part, so that a finished run loses its Cancel without a reload
         "may_cancel": may_change_job(request.user, job),
     }
@@ -245,6 +243,7 @@ def _curves(log: list[TrainingLogEntry], curves: tuple[Curve, ...]) -> list[Any]
                 x_label="optimizer step",
                 y_label=y_label,
                 x_range=(0.0, float(max(last, 1))),
+                x_ticks=nice_ticks(0.0, float(max(last, 1)), whole=True),
                 y_range=(
                     min(low - margin, 0.0) if names == ("learning_rate",) else low - margin,
                     high + margin,
