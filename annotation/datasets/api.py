@@ -8,6 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from annotation.core.access import Ability, access_project
+from annotation.core.columns import TEXT_MAX_CHARS, USERNAME_MAX_CHARS, max_length
 from annotation.datasets.export.formats import EXPORT_FORMATS
 from annotation.datasets.export.options import (
     FILE_FORMATS,
@@ -23,6 +24,7 @@ from annotation.datasets.upload_checks import upload_problem
 from annotation.jobs.api import JobSerializer
 from annotation.jobs.models import Job
 from annotation.jobs.params import REVIEW_FILTERS
+from annotation.problems.models import Trace
 
 
 class ImportSerializer(serializers.Serializer[None]):
@@ -43,17 +45,25 @@ class ExportSerializer(serializers.Serializer[None]):
     file_format = serializers.ChoiceField(choices=FILE_FORMATS, default="jsonl")
     zero_is = serializers.ChoiceField(choices=["good", "bad"], default="good")
     grades = serializers.ChoiceField(choices=GRADE_CHOICES, default="trace")
-    annotator = serializers.CharField(required=False, allow_null=True, default=None)
+    annotator = serializers.CharField(
+        required=False, allow_null=True, default=None, max_length=USERNAME_MAX_CHARS
+    )
     run = serializers.IntegerField(required=False, allow_null=True, default=None)
     score_threshold = serializers.FloatField(default=0.5)
     min_agreement = serializers.FloatField(default=0.0)
-    origins = serializers.ListField(child=serializers.CharField(), required=False, default=None)
+    origins = serializers.ListField(
+        child=serializers.CharField(max_length=max_length(Trace, "origin")),
+        required=False,
+        default=None,
+    )
     after_error = serializers.ChoiceField(
         choices=["drop", "keep"], required=False, allow_null=True, default=None
     )
     test_fraction = serializers.FloatField(default=0.0)
     seed = serializers.IntegerField(default=0)
-    held_out = serializers.ListField(child=serializers.CharField(), default=list)
+    held_out = serializers.ListField(
+        child=serializers.CharField(max_length=TEXT_MAX_CHARS), default=list
+    )
     dedupe = serializers.BooleanField(default=False)
     pairs_per_problem = serializers.IntegerField(default=5)
     jobs = serializers.ListField(

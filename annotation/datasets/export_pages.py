@@ -7,6 +7,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from annotation.core.access import Ability, access_project
+from annotation.core.columns import TEXT_MAX_CHARS, USERNAME_MAX_CHARS
 from annotation.datasets.export.formats import EXPORT_FORMATS
 from annotation.datasets.export.left_out import left_out_rows
 from annotation.datasets.export.options import (
@@ -36,7 +37,11 @@ class ExportForm(forms.Form):
         help_text="How a 0 (okay) rating becomes a binary label.",
     )
     grades = forms.ChoiceField(choices=[(name, name) for name in GRADE_CHOICES])
-    annotator = forms.CharField(required=False, help_text="Username, for grades = annotator.")
+    annotator = forms.CharField(
+        required=False,
+        max_length=USERNAME_MAX_CHARS,
+        help_text="Username, for grades = annotator.",
+    )
     run = forms.IntegerField(required=False, help_text="Job id, for grades = run.")
     score_threshold = forms.FloatField(initial=0.5)
     min_agreement = forms.FloatField(initial=0.0, min_value=0.0, max_value=1.0)
@@ -59,6 +64,7 @@ class ExportForm(forms.Form):
     seed = forms.IntegerField(initial=0)
     held_out = forms.CharField(
         required=False,
+        max_length=TEXT_MAX_CHARS,
         widget=forms.Textarea(attrs={"rows": 4}),
         help_text="Problems kept out of train: ids or texts, one a line, or MATH-style JSONL.",
     )
@@ -69,7 +75,9 @@ class ExportForm(forms.Form):
         help_text="dpo: pairs of distinct correct and incorrect responses per problem.",
     )
     jobs = forms.CharField(
-        required=False, help_text="Only traces of these jobs: ids separated by commas."
+        required=False,
+        max_length=TEXT_MAX_CHARS,
+        help_text="Only traces of these jobs: ids separated by commas.",
     )
     tree_round = forms.IntegerField(
         required=False, help_text="Only traces derived from this tree job (a round)."

@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Q, QuerySet
 from drf_spectacular.utils import extend_schema
@@ -6,7 +8,9 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from annotation.core import bodies
 from annotation.core.access import Ability, access_project, member_roles
+from annotation.core.columns import TEXT_MAX_CHARS, max_length
 from annotation.core.models import Role
 from annotation.jobs.access import access_job
 from annotation.jobs.kinds import kinds
@@ -42,8 +46,12 @@ class JobSerializer(serializers.ModelSerializer[Job]):
 
 class JobStartSerializer(serializers.Serializer[None]):
     project = serializers.IntegerField()
-    kind = serializers.CharField()
+    kind = serializers.CharField(max_length=max_length(Job, "kind"))
     params = serializers.DictField()
+
+    def validate_params(self, params: dict[str, Any]) -> dict[str, Any]:
+        bodies.check_texts(params, "params", max_chars=TEXT_MAX_CHARS)
+        return params
 
 
 class JobViewSet(viewsets.ReadOnlyModelViewSet[Job]):
