@@ -25,11 +25,10 @@ def described(
     help_text: str = "",
     choices: Iterable[str] = (),
     max_length: int = TEXT_MAX_CHARS,
-    **more: Any,
 ) -> dict[str, Any]:
     """Field metadata: what the parameter means, the values it takes when its type does not
     say them (a str or a tuple of str), and the longest text it takes."""
-    return {**more, HELP: help_text, CHOICES: tuple(choices), MAX_LENGTH: max_length}
+    return {HELP: help_text, CHOICES: tuple(choices), MAX_LENGTH: max_length}
 
 
 class _Parameter:

@@ -64,7 +64,7 @@ class ExportOptions:
     )
     # job id of a PRM / judge / Monte-Carlo run of the project, for grades="run"
     run: int | None = field(
-        default=None, metadata=described("Job id, for grades = run.", **owns(JOB))
+        default=None, metadata={**described("Job id, for grades = run."), **owns(JOB)}
     )
     # a machine score at or above it counts as a good step
     score_threshold: float = field(
@@ -109,15 +109,17 @@ class ExportOptions:
     )
     # Scope: only traces written by these jobs (none: every job and none) ...
     jobs: tuple[int, ...] = field(
-        default=(), metadata=described("Only traces of these jobs (ids).", **owns(JOB))
+        default=(), metadata={**described("Only traces of these jobs (ids)."), **owns(JOB)}
     )
     # ... derived from this tree job (a round): its shortcuts, drafts and rewrites ...
     tree_round: int | None = field(
         default=None,
-        metadata=described(
-            "Only traces derived from this tree job (a round): shortcuts, drafts, rewrites.",
+        metadata={
+            **described(
+                "Only traces derived from this tree job (a round): shortcuts, drafts, rewrites.",
+            ),
             **owns(JOB),
-        ),
+        },
     )
     # ... of these kinds (none: every kind).
     kinds: tuple[str, ...] = field(
