@@ -6,12 +6,12 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.forms import BaseForm
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from annotation.core.access import Ability, access_project
+from annotation.core.form_errors import add_form_errors
 from annotation.core.models import Project
 from annotation.evaluation.plots import Series, line_plot, nice_ticks
 from annotation.jobs.access import access_job, may_change_job
@@ -27,11 +27,6 @@ from annotation.training.models import TrainingLogEntry, in_words
 from annotation.training.params import EvaluationParams
 
 METHODS = {"sft": "SFT", "dpo": "DPO", "prm": "PRM fine-tuning", "grpo": "GRPO (+RL)"}
-
-
-def _form_errors(form: BaseForm, error: ValidationError) -> None:
-    for field, texts in error.message_dict.items():
-        form.add_error(field if field in form.fields else None, texts)
 
 
 @login_required
@@ -69,7 +64,7 @@ def training_start(request: HttpRequest, project_id: int, method: str) -> HttpRe
                 hyperparameters=form.hyperparameters(),
             )
         except ValidationError as error:
-            _form_errors(form, error)
+            add_form_errors(form, error)
         else:
             return redirect("training-job", job.pk)
     context = {"project": project, "form": form, "title": f"{METHODS[method]} training"}
@@ -110,7 +105,7 @@ def grpo_start(request: HttpRequest, project: Project) -> HttpResponse:
                 hyperparameters=form.hyperparameters(),
             )
         except ValidationError as error:
-            _form_errors(form, error)
+            add_form_errors(form, error)
         else:
             return redirect("training-job", job.pk)
     context = {"project": project, "form": form, "title": f"{METHODS['grpo']} training"}
@@ -137,7 +132,7 @@ def evaluation_start(request: HttpRequest, project_id: int) -> HttpResponse:
                 chunk_size=data["chunk_size"],
             )
         except ValidationError as error:
-            _form_errors(form, error)
+            add_form_errors(form, error)
         else:
             return redirect("training-results", job.pk)
     context = {"project": project, "form": form, "title": "Evaluate models"}
