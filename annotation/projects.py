@@ -35,6 +35,7 @@ from annotation.core.access import (
     visible_projects,
 )
 from annotation.core.api import ProjectSerializer
+from annotation.core.form_errors import add_form_errors
 from annotation.core.models import Project, Role
 from annotation.core.services import PROJECT_FIELDS, member_remove, member_set, project_create
 from annotation.core.services import project_update as core_project_update
@@ -65,6 +66,11 @@ SETTINGS_SECTIONS: list[tuple[str, str, list[str]]] = [
         "annotator's path, and which model outputs reach the queue (also on the Screening and "
         "QC page, with the gold items).",
         list(QUALITY_FIELDS),
+    ),
+    (
+        "Exports",
+        "What the Export data page offers first.",
+        ["export_test_fraction"],
     ),
 ]
 SUGGESTIONS = "show_machine_suggestions"
@@ -126,6 +132,7 @@ class ProjectForm(forms.ModelForm[Project]):
             "show_ground_truth": "Show annotators the ground-truth answer",
             "show_machine_suggestions": "Show machine scores to annotators as suggestions",
             "claim_timeout_minutes": "A claimed item returns to the queue after (minutes)",
+            "export_test_fraction": "Test fraction of a new export",
         }
         help_texts = {
             "guidelines": "Markdown and math, shown beside the grading editor and on the "
@@ -141,10 +148,15 @@ class ProjectForm(forms.ModelForm[Project]):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.fields["export_test_fraction"].required = False  # empty: the model's default
         self.quality = QualitySettingsForm(
             self.data if self.is_bound else None,
             project=self.instance if self.instance.pk else None,
         )
+
+    def clean_export_test_fraction(self) -> float:
+        value = self.cleaned_data.get("export_test_fraction")
+        return 0.0 if value is None else float(value)
 
     def is_valid(self) -> bool:
         own = super().is_valid()
@@ -186,11 +198,6 @@ class MemberForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices)
 
 
-def _add_errors(form: forms.BaseForm, error: DjangoValidationError) -> None:
-    for field, texts in error.message_dict.items():
-        form.add_error(field if field in form.fields else None, texts)
-
-
 @login_required
 def project_new(request: HttpRequest) -> HttpResponse:
     if not may_create_projects(request.user):
@@ -200,7 +207,7 @@ def project_new(request: HttpRequest) -> HttpResponse:
         try:
             project = form.save_for(project=None, user=request.user)
         except DjangoValidationError as error:
-            _add_errors(form, error)
+            add_form_errors(form, error)
         except WorkspaceError:
             pass  # save_for put it on its field
         else:
@@ -223,7 +230,7 @@ def project_settings(request: HttpRequest, project_id: int) -> HttpResponse:
         try:
             form.save_for(project=project, user=request.user)
         except DjangoValidationError as error:
-            _add_errors(form, error)
+            add_form_errors(form, error)
         except WorkspaceError:
             pass  # save_for put it on its field
         else:
@@ -264,7 +271,7 @@ def project_member_set(request: HttpRequest, project_id: int) -> HttpResponse:
                 project=project, username=data["username"], role=data["role"]
             )
         except DjangoValidationError as error:
-            _add_errors(member_form, error)
+            add_form_errors(member_form, error)
         else:
             verb = "is now a member as" if created else "is now"
             messages.success(request, f"{membership.user.get_username()} {verb} {data['role']}.")
@@ -304,10 +311,6 @@ class MemberSerializer(serializers.Serializer[Any]):
         }
 
 
-def _api_errors(error: DjangoValidationError) -> ValidationError:
-    return ValidationError(error.message_dict if hasattr(error, "error_dict") else error.messages)
-
-
 def _api_quality(project: Project | None, data: dict[str, Any]) -> dict[str, Any] | None:
     """The screening, QC, continuation and queue settings as project_quality_update takes
     them: the ones the body names over the project's current ones; None when it names none."""
@@ -332,8 +335,6 @@ def _api_save(project: Project | None, user: Any, data: dict[str, Any]) -> Proje
     quality = _api_quality(project, data)
     try:
         return project_save(project=project, user=user, data=data, quality=quality)
-    except DjangoValidationError as error:
-        raise _api_errors(error) from None
     except WorkspaceError as error:
         name, message = quality_error(error)
         raise ValidationError({name: [message]} if name is not None else [message]) from None
@@ -386,10 +387,7 @@ class ProjectViewSet(
             return Response(MemberSerializer(rows, many=True).data)
         form = MemberSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        try:
-            membership, created = member_set(project=project, **form.validated_data)
-        except DjangoValidationError as error:
-            raise _api_errors(error) from None
+        membership, created = member_set(project=project, **form.validated_data)
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         return Response(MemberSerializer(membership).data, status=code)
 
@@ -397,10 +395,7 @@ class ProjectViewSet(
     def member(self, request: Request, pk: str, user_id: str) -> Response:
         """Take a member out of the project (a project keeps at least one admin)."""
         project = access_project(request.user, int(pk), Ability.MANAGE)
-        try:
-            removed = member_remove(project=project, user_id=int(user_id))
-        except DjangoValidationError as error:
-            raise _api_errors(error) from None
+        removed = member_remove(project=project, user_id=int(user_id))
         if not removed:
             return Response({"detail": "Not a member."}, status=status.HTTP_404_NOT_FOUND)
         return Response(status=status.HTTP_204_NO_CONTENT)

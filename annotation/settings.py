@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.forms",
     "rest_framework",
     "axes",
     "django_filters",
@@ -91,6 +92,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # A page's upload: its size and file name checked before CSRF reads the form.
+    "annotation.core.uploads.PageUploadsMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -109,9 +112,14 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            # {{ text|shown_visibly }} on every page: invisible characters in user text marked
+            "builtins": ["annotation.core.templatetags.shown_visibly"],
         },
     },
 ]
+# Forms render through the templates above: a choice's label (a model's or a prompt's name)
+# shows its invisible characters too (templates/django/forms/widgets/select_option.html).
+FORM_RENDERER = "django.forms.renderers.TemplatesSetting"
 
 DATABASES = {
     "default": dj_database_url.parse(

@@ -16,6 +16,7 @@ from django.forms.fields import InvalidJSONInput, JSONString
 from django.http import HttpRequest
 
 from annotation.core import strict_json
+from annotation.core.columns import TEXT_MAX_CHARS
 from annotation.core.strict_json import JSONInputError
 
 BODY = "(body)"  # the field named when the whole body is wrong
@@ -73,11 +74,21 @@ def check_texts(value: Any, path: str, *, max_chars: int) -> None:
 class StrictJSONFormField(forms.JSONField):
     """A form's JSON text decoded by `strict_json`: what it refuses is a form error saying
     where (Django's own field lets NaN through and fails with a 500 on a 5,000-digit integer
-    or deep nesting)."""
+    or deep nesting). Its text is at most `max_length` characters (TEXT_MAX_CHARS unless
+    given), counted before decoding: Django's own check would count a decoded object's keys."""
+
+    def __init__(self, *, max_length: int = TEXT_MAX_CHARS, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.max_length = self.max_chars = max_length  # max_length: what forms read
 
     def to_python(self, value: Any) -> Any:
         if self.disabled or value in self.empty_values or not isinstance(value, str):
             return super().to_python(value)
+        if len(value) > self.max_chars:
+            raise ValidationError(
+                f"Write at most {self.max_chars:,} characters (this is {len(value):,}).",
+                code="max_length",
+            )
         try:
             converted = _decoded_text(value)
         except JSONInputError as error:

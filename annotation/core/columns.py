@@ -12,6 +12,8 @@ from django.db.backends.base.operations import BaseDatabaseOperations
 # (guidelines, prompts): far above any real one, far below what would slow every page that
 # shows it (a 2,000,000-character guidelines PATCH used to be stored).
 TEXT_MAX_CHARS = 100_000
+# A username, as django.contrib.auth's User stores it (its column's length).
+USERNAME_MAX_CHARS = 150
 
 
 def integer_range(model: type[models.Model], name: str) -> tuple[int, int]:

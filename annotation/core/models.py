@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -56,6 +57,13 @@ class Project(models.Model):
         default=False,
         help_text="Put every model job's outputs in the annotators' queue; off: only what a "
         "researcher sends there.",
+    )
+    # What the Export data page offers first
+    export_test_fraction = models.FloatField(
+        default=0.0,
+        validators=[MinValueValidator(0.0), MaxValueValidator(0.99)],
+        help_text="The test fraction the Export data page offers: the share of problems an "
+        "export keeps out of train, so that what is trained on it can be evaluated (0 to 0.99).",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     members = models.ManyToManyField(

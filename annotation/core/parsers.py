@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from typing import IO, Any
 
 from django.conf import settings
-from django.http.multipartparser import MultiPartParser as DjangoMultiPartParser
 from django.http.multipartparser import MultiPartParserError
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import DataAndFiles, JSONParser, MultiPartParser
@@ -15,7 +14,7 @@ from rest_framework.parsers import DataAndFiles, JSONParser, MultiPartParser
 from annotation.core import strict_json
 from annotation.core.bodies import BODY
 from annotation.core.strict_json import JSONInputError
-from annotation.core.text_policy import filename_problem
+from annotation.core.uploads import NamesCheckedParser
 
 
 class StrictJSONParser(JSONParser):
@@ -35,13 +34,6 @@ class StrictJSONParser(JSONParser):
             raise ParseError(f"{error.path or BODY}: {error.message}") from None
 
 
-class _FileNamesChecked(DjangoMultiPartParser):
-    def sanitize_file_name(self, file_name: str) -> str | None:
-        if problem := filename_problem(file_name):
-            raise ParseError(f"file: the file name {problem}")
-        return super().sanitize_file_name(file_name)
-
-
 class StrictMultiPartParser(MultiPartParser):
     """DRF's multipart parser, refusing a file name with a NUL, control or invisible character
     (Django's parser would drop the character and store "ab.jsonl" for "a\\x00b.jsonl")."""
@@ -58,8 +50,10 @@ class StrictMultiPartParser(MultiPartParser):
         meta["CONTENT_TYPE"] = media_type
         encoding = context.get("encoding", settings.DEFAULT_CHARSET)
         try:
-            parser = _FileNamesChecked(meta, stream, request.upload_handlers, encoding)  # type: ignore[arg-type]
+            parser = NamesCheckedParser(meta, stream, request.upload_handlers, encoding)
             data, files = parser.parse()
         except MultiPartParserError as error:
             raise ParseError(f"Multipart form parse error - {error}") from None
+        if parser.refused:
+            raise ParseError(f"file: {parser.refused[0]}")
         return DataAndFiles(data, files)

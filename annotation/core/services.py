@@ -20,6 +20,7 @@ PROJECT_FIELDS: tuple[str, ...] = (
     "show_ground_truth",
     "stop_at_first_bad_step",
     "claim_timeout_minutes",
+    "export_test_fraction",
 )
 
 

@@ -34,6 +34,10 @@ def iter_records(
 
 ARRAY, JSONL = "array", "jsonl"
 BOM = codecs.BOM_UTF8
+BOM_REFUSED = (
+    "the file starts with a byte-order mark (U+FEFF, bytes EF BB BF): save it as UTF-8 "
+    "without a BOM"
+)
 
 
 def check_layout_matches_name(layout: str, filename: str) -> None:
@@ -86,12 +90,7 @@ def _iter_jsonl(stream: IO[bytes], max_record_bytes: int) -> Iterator[tuple[int,
             return
         line += 1
         if line == 1 and raw.startswith(BOM):
-            raise RecordError(
-                1,
-                "(file)",
-                "the file starts with a byte-order mark (U+FEFF, bytes EF BB BF): save it as "
-                "UTF-8 without a BOM",
-            )
+            raise RecordError(1, "(file)", BOM_REFUSED)
         if len(raw) > max_record_bytes and not raw.endswith(b"\n"):
             while (rest := stream.readline(_CHUNK)) and not rest.endswith(b"\n"):
                 pass  # skip the rest of the over-long line

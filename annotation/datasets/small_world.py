@@ -90,25 +90,35 @@ def small_world_demo(*, model_dir: Path = DEMO_MODEL_DIR) -> tuple[Project, Mode
         name=DEMO_PROJECT, defaults={"guidelines": GUIDELINES, "overlap": 1}
     )
     small_world_import(project=project, train=DEMO_TRAIN, test=DEMO_TEST)
+    generator = small_world_config(project, GENERATOR, model_dir=model_dir)
+    small_world_config(project, SCORER, model_dir=model_dir, head=ScorerHead.MATH_SHEPHERD.value)
+    return project, generator
+
+
+def small_world_config(
+    project: Project,
+    name: str,
+    *,
+    model_dir: Path = DEMO_MODEL_DIR,
+    head: str = ScorerHead.NONE.value,
+    chat_template: bool = False,
+) -> ModelConfig:
+    """The project's config `name` reading the small world's model (created if missing,
+    pointed at `model_dir` if it reads another): sampled as the model was trained, without
+    the chat template unless asked."""
     path = str(model_dir.resolve())
-    configs = {}
-    for name, head in (
-        (GENERATOR, ScorerHead.NONE.value),
-        (SCORER, ScorerHead.MATH_SHEPHERD.value),
-    ):
-        config = ModelConfig.objects.filter(project=project, name=name).first()
-        if config is None:
-            config = model_config_create(
-                project=project,
-                name=name,
-                kind=BackendKind.TRANSFORMERS.value,
-                path_or_endpoint=path,
-                dtype="float32",
-                default_sampling=SAMPLING,
-                scorer_head=head,
-                use_chat_template=False,
-            )
-        elif config.path_or_endpoint != path:
-            config = model_config_update(config=config, path_or_endpoint=path)
-        configs[name] = config
-    return project, configs[GENERATOR]
+    config = ModelConfig.objects.filter(project=project, name=name).first()
+    if config is None:
+        return model_config_create(
+            project=project,
+            name=name,
+            kind=BackendKind.TRANSFORMERS.value,
+            path_or_endpoint=path,
+            dtype="float32",
+            default_sampling=SAMPLING,
+            scorer_head=head,
+            use_chat_template=chat_template,
+        )
+    if config.path_or_endpoint != path:
+        return model_config_update(config=config, path_or_endpoint=path)
+    return config

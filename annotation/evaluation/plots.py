@@ -44,6 +44,51 @@ def _scale(value: float, low: float, high: float, start: float, end: float) -> f
     return start + (value - low) / span * (end - start)
 
 
+def nice_ticks(low: float, high: float, *, most: int = 6, whole: bool = False) -> list[float]:
+    """Ticks at round numbers (1, 2, 2.5 or 5 times a power of ten apart; whole numbers only
+    if `whole`) inside [low, high], at most `most` + 1 of them."""
+    if not high > low:
+        return [low]
+    raw = (high - low) / most
+    power = 10 ** math.floor(math.log10(raw))
+    steps = (1, 2, 5, 10) if whole else (1, 2, 2.5, 5, 10)
+    step = next(m * power for m in steps if m * power >= raw * (1 - 1e-9))
+    if whole:
+        step = max(step, 1)
+    digits = 2 - math.floor(math.log10(step))
+    first, last = math.ceil(low / step - 1e-9), math.floor(high / step + 1e-9)
+    return [round(k * step, digits) for k in range(first, last + 1)]
+
+
+def tick_labels(ticks: Sequence[float]) -> list[str]:
+    """The shortest labels that tell the ticks apart and each read as its tick: decimals as
+    many as needed ("0.5", "1"), and powers of ten for tiny values ("2e-5", a learning rate)."""
+    biggest = max((abs(t) for t in ticks), default=0.0)
+    step = abs(ticks[1] - ticks[0]) if len(ticks) > 1 else biggest or 1.0
+    scientific = 0 < biggest < 1e-3
+    for digits in range(16):
+        labels = [_sci(t, digits) if scientific else _fixed(t, digits) for t in ticks]
+        if len(set(labels)) == len(labels) and all(
+            abs(float(label) - t) <= step / 100 for label, t in zip(labels, ticks, strict=True)
+        ):
+            return labels
+    return [repr(t) for t in ticks]
+
+
+def _fixed(value: float, digits: int) -> str:
+    text = f"{value:.{digits}f}"
+    text = text.rstrip("0").rstrip(".") if "." in text else text
+    return "0" if text in ("-0", "") else text
+
+
+def _sci(value: float, digits: int) -> str:
+    if value == 0:
+        return "0"
+    mantissa, exponent = f"{value:.{digits}e}".split("e")
+    mantissa = mantissa.rstrip("0").rstrip(".") if "." in mantissa else mantissa
+    return f"{mantissa}e{int(exponent)}"
+
+
 def line_plot(
     series: Sequence[Series],
     *,
@@ -56,7 +101,10 @@ def line_plot(
     log_x: bool = False,
     diagonal: bool = False,
 ) -> SafeString:
-    """An SVG with one polyline (and its points) per series, axes, ticks and a legend."""
+    """An SVG with one polyline (and its points) per series, axes, ticks and a legend. The
+    y ticks, and the x ticks unless given (or the x axis is logarithmic), are round numbers."""
+    if not x_ticks and not log_x:
+        x_ticks = nice_ticks(*x_range)
 
     def fx(x: float) -> float:
         low, high = x_range
@@ -83,7 +131,8 @@ def line_plot(
             top,
         )
     )
-    for tick in (y_range[0] + i * (y_range[1] - y_range[0]) / 4 for i in range(5)):
+    y_ticks = nice_ticks(*y_range)
+    for tick, label in zip(y_ticks, tick_labels(y_ticks), strict=True):
         parts.append(
             format_html(
                 '<line x1="{}" y1="{y}" x2="{}" y2="{y}" stroke="#ddd"/>'
@@ -92,17 +141,20 @@ def line_plot(
                 LEFT,
                 WIDTH - RIGHT,
                 LEFT - 6,
-                f"{tick:.2f}",
+                label,
                 y=_n(fy(tick)),
             )
         )
-    for tick in x_ticks:
+    for tick, label in zip(x_ticks, tick_labels(x_ticks), strict=True):
         parts.append(
             format_html(
-                '<text x="{}" y="{}" text-anchor="middle" font-size="11">{}</text>',
-                _n(fx(tick)),
+                '<line x1="{x}" y1="{}" x2="{x}" y2="{}" stroke="#333"/>'
+                '<text x="{x}" y="{}" text-anchor="middle" font-size="11">{}</text>',
+                bottom,
+                bottom + 4,
                 bottom + 16,
-                f"{tick:g}",
+                label,
+                x=_n(fx(tick)),
             )
         )
     if diagonal:

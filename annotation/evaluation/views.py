@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from annotation.core.access import Ability, access_project
+from annotation.core.form_errors import add_form_errors
 from annotation.evaluation import analyses, selectors, services
 from annotation.evaluation.forms import BestOfNForm, MonteCarloJobForm
 from annotation.evaluation.plots import Series, line_plot
@@ -19,7 +20,6 @@ from annotation.jobs.access import access_job
 from annotation.jobs.models import JobKind
 from annotation.jobs.views import render_job_page
 from annotation.llm.selectors import latest_version, traces_matching
-from annotation.llm.views import _form_errors
 
 
 @login_required
@@ -161,7 +161,7 @@ def monte_carlo_start(request: HttpRequest, project_id: int) -> HttpResponse:
                 chunk_size=data["chunk_size"],
             )
         except ValidationError as error:
-            _form_errors(form, error)
+            add_form_errors(form, error)
         else:
             return redirect("evaluation-rollouts", job.pk)
     return render(request, "evaluation/monte_carlo.html", {"project": project, "form": form})

@@ -1,4 +1,5 @@
-from django.core.exceptions import ValidationError as DjangoValidationError
+from typing import Any
+
 from django.db.models import Q, QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status, viewsets
@@ -6,7 +7,9 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from annotation.core import bodies
 from annotation.core.access import Ability, access_project, member_roles
+from annotation.core.columns import TEXT_MAX_CHARS, max_length
 from annotation.core.models import Role
 from annotation.jobs.access import access_job
 from annotation.jobs.kinds import kinds
@@ -42,8 +45,12 @@ class JobSerializer(serializers.ModelSerializer[Job]):
 
 class JobStartSerializer(serializers.Serializer[None]):
     project = serializers.IntegerField()
-    kind = serializers.CharField()
+    kind = serializers.CharField(max_length=max_length(Job, "kind"))
     params = serializers.DictField()
+
+    def validate_params(self, params: dict[str, Any]) -> dict[str, Any]:
+        bodies.check_texts(params, "params", max_chars=TEXT_MAX_CHARS)
+        return params
 
 
 class JobViewSet(viewsets.ReadOnlyModelViewSet[Job]):
@@ -86,13 +93,8 @@ class JobViewSet(viewsets.ReadOnlyModelViewSet[Job]):
                 status=status.HTTP_400_BAD_REQUEST,
             )
         project = access_project(request.user, data["project"], kind.ability)
-        try:
-            params = params_class(kind.name).from_params(data["params"])
-            job = create_job(
-                project=project, kind=kind.name, params=params, created_by=request.user
-            )
-        except DjangoValidationError as error:  # ParamsError: the field and what is wrong
-            return Response(error.message_dict, status=status.HTTP_400_BAD_REQUEST)
+        params = params_class(kind.name).from_params(data["params"])
+        job = create_job(project=project, kind=kind.name, params=params, created_by=request.user)
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
     def get_object(self) -> Job:

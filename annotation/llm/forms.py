@@ -6,11 +6,11 @@ from django import forms
 
 from algorithms.model_policy import without_secrets
 from annotation.core.bodies import StrictJSONFormField
-from annotation.core.columns import TEXT_MAX_CHARS
+from annotation.core.columns import TEXT_MAX_CHARS, max_length
 from annotation.core.models import Project
 from annotation.llm.models import ModelConfig, PromptPurpose, PromptTemplate
 from annotation.llm.services import SAMPLING_PRESETS
-from annotation.problems.models import Origin
+from annotation.problems.models import Origin, Problem
 from annotation.workspace.review_filter import review_filter_field
 
 
@@ -65,8 +65,12 @@ class SamplingFields(forms.Form):
 
 
 class ProblemFilterFields(forms.Form):
-    source = forms.CharField(required=False, help_text="Dataset, e.g. math or prm800k.")
-    subject = forms.CharField(required=False)
+    source = forms.CharField(
+        required=False,
+        max_length=max_length(Problem, "source"),
+        help_text="Dataset, e.g. math or prm800k.",
+    )
+    subject = forms.CharField(required=False, max_length=max_length(Problem, "subject"))
     level = forms.IntegerField(required=False)
     limit = forms.IntegerField(min_value=1, max_value=100_000, initial=20)
 
@@ -110,7 +114,11 @@ class ExpandJobForm(SamplingFields, TraceFilterFields):
     mode = forms.ChoiceField(
         choices=[("expand", "Expand records"), ("rationalize", "Rationalize known answers")]
     )
-    source = forms.CharField(required=False, help_text="Rationalize: problems of this dataset.")
+    source = forms.CharField(
+        required=False,
+        max_length=max_length(Problem, "source"),
+        help_text="Rationalize: problems of this dataset.",
+    )
     review = review_filter_field("Expand: thought records by their review.")
 
     def __init__(self, project: Project, *args: Any, **kwargs: Any) -> None:

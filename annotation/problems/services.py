@@ -23,6 +23,7 @@ from annotation.core.bulk import (
     insert_rows,
     reserve_ids,
 )
+from annotation.core.text_policy import without_invisible
 from annotation.problems.models import StepKind, StepNode, Trace, TraceStep
 from annotation.problems.tree import place_steps
 
@@ -107,7 +108,8 @@ def traces_write(traces: Sequence[NewTrace]) -> list[Trace]:
             author_id=t.author_id,
             job_id=t.job_id,
             source_trace_id=t.source_trace_id,
-            final_answer=t.final_answer,
+            # "42" + U+200B is the answer "42", whoever wrote it (core/text_policy.py)
+            final_answer=without_invisible(t.final_answer) if t.final_answer else t.final_answer,
             is_correct=t.is_correct,
             finish_reason=t.finish_reason,
             time_spent_ms=t.time_spent_ms,

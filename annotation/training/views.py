@@ -6,14 +6,14 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.forms import BaseForm
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from annotation.core.access import Ability, access_project
+from annotation.core.form_errors import add_form_errors
 from annotation.core.models import Project
-from annotation.evaluation.plots import Series, line_plot
+from annotation.evaluation.plots import Series, line_plot, nice_ticks
 from annotation.jobs.access import access_job, may_change_job
 from annotation.jobs.models import Job, JobKind
 from annotation.jobs.params import job_params
@@ -23,15 +23,10 @@ from annotation.llm.access import access_model_config
 from annotation.llm.models import ModelConfig
 from annotation.training import selectors, services
 from annotation.training.forms import EvaluationForm, GRPOJobForm, TrainingJobForm
-from annotation.training.models import TrainingLogEntry
+from annotation.training.models import TrainingLogEntry, in_words
 from annotation.training.params import EvaluationParams
 
 METHODS = {"sft": "SFT", "dpo": "DPO", "prm": "PRM fine-tuning", "grpo": "GRPO (+RL)"}
-
-
-def _form_errors(form: BaseForm, error: ValidationError) -> None:
-    for field, texts in error.message_dict.items():
-        form.add_error(field if field in form.fields else None, texts)
 
 
 @login_required
@@ -69,7 +64,7 @@ def training_start(request: HttpRequest, project_id: int, method: str) -> HttpRe
                 hyperparameters=form.hyperparameters(),
             )
         except ValidationError as error:
-            _form_errors(form, error)
+            add_form_errors(form, error)
         else:
             return redirect("training-job", job.pk)
     context = {"project": project, "form": form, "title": f"{METHODS[method]} training"}
@@ -110,7 +105,7 @@ def grpo_start(request: HttpRequest, project: Project) -> HttpResponse:
                 hyperparameters=form.hyperparameters(),
             )
         except ValidationError as error:
-            _form_errors(form, error)
+            add_form_errors(form, error)
         else:
             return redirect("training-job", job.pk)
     context = {"project": project, "form": form, "title": f"{METHODS['grpo']} training"}
@@ -137,7 +132,7 @@ def evaluation_start(request: HttpRequest, project_id: int) -> HttpResponse:
                 chunk_size=data["chunk_size"],
             )
         except ValidationError as error:
-            _form_errors(form, error)
+            add_form_errors(form, error)
         else:
             return redirect("training-results", job.pk)
     context = {"project": project, "form": form, "title": "Evaluate models"}
@@ -165,10 +160,8 @@ def _run_context(request: HttpRequest, job: Job, step: int | None = None) -> dic
         "model": lineage.config if lineage is not None else None,
         "rewarded": selectors.reward_samples(job, step) if grpo else None,
         # the run's hyperparameters by their names in words (learning rate, not learning_rate)
-        "hyperparameters": [
-            (name.replace("_", " ").capitalize(), value)
-            for name, value in (job.params.get("hyperparameters") or {}).items()
-        ],
+        "hyperparameters": in_words(job.params.get("hyperparameters") or {}),
+        "reward": in_words(job.params.get("reward") or {}) if grpo else [],
         # in the refreshed part, so that a finished run loses its Cancel without a reload
         "may_cancel": may_change_job(request.user, job),
     }
@@ -245,6 +238,7 @@ def _curves(log: list[TrainingLogEntry], curves: tuple[Curve, ...]) -> list[Any]
                 x_label="optimizer step",
                 y_label=y_label,
                 x_range=(0.0, float(max(last, 1))),
+                x_ticks=nice_ticks(0.0, float(max(last, 1)), whole=True),
                 y_range=(
                     min(low - margin, 0.0) if names == ("learning_rate",) else low - margin,
                     high + margin,

@@ -4,12 +4,17 @@ from typing import Any
 
 from django import forms
 
+from annotation.core.columns import TEXT_MAX_CHARS, max_length
 from annotation.core.models import Project
 from annotation.jobs.models import Job, JobStatus
 from annotation.llm.forms import ProblemFilterFields
 from annotation.llm.models import ModelConfig, PromptPurpose, PromptTemplate
+from annotation.problems.models import Problem
 from annotation.trees import selectors
 from annotation.trees.selectors import METHODS, OUTPUT_ORIGINS, OutputFilter, ProblemFilter
+
+KEYWORDS_MAX_CHARS = 1000  # words to find or highlight, in a page's filter
+DELIMITER_MAX_CHARS = 100
 
 CORRECT_CHOICES = [("", "any"), ("yes", "answered correctly"), ("no", "not answered correctly")]
 
@@ -21,10 +26,12 @@ def _correct(value: str) -> bool | None:
 class FilterForm(forms.Form):
     """Filters over problems (a round's trees) and outputs (traces); all optional."""
 
-    subject = forms.CharField(required=False)
+    subject = forms.CharField(required=False, max_length=max_length(Problem, "subject"))
     level = forms.IntegerField(required=False)
     correct = forms.ChoiceField(choices=CORRECT_CHOICES, required=False)
-    keyword = forms.CharField(required=False, help_text="Text any step contains.")
+    keyword = forms.CharField(
+        required=False, max_length=KEYWORDS_MAX_CHARS, help_text="Text any step contains."
+    )
 
     def problem_filter(self) -> ProblemFilter:
         data = self.cleaned_data if self.is_valid() else {}
@@ -44,6 +51,7 @@ class OutputFilterForm(FilterForm):
     method = forms.ChoiceField(choices=[("", "any"), *METHODS.items()], required=False)
     keywords = forms.CharField(
         required=False,
+        max_length=KEYWORDS_MAX_CHARS,
         help_text="Comma-separated words to highlight and count; empty: the defaults.",
     )
 
@@ -81,9 +89,13 @@ class TreeJobForm(ProblemFilterFields):
     max_depth = forms.IntegerField(min_value=1, max_value=64, initial=6, label="D (depth)")
     simulations = forms.IntegerField(min_value=1, max_value=10_000, initial=16)
     delimiter = forms.CharField(
-        initial="\\n\\n", strip=False, help_text="Step delimiter; \\n means a newline."
+        initial="\\n\\n",
+        strip=False,
+        max_length=DELIMITER_MAX_CHARS,
+        help_text="Step delimiter; \\n means a newline.",
     )
     prompt = forms.CharField(
+        max_length=TEXT_MAX_CHARS,
         widget=forms.Textarea(attrs={"rows": 4}),
         initial="Solve step by step and put the final answer in \\boxed{}.\n\n{{ problem }}",
     )

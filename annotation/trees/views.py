@@ -9,12 +9,12 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.forms import BaseForm
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.text import slugify
 
 from annotation.core.access import Ability, access_project
+from annotation.core.form_errors import add_form_errors
 from annotation.core.models import Project
 from annotation.jobs.access import access_job
 from annotation.jobs.models import Job, JobKind
@@ -48,11 +48,6 @@ def _round_problem(request: HttpRequest, job_id: int, problem_id: int) -> tuple[
     if problem is None:
         raise Http404("No such problem")
     return job, problem
-
-
-def _form_errors(form: BaseForm, error: ValidationError) -> None:
-    for field, texts in error.message_dict.items():
-        form.add_error(field if field in form.fields else None, texts)
 
 
 @login_required
@@ -99,7 +94,7 @@ def start_tree(request: HttpRequest, project_id: int) -> HttpResponse:
                 chunk_size=data["chunk_size"],
             )
         except ValidationError as error:
-            _form_errors(form, error)
+            add_form_errors(form, error)
         else:
             return redirect("job", job.pk)
     context = {"project": project, "form": form, "title": "Build reasoning trees"}
@@ -129,7 +124,7 @@ def start_long_thought(request: HttpRequest, project_id: int) -> HttpResponse:
                 chunk_size=data["chunk_size"],
             )
         except ValidationError as error:
-            _form_errors(form, error)
+            add_form_errors(form, error)
         else:
             return redirect("job", job.pk)
     context = {"project": project, "form": form, "title": "Derive long thoughts"}
@@ -161,7 +156,7 @@ def _steered_start_page(
         try:
             job = start(project, form, form.cleaned_data)
         except ValidationError as error:
-            _form_errors(form, error)
+            add_form_errors(form, error)
         else:
             return redirect("job", job.pk)
     context = {"project": project, "form": form, "title": title}

@@ -1,7 +1,9 @@
 // Renders user-written text (markdown + TeX math) into sanitized HTML.
 //
 // The server emits the text HTML-escaped inside <div class="user-content" data-render="markdown"
-// hx-disable>; we read textContent, show bidi controls as visible marks, pull the math out before
+// hx-disable>; we read textContent, show bidi controls and other invisible characters as visible
+// marks (the server has marked those it sent: annotation/core/templatetags/shown_visibly.py),
+// pull the math out before
 // markdown sees it, render markdown without raw HTML, render math with KaTeX (untrusted, bounded
 // in size and in number per item), and sanitize the result. app.css clips each container, so
 // nothing rendered draws outside its own item.
@@ -29,6 +31,13 @@ const BIDI_NAMES = {
   "\u202C": "PDF", "\u202D": "LRO", "\u202E": "RLO", "\u2066": "LRI", "\u2067": "RLI",
   "\u2068": "FSI", "\u2069": "PDI",
 };
+
+// Unicode's default-ignorable code points, as in annotation/core/text_policy.py: invisible, so
+// each is shown as its code point, ⟦U+200B⟧, the way the server shows it.
+const INVISIBLE =
+  /[\u00AD\u034F\u061C\u115F\u1160\u17B4\u17B5\u180B-\u180F\u200B-\u200F\u202A-\u202E\u2060-\u206F\u3164\uFE00-\uFE0F\uFEFF\uFFA0\uFFF0-\uFFF8\u{1BCA0}-\u{1BCA3}\u{1D173}-\u{1D17A}\u{E0000}-\u{E0FFF}]/gu;
+// A mark of an invisible character in rendered text, put in a span.invisible-char.
+const MARK = /⟦U\+[0-9A-F]{4,6}⟧|⟨(?:ALM|LRM|RLM|LRE|RLE|PDF|LRO|RLO|LRI|RLI|FSI|PDI)⟩/g;
 
 // Placeholders use private-use characters; the same characters in user text are replaced first.
 const OPEN = "\uE000";
@@ -143,7 +152,7 @@ function renderElement(element) {
 }
 
 function renderFragment(source, mode) {
-  const { text, spans } = extractMath(showBidiControls(source), { skipCode: mode !== "math" });
+  const { text, spans } = extractMath(showInvisible(source), { skipCode: mode !== "math" });
   // Past the budget, formulas stay TeX source (the note below says so).
   for (const span of spans.slice(MAX_FORMULAS_PER_ITEM)) span.overBudget = true;
   // A fresh macro table per item: \gdef in one item never reaches another.
@@ -153,12 +162,49 @@ function renderFragment(source, mode) {
   if (spans.length > MAX_FORMULAS_PER_ITEM) {
     html += `<p class="render-note">The first ${MAX_FORMULAS_PER_ITEM} of ${spans.length} formulas are shown as math, the rest as TeX.</p>`;
   }
-  return purifier.sanitize(html, PURIFY_CONFIG);
+  return markInvisible(purifier.sanitize(html, PURIFY_CONFIG));
 }
 
 /** `text` with every bidi control replaced by a visible mark such as ⟨RLO⟩. */
 export function showBidiControls(text) {
   return text.replace(BIDI_CONTROLS, (control) => `⟨${BIDI_NAMES[control]}⟩`);
+}
+
+/** `text` with bidi controls named (⟨RLO⟩) and every other invisible character as ⟦U+XXXX⟧. */
+export function showInvisible(text) {
+  return showBidiControls(text).replace(INVISIBLE, (char) => {
+    const code = char.codePointAt(0).toString(16).toUpperCase().padStart(4, "0");
+    return `⟦U+${code}⟧`;
+  });
+}
+
+/** Each mark in the text of `fragment` (outside math) in a span.invisible-char with a title. */
+function markInvisible(fragment) {
+  const walker = document.createTreeWalker(fragment, NodeFilter.SHOW_TEXT, {
+    acceptNode: (node) =>
+      node.parentElement?.closest("math") ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT,
+  });
+  const texts = [];
+  while (walker.nextNode()) {
+    MARK.lastIndex = 0;
+    if (MARK.test(walker.currentNode.nodeValue)) texts.push(walker.currentNode);
+  }
+  for (const node of texts) {
+    const parts = [];
+    let last = 0;
+    for (const match of node.nodeValue.matchAll(MARK)) {
+      parts.push(node.nodeValue.slice(last, match.index));
+      const mark = document.createElement("span");
+      mark.className = "invisible-char";
+      mark.title = `${match[0].slice(1, -1)}: an invisible character`;
+      mark.textContent = match[0];
+      parts.push(mark);
+      last = match.index + match[0].length;
+    }
+    parts.push(node.nodeValue.slice(last));
+    node.replaceWith(...parts.filter((part) => part !== ""));
+  }
+  return fragment;
 }
 
 function renderMathText(text, env) {

@@ -443,28 +443,42 @@ class TreeView {
       title.textContent = "Judge's reason";
       parts.push(title, userContent(node.reason, "detail-reason"));
     }
-    const grades = document.createElement("section");
-    const title = document.createElement("h4");
-    title.textContent = `Human grades (${node.human_grades.length})`;
-    grades.append(title);
+    const grades = titledSection(`Human grades (${node.human_grades.length})`);
     for (const grade of node.human_grades) {
       const item = document.createElement("p");
       item.dataset.testid = "human-grade";
-      const rating = grade.rating === null ? "—" : grade.rating > 0 ? "+1" : String(grade.rating);
-      item.textContent = `${grade.source}: ${rating}${grade.unsure ? " (unsure)" : ""}`;
+      item.textContent = `${grade.source}: ${ratingText(grade.rating)}${grade.unsure ? " (unsure)" : ""}`;
       grades.append(item);
       if (grade.critique) grades.append(userContent(grade.critique, "human-critique"));
     }
-    for (const grade of node.machine_grades) {
-      const item = document.createElement("p");
-      item.className = "small muted";
-      item.textContent = `${grade.source}: ${grade.score ?? grade.rating}`;
-      grades.append(item);
-    }
     parts.push(grades);
+    if (node.machine_grades.length > 0) {
+      const scores = titledSection(`Model scores and imported labels (${node.machine_grades.length})`);
+      for (const grade of node.machine_grades) {
+        const item = document.createElement("p");
+        item.className = "small muted";
+        item.dataset.testid = "machine-grade";
+        // rounded as the node's own score above
+        item.textContent = `${grade.source}: ${grade.score === null ? ratingText(grade.rating) : grade.score.toFixed(4)}`;
+        scores.append(item);
+      }
+      parts.push(scores);
+    }
     this.detail.replaceChildren(...parts);
     this.detail.dataset.index = String(node.index);
   }
+}
+
+function ratingText(rating) {
+  return rating === null || rating === undefined ? "—" : rating > 0 ? "+1" : String(rating);
+}
+
+function titledSection(title) {
+  const section = document.createElement("section");
+  const heading = document.createElement("h4");
+  heading.textContent = title;
+  section.append(heading);
+  return section;
 }
 
 function userContent(text, testid) {

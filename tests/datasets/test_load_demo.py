@@ -4,6 +4,7 @@ correct and wrong leaves, a long thought with its draft and rewrite, PRM scores)
 it again changes nothing."""
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from annotation.core.models import Project
@@ -117,3 +118,17 @@ def test_the_demo_has_a_small_world_project_beside_the_school_math_one(demo):
         "small-world-tiny-untrained-prm": (model_dir, "math-shepherd", False),
     }
     assert PromptTemplate.objects.filter(project=world).count() == 4
+
+
+def test_the_demos_exports_keep_a_test_split_by_default(demo, client):
+    # given the demo's admin on its Export data page
+    project, _ = demo
+    client.force_login(get_user_model().objects.get(username="admin"))
+    # when the page offers its options
+    form = client.get(f"/projects/{project.pk}/export/").context["form"]
+    # then a fifth of the problems go to a test split unless they choose otherwise, so that a
+    # model trained on the export can be evaluated on day one
+    assert form["test_fraction"].value() == 0.2
+    other = Project.objects.create(name="not the demo")
+    client.force_login(get_user_model().objects.get(username="admin"))
+    assert client.get(f"/projects/{other.pk}/export/").context["form"]["test_fraction"].value() == 0

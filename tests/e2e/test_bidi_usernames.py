@@ -1,5 +1,6 @@
 """A username holding bidi controls (a row from before names were validated) is isolated in
-<bdi> wherever a page shows it, so it cannot reorder the text around it."""
+<bdi> wherever a page shows it, so it cannot reorder the text around it, and each control shows
+as its code point (annotation/core/templatetags/shown_visibly.py)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 # Shows as "admin" followed by whatever comes next, reversed, unless isolated.
 TRICKY_NAME = "\u202enimda"
+SHOWN_NAME = "⟦U+202E⟧nimda"
 ISOLATION = "(el) => getComputedStyle(el).unicodeBidi"
 
 
@@ -52,7 +54,7 @@ def test_usernames_are_isolated(live_server, page_watch: PageWatch):
     # when she looks at any page, then her name in the menu bar is isolated
     log_in(page, base, TRICKY_NAME)
     name = page.locator("header.nav bdi")
-    assert name.text_content() == TRICKY_NAME
+    assert name.text_content() == SHOWN_NAME
     assert name.evaluate(ISOLATION) == "isolate"
 
     # and when the reviewer opens her work, her name in the table's header is isolated
@@ -60,6 +62,6 @@ def test_usernames_are_isolated(live_server, page_watch: PageWatch):
     log_in(page, base, "rev")
     page.goto(f"{base}/review/traces/{trace.pk}/")
     header = page.locator("thead th bdi")
-    assert header.text_content() == TRICKY_NAME
+    assert header.text_content() == SHOWN_NAME
     assert header.evaluate(ISOLATION) == "isolate"
     assert page_watch.page_errors == []

@@ -75,6 +75,9 @@ def setup(db):
     Grade.objects.create(
         node_id=node.node_id, source=human, rating=-1, critique="Case $0$ is empty."
     )
+    # and a PRM run's score of it, unrounded as a model gives it
+    prm = GradeSource.objects.create(kind=SourceKind.PRM, name="prm run 7")
+    Grade.objects.create(node_id=node.node_id, source=prm, score=0.659707248210907)
     return project, problems, first, second
 
 
@@ -138,6 +141,9 @@ def test_big_tree_expand_collapse_click_and_filter(live_server, setup, page: Pag
     expect(detail.locator("[data-testid=detail-text]")).to_have_text("Step A0: set up case 0.")
     expect(detail.locator("[data-fact=score]")).to_have_text("0.0000")
     expect(detail.locator("[data-testid=human-grade]")).to_have_text("ann: -1")
+    expect(detail.get_by_text("Human grades (1)")).to_be_visible()
+    expect(detail.get_by_text("Model scores and imported labels (1)")).to_be_visible()
+    expect(detail.locator("[data-testid=machine-grade]")).to_have_text("prm run 7: 0.6597")
     expect(detail.locator("[data-testid=human-critique] math")).to_have_count(1)
 
     # a judged wrong leaf shows its reason

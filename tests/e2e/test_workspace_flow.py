@@ -159,7 +159,9 @@ def test_annotate_record_and_review(
     log_in(reviewer_page, base, "rev")
     reviewer_page.goto(f"{base}/projects/{project.pk}/review/")
     expect(reviewer_page.get_by_text(f"Grades of trace {trace.pk}")).to_be_visible()
-    expect(reviewer_page.get_by_text(f"Thought record {record.pk}")).to_be_visible()
+    expect(
+        reviewer_page.get_by_text(f"Thought record on problem {record.problem_id}")
+    ).to_be_visible()
     reviewer_page.click(f"text=Grades of trace {trace.pk}")
     reviewer_page.wait_for_function(ALL_RENDERED)
     headers = reviewer_page.eval_on_selector_all(
@@ -216,3 +218,44 @@ def test_second_window_gets_the_conflict(live_server, setup, new_context):
     second.click("#conflict-take")
     second.wait_for_function(ALL_RENDERED)
     assert ratings_shown(second) == ["1", None, None, None, None]
+
+
+def test_a_reviewer_reads_agreement_and_quality_without_changing_them(
+    live_server, setup, page_watch: PageWatch
+):
+    # given two annotators who graded the trace, one disagreeing on its last step
+    project, users, trace = setup
+    project.stop_at_first_bad_step = False
+    project.save()
+    nodes = [str(n) for n in trace.steps.order_by("position").values_list("node_id", flat=True)]
+    for name, last in [("ann", -1), ("bea", 1)]:
+        claim = assignment_claim_next(project=project, user=users[name], kind=ItemKind.GRADE)
+        ratings = {n: {"rating": 1} for n in nodes[:-1]} | {nodes[-1]: {"rating": last}}
+        grading_submit(
+            assignment=claim,
+            version=1,
+            draft={"grades": ratings},
+            finish_reason="found_error" if last == -1 else "solution",
+        )
+    page = page_watch.page
+    base = live_server.url
+    # when the reviewer opens the dashboard from the project page
+    log_in(page, base, "rev")
+    page.goto(f"{base}/projects/{project.pk}/")
+    page.get_by_role("link", name="Dashboard").click()
+    page.wait_for_url(f"{base}/projects/{project.pk}/dashboard/")
+    # then they read the agreement figures, and nothing on the page changes a standing
+    expect(page.get_by_test_id("read-only")).to_be_visible()
+    figures = page.locator(".figures .figure")
+    expect(figures.first).to_have_text("2 / 2")
+    alpha = page.locator(".figures > div", has_text="Krippendorff").locator(".figure")
+    expect(alpha).not_to_have_text("—")
+    assert page.locator("form[action*='standing'] button").count() == 0
+    rows = page.locator("tbody tr bdi")
+    expect(rows).to_have_text(["ann", "bea"])
+    # and the screening and QC settings, read-only
+    page.get_by_role("link", name="Screening and QC").first.click()
+    page.wait_for_url(f"{base}/projects/{project.pk}/quality/")
+    expect(page.get_by_test_id("read-only")).to_be_visible()
+    expect(page.get_by_role("button", name="Save settings")).to_have_count(0)
+    assert page_watch.page_errors == []

@@ -26,9 +26,11 @@ from annotation.core.validators import validate_username_script
 from annotation.datasets.errors import RecordError
 from annotation.datasets.importer import import_dataset
 from annotation.jobs.models import Job
-from annotation.problems.models import Problem
+from annotation.problems.models import Problem, Trace
 from annotation.problems.tree import text_digest
-from tests.factories import MembershipFactory
+from annotation.workspace.models import ItemKind
+from annotation.workspace.services.claims import assignment_claim_next
+from tests.factories import MembershipFactory, ProblemFactory
 
 ZWSP = "\u200b"
 SOME_INVISIBLE = ["\u200b", "\u200d", "\u2060", "\ufeff", "\u00ad", "\u3164", "\u202e", "\ufe0f"]
@@ -117,3 +119,43 @@ def test_an_upload_named_with_a_nul_is_refused_not_renamed(db):
     assert response.status_code == 400
     assert "NUL" in response.json()["detail"]
     assert Job.objects.count() == 0
+
+
+def record_submitted(client, *, answer: str, truth: str):
+    """An annotator's thought record on a problem (answer `truth`) submitted from the editor
+    with the final answer `answer`."""
+    membership = MembershipFactory(role=Role.ANNOTATOR)
+    ProblemFactory(project=membership.project, text="What is 6 * 7?", answer=truth)
+    claim = assignment_claim_next(
+        project=membership.project, user=membership.user, kind=ItemKind.RECORD
+    )
+    assert claim is not None
+    client.force_login(membership.user)
+    body = {
+        "version": 1,
+        "thoughts": [{"kind": "conclusion", "text": "Six sevens are $42$."}],
+        "final_answer": answer,
+        "finish_reason": "solution",
+        "checklist": {"attempts": True, "common_knowledge": True},
+    }
+    return client.post(
+        f"/api/work/{claim.pk}/submit", json.dumps(body), content_type="application/json"
+    )
+
+
+def test_an_answer_submitted_from_the_editor_is_stored_without_invisible_characters(db, client):
+    # when the editor submits "42" followed by a zero-width space
+    response = record_submitted(client, answer=f"42{ZWSP}", truth="42")
+
+    # then "42" is stored, and checked against the problem's answer as "42"
+    assert response.status_code == 200, response.json()
+    record = Trace.objects.get(origin="thought_record")
+    assert (record.final_answer, record.is_correct) == ("42", True)
+
+
+def test_an_answer_of_invisible_characters_only_is_no_answer(db, client):
+    response = record_submitted(client, answer=f"{ZWSP}\u2060", truth="42")
+
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("Write the final answer")
+    assert not Trace.objects.filter(origin="thought_record").exists()

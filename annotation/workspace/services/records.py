@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from algorithms.answers import answers_equivalent
+from annotation.core.text_policy import without_invisible
 from annotation.problems.models import FinishReason, Origin, Trace
 from annotation.problems.services import NewStep, NewTrace, trace_create
 from annotation.workspace.models import Assignment, AssignmentStatus, EventKind
@@ -41,7 +42,8 @@ def record_submit(
     answer = draft.get("final_answer") or ""
     if not isinstance(answer, str) or len(answer) > 1000:
         raise WorkspaceError("The final answer must be text of at most 1000 characters.")
-    answer = answer.strip()
+    # "42" + U+200B is the answer "42" (annotation/core/text_policy.py), as an import's is
+    answer = without_invisible(answer).strip()
     if reason == FinishReason.SOLUTION and not answer:
         raise WorkspaceError("Write the final answer, or finish with give_up or bad_problem.")
     if (

@@ -14,6 +14,7 @@ from annotation.llm.services import prompt_templates_install_defaults
 
 DEMO_DIR = Path(__file__).resolve().parents[2] / "demo"
 DEMO_PROJECT = "Demo: school math"
+DEMO_TEST_FRACTION = 0.2
 # One login per role; the password is the username followed by "-demo".
 DEMO_USERS = [
     ("admin", Role.ADMIN),
@@ -76,6 +77,9 @@ class Command(BaseCommand):
                 "guidelines": GUIDELINES,
                 "record_guidelines": RECORD_GUIDELINES,
                 "overlap": 2,
+                # its exports keep a fifth of the problems out of train: a model trained on
+                # day one can be evaluated on them
+                "export_test_fraction": DEMO_TEST_FRACTION,
             },
         )
         if not project.record_guidelines:
