@@ -7,10 +7,17 @@ by mathematical equivalence: `answer_groups` numbers the groups, with any equiva
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from math import comb
+
+# The accuracy's interval: a percentile bootstrap over the problems (their samples stay
+# together, so k samples of one problem do not count as k independent observations).
+INTERVAL_LEVEL = 0.95
+BOOTSTRAP_RESAMPLES = 1000
+BOOTSTRAP_SEED = 0
 
 # Checks many (answer, representative) pairs at once; True when equivalent.
 EquivalentMany = Callable[[Sequence[tuple[str, str]]], list[bool]]
@@ -28,6 +35,8 @@ class Summary:
     problems: int
     samples: int
     accuracy: float | None  # mean over problems of the share of correct samples
+    # INTERVAL_LEVEL bootstrap interval of the accuracy over the problems; None: no samples
+    accuracy_interval: tuple[float, float] | None
     pass_at: dict[int, float | None]
     majority_at: dict[int, float | None]
     mean_tokens: float | None
@@ -49,6 +58,32 @@ def answer_groups(answers: Sequence[str | None], equivalent: EquivalentMany) -> 
             match = len(representatives) - 1
         groups.append(match)
     return groups
+
+
+def bootstrap_interval(
+    values: Sequence[float],
+    *,
+    level: float = INTERVAL_LEVEL,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+) -> tuple[float, float] | None:
+    """The percentile bootstrap interval of the mean of `values` (one per problem: its share
+    of correct samples), seeded so that the same values give the same interval; None for no
+    values. The interval always holds the mean itself."""
+    if not values:
+        return None
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    if resamples < 1:
+        raise ValueError(f"resamples must be at least 1, got {resamples}")
+    n = len(values)
+    mean = sum(values) / n
+    draw = random.Random(seed)
+    means = sorted(sum(draw.choices(values, k=n)) / n for _ in range(resamples))
+    tail = (1.0 - level) / 2.0
+    low = means[int(tail * (resamples - 1))]
+    high = means[round((1.0 - tail) * (resamples - 1))]
+    return min(low, mean), max(high, mean)
 
 
 def pass_at_k(n: int, correct: int, k: int) -> float:
@@ -93,10 +128,12 @@ def summarize(per_problem: Sequence[Sequence[Sample]], ks: Sequence[int]) -> Sum
     def majority_at(k: int) -> Callable[[Sequence[Sample]], float]:
         return lambda samples: float(majority_correct(samples[:k]))
 
+    shares = [sum(s.correct for s in ss) / len(ss) for ss in with_samples]
     return Summary(
         problems=len(with_samples),
         samples=len(every),
-        accuracy=mean([sum(s.correct for s in ss) / len(ss) for ss in with_samples]),
+        accuracy=mean(shares),
+        accuracy_interval=bootstrap_interval(shares),
         pass_at={k: over_problems(k, pass_at(k)) for k in ks},
         majority_at={k: over_problems(k, majority_at(k)) for k in ks},
         mean_tokens=mean([float(s.tokens) for s in every]),

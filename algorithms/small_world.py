@@ -44,6 +44,9 @@ MAX_VALUE = 999  # every intermediate result stays in 0..MAX_VALUE
 SUBJECT = "Small world"
 MAX_TRIES = 10_000  # draws in a row that give no new problem before generate() gives up
 ID_PREFIX = "small-world"
+# The tree form's default prompt, one of the prompts the small world's model was trained under
+# (workers/small_world_model.py); a tree job on that model sends it.
+TREE_FORM_PROMPT = "Solve step by step and put the final answer in \\boxed{}.\n\n{{ problem }}"
 
 _WORDS: dict[Op, str] = {"+": "Add {n}.", "-": "Subtract {n}.", "*": "Multiply by {n}."}
 _OP_OF_WORD: dict[str, Op] = {"Add": "+", "Subtract": "-", "Multiply by": "*"}

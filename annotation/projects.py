@@ -35,6 +35,7 @@ from annotation.core.access import (
     visible_projects,
 )
 from annotation.core.api import ProjectSerializer
+from annotation.core.form_errors import add_form_errors
 from annotation.core.models import Project, Role
 from annotation.core.services import PROJECT_FIELDS, member_remove, member_set, project_create
 from annotation.core.services import project_update as core_project_update
@@ -197,11 +198,6 @@ class MemberForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices)
 
 
-def _add_errors(form: forms.BaseForm, error: DjangoValidationError) -> None:
-    for field, texts in error.message_dict.items():
-        form.add_error(field if field in form.fields else None, texts)
-
-
 @login_required
 def project_new(request: HttpRequest) -> HttpResponse:
     if not may_create_projects(request.user):
@@ -211,7 +207,7 @@ def project_new(request: HttpRequest) -> HttpResponse:
         try:
             project = form.save_for(project=None, user=request.user)
         except DjangoValidationError as error:
-            _add_errors(form, error)
+            add_form_errors(form, error)
         except WorkspaceError:
             pass  # save_for put it on its field
         else:
@@ -234,7 +230,7 @@ def project_settings(request: HttpRequest, project_id: int) -> HttpResponse:
         try:
             form.save_for(project=project, user=request.user)
         except DjangoValidationError as error:
-            _add_errors(form, error)
+            add_form_errors(form, error)
         except WorkspaceError:
             pass  # save_for put it on its field
         else:
@@ -275,7 +271,7 @@ def project_member_set(request: HttpRequest, project_id: int) -> HttpResponse:
                 project=project, username=data["username"], role=data["role"]
             )
         except DjangoValidationError as error:
-            _add_errors(member_form, error)
+            add_form_errors(member_form, error)
         else:
             verb = "is now a member as" if created else "is now"
             messages.success(request, f"{membership.user.get_username()} {verb} {data['role']}.")
@@ -315,10 +311,6 @@ class MemberSerializer(serializers.Serializer[Any]):
         }
 
 
-def _api_errors(error: DjangoValidationError) -> ValidationError:
-    return ValidationError(error.message_dict if hasattr(error, "error_dict") else error.messages)
-
-
 def _api_quality(project: Project | None, data: dict[str, Any]) -> dict[str, Any] | None:
     """The screening, QC, continuation and queue settings as project_quality_update takes
     them: the ones the body names over the project's current ones; None when it names none."""
@@ -343,8 +335,6 @@ def _api_save(project: Project | None, user: Any, data: dict[str, Any]) -> Proje
     quality = _api_quality(project, data)
     try:
         return project_save(project=project, user=user, data=data, quality=quality)
-    except DjangoValidationError as error:
-        raise _api_errors(error) from None
     except WorkspaceError as error:
         name, message = quality_error(error)
         raise ValidationError({name: [message]} if name is not None else [message]) from None
@@ -397,10 +387,7 @@ class ProjectViewSet(
             return Response(MemberSerializer(rows, many=True).data)
         form = MemberSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        try:
-            membership, created = member_set(project=project, **form.validated_data)
-        except DjangoValidationError as error:
-            raise _api_errors(error) from None
+        membership, created = member_set(project=project, **form.validated_data)
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         return Response(MemberSerializer(membership).data, status=code)
 
@@ -408,10 +395,7 @@ class ProjectViewSet(
     def member(self, request: Request, pk: str, user_id: str) -> Response:
         """Take a member out of the project (a project keeps at least one admin)."""
         project = access_project(request.user, int(pk), Ability.MANAGE)
-        try:
-            removed = member_remove(project=project, user_id=int(user_id))
-        except DjangoValidationError as error:
-            raise _api_errors(error) from None
+        removed = member_remove(project=project, user_id=int(user_id))
         if not removed:
             return Response({"detail": "Not a member."}, status=status.HTTP_404_NOT_FOUND)
         return Response(status=status.HTTP_204_NO_CONTENT)

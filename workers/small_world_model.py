@@ -73,7 +73,7 @@ class BuildReport:
 # The prompts the model is trained under: the built-in sample prompt (sample, Monte-Carlo and
 # evaluation jobs), the tree form's default prompt and the bare problem (a tree job started
 # from code). Another prompt works less well: the model has never read it.
-TREE_FORM_PROMPT = "Solve step by step and put the final answer in \\boxed{}.\n\n{{ problem }}"
+TREE_FORM_PROMPT = small_world.TREE_FORM_PROMPT
 BARE_PROMPT = "{{ problem }}"
 
 

@@ -7,17 +7,11 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from annotation.core.access import Ability, access_project
-from annotation.core.columns import TEXT_MAX_CHARS, USERNAME_MAX_CHARS
-from annotation.datasets.export.formats import EXPORT_FORMATS
+from annotation.core.columns import TEXT_MAX_CHARS
+from annotation.core.form_errors import add_form_errors
+from annotation.core.params_fields import field_help, form_params, params_form
 from annotation.datasets.export.left_out import left_out_rows
-from annotation.datasets.export.options import (
-    FILE_FORMATS,
-    GRADE_CHOICES,
-    TRACE_KINDS,
-    ExportOptionError,
-    ExportOptions,
-    held_out_from_text,
-)
+from annotation.datasets.export.options import ExportOptions, held_out_from_text
 from annotation.datasets.export.pipeline import MANIFEST_NAME
 from annotation.datasets.export.readme import README_NAME
 from annotation.datasets.export.services import start_export
@@ -29,147 +23,33 @@ from annotation.problems.models import Origin
 from annotation.workspace.review_filter import review_filter_field
 
 
-class ExportForm(forms.Form):
-    format = forms.ChoiceField(choices=[(name, name) for name in sorted(EXPORT_FORMATS)])
-    file_format = forms.ChoiceField(choices=[(name, name) for name in FILE_FORMATS])
+class ExportForm(params_form(ExportOptions, exclude={"extra"})):  # type: ignore[misc]
+    """Every export option (ExportOptions' fields, which check them), as the page shows them."""
+
     zero_is = forms.ChoiceField(
         choices=[("good", "good (OpenR, Qwen)"), ("bad", "bad (TRL's PRM800K script)")],
-        help_text="How a 0 (okay) rating becomes a binary label.",
-    )
-    grades = forms.ChoiceField(choices=[(name, name) for name in GRADE_CHOICES])
-    annotator = forms.CharField(
         required=False,
-        max_length=USERNAME_MAX_CHARS,
-        help_text="Username, for grades = annotator.",
+        initial="good",
+        help_text=field_help(ExportOptions, "zero_is"),
     )
-    run = forms.IntegerField(required=False, help_text="Job id, for grades = run.")
-    score_threshold = forms.FloatField(initial=0.5)
-    min_agreement = forms.FloatField(initial=0.0, min_value=0.0, max_value=1.0)
     origins = forms.MultipleChoiceField(
         choices=Origin.choices,
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        help_text="None checked: the format's default origins.",
+        help_text=field_help(ExportOptions, "origins"),
     )
-    after_error = forms.ChoiceField(
-        choices=[("", "format default"), ("drop", "drop"), ("keep", "keep")], required=False
-    )
-    test_fraction = forms.FloatField(
-        initial=0.0,
-        min_value=0.0,
-        max_value=0.99,
-        help_text="The share of problems kept out of train, in a test split: what a model "
-        "trained on this export can be evaluated on (Training and results). 0: all in train.",
-    )
-    seed = forms.IntegerField(initial=0)
     held_out = forms.CharField(
         required=False,
         max_length=TEXT_MAX_CHARS,
         widget=forms.Textarea(attrs={"rows": 4}),
-        help_text="Problems kept out of train: ids or texts, one a line, or MATH-style JSONL.",
+        help_text=field_help(ExportOptions, "held_out"),
     )
-    dedupe = forms.BooleanField(required=False, help_text="Remove duplicate rows.")
-    pairs_per_problem = forms.IntegerField(
-        initial=5,
-        min_value=1,
-        help_text="dpo: pairs of distinct correct and incorrect responses per problem.",
-    )
-    jobs = forms.CharField(
-        required=False,
-        max_length=TEXT_MAX_CHARS,
-        help_text="Only traces of these jobs: ids separated by commas.",
-    )
-    tree_round = forms.IntegerField(
-        required=False, help_text="Only traces derived from this tree job (a round)."
-    )
-    kinds = forms.MultipleChoiceField(
-        choices=[(kind, kind) for kind in TRACE_KINDS],
-        required=False,
-        widget=forms.CheckboxSelectMultiple,
-        help_text="None checked: every kind.",
-    )
-    include_unfaithful = forms.BooleanField(
-        required=False, help_text="sft-journey: keep rewrites that failed their fidelity check."
-    )
-    include_no_trial = forms.BooleanField(
-        required=False, help_text="sft-journey: keep long thoughts that make no trial."
-    )
-    include_unverified = forms.BooleanField(
-        required=False,
-        help_text="sft-journey: keep loops that ended without a verified correct answer.",
-    )
-    one_per_problem = forms.BooleanField(
-        required=False,
-        help_text="sft-shortcut, sft-paired: one correct solution (pair) per problem.",
-    )
-    exclude_unanswered = forms.BooleanField(
-        required=False, help_text="dpo: leave unanswered samples out (default: rejected responses)."
-    )
-    soft_labels = forms.BooleanField(
-        required=False,
-        help_text="trl-stepwise, math-shepherd: float labels (Monte-Carlo scores).",
-    )
-    keep_unlabeled = forms.BooleanField(
-        required=False,
-        help_text="prm800k: also write traces nobody rated (labeler and ratings null).",
-    )
-    chosen_path_only = forms.BooleanField(
-        required=False,
-        help_text="stepwise formats: the chosen path only, no row per rated alternative.",
-    )
-    keep_gold_items = forms.BooleanField(
-        required=False,
-        help_text="step-label formats: also the labels of gold items (quality control, screening).",
-    )
-    keep_failed_screening = forms.BooleanField(
-        required=False,
-        help_text="step-label formats: also the labels of people who failed screening.",
-    )
-
-    review = review_filter_field(
-        "People's work (thought records, annotators' grades) by its review."
-    )
-
-    def clean_jobs(self) -> tuple[int, ...]:
-        raw = self.cleaned_data["jobs"] or ""
-        parts = [part.strip() for part in raw.split(",") if part.strip()]
-        if bad := [part for part in parts if not part.isdigit()]:
-            raise ValidationError(f"{bad[0]!r} is not a job id")
-        return tuple(int(part) for part in parts)
+    review = review_filter_field(field_help(ExportOptions, "review"))
 
     def options(self) -> ExportOptions:
-        data = self.cleaned_data
-        return ExportOptions(
-            format=data["format"],
-            file_format=data["file_format"],
-            zero_is=data["zero_is"],
-            grades=data["grades"],
-            annotator=data["annotator"] or None,
-            run=data["run"],
-            score_threshold=data["score_threshold"],
-            min_agreement=data["min_agreement"],
-            origins=tuple(data["origins"]) or None,
-            after_error=data["after_error"] or None,
-            test_fraction=data["test_fraction"],
-            seed=data["seed"],
-            held_out=held_out_from_text(data["held_out"]),
-            dedupe=data["dedupe"],
-            pairs_per_problem=data["pairs_per_problem"],
-            jobs=data["jobs"],
-            tree_round=data["tree_round"],
-            kinds=tuple(data["kinds"]),
-            include_unfaithful=data["include_unfaithful"],
-            include_no_trial=data["include_no_trial"],
-            include_unverified=data["include_unverified"],
-            one_per_problem=data["one_per_problem"],
-            exclude_unanswered=data["exclude_unanswered"],
-            soft_labels=data["soft_labels"],
-            review=data["review"] or "not_rejected",
-            keep_unlabeled=data["keep_unlabeled"],
-            chosen_path_only=data["chosen_path_only"],
-            keep_gold_items=data["keep_gold_items"],
-            keep_failed_screening=data["keep_failed_screening"],
-        )
+        """The options chosen: an option they refuse is a ParamsError naming it."""
+        data = dict(self.cleaned_data, held_out=held_out_from_text(self.cleaned_data["held_out"]))
+        return ExportOptions.from_params(form_params(ExportOptions, data))
 
 
 @login_required
@@ -180,12 +60,8 @@ def export_page(request: HttpRequest, project_id: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             job = start_export(project=project, user=request.user, options=form.options())
-        except ExportOptionError as error:
-            field, _, message = str(error).partition(": ")
-            form.add_error(field if field in form.fields else None, message or str(error))
-        except ValidationError as error:  # e.g. a run of another project
-            for field, texts in error.message_dict.items():
-                form.add_error(field if field in form.fields else None, texts)
+        except ValidationError as error:  # a refused option, a run of another project
+            add_form_errors(form, error)
         else:
             return redirect("job", job.pk)
     exports = project.jobs.filter(kind=JobKind.EXPORT).order_by("-id")[:20]

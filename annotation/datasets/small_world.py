@@ -71,8 +71,12 @@ DEMO_TEST = 50
 DEMO_MODEL_DIR = Path(__file__).resolve().parent / "demo" / "small-world-model"
 GENERATOR = "small-world-tiny"
 # The same model read as a Math-Shepherd PRM: its "+"/"-" logits at the step tag were never
-# trained, so its scores only order candidates at random (a trained PRM is issue 33's next step).
+# trained, so its scores only order candidates at random.
 SCORER = "small-world-tiny-untrained-prm"
+# A Math-Shepherd PRM trained from Monte-Carlo labels in this world: the PRM stage of
+# `manage.py run_small_world_experiment` (docs/small_world.md), its model committed here.
+DEMO_PRM_DIR = Path(__file__).resolve().parent / "demo" / "small-world-prm"
+TRAINED_SCORER = "small-world-tiny-prm"
 # Room for a level-5 solution (about 110 tokens); sampled as the model was trained, without
 # the chat template: sample, tree and Monte-Carlo jobs continue the prompt text itself.
 SAMPLING = {"temperature": 1.0, "top_p": 1.0, "max_tokens": 160}
@@ -83,32 +87,46 @@ problem's next operation to the previous result and computes it exactly, **-1** 
 """
 
 
-def small_world_demo(*, model_dir: Path = DEMO_MODEL_DIR) -> tuple[Project, ModelConfig]:
+def small_world_demo(
+    *, model_dir: Path = DEMO_MODEL_DIR, prm_dir: Path = DEMO_PRM_DIR
+) -> tuple[Project, ModelConfig]:
     """The small-world demo project: its problems, prompts and the tiny model's configs
     (idempotent). Returns the project and the generator's config."""
     project, _ = Project.objects.get_or_create(
         name=DEMO_PROJECT, defaults={"guidelines": GUIDELINES, "overlap": 1}
     )
     small_world_import(project=project, train=DEMO_TRAIN, test=DEMO_TEST)
+    generator = small_world_config(project, GENERATOR, model_dir=model_dir)
+    prm = ScorerHead.MATH_SHEPHERD.value
+    small_world_config(project, SCORER, model_dir=model_dir, head=prm)
+    small_world_config(project, TRAINED_SCORER, model_dir=prm_dir, head=prm)
+    return project, generator
+
+
+def small_world_config(
+    project: Project,
+    name: str,
+    *,
+    model_dir: Path = DEMO_MODEL_DIR,
+    head: str = ScorerHead.NONE.value,
+    chat_template: bool = False,
+) -> ModelConfig:
+    """The project's config `name` reading the small world's model (created if missing,
+    pointed at `model_dir` if it reads another): sampled as the model was trained, without
+    the chat template unless asked."""
     path = str(model_dir.resolve())
-    configs = {}
-    for name, head in (
-        (GENERATOR, ScorerHead.NONE.value),
-        (SCORER, ScorerHead.MATH_SHEPHERD.value),
-    ):
-        config = ModelConfig.objects.filter(project=project, name=name).first()
-        if config is None:
-            config = model_config_create(
-                project=project,
-                name=name,
-                kind=BackendKind.TRANSFORMERS.value,
-                path_or_endpoint=path,
-                dtype="float32",
-                default_sampling=SAMPLING,
-                scorer_head=head,
-                use_chat_template=False,
-            )
-        elif config.path_or_endpoint != path:
-            config = model_config_update(config=config, path_or_endpoint=path)
-        configs[name] = config
-    return project, configs[GENERATOR]
+    config = ModelConfig.objects.filter(project=project, name=name).first()
+    if config is None:
+        return model_config_create(
+            project=project,
+            name=name,
+            kind=BackendKind.TRANSFORMERS.value,
+            path_or_endpoint=path,
+            dtype="float32",
+            default_sampling=SAMPLING,
+            scorer_head=head,
+            use_chat_template=chat_template,
+        )
+    if config.path_or_endpoint != path:
+        return model_config_update(config=config, path_or_endpoint=path)
+    return config

@@ -3,7 +3,6 @@ Monte-Carlo labeling job (follow it at /api/jobs/ID/)."""
 
 from typing import Any
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view
@@ -84,18 +83,15 @@ def start_monte_carlo(request: Request) -> Response:
     form.is_valid(raise_exception=True)
     data = form.validated_data
     project = access_project(request.user, data["project"], Ability.RESEARCH)
-    try:
-        job = services.start_monte_carlo_job(
-            project=project,
-            user=request.user,
-            model=access_model_config(request.user, data["model"]),
-            prompt=latest_version(access_prompt_template(request.user, data["prompt"])),
-            trace_ids=data["trace_ids"],
-            n=data["n"],
-            mode=data["mode"],
-            sampling=data["sampling"],
-            chunk_size=data["chunk_size"],
-        )
-    except DjangoValidationError as error:
-        raise ValidationError(error.message_dict) from None
+    job = services.start_monte_carlo_job(
+        project=project,
+        user=request.user,
+        model=access_model_config(request.user, data["model"]),
+        prompt=latest_version(access_prompt_template(request.user, data["prompt"])),
+        trace_ids=data["trace_ids"],
+        n=data["n"],
+        mode=data["mode"],
+        sampling=data["sampling"],
+        chunk_size=data["chunk_size"],
+    )
     return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)

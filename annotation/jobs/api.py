@@ -1,6 +1,5 @@
 from typing import Any
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Q, QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status, viewsets
@@ -94,13 +93,8 @@ class JobViewSet(viewsets.ReadOnlyModelViewSet[Job]):
                 status=status.HTTP_400_BAD_REQUEST,
             )
         project = access_project(request.user, data["project"], kind.ability)
-        try:
-            params = params_class(kind.name).from_params(data["params"])
-            job = create_job(
-                project=project, kind=kind.name, params=params, created_by=request.user
-            )
-        except DjangoValidationError as error:  # ParamsError: the field and what is wrong
-            return Response(error.message_dict, status=status.HTTP_400_BAD_REQUEST)
+        params = params_class(kind.name).from_params(data["params"])
+        job = create_job(project=project, kind=kind.name, params=params, created_by=request.user)
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
     def get_object(self) -> Job:

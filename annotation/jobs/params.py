@@ -24,15 +24,16 @@ from algorithms import policy_critic, proposal_critique
 from algorithms.prompts import PromptTemplateError, template_variables
 from algorithms.sampling import SamplingParams
 from algorithms.steering import Limits
+from annotation.core.params_fields import ID_OF
 from annotation.jobs.kinds import kind_of
-from annotation.jobs.typed_json import WHOLE, ParamsError, from_json, to_json
+from annotation.jobs.typed_json import ParamsError, from_json, to_json
 
 if TYPE_CHECKING:
     from annotation.jobs.models import Job
     from annotation.llm.models import ModelConfig, PromptVersion
 
 # What a field names, as declared in its metadata: rows that must belong to the job's project.
-OWNER = "owner"
+OWNER = ID_OF
 PROBLEM, TRACE, MODEL_CONFIG, PROMPT_VERSION, JOB = "problem", "trace", "model", "prompt", "job"
 
 MAX_ITEMS_PER_JOB = 100_000
@@ -547,14 +548,9 @@ def job_params(job: Job, expected: type[P] | None = None) -> P:
         raise StoredParamsError(f"a {job.kind} job has no {expected.__name__}")
     try:
         params = cls.from_params(job.params)
-    except ParamsError as error:
+    except ParamsError as error:  # an export's ExportOptionError is one too
         raise StoredParamsError(
-            f"the stored parameters of this job no longer parse: {error}"
-        ) from None
-    except ValueError as error:  # an export's ExportOptionError: "option: reason"
-        name, _, reason = str(error).partition(": ")  # "option: reason", or just a reason
-        message = f"field {name}: {reason}" if reason else f"field {WHOLE}: {error}"
-        raise StoredParamsError(
-            f"the stored parameters of this job no longer parse: {message}"
+            f"the stored parameters of this job no longer parse: field {error.field}: "
+            f"{error.reason}"
         ) from None
     return params  # type: ignore[return-value]

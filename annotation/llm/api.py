@@ -2,7 +2,6 @@
 
 from typing import Any
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.exceptions import ValidationError
@@ -47,10 +46,6 @@ class ModelConfigSerializer(serializers.ModelSerializer[ModelConfig]):
         return data
 
 
-def _django_errors(error: DjangoValidationError) -> ValidationError:
-    return ValidationError(error.message_dict if hasattr(error, "error_dict") else error.messages)
-
-
 class ModelConfigViewSet(
     mixins.CreateModelMixin,
     mixins.UpdateModelMixin,
@@ -75,22 +70,16 @@ class ModelConfigViewSet(
     def perform_create(self, serializer: Any) -> None:
         data = dict(serializer.validated_data)
         project = access_project(self.request.user, data.pop("project").pk, Ability.RESEARCH)
-        try:
-            serializer.instance = services.model_config_create(
-                project=project, user=self.request.user, **data
-            )
-        except DjangoValidationError as error:
-            raise _django_errors(error) from None
+        serializer.instance = services.model_config_create(
+            project=project, user=self.request.user, **data
+        )
 
     def perform_update(self, serializer: Any) -> None:
         data = dict(serializer.validated_data)
         data.pop("project", None)
-        try:
-            serializer.instance = services.model_config_update(
-                config=serializer.instance, user=self.request.user, **data
-            )
-        except DjangoValidationError as error:
-            raise _django_errors(error) from None
+        serializer.instance = services.model_config_update(
+            config=serializer.instance, user=self.request.user, **data
+        )
 
 
 class StartJobSerializer(serializers.Serializer[None]):
@@ -136,44 +125,41 @@ class LLMJobViewSet(viewsets.GenericViewSet[Any]):
             check_in_project(project, "scorer", MODEL_CONFIG, [scorer.pk])
             if kind == JobKind.SAMPLE:
                 raise ValidationError({"scorer": "a sample job uses no scorer; leave it out"})
-        try:
-            if kind == JobKind.SCORE:
-                if scorer is None:
-                    raise ValidationError({"scorer": "a scoring job needs a scorer"})
-                job = services.start_score_job(
-                    project=project,
-                    user=request.user,
-                    scorer=scorer,
-                    trace_ids=data.get("trace_ids", []),
-                    chunk_size=data["chunk_size"],
+        if kind == JobKind.SCORE:
+            if scorer is None:
+                raise ValidationError({"scorer": "a scoring job needs a scorer"})
+            job = services.start_score_job(
+                project=project,
+                user=request.user,
+                scorer=scorer,
+                trace_ids=data.get("trace_ids", []),
+                chunk_size=data["chunk_size"],
+            )
+        else:
+            if "model" not in data or "prompt" not in data:
+                raise ValidationError({"model": f"a {kind} job needs a model and a prompt"})
+            common: dict[str, Any] = {
+                "project": project,
+                "user": request.user,
+                "model": access_model_config(request.user, data["model"]),
+                "prompt": selectors.latest_version(
+                    access_prompt_template(request.user, data["prompt"])
+                ),
+                "n": data["n"],
+                "sampling": data["sampling"],
+                "chunk_size": data["chunk_size"],
+            }
+            if kind == JobKind.SAMPLE:
+                job = services.start_sample_job(
+                    problem_ids=data.get("problem_ids", []), preset=data["preset"], **common
                 )
             else:
-                if "model" not in data or "prompt" not in data:
-                    raise ValidationError({"model": f"a {kind} job needs a model and a prompt"})
-                common: dict[str, Any] = {
-                    "project": project,
-                    "user": request.user,
-                    "model": access_model_config(request.user, data["model"]),
-                    "prompt": selectors.latest_version(
-                        access_prompt_template(request.user, data["prompt"])
-                    ),
-                    "n": data["n"],
-                    "sampling": data["sampling"],
-                    "chunk_size": data["chunk_size"],
-                }
-                if kind == JobKind.SAMPLE:
-                    job = services.start_sample_job(
-                        problem_ids=data.get("problem_ids", []), preset=data["preset"], **common
-                    )
-                else:
-                    job = services.start_expand_job(
-                        mode=data["mode"],
-                        trace_ids=data.get("trace_ids"),
-                        problem_ids=data.get("problem_ids"),
-                        scorer=scorer,
-                        review=data["review"],
-                        **common,
-                    )
-        except DjangoValidationError as error:
-            raise _django_errors(error) from None
+                job = services.start_expand_job(
+                    mode=data["mode"],
+                    trace_ids=data.get("trace_ids"),
+                    problem_ids=data.get("problem_ids"),
+                    scorer=scorer,
+                    review=data["review"],
+                    **common,
+                )
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)

@@ -5,12 +5,12 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.forms import BaseForm
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from annotation.core.access import Ability, access_project
+from annotation.core.form_errors import add_form_errors
 from annotation.core.models import Project
 from annotation.jobs.access import access_job
 from annotation.jobs.kinds import kind_of
@@ -35,11 +35,6 @@ START_FORMS: dict[str, Any] = {
     JobKind.EXPAND: ExpandJobForm,
     JobKind.SCORE: ScoreJobForm,
 }
-
-
-def _form_errors(form: BaseForm, error: ValidationError) -> None:
-    for field, texts in error.message_dict.items():
-        form.add_error(field if field in form.fields else None, texts)
 
 
 @login_required
@@ -76,7 +71,7 @@ def _model_form(request: HttpRequest, project: Project, config: ModelConfig | No
             else:
                 config = services.model_config_update(config=config, user=request.user, **fields)
         except ValidationError as error:
-            _form_errors(form, error)
+            add_form_errors(form, error)
         else:
             messages.success(request, f"Saved {config.label}.")
             return redirect("llm-home", project.pk)
@@ -99,7 +94,7 @@ def prompt_new(request: HttpRequest, project_id: int) -> HttpResponse:
                 project=project, user=request.user, **form.cleaned_data
             )
         except ValidationError as error:
-            _form_errors(form, error)
+            add_form_errors(form, error)
         else:
             return redirect("llm-prompt", template.pk)
     return render(request, "llm/prompt_new.html", {"project": project, "form": form})
@@ -118,7 +113,7 @@ def prompt_page(request: HttpRequest, prompt_id: int) -> HttpResponse:
                 template=template, user=request.user, **form.cleaned_data
             )
         except ValidationError as error:
-            _form_errors(form, error)
+            add_form_errors(form, error)
         except services.PromptConflict as error:
             form.add_error(None, str(error))
         else:
@@ -153,7 +148,7 @@ def job_start(request: HttpRequest, project_id: int, kind: str) -> HttpResponse:
         try:
             job = _start(kind, project, request.user, form.cleaned_data, form)
         except ValidationError as error:
-            _form_errors(form, error)
+            add_form_errors(form, error)
         else:
             return redirect("llm-job", job.pk)
     context = {"project": project, "form": form, "kind": kind, "kind_label": kind_of(kind).label}

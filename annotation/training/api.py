@@ -4,7 +4,6 @@ evaluation's results table, a model's lineage."""
 
 from typing import Any
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view
@@ -20,7 +19,6 @@ from annotation.jobs.boundary import check_in_project
 from annotation.jobs.models import Job, JobKind
 from annotation.jobs.params import JOB
 from annotation.llm.access import access_model_config, access_prompt_template
-from annotation.llm.api import _django_errors
 from annotation.llm.selectors import latest_version
 from annotation.training import selectors, services
 from annotation.training.params import PRM_HEADS, SPLITS
@@ -86,19 +84,16 @@ def start_training(request: Request) -> Response:
         return _start_grpo(request, project, data)
     if "export" not in data:
         raise ValidationError({"export": ["This field is required."]})
-    try:
-        job = services.start_training_job(
-            project=project,
-            user=request.user,
-            method=data["method"],
-            export=_export(project, data["export"]),
-            base=access_model_config(request.user, data["base"]),
-            name=data["name"],
-            head=data.get("head"),
-            hyperparameters=data["hyperparameters"],
-        )
-    except DjangoValidationError as error:
-        raise _django_errors(error) from None
+    job = services.start_training_job(
+        project=project,
+        user=request.user,
+        method=data["method"],
+        export=_export(project, data["export"]),
+        base=access_model_config(request.user, data["base"]),
+        name=data["name"],
+        head=data.get("head"),
+        hyperparameters=data["hyperparameters"],
+    )
     return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -109,24 +104,21 @@ def _start_grpo(request: Request, project: Project, data: dict[str, Any]) -> Res
         raise ValidationError(
             {"export": ["give either an export (one side of its split) or problem_ids"]}
         )
-    try:
-        job = services.start_grpo_job(
-            project=project,
-            user=request.user,
-            base=access_model_config(request.user, data["base"]),
-            name=data["name"],
-            prompt=latest_version(access_prompt_template(request.user, data["prompt"])),
-            problem_ids=data.get("problem_ids"),
-            export=_export(project, data["export"]) if "export" in data else None,
-            split=data["split"],
-            reward=data["reward"],
-            reward_model=access_model_config(request.user, data["reward_model"])
-            if "reward_model" in data
-            else None,
-            hyperparameters=data["hyperparameters"],
-        )
-    except DjangoValidationError as error:
-        raise _django_errors(error) from None
+    job = services.start_grpo_job(
+        project=project,
+        user=request.user,
+        base=access_model_config(request.user, data["base"]),
+        name=data["name"],
+        prompt=latest_version(access_prompt_template(request.user, data["prompt"])),
+        problem_ids=data.get("problem_ids"),
+        export=_export(project, data["export"]) if "export" in data else None,
+        split=data["split"],
+        reward=data["reward"],
+        reward_model=access_model_config(request.user, data["reward_model"])
+        if "reward_model" in data
+        else None,
+        hyperparameters=data["hyperparameters"],
+    )
     return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -139,20 +131,17 @@ def start_evaluation(request: Request) -> Response:
     project = access_project(request.user, data["project"], Ability.RESEARCH)
     if ("export" in data) == ("problem_ids" in data):
         raise ValidationError({"export": ["give either an export (its test split) or problem_ids"]})
-    try:
-        job = services.start_evaluation_job(
-            project=project,
-            user=request.user,
-            models=[access_model_config(request.user, pk) for pk in data["models"]],
-            prompt=latest_version(access_prompt_template(request.user, data["prompt"])),
-            problem_ids=data.get("problem_ids"),
-            export=_export(project, data["export"]) if "export" in data else None,
-            k=data["k"],
-            sampling=data["sampling"],
-            chunk_size=data["chunk_size"],
-        )
-    except DjangoValidationError as error:
-        raise _django_errors(error) from None
+    job = services.start_evaluation_job(
+        project=project,
+        user=request.user,
+        models=[access_model_config(request.user, pk) for pk in data["models"]],
+        prompt=latest_version(access_prompt_template(request.user, data["prompt"])),
+        problem_ids=data.get("problem_ids"),
+        export=_export(project, data["export"]) if "export" in data else None,
+        k=data["k"],
+        sampling=data["sampling"],
+        chunk_size=data["chunk_size"],
+    )
     return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 

@@ -8,10 +8,12 @@ trained with reinforcement learning (GRPO) also names what rewarded it: the rewa
 PRM of the project), the reward's weights, and the problems it practised on.
 """
 
+from dataclasses import fields
 from typing import Any
 
 from django.db import models
 
+from algorithms.training import Hyperparameters
 from annotation.jobs.models import Job
 from annotation.llm.models import ModelConfig
 
@@ -23,10 +25,29 @@ class Method(models.TextChoices):
     GRPO = "grpo", "GRPO (+RL)"
 
 
+# Names that "learning_rate" -> "Learning rate" would get wrong
+NAMES_IN_WORDS = {"lora": "LoRA adapters", "lora_r": "LoRA rank", "lora_alpha": "LoRA alpha"}
+# The form's order (the dataclass's); JSON columns keep no order of their own
+ORDER = {f.name: i for i, f in enumerate(fields(Hyperparameters))}
+
+
 def in_words(values: dict[str, Any]) -> list[tuple[str, Any]]:
-    """Hyperparameters (or a reward's weights) by their names in words: "Learning rate", not
-    `learning_rate`, as a page shows them."""
-    return [(name.replace("_", " ").capitalize(), value) for name, value in values.items()]
+    """Hyperparameters (or a reward's weights) as a page shows them: "Learning rate", not
+    `learning_rate`, in the form's order (others after, as given); numbers as numbers (2e-05,
+    1 for 1.0) and yes/no."""
+    names = sorted(values, key=lambda name: ORDER.get(name, len(ORDER)))
+    return [
+        (NAMES_IN_WORDS.get(name) or name.replace("_", " ").capitalize(), _shown(values[name]))
+        for name in names
+    ]
+
+
+def _shown(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int | float):
+        return f"{value:g}"
+    return value
 
 
 class ModelLineage(models.Model):

@@ -159,6 +159,7 @@ def evaluation_result(job: Job) -> dict[str, Any]:
                 "problems": row.summary.problems,
                 "samples": row.summary.samples,
                 "accuracy": row.summary.accuracy,
+                "accuracy_interval": list(row.summary.accuracy_interval or ()) or None,
                 **{f"pass@{k}": v for k, v in row.summary.pass_at.items()},
                 **{f"maj@{k}": v for k, v in row.summary.majority_at.items()},
                 "mean_tokens": row.summary.mean_tokens,

@@ -4,11 +4,9 @@
 from collections.abc import Callable
 from typing import Any
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view
-from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -136,10 +134,7 @@ def _started(
     form.is_valid(raise_exception=True)
     data: dict[str, Any] = dict(form.validated_data)
     project = access_project(request.user, data.pop("project"), Ability.RESEARCH)
-    try:
-        job = start(project, data)
-    except DjangoValidationError as error:
-        raise ValidationError(error.message_dict) from None
+    job = start(project, data)
     return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 

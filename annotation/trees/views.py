@@ -9,14 +9,14 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.forms import BaseForm
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.text import slugify
 
 from annotation.core.access import Ability, access_project
+from annotation.core.form_errors import add_form_errors
 from annotation.core.models import Project
-from annotation.jobs.access import access_job
+from annotation.jobs.access import access_job, access_job_of
 from annotation.jobs.models import Job, JobKind
 from annotation.jobs.views import render_job_page
 from annotation.llm.defaults import is_demo_model
@@ -36,10 +36,7 @@ from annotation.trees.forms import (
 
 
 def _round(request: HttpRequest, job_id: int) -> Job:
-    job = access_job(request.user, job_id, Ability.RESEARCH)
-    if job.kind not in selectors.TREE_KINDS:
-        raise Http404("No such tree job")
-    return job
+    return access_job_of(request.user, job_id, selectors.TREE_KINDS, "tree job", Ability.RESEARCH)
 
 
 def _round_problem(request: HttpRequest, job_id: int, problem_id: int) -> tuple[Job, Problem]:
@@ -48,11 +45,6 @@ def _round_problem(request: HttpRequest, job_id: int, problem_id: int) -> tuple[
     if problem is None:
         raise Http404("No such problem")
     return job, problem
-
-
-def _form_errors(form: BaseForm, error: ValidationError) -> None:
-    for field, texts in error.message_dict.items():
-        form.add_error(field if field in form.fields else None, texts)
 
 
 @login_required
@@ -99,7 +91,7 @@ def start_tree(request: HttpRequest, project_id: int) -> HttpResponse:
                 chunk_size=data["chunk_size"],
             )
         except ValidationError as error:
-            _form_errors(form, error)
+            add_form_errors(form, error)
         else:
             return redirect("job", job.pk)
     context = {"project": project, "form": form, "title": "Build reasoning trees"}
@@ -129,7 +121,7 @@ def start_long_thought(request: HttpRequest, project_id: int) -> HttpResponse:
                 chunk_size=data["chunk_size"],
             )
         except ValidationError as error:
-            _form_errors(form, error)
+            add_form_errors(form, error)
         else:
             return redirect("job", job.pk)
     context = {"project": project, "form": form, "title": "Derive long thoughts"}
@@ -161,7 +153,7 @@ def _steered_start_page(
         try:
             job = start(project, form, form.cleaned_data)
         except ValidationError as error:
-            _form_errors(form, error)
+            add_form_errors(form, error)
         else:
             return redirect("job", job.pk)
     context = {"project": project, "form": form, "title": title}

@@ -447,20 +447,19 @@ class TreeView {
     for (const grade of node.human_grades) {
       const item = document.createElement("p");
       item.dataset.testid = "human-grade";
-      const rating = grade.rating === null ? "—" : grade.rating > 0 ? "+1" : String(grade.rating);
-      item.textContent = `${grade.source}: ${rating}${grade.unsure ? " (unsure)" : ""}`;
+      item.textContent = `${grade.source}: ${ratingText(grade.rating)}${grade.unsure ? " (unsure)" : ""}`;
       grades.append(item);
       if (grade.critique) grades.append(userContent(grade.critique, "human-critique"));
     }
     parts.push(grades);
     if (node.machine_grades.length > 0) {
-      const scores = titledSection(`Model scores (${node.machine_grades.length})`);
+      const scores = titledSection(`Model scores and imported labels (${node.machine_grades.length})`);
       for (const grade of node.machine_grades) {
         const item = document.createElement("p");
         item.className = "small muted";
         item.dataset.testid = "machine-grade";
         // rounded as the node's own score above
-        item.textContent = `${grade.source}: ${grade.score === null ? grade.rating : grade.score.toFixed(4)}`;
+        item.textContent = `${grade.source}: ${grade.score === null ? ratingText(grade.rating) : grade.score.toFixed(4)}`;
         scores.append(item);
       }
       parts.push(scores);
@@ -468,6 +467,10 @@ class TreeView {
     this.detail.replaceChildren(...parts);
     this.detail.dataset.index = String(node.index);
   }
+}
+
+function ratingText(rating) {
+  return rating === null || rating === undefined ? "—" : rating > 0 ? "+1" : String(rating);
 }
 
 function titledSection(title) {

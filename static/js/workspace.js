@@ -270,7 +270,7 @@ function gradePage() {
     const here = positionOf(step);
     const later = pathSteps.map(positionOf).filter((p) => p > here).map((p) => p + 1);
     const dropped = later.length === 0 ? "" : later.length === 1 ? ` and drops step ${later[0]} after it` : ` and drops steps ${later[0]} to ${later.at(-1)} after it`;
-    return `Continuing with alternative ${step.dataset.number} replaces step ${here + 1}${dropped}; their grades leave your path. Press c again to confirm, or move away to keep your path.`;
+    return `Continuing with alternative ${step.dataset.number} replaces step ${here + 1}${dropped}; their grades leave your path until you undo it (z). Press c again to confirm, or move away to keep your path.`;
   }
 
   const changePath = (body) => postPathChange(root.dataset.pathUrl, autosave, time, body, onConflict);

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from algorithms.results import (
     Sample,
     answer_groups,
+    bootstrap_interval,
     majority_correct,
     pass_at_k,
     report_ks,
@@ -96,3 +97,24 @@ def test_report_ks() -> None:
     assert report_ks(1) == [1]
     assert report_ks(4) == [1, 2, 4]
     assert report_ks(6) == [1, 2, 4, 6]
+
+
+@given(st.lists(st.floats(0.0, 1.0), min_size=1, max_size=60), st.integers(0, 3))
+def test_the_accuracy_interval_holds_the_mean_and_stays_in_the_values_range(
+    shares: list[float], seed: int
+) -> None:
+    low, high = bootstrap_interval(shares, resamples=200, seed=seed) or (2.0, -1.0)
+    mean = sum(shares) / len(shares)
+    assert min(shares) - 1e-12 <= low <= mean + 1e-12 <= high + 2e-12
+    assert high <= max(shares) + 1e-12
+    # seeded: the same values give the same interval
+    assert bootstrap_interval(shares, resamples=200, seed=seed) == (low, high)
+
+
+def test_the_accuracy_interval_narrows_with_more_problems() -> None:
+    few = bootstrap_interval([1.0, 0.0] * 10) or (0.0, 0.0)
+    many = bootstrap_interval([1.0, 0.0] * 200) or (0.0, 0.0)
+    assert few[0] < 0.5 < few[1]
+    assert many[1] - many[0] < few[1] - few[0]
+    assert bootstrap_interval([]) is None
+    assert summarize([[Sample(0, True, 1)], [Sample(0, False, 1)]], [1]).accuracy_interval

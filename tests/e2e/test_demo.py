@@ -319,6 +319,9 @@ def demo_pages(project: Project) -> dict[str, list[tuple[str, str]]]:
         ("best-of-n", f"/projects/{p}/evaluation/best-of-n/"),
         ("monte-carlo", f"/projects/{p}/evaluation/monte-carlo/"),
         ("human-ai-queue", f"/projects/{p}/evaluation/queue/"),
+        ("training", f"/projects/{p}/training/"),
+        *[(f"train-{m}", f"/projects/{p}/training/start/{m}/") for m in ("sft", "dpo", "grpo")],
+        ("training-evaluate", f"/projects/{p}/training/evaluate/"),
         ("jobs", f"/projects/{p}/jobs/"),
         *[(f"job-{j.kind}-{j.pk}", f"/jobs/{j.pk}/") for j in project.jobs.order_by("pk")],
         ("tokens", "/account/tokens/"),
@@ -328,10 +331,16 @@ def demo_pages(project: Project) -> dict[str, list[tuple[str, str]]]:
         ("export", f"/projects/{p}/export/"),
         ("settings", f"/projects/{p}/settings/"),
         ("dashboard", f"/projects/{p}/dashboard/"),
+        ("quality", f"/projects/{p}/quality/"),
         ("review", f"/projects/{p}/review/"),
     ]
+    reviewer = [
+        ("review-as-reviewer", f"/projects/{p}/review/"),
+        ("dashboard-as-reviewer", f"/projects/{p}/dashboard/"),
+        ("quality-as-reviewer", f"/projects/{p}/quality/"),
+    ]
     annotator = [("work", f"/projects/{p}/work/")]
-    return {"researcher": researcher, "admin": admin, "annotator": annotator}
+    return {"researcher": researcher, "admin": admin, "reviewer": reviewer, "annotator": annotator}
 
 
 def raw_tex_on(page: Page) -> list[str]:

@@ -93,7 +93,8 @@ def test_phase_1_labeling_of_a_real_prm800k_row(
     expect(page.locator("#steps > li[aria-current='true']")).to_have_attribute("data-number", "6.2")
     page.keyboard.press("c")  # the first press says what the choice replaces
     expect(page.locator("#steps > li[aria-current='true'] [data-testid=choose-note]")).to_have_text(
-        "Continuing with alternative 6.2 replaces step 6; their grades leave your path. "
+        "Continuing with alternative 6.2 replaces step 6; their grades leave your path until "
+        "you undo it (z). "
         "Press c again to confirm, or move away to keep your path."
     )
     with page.expect_navigation():

@@ -142,7 +142,7 @@ def test_big_tree_expand_collapse_click_and_filter(live_server, setup, page: Pag
     expect(detail.locator("[data-fact=score]")).to_have_text("0.0000")
     expect(detail.locator("[data-testid=human-grade]")).to_have_text("ann: -1")
     expect(detail.get_by_text("Human grades (1)")).to_be_visible()
-    expect(detail.get_by_text("Model scores (1)")).to_be_visible()
+    expect(detail.get_by_text("Model scores and imported labels (1)")).to_be_visible()
     expect(detail.locator("[data-testid=machine-grade]")).to_have_text("prm run 7: 0.6597")
     expect(detail.locator("[data-testid=human-critique] math")).to_have_count(1)
 

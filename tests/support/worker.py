@@ -17,6 +17,8 @@ from typing import Any
 
 from django.conf import settings
 
+from tests.support.endpoints import LOOPBACK_ENV
+
 BASE_DIR = Path(__file__).resolve().parents[2]
 CELERY = Path(sys.executable).with_name("celery")
 
@@ -174,7 +176,8 @@ QUEUES = ("default", "gpu")
 
 class SharedWorker:
     """One worker process for all the session's worker tests that need no environment of
-    their own: started at the first use, so that its start and the models it caches (a vLLM
+    their own (it may reach model endpoints on 127.0.0.1, where the tests' servers listen):
+    started at the first use, so that its start and the models it caches (a vLLM
     engine takes about 30 s) are paid once.
 
     Between the modules that use it, it consumes nothing (Celery's cancel_consumer), since
@@ -190,7 +193,7 @@ class SharedWorker:
     def acquire(self) -> WorkerProcess:
         purge_broker()
         if self.process is None or self.process.process is None or not self.alive():
-            self.process = WorkerProcess(self.log_dir).start()
+            self.process = WorkerProcess(self.log_dir, env=LOOPBACK_ENV).start()
         else:
             self._control("add_consumer")
         return self.process

@@ -3,12 +3,10 @@ on an OpenAI-compatible endpoint (a real HTTP server on 127.0.0.1 with scripted 
 critic calls a correct final answer wrong. The answer check decides that step, and a PRM export
 takes the critic's verdicts as labels only when it asks for the critic's source.
 
-This module starts its own worker: the worker must be allowed to reach the test's endpoint."""
+The session's shared worker may reach the test's endpoint (on 127.0.0.1)."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,12 +22,11 @@ from annotation.trees.models import TreeNode
 from annotation.trees.steered import start_policy_critic_job
 from tests.factories import ProjectFactory, researcher
 from tests.support.endpoints import scripted_endpoint
-from tests.support.worker import WorkerProcess, finished, purge_broker
+from tests.support.worker import WorkerProcess, finished
 from tests.trees.conftest import SteeringScript, steering_answer
 
 pytestmark = [pytest.mark.worker]
 
-ENDPOINT_HOSTS = "STEPWISE_ENDPOINT_ALLOWED_HOSTS"
 PROBLEM = "Solve 3x = 6."
 SCRIPT: SteeringScript = {
     (PROBLEM, "policy", 1, 0): "Divide both sides by 3.",
@@ -39,26 +36,8 @@ SCRIPT: SteeringScript = {
 }
 
 
-@pytest.fixture(scope="module")
-def worker(
-    django_db_setup: None, django_db_blocker: object, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[WorkerProcess]:
-    purge_broker()
-    before = os.environ.get(ENDPOINT_HOSTS)
-    os.environ[ENDPOINT_HOSTS] = "127.0.0.1"  # the worker may reach the test's endpoint
-    try:
-        process = WorkerProcess(tmp_path_factory.mktemp("worker-logs")).start()
-    finally:
-        if before is None:
-            del os.environ[ENDPOINT_HOSTS]
-        else:
-            os.environ[ENDPOINT_HOSTS] = before
-    yield process
-    process.stop()
-
-
 def test_a_critic_calling_a_correct_answer_wrong_labels_nothing_by_default(
-    worker: WorkerProcess, transactional_db: None, settings: object, tmp_path: Path
+    shared_worker: WorkerProcess, transactional_db: None, settings: object, tmp_path: Path
 ) -> None:
     # given a policy-critic job whose critic rejects the correct final answer 2
     project = ProjectFactory()
@@ -74,7 +53,7 @@ def test_a_critic_calling_a_correct_answer_wrong_labels_nothing_by_default(
             project=project, user=researcher(project), model=model, problem_ids=[problem.pk]
         )
         # when
-        job = finished(job, worker)
+        job = finished(job, shared_worker)
 
     # then: solved; the final step's stored verdict is the answer check's (none: correct),
     # with no critic score, judgement or reason on the node

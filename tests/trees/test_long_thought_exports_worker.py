@@ -6,8 +6,6 @@ exports scoped to that job's rewrites and paired with its shortcuts."""
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,31 +22,12 @@ from annotation.problems.tree import text_digest
 from annotation.trees.services import start_long_thought_job, tree_round_record
 from tests.factories import ProjectFactory, researcher
 from tests.support.endpoints import scripted_endpoint
-from tests.support.worker import WorkerProcess, finished, purge_broker
+from tests.support.worker import WorkerProcess, finished
 from tests.trees.conftest import rewriter_answer, two_correct_leaves
 
 pytestmark = [pytest.mark.worker]
 
-ENDPOINT_HOSTS = "STEPWISE_ENDPOINT_ALLOWED_HOSTS"
 PROMPT = "Solve carefully: {{ problem }}"
-
-
-@pytest.fixture(scope="module")
-def worker(
-    django_db_setup: None, django_db_blocker: object, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[WorkerProcess]:
-    purge_broker()
-    before = os.environ.get(ENDPOINT_HOSTS)
-    os.environ[ENDPOINT_HOSTS] = "127.0.0.1"  # the worker may reach the test's endpoint
-    try:
-        process = WorkerProcess(tmp_path_factory.mktemp("worker-logs")).start()
-    finally:
-        if before is None:
-            del os.environ[ENDPOINT_HOSTS]
-        else:
-            os.environ[ENDPOINT_HOSTS] = before
-    yield process
-    process.stop()
 
 
 def one_correct_leaf(problem: Problem, *, solved: bool) -> Tree:
@@ -77,7 +56,7 @@ def chat(prompt: str, answer: str) -> dict[str, Any]:
 
 
 def test_rewrites_of_two_correct_paths_export_as_journeys_paired_with_their_shortcuts(
-    worker: WorkerProcess, transactional_db: None, settings: Any, tmp_path: Path
+    shared_worker: WorkerProcess, transactional_db: None, settings: Any, tmp_path: Path
 ) -> None:
     # given a round: one tree with two correct leaves, one whose rewrite will lose its
     # journey, and one with no correct leaf
@@ -127,7 +106,7 @@ def test_rewrites_of_two_correct_paths_export_as_journeys_paired_with_their_shor
             rewriter=rewriter,
             sampling={"max_tokens": 2048},
         )
-        job = finished(job, worker)
+        job = finished(job, shared_worker)
 
     # then: one shortcut, draft and rewrite per correct path; one rewrite fails its check
     assert job.status == JobStatus.SUCCEEDED

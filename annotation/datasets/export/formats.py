@@ -61,6 +61,7 @@ class TraceFormat:
     origins: tuple[str, ...] | None = None  # None: every origin
     after_error: str = "drop"
     needs: str = NEEDS_GRADES
+    soft_labels: bool = False  # each step's score may be written as a float label
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class GroupFormat:
     origins: tuple[str, ...] | None = None
     after_error: str = "keep"
     needs: str = ""
+    soft_labels: bool = False
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,7 @@ class ProblemFormat:
     origins: tuple[str, ...] | None = None
     after_error: str = "keep"
     needs: str = "problems in the project"
+    soft_labels: bool = False
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,7 @@ class PairedFormat:
     origins: tuple[str, ...] | None = None
     after_error: str = "keep"
     needs: str = "a row of both formats for the same problem"
+    soft_labels: bool = False
 
 
 ExportFormat = TraceFormat | GroupFormat | ProblemFormat | PairedFormat
@@ -126,8 +130,8 @@ EXPORT_FORMATS: dict[str, ExportFormat] = {
     processbench.NAME: TraceFormat(
         processbench_rows, after_error="keep", needs="every step before the first error graded"
     ),
-    math_shepherd.NAME: TraceFormat(math_shepherd_rows, after_error="keep"),
-    "trl-stepwise": TraceFormat(trl_stepwise_rows),
+    math_shepherd.NAME: TraceFormat(math_shepherd_rows, after_error="keep", soft_labels=True),
+    "trl-stepwise": TraceFormat(trl_stepwise_rows, soft_labels=True),
     "openr": TraceFormat(openr_rows),
     "qwen-prm": TraceFormat(qwen_prm_rows),
     # The journey formats (O1-Journey) live in journey_formats.py.

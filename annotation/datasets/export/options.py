@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from annotation.core import strict_json
+from annotation.core.columns import USERNAME_MAX_CHARS
+from annotation.core.params_fields import described
 from annotation.datasets.export.errors import ExportOptionError
 from annotation.datasets.export.formats import EXPORT_FORMATS
 from annotation.jobs.params import JOB, REVIEW_FILTERS, ReviewFilter, owns
@@ -37,61 +39,147 @@ TRACE_KINDS: tuple[str, ...] = (
     "policy_critic",
 )
 SCHEMA_VERSION = 1
-SOFT_LABEL_FORMATS: tuple[str, ...] = ("trl-stepwise", "math-shepherd")
+SOFT_LABEL_FORMATS: tuple[str, ...] = tuple(
+    name for name, spec in EXPORT_FORMATS.items() if spec.soft_labels
+)
 
 
 @dataclass(frozen=True)
 class ExportOptions:
-    format: str
-    file_format: str = "jsonl"
+    """The options of one export: the export API's body, the export page's form and the
+    command's flags are built from these fields (annotation/core/params_fields.py), and their
+    checks answer each of them under the option's name."""
+
+    format: str = field(metadata=described(choices=sorted(EXPORT_FORMATS)))
+    file_format: str = field(default="jsonl", metadata=described(choices=FILE_FORMATS))
     # How a 0 ("okay") rating becomes binary: OpenR and Qwen count it good, TRL's script bad.
-    zero_is: Literal["good", "bad"] = "good"
+    zero_is: Literal["good", "bad"] = field(
+        default="good", metadata=described("How a 0 (okay) rating becomes a binary label.")
+    )
     # Which grades label the steps (see selection.py for each choice).
     grades: GradeChoice = "trace"
-    annotator: str | None = None  # username, for grades="annotator"
+    annotator: str | None = field(
+        default=None,
+        metadata=described("Username, for grades = annotator.", max_length=USERNAME_MAX_CHARS),
+    )
     # job id of a PRM / judge / Monte-Carlo run of the project, for grades="run"
-    run: int | None = field(default=None, metadata=owns(JOB))
-    score_threshold: float = 0.5  # a machine score at or above it counts as a good step
-    min_agreement: float = 0.0  # share of votes that must agree with a combined grade
-    origins: tuple[str, ...] | None = None  # None: the format's default origins
-    after_error: Literal["drop", "keep"] | None = None  # None: the format's default
-    test_fraction: float = 0.0  # share of problems in the test split
+    run: int | None = field(
+        default=None, metadata={**described("Job id, for grades = run."), **owns(JOB)}
+    )
+    # a machine score at or above it counts as a good step
+    score_threshold: float = field(
+        default=0.5, metadata=described("A machine score at or above it is a good step.")
+    )
+    min_agreement: float = field(
+        default=0.0,
+        metadata=described("The share of votes that must agree with a combined grade (0-1)."),
+    )
+    origins: tuple[str, ...] | None = field(
+        default=None,
+        metadata=described(
+            "Only traces of these origins; none: the format's default origins.",
+            choices=Origin.values,
+        ),
+    )
+    after_error: Literal["drop", "keep"] | None = field(
+        default=None,
+        metadata=described("The steps after the first error; none: the format's default."),
+    )
+    test_fraction: float = field(
+        default=0.0,
+        metadata=described(
+            "The share of problems kept out of train, in a test split: what a model trained "
+            "on this export can be evaluated on (Training and results). 0: all in train."
+        ),
+    )
     seed: int = 0
-    held_out: tuple[str, ...] = ()  # problem external ids or texts never written to train
-    dedupe: bool = False  # drop a row whose content equals an earlier row of its problem
-    pairs_per_problem: int = 5  # dpo: pairs of distinct correct and incorrect responses
+    held_out: tuple[str, ...] = field(
+        default=(),
+        metadata=described(
+            "Problems kept out of train: ids or texts (one a line, or MATH-style JSONL)."
+        ),
+    )
+    dedupe: bool = field(
+        default=False,
+        metadata=described("Drop a row whose content equals an earlier row of its problem."),
+    )
+    pairs_per_problem: int = field(
+        default=5,
+        metadata=described("dpo: pairs of distinct correct and incorrect responses per problem."),
+    )
     # Scope: only traces written by these jobs (none: every job and none) ...
-    jobs: tuple[int, ...] = field(default=(), metadata=owns(JOB))
+    jobs: tuple[int, ...] = field(
+        default=(), metadata={**described("Only traces of these jobs (ids)."), **owns(JOB)}
+    )
     # ... derived from this tree job (a round): its shortcuts, drafts and rewrites ...
-    tree_round: int | None = field(default=None, metadata=owns(JOB))
-    # ... of these kinds (TRACE_KINDS; none: every kind).
-    kinds: tuple[str, ...] = ()
-    # sft-journey: also rewrites that failed their fidelity check (left out by default)
-    include_unfaithful: bool = False
-    # sft-journey: also long thoughts with no trial (the shortcut again) ...
-    include_no_trial: bool = False
-    # ... and loops that ended without a verified correct answer (left out by default)
-    include_unverified: bool = False
-    # sft-shortcut, sft-paired: one correct solution (one pair) per problem
-    one_per_problem: bool = False
-    # dpo: leave unanswered samples out instead of using them as rejected responses
-    exclude_unanswered: bool = False
-    # trl-stepwise, math-shepherd: each step's score as a float label (Monte-Carlo: the share of
-    # rollouts that reached the answer; a rating: +1 -> 1.0, 0 -> 0.5, -1 -> 0.0)
-    soft_labels: bool = False
+    tree_round: int | None = field(
+        default=None,
+        metadata={
+            **described(
+                "Only traces derived from this tree job (a round): shortcuts, drafts, rewrites.",
+            ),
+            **owns(JOB),
+        },
+    )
+    # ... of these kinds (none: every kind).
+    kinds: tuple[str, ...] = field(
+        default=(), metadata=described("Only these kinds; none: every kind.", choices=TRACE_KINDS)
+    )
+    include_unfaithful: bool = field(
+        default=False,
+        metadata=described("sft-journey: keep rewrites that failed their fidelity check."),
+    )
+    include_no_trial: bool = field(
+        default=False,
+        metadata=described("sft-journey: keep long thoughts that make no trial."),
+    )
+    include_unverified: bool = field(
+        default=False,
+        metadata=described("sft-journey: keep loops that ended without a verified correct answer."),
+    )
+    one_per_problem: bool = field(
+        default=False,
+        metadata=described("sft-shortcut, sft-paired: one correct solution (pair) per problem."),
+    )
+    exclude_unanswered: bool = field(
+        default=False,
+        metadata=described("dpo: leave unanswered samples out (default: rejected responses)."),
+    )
+    # each step's score as a float label (Monte-Carlo: the share of rollouts that reached the
+    # answer; a rating: +1 -> 1.0, 0 -> 0.5, -1 -> 0.0), in the formats that take them
+    soft_labels: bool = field(
+        default=False,
+        metadata=described(f"{', '.join(SOFT_LABEL_FORMATS)}: float labels (Monte-Carlo scores)."),
+    )
     # People's work by its review: accepted only, not rejected, or all (see
     # annotation/workspace/review_filter.py)
-    review: ReviewFilter = "not_rejected"
-    # prm800k: also write native traces nobody rated (labeler and ratings null)
-    keep_unlabeled: bool = False
+    review: ReviewFilter = field(
+        default="not_rejected",
+        metadata=described("People's work (thought records, annotators' grades) by its review."),
+    )
+    keep_unlabeled: bool = field(
+        default=False,
+        metadata=described("prm800k: also write traces nobody rated (labeler and ratings null)."),
+    )
     # Stepwise formats: only the chosen path, no row per rated alternative (the path before
     # it, then it), which is what they write by default, as the public conversions do.
-    chosen_path_only: bool = False
+    chosen_path_only: bool = field(
+        default=False,
+        metadata=described("stepwise formats: the chosen path only, no row per rated alternative."),
+    )
     # Labels that may not teach a model are left out unless kept: those of gold items
     # (quality control, screening) and of people who failed screening. Rejected work is
     # kept with review="all".
-    keep_gold_items: bool = False
-    keep_failed_screening: bool = False
+    keep_gold_items: bool = field(
+        default=False,
+        metadata=described(
+            "step-label formats: also the labels of gold items (quality control, screening)."
+        ),
+    )
+    keep_failed_screening: bool = field(
+        default=False,
+        metadata=described("step-label formats: also the labels of people who failed screening."),
+    )
     extra: dict[str, Any] = field(default_factory=dict)  # reserved for format-specific options
 
     def __post_init__(self) -> None:
@@ -130,7 +218,7 @@ class ExportOptions:
             raise ExportOptionError(
                 f"pairs_per_problem: {self.pairs_per_problem} must be at least 1"
             )
-        if self.soft_labels and self.format not in SOFT_LABEL_FORMATS:
+        if self.soft_labels and not EXPORT_FORMATS[self.format].soft_labels:
             raise ExportOptionError(
                 f"soft_labels: {self.format} has no soft labels; "
                 f"use {' or '.join(SOFT_LABEL_FORMATS)}"
