@@ -2,7 +2,6 @@
 apps (core imports none of them)."""
 
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -15,24 +14,18 @@ from annotation.core.access import (
     member_roles,
     visible_projects,
 )
-from annotation.problems.models import Trace
+from annotation.problems.selectors import project_sizes
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    projects = visible_projects(request.user).annotate(
-        problem_count=Count("problems", distinct=True)
-    )
+    projects = list(visible_projects(request.user))
     roles = member_roles(request.user)
-    trace_counts = dict(
-        Trace.objects.filter(problem__project__in=projects)
-        .values_list("problem__project_id")
-        .annotate(n=Count("id"))
-        .values_list("problem__project_id", "n")
-    )
+    sizes = project_sizes(p.pk for p in projects)  # kept counts: no project is counted
     rows = []
     for project in projects:
-        project.trace_count = trace_counts.get(project.pk, 0)  # type: ignore[attr-defined]
+        project.problem_count = sizes[project.pk].problems  # type: ignore[attr-defined]
+        project.trace_count = sizes[project.pk].traces  # type: ignore[attr-defined]
         rows.append({"project": project, "role": roles.get(project.pk, "admin")})
     return render(
         request,
@@ -68,6 +61,7 @@ def project_page(request: HttpRequest, project_id: int) -> HttpResponse:
         if need in granted
     ]
     role = member_roles(request.user).get(project.pk)
+    size = project_sizes([project.pk])[project.pk]  # kept counts: the project is not counted
     return render(
         request,
         "core/project.html",
@@ -75,8 +69,8 @@ def project_page(request: HttpRequest, project_id: int) -> HttpResponse:
             "project": project,
             "role": role or "admin",
             "links": links,
-            "problem_count": project.problems.count(),
-            "trace_count": Trace.objects.filter(problem__project=project).count(),
+            "problem_count": size.problems,
+            "trace_count": size.traces,
         },
     )
 

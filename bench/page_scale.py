@@ -16,7 +16,7 @@ between the sizes; the last line is one JSON object. Note the machine's load (up
 the figures: the machine is shared.
 
 Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \
-    python bench/page_scale.py [--sizes 100000 1000000] [--repeats 5] [--keep]
+    python bench/page_scale.py [--sizes 100000 1000000] [--repeats 5] [--keep] [--prefix NAME]
 """
 
 from __future__ import annotations
@@ -39,12 +39,13 @@ ROOT = Path(__file__).resolve().parents[1]
 ROLES = ("annotator", "reviewer", "researcher", "admin")
 ANNOTATORS = 5
 CLAIMS_PER_ANNOTATOR = 2
+TREE_PROBLEMS = 10
 TARGET_MS = 300
 TARGET_GROWTH = 1.5
 
 
-def bench_db(size: int) -> str:
-    return f"stepwise_bench_pages_{size}"
+def bench_db(prefix: str, size: int) -> str:
+    return f"{prefix}_{size}"
 
 
 def fresh_database(admin_url: str, name: str) -> str:
@@ -163,22 +164,32 @@ def build(steps: int) -> dict[str, Any]:
     figures["claims_s"] = round(time.perf_counter() - started, 1)
 
     # A tree round, then a finished job of every other kind; the analyses run for real.
-    from algorithms.tree_search import ProblemSpec, Tree
+    from algorithms.long_thought import correct_paths, derive_long_thought
     from annotation.jobs.kinds import kinds
-    from annotation.trees.services import tree_round_record
+    from annotation.trees.services import DerivedThought, long_thoughts_write, tree_round_record
 
-    problems = list(project.problems.order_by("pk")[:10])
-    trees = []
-    for problem in problems:
-        tree = Tree(problem=ProblemSpec(key=str(problem.pk), text=problem.text))
-        for branch in range(3):
-            child = tree.add_child(0, f"Branch {branch}: let x = {branch}.")
-            tree.add_child(child.id, f"So the answer is $\\boxed{{{branch}}}$.")
-        trees.append((problem.pk, tree))
+    problems = list(project.problems.order_by("pk")[:TREE_PROBLEMS])
+    trees = [(problem.pk, bench_tree(problem)) for problem in problems]
     tree_job = tree_round_record(
         project=project, user=people["admin"][0], trees=trees, label="bench round"
     )
-    jobs = {JobKind.TREE.value: tree_job, JobKind.SCORE.value: prm.job, "monte_carlo": mc.job}
+    # Long thoughts derived from the round's trees (a shortcut and a draft with its detours
+    # per tree), as the long-thought job writes them.
+    lt_job = finished(JobKind.LONG_THOUGHT, params={"tree_job": tree_job.pk})
+    long_thoughts_write(
+        job=lt_job,
+        thoughts=[
+            DerivedThought(pk, tree_job.pk, tree, thought, 0, 2)
+            for pk, tree in trees
+            for thought in [derive_long_thought(tree, correct_paths(tree)[0], k=2, seed=0)]
+        ],
+    )
+    jobs = {
+        JobKind.TREE.value: tree_job,
+        JobKind.SCORE.value: prm.job,
+        "monte_carlo": mc.job,
+        JobKind.LONG_THOUGHT.value: lt_job,
+    }
     from annotation.evaluation.analyses import ANALYSES, analysis_start
     from workers.tasks import run_job
 
@@ -194,8 +205,7 @@ def build(steps: int) -> dict[str, Any]:
             assert job.status == JobStatus.SUCCEEDED, job.error
             jobs[kind] = job
         else:
-            params = {"tree_job": tree_job.pk} if kind == JobKind.LONG_THOUGHT else {}
-            jobs[kind] = finished(kind, params=params)
+            jobs[kind] = finished(kind)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     return {
@@ -203,8 +213,52 @@ def build(steps: int) -> dict[str, Any]:
         "people": {role: users_[0] for role, users_ in people.items()},
         "jobs": jobs,
         "assignment": assignments[0] if assignments else None,
+        "tree_problem": problems[0].pk,
+        **configured(project, people["admin"][0]),
         "figures": figures,
     }
+
+
+def bench_tree(problem: Any) -> Any:
+    """Three branches under the root, each with a right and a wrong answer (scored, the wrong
+    ones with a stored wrong verdict), so every tree has a correct path and detours."""
+    from algorithms.tree_search import ProblemSpec, Tree, record_wrong_verdicts
+
+    tree = Tree(problem=ProblemSpec(key=str(problem.pk), text=problem.text))
+    for branch in range(3):
+        child = tree.add_child(0, f"Branch {branch}: let x = {branch}.")
+        child.score = 0.6
+        right = tree.add_child(child.id, f"So the answer is $\\boxed{{{branch}}}$.")
+        right.score, right.final_answer, right.is_correct = 0.8, str(branch), branch == 0
+        wrong = tree.add_child(child.id, f"So the answer is $\\boxed{{{branch + 10}}}$.")
+        wrong.score, wrong.final_answer, wrong.is_correct = 0.2, str(branch + 10), False
+    record_wrong_verdicts(tree, wrong_below=0.5)
+    return tree
+
+
+def configured(project: Any, admin: Any) -> dict[str, Any]:
+    """A model config, a prompt and an API token: the arguments of the model, prompt,
+    training and token pages."""
+    from annotation.core.tokens import token_create
+    from annotation.llm.models import BackendKind, ModelConfig, PromptPurpose
+    from annotation.llm.services import prompt_template_create
+
+    # A row, not the service: the operator's endpoint policy would refuse any made-up host.
+    model = ModelConfig.objects.create(
+        project=project,
+        name="bench model",
+        kind=BackendKind.OPENAI,
+        path_or_endpoint="http://127.0.0.1:9/v1",
+        served_name="bench",
+    )
+    prompt = prompt_template_create(
+        project=project,
+        name="bench prompt",
+        purpose=PromptPurpose.SAMPLE,
+        text="Solve: {{ problem }}",
+    )
+    token, _key = token_create(user=admin, name="bench")
+    return {"model": model.pk, "prompt": prompt.pk, "token": token.pk}
 
 
 # Timing the URL map --------------------------------------------------------------------------
@@ -242,15 +296,32 @@ def arguments(name: str, names: list[str], built: dict[str, Any]) -> dict[str, A
     page_kinds = [k for k, row in kinds().items() if row.page == name]
     job = jobs[page_kinds[0]] if page_kinds else jobs["score"]
     trace = project.problems.order_by("pk").first().traces.order_by("pk").first()
+    problem_id = trace.problem_id
+    if name.startswith("trees-") and "job_id" in names:  # a tree of the round
+        job, problem_id = jobs["tree"], built["tree_problem"]
+    if name.startswith("trees-methods"):  # a problem with long thoughts
+        problem_id = built["tree_problem"]
     assignment = built["assignment"]
     by_model = {
         "trace": lambda: trace.pk,
-        "problem": lambda: trace.problem_id,
+        "problem": lambda: problem_id,
         "grade": lambda: Grade.objects.filter(trace=trace).order_by("pk")[0].pk,
         "job": lambda: job.pk,
         "project": lambda: project.pk,
         "llm-job": lambda: jobs["sample"].pk,
         "export": lambda: jobs["export"].pk,
+        "token": lambda: built["token"],
+        "llm-model": lambda: built["model"],
+        "project-member": lambda: project.pk,
+    }
+    fixed = {
+        "user_id": built["people"]["annotator"].pk,
+        "model_id": built["model"],
+        "prompt_id": built["prompt"],
+        "token_id": built["token"],
+        "kind": "sample",
+        "method": "sft",
+        "index": 0,
     }
     values: dict[str, Any] = {}
     for arg in names:
@@ -261,9 +332,11 @@ def arguments(name: str, names: list[str], built: dict[str, Any]) -> dict[str, A
         elif arg == "trace_id":
             values[arg] = trace.pk
         elif arg == "problem_id":
-            values[arg] = trace.problem_id
+            values[arg] = problem_id
         elif arg in ("assignment_id",) and assignment is not None:
             values[arg] = assignment.pk
+        elif arg in fixed:
+            values[arg] = fixed[arg]
         elif arg == "pk":
             model = name.removeprefix("api-").rsplit("-", 1)[0]
             if model not in by_model:
@@ -283,7 +356,7 @@ def time_pages(built: dict[str, Any], repeats: int) -> tuple[dict[str, Any], lis
     skipped = []
     clients = {}
     for role in ROLES:
-        client = Client()
+        client = Client(raise_request_exception=False)  # a 500 is a status in the table
         client.force_login(built["people"][role])
         clients[role] = client
     for name, names in routes():
@@ -335,6 +408,9 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--keep", action="store_true", help="keep the bench databases")
+    parser.add_argument(
+        "--prefix", default="stepwise_bench_pages", help="the databases are PREFIX_SIZE"
+    )
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -344,7 +420,7 @@ def main() -> None:
     runs: dict[int, Any] = {}
     for size in args.sizes:
         load = os.getloadavg()
-        url = fresh_database(admin_url, bench_db(size))
+        url = fresh_database(admin_url, bench_db(args.prefix, size))
         env = {
             **os.environ,
             "DATABASE_URL": url,
@@ -365,7 +441,7 @@ def main() -> None:
         runs[size]["load_after"] = [round(x, 2) for x in os.getloadavg()]
         print(f"{size:,} steps: build {runs[size]['figures']}, load {runs[size]['load_before']}")
         if not args.keep:
-            drop_database(admin_url, bench_db(size))
+            drop_database(admin_url, bench_db(args.prefix, size))
     report(runs, args.sizes)
 
 

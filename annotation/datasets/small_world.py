@@ -71,8 +71,12 @@ DEMO_TEST = 50
 DEMO_MODEL_DIR = Path(__file__).resolve().parent / "demo" / "small-world-model"
 GENERATOR = "small-world-tiny"
 # The same model read as a Math-Shepherd PRM: its "+"/"-" logits at the step tag were never
-# trained, so its scores only order candidates at random (a trained PRM is issue 33's next step).
+# trained, so its scores only order candidates at random.
 SCORER = "small-world-tiny-untrained-prm"
+# A Math-Shepherd PRM trained from Monte-Carlo labels in this world: the PRM stage of
+# `manage.py run_small_world_experiment` (docs/small_world.md), its model committed here.
+DEMO_PRM_DIR = Path(__file__).resolve().parent / "demo" / "small-world-prm"
+TRAINED_SCORER = "small-world-tiny-prm"
 # Room for a level-5 solution (about 110 tokens); sampled as the model was trained, without
 # the chat template: sample, tree and Monte-Carlo jobs continue the prompt text itself.
 SAMPLING = {"temperature": 1.0, "top_p": 1.0, "max_tokens": 160}
@@ -83,7 +87,9 @@ problem's next operation to the previous result and computes it exactly, **-1** 
 """
 
 
-def small_world_demo(*, model_dir: Path = DEMO_MODEL_DIR) -> tuple[Project, ModelConfig]:
+def small_world_demo(
+    *, model_dir: Path = DEMO_MODEL_DIR, prm_dir: Path = DEMO_PRM_DIR
+) -> tuple[Project, ModelConfig]:
     """The small-world demo project: its problems, prompts and the tiny model's configs
     (idempotent). Returns the project and the generator's config."""
     project, _ = Project.objects.get_or_create(
@@ -91,7 +97,9 @@ def small_world_demo(*, model_dir: Path = DEMO_MODEL_DIR) -> tuple[Project, Mode
     )
     small_world_import(project=project, train=DEMO_TRAIN, test=DEMO_TEST)
     generator = small_world_config(project, GENERATOR, model_dir=model_dir)
-    small_world_config(project, SCORER, model_dir=model_dir, head=ScorerHead.MATH_SHEPHERD.value)
+    prm = ScorerHead.MATH_SHEPHERD.value
+    small_world_config(project, SCORER, model_dir=model_dir, head=prm)
+    small_world_config(project, TRAINED_SCORER, model_dir=prm_dir, head=prm)
     return project, generator
 
 

@@ -166,12 +166,16 @@ class Stored:
         }
 
 
-def stored_analysis(project: Project, kind: str, params: Params | None = None) -> Stored:
-    """Reads two job rows and the project's tallies, however big the project."""
+def stored_analysis(
+    project: Project, kind: str, params: Params | None = None, *, version: int | None = None
+) -> Stored:
+    """Reads two job rows and the project's tallies, however big the project; `version` is
+    the data's version now when the analysis reads more than grades (the grades' otherwise)."""
     jobs = project.jobs.filter(kind=kind, params=(params or AnalysisParams()).as_params())
     done = jobs.filter(status=JobStatus.SUCCEEDED).order_by("-finished_at", "-pk").first()
     pending = jobs.filter(status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).order_by("-pk").first()
-    outdated = done is not None and done.result.get("data_version") != data_version(project.pk)
+    now = data_version(project.pk) if version is None else version
+    outdated = done is not None and done.result.get("data_version") != now
     return Stored(done, pending, outdated)
 
 
@@ -179,6 +183,7 @@ ANALYSES = {
     JobKind.SCORER_COMPARISON: AnalysisParams,
     JobKind.BEST_OF_N: BestOfNParams,
     JobKind.DISAGREEMENT_QUEUE: AnalysisParams,
+    JobKind.AGREEMENT: AnalysisParams,  # annotation/workspace/agreement_job.py
 }
 
 

@@ -17,6 +17,7 @@ from annotation.evaluation import analyses, selectors, services
 from annotation.evaluation.forms import BestOfNForm, MonteCarloJobForm
 from annotation.evaluation.plots import Series, line_plot
 from annotation.jobs.access import access_job
+from annotation.jobs.kinds import kind_of
 from annotation.jobs.models import JobKind
 from annotation.jobs.views import render_job_page
 from annotation.llm.selectors import latest_version, traces_matching
@@ -199,9 +200,9 @@ def queue_page(request: HttpRequest, project_id: int) -> HttpResponse:
 @require_POST
 def analysis_refresh(request: HttpRequest, project_id: int, kind: str) -> HttpResponse:
     """Queue a fresh whole-project analysis and go back to the page that shows it."""
-    project = access_project(request.user, project_id, Ability.RESEARCH)
     if kind not in analyses.ANALYSES:
         raise Http404(f"no analysis {kind!r}")
+    project = access_project(request.user, project_id, kind_of(kind).ability)
     params = analyses.ANALYSES[JobKind(kind)]()
     back = reverse(ANALYSIS_PAGES[kind], args=[project.pk])
     if kind == JobKind.BEST_OF_N and request.POST.get("sample_job", "").isdigit():
@@ -219,6 +220,7 @@ ANALYSIS_PAGES: dict[str, str] = {
     JobKind.SCORER_COMPARISON: "evaluation-home",
     JobKind.BEST_OF_N: "evaluation-best-of-n",
     JobKind.DISAGREEMENT_QUEUE: "evaluation-queue",
+    JobKind.AGREEMENT: "workspace-dashboard",
 }
 
 

@@ -72,6 +72,7 @@ class JobKind(StrEnum):
     SCORER_COMPARISON = "scorer_comparison"
     BEST_OF_N = "best_of_n"
     DISAGREEMENT_QUEUE = "disagreement_queue"
+    AGREEMENT = "agreement"
 
 
 PARAMS = "annotation.jobs.params"
@@ -240,6 +241,16 @@ BUILT_IN: tuple[Kind, ...] = (
         params=f"{ANALYSES}.AnalysisParams",
         runner=f"{ANALYSES}.run_disagreement_queue",
         queue="default",
+        api_start=True,
+    ),
+    # Agreement between annotators (annotation/workspace/agreement_job.py): the dashboard's.
+    Kind(
+        JobKind.AGREEMENT,
+        "Agreement between annotators",
+        params=f"{ANALYSES}.AnalysisParams",
+        runner="annotation.workspace.agreement_job.run_agreement",
+        queue="default",
+        ability=Ability.REVIEW,
         api_start=True,
     ),
 )

@@ -178,3 +178,19 @@ class TraceStep(models.Model):
 
     def __str__(self) -> str:
         return f"trace {self.trace_id} step {self.position} option {self.option}"
+
+
+class ProjectSize(models.Model):
+    """How many problems and traces a project has, kept by statement triggers on the problem
+    and trace tables (migration 0007), so every write path (the services' ORM, the importer's
+    COPY, cascading deletes) keeps it and a page reads one row instead of counting a project.
+    The SQLite first-run database has no statement triggers and counts (selectors)."""
+
+    project = models.OneToOneField(
+        Project, on_delete=models.CASCADE, primary_key=True, related_name="size"
+    )
+    problems = models.BigIntegerField(default=0)
+    traces = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.project_id}: {self.problems} problems, {self.traces} traces"

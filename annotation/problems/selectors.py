@@ -14,12 +14,13 @@ from functools import cache
 from typing import Any
 from uuid import UUID
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db import connection
+from django.db.models import Count, Exists, OuterRef, QuerySet
 
 from annotation.core.fixed_sql import Selected, fetch_all_without_jit
 from annotation.grading.selectors import ELIGIBLE, Eligibility, GradedKey, GradeView, StepKey
 from annotation.grading.step_grades import GradeChoice, GradeDecoder, column
-from annotation.problems.models import Problem, StepNode, Trace, TraceStep
+from annotation.problems.models import Problem, ProjectSize, StepNode, Trace, TraceStep
 
 # Paths ------------------------------------------------------------------------------------
 
@@ -304,3 +305,43 @@ def _graded_views(trace: Trace, steps: list[list[Any]], decode: GradeDecoder) ->
 
 
 _NO_GRADES: dict[int, GradeView] = {}
+
+
+# Sizes ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Size:
+    problems: int
+    traces: int
+
+
+def project_sizes(project_ids: Iterable[int]) -> dict[int, Size]:
+    """Per project id, its problems and traces: the kept ProjectSize rows (PostgreSQL's
+    triggers keep them), counted over the rows on the SQLite first-run database."""
+    ids = list(project_ids)
+    if connection.vendor == "postgresql":
+        rows = ProjectSize.objects.filter(project_id__in=ids).values_list(
+            "project_id", "problems", "traces"
+        )
+        kept = {project: Size(problems, traces) for project, problems, traces in rows}
+        return {pk: kept.get(pk, Size(0, 0)) for pk in ids}
+    return counted_sizes(ids)
+
+
+def counted_sizes(project_ids: Iterable[int]) -> dict[int, Size]:
+    """The same counted over the rows (whole projects: for tests and SQLite)."""
+    ids = list(project_ids)
+    problems = dict(
+        Problem.objects.filter(project_id__in=ids)
+        .values_list("project_id")
+        .annotate(n=Count("id"))
+        .values_list("project_id", "n")
+    )
+    traces = dict(
+        Trace.objects.filter(problem__project_id__in=ids)
+        .values_list("problem__project_id")
+        .annotate(n=Count("id"))
+        .values_list("problem__project_id", "n")
+    )
+    return {pk: Size(problems.get(pk, 0), traces.get(pk, 0)) for pk in ids}

@@ -262,3 +262,60 @@ class QueuedTrace(models.Model):
 
     def __str__(self) -> str:
         return f"trace {self.trace_id} sent to the queue"
+
+
+class QueueEntry(models.Model):
+    """A gradeable trace's place in the annotators' grading queue, kept by the database
+    (migration 0004's triggers, so every write path keeps it: the services' ORM, the
+    importer's COPY, a job's bulk statements): whether it is in the queue without the project
+    queueing every job's output (imported, a person's solution, or sent by a researcher), its
+    active claims (in progress or submitted), and its machine disagreement (the expression
+    annotation/evaluation/selectors.py `machine_disagreement` computes, stored). A claim and
+    the queue page read it through its indexes, however large the project (PostgreSQL; the
+    SQLite first-run database computes the same order directly)."""
+
+    trace = models.OneToOneField(
+        Trace, on_delete=models.CASCADE, primary_key=True, related_name="queue_entry"
+    )
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
+    origin = models.CharField(max_length=20)
+    queued = models.BooleanField(default=False)
+    active = models.IntegerField(default=0)
+    priority = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                "project",
+                "active",
+                models.F("priority").desc(nulls_last=True),
+                "trace",
+                condition=models.Q(queued=True),
+                name="queue_entry_queued_order",
+            ),
+            models.Index(
+                "project",
+                "active",
+                models.F("priority").desc(nulls_last=True),
+                "trace",
+                name="queue_entry_order",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"trace {self.trace_id}: {self.active} active, priority {self.priority}"
+
+
+class QueueSize(models.Model):
+    """A project's queue entries counted (kept by a trigger on the entry table, migration
+    0004): those in the queue, and the model outputs not sent (in the queue too when the
+    project queues every job's outputs). The dashboard reads it instead of counting."""
+
+    project = models.OneToOneField(
+        Project, on_delete=models.CASCADE, primary_key=True, related_name="queue_size"
+    )
+    queued = models.BigIntegerField(default=0)
+    outputs = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.project_id}: {self.queued} queued, {self.outputs} outputs not sent"

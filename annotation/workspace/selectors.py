@@ -17,7 +17,7 @@ from annotation.core.models import Project
 from annotation.grading.models import SourceKind
 from annotation.grading.selectors import current_grades
 from annotation.problems.selectors import path as trace_path
-from annotation.problems.selectors import path_node_ids
+from annotation.problems.selectors import path_node_ids, project_sizes
 from annotation.workspace.disclosure import suggested_scores
 from annotation.workspace.models import (
     Assignment,
@@ -26,6 +26,7 @@ from annotation.workspace.models import (
     ItemKind,
     ReviewStatus,
 )
+from annotation.workspace.queue_entries import entries_kept, open_entry_count, queued_count
 from annotation.workspace.services.claims import open_items, queued_traces
 from annotation.workspace.services.paths import WRITTEN, graded_view
 
@@ -40,11 +41,21 @@ def my_assignments(*, project: Project, user: Any, limit: int = 50) -> list[Assi
     )
 
 
+# The queue page counts open items up to this many and says "over" beyond: a count of every
+# open item would read the whole project.
+QUEUE_COUNT_CAP = 1000
+
+
 def queue_counts(*, project: Project, user: Any) -> dict[str, int]:
-    """How many items of each kind this user could still claim."""
-    return {
-        kind: open_items(project=project, user=user, kind=kind).count() for kind in ItemKind.values
-    }
+    """How many items of each kind this user could still claim, up to QUEUE_COUNT_CAP + 1."""
+    counts = {}
+    for kind in ItemKind.values:
+        if kind == ItemKind.GRADE and entries_kept():
+            counts[kind] = open_entry_count(project=project, user=user, cap=QUEUE_COUNT_CAP)
+        else:
+            open_ = open_items(project=project, user=user, kind=kind)
+            counts[kind] = open_[: QUEUE_COUNT_CAP + 1].count()
+    return counts
 
 
 @dataclass(slots=True)
@@ -249,7 +260,8 @@ def progress(*, project: Project) -> list[dict[str, Any]]:
 
 
 def project_totals(*, project: Project) -> dict[str, Any]:
-    grade_items = queued_traces(project).count()
+    # The kept count (PostgreSQL), or a count over the rows on the SQLite first-run database.
+    grade_items = queued_count(project) if entries_kept() else queued_traces(project).count()
     done = (
         Assignment.objects.filter(project=project, status=AssignmentStatus.SUBMITTED)
         .values("kind")
@@ -258,7 +270,7 @@ def project_totals(*, project: Project) -> dict[str, Any]:
     by_kind: dict[str, dict[str, Any]] = {row["kind"]: dict(row) for row in done}
     return {
         "grade_items": grade_items,
-        "record_items": project.problems.count(),
+        "record_items": project_sizes([project.pk])[project.pk].problems,
         "needed_per_item": project.overlap,
         "graded": by_kind.get(ItemKind.GRADE, {}).get("n", 0),
         "recorded": by_kind.get(ItemKind.RECORD, {}).get("n", 0),

@@ -17,6 +17,7 @@ from annotation.problems.access import access_trace
 from annotation.problems.models import FinishReason
 from annotation.workspace import selectors
 from annotation.workspace.access import access_assignment
+from annotation.workspace.agreement_job import agreement_of, stored_agreement
 from annotation.workspace.models import (
     OPEN_STATUSES,
     AssignmentStatus,
@@ -49,6 +50,7 @@ def queue(request: HttpRequest, project_id: int) -> HttpResponse:
         {
             "project": project,
             "counts": selectors.queue_counts(project=project, user=request.user),
+            "count_cap": selectors.QUEUE_COUNT_CAP,
             "in_progress": [a for a in mine if a.status == AssignmentStatus.IN_PROGRESS],
             "recent": [a for a in mine if a.status != AssignmentStatus.IN_PROGRESS],
         },
@@ -204,7 +206,10 @@ def review_decide(request: HttpRequest, assignment_id: int) -> HttpResponse:
 def dashboard(request: HttpRequest, project_id: int) -> HttpResponse:
     """Agreement, quality and progress per annotator: reviewers read it, admins also act."""
     project = access_project(request.user, project_id, Ability.REVIEW)
-    overall, per_user = selectors.project_agreement(project=project)
+    # Agreement reads every submitted grading: a job computes it (agreement_job.py), the page
+    # shows the stored result, its age and a refresh.
+    stored = agreement_of(project)
+    overall, per_user = stored_agreement(stored.result) if stored.result is not None else (None, {})
     qc = gold_scores(project=project, kind="qc")
     screening = gold_scores(project=project, kind="screening")
     standings = {s.user_id: s for s in Standing.objects.filter(project=project)}
@@ -222,6 +227,7 @@ def dashboard(request: HttpRequest, project_id: int) -> HttpResponse:
             "project": project,
             "totals": selectors.project_totals(project=project),
             "agreement": overall,
+            "stored": stored,
             "rows": rows,
             "may_manage": Ability.MANAGE in abilities(request.user, project),
             "stale": project.assignments.filter(

@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from annotation.core.models import Project
-from annotation.datasets.small_world import DEMO_MODEL_DIR, held_out_ids
+from annotation.datasets.small_world import DEMO_MODEL_DIR, DEMO_PRM_DIR, held_out_ids
 from annotation.grading.models import Grade, GradeSource, SourceKind
 from annotation.jobs.models import Job, JobKind, JobStatus
 from annotation.jobs.params import job_params
@@ -116,6 +116,7 @@ def test_the_demo_has_a_small_world_project_beside_the_school_math_one(demo):
     assert configs == {
         "small-world-tiny": (model_dir, "", False),
         "small-world-tiny-untrained-prm": (model_dir, "math-shepherd", False),
+        "small-world-tiny-prm": (str(DEMO_PRM_DIR.resolve()), "math-shepherd", False),
     }
     assert PromptTemplate.objects.filter(project=world).count() == 4
 

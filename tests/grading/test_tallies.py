@@ -1,6 +1,9 @@
 """The grade tallies equal a count over the grade rows after any sequence of writes: people's
 grades and re-grades (and cleared ratings), model runs, Monte-Carlo labels, imported COPY
-rows, grades moved to another trace, review decisions, and deletions of traces and sources."""
+rows, grades moved to another trace, review decisions, and deletions of traces and sources.
+So do the grading queue's kept entries (annotation/workspace/queue_entries.py: in the queue,
+active claims, machine disagreement) after the same writes and claims, status changes, model
+outputs sent and taken back, and new traces sharing a scored prefix."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,11 +21,20 @@ from annotation.grading import services
 from annotation.grading.models import GradeSource, SourceKind
 from annotation.grading.tallies import counted_tallies, data_version, project_tallies
 from annotation.problems.models import Trace
-from annotation.workspace.models import Assignment
+from annotation.problems.selectors import counted_sizes, project_sizes
+from annotation.workspace.models import Assignment, QueuedTrace
+from annotation.workspace.queue_entries import (
+    EntryState,
+    computed_entries,
+    kept_entries,
+    queued_count,
+)
+from annotation.workspace.services.claims import queued_traces
 from annotation.workspace.services.reviews import assignment_review
 from tests.factories import ProblemFactory, ProjectFactory, UserFactory, trace_with_steps
 
-TRACES, STEPS, PEOPLE = 4, 3, 2  # traces 0-1 in one project, 2-3 in another
+TRACES, STEPS, PEOPLE = 4, 3, 2  # traces 0-1 in one project, 2-3 in another; odd: model samples
+STATUSES = ["in_progress", "submitted", "skipped", "expired"]
 where = st.tuples(st.integers(0, TRACES - 1), st.integers(0, STEPS - 1))
 OPERATION = st.one_of(
     st.tuples(
@@ -39,6 +51,11 @@ OPERATION = st.one_of(
     st.tuples(st.just("review"), st.sampled_from(["accepted", "rejected", "returned"])),
     st.tuples(st.just("delete_trace"), st.integers(0, TRACES - 1)),
     st.tuples(st.just("delete_source"), st.sampled_from(["run", "monte_carlo", "import"])),
+    st.tuples(st.just("assign"), st.integers(0, TRACES - 1), st.sampled_from(STATUSES)),
+    st.tuples(st.just("restatus"), st.sampled_from(STATUSES)),
+    st.tuples(st.just("send"), st.integers(0, TRACES - 1), st.booleans()),
+    st.tuples(st.just("branch"), st.integers(0, TRACES - 1)),
+    st.tuples(st.just("outputs"), st.integers(0, 1), st.booleans()),
 )
 
 
@@ -72,7 +89,9 @@ def build() -> World:
     traces = []
     for t in range(TRACES):
         problem = ProblemFactory(project=projects[t // 2])
-        traces.append(trace_with_steps(problem, [f"t{t} s{s}" for s in range(STEPS)]))
+        origin = "model_sample" if t % 2 else "imported"
+        steps = [f"t{t} s{s}" for s in range(STEPS)]
+        traces.append(trace_with_steps(problem, steps, origin=origin))
     return World(
         projects,
         traces,
@@ -128,6 +147,40 @@ def apply(world: World, operation: tuple[Any, ...]) -> None:
         Trace.objects.filter(pk=world.traces[args[0]].pk).delete()
     elif kind == "delete_source":
         GradeSource.objects.filter(pk=world.sources[args[0]].pk).delete()
+    else:
+        queue_operation(world, kind, args)
+
+
+def queue_operation(world: World, kind: str, args: list[Any]) -> None:
+    """Claims and their statuses, sent model outputs, a trace sharing a scored prefix."""
+    if kind == "restatus":  # a bulk update, as expire_stale_claims does
+        latest = Assignment.objects.order_by("-pk").values_list("pk", flat=True)[:1]
+        Assignment.objects.filter(pk__in=list(latest)).update(status=args[0])
+        return
+    if kind == "outputs":  # the project queues every job's outputs, or not
+        world.projects[args[0]].queue_job_outputs = args[1]
+        world.projects[args[0]].save(update_fields=["queue_job_outputs"])
+        return
+    trace = args[0]
+    if not world.alive(trace):
+        return
+    if kind == "assign":
+        Assignment.objects.create(
+            project=world.projects[trace // 2],
+            kind="grade",
+            problem_id=world.traces[trace].problem_id,
+            trace=world.traces[trace],
+            annotator=UserFactory(),
+            status=args[1],
+            claimed_at=timezone.now(),
+        )
+    elif kind == "send" and args[1]:
+        QueuedTrace.objects.get_or_create(trace=world.traces[trace])
+    elif kind == "send":
+        QueuedTrace.objects.filter(trace=world.traces[trace]).delete()
+    elif kind == "branch":
+        first = world.traces[trace].steps.select_related("node").get(position=0).node.text
+        trace_with_steps(world.traces[trace].problem, [first, f"branch {Trace.objects.count()}"])
 
 
 def review(world: World, decision: str) -> None:
@@ -144,6 +197,14 @@ def review(world: World, decision: str) -> None:
         claimed_at=timezone.now(),
     )
     assignment_review(assignment=work, reviewer=world.people[1], decision=decision, comment="so")
+
+
+def rounded(entries: dict[int, EntryState]) -> dict[int, tuple[Any, ...]]:
+    """A mean of the same scores summed in another order may differ in its last bit."""
+    return {
+        trace: (e.queued, e.active, None if e.priority is None else round(e.priority, 9))
+        for trace, e in entries.items()
+    }
 
 
 @contextmanager
@@ -174,6 +235,9 @@ def test_every_tally_equals_a_count_over_the_rows(operations):
             # back while the project's sources all stay
             for index, project in enumerate(world.projects):
                 assert project_tallies(project.pk) == counted_tallies(project.pk), operation
+                assert rounded(kept_entries(project)) == rounded(computed_entries(project))
+                assert project_sizes([project.pk]) == counted_sizes([project.pk])
+                assert queued_count(project) == queued_traces(project).count()
                 version = data_version(project.pk)
                 if operation[0] != "delete_source":
                     assert version >= versions[index]

@@ -342,6 +342,7 @@ PARAMS: dict[str, st.SearchStrategy[Any]] = {
     JobKind.SCORER_COMPARISON: st.builds(AnalysisParams),
     JobKind.BEST_OF_N: st.builds(BestOfNParams, sample_job=st.none() | st.integers(1, 2**62)),
     JobKind.DISAGREEMENT_QUEUE: st.builds(AnalysisParams),
+    JobKind.AGREEMENT: st.builds(AnalysisParams),
 }
 
 
@@ -375,6 +376,7 @@ def test_every_job_kind_has_a_parameters_class_and_a_strategy():
         "scorer_comparison": AnalysisParams,
         "best_of_n": BestOfNParams,
         "disagreement_queue": AnalysisParams,
+        "agreement": AnalysisParams,
     }
 
 

@@ -17,6 +17,7 @@ from annotation.workspace.services.claims import assignment_claim_next
 from annotation.workspace.services.gold import gold_mark
 from tests.factories import MembershipFactory, ProblemFactory, UserFactory
 from tests.workspace.conftest import FIVE_STEPS
+from tests.workspace.test_agreement_job import agreement_by_job
 
 
 def put(client, assignment, body):
@@ -326,6 +327,7 @@ def test_review_agreement_and_gold(client, project, trace):
     second.refresh_from_db()
     assert (second.review_status, second.reviewer) == ("accepted", reviewer)
     overall, per_user = project_agreement(project=project)
+    assert agreement_by_job(project) == (overall, per_user)  # the dashboard's, from its job
     assert per_user[users[0].pk].first_error == 0.0
     assert overall.first_error == 0.0
     assert overall.items == 1

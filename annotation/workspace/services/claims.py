@@ -15,13 +15,13 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from annotation.core.models import Project
 from annotation.evaluation.selectors import queue_order
-from annotation.problems.models import Origin, Problem, Trace
+from annotation.problems.models import Problem, Trace
 from annotation.workspace.models import (
     ACTIVE_STATUSES,
     Assignment,
@@ -30,18 +30,24 @@ from annotation.workspace.models import (
     ItemKind,
     Purpose,
     QueuedTrace,
+    QueueEntry,
     ReviewStatus,
     StandingStatus,
+)
+from annotation.workspace.queue_entries import (
+    HUMAN_ORIGINS,
+    MACHINE_ORIGINS,
+    NEVER_QUEUED_ORIGINS,
+    entries_in_order,
+    entries_kept,
+    open_entries,
 )
 from annotation.workspace.services.errors import WorkspaceError
 from annotation.workspace.services.standing import refusal, standing_of
 
-# Traces in the grading queue without anyone sending them: datasets and people's solutions.
-HUMAN_QUEUE_ORIGINS = (Origin.IMPORTED, Origin.HUMAN_SOLUTION)
-# Model outputs: in the queue when sent (or when the project queues every job's outputs).
-MACHINE_QUEUE_ORIGINS = (Origin.MODEL_SAMPLE, Origin.EXPANSION, Origin.LONG_THOUGHT)
-# Never graded as items: thought records are reviewed; a labeled path is someone's work.
-NEVER_QUEUED_ORIGINS = (Origin.THOUGHT_RECORD, Origin.LABELED)
+# Which traces the grading queue holds (queue_entries.py says why).
+HUMAN_QUEUE_ORIGINS = HUMAN_ORIGINS
+MACHINE_QUEUE_ORIGINS = MACHINE_ORIGINS
 GRADEABLE_ORIGINS = HUMAN_QUEUE_ORIGINS + MACHINE_QUEUE_ORIGINS
 
 
@@ -224,18 +230,10 @@ def _claim(project: Project, user: Any, kind: str, purpose: str) -> Assignment |
     skipped_over: set[int] = set()
     overlap = project.overlap if purpose == Purpose.WORK else 2**31 - 1
     for _attempt in range(100):
-        candidates = (
-            open_items(project=project, user=user, kind=kind, purpose=purpose)
-            .exclude(pk__in=skipped_over)
-            .annotate(started=Coalesce(_active_count(kind, OuterRef("pk")), 0))
-            # Finish items others started first, so agreement can be measured early.
-            .order_by(*queue_order(kind))  # started items, then machine disagreement
-        )
-        item = candidates.select_for_update(skip_locked=True, of=("self",)).first()
-        if item is None:
-            # Every open item is being claimed right now: wait for one of those claims to end,
-            # then count again (it may still have a place).
-            item = candidates.select_for_update(of=("self",)).first()
+        if kind == ItemKind.GRADE and purpose == Purpose.WORK and entries_kept():
+            item: Any = _next_entry_trace(project, user, skipped_over)
+        else:
+            item = _next_item(project, user, kind, purpose, skipped_over)
         if item is None:
             return None
         previous = Assignment.objects.filter(
@@ -263,6 +261,61 @@ def _claim(project: Project, user: Any, kind: str, purpose: str) -> Assignment |
     return None
 
 
+def _next_item(project: Project, user: Any, kind: str, purpose: str, skipped_over: set[int]) -> Any:
+    """The first open item in the queue's order, locked; ordered by the expression over every
+    open item (gold items, record items, and the SQLite first-run database)."""
+    candidates = (
+        open_items(project=project, user=user, kind=kind, purpose=purpose)
+        .exclude(pk__in=skipped_over)
+        .annotate(started=Coalesce(_active_count(kind, OuterRef("pk")), 0))
+        # Finish items others started first, so agreement can be measured early.
+        .order_by(*queue_order(kind))  # started items, then machine disagreement
+    )
+    item = candidates.select_for_update(skip_locked=True, of=("self",)).first()
+    if item is None:
+        # Every open item is being claimed right now: wait for one of those claims to end,
+        # then count again (it may still have a place).
+        item = candidates.select_for_update(of=("self",)).first()
+    return item
+
+
+def _next_entry_trace(project: Project, user: Any, skipped_over: set[int]) -> Trace | None:
+    """The same through the kept queue entries (queue_entries.py): per number of active claims,
+    most first, the first open entry in the index's order, its entry row locked (a claim's
+    lock on an item; reclaim_expired takes the same)."""
+    bound = project.overlap
+    while True:
+        level = (
+            open_entries(project=project, user=user)
+            .filter(active__lt=bound)
+            .order_by("-active")
+            .values_list("active", flat=True)
+            .first()
+        )
+        if level is None:
+            break
+        entry = (
+            entries_in_order(project=project, user=user, active=level)
+            .exclude(trace_id__in=skipped_over)
+            .select_for_update(skip_locked=True, of=("self",))
+            .first()
+        )
+        if entry is not None:
+            return Trace.objects.get(pk=entry.trace_id)
+        bound = level
+    # Every open item is being claimed right now: wait for one of those claims to end; the
+    # row is read again after the wait, and taken if it still has a place.
+    entry = (
+        open_entries(project=project, user=user)
+        .filter(active__lt=project.overlap)
+        .exclude(trace_id__in=skipped_over)
+        .order_by("-active", F("priority").desc(nulls_last=True), "trace_id")
+        .select_for_update(of=("self",))
+        .first()
+    )
+    return Trace.objects.get(pk=entry.trace_id) if entry is not None else None
+
+
 @transaction.atomic
 def assignment_skip(*, assignment: Assignment, reason: str) -> Assignment:
     reason = reason.strip()
@@ -281,7 +334,10 @@ def reclaim_expired(assignment: Assignment) -> None:
     item_model = Trace if assignment.kind == ItemKind.GRADE else Problem
     item_pk = assignment.trace_id if assignment.kind == ItemKind.GRADE else assignment.problem_id
     assert item_pk is not None
-    item_model.objects.select_for_update().filter(pk=item_pk).first()
+    if assignment.kind == ItemKind.GRADE and entries_kept():  # the lock a claim takes
+        QueueEntry.objects.select_for_update().filter(trace_id=item_pk).first()
+    else:
+        item_model.objects.select_for_update().filter(pk=item_pk).first()
     overlap = Project.objects.values_list("overlap", flat=True).get(pk=assignment.project_id)
     if assignment.purpose != Purpose.WORK:
         overlap = 2**31 - 1  # everyone gets a gold item
