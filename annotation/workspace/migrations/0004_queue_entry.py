@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 def _queue_indexes(nulls_last: bool = True) -> list[models.Index]:
     priority = models.OrderBy(models.F("priority"), descending=True, nulls_last=nulls_last or None)
-    order = [models.F("project"), models.F("active"), priority, models.F("trace")]
+    order: list[Any] = [models.F("project"), models.F("active"), priority, models.F("trace")]
     return [
         models.Index(*order, condition=models.Q(("queued", True)), name="queue_entry_queued_order"),
         models.Index(*order, name="queue_entry_order"),
