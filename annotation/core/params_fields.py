@@ -121,6 +121,12 @@ class IdListField(forms.CharField):
         super().__init__(**kwargs)
         self.of = of
 
+    def prepare_value(self, value: Any) -> Any:
+        """Ids as the field reads them ("3, 4"; nothing for none), not a tuple's repr."""
+        if isinstance(value, list | tuple):
+            return ", ".join(str(item) for item in value)
+        return value
+
     def to_python(self, value: Any) -> tuple[int, ...]:  # type: ignore[override]
         parts = [part.strip() for part in (super().to_python(value) or "").split(",")]
         if bad := [part for part in parts if part and not part.isdigit()]:

@@ -1,5 +1,6 @@
 """The door to jobs for a user (see annotation/core/access.py)."""
 
+from collections.abc import Collection
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
@@ -41,4 +42,15 @@ def access_job(user: Any, job_id: int, need: Ability = Ability.VIEW) -> Job:
         need = job_ability(job.kind)
     if need not in granted:
         raise PermissionDenied(f"You may not {need.value} in project {job.project.name}.")
+    return job
+
+
+def access_job_of(
+    user: Any, job_id: int, kinds: Collection[str], what: str, need: Ability = Ability.VIEW
+) -> Job:
+    """access_job for a page of some kinds of job only: a job of another kind is no `what`
+    there (404)."""
+    job = access_job(user, job_id, need)
+    if job.kind not in kinds:
+        raise Http404(f"No such {what}")
     return job

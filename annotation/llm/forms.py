@@ -9,7 +9,7 @@ from annotation.core.bodies import StrictJSONFormField
 from annotation.core.columns import TEXT_MAX_CHARS, max_length
 from annotation.core.models import Project
 from annotation.llm.models import ModelConfig, PromptPurpose, PromptTemplate
-from annotation.llm.services import SAMPLING_PRESETS
+from annotation.llm.services import MODEL_FIELDS, SAMPLING_PRESETS
 from annotation.problems.models import Origin, Problem
 from annotation.workspace.review_filter import review_filter_field
 
@@ -17,19 +17,7 @@ from annotation.workspace.review_filter import review_filter_field
 class ModelConfigForm(forms.ModelForm[ModelConfig]):
     class Meta:
         model = ModelConfig
-        fields = [
-            "name",
-            "kind",
-            "path_or_endpoint",
-            "served_name",
-            "dtype",
-            "max_length",
-            "default_sampling",
-            "scorer_head",
-            "use_chat_template",
-            "options",
-            "trust_remote_code",
-        ]
+        fields = list(MODEL_FIELDS)  # what a model config's services take, as the API
         field_classes = {"default_sampling": StrictJSONFormField, "options": StrictJSONFormField}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -14,7 +14,7 @@ from annotation.core.access import Ability, access_project
 from annotation.core.form_errors import add_form_errors
 from annotation.core.models import Project
 from annotation.evaluation.plots import Series, line_plot, nice_ticks
-from annotation.jobs.access import access_job, may_change_job
+from annotation.jobs.access import access_job_of, may_change_job
 from annotation.jobs.models import Job, JobKind
 from annotation.jobs.params import job_params
 from annotation.jobs.services import request_cancel
@@ -140,10 +140,7 @@ def evaluation_start(request: HttpRequest, project_id: int) -> HttpResponse:
 
 
 def _training_job(request: HttpRequest, job_id: int) -> Job:
-    job = access_job(request.user, job_id)
-    if job.kind not in selectors.TRAINING_KINDS:
-        raise Http404("Not a training job")
-    return job
+    return access_job_of(request.user, job_id, selectors.TRAINING_KINDS, "training job")
 
 
 def _run_context(request: HttpRequest, job: Job, step: int | None = None) -> dict[str, Any]:
@@ -187,9 +184,8 @@ def training_progress(request: HttpRequest, job_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def training_cancel(request: HttpRequest, job_id: int) -> HttpResponse:
-    job = access_job(request.user, job_id, Ability.MANAGE)
-    if job.kind not in (*selectors.TRAINING_KINDS, JobKind.EVALUATE):
-        raise Http404("Not a training or evaluation job")
+    kinds = (*selectors.TRAINING_KINDS, JobKind.EVALUATE)
+    job = access_job_of(request.user, job_id, kinds, "training or evaluation job", Ability.MANAGE)
     request_cancel(job)
     return redirect(
         "training-job" if job.kind in selectors.TRAINING_KINDS else "training-results", job.pk
@@ -263,10 +259,7 @@ def lineage_page(request: HttpRequest, model_id: int) -> HttpResponse:
 
 
 def _evaluation_job(request: HttpRequest, job_id: int) -> Job:
-    job = access_job(request.user, job_id)
-    if job.kind != JobKind.EVALUATE:
-        raise Http404("Not an evaluation job")
-    return job
+    return access_job_of(request.user, job_id, (JobKind.EVALUATE,), "evaluation job")
 
 
 @login_required

@@ -16,7 +16,7 @@ from django.utils.text import slugify
 from annotation.core.access import Ability, access_project
 from annotation.core.form_errors import add_form_errors
 from annotation.core.models import Project
-from annotation.jobs.access import access_job
+from annotation.jobs.access import access_job, access_job_of
 from annotation.jobs.models import Job, JobKind
 from annotation.jobs.views import render_job_page
 from annotation.llm.defaults import is_demo_model
@@ -36,10 +36,7 @@ from annotation.trees.forms import (
 
 
 def _round(request: HttpRequest, job_id: int) -> Job:
-    job = access_job(request.user, job_id, Ability.RESEARCH)
-    if job.kind not in selectors.TREE_KINDS:
-        raise Http404("No such tree job")
-    return job
+    return access_job_of(request.user, job_id, selectors.TREE_KINDS, "tree job", Ability.RESEARCH)
 
 
 def _round_problem(request: HttpRequest, job_id: int, problem_id: int) -> tuple[Job, Problem]:

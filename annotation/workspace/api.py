@@ -202,10 +202,18 @@ def change_path(request: HttpRequest, assignment_id: int) -> JsonResponse:
     assignment = access_assignment(request.user, assignment_id)
     body = _body(request)
     position = _whole_number(body, "position")
-    if body.get("restore") is True and "choose" not in body and "write" not in body:
+    if [name for name in ("choose", "write", "restore") if name in body] not in (
+        ["choose"],
+        ["write"],
+        ["restore"],
+    ):
+        raise BodyError(
+            "choose", "give one of choose (an alternative's option), write (text) or restore (true)"
+        )
+    if "restore" in body:
+        if body["restore"] is not True:
+            raise BodyError("restore", "expected true")
         change = PathChange(position, "restore")
-    elif ("choose" in body) == ("write" in body):
-        raise BodyError("choose", "give either choose (an alternative's option) or write (text)")
     elif "choose" in body:
         change = PathChange(position, "choose", option=_whole_number(body, "choose"))
     else:

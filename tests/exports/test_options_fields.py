@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from annotation.core.form_errors import add_form_errors
-from annotation.core.params_fields import HELP
+from annotation.core.params_fields import HELP, IdListField
 from annotation.datasets.api import ExportSerializer
 from annotation.datasets.export.errors import ExportOptionError
 from annotation.datasets.export.formats import EXPORT_FORMATS
@@ -114,3 +114,22 @@ def test_the_api_body_and_the_page_form_build_the_same_options(
     form = ExportForm(page)
     assert form.is_valid(), form.errors
     assert form.options() == options
+
+
+def test_the_page_sent_as_it_is_shown_is_valid():
+    # given the page's form as a browser shows it (every field at its initial value)
+    shown = ExportForm(initial={"test_fraction": 0.2})
+    data = {}
+    for name, field in shown.fields.items():
+        value = shown[name].value()
+        if isinstance(value, list | tuple) and not isinstance(field, IdListField):
+            data[name] = list(value)
+        elif value is not None and value is not False:
+            data[name] = field.prepare_value(value) if isinstance(field, IdListField) else value
+    data["format"] = "prm800k"
+    # when it is sent back unchanged
+    form = ExportForm(data)
+    # then it is valid: an empty list of job ids shows as nothing, not "()"
+    assert shown["jobs"].value() in ((), "", None)
+    assert 'value="()"' not in str(shown["jobs"])
+    assert form.is_valid(), form.errors

@@ -161,7 +161,15 @@ def test_a_path_change_on_an_old_version_conflicts(client, claim):
             "position: 8 is not a step of this path (0 to 6); reload the page.",
         ),
         ({"position": 2, "write": "  "}, "text: write the step, in at most 20000 characters."),
-        ({"position": 2}, "choose: give either choose (an alternative's option) or write (text)"),
+        (
+            {"position": 2},
+            "choose: give one of choose (an alternative's option), write (text) or restore (true)",
+        ),
+        (
+            {"position": 2, "choose": 0, "restore": True},
+            "choose: give one of choose (an alternative's option), write (text) or restore (true)",
+        ),
+        ({"position": 2, "restore": 1}, "restore: expected true"),
     ],
 )
 def test_a_path_change_that_cannot_be_made_is_refused_with_a_message(client, claim, body, error):

@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from workers.backends.base import (
-    BackendError,
     ChatMessage,
     Generation,
     SamplingParams,
     finish_reason_from,
 )
+from workers.backends.vllm_engine import start_engine, stop_engine
 
 
 class VLLMGenerator:
@@ -31,30 +31,18 @@ class VLLMGenerator:
         engine_options: Mapping[str, Any] | None = None,
         trust_remote_code: bool = False,
     ) -> None:
-        from vllm import LLM
-
-        options: dict[str, Any] = {"enable_prefix_caching": True, **(engine_options or {})}
-        if max_model_len is not None:
-            options["max_model_len"] = max_model_len
-        try:
-            self.llm = LLM(
-                model=str(model_path),
-                dtype=dtype,  # type: ignore[arg-type]
-                trust_remote_code=trust_remote_code,
-                **options,
-            )
-        except (OSError, ValueError) as error:
-            raise BackendError(
-                f"cannot load model {model_path}: {error}", retryable=False
-            ) from error
-        except RuntimeError as error:
-            # Engine start-up failures (e.g. not enough memory for the KV cache) can pass once
-            # another model is unloaded, so a later retry may help.
-            raise BackendError(f"vLLM engine failed to start: {error}", retryable=True) from error
+        self.llm = start_engine(
+            model_path,
+            dtype=dtype,
+            max_model_len=max_model_len,
+            engine_options=engine_options or {},
+            trust_remote_code=trust_remote_code,
+            enable_prefix_caching=True,
+        )
 
     def close(self) -> None:
         """Stop the engine's subprocesses and free its KV cache."""
-        self.llm.llm_engine.engine_core.shutdown()
+        stop_engine(self.llm)
 
     def generate(self, prompts: Sequence[str], params: SamplingParams) -> list[list[Generation]]:
         outputs = self.llm.generate(list(prompts), self._sampling_params(params), use_tqdm=False)

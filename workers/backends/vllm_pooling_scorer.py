@@ -7,12 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from algorithms.prm_inputs import QWEN_PRM_SYSTEM_PROMPT
-from workers.backends.base import BackendError, ScoreItem, check_one_score_per_step
+from workers.backends.base import ScoreItem, check_one_score_per_step
 from workers.backends.prm_scorers import (
     reject_marker_in_steps,
     render_qwen_prm_input,
     single_token_id,
 )
+from workers.backends.vllm_engine import start_engine, stop_engine
 
 
 class VLLMPoolingScorer:
@@ -33,32 +34,21 @@ class VLLMPoolingScorer:
         engine_options: Mapping[str, Any] | None = None,
         trust_remote_code: bool = False,
     ) -> None:
-        from vllm import LLM
-
-        options: dict[str, Any] = dict(engine_options or {})
-        if max_model_len is not None:
-            options["max_model_len"] = max_model_len
-        try:
-            self.llm = LLM(
-                model=str(model_path),
-                runner="pooling",
-                dtype=dtype,  # type: ignore[arg-type]
-                trust_remote_code=trust_remote_code,
-                **options,
-            )
-        except (OSError, ValueError) as error:
-            raise BackendError(
-                f"cannot load model {model_path}: {error}", retryable=False
-            ) from error
-        except RuntimeError as error:
-            raise BackendError(f"vLLM engine failed to start: {error}", retryable=True) from error
+        self.llm = start_engine(
+            model_path,
+            dtype=dtype,
+            max_model_len=max_model_len,
+            engine_options=engine_options or {},
+            trust_remote_code=trust_remote_code,
+            runner="pooling",
+        )
         self.tokenizer = self.llm.get_tokenizer()
         self.separator = step_separator
         self.system_prompt = system_prompt
         self.separator_id = single_token_id(self.tokenizer, step_separator)
 
     def close(self) -> None:
-        self.llm.llm_engine.engine_core.shutdown()
+        stop_engine(self.llm)
 
     def score(self, items: Sequence[ScoreItem]) -> list[list[float]]:
         for item in items:

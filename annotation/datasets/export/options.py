@@ -5,7 +5,7 @@ so that the options may check themselves against the formats' table."""
 
 import hashlib
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from annotation.core import strict_json
 from annotation.core.columns import USERNAME_MAX_CHARS
@@ -16,15 +16,10 @@ from annotation.jobs.params import JOB, REVIEW_FILTERS, ReviewFilter, owns
 from annotation.jobs.typed_json import ParamsError, from_json
 from annotation.problems.models import Origin
 
-GradeChoice = Literal["trace", "annotator", "majority", "reviewed", "run", "monte_carlo"]
-GRADE_CHOICES: tuple[str, ...] = (
-    "trace",
-    "annotator",
-    "majority",
-    "reviewed",
-    "run",
-    "monte_carlo",
-)
+# The grades option: which grades label the steps (not grading.step_grades.GradeChoice, the
+# query that reads the grades an option chooses).
+GradesOption = Literal["trace", "annotator", "majority", "reviewed", "run", "monte_carlo"]
+GRADE_CHOICES: tuple[str, ...] = get_args(GradesOption)
 FILE_FORMATS: tuple[str, ...] = ("jsonl", "jsonl.gz", "parquet")
 # What a trace is beyond its origin (selection.KIND_FILTERS): the parts of a long-thought job,
 # the two modes of an expansion job, and the long thoughts of the loops a model steers itself
@@ -57,7 +52,7 @@ class ExportOptions:
         default="good", metadata=described("How a 0 (okay) rating becomes a binary label.")
     )
     # Which grades label the steps (see selection.py for each choice).
-    grades: GradeChoice = "trace"
+    grades: GradesOption = "trace"
     annotator: str | None = field(
         default=None,
         metadata=described("Username, for grades = annotator.", max_length=USERNAME_MAX_CHARS),
