@@ -10,11 +10,13 @@ from playwright.sync_api import BrowserContext, Page, expect
 
 from annotation.core.models import Project, Role
 from annotation.grading.models import Grade
+from annotation.jobs.models import Job, JobKind
 from annotation.problems.models import Trace
 from annotation.workspace.models import Assignment, ItemKind
 from annotation.workspace.services.claims import assignment_claim_next
 from annotation.workspace.services.saves import grading_submit
 from tests.factories import MembershipFactory, ProblemFactory, UserFactory, trace_with_steps
+from workers.tasks import run_job
 
 if TYPE_CHECKING:
     from conftest import PageWatch
@@ -237,6 +239,9 @@ def test_a_reviewer_reads_agreement_and_quality_without_changing_them(
             draft={"grades": ratings},
             finish_reason="found_error" if last == -1 else "solution",
         )
+    # and the project's agreement computed (a job: annotation/workspace/agreement_job.py)
+    job = Job.objects.create(project=project, kind=JobKind.AGREEMENT, params={})
+    run_job.run(job.pk)
     page = page_watch.page
     base = live_server.url
     # when the reviewer opens the dashboard from the project page
