@@ -239,9 +239,6 @@ def test_a_reviewer_reads_agreement_and_quality_without_changing_them(
             draft={"grades": ratings},
             finish_reason="found_error" if last == -1 else "solution",
         )
-    # and the project's agreement computed (a job: annotation/workspace/agreement_job.py)
-    job = Job.objects.create(project=project, kind=JobKind.AGREEMENT, params={})
-    run_job.run(job.pk)
     page = page_watch.page
     base = live_server.url
     # when the reviewer opens the dashboard from the project page
