@@ -14,19 +14,24 @@ from typing import Protocol, TypeVar
 from annotation.core.text_policy import without_invisible
 
 
-def node_id(problem_id: int, parent_id: uuid.UUID | None, kind: str, text: str) -> uuid.UUID:
+def node_id(
+    problem_id: int, parent_id: uuid.UUID | None, kind: str, text: str, copy: int = 0
+) -> uuid.UUID:
     return uuid.UUID(
-        bytes=node_id_bytes(problem_id, parent_id.bytes if parent_id else None, kind, text)
+        bytes=node_id_bytes(problem_id, parent_id.bytes if parent_id else None, kind, text, copy)
     )
 
 
-def node_id_bytes(problem_id: int, parent_id: bytes | None, kind: str, text: str) -> bytes:
+def node_id_bytes(
+    problem_id: int, parent_id: bytes | None, kind: str, text: str, copy: int = 0
+) -> bytes:
     """`node_id`'s 16 bytes, with the parent's id as bytes too: no UUID object is made, which
-    counts at an import's millions of steps."""
-    digest = hashlib.sha256(
-        f"{problem_id}\x1f{parent_id.hex() if parent_id else ''}\x1f{kind}\x1f{text}".encode()
-    ).digest()
-    return digest[:16]
+    counts at an import's millions of steps. `copy` > 0: the copy-th repeat of the same text
+    offered again at the same place of one trace (a node of its own: see `place_steps`)."""
+    key = f"{problem_id}\x1f{parent_id.hex() if parent_id else ''}\x1f{kind}\x1f{text}"
+    if copy:
+        key += f"\x1f{copy}"
+    return hashlib.sha256(key.encode()).digest()[:16]
 
 
 def text_digest(text: str) -> str:
@@ -63,6 +68,9 @@ def place_steps(
     at a position (PRM800K's completions) are siblings and the path continues from the one on
     it. `existing` puts a node that is already in the tree (a tree node a long thought walks)
     at a path position; the next step then hangs under it. Depth is position + 1.
+
+    The same text offered twice at one position of a trace (a sampler that repeated itself in
+    PRM800K's completions) is two nodes, the second a copy: each keeps its own rating.
     """
     return _placed(problem_id, steps, existing, node_id)
 
@@ -81,16 +89,21 @@ def _placed(
     problem_id: int,
     steps: Iterable[S],
     existing: Mapping[int, NodeId] | None,
-    make_id: Callable[[int, NodeId | None, str, str], NodeId],
+    make_id: Callable[[int, NodeId | None, str, str, int], NodeId],
 ) -> Iterator[tuple[S, NodeId, NodeId | None, int]]:
     path: dict[int, NodeId] = {}
+    offered: dict[tuple[int, NodeId], int] = {}  # how often a node was offered at a position
     for step in steps:
         position = step.position
         parent = path.get(position - 1)
         if existing is not None and step.on_path and position in existing:
             nid = existing[position]
         else:
-            nid = make_id(problem_id, parent, step.kind, step.text)
+            nid = make_id(problem_id, parent, step.kind, step.text, 0)
+            copies = offered.get((position, nid), 0)
+            offered[(position, nid)] = copies + 1
+            if copies:
+                nid = make_id(problem_id, parent, step.kind, step.text, copies)
         if step.on_path:
             path[position] = nid
         yield step, nid, parent, position + 1

@@ -214,3 +214,19 @@ def test_problems_are_shared_across_datasets_by_text(project):
     }
     import_bytes(project, "math", json.dumps(math_row).encode())
     assert Problem.objects.count() == 2  # an external id does not match a text-keyed problem
+
+
+def test_identical_sibling_completions_keep_their_own_ratings(project):
+    # given a PRM800K row whose step offers the same text twice, rated differently (a sampler
+    # repeats itself; the labeler rated the two copies -1 and 0), the first one chosen
+    row = json.loads((PRM800K_DIR / "prm800k_raw_samples.jsonl").read_bytes().splitlines()[0])
+    step = row["label"]["steps"][0]
+    first = step["completions"][0]
+    step["completions"] = [first, {**first, "rating": 0}, {**first, "rating": -1}]
+    step["chosen_completion"] = 0
+    # when it is imported and exported
+    import_bytes(project, "prm800k", json.dumps(row).encode())
+    [exported] = export_rows(project, "prm800k")
+    # then each copy keeps its own rating
+    assert exported["label"]["steps"][0] == step
+    assert exported == row

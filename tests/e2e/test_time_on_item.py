@@ -28,6 +28,7 @@ from tests.e2e.pages import ALL_RENDERED, log_in
 from tests.factories import MembershipFactory, ProblemFactory, UserFactory, trace_with_steps
 from tests.support.data import generator_config
 from tests.support.models import tiny_model
+from tests.support.prm800k import trl_prm800k_conversion
 from tests.support.worker import WorkerProcess, finished, wait_until
 
 if TYPE_CHECKING:
@@ -115,9 +116,9 @@ def test_a_reload_and_a_model_continuation_keep_counting(
     expect(page.locator("#continuing")).to_have_count(0)
     counted_at_least(claim, 45_000 + 35_000)
 
-    # they give up on the item; its PRM800K row's total_time is the time counted
-    page.click("[data-finish=give_up]")
-    page.click("#submit")
+    # they find step 2 wrong and submit; the PRM800K row's total_time is the time counted
+    page.locator("#steps > li.step").nth(1).locator("[data-rating='-1']").click()
+    page.click("#submit")  # (the page's clock stands still: the submit saves the rating)
     page.wait_for_url(f"{base}/projects/{claim.project_id}/work/")
     claim.refresh_from_db()
     assert claim.status == "submitted"
@@ -129,4 +130,8 @@ def test_a_reload_and_a_model_continuation_keep_counting(
         json.loads(line) for line in (tmp_path / "prm800k-train.jsonl").read_text().splitlines()
     ]
     assert [row["label"]["total_time"] for row in rows] == [claim.time_spent_ms]
+    # and TRL's public conversion reads that row of work graded in the browser, error and all
+    path = trl_prm800k_conversion(rows[0])[-1]
+    assert rows[0]["label"]["finish_reason"] == "found_error"
+    assert path["labels"][:2] == [True, False]
     assert page_watch.page_errors == []

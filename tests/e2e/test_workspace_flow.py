@@ -10,11 +10,13 @@ from playwright.sync_api import BrowserContext, Page, expect
 
 from annotation.core.models import Project, Role
 from annotation.grading.models import Grade
+from annotation.jobs.models import Job, JobKind
 from annotation.problems.models import Trace
 from annotation.workspace.models import Assignment, ItemKind
 from annotation.workspace.services.claims import assignment_claim_next
 from annotation.workspace.services.saves import grading_submit
 from tests.factories import MembershipFactory, ProblemFactory, UserFactory, trace_with_steps
+from workers.tasks import run_job
 
 if TYPE_CHECKING:
     from conftest import PageWatch
@@ -244,11 +246,17 @@ def test_a_reviewer_reads_agreement_and_quality_without_changing_them(
     page.goto(f"{base}/projects/{project.pk}/")
     page.get_by_role("link", name="Dashboard").click()
     page.wait_for_url(f"{base}/projects/{project.pk}/dashboard/")
-    # then they read the agreement figures, and nothing on the page changes a standing
+    # then they compute the agreement (a job: its task's body runs here) and read its figures,
+    # and nothing on the page changes a standing
     expect(page.get_by_test_id("read-only")).to_be_visible()
     figures = page.locator(".figures .figure")
     expect(figures.first).to_have_text("2 / 2")
     alpha = page.locator(".figures > div", has_text="Krippendorff").locator(".figure")
+    expect(alpha).to_have_text("—")
+    page.get_by_test_id("analysis-refresh").click()
+    page.wait_for_url(f"{base}/projects/{project.pk}/dashboard/")
+    run_job.run(Job.objects.get(project=project, kind=JobKind.AGREEMENT).pk)
+    page.reload()
     expect(alpha).not_to_have_text("—")
     assert page.locator("form[action*='standing'] button").count() == 0
     rows = page.locator("tbody tr bdi")

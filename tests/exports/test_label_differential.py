@@ -337,9 +337,8 @@ def prm800k_rows(draw: st.DrawFn, serial: int) -> dict[str, Any]:
     steps = []
     count = draw(st.integers(min_value=1, max_value=4))
     for index in range(count):
+        # (texts drawn from a few: a step may offer the same text twice, each copy rated)
         completions = draw(st.lists(RATED, min_size=0 if index else 1, max_size=3))
-        # siblings with equal texts are one node of the tree: keep the texts of a step apart
-        completions = [{**c, "text": f"{c['text']} ({o})"} for o, c in enumerate(completions)]
         ways = ["human", *(["chosen"] if completions else [])]
         if index == count - 1 and index > 0 and completions:
             ways.append("none")

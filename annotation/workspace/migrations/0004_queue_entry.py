@@ -6,6 +6,27 @@ import django.db.models.deletion
 from django.db import migrations, models
 
 
+def _queue_indexes(nulls_last: bool = True) -> list[models.Index]:
+    priority = models.OrderBy(models.F("priority"), descending=True, nulls_last=nulls_last or None)
+    order: list[Any] = [models.F("project"), models.F("active"), priority, models.F("trace")]
+    return [
+        models.Index(*order, condition=models.Q(("queued", True)), name="queue_entry_queued_order"),
+        models.Index(*order, name="queue_entry_order"),
+    ]
+
+
+def _add_queue_indexes(apps: Any, schema_editor: Any) -> None:
+    model = apps.get_model("workspace", "QueueEntry")
+    for index in _queue_indexes(nulls_last=schema_editor.connection.vendor != "sqlite"):
+        schema_editor.add_index(model, index)
+
+
+def _drop_queue_indexes(apps: Any, schema_editor: Any) -> None:
+    model = apps.get_model("workspace", "QueueEntry")
+    for index in _queue_indexes():
+        schema_editor.remove_index(model, index)
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("core", "0005_text_max_length"),
@@ -59,25 +80,12 @@ class Migration(migrations.Migration):
                     ),
                 ),
             ],
-            options={
-                "indexes": [
-                    models.Index(
-                        models.F("project"),
-                        models.F("active"),
-                        models.OrderBy(models.F("priority"), descending=True, nulls_last=True),
-                        models.F("trace"),
-                        condition=models.Q(("queued", True)),
-                        name="queue_entry_queued_order",
-                    ),
-                    models.Index(
-                        models.F("project"),
-                        models.F("active"),
-                        models.OrderBy(models.F("priority"), descending=True, nulls_last=True),
-                        models.F("trace"),
-                        name="queue_entry_order",
-                    ),
-                ],
-            },
+        ),
+        # The queue's order indexes: PostgreSQL's as the model says (priority DESC NULLS LAST);
+        # SQLite's CREATE INDEX takes no NULLS LAST, and its DESC puts NULLs last already.
+        migrations.SeparateDatabaseAndState(
+            state_operations=[migrations.AddIndex("queueentry", i) for i in _queue_indexes()],
+            database_operations=[migrations.RunPython(_add_queue_indexes, _drop_queue_indexes)],
         ),
     ]
 
