@@ -1,11 +1,12 @@
 """The labelled path: what the labels on one trace's path mean, read once for every export.
 
 One record per (trace path, labelling source): each path step's label (+1, 0, -1, or none)
-with who or what gave it, the rated alternatives offered at that step, whether the person
-wrote the step themselves, the alternatives offered after the path's last step with none
-chosen (PRM800K's `found_error` ends so: the wrong step is one of them), the finish reason,
-the time spent, and whether the labels may be used (eligibility). Every step-label format
-renders this record and nothing else (annotation/datasets/export/step_label_formats.py).
+with who or what gave it (and when: the record's `labelled_at`), the rated alternatives
+offered at that step, whether the person wrote the step themselves, the alternatives offered
+after the path's last step with none chosen (PRM800K's `found_error` ends so: the wrong step
+is one of them), the finish reason, the time spent, and whether the labels may be used
+(eligibility). Every step-label format renders this record and nothing else
+(annotation/datasets/export/step_label_formats.py).
 
 The rules, the same for every format:
 - A step carries a label only when it was graded (a rating, or a machine score read against
@@ -26,6 +27,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from annotation.grading.selectors import ELIGIBLE, Eligibility, GradeView
 from annotation.problems.models import Origin
@@ -99,6 +101,9 @@ class LabelledPath:
     finish_reason: str | None
     time_spent_ms: int | None
     eligibility: Eligibility
+    # when the labeller gave these labels: a person's submit of their work, an imported
+    # PRM800K row's timestamp; None where no one time applies (a run, combined grades)
+    labelled_at: datetime | None = None
 
     @property
     def error_ending(self) -> Alternative | None:
@@ -208,7 +213,20 @@ def labelled_path(view: TraceView, rules: LabelRules = LabelRules()) -> Labelled
         finish_reason=labeling.get("finish_reason", trace.finish_reason),
         time_spent_ms=labeling.get("time_spent_ms", trace.time_spent_ms),
         eligibility=view.eligibility,
+        labelled_at=labeling.get("submitted_at") or _imported_at(view),
     )
+
+
+def _imported_at(view: TraceView) -> datetime | None:
+    """An imported PRM800K row's timestamp, for the view of its own labeler's grades."""
+    kept = (view.trace.metadata or {}).get("prm800k") or {}
+    stamp = kept.get("timestamp")
+    if not isinstance(stamp, str) or not (view.grader_name or "").startswith("prm800k:"):
+        return None
+    try:
+        return datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
 
 
 OWN_STEP = "own step"

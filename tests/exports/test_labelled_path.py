@@ -155,3 +155,44 @@ def test_trls_conversion_reads_the_prm800k_row_of_native_work_with_a_found_error
             "labels": [True, False, False],
         }
     ]
+
+
+def test_the_record_says_who_gave_the_labels_and_when(prm800k):
+    # given the six PRM800K rows, and an annotator who grades a native trace and submits
+    from annotation.datasets.export.selection import iter_trace_views
+    from annotation.grading.labelled_path import labelled_path
+    from annotation.workspace.models import ItemKind
+    from annotation.workspace.services.claims import assignment_claim_next, assignment_skip
+    from annotation.workspace.services.saves import grading_submit
+    from tests.factories import MembershipFactory, UserFactory, trace_with_steps
+
+    trace = trace_with_steps(make_problem(prm800k, "w/1", "What is 1 + 1?"), ["1 + 1 = 2."])
+    user = MembershipFactory(project=prm800k, user=UserFactory(username="giver")).user
+    claim = assignment_claim_next(project=prm800k, user=user, kind=ItemKind.GRADE)
+    while claim.trace_id != trace.pk:  # the imported rows come first in the queue
+        assignment_skip(assignment=claim, reason="not this one")
+        claim = assignment_claim_next(project=prm800k, user=user, kind=ItemKind.GRADE)
+    node = str(trace.steps.get().node_id)
+    grading_submit(
+        assignment=claim,
+        version=1,
+        draft={"grades": {node: {"rating": 1}}},
+        finish_reason="solution",
+    )
+    claim.refresh_from_db()
+    # when
+    options = ExportOptions(format="trl-stepwise", keep_gold_items=True)
+    records = {
+        view.trace.pk: labelled_path(view)
+        for chunk in iter_trace_views(prm800k, options)
+        for view in chunk
+    }
+    # then: each step's giver, and when the labeller gave the labels
+    mine = records[trace.pk]
+    assert [s.label.given_by for s in mine.steps] == ["user:giver"]
+    assert (mine.labeller, mine.labelled_at) == ("user:giver", claim.submitted_at)
+    imported = [r for pk, r in records.items() if pk != trace.pk]
+    assert [r.labelled_at.isoformat() for r in imported] == [row["timestamp"] for row in RAW]
+    assert all(
+        r.labeller == f"prm800k:{row['labeler']}" for r, row in zip(imported, RAW, strict=True)
+    )

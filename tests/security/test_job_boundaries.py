@@ -530,8 +530,13 @@ def job_count(world: World) -> int:
 def test_every_job_kind_is_covered():
     started = {JOB_KIND.get(start, start) for start, *_ in CASES}
     # an import names nothing but its project and file (see the import test below), a
-    # whole-project analysis nothing but its project
-    nothing_named = {JobKind.IMPORT, JobKind.SCORER_COMPARISON, JobKind.DISAGREEMENT_QUEUE}
+    # whole-project analysis (agreement between annotators too) nothing but its project
+    nothing_named = {
+        JobKind.IMPORT,
+        JobKind.SCORER_COMPARISON,
+        JobKind.DISAGREEMENT_QUEUE,
+        JobKind.AGREEMENT,
+    }
     assert started | nothing_named == set(JobKind)
 
 
