@@ -14,8 +14,9 @@ from dataclasses import asdict
 from typing import Any
 
 from annotation.core.models import Project
+from annotation.evaluation.analyses import stored_analysis
 from annotation.grading.tallies import data_version
-from annotation.jobs.models import Job
+from annotation.jobs.models import Job, JobKind
 from annotation.workspace.models import AssignmentEvent
 from annotation.workspace.selectors import Agreement, project_agreement
 
@@ -53,7 +54,4 @@ def run_agreement(job: Job) -> dict[str, Any]:
 def agreement_of(project: Project) -> Any:
     """The stored agreement analysis of the project (annotation/evaluation/analyses.py
     Stored), judged outdated against the agreement's own version."""
-    from annotation.evaluation.analyses import stored_analysis
-    from annotation.jobs.models import JobKind
-
     return stored_analysis(project, JobKind.AGREEMENT, version=agreement_version(project.pk))
