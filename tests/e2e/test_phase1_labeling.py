@@ -19,7 +19,7 @@ from annotation.datasets.importer import import_dataset
 from annotation.workspace.models import Assignment
 from tests.e2e.pages import ALL_RENDERED, log_in, open_next_item
 from tests.factories import MembershipFactory, UserFactory
-from tests.support.prm800k import OWN_STEP, PHASE1, expected_row
+from tests.support.prm800k import OWN_STEP, PHASE1, expected_row, trl_prm800k_conversion
 
 if TYPE_CHECKING:
     from conftest import PageWatch
@@ -140,6 +140,8 @@ def test_phase_1_labeling_of_a_real_prm800k_row(
     )
     assert mine == expected
     assert next(r for r in rows if r["labeler"] != ann) == PHASE1
+    # TRL's public PRM800K conversion reads it: the alternative chosen and the own step.
+    assert len(trl_prm800k_conversion(mine)) == 10  # a row per completion not chosen + the path
     assert page_watch.page_errors == []
 
 
