@@ -90,6 +90,9 @@ def test_a_reload_and_a_model_continuation_keep_counting(
     # the annotator rates the first step, then reads for 45 s, then reloads the page
     page.keyboard.press("3")
     page.clock.run_for(45_000)
+    # the rating's save has answered before the reload: a save landing after the reloaded
+    # page read the draft's version would make its next change a version conflict (409)
+    expect(page.locator("#save-status")).to_have_text("All changes saved")
     page.reload()
     page.wait_for_function(ALL_RENDERED)
     counted_at_least(claim, 45_000)
