@@ -13,9 +13,12 @@ SECRET_KEY_FILE := $(or $(STEPWISE_VAR_DIR),var)/secret_key
 # The demo's tiny model (random weights: its text is noise), built here, never downloaded.
 DEMO_MODEL := $(or $(STEPWISE_VAR_DIR),var)/demo-model
 
-# Tests and CI use the local PostgreSQL and Redis servers.
+# Tests and CI use the local PostgreSQL and Redis servers. The suite runs on PYTEST_WORKERS
+# processes (pytest-xdist); each has its own test database and Redis database, the broker's
+# number plus its index (tests/support/parallel.py): 12 to 15 here, Redis has 0 to 15.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/stepwise
-TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
+TEST_BROKER_URL ?= redis://127.0.0.1:6379/12
+PYTEST_WORKERS ?= 3
 
 .PHONY: install assets system-deps services migrate demo-model small-world-model demo run test lint typecheck pytest clean bench
 
@@ -100,7 +103,7 @@ typecheck: install $(SECRET_KEY_FILE)
 
 pytest: install assets system-deps services $(SECRET_KEY_FILE)
 	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
-		$(BIN)/pytest $(PYTEST_ARGS)
+		$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 

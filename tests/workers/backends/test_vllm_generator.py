@@ -5,9 +5,10 @@ from typing import Any
 import pytest
 
 from algorithms.sampling import SamplingParams
+from tests.support.parallel import VLLM_GROUP
 from workers.testing.vllm_cpu import plain_word_in
 
-pytestmark = pytest.mark.models
+pytestmark = [pytest.mark.models, VLLM_GROUP]
 
 PROMPTS = ["Ann has 3 apples and gets 4 more.", "Let x + 2 = 5. Then", "Step 1:"]
 
