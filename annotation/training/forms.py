@@ -6,13 +6,14 @@ from typing import Any
 
 from django import forms
 
+from algorithms.choices import LOCAL_BACKENDS, PRM_HEADS
 from algorithms.rewards import AGGREGATIONS, RewardSpec
 from algorithms.training import Hyperparameters
 from annotation.core.models import Project
 from annotation.jobs.models import Job, JobKind, JobStatus
 from annotation.llm.forms import ProblemFilterFields, SamplingFields
-from annotation.llm.models import BackendKind, ModelConfig, PromptPurpose, PromptTemplate
-from annotation.training.params import FORMATS_FOR_METHOD, PRM_HEADS, SPLITS
+from annotation.llm.models import ModelConfig, PromptPurpose, PromptTemplate
+from annotation.training.params import FORMATS_FOR_METHOD, SPLITS
 
 HYPERPARAMETER_HELP = {
     "epochs": "Passes over the training rows.",
@@ -41,9 +42,6 @@ REWARD_HELP = {
     "aggregation": "How the step scores become one: the worst step, the last step, or all "
     "steps good (their product).",
 }
-
-
-LOCAL_KINDS = (BackendKind.VLLM, BackendKind.TRANSFORMERS)
 
 
 def export_choices(project: Project, method: str) -> list[tuple[int, str]]:
@@ -117,7 +115,7 @@ class GRPOJobForm(ProblemFilterFields):
     def __init__(self, project: Project, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["base"] = forms.ModelChoiceField(
-            ModelConfig.objects.filter(project=project, kind__in=LOCAL_KINDS, scorer_head=""),
+            ModelConfig.objects.filter(project=project, kind__in=LOCAL_BACKENDS, scorer_head=""),
             help_text="The policy to start from: a base model or an SFT model.",
         )
         self.fields["prompt"] = forms.ModelChoiceField(
@@ -148,7 +146,7 @@ class GRPOJobForm(ProblemFilterFields):
         )
         self.fields["reward_model"] = forms.ModelChoiceField(
             ModelConfig.objects.filter(
-                project=project, kind=BackendKind.TRANSFORMERS, scorer_head__in=PRM_HEADS
+                project=project, kind="transformers", scorer_head__in=PRM_HEADS
             ),
             required=False,
             help_text="The PRM that scores the steps (with a process weight above 0).",

@@ -13,17 +13,10 @@ from typing import Any
 
 from django.db import models
 
+from algorithms.choices import METHOD_LABELS, TrainingMethod, labelled, values
 from algorithms.training import Hyperparameters
 from annotation.jobs.models import Job
 from annotation.llm.models import ModelConfig
-
-
-class Method(models.TextChoices):
-    SFT = "sft", "SFT"
-    DPO = "dpo", "DPO"
-    PRM = "prm", "PRM fine-tuning"
-    GRPO = "grpo", "GRPO (+RL)"
-
 
 # Names that "learning_rate" -> "Learning rate" would get wrong
 NAMES_IN_WORDS = {"lora": "LoRA adapters", "lora_r": "LoRA rank", "lora_alpha": "LoRA alpha"}
@@ -56,7 +49,7 @@ class ModelLineage(models.Model):
         ModelConfig, on_delete=models.SET_NULL, null=True, blank=True, related_name="derived"
     )
     parent_label = models.CharField(max_length=255, help_text="The base's name@vN at the start.")
-    method = models.CharField(max_length=10, choices=Method.choices)
+    method = models.CharField(max_length=10, choices=labelled(TrainingMethod, METHOD_LABELS))
     job = models.OneToOneField(
         Job, on_delete=models.SET_NULL, null=True, blank=True, related_name="trained_model"
     )
@@ -86,7 +79,8 @@ class ModelLineage(models.Model):
     class Meta:
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(method__in=Method.values), name="modellineage_method_valid"
+                condition=models.Q(method__in=list(values(TrainingMethod))),
+                name="modellineage_method_valid",
             ),
         ]
 
