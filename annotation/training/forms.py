@@ -29,13 +29,6 @@ HYPERPARAMETER_HELP = {
     "group_size": "Completions sampled per problem; each is rewarded against its group's mean.",
     "max_new_tokens": "Tokens per completion at most.",
 }
-# Hyperparameters only some methods use; the others' forms leave them out.
-METHODS_USING = {
-    "beta": ("dpo", "grpo"),
-    "group_size": ("grpo",),
-    "max_new_tokens": ("grpo",),
-    "max_length": ("sft", "dpo", "prm"),
-}
 REWARD_HELP = {
     "outcome_weight": "Weight of the answer check: 1 for an answer equivalent to the problem's.",
     "process_weight": "Weight of the PRM's score of the completion's steps (0: no PRM).",
@@ -93,8 +86,9 @@ class TrainingJobForm(forms.Form):
 
 def add_hyperparameter_fields(form: forms.Form, method: str) -> None:
     defaults = Hyperparameters.for_method(method)
+    used = Hyperparameters.used_by(method)
     for item in fields(Hyperparameters):
-        if method not in METHODS_USING.get(item.name, (method,)):
+        if item.name not in used:
             continue
         form.fields[item.name] = hyperparameter_field(
             item.name, getattr(defaults, item.name), item.type

@@ -35,6 +35,13 @@ def in_words(values: dict[str, Any]) -> list[tuple[str, Any]]:
     ]
 
 
+def settings_in_words(method: str, values: dict[str, Any]) -> list[tuple[str, Any]]:
+    """A run's hyperparameters in words, without those its method does not use (a GRPO group
+    size on an SFT run): every run stores them all."""
+    unused = {f.name for f in fields(Hyperparameters)} - set(Hyperparameters.used_by(method))
+    return in_words({name: value for name, value in values.items() if name not in unused})
+
+
 def _shown(value: Any) -> Any:
     if isinstance(value, bool):
         return "yes" if value else "no"
@@ -88,7 +95,7 @@ class ModelLineage(models.Model):
         return f"{self.config_id} <- {self.parent_label} ({self.method})"
 
     def hyperparameters_in_words(self) -> list[tuple[str, Any]]:
-        return in_words(self.hyperparameters)
+        return settings_in_words(self.method, self.hyperparameters)
 
 
 class TrainingLogEntry(models.Model):

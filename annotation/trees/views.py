@@ -243,7 +243,6 @@ def round_page(request: HttpRequest, job_id: int) -> HttpResponse:
     form = FilterForm(request.GET or None)
     problems = selectors.round_problems(job, form.problem_filter())
     summaries = selectors.tree_summaries(job, problems)
-    subjects, levels = selectors.subjects_and_levels(job.project)
     return render(
         request,
         "trees/round.html",
@@ -252,8 +251,6 @@ def round_page(request: HttpRequest, job_id: int) -> HttpResponse:
             "job": job,
             "form": form,
             "rows": [summaries[p.pk] for p in problems if p.pk in summaries],
-            "subjects": subjects,
-            "levels": levels,
         },
     )
 
