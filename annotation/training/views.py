@@ -9,6 +9,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from algorithms.choices import METHOD_LABELS
 from annotation.core.access import Ability, access_project
 from annotation.core.form_errors import form_submitted
 from annotation.core.models import Project
@@ -25,7 +26,7 @@ from annotation.training.forms import EvaluationForm, GRPOJobForm, TrainingJobFo
 from annotation.training.models import TrainingLogEntry, in_words, settings_in_words
 from annotation.training.params import EvaluationParams
 
-METHODS = {"sft": "SFT", "dpo": "DPO", "prm": "PRM fine-tuning", "grpo": "GRPO (+RL)"}
+METHODS = METHOD_LABELS  # the training methods' names in words, by method
 
 
 @login_required
