@@ -23,6 +23,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -80,8 +81,34 @@ def pytest_unconfigure() -> None:
         shutil.rmtree(_files, ignore_errors=True)
 
 
-# Tests that start vLLM engines (in the test process, an api_server, or the shared Celery
-# worker's jobs) run on one xdist worker (`make test` runs `--dist loadgroup`): each engine
-# takes several GiB and tens of seconds to start, so one process pays for them, once. The
-# group is handed out first (xdist sends larger groups before single tests).
-VLLM_GROUP = pytest.mark.xdist_group("vllm")
+# Test modules that start vLLM engines (in the test process, an api_server, or through the
+# shared Celery worker's jobs): run by one xdist worker, since each engine takes several GiB
+# and tens of seconds to start, so that one process pays for them, once.
+VLLM_MODULES = frozenset(
+    {
+        "tests/workers/backends/test_openai_generator.py",
+        "tests/workers/backends/test_vllm_generator.py",
+        "tests/workers/backends/test_vllm_pooling_scorer.py",
+        "tests/workers/test_jobs_end_to_end.py",
+        "tests/trees/test_steered_jobs_worker.py",
+        "tests/trees/test_tree_jobs_worker.py",
+    }
+)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadgroup` with VLLM_MODULES as one group and every other test on its own.
+
+    xdist's own loadgroup reads `xdist_group` marks by renaming the tests, which pytest 9.2
+    no longer allows (the marks are silently ignored): the modules are named here instead.
+    The group has the most tests, so it is handed out first.
+    """
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class VLLMGroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "vllm" if nodeid.split("::", 1)[0] in VLLM_MODULES else nodeid
+
+    return VLLMGroupScheduling(config, log)

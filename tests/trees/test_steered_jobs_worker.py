@@ -11,10 +11,9 @@ from annotation.trees.steered import start_policy_critic_job, start_proposal_cri
 from tests.factories import ProjectFactory, researcher
 from tests.support.data import generator_config, make_problems
 from tests.support.models import tiny_model
-from tests.support.parallel import VLLM_GROUP
 from tests.support.worker import WorkerProcess, finished
 
-pytestmark = [pytest.mark.worker, pytest.mark.models, VLLM_GROUP]
+pytestmark = [pytest.mark.worker, pytest.mark.models]
 
 
 @pytest.fixture(scope="module")

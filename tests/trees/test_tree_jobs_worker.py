@@ -12,11 +12,10 @@ from annotation.trees.services import start_long_thought_job, start_tree_job, tr
 from tests.factories import ProjectFactory, researcher
 from tests.support.data import generator_config, make_problems, scorer_config
 from tests.support.models import tiny_model
-from tests.support.parallel import VLLM_GROUP
 from tests.support.worker import WorkerProcess, finished
 from tests.trees.conftest import hand_tree
 
-pytestmark = [pytest.mark.worker, pytest.mark.models, VLLM_GROUP]
+pytestmark = [pytest.mark.worker, pytest.mark.models]
 
 
 @pytest.fixture(scope="module")

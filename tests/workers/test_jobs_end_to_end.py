@@ -21,10 +21,9 @@ from tests.support.data import (
     scorer_config,
 )
 from tests.support.models import tiny_model
-from tests.support.parallel import VLLM_GROUP
 from tests.support.worker import WorkerProcess, finished, wait_until
 
-pytestmark = [pytest.mark.worker, pytest.mark.models, VLLM_GROUP]
+pytestmark = [pytest.mark.worker, pytest.mark.models]
 
 
 @pytest.fixture(scope="module")

@@ -5,12 +5,13 @@ run without xdist, they check that nothing was changed.
 """
 
 import os
+from pathlib import Path
 
 import pytest
 from django.conf import settings
 
 from tests.support import worker as worker_process
-from tests.support.parallel import broker_url_for_worker
+from tests.support.parallel import VLLM_MODULES, broker_url_for_worker
 
 
 @pytest.mark.parametrize(
@@ -55,3 +56,8 @@ def test_the_workers_it_starts_use_its_own_test_database() -> None:
     name = worker_process.test_database_url().rsplit("/", 1)[1]
     assert name.startswith("test_")
     assert name.endswith(f"_{worker}") if worker else not name.endswith("_gw0")
+
+
+def test_the_vllm_group_names_modules_that_exist() -> None:
+    root = Path(__file__).resolve().parents[2]
+    assert [module for module in sorted(VLLM_MODULES) if not (root / module).is_file()] == []

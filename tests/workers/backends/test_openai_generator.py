@@ -6,12 +6,11 @@ import pytest
 
 from algorithms.sampling import SamplingParams
 from tests.support.endpoints import LOOPBACK_POLICY
-from tests.support.parallel import VLLM_GROUP
 from workers.backends.base import BackendError
 from workers.backends.openai_generator import OpenAIGenerator
 from workers.testing.vllm_cpu import REQUEST_TIMEOUT_S, free_port, plain_word_in
 
-pytestmark = [pytest.mark.models, VLLM_GROUP]
+pytestmark = pytest.mark.models
 
 PROMPTS = ["Ann has 3 apples and gets 4 more.", "Let x + 2 = 5. Then"]
 

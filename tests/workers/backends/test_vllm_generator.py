@@ -5,10 +5,9 @@ from typing import Any
 import pytest
 
 from algorithms.sampling import SamplingParams
-from tests.support.parallel import VLLM_GROUP
 from workers.testing.vllm_cpu import plain_word_in
 
-pytestmark = [pytest.mark.models, VLLM_GROUP]
+pytestmark = pytest.mark.models
 
 PROMPTS = ["Ann has 3 apples and gets 4 more.", "Let x + 2 = 5. Then", "Step 1:"]
 

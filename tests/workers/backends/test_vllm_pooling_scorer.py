@@ -5,13 +5,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.parallel import VLLM_GROUP
 from workers.backends.base import ScoreItem, ScorerError
 from workers.backends.prm_scorers import QwenPRMScorer
 from workers.backends.vllm_pooling_scorer import VLLMPoolingScorer
 from workers.testing.vllm_cpu import CPU_ENGINE_OPTIONS
 
-pytestmark = [pytest.mark.models, VLLM_GROUP]
+pytestmark = pytest.mark.models
 
 ITEMS = [
     ScoreItem("What is 2 + 3?", ["2 + 3 = 5.", "The answer is 5."]),
