@@ -240,14 +240,14 @@ def configured(project: Any, admin: Any) -> dict[str, Any]:
     """A model config, a prompt and an API token: the arguments of the model, prompt,
     training and token pages."""
     from annotation.core.tokens import token_create
-    from annotation.llm.models import BackendKind, ModelConfig, PromptPurpose
+    from annotation.llm.models import ModelConfig, PromptPurpose
     from annotation.llm.services import prompt_template_create
 
     # A row, not the service: the operator's endpoint policy would refuse any made-up host.
     model = ModelConfig.objects.create(
         project=project,
         name="bench model",
-        kind=BackendKind.OPENAI,
+        kind="openai",
         path_or_endpoint="http://127.0.0.1:9/v1",
         served_name="bench",
     )

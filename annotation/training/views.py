@@ -23,7 +23,7 @@ from annotation.llm.access import access_model_config
 from annotation.llm.models import ModelConfig
 from annotation.training import selectors, services
 from annotation.training.forms import EvaluationForm, GRPOJobForm, TrainingJobForm
-from annotation.training.models import TrainingLogEntry, in_words
+from annotation.training.models import TrainingLogEntry, in_words, settings_in_words
 from annotation.training.params import EvaluationParams
 
 METHODS = {"sft": "SFT", "dpo": "DPO", "prm": "PRM fine-tuning", "grpo": "GRPO (+RL)"}
@@ -156,8 +156,11 @@ def _run_context(request: HttpRequest, job: Job, step: int | None = None) -> dic
         "plots": _curves(log, GRPO_CURVES if grpo else CURVES),
         "model": lineage.config if lineage is not None else None,
         "rewarded": selectors.reward_samples(job, step) if grpo else None,
-        # the run's hyperparameters by their names in words (learning rate, not learning_rate)
-        "hyperparameters": in_words(job.params.get("hyperparameters") or {}),
+        # the run's hyperparameters by their names in words (learning rate, not learning_rate),
+        # only those its method uses
+        "hyperparameters": settings_in_words(
+            job.params["method"], job.params.get("hyperparameters") or {}
+        ),
         "reward": in_words(job.params.get("reward") or {}) if grpo else [],
         # in the refreshed part, so that a finished run loses its Cancel without a reload
         "may_cancel": may_change_job(request.user, job),

@@ -9,9 +9,12 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.text import slugify
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from annotation.core.access import Ability, access_project
 from annotation.core.form_errors import add_form_errors
@@ -35,11 +38,13 @@ from annotation.trees.forms import (
 )
 
 
-def _round(request: HttpRequest, job_id: int) -> Job:
+def _round(request: HttpRequest | Request, job_id: int) -> Job:
     return access_job_of(request.user, job_id, selectors.TREE_KINDS, "tree job", Ability.RESEARCH)
 
 
-def _round_problem(request: HttpRequest, job_id: int, problem_id: int) -> tuple[Job, Problem]:
+def _round_problem(
+    request: HttpRequest | Request, job_id: int, problem_id: int
+) -> tuple[Job, Problem]:
     job = _round(request, job_id)
     problem = Problem.objects.filter(pk=problem_id, project=job.project).first()
     if problem is None:
@@ -267,19 +272,23 @@ def tree_page(request: HttpRequest, job_id: int, problem_id: int) -> HttpRespons
     return render(request, "trees/tree.html", context)
 
 
-@login_required
-def tree_json(request: HttpRequest, job_id: int, problem_id: int) -> JsonResponse:
-    job, problem = _round_problem(request, job_id, problem_id)
-    return JsonResponse(selectors.tree_payload(job, problem))
+class TreeJson(APIView):
+    """The tree page's nodes, read by its script (static/js/tree_view.js)."""
+
+    def get(self, request: Request, job_id: int, problem_id: int) -> Response:
+        job, problem = _round_problem(request, job_id, problem_id)
+        return Response(selectors.tree_payload(job, problem))
 
 
-@login_required
-def node_json(request: HttpRequest, job_id: int, problem_id: int, index: int) -> JsonResponse:
-    job, problem = _round_problem(request, job_id, problem_id)
-    detail = selectors.node_detail(job, problem, index)
-    if detail is None:
-        raise Http404("No such node")
-    return JsonResponse(detail)
+class NodeJson(APIView):
+    """One node of the tree page: its text, scores and the judge's reason."""
+
+    def get(self, request: Request, job_id: int, problem_id: int, index: int) -> Response:
+        job, problem = _round_problem(request, job_id, problem_id)
+        detail = selectors.node_detail(job, problem, index)
+        if detail is None:
+            raise Http404("No such node")
+        return Response(detail)
 
 
 @login_required
