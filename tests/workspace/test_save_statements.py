@@ -3,16 +3,13 @@ a million steps): the statements it sends are few and fixed, however many grades
 and two annotators' saves share no row, so neither waits for the other's transaction."""
 
 import re
-import tempfile
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 from django.db import OperationalError, connection, transaction
-from psycopg import pq
 
 from annotation.core.models import Role
+from annotation.core.statements import statements_sent
 from annotation.grading.models import Grade
 from annotation.workspace.models import ItemKind
 from annotation.workspace.services.claims import assignment_claim_next
@@ -28,27 +25,6 @@ from tests.workspace.conftest import FIVE_STEPS
 from tests.workspace.test_saves import node_ids, put
 
 GRADE_WRITE = re.compile(r'\b(UPDATE|INSERT INTO|COPY) "?grading_grade\b')
-
-
-@contextmanager
-def statements_sent() -> Iterator[list[str]]:
-    """The statements this thread's connection sends to PostgreSQL, read from libpq's protocol
-    trace: BEGIN, COMMIT, savepoints and COPY too, which Django's query log leaves out."""
-    connection.ensure_connection()
-    pgconn = connection.connection.pgconn
-    sent: list[str] = []
-    with tempfile.TemporaryFile() as log:
-        pgconn.trace(log.fileno())
-        pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
-        try:
-            yield sent
-        finally:
-            pgconn.untrace()
-            log.seek(0)
-            for line in log.read().decode().splitlines():
-                direction, _length, kind, *text = line.split("\t")
-                if direction == "F" and kind in ("Query", "Parse"):
-                    sent.append("\t".join(text).strip())
 
 
 def test_an_autosave_sends_the_same_few_statements_however_many_grades_change(
