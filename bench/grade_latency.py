@@ -346,8 +346,9 @@ class LockSampler(threading.Thread):
 
 def save_cost(info: ClientInfo, saves: int, send_time: bool) -> dict[str, object]:
     """One annotator's saves through the autosave view in this process (Django's test client,
-    the session cookie as the browser's): the statements each sends (a few saves, traced),
-    then over `saves` more untraced: Python CPU per save and the backend's CPU per save."""
+    the session cookie as the browser's), once every step is rated (each save re-rates one, as
+    most of the run's saves do): the statements each sends (five saves, traced), then over
+    `saves` more untraced: Python CPU per save and the backend's CPU per save."""
     from django.db import connection
     from django.test import Client
 
@@ -364,9 +365,11 @@ def save_cost(info: ClientInfo, saves: int, send_time: bool) -> dict[str, object
         assert response.status_code == 200, response.content[:300]
         annotator.version, annotator.grades = response.json()["version"], wanted
 
-    put(0)  # the connection, the session, the statements' caches
+    rated = len(annotator.nodes)
+    for index in range(rated):  # every step rated once; then each save re-rates one
+        put(index)
     traced = []
-    for index in range(1, 6):
+    for index in range(rated, rated + 5):
         with statements_sent() as sent:
             put(index)
         traced.append(sent)
@@ -375,7 +378,7 @@ def save_cost(info: ClientInfo, saves: int, send_time: bool) -> dict[str, object
         backend = cursor.fetchone()[0]
     python_ms, wall_ms = [], []
     backend_before = process_cpu_s(backend)
-    for index in range(6, 6 + saves):
+    for index in range(rated + 5, rated + 5 + saves):
         started, cpu = time.perf_counter(), time.thread_time()
         put(index)
         python_ms.append((time.thread_time() - cpu) * 1000)
