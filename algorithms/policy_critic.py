@@ -234,16 +234,7 @@ def advance(
 def finish(state: DialogueState) -> SteeredResult:
     """The dialogue's tree (with the critic's grades), long thought, transcript and counts."""
     return result_of(
-        problem=state.problem,
-        version=VERSION,
-        stop=state.stop,
-        nodes=state.nodes,
-        end=state.position,
-        events=state.events,
-        turns=state.turns,
-        counts=_counts(state),
-        grades=state.grades,
-        reflection=_reflection,
+        state, version=VERSION, counts=_counts(state), grades=state.grades, reflection=_reflection
     )
 
 

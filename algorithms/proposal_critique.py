@@ -205,16 +205,7 @@ def advance(
 
 def finish(state: ProposalState) -> SteeredResult:
     """The loop's tree, long thought, transcript and action counts."""
-    return result_of(
-        problem=state.problem,
-        version=VERSION,
-        stop=state.stop,
-        nodes=state.nodes,
-        end=state.position,
-        events=state.events,
-        turns=state.turns,
-        counts=_counts(state),
-    )
+    return result_of(state, version=VERSION, counts=_counts(state))
 
 
 def _running(states: Sequence[ProposalState]) -> list[int]:

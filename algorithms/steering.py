@@ -318,31 +318,40 @@ def replay(state: S, turns: Sequence[Turn], apply: Apply[S]) -> S:
     return state
 
 
+class WalkState(LoopState, Protocol):
+    """What ``result_of`` reads of a finished loop: its tree, where the walk ended, its thought."""
+
+    @property
+    def nodes(self) -> tuple[TreeNode, ...]: ...
+
+    @property
+    def position(self) -> int: ...
+
+    @property
+    def events(self) -> tuple[ThoughtEvent, ...]: ...
+
+
 def result_of(
+    state: WalkState,
     *,
-    problem: ProblemSpec,
     version: str,
-    stop: StopReason | None,
-    nodes: Sequence[TreeNode],
-    end: int,
-    events: Sequence[ThoughtEvent],
-    turns: tuple[Turn, ...],
     counts: dict[str, int],
     grades: tuple[StepGrade, ...] = (),
     reflection: Callable[[TreeNode], str] | None = None,
 ) -> SteeredResult:
-    """The result of a loop whose walk ended on node ``end``; the tree is a fresh copy."""
+    """The result of a loop whose walk ended on ``state.position``; the tree is a fresh copy."""
+    problem, nodes = state.problem, state.nodes
     tree = Tree(problem=problem, nodes=[replace(node) for node in nodes])
-    thought = LongThought(path=path_to(nodes, end), events=tuple(events))
+    thought = LongThought(path=path_to(nodes, state.position), events=state.events)
     paragraphs = draft_paragraphs(tree, thought, reflection=reflection)
     return SteeredResult(
         problem=problem,
         version=version,
-        stop=stop,
+        stop=state.stop,
         tree=tree,
         thought=thought,
         paragraphs=tuple(paragraphs),
-        turns=turns,
+        turns=state.turns,
         counts=counts,
         grades=grades,
     )

@@ -10,12 +10,22 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-METHODS: tuple[str, ...] = ("sft", "dpo", "prm", "grpo")
+from algorithms.choices import TrainingMethod, values
+
+METHODS: tuple[str, ...] = values(TrainingMethod)
 # A learning rate per method when none is given: DPO and GRPO move a tuned policy only a little.
 DEFAULT_LEARNING_RATE = {"sft": 2e-5, "dpo": 5e-7, "prm": 1e-5, "grpo": 1e-6}
 # The KL weight per method: DPO's beta; GRPO's KL coefficient against the starting policy
 # (0 would train without a reference model).
 DEFAULT_BETA = {"dpo": 0.1, "grpo": 0.04}
+# Hyperparameters only some methods use (every other one, every method uses): the forms leave
+# them out of the other methods' runs and the pages do not show them there.
+METHODS_USING: dict[str, tuple[str, ...]] = {
+    "beta": ("dpo", "grpo"),
+    "group_size": ("grpo",),
+    "max_new_tokens": ("grpo",),
+    "max_length": ("sft", "dpo", "prm"),
+}
 
 
 class HyperparameterError(ValueError):
@@ -76,6 +86,11 @@ class Hyperparameters:
                     "max_steps", f"expected a whole number or null, got {self.max_steps!r}"
                 )
             _at_least("max_steps", self.max_steps, 1)
+
+    @classmethod
+    def used_by(cls, method: str) -> tuple[str, ...]:
+        """The names of the hyperparameters a ``method`` run uses, in the dataclass's order."""
+        return tuple(f.name for f in fields(cls) if method in METHODS_USING.get(f.name, METHODS))
 
     @classmethod
     def for_method(cls, method: str, given: dict[str, Any] | None = None) -> Hyperparameters:

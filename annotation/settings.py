@@ -112,8 +112,12 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
-            # {{ text|shown_visibly }} on every page: invisible characters in user text marked
-            "builtins": ["annotation.core.templatetags.shown_visibly"],
+            # {{ text|shown_visibly }} on every page: invisible characters in user text marked;
+            # {{ ms|time_on_item }}: the time spent on an item, in seconds or minutes
+            "builtins": [
+                "annotation.core.templatetags.shown_visibly",
+                "annotation.core.templatetags.durations",
+            ],
         },
     },
 ]

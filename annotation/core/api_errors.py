@@ -2,8 +2,9 @@
 field, whichever view it comes through (STYLE: "One error path").
 
 DRF answers its own exceptions and Http404/PermissionDenied; a Django ValidationError (which
-services and typed parameters raise, ParamsError included) or a BodyError would otherwise be
-a 500 wherever a view forgot to catch it. A limit reached (a quota on jobs) is a 429 naming
+services and typed parameters raise, ParamsError included), a BodyError or a UserError (a
+request the user can fix, with no field: `{"non_field_errors": [message]}`) would otherwise
+be a 500 wherever a view forgot to catch it. A limit reached (a quota on jobs) is a 429 naming
 it, with Retry-After when it is known."""
 
 from typing import Any
@@ -15,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from annotation.core.bodies import BodyError
+from annotation.core.errors import UserError
 from annotation.core.limits import LimitReached, limit_response
 from annotation.core.uploads import UploadTooLarge
 
@@ -35,4 +37,6 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = as_api_error(exc)
     elif isinstance(exc, UploadTooLarge | BodyError):
         exc = ValidationError({exc.field: [exc.message]})
+    elif isinstance(exc, UserError):
+        exc = ValidationError({"non_field_errors": [str(exc)]})
     return drf_exception_handler(exc, context)

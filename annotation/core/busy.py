@@ -39,7 +39,7 @@ def busy_response(request: HttpRequest) -> HttpResponse:
         or "application/json" in request.headers.get("Accept", "")
     )
     response: HttpResponse
-    if wants_json:
+    if wants_json:  # plain, not DRF: a middleware answers before any view (or DRF) runs
         response = JsonResponse({"detail": BUSY_MESSAGE, "code": "busy"}, status=503)
     else:
         # A page of its own, not base.html: it reads nothing from the database.

@@ -122,7 +122,7 @@ def token_or_session(view: Callable[..., HttpResponse]) -> Callable[..., HttpRes
             return protected(request, *args, **kwargs)
         try:
             found = ApiTokenAuthentication().authenticate(request)  # type: ignore[arg-type]
-        except AuthenticationFailed as error:
+        except AuthenticationFailed as error:  # plain: the editors' views are not DRF views
             return JsonResponse({"error": str(error.detail)}, status=401)
         if found is not None:
             request.user = found[0]

@@ -18,6 +18,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from algorithms.choices import NO_SCORER_HEAD
 from algorithms.long_thought import derive_long_thoughts
 from algorithms.rewrite_fidelity import check_rewrite
 from algorithms.tree_search import (
@@ -32,7 +33,7 @@ from annotation.grading.services import Score, model_run_source, run_scores_writ
 from annotation.jobs.models import Job, JobKind, JobStatus
 from annotation.jobs.params import LongThoughtParams, ModelSnapshot, ScoreParams
 from annotation.llm.defaults import DEMO_MODEL_PREFIX
-from annotation.llm.models import BackendKind, ModelConfig, ScorerHead
+from annotation.llm.models import ModelConfig
 from annotation.llm.services import (
     model_config_create,
     model_config_update,
@@ -69,15 +70,15 @@ def demo_models(project: Project, model_dir: Path) -> tuple[ModelConfig, ModelCo
     """The tiny model as a generator and as a Math-Shepherd style PRM (one directory)."""
     path = str(model_dir.resolve())
     common: dict[str, Any] = {
-        "kind": BackendKind.TRANSFORMERS.value,
+        "kind": "transformers",
         "path_or_endpoint": path,
         "dtype": "float32",
         "default_sampling": DEMO_SAMPLING,
     }
     configs = []
     for name, head in (
-        (DEMO_GENERATOR, ScorerHead.NONE.value),
-        (DEMO_SCORER, ScorerHead.MATH_SHEPHERD.value),
+        (DEMO_GENERATOR, NO_SCORER_HEAD),
+        (DEMO_SCORER, "math-shepherd"),
     ):
         config = ModelConfig.objects.filter(project=project, name=name).first()
         if config is None:

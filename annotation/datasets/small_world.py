@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from algorithms import small_world
+from algorithms.choices import NO_SCORER_HEAD
 from annotation.core.models import Project
 from annotation.datasets.importer import ImportReport, import_dataset
-from annotation.llm.models import BackendKind, ModelConfig, ScorerHead
+from annotation.llm.models import ModelConfig
 from annotation.llm.services import model_config_create, model_config_update
 from annotation.problems.models import Problem
 
@@ -97,7 +98,7 @@ def small_world_demo(
     )
     small_world_import(project=project, train=DEMO_TRAIN, test=DEMO_TEST)
     generator = small_world_config(project, GENERATOR, model_dir=model_dir)
-    prm = ScorerHead.MATH_SHEPHERD.value
+    prm = "math-shepherd"
     small_world_config(project, SCORER, model_dir=model_dir, head=prm)
     small_world_config(project, TRAINED_SCORER, model_dir=prm_dir, head=prm)
     return project, generator
@@ -108,7 +109,7 @@ def small_world_config(
     name: str,
     *,
     model_dir: Path = DEMO_MODEL_DIR,
-    head: str = ScorerHead.NONE.value,
+    head: str = NO_SCORER_HEAD,
     chat_template: bool = False,
 ) -> ModelConfig:
     """The project's config `name` reading the small world's model (created if missing,
@@ -120,7 +121,7 @@ def small_world_config(
         return model_config_create(
             project=project,
             name=name,
-            kind=BackendKind.TRANSFORMERS.value,
+            kind="transformers",
             path_or_endpoint=path,
             dtype="float32",
             default_sampling=SAMPLING,

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from algorithms import policy_critic, proposal_critique
+from algorithms.choices import BackendKind, ScorerHead
 from algorithms.prompts import PromptTemplateError, template_variables
 from algorithms.sampling import SamplingParams
 from algorithms.steering import Limits
@@ -154,9 +155,6 @@ def check_mode(mode: str, modes: Sequence[str], joined: str) -> None:
 
 # Snapshots -------------------------------------------------------------------------------------
 
-BackendName = Literal["vllm", "openai", "transformers"]
-ScorerHeadName = Literal["math-shepherd", "qwen-prm", "judge"]
-
 
 @dataclass(frozen=True)
 class ModelSnapshot(Params):
@@ -167,12 +165,12 @@ class ModelSnapshot(Params):
     id: int
     name: str
     label: str
-    kind: BackendName
+    kind: BackendKind
     path_or_endpoint: str
     dtype: str = "auto"
     max_length: int | None = None
     default_sampling: dict[str, Any] = field(default_factory=dict)
-    scorer_head: ScorerHeadName | None = None
+    scorer_head: ScorerHead | None = None
     use_chat_template: bool = True
     options: dict[str, Any] = field(default_factory=dict)
     trust_remote_code: bool = False  # set on the config by an admin only

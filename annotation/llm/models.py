@@ -9,27 +9,27 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 
+from algorithms.choices import (
+    BACKEND_LABELS,
+    NO_SCORER_HEAD,
+    SCORER_HEAD_LABELS,
+    BackendKind,
+    ScorerHead,
+    labelled,
+    values,
+)
 from algorithms.model_policy import without_secrets
 from annotation.core.models import Project
 
-
-class BackendKind(models.TextChoices):
-    VLLM = "vllm", "vLLM (in-process)"
-    OPENAI = "openai", "OpenAI-compatible endpoint"
-    TRANSFORMERS = "transformers", "transformers"
-
-
-class ScorerHead(models.TextChoices):
-    NONE = "", "None (a generator)"
-    MATH_SHEPHERD = "math-shepherd", "Math-Shepherd style PRM"
-    QWEN_PRM = "qwen-prm", "Qwen2.5-Math-PRM style PRM"
-    JUDGE = "judge", "LLM judge"
+# The values and labels are algorithms/choices.py's, shared with the job parameters and workers.
+BACKEND_CHOICES = labelled(BackendKind, BACKEND_LABELS)
+SCORER_HEAD_CHOICES = labelled(ScorerHead, SCORER_HEAD_LABELS, blank=NO_SCORER_HEAD)
 
 
 class ModelConfig(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="model_configs")
     name = models.CharField(max_length=100)
-    kind = models.CharField(max_length=20, choices=BackendKind.choices)
+    kind = models.CharField(max_length=20, choices=BACKEND_CHOICES)
     path_or_endpoint = models.CharField(
         max_length=500, help_text="A model directory, or an endpoint such as http://host:8000/v1."
     )
@@ -42,7 +42,7 @@ class ModelConfig(models.Model):
         default=dict, blank=True, help_text='e.g. {"temperature": 0.7, "max_tokens": 1024}'
     )
     scorer_head = models.CharField(
-        max_length=20, choices=ScorerHead.choices, default=ScorerHead.NONE, blank=True
+        max_length=20, choices=SCORER_HEAD_CHOICES, default=NO_SCORER_HEAD, blank=True
     )
     use_chat_template = models.BooleanField(
         default=True, help_text="Send prompts as a user message through the chat template."
@@ -68,10 +68,11 @@ class ModelConfig(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["project", "name"], name="modelconfig_unique_name"),
             models.CheckConstraint(
-                condition=models.Q(kind__in=BackendKind.values), name="modelconfig_kind_valid"
+                condition=models.Q(kind__in=list(values(BackendKind))),
+                name="modelconfig_kind_valid",
             ),
             models.CheckConstraint(
-                condition=models.Q(scorer_head__in=ScorerHead.values),
+                condition=models.Q(scorer_head__in=[NO_SCORER_HEAD, *values(ScorerHead)]),
                 name="modelconfig_scorer_head_valid",
             ),
         ]

@@ -11,6 +11,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from algorithms.choices import PRM_HEADS, TrainingMethod, values
 from annotation.core.access import Ability, access_project
 from annotation.core.models import Project
 from annotation.jobs.access import access_job
@@ -21,13 +22,13 @@ from annotation.jobs.params import JOB
 from annotation.llm.access import access_model_config, access_prompt_template
 from annotation.llm.selectors import latest_version
 from annotation.training import selectors, services
-from annotation.training.params import PRM_HEADS, SPLITS
+from annotation.training.params import SPLITS
 from annotation.training.selectors import LineageNode
 
 
 class StartTrainingSerializer(serializers.Serializer[None]):
     project = serializers.IntegerField()
-    method = serializers.ChoiceField(choices=["sft", "dpo", "prm", "grpo"])
+    method = serializers.ChoiceField(choices=list(values(TrainingMethod)))
     export = serializers.IntegerField(
         required=False,
         help_text="A finished export job of the project: its train split (sft, dpo, prm), or "

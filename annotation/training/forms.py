@@ -6,13 +6,14 @@ from typing import Any
 
 from django import forms
 
+from algorithms.choices import LOCAL_BACKENDS, PRM_HEADS
 from algorithms.rewards import AGGREGATIONS, RewardSpec
 from algorithms.training import Hyperparameters
 from annotation.core.models import Project
 from annotation.jobs.models import Job, JobKind, JobStatus
 from annotation.llm.forms import ProblemFilterFields, SamplingFields
-from annotation.llm.models import BackendKind, ModelConfig, PromptPurpose, PromptTemplate
-from annotation.training.params import FORMATS_FOR_METHOD, PRM_HEADS, SPLITS
+from annotation.llm.models import ModelConfig, PromptPurpose, PromptTemplate
+from annotation.training.params import FORMATS_FOR_METHOD, SPLITS
 
 HYPERPARAMETER_HELP = {
     "epochs": "Passes over the training rows.",
@@ -28,22 +29,12 @@ HYPERPARAMETER_HELP = {
     "group_size": "Completions sampled per problem; each is rewarded against its group's mean.",
     "max_new_tokens": "Tokens per completion at most.",
 }
-# Hyperparameters only some methods use; the others' forms leave them out.
-METHODS_USING = {
-    "beta": ("dpo", "grpo"),
-    "group_size": ("grpo",),
-    "max_new_tokens": ("grpo",),
-    "max_length": ("sft", "dpo", "prm"),
-}
 REWARD_HELP = {
     "outcome_weight": "Weight of the answer check: 1 for an answer equivalent to the problem's.",
     "process_weight": "Weight of the PRM's score of the completion's steps (0: no PRM).",
     "aggregation": "How the step scores become one: the worst step, the last step, or all "
     "steps good (their product).",
 }
-
-
-LOCAL_KINDS = (BackendKind.VLLM, BackendKind.TRANSFORMERS)
 
 
 def export_choices(project: Project, method: str) -> list[tuple[int, str]]:
@@ -95,8 +86,9 @@ class TrainingJobForm(forms.Form):
 
 def add_hyperparameter_fields(form: forms.Form, method: str) -> None:
     defaults = Hyperparameters.for_method(method)
+    used = Hyperparameters.used_by(method)
     for item in fields(Hyperparameters):
-        if method not in METHODS_USING.get(item.name, (method,)):
+        if item.name not in used:
             continue
         form.fields[item.name] = hyperparameter_field(
             item.name, getattr(defaults, item.name), item.type
@@ -117,7 +109,7 @@ class GRPOJobForm(ProblemFilterFields):
     def __init__(self, project: Project, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["base"] = forms.ModelChoiceField(
-            ModelConfig.objects.filter(project=project, kind__in=LOCAL_KINDS, scorer_head=""),
+            ModelConfig.objects.filter(project=project, kind__in=LOCAL_BACKENDS, scorer_head=""),
             help_text="The policy to start from: a base model or an SFT model.",
         )
         self.fields["prompt"] = forms.ModelChoiceField(
@@ -148,7 +140,7 @@ class GRPOJobForm(ProblemFilterFields):
         )
         self.fields["reward_model"] = forms.ModelChoiceField(
             ModelConfig.objects.filter(
-                project=project, kind=BackendKind.TRANSFORMERS, scorer_head__in=PRM_HEADS
+                project=project, kind="transformers", scorer_head__in=PRM_HEADS
             ),
             required=False,
             help_text="The PRM that scores the steps (with a process weight above 0).",

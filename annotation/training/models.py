@@ -13,17 +13,10 @@ from typing import Any
 
 from django.db import models
 
+from algorithms.choices import METHOD_LABELS, TrainingMethod, labelled, values
 from algorithms.training import Hyperparameters
 from annotation.jobs.models import Job
 from annotation.llm.models import ModelConfig
-
-
-class Method(models.TextChoices):
-    SFT = "sft", "SFT"
-    DPO = "dpo", "DPO"
-    PRM = "prm", "PRM fine-tuning"
-    GRPO = "grpo", "GRPO (+RL)"
-
 
 # Names that "learning_rate" -> "Learning rate" would get wrong
 NAMES_IN_WORDS = {"lora": "LoRA adapters", "lora_r": "LoRA rank", "lora_alpha": "LoRA alpha"}
@@ -42,6 +35,13 @@ def in_words(values: dict[str, Any]) -> list[tuple[str, Any]]:
     ]
 
 
+def settings_in_words(method: str, values: dict[str, Any]) -> list[tuple[str, Any]]:
+    """A run's hyperparameters in words, without those its method does not use (a GRPO group
+    size on an SFT run): every run stores them all."""
+    unused = {f.name for f in fields(Hyperparameters)} - set(Hyperparameters.used_by(method))
+    return in_words({name: value for name, value in values.items() if name not in unused})
+
+
 def _shown(value: Any) -> Any:
     if isinstance(value, bool):
         return "yes" if value else "no"
@@ -56,7 +56,7 @@ class ModelLineage(models.Model):
         ModelConfig, on_delete=models.SET_NULL, null=True, blank=True, related_name="derived"
     )
     parent_label = models.CharField(max_length=255, help_text="The base's name@vN at the start.")
-    method = models.CharField(max_length=10, choices=Method.choices)
+    method = models.CharField(max_length=10, choices=labelled(TrainingMethod, METHOD_LABELS))
     job = models.OneToOneField(
         Job, on_delete=models.SET_NULL, null=True, blank=True, related_name="trained_model"
     )
@@ -86,7 +86,8 @@ class ModelLineage(models.Model):
     class Meta:
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(method__in=Method.values), name="modellineage_method_valid"
+                condition=models.Q(method__in=list(values(TrainingMethod))),
+                name="modellineage_method_valid",
             ),
         ]
 
@@ -94,7 +95,7 @@ class ModelLineage(models.Model):
         return f"{self.config_id} <- {self.parent_label} ({self.method})"
 
     def hyperparameters_in_words(self) -> list[tuple[str, Any]]:
-        return in_words(self.hyperparameters)
+        return settings_in_words(self.method, self.hyperparameters)
 
 
 class TrainingLogEntry(models.Model):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from algorithms.choices import PRM_HEADS, PRMHead, SupervisedMethod
 from algorithms.rewards import RewardSpec
 from algorithms.training import Hyperparameters
 from annotation.jobs.params import (
@@ -37,13 +38,10 @@ FORMATS_FOR_METHOD: dict[str, tuple[str, ...]] = {
     "dpo": DPO_FORMATS,
     "prm": PRM_FORMATS,
 }
-PRM_HEADS = ("math-shepherd", "qwen-prm")
 SPLITS = ("train", "test")
 MAX_EVALUATED_MODELS = 12
 MAX_SAMPLES_PER_PROBLEM = 64
 
-Method = Literal["sft", "dpo", "prm"]
-PRMHead = Literal["math-shepherd", "qwen-prm"]
 Split = Literal["train", "test"]
 
 
@@ -62,7 +60,7 @@ class ExportInput(Params):
 
 @dataclass(frozen=True)
 class TrainingParams(Params):
-    method: Method
+    method: SupervisedMethod
     name: str  # of the model config the run registers
     base: ModelSnapshot = field(metadata=owns(MODEL_CONFIG))
     export: ExportInput

@@ -17,6 +17,13 @@ from typing import Any, Literal, cast
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from algorithms.choices import (
+    LOCAL_BACKENDS,
+    PRM_HEADS,
+    SUPERVISED_METHODS,
+    PRMHead,
+    SupervisedMethod,
+)
 from algorithms.rewards import RewardError, RewardSpec
 from algorithms.sampling import SamplingParams
 from algorithms.training import HyperparameterError, Hyperparameters, grpo_problems_per_step
@@ -35,19 +42,16 @@ from annotation.jobs.params import (
     job_params,
 )
 from annotation.jobs.services import create_job
-from annotation.llm.models import BackendKind, ModelConfig, PromptPurpose, PromptVersion
+from annotation.llm.models import ModelConfig, PromptPurpose, PromptVersion
 from annotation.llm.services import check_job_model, check_sampling, job_prompt, model_config_create
 from annotation.problems.models import Problem
 from annotation.training.models import ModelLineage, TrainingLogEntry
 from annotation.training.params import (
-    PRM_HEADS,
     SPLITS,
     EvaluationParams,
     ExportInput,
     GRPOParams,
     HeldOutSet,
-    Method,
-    PRMHead,
     ProblemSet,
     Split,
     TrainingParams,
@@ -60,7 +64,6 @@ TRAIN_KINDS = {
     "grpo": JobKind.TRAIN_GRPO,
 }
 METHOD_OF_KIND = {kind: method for method, kind in TRAIN_KINDS.items()}
-LOCAL_BACKENDS = (BackendKind.VLLM, BackendKind.TRANSFORMERS)
 
 
 # Training ------------------------------------------------------------------------------------
@@ -143,12 +146,14 @@ def start_training_job(
 ) -> Job:
     """Train `base` on the train split of `export` (SFT, DPO or PRM fine-tuning) on the gpu
     queue; the finished run registers a model config named `name` with its lineage."""
-    if method not in TRAIN_KINDS or method == "grpo":  # GRPO: start_grpo_job
-        raise ValidationError({"method": f"unknown method {method!r}; use sft, dpo or prm"})
+    if method not in SUPERVISED_METHODS:  # GRPO: start_grpo_job
+        raise ValidationError(
+            {"method": f"unknown method {method!r}; use {', '.join(SUPERVISED_METHODS)}"}
+        )
     hp = check_hyperparameters(method, hyperparameters or {})
     check_base_model(base, project, method, head)
     params = TrainingParams(
-        method=cast(Method, method),
+        method=cast(SupervisedMethod, method),
         name=check_new_model_name(project, name),
         base=ModelSnapshot.of(base),
         export=check_export(export, project),
@@ -171,7 +176,7 @@ def check_reward_model(model: ModelConfig, project: Project) -> None:
         raise ValidationError(
             {"reward_model": f"{model.name} is not a PRM; choose a {' or '.join(PRM_HEADS)} scorer"}
         )
-    if model.kind != BackendKind.TRANSFORMERS:
+    if model.kind != "transformers":
         raise ValidationError(
             {
                 "reward_model": f"{model.name} runs on {model.kind}; a reward model runs in the "
@@ -302,7 +307,7 @@ def register_trained_model(*, job: Job, path: str, data_sha256: str = "") -> Mod
     config = model_config_create(
         project=job.project,
         name=params.name,
-        kind=BackendKind.TRANSFORMERS if prm else base.kind,
+        kind="transformers" if prm else base.kind,
         path_or_endpoint=path,
         dtype=base.dtype,
         max_length=base.max_length,

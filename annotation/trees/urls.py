@@ -22,12 +22,12 @@ urlpatterns: list[URLPattern | URLResolver] = [
     ),
     path(
         "trees/rounds/<int:job_id>/problems/<int:problem_id>/tree.json",
-        views.tree_json,
+        views.TreeJson.as_view(),
         name="trees-tree-json",
     ),
     path(
         "trees/rounds/<int:job_id>/problems/<int:problem_id>/nodes/<int:index>.json",
-        views.node_json,
+        views.NodeJson.as_view(),
         name="trees-node-json",
     ),
     path(

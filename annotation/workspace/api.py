@@ -44,6 +44,8 @@ MAX_DEPTH = 8  # a draft nests three levels: {"grades": {"<node id>": {"rating":
 VERSIONS = integer_range(Assignment, "version")
 TIME_SPENT = integer_range(Assignment, "time_spent_ms")
 
+# Plain Django, not DRF (the rest of the JSON API): the editors' script reads this error shape
+# (docs/frontend.md), and this is the hot path whose CPU per save bench/grade_latency.py measures.
 JsonView = Callable[..., JsonResponse]
 
 

@@ -9,17 +9,18 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_POST
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from annotation.core import bodies
 from annotation.core.access import Ability, abilities, access_project
-from annotation.core.bodies import BodyError
+from annotation.core.bodies import BODY, BodyError
 from annotation.core.models import Membership, Project
-from annotation.core.tokens import token_or_session
 from annotation.jobs.access import access_job
-from annotation.workspace.api import json_errors
 from annotation.workspace.models import GoldItem, GoldKind
 from annotation.workspace.quality_forms import QualitySettingsForm
 from annotation.workspace.services.errors import WorkspaceError
@@ -164,59 +165,70 @@ def _ids(body: dict[str, Any], name: str = "trace_ids") -> list[int]:
     return value
 
 
-@require_http_methods(["GET", "POST", "DELETE"])
-@token_or_session
-@json_errors
-def gold_api(request: HttpRequest, project_id: int) -> JsonResponse:
-    """GET: the gold items. POST `{"trace_ids": [...], "kind": "qc"|"screening", "source":
-    name?}`: marks them (all or none). DELETE `{"trace_ids": [...]}`: unmarks them."""
-    project = access_project(request.user, project_id, Ability.MANAGE)
-    if request.method == "GET":
+def _object(request: Request) -> dict[str, Any]:
+    if not isinstance(request.data, dict):
+        raise BodyError(BODY, "must be a JSON object")
+    return request.data
+
+
+class GoldApi(APIView):
+    def get(self, request: Request, project_id: int) -> Response:
+        """The project's gold items."""
+        project = access_project(request.user, project_id, Ability.MANAGE)
         items = [
             {"trace": g.trace_id, "kind": g.kind, "source": g.source.name}
             for g in _gold_items(project)
         ]
-        return JsonResponse({"gold": items})
-    body = bodies.json_object(request)
-    if request.method == "DELETE":
-        return JsonResponse({"unmarked": gold_unmark(project=project, trace_ids=_ids(body))})
-    source = body.get("source")
-    if source is not None:
-        source = bodies.text(source, "source", max_chars=255)
-    marked = gold_mark_many(
-        project=project,
-        trace_ids=_ids(body),
-        kind=bodies.text(body.get("kind", GoldKind.QC), "kind", max_chars=20),
-        source_name=source,
-        by=request.user,
-    )
-    return JsonResponse({"marked": [g.trace_id for g in marked]}, status=201)
+        return Response({"gold": items})
+
+    def post(self, request: Request, project_id: int) -> Response:
+        """`{"trace_ids": [...], "kind": "qc"|"screening", "source": name?}`: marks them (all
+        or none)."""
+        project = access_project(request.user, project_id, Ability.MANAGE)
+        body = _object(request)
+        source = body.get("source")
+        if source is not None:
+            source = bodies.text(source, "source", max_chars=255)
+        marked = gold_mark_many(
+            project=project,
+            trace_ids=_ids(body),
+            kind=bodies.text(body.get("kind", GoldKind.QC), "kind", max_chars=20),
+            source_name=source,
+            by=request.user,
+        )
+        return Response({"marked": [g.trace_id for g in marked]}, status=201)
+
+    def delete(self, request: Request, project_id: int) -> Response:
+        """`{"trace_ids": [...]}`: unmarks them."""
+        project = access_project(request.user, project_id, Ability.MANAGE)
+        body = _object(request)
+        return Response({"unmarked": gold_unmark(project=project, trace_ids=_ids(body))})
 
 
-@require_http_methods(["POST"])
-@token_or_session
-@json_errors
-def standing_api(request: HttpRequest, project_id: int, user_id: int) -> JsonResponse:
-    """`{"status": "active"|"paused"}`."""
-    project = access_project(request.user, project_id, Ability.MANAGE)
-    body = bodies.json_object(request)
-    standing = standing_set(
-        project=project,
-        user=_member(project, user_id),
-        status=bodies.text(body.get("status", ""), "status", max_chars=20),
-        by=request.user,
-    )
-    return JsonResponse({"user": user_id, "status": standing.status})
+class StandingApi(APIView):
+    def post(self, request: Request, project_id: int, user_id: int) -> Response:
+        """`{"status": "active"|"paused"}`."""
+        project = access_project(request.user, project_id, Ability.MANAGE)
+        body = _object(request)
+        standing = standing_set(
+            project=project,
+            user=_member(project, user_id),
+            status=bodies.text(body.get("status", ""), "status", max_chars=20),
+            by=request.user,
+        )
+        return Response({"user": user_id, "status": standing.status})
 
 
-@require_http_methods(["POST"])
-@token_or_session
-@json_errors
-def queue_api(request: HttpRequest, project_id: int) -> JsonResponse:
-    """`{"job": id?, "trace_ids": [...]?, "correct": true|false|null}`: sends those model
-    outputs to the annotators' queue."""
-    project = access_project(request.user, project_id, Ability.RESEARCH)
-    body = bodies.json_object(request)
+class QueueApi(APIView):
+    def post(self, request: Request, project_id: int) -> Response:
+        """`{"job": id?, "trace_ids": [...]?, "correct": true|false|null}`: sends those model
+        outputs to the annotators' queue."""
+        project = access_project(request.user, project_id, Ability.RESEARCH)
+        body = _object(request)
+        return Response({"sent": _send(request, project, body)})
+
+
+def _send(request: Request, project: Project, body: dict[str, Any]) -> int:
     job = None
     if body.get("job") is not None:
         if type(body["job"]) is not int:
@@ -226,5 +238,4 @@ def queue_api(request: HttpRequest, project_id: int) -> JsonResponse:
     if correct not in (None, True, False):
         raise BodyError("correct", "expected true, false or null")
     ids = _ids(body) if body.get("trace_ids") is not None else None
-    sent = traces_send(project=project, user=request.user, job=job, trace_ids=ids, correct=correct)
-    return JsonResponse({"sent": sent})
+    return traces_send(project=project, user=request.user, job=job, trace_ids=ids, correct=correct)

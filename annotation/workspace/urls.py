@@ -31,14 +31,20 @@ urlpatterns: list[URLPattern | URLResolver] = [
         name="workspace-standing",
     ),
     path("jobs/<int:job_id>/queue/", quality_views.send_job_outputs, name="workspace-send-job"),
-    path("api/projects/<int:project_id>/gold", quality_views.gold_api, name="workspace-api-gold"),
+    path(
+        "api/projects/<int:project_id>/gold",
+        quality_views.GoldApi.as_view(),
+        name="workspace-api-gold",
+    ),
     path(
         "api/projects/<int:project_id>/annotators/<int:user_id>/standing",
-        quality_views.standing_api,
+        quality_views.StandingApi.as_view(),
         name="workspace-api-standing",
     ),
     path(
-        "api/projects/<int:project_id>/queue", quality_views.queue_api, name="workspace-api-queue"
+        "api/projects/<int:project_id>/queue",
+        quality_views.QueueApi.as_view(),
+        name="workspace-api-queue",
     ),
     path("api/work/<int:assignment_id>/draft", api.save_draft, name="workspace-api-draft"),
     path("api/work/<int:assignment_id>/submit", api.submit, name="workspace-api-submit"),

@@ -74,7 +74,11 @@ def test_the_api_sends_a_selection_and_names_what_it_refuses(client, project, ou
     refused = send({"trace_ids": [wrong.pk, foreign.pk]})
     assert (refused.status_code, refused.json()) == (
         400,
-        {"error": f"trace_ids: {foreign.pk} is not a trace of {project.name} that can be graded."},
+        {
+            "non_field_errors": [
+                f"trace_ids: {foreign.pk} is not a trace of {project.name} that can be graded."
+            ]
+        },
     )
     assert send({"trace_ids": [wrong.pk]}).json() == {"sent": 1}
     assert send({"job": job.pk}).json() == {"sent": 1}  # the other one; wrong is there already

@@ -252,7 +252,8 @@ def test_the_gold_api_marks_all_or_nothing_for_admins_only(client, project, anno
         content_type="application/json",
     )
     assert refused.status_code == 400
-    assert refused.json()["error"].startswith(f"trace {plain.pk}: name the source")
+    (message,) = refused.json()["non_field_errors"]  # the REST API's one error shape
+    assert message.startswith(f"trace {plain.pk}: name the source")
     assert not GoldItem.objects.exists()
     done = client.post(
         url,

@@ -7,8 +7,9 @@ import gc
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast
+from typing import Any, cast
 
+from algorithms.choices import BackendKind, ScorerHead
 from algorithms.model_policy import BackendPolicy, check_model_config
 from algorithms.sampling import SamplingParams
 from workers.backends.base import BackendError, Generator, StepScorer
@@ -19,9 +20,6 @@ from workers.backends.prm_scorers import MathShepherdScorer, QwenPRMScorer
 from workers.backends.transformers_generator import TransformersGenerator
 from workers.backends.vllm_generator import VLLMGenerator
 from workers.backends.vllm_pooling_scorer import VLLMPoolingScorer
-
-BackendKind = Literal["vllm", "openai", "transformers"]
-ScorerHead = Literal["math-shepherd", "qwen-prm", "judge"]
 
 
 @dataclass(frozen=True)

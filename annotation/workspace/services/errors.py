@@ -3,10 +3,11 @@ write to work that is final."""
 
 from __future__ import annotations
 
+from annotation.core.errors import UserError
 from annotation.workspace.models import Assignment, AssignmentStatus
 
 
-class WorkspaceError(Exception):
+class WorkspaceError(UserError):
     """A request the user can fix; the message says what to change."""
 
 
