@@ -17,6 +17,9 @@ the figures: the machine is shared.
 
 Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \
     python bench/page_scale.py [--sizes 100000 1000000] [--repeats 5] [--keep] [--prefix NAME]
+        [--reuse] [--routes NAME_PART ...]
+`--reuse` times the databases an earlier `--keep` run left (migrated, not rebuilt: a fix's
+migration applies to them); `--routes trees-` times only the routes whose name contains it.
 """
 
 from __future__ import annotations
@@ -52,6 +55,11 @@ def fresh_database(admin_url: str, name: str) -> str:
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         conn.execute(f"CREATE DATABASE {name}")
+    return migrated_database(admin_url, name)
+
+
+def migrated_database(admin_url: str, name: str) -> str:
+    """A kept database brought to the code's migrations."""
     url = admin_url.rsplit("/", 1)[0] + "/" + name
     env = {**os.environ, "DATABASE_URL": url}
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
@@ -219,6 +227,30 @@ def build(steps: int) -> dict[str, Any]:
     }
 
 
+def rebuilt(steps: int) -> dict[str, Any]:
+    """What build() returned, read back from a kept database (``--reuse``): the bench's
+    project, its first user of each role, the newest job of each kind, the first claim."""
+    from django.contrib.auth import get_user_model
+
+    from annotation.core.models import Project
+    from annotation.core.tokens import ApiToken
+    from annotation.llm.models import ModelConfig, PromptTemplate
+
+    project = Project.objects.get(name=f"bench pages {steps}")
+    users = get_user_model().objects
+    return {
+        "project": project,
+        "people": {role: users.get(username=f"{role}0") for role in ROLES},
+        "jobs": {job.kind: job for job in project.jobs.order_by("pk")},
+        "assignment": project.assignments.order_by("pk").first(),
+        "tree_problem": project.problems.order_by("pk")[0].pk,
+        "model": ModelConfig.objects.get(project=project, name="bench model").pk,
+        "prompt": PromptTemplate.objects.get(project=project, name="bench prompt").pk,
+        "token": ApiToken.objects.get(name="bench").pk,
+        "figures": {},
+    }
+
+
 def bench_tree(problem: Any) -> Any:
     """Three branches under the root, each with a right and a wrong answer (scored, the wrong
     ones with a stored wrong verdict), so every tree has a correct path and detours."""
@@ -347,8 +379,11 @@ def arguments(name: str, names: list[str], built: dict[str, Any]) -> dict[str, A
     return values
 
 
-def time_pages(built: dict[str, Any], repeats: int) -> tuple[dict[str, Any], list[str]]:
-    """Per route and role: status and median server time in ms."""
+def time_pages(
+    built: dict[str, Any], repeats: int, only: list[str] | None = None
+) -> tuple[dict[str, Any], list[str]]:
+    """Per route and role: status and median server time in ms (of the routes whose name
+    contains one of `only`, when given)."""
     from django.test import Client
     from django.urls import NoReverseMatch, reverse
 
@@ -360,6 +395,8 @@ def time_pages(built: dict[str, Any], repeats: int) -> tuple[dict[str, Any], lis
         client.force_login(built["people"][role])
         clients[role] = client
     for name, names in routes():
+        if only and not any(part in name for part in only):
+            continue
         values = arguments(name, names, built)
         if values is None:
             skipped.append(name)
@@ -386,7 +423,7 @@ def time_pages(built: dict[str, Any], repeats: int) -> tuple[dict[str, Any], lis
     return timings, skipped
 
 
-def child(size: int, repeats: int) -> None:
+def child(size: int, repeats: int, reuse: bool, only: list[str] | None) -> None:
     setup_django()
     import logging
 
@@ -394,9 +431,9 @@ def child(size: int, repeats: int) -> None:
     logging.getLogger("django.request").setLevel(logging.ERROR)
     logging.getLogger("django.security").setLevel(logging.ERROR)
     started = time.perf_counter()
-    built = build(size)
+    built = rebuilt(size) if reuse else build(size)
     figures = {**built["figures"], "build_s": round(time.perf_counter() - started, 1)}
-    timings, skipped = time_pages(built, repeats)
+    timings, skipped = time_pages(built, repeats, only)
     print(json.dumps({"figures": figures, "pages": timings, "skipped": skipped}))
 
 
@@ -411,16 +448,25 @@ def main() -> None:
     parser.add_argument(
         "--prefix", default="stepwise_bench_pages", help="the databases are PREFIX_SIZE"
     )
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="time the kept databases of an earlier --keep run again (migrated, not rebuilt)",
+    )
+    parser.add_argument(
+        "--routes", nargs="+", help="time only the routes whose URL name contains one of these"
+    )
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.repeats)
+        child(args.child, args.repeats, args.reuse, args.routes)
         return
     admin_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
     runs: dict[int, Any] = {}
     for size in args.sizes:
         load = os.getloadavg()
-        url = fresh_database(admin_url, bench_db(args.prefix, size))
+        name = bench_db(args.prefix, size)
+        url = migrated_database(admin_url, name) if args.reuse else fresh_database(admin_url, name)
         env = {
             **os.environ,
             "DATABASE_URL": url,
@@ -429,7 +475,16 @@ def main() -> None:
             "ALLOWED_HOSTS": "testserver",  # the test client's host
         }
         out = subprocess.run(
-            [sys.executable, __file__, "--child", str(size), "--repeats", str(args.repeats)],
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                str(size),
+                "--repeats",
+                str(args.repeats),
+                *(["--reuse"] if args.reuse else []),
+                *(["--routes", *args.routes] if args.routes else []),
+            ],
             cwd=ROOT,
             env=env,
             check=True,

@@ -84,6 +84,11 @@ class Origin(models.TextChoices):
     EVALUATION = "evaluation", "Evaluation sample"
 
 
+# What models wrote from problems (the tree pages' outputs): a few traces of a project that
+# may hold a million imported ones, so an index of their own (issue 30).
+MODEL_OUTPUT_ORIGINS = (Origin.LONG_THOUGHT, Origin.TREE, Origin.MODEL_SAMPLE, Origin.EXPANSION)
+
+
 class FinishReason(models.TextChoices):
     SOLUTION = "solution", "Solution"
     FOUND_ERROR = "found_error", "Found error"
@@ -136,7 +141,14 @@ class Trace(models.Model):
                 name="trace_unique_external_id",
             )
         ]
-        indexes = [models.Index(fields=["problem", "origin"])]
+        indexes = [
+            models.Index(fields=["problem", "origin"]),
+            models.Index(
+                fields=["id"],
+                condition=models.Q(origin__in=MODEL_OUTPUT_ORIGINS),
+                name="trace_model_outputs",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"trace {self.pk} ({self.origin}) of problem {self.problem_id}"

@@ -15,7 +15,7 @@ from annotation.core.models import Project
 from annotation.grading.models import SourceKind
 from annotation.grading.selectors import current_grades
 from annotation.jobs.models import Job, JobKind
-from annotation.problems.models import Origin, Problem, Trace
+from annotation.problems.models import MODEL_OUTPUT_ORIGINS, Origin, Problem, Trace
 from annotation.problems.selectors import path, path_mentions, trace_texts
 from annotation.trees.models import SteeredLoop, TreeNode
 
@@ -28,7 +28,7 @@ DEFAULT_KEYWORDS = (
     "if",
     "possible",
 )
-OUTPUT_ORIGINS = (Origin.LONG_THOUGHT, Origin.TREE, Origin.MODEL_SAMPLE, Origin.EXPANSION)
+OUTPUT_ORIGINS = MODEL_OUTPUT_ORIGINS  # indexed: the outputs read none of the imported traces
 # Jobs in which the model steers its own long thought; each is also the metadata `kind` of
 # its long thoughts.
 STEERED_KINDS: tuple[str, ...] = (JobKind.PROPOSAL_CRITIQUE.value, JobKind.POLICY_CRITIC.value)
@@ -336,13 +336,6 @@ def round_problems(job: Job, flt: ProblemFilter, *, limit: int = 200) -> list[Pr
             )
         )
     return list(problems.order_by("id")[:limit])
-
-
-def subjects_and_levels(project: Project) -> tuple[list[str], list[int]]:
-    problems = Problem.objects.filter(project=project)
-    subjects = sorted(s for s in problems.values_list("subject", flat=True).distinct() if s)
-    levels = sorted(v for v in problems.values_list("level", flat=True).distinct() if v is not None)
-    return subjects, levels
 
 
 # Outputs: long thoughts and other traces -----------------------------------------------------
