@@ -10,7 +10,9 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-METHODS: tuple[str, ...] = ("sft", "dpo", "prm", "grpo")
+from algorithms.choices import TrainingMethod, values
+
+METHODS: tuple[str, ...] = values(TrainingMethod)
 # A learning rate per method when none is given: DPO and GRPO move a tuned policy only a little.
 DEFAULT_LEARNING_RATE = {"sft": 2e-5, "dpo": 5e-7, "prm": 1e-5, "grpo": 1e-6}
 # The KL weight per method: DPO's beta; GRPO's KL coefficient against the starting policy

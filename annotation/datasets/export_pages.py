@@ -2,13 +2,12 @@
 
 from django import forms
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from annotation.core.access import Ability, access_project
 from annotation.core.columns import TEXT_MAX_CHARS
-from annotation.core.form_errors import add_form_errors
+from annotation.core.form_errors import form_submitted
 from annotation.core.params_fields import field_help, form_params, params_form
 from annotation.datasets.export.left_out import left_out_rows
 from annotation.datasets.export.options import ExportOptions, held_out_from_text
@@ -57,13 +56,14 @@ def export_page(request: HttpRequest, project_id: int) -> HttpResponse:
     project = access_project(request.user, project_id, Ability.MANAGE)
     # the project's test fraction first (the demo's keeps a test split: day one can evaluate)
     form = ExportForm(request.POST or None, initial={"test_fraction": project.export_test_fraction})
-    if request.method == "POST" and form.is_valid():
-        try:
-            job = start_export(project=project, user=request.user, options=form.options())
-        except ValidationError as error:  # a refused option, a run of another project
-            add_form_errors(form, error)
-        else:
-            return redirect("job", job.pk)
+    # a refused option, a run of another project: on the form
+    job = form_submitted(
+        request,
+        form,
+        lambda: start_export(project=project, user=request.user, options=form.options()),
+    )
+    if job is not None:
+        return redirect("job", job.pk)
     exports = project.jobs.filter(kind=JobKind.EXPORT).order_by("-id")[:20]
     return render(
         request, "datasets/export.html", {"project": project, "form": form, "exports": exports}

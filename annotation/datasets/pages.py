@@ -9,9 +9,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from annotation.core.access import Ability, access_project
+from annotation.core.form_errors import form_submitted
 from annotation.datasets.importer import IMPORT_FORMATS
 from annotation.datasets.services import start_import
 from annotation.datasets.upload_checks import upload_problem
+from annotation.jobs.models import Job
 
 
 class ImportForm(forms.Form):
@@ -47,9 +49,10 @@ def import_page(request: HttpRequest, project_id: int) -> HttpResponse:
         request.FILES or None,
         refusals=getattr(request, "upload_refusals", None),
     )
-    if request.method == "POST" and form.is_valid():
+
+    def start() -> Job:
         upload = form.cleaned_data["file"]
-        job = start_import(
+        return start_import(
             project=project,
             user=request.user,
             format_name=form.cleaned_data["format"],
@@ -57,6 +60,8 @@ def import_page(request: HttpRequest, project_id: int) -> HttpResponse:
             name=upload.name,
             skip_invalid=form.cleaned_data["skip_invalid"],
         )
+
+    if (job := form_submitted(request, form, start)) is not None:
         return redirect("job", job.pk)
     context = {"project": project, "form": form}
     return render(request, "datasets/import.html", context, status=400 if form.is_bound else 200)

@@ -6,20 +6,19 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from annotation.core.access import Ability, access_project
-from annotation.core.form_errors import add_form_errors
+from annotation.core.form_errors import form_submitted
 from annotation.evaluation import analyses, selectors, services
 from annotation.evaluation.forms import BestOfNForm, MonteCarloJobForm
 from annotation.evaluation.plots import Series, line_plot
 from annotation.jobs.access import access_job
 from annotation.jobs.kinds import kind_of
-from annotation.jobs.models import JobKind
+from annotation.jobs.models import Job, JobKind
 from annotation.jobs.views import render_job_page
 from annotation.llm.selectors import latest_version, traces_matching
 from annotation.trees.comparison_job import comparison_params, comparison_query
@@ -147,26 +146,25 @@ def _token_plot(report: selectors.BestOfN) -> Any:
 def monte_carlo_start(request: HttpRequest, project_id: int) -> HttpResponse:
     project = access_project(request.user, project_id, Ability.RESEARCH)
     form = MonteCarloJobForm(project, request.POST or None)
-    if request.method == "POST" and form.is_valid():
+
+    def start() -> Job:
         data = form.cleaned_data
-        try:
-            job = services.start_monte_carlo_job(
-                project=project,
-                user=request.user,
-                model=data["model"],
-                prompt=latest_version(data["prompt"]),
-                trace_ids=traces_matching(
-                    project, origin=data["origin"], job_id=data["from_job"], limit=data["limit"]
-                ),
-                n=data["n"],
-                mode=data["mode"],
-                sampling=form.sampling(),
-                chunk_size=data["chunk_size"],
-            )
-        except ValidationError as error:
-            add_form_errors(form, error)
-        else:
-            return redirect("evaluation-rollouts", job.pk)
+        return services.start_monte_carlo_job(
+            project=project,
+            user=request.user,
+            model=data["model"],
+            prompt=latest_version(data["prompt"]),
+            trace_ids=traces_matching(
+                project, origin=data["origin"], job_id=data["from_job"], limit=data["limit"]
+            ),
+            n=data["n"],
+            mode=data["mode"],
+            sampling=form.sampling(),
+            chunk_size=data["chunk_size"],
+        )
+
+    if (job := form_submitted(request, form, start)) is not None:
+        return redirect("evaluation-rollouts", job.pk)
     return render(request, "evaluation/monte_carlo.html", {"project": project, "form": form})
 
 

@@ -10,7 +10,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from annotation.core.access import Ability, access_project
-from annotation.core.form_errors import add_form_errors
+from annotation.core.form_errors import form_submitted
 from annotation.core.models import Project
 from annotation.jobs.access import access_job
 from annotation.jobs.kinds import kind_of
@@ -63,18 +63,16 @@ def model_edit(request: HttpRequest, model_id: int) -> HttpResponse:
 
 def _model_form(request: HttpRequest, project: Project, config: ModelConfig | None) -> HttpResponse:
     form = ModelConfigForm(request.POST or None, instance=config)
-    if request.method == "POST" and form.is_valid():
+
+    def save() -> ModelConfig:
         fields = {name: form.cleaned_data[name] for name in form.Meta.fields}
-        try:
-            if config is None:
-                config = services.model_config_create(project=project, user=request.user, **fields)
-            else:
-                config = services.model_config_update(config=config, user=request.user, **fields)
-        except ValidationError as error:
-            add_form_errors(form, error)
-        else:
-            messages.success(request, f"Saved {config.label}.")
-            return redirect("llm-home", project.pk)
+        if config is None:
+            return services.model_config_create(project=project, user=request.user, **fields)
+        return services.model_config_update(config=config, user=request.user, **fields)
+
+    if (saved := form_submitted(request, form, save)) is not None:
+        messages.success(request, f"Saved {saved.label}.")
+        return redirect("llm-home", project.pk)
     status = 400 if request.method == "POST" else 200
     return render(
         request,
@@ -88,15 +86,15 @@ def _model_form(request: HttpRequest, project: Project, config: ModelConfig | No
 def prompt_new(request: HttpRequest, project_id: int) -> HttpResponse:
     project = access_project(request.user, project_id, Ability.RESEARCH)
     form = PromptCreateForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            template = services.prompt_template_create(
-                project=project, user=request.user, **form.cleaned_data
-            )
-        except ValidationError as error:
-            add_form_errors(form, error)
-        else:
-            return redirect("llm-prompt", template.pk)
+    template = form_submitted(
+        request,
+        form,
+        lambda: services.prompt_template_create(
+            project=project, user=request.user, **form.cleaned_data
+        ),
+    )
+    if template is not None:
+        return redirect("llm-prompt", template.pk)
     return render(request, "llm/prompt_new.html", {"project": project, "form": form})
 
 
@@ -107,18 +105,18 @@ def prompt_page(request: HttpRequest, prompt_id: int) -> HttpResponse:
     form = PromptEditForm(
         request.POST or None, initial={"text": latest.text, "base_number": latest.number}
     )
-    if request.method == "POST" and form.is_valid():
+
+    def save() -> PromptVersion:
         try:
-            version = services.prompt_template_edit(
+            return services.prompt_template_edit(
                 template=template, user=request.user, **form.cleaned_data
             )
-        except ValidationError as error:
-            add_form_errors(form, error)
-        except services.PromptConflict as error:
-            form.add_error(None, str(error))
-        else:
-            messages.success(request, f"Saved {version.label}.")
-            return redirect("llm-prompt", template.pk)
+        except services.PromptConflict as error:  # shown at the top of the form
+            raise ValidationError(str(error)) from None
+
+    if (version := form_submitted(request, form, save)) is not None:
+        messages.success(request, f"Saved {version.label}.")
+        return redirect("llm-prompt", template.pk)
     versions = template.versions.select_related("created_by")
     context = {
         "project": template.project,
@@ -144,13 +142,11 @@ def job_start(request: HttpRequest, project_id: int, kind: str) -> HttpResponse:
     if kind not in START_FORMS:
         raise Http404("No such job kind")
     form = START_FORMS[kind](project, request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            job = _start(kind, project, request.user, form.cleaned_data, form)
-        except ValidationError as error:
-            add_form_errors(form, error)
-        else:
-            return redirect("llm-job", job.pk)
+    job = form_submitted(
+        request, form, lambda: _start(kind, project, request.user, form.cleaned_data, form)
+    )
+    if job is not None:
+        return redirect("llm-job", job.pk)
     context = {"project": project, "form": form, "kind": kind, "kind_label": kind_of(kind).label}
     return render(request, "llm/start.html", context)
 

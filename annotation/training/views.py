@@ -5,13 +5,13 @@ samples before and after reinforcement learning."""
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from algorithms.choices import METHOD_LABELS
 from annotation.core.access import Ability, access_project
-from annotation.core.form_errors import add_form_errors
+from annotation.core.form_errors import form_submitted
 from annotation.core.models import Project
 from annotation.evaluation.plots import Series, line_plot, nice_ticks
 from annotation.jobs.access import access_job_of, may_change_job
@@ -26,7 +26,7 @@ from annotation.training.forms import EvaluationForm, GRPOJobForm, TrainingJobFo
 from annotation.training.models import TrainingLogEntry, in_words, settings_in_words
 from annotation.training.params import EvaluationParams
 
-METHODS = {"sft": "SFT", "dpo": "DPO", "prm": "PRM fine-tuning", "grpo": "GRPO (+RL)"}
+METHODS = METHOD_LABELS  # the training methods' names in words, by method
 
 
 @login_required
@@ -50,23 +50,22 @@ def training_start(request: HttpRequest, project_id: int, method: str) -> HttpRe
     if method == "grpo":
         return grpo_start(request, project)
     form = TrainingJobForm(project, method, request.POST or None)
-    if request.method == "POST" and form.is_valid():
+
+    def start() -> Job:
         data = form.cleaned_data
-        try:
-            job = services.start_training_job(
-                project=project,
-                user=request.user,
-                method=method,
-                export=Job.objects.get(pk=data["export"]),
-                base=data["base"],
-                name=data["name"],
-                head=data.get("head"),
-                hyperparameters=form.hyperparameters(),
-            )
-        except ValidationError as error:
-            add_form_errors(form, error)
-        else:
-            return redirect("training-job", job.pk)
+        return services.start_training_job(
+            project=project,
+            user=request.user,
+            method=method,
+            export=Job.objects.get(pk=data["export"]),
+            base=data["base"],
+            name=data["name"],
+            head=data.get("head"),
+            hyperparameters=form.hyperparameters(),
+        )
+
+    if (job := form_submitted(request, form, start)) is not None:
+        return redirect("training-job", job.pk)
     context = {"project": project, "form": form, "title": f"{METHODS[method]} training"}
     return render(request, "training/start.html", context)
 
@@ -87,27 +86,26 @@ def _chosen_problems(project: Project, data: dict[str, Any]) -> tuple[Job | None
 
 def grpo_start(request: HttpRequest, project: Project) -> HttpResponse:
     form = GRPOJobForm(project, request.POST or None)
-    if request.method == "POST" and form.is_valid():
+
+    def start() -> Job:
         data = form.cleaned_data
         export, problem_ids = _chosen_problems(project, data)
-        try:
-            job = services.start_grpo_job(
-                project=project,
-                user=request.user,
-                base=data["base"],
-                name=data["name"],
-                prompt=llm_selectors.latest_version(data["prompt"]),
-                problem_ids=problem_ids,
-                export=export,
-                split=data["split"],
-                reward=form.reward(),
-                reward_model=data["reward_model"],
-                hyperparameters=form.hyperparameters(),
-            )
-        except ValidationError as error:
-            add_form_errors(form, error)
-        else:
-            return redirect("training-job", job.pk)
+        return services.start_grpo_job(
+            project=project,
+            user=request.user,
+            base=data["base"],
+            name=data["name"],
+            prompt=llm_selectors.latest_version(data["prompt"]),
+            problem_ids=problem_ids,
+            export=export,
+            split=data["split"],
+            reward=form.reward(),
+            reward_model=data["reward_model"],
+            hyperparameters=form.hyperparameters(),
+        )
+
+    if (job := form_submitted(request, form, start)) is not None:
+        return redirect("training-job", job.pk)
     context = {"project": project, "form": form, "title": f"{METHODS['grpo']} training"}
     return render(request, "training/start.html", context)
 
@@ -116,25 +114,24 @@ def grpo_start(request: HttpRequest, project: Project) -> HttpResponse:
 def evaluation_start(request: HttpRequest, project_id: int) -> HttpResponse:
     project = access_project(request.user, project_id, Ability.RESEARCH)
     form = EvaluationForm(project, request.POST or None)
-    if request.method == "POST" and form.is_valid():
+
+    def start() -> Job:
         data = form.cleaned_data
         export, problem_ids = _chosen_problems(project, data)
-        try:
-            job = services.start_evaluation_job(
-                project=project,
-                user=request.user,
-                models=list(data["models"]),
-                prompt=llm_selectors.latest_version(data["prompt"]),
-                problem_ids=problem_ids,
-                export=export,
-                k=data["n"],
-                sampling=form.sampling(),
-                chunk_size=data["chunk_size"],
-            )
-        except ValidationError as error:
-            add_form_errors(form, error)
-        else:
-            return redirect("training-results", job.pk)
+        return services.start_evaluation_job(
+            project=project,
+            user=request.user,
+            models=list(data["models"]),
+            prompt=llm_selectors.latest_version(data["prompt"]),
+            problem_ids=problem_ids,
+            export=export,
+            k=data["n"],
+            sampling=form.sampling(),
+            chunk_size=data["chunk_size"],
+        )
+
+    if (job := form_submitted(request, form, start)) is not None:
+        return redirect("training-results", job.pk)
     context = {"project": project, "form": form, "title": "Evaluate models"}
     return render(request, "training/start.html", context)
 

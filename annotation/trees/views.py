@@ -8,7 +8,6 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.text import slugify
@@ -17,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation.core.access import Ability, access_project
-from annotation.core.form_errors import add_form_errors
+from annotation.core.form_errors import form_submitted
 from annotation.core.models import Project
 from annotation.jobs.access import access_job, access_job_of
 from annotation.jobs.models import Job, JobKind
@@ -75,35 +74,34 @@ def trees_home(request: HttpRequest, project_id: int) -> HttpResponse:
 def start_tree(request: HttpRequest, project_id: int) -> HttpResponse:
     project = access_project(request.user, project_id, Ability.RESEARCH)
     form = TreeJobForm(project, request.POST or None)
-    if request.method == "POST" and form.is_valid():
+
+    def start() -> Job:
         data = form.cleaned_data
-        try:
-            job = services.start_tree_job(
-                project=project,
-                user=request.user,
-                model=data["model"],
-                scorer=data["scorer"],
-                problem_ids=problems_matching(
-                    project,
-                    source=data["source"],
-                    subject=data["subject"],
-                    level=data["level"],
-                    limit=data["limit"],
-                ),
-                prompt=data["prompt"],
-                width=data["width"],
-                keep=data["keep"],
-                max_depth=data["max_depth"],
-                mode=data["mode"],
-                simulations=data["simulations"],
-                sampling=form.sampling(),
-                delimiter=data["delimiter"],
-                chunk_size=data["chunk_size"],
-            )
-        except ValidationError as error:
-            add_form_errors(form, error)
-        else:
-            return redirect("job", job.pk)
+        return services.start_tree_job(
+            project=project,
+            user=request.user,
+            model=data["model"],
+            scorer=data["scorer"],
+            problem_ids=problems_matching(
+                project,
+                source=data["source"],
+                subject=data["subject"],
+                level=data["level"],
+                limit=data["limit"],
+            ),
+            prompt=data["prompt"],
+            width=data["width"],
+            keep=data["keep"],
+            max_depth=data["max_depth"],
+            mode=data["mode"],
+            simulations=data["simulations"],
+            sampling=form.sampling(),
+            delimiter=data["delimiter"],
+            chunk_size=data["chunk_size"],
+        )
+
+    if (job := form_submitted(request, form, start)) is not None:
+        return redirect("job", job.pk)
     context = {"project": project, "form": form, "title": "Build reasoning trees"}
     return render(request, "trees/start.html", context)
 
@@ -112,28 +110,27 @@ def start_tree(request: HttpRequest, project_id: int) -> HttpResponse:
 def start_long_thought(request: HttpRequest, project_id: int) -> HttpResponse:
     project = access_project(request.user, project_id, Ability.RESEARCH)
     form = LongThoughtJobForm(project, request.POST or None)
-    if request.method == "POST" and form.is_valid():
+
+    def start() -> Job:
         data = form.cleaned_data
-        try:
-            job = services.start_long_thought_job(
-                project=project,
-                user=request.user,
-                tree_job=data["tree_job"],
-                k=data["k"],
-                k_meaning=data["k_meaning"],
-                max_paths=data["max_paths"],
-                seed=data["seed"],
-                rewriter=data["rewriter"],
-                rewrite_prompt=(
-                    latest_version(data["rewrite_prompt"]) if data["rewrite_prompt"] else None
-                ),
-                sampling=form.sampling(),
-                chunk_size=data["chunk_size"],
-            )
-        except ValidationError as error:
-            add_form_errors(form, error)
-        else:
-            return redirect("job", job.pk)
+        return services.start_long_thought_job(
+            project=project,
+            user=request.user,
+            tree_job=data["tree_job"],
+            k=data["k"],
+            k_meaning=data["k_meaning"],
+            max_paths=data["max_paths"],
+            seed=data["seed"],
+            rewriter=data["rewriter"],
+            rewrite_prompt=(
+                latest_version(data["rewrite_prompt"]) if data["rewrite_prompt"] else None
+            ),
+            sampling=form.sampling(),
+            chunk_size=data["chunk_size"],
+        )
+
+    if (job := form_submitted(request, form, start)) is not None:
+        return redirect("job", job.pk)
     context = {"project": project, "form": form, "title": "Derive long thoughts"}
     return render(request, "trees/start.html", context)
 
@@ -159,13 +156,9 @@ def _steered_start_page(
     refusal by the service shows on its field."""
     project = access_project(request.user, project_id, Ability.RESEARCH)
     form = form_class(project, request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            job = start(project, form, form.cleaned_data)
-        except ValidationError as error:
-            add_form_errors(form, error)
-        else:
-            return redirect("job", job.pk)
+    job = form_submitted(request, form, lambda: start(project, form, form.cleaned_data))
+    if job is not None:
+        return redirect("job", job.pk)
     context = {"project": project, "form": form, "title": title}
     return render(request, "trees/start.html", context)
 
