@@ -23,7 +23,7 @@ from algorithms.tree_search import ProblemSpec, Tree
 from annotation.core.models import Project, Role
 from annotation.datasets.export.options import ExportOptions
 from annotation.datasets.export.services import start_export
-from annotation.evaluation.analyses import BestOfNParams, analysis_start
+from annotation.evaluation.analyses import BestOfNParams, RoundComparisonParams, analysis_start
 from annotation.evaluation.services import start_monte_carlo_job
 from annotation.jobs.boundary import InputOutsideProject
 from annotation.jobs.models import Job, JobKind, JobStatus
@@ -219,6 +219,14 @@ API: dict[str, Callable[[Inputs], Request]] = {
         "/api/jobs/",
         {"project": o.project.pk, "kind": "best_of_n", "params": {"sample_job": o.tree_job.pk}},
     ),
+    "round_comparison": lambda o: (
+        "/api/jobs/",
+        {
+            "project": o.project.pk,
+            "kind": "round_comparison",
+            "params": {"round_a": o.tree_job.pk, "round_b": o.tree_job.pk},
+        },
+    ),
     "long_thought": lambda o: (
         "/api/trees/long-thoughts/",
         {"project": o.project.pk, "tree_job": o.tree_job.pk, "rewriter": o.generator.pk},
@@ -368,6 +376,12 @@ SERVICE: dict[str, Callable[[Inputs, Any], Job]] = {
         user=user,
         params=BestOfNParams(sample_job=o.tree_job.pk),
     ),
+    "round_comparison": lambda o, user: analysis_start(
+        project=o.project,
+        kind="round_comparison",
+        user=user,
+        params=RoundComparisonParams(round_a=o.tree_job.pk, round_b=o.tree_job.pk),
+    ),
     "long_thought": lambda o, user: start_long_thought_job(
         project=o.project, user=user, tree_job=o.tree_job, rewriter=o.generator
     ),
@@ -486,6 +500,7 @@ CASES = [
     ("tree", "scorer", "scorer", "model"),
     ("long_thought", "tree_job", "tree_job", "job"),
     ("best_of_n", "sample_job", "tree_job", "job"),
+    ("round_comparison", "round_a", "tree_job", "job"),
     ("long_thought", "rewriter", "generator", "model"),
     ("monte_carlo", "trace_ids", "trace", "trace"),
     ("monte_carlo", "model", "generator", "model"),
