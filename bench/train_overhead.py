@@ -82,22 +82,22 @@ GRPO_REWARD = {"outcome_weight": 1.0, "process_weight": 0.5, "aggregation": "min
 def prepare(project: Any, directory: Path) -> Any:
     """Import the generated rows and export them as sft-shortcut; the export job."""
     from annotation.datasets.export.options import ExportOptions
-    from annotation.datasets.export.services import start_export
+    from annotation.datasets.export.services import export_start
     from workers.tasks import run_job
 
     import_only(project, directory)
-    export = start_export(project=project, user=None, options=ExportOptions(format="sft-shortcut"))
+    export = export_start(project=project, user=None, options=ExportOptions(format="sft-shortcut"))
     run_job(export.pk)
     export.refresh_from_db()
     return export
 
 
 def through_the_job(project: Any, export: Any, base: Any, attempt: int) -> dict[str, Any]:
-    from annotation.training.services import start_training_job
+    from annotation.training.services import training_job_start
     from workers.tasks import run_job
 
     started, cpu = time.perf_counter(), time.process_time()
-    job = start_training_job(
+    job = training_job_start(
         project=project,
         user=None,
         method="sft",
@@ -174,11 +174,11 @@ def plain_trl(train_file: Path, model_path: str, directory: Path) -> dict[str, A
 def grpo_through_the_job(
     project: Any, base: Any, prm: Any, prompt: Any, problem_ids: list[int], attempt: int
 ) -> dict[str, Any]:
-    from annotation.training.services import start_grpo_job
+    from annotation.training.services import grpo_job_start
     from workers.tasks import run_job
 
     started, cpu = time.perf_counter(), time.process_time()
-    job = start_grpo_job(
+    job = grpo_job_start(
         project=project,
         user=None,
         base=base,

@@ -72,7 +72,7 @@ def start_tree(request: HttpRequest, project_id: int) -> HttpResponse:
 
     def start() -> Job:
         data = form.cleaned_data
-        return services.start_tree_job(
+        return services.tree_job_start(
             project=project,
             user=request.user,
             model=data["model"],
@@ -108,7 +108,7 @@ def start_long_thought(request: HttpRequest, project_id: int) -> HttpResponse:
 
     def start() -> Job:
         data = form.cleaned_data
-        return services.start_long_thought_job(
+        return services.long_thought_job_start(
             project=project,
             user=request.user,
             tree_job=data["tree_job"],
@@ -177,7 +177,7 @@ def start_proposal_critique(request: HttpRequest, project_id: int) -> HttpRespon
         project_id,
         SteeredJobForm,
         "Proposal-critique loops",
-        lambda project, form, data: steered.start_proposal_critique_job(
+        lambda project, form, data: steered.proposal_critique_job_start(
             project=project,
             user=request.user,
             model=data["model"],
@@ -190,7 +190,7 @@ def start_proposal_critique(request: HttpRequest, project_id: int) -> HttpRespon
 def start_policy_critic(request: HttpRequest, project_id: int) -> HttpResponse:
     def start(project: Project, form: SteeredJobForm, data: dict[str, Any]) -> Job:
         assert isinstance(form, PolicyCriticJobForm)
-        return steered.start_policy_critic_job(
+        return steered.policy_critic_job_start(
             project=project,
             user=request.user,
             model=data["model"],
