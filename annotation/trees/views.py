@@ -11,6 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.text import slugify
+from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -262,6 +263,7 @@ def tree_page(request: HttpRequest, job_id: int, problem_id: int) -> HttpRespons
     return render(request, "trees/tree.html", context)
 
 
+@extend_schema(exclude=True)  # the tree page's own data, not part of the REST API
 class TreeJson(APIView):
     """The tree page's nodes, read by its script (static/js/tree_view.js)."""
 
@@ -270,6 +272,7 @@ class TreeJson(APIView):
         return Response(selectors.tree_payload(job, problem))
 
 
+@extend_schema(exclude=True)  # the tree page's own data, not part of the REST API
 class NodeJson(APIView):
     """One node of the tree page: its text, scores and the judge's reason."""
 
