@@ -2,6 +2,7 @@
 the human-AI queue."""
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -20,6 +21,7 @@ from annotation.jobs.kinds import kind_of
 from annotation.jobs.models import Job, JobKind
 from annotation.jobs.views import render_job_page
 from annotation.llm.selectors import latest_version, traces_matching
+from annotation.trees.comparison_job import comparison_params, comparison_query
 
 
 @login_required
@@ -209,6 +211,13 @@ def analysis_refresh(request: HttpRequest, project_id: int, kind: str) -> HttpRe
             raise Http404("no such sampling job in this project")
         params = analyses.BestOfNParams(sample_job=sample_job.pk)
         back += f"?job={sample_job.pk}"
+    if kind == JobKind.ROUND_COMPARISON:
+        rounds = project.jobs.filter(kind=JobKind.TREE).in_bulk()
+        compared = comparison_params(rounds, request.POST)
+        if compared is None:
+            raise Http404("no such rounds in this project")
+        params = compared
+        back += "?" + urlencode(comparison_query(request.POST))
     job = analyses.analysis_start(project=project, kind=kind, user=request.user, params=params)
     messages.success(request, f"The analysis runs as job #{job.pk}; this page shows it when done.")
     return redirect(back)
@@ -219,6 +228,7 @@ ANALYSIS_PAGES: dict[str, str] = {
     JobKind.BEST_OF_N: "evaluation-best-of-n",
     JobKind.DISAGREEMENT_QUEUE: "evaluation-queue",
     JobKind.AGREEMENT: "workspace-dashboard",
+    JobKind.ROUND_COMPARISON: "trees-compare",
 }
 
 

@@ -28,6 +28,11 @@ from annotation.problems.access import access_problem, access_trace
 from annotation.problems.models import Problem
 from annotation.trees import selectors, services, steered
 from annotation.trees.charts import bar_chart
+from annotation.trees.comparison_job import (
+    comparison_params,
+    comparison_query,
+    stored_comparison,
+)
 from annotation.trees.forms import (
     FilterForm,
     LongThoughtJobForm,
@@ -341,16 +346,14 @@ def methods_page(request: HttpRequest, problem_id: int) -> HttpResponse:
 
 @login_required
 def compare_page(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Two rounds side by side: the stored comparison of the chosen rounds and filter (a job
+    computes it: annotation/trees/comparison_job.py), its age and a refresh."""
     project = access_project(request.user, project_id, Ability.RESEARCH)
-    rounds = list(selectors.tree_jobs(project))
+    rounds = list(project.jobs.filter(kind=JobKind.TREE).order_by("-pk"))
     by_id = {job.pk: job for job in rounds}
-    chosen: list[Job] = []
-    for key in ("a", "b"):
-        value = request.GET.get(key, "")
-        if value.isdigit() and int(value) in by_id:
-            chosen.append(by_id[int(value)])
-    form = FilterForm(request.GET or None)
-    rows = selectors.compare_rounds(chosen, form.problem_filter()) if len(chosen) == 2 else []
+    params = comparison_params(by_id, request.GET)
+    stored = stored_comparison(project, params) if params is not None else None
+    chosen = [by_id[pk] for pk in params.rounds()] if params else []
     return render(
         request,
         "trees/compare.html",
@@ -358,10 +361,12 @@ def compare_page(request: HttpRequest, project_id: int) -> HttpResponse:
             "project": project,
             "rounds": rounds,
             "chosen": chosen,
-            "rows": rows,
-            "form": form,
+            "stored": stored,
+            "rows": (stored.result or {}).get("rows", []) if stored else [],
+            "query": comparison_query(request.GET),
+            "form": FilterForm(request.GET or None),
             "a": chosen[0].pk if chosen else None,
-            "b": chosen[1].pk if len(chosen) == 2 else None,
+            "b": chosen[1].pk if chosen else None,
         },
     )
 
