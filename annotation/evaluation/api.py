@@ -83,7 +83,7 @@ def start_monte_carlo(request: Request) -> Response:
     form.is_valid(raise_exception=True)
     data = form.validated_data
     project = access_project(request.user, data["project"], Ability.RESEARCH)
-    job = services.start_monte_carlo_job(
+    job = services.monte_carlo_job_start(
         project=project,
         user=request.user,
         model=access_model_config(request.user, data["model"]),

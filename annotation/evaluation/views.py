@@ -149,7 +149,7 @@ def monte_carlo_start(request: HttpRequest, project_id: int) -> HttpResponse:
 
     def start() -> Job:
         data = form.cleaned_data
-        return services.start_monte_carlo_job(
+        return services.monte_carlo_job_start(
             project=project,
             user=request.user,
             model=data["model"],

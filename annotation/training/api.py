@@ -85,7 +85,7 @@ def start_training(request: Request) -> Response:
         return _start_grpo(request, project, data)
     if "export" not in data:
         raise ValidationError({"export": ["This field is required."]})
-    job = services.start_training_job(
+    job = services.training_job_start(
         project=project,
         user=request.user,
         method=data["method"],
@@ -105,7 +105,7 @@ def _start_grpo(request: Request, project: Project, data: dict[str, Any]) -> Res
         raise ValidationError(
             {"export": ["give either an export (one side of its split) or problem_ids"]}
         )
-    job = services.start_grpo_job(
+    job = services.grpo_job_start(
         project=project,
         user=request.user,
         base=access_model_config(request.user, data["base"]),
@@ -132,7 +132,7 @@ def start_evaluation(request: Request) -> Response:
     project = access_project(request.user, data["project"], Ability.RESEARCH)
     if ("export" in data) == ("problem_ids" in data):
         raise ValidationError({"export": ["give either an export (its test split) or problem_ids"]})
-    job = services.start_evaluation_job(
+    job = services.evaluation_job_start(
         project=project,
         user=request.user,
         models=[access_model_config(request.user, pk) for pk in data["models"]],

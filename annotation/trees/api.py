@@ -148,7 +148,7 @@ def start_tree(request: Request) -> Response:
     return _started(
         request,
         TreeJobSerializer,
-        lambda project, data: services.start_tree_job(
+        lambda project, data: services.tree_job_start(
             project=project,
             user=request.user,
             model=access_model_config(request.user, data.pop("model")),
@@ -163,7 +163,7 @@ def start_tree(request: Request) -> Response:
 def start_long_thought(request: Request) -> Response:
     def start(project: Project, data: dict[str, Any]) -> Job:
         prompt = data.pop("rewrite_prompt")
-        return services.start_long_thought_job(
+        return services.long_thought_job_start(
             project=project,
             user=request.user,
             tree_job=access_job(request.user, data.pop("tree_job"), Ability.RESEARCH),
@@ -183,7 +183,7 @@ def start_proposal_critique(request: Request) -> Response:
     return _started(
         request,
         ProposalCritiqueJobSerializer,
-        lambda project, data: steered.start_proposal_critique_job(
+        lambda project, data: steered.proposal_critique_job_start(
             project=project,
             user=request.user,
             model=access_model_config(request.user, data.pop("model")),
@@ -198,7 +198,7 @@ def start_policy_critic(request: Request) -> Response:
     return _started(
         request,
         PolicyCriticJobSerializer,
-        lambda project, data: steered.start_policy_critic_job(
+        lambda project, data: steered.policy_critic_job_start(
             project=project,
             user=request.user,
             model=access_model_config(request.user, data.pop("model")),
