@@ -11,9 +11,9 @@ from django.views.decorators.http import require_POST
 
 from algorithms.choices import METHOD_LABELS
 from annotation.core.access import Ability, access_project
+from annotation.core.charts.lines import Series, line_plot, nice_ticks
 from annotation.core.form_errors import form_submitted
 from annotation.core.models import Project
-from annotation.evaluation.plots import Series, line_plot, nice_ticks
 from annotation.jobs.access import access_job_of, may_change_job
 from annotation.jobs.models import Job, JobKind
 from annotation.jobs.params import job_params

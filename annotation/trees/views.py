@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation.core.access import Ability, access_project
+from annotation.core.charts.bars import bar_chart
 from annotation.core.form_errors import form_submitted
 from annotation.core.models import Project
 from annotation.jobs.access import access_job, access_job_of
@@ -27,7 +28,6 @@ from annotation.llm.selectors import latest_version, problems_matching
 from annotation.problems.access import access_problem, access_trace
 from annotation.problems.models import Problem
 from annotation.trees import selectors, services, steered
-from annotation.trees.charts import bar_chart
 from annotation.trees.comparison_job import (
     comparison_params,
     comparison_query,
