@@ -22,27 +22,27 @@ from django.test import override_settings
 from algorithms.tree_search import ProblemSpec, Tree
 from annotation.core.models import Project, Role
 from annotation.datasets.export.options import ExportOptions
-from annotation.datasets.export.services import start_export
+from annotation.datasets.export.services import export_start
 from annotation.evaluation.analyses import BestOfNParams, RoundComparisonParams, analysis_start
-from annotation.evaluation.services import start_monte_carlo_job
+from annotation.evaluation.services import monte_carlo_job_start
 from annotation.jobs.boundary import InputOutsideProject
 from annotation.jobs.models import Job, JobKind, JobStatus
 from annotation.jobs.params import OWNER, ImportParams
 from annotation.llm.models import ModelConfig, PromptPurpose, PromptVersion
 from annotation.llm.services import (
+    expand_job_start,
     model_config_create,
-    start_expand_job,
-    start_sample_job,
-    start_score_job,
+    sample_job_start,
+    score_job_start,
 )
 from annotation.problems.models import Problem, Trace
 from annotation.training.services import (
-    start_evaluation_job,
-    start_grpo_job,
-    start_training_job,
+    evaluation_job_start,
+    grpo_job_start,
+    training_job_start,
 )
-from annotation.trees.services import start_long_thought_job, start_tree_job, tree_round_record
-from annotation.trees.steered import start_policy_critic_job, start_proposal_critique_job
+from annotation.trees.services import long_thought_job_start, tree_job_start, tree_round_record
+from annotation.trees.steered import policy_critic_job_start, proposal_critique_job_start
 from annotation.workspace.access import access_assignment
 from annotation.workspace.models import Assignment, ItemKind
 from annotation.workspace.services.claims import assignment_claim_next
@@ -337,14 +337,14 @@ API: dict[str, Callable[[Inputs], Request]] = {
 }
 
 SERVICE: dict[str, Callable[[Inputs, Any], Job]] = {
-    "sample": lambda o, user: start_sample_job(
+    "sample": lambda o, user: sample_job_start(
         project=o.project,
         user=user,
         model=o.generator,
         prompt=o.sample_prompt,
         problem_ids=[o.problem.pk],
     ),
-    "expand": lambda o, user: start_expand_job(
+    "expand": lambda o, user: expand_job_start(
         project=o.project,
         user=user,
         model=o.generator,
@@ -352,7 +352,7 @@ SERVICE: dict[str, Callable[[Inputs, Any], Job]] = {
         scorer=o.scorer,
         trace_ids=[o.trace.pk],
     ),
-    "rationalize": lambda o, user: start_expand_job(
+    "rationalize": lambda o, user: expand_job_start(
         project=o.project,
         user=user,
         model=o.generator,
@@ -360,10 +360,10 @@ SERVICE: dict[str, Callable[[Inputs, Any], Job]] = {
         mode="rationalize",
         problem_ids=[o.problem.pk],
     ),
-    "score": lambda o, user: start_score_job(
+    "score": lambda o, user: score_job_start(
         project=o.project, user=user, scorer=o.scorer, trace_ids=[o.trace.pk]
     ),
-    "tree": lambda o, user: start_tree_job(
+    "tree": lambda o, user: tree_job_start(
         project=o.project,
         user=user,
         model=o.generator,
@@ -382,27 +382,27 @@ SERVICE: dict[str, Callable[[Inputs, Any], Job]] = {
         user=user,
         params=RoundComparisonParams(round_a=o.tree_job.pk, round_b=o.tree_job.pk),
     ),
-    "long_thought": lambda o, user: start_long_thought_job(
+    "long_thought": lambda o, user: long_thought_job_start(
         project=o.project, user=user, tree_job=o.tree_job, rewriter=o.generator
     ),
-    "proposal_critique": lambda o, user: start_proposal_critique_job(
+    "proposal_critique": lambda o, user: proposal_critique_job_start(
         project=o.project, user=user, model=o.generator, problem_ids=[o.problem.pk]
     ),
-    "policy_critic": lambda o, user: start_policy_critic_job(
+    "policy_critic": lambda o, user: policy_critic_job_start(
         project=o.project,
         user=user,
         model=o.generator,
         critic=o.critic,
         problem_ids=[o.problem.pk],
     ),
-    "monte_carlo": lambda o, user: start_monte_carlo_job(
+    "monte_carlo": lambda o, user: monte_carlo_job_start(
         project=o.project,
         user=user,
         model=o.generator,
         prompt=o.sample_prompt,
         trace_ids=[o.trace.pk],
     ),
-    "export": lambda o, user: start_export(
+    "export": lambda o, user: export_start(
         project=o.project,
         user=user,
         options=ExportOptions(format="prm800k", grades="run", run=o.run.pk),
@@ -410,7 +410,7 @@ SERVICE: dict[str, Callable[[Inputs, Any], Job]] = {
     "continue": lambda o, user: work_path_continue(assignment=continuing(o), version=1, position=0)[
         1
     ],
-    "train_sft": lambda o, user: start_training_job(
+    "train_sft": lambda o, user: training_job_start(
         project=o.project,
         user=user,
         method="sft",
@@ -418,7 +418,7 @@ SERVICE: dict[str, Callable[[Inputs, Any], Job]] = {
         base=o.generator,
         name="trained",
     ),
-    "train_dpo": lambda o, user: start_training_job(
+    "train_dpo": lambda o, user: training_job_start(
         project=o.project,
         user=user,
         method="dpo",
@@ -426,7 +426,7 @@ SERVICE: dict[str, Callable[[Inputs, Any], Job]] = {
         base=o.generator,
         name="trained",
     ),
-    "train_prm": lambda o, user: start_training_job(
+    "train_prm": lambda o, user: training_job_start(
         project=o.project,
         user=user,
         method="prm",
@@ -435,7 +435,7 @@ SERVICE: dict[str, Callable[[Inputs, Any], Job]] = {
         base=o.generator,
         name="trained",
     ),
-    "train_grpo": lambda o, user: start_grpo_job(
+    "train_grpo": lambda o, user: grpo_job_start(
         project=o.project,
         user=user,
         base=o.generator,
@@ -446,7 +446,7 @@ SERVICE: dict[str, Callable[[Inputs, Any], Job]] = {
         reward_model=o.scorer,
         hyperparameters=GRPO_HYPERPARAMETERS,
     ),
-    "train_grpo_export": lambda o, user: start_grpo_job(
+    "train_grpo_export": lambda o, user: grpo_job_start(
         project=o.project,
         user=user,
         base=o.generator,
@@ -455,14 +455,14 @@ SERVICE: dict[str, Callable[[Inputs, Any], Job]] = {
         export=o.sft_export,
         hyperparameters=GRPO_HYPERPARAMETERS,
     ),
-    "evaluate": lambda o, user: start_evaluation_job(
+    "evaluate": lambda o, user: evaluation_job_start(
         project=o.project,
         user=user,
         models=[o.generator],
         prompt=o.sample_prompt,
         problem_ids=[o.problem.pk],
     ),
-    "evaluate_export": lambda o, user: start_evaluation_job(
+    "evaluate_export": lambda o, user: evaluation_job_start(
         project=o.project,
         user=user,
         models=[o.generator],
