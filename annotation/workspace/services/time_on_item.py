@@ -19,7 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotation.workspace.models import Assignment, AssignmentStatus
-from annotation.workspace.services.errors import WorkLocked
+from annotation.workspace.services.errors import WorkGone, WorkLocked
 
 IDLE_CAP_MS = 5 * 60 * 1000  # the most one flush adds
 
@@ -32,12 +32,15 @@ class TimeCounted:
 
 def _locked_claim(assignment: Assignment) -> Assignment:
     """The claim's row, locked (a save in progress holds the lock already), with what time
-    counting reads; WorkLocked for submitted and skipped work."""
+    counting reads; WorkLocked for submitted and skipped work, WorkGone for deleted work."""
     claim = (
         Assignment.objects.select_for_update()
         .only("status", "time_spent_ms", "time_counted_at", "claimed_at")
-        .get(pk=assignment.pk)
+        .filter(pk=assignment.pk)
+        .first()
     )
+    if claim is None:
+        raise WorkGone
     if claim.status in (AssignmentStatus.SUBMITTED, AssignmentStatus.SKIPPED):
         raise WorkLocked(claim)
     return claim
