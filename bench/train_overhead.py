@@ -83,11 +83,11 @@ GRPO_REWARD = {"outcome_weight": 1.0, "process_weight": 0.5, "aggregation": "min
 def prepare(project: Any, directory: Path) -> Any:
     """Import the generated rows and export them as sft-shortcut; the export job."""
     from annotation.datasets.export.options import ExportOptions
-    from annotation.datasets.export.services import start_export
+    from annotation.datasets.export.services import export_start
     from workers.tasks import run_job
 
     import_only(project, directory)
-    export = start_export(project=project, user=None, options=ExportOptions(format="sft-shortcut"))
+    export = export_start(project=project, user=None, options=ExportOptions(format="sft-shortcut"))
     run_job(export.pk)
     export.refresh_from_db()
     return export
@@ -115,10 +115,10 @@ def run_timed(start: Callable[[], Any], what: str) -> tuple[Any, dict[str, Any]]
 
 
 def through_the_job(project: Any, export: Any, base: Any, attempt: int) -> dict[str, Any]:
-    from annotation.training.services import start_training_job
+    from annotation.training.services import training_job_start
 
     _job, measured = run_timed(
-        lambda: start_training_job(
+        lambda: training_job_start(
             project=project,
             user=None,
             method="sft",
@@ -187,10 +187,10 @@ def grpo_through_the_job(
     project: Any, base: Any, prm: Any, prompt: Any, problem_ids: list[int], attempt: int
 ) -> dict[str, Any]:
     from annotation.training.models import TrainingLogEntry
-    from annotation.training.services import start_grpo_job
+    from annotation.training.services import grpo_job_start
 
     job, measured = run_timed(
-        lambda: start_grpo_job(
+        lambda: grpo_job_start(
             project=project,
             user=None,
             base=base,

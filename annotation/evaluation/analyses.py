@@ -19,7 +19,7 @@ from annotation.grading.models import SourceKind
 from annotation.grading.tallies import data_version
 from annotation.jobs.models import Job, JobKind, JobStatus
 from annotation.jobs.params import JOB, Params, job_params, owns
-from annotation.jobs.services import create_job
+from annotation.jobs.services import job_create
 from annotation.jobs.typed_json import ParamsError
 
 HERE = __name__
@@ -214,4 +214,4 @@ def analysis_start(*, project: Project, kind: str, user: Any, params: Params | N
     pending = stored_analysis(project, kind, params).pending
     if pending is not None:
         return pending
-    return create_job(project=project, kind=kind, params=params, created_by=user)
+    return job_create(project=project, kind=kind, params=params, created_by=user)

@@ -12,10 +12,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from annotation.core.access import Ability, access_project
+from annotation.core.charts.lines import Series, line_plot
 from annotation.core.form_errors import form_submitted
 from annotation.evaluation import analyses, selectors, services
 from annotation.evaluation.forms import BestOfNForm, MonteCarloJobForm
-from annotation.evaluation.plots import Series, line_plot
 from annotation.jobs.access import access_job
 from annotation.jobs.kinds import kind_of
 from annotation.jobs.models import Job, JobKind
@@ -149,7 +149,7 @@ def monte_carlo_start(request: HttpRequest, project_id: int) -> HttpResponse:
 
     def start() -> Job:
         data = form.cleaned_data
-        return services.start_monte_carlo_job(
+        return services.monte_carlo_job_start(
             project=project,
             user=request.user,
             model=data["model"],

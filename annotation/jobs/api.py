@@ -15,7 +15,7 @@ from annotation.jobs.access import access_job
 from annotation.jobs.kinds import kinds
 from annotation.jobs.models import Job
 from annotation.jobs.params import params_class
-from annotation.jobs.services import create_job, request_cancel
+from annotation.jobs.services import job_cancel_request, job_create
 
 
 class JobSerializer(serializers.ModelSerializer[Job]):
@@ -94,7 +94,7 @@ class JobViewSet(viewsets.ReadOnlyModelViewSet[Job]):
             )
         project = access_project(request.user, data["project"], kind.ability)
         params = params_class(kind.name).from_params(data["params"])
-        job = create_job(project=project, kind=kind.name, params=params, created_by=request.user)
+        job = job_create(project=project, kind=kind.name, params=params, created_by=request.user)
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
     def get_object(self) -> Job:
@@ -103,5 +103,5 @@ class JobViewSet(viewsets.ReadOnlyModelViewSet[Job]):
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str) -> Response:
         job = access_job(request.user, int(pk), Ability.MANAGE)
-        request_cancel(job)
+        job_cancel_request(job)
         return Response(JobSerializer(job).data)

@@ -1,7 +1,7 @@
 """Typed job parameters: one frozen dataclass per job kind, kept in Job.params as JSON.
 
 A start service builds the object (its ``__post_init__`` checks values and names the field
-it refuses), `create_job` checks that everything it names belongs to the job's project
+it refuses), `job_create` checks that everything it names belongs to the job's project
 (annotation/jobs/boundary.py) and stores `as_params()`. The task reads it back with
 `job_params(job)`; a stored job whose parameters no longer parse fails with "the stored
 parameters of this job no longer parse: field X: ...", never a KeyError in a worker.

@@ -6,9 +6,9 @@ from typing import Any
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from algorithms import policy_critic, proposal_critique
 from annotation.core.access import Ability, access_project
@@ -142,67 +142,67 @@ def _model(request: Request, model_id: int | None) -> ModelConfig | None:
     return access_model_config(request.user, model_id) if model_id else None
 
 
-@extend_schema(request=TreeJobSerializer, responses={202: JobSerializer})
-@api_view(["POST"])
-def start_tree(request: Request) -> Response:
-    return _started(
-        request,
-        TreeJobSerializer,
-        lambda project, data: services.start_tree_job(
-            project=project,
-            user=request.user,
-            model=access_model_config(request.user, data.pop("model")),
-            scorer=access_model_config(request.user, data.pop("scorer")),
-            **data,
-        ),
-    )
-
-
-@extend_schema(request=LongThoughtJobSerializer, responses={202: JobSerializer})
-@api_view(["POST"])
-def start_long_thought(request: Request) -> Response:
-    def start(project: Project, data: dict[str, Any]) -> Job:
-        prompt = data.pop("rewrite_prompt")
-        return services.start_long_thought_job(
-            project=project,
-            user=request.user,
-            tree_job=access_job(request.user, data.pop("tree_job"), Ability.RESEARCH),
-            rewriter=_model(request, data.pop("rewriter")),
-            rewrite_prompt=(
-                latest_version(access_prompt_template(request.user, prompt)) if prompt else None
+class StartTreeApi(APIView):
+    @extend_schema(request=TreeJobSerializer, responses={202: JobSerializer})
+    def post(self, request: Request) -> Response:
+        return _started(
+            request,
+            TreeJobSerializer,
+            lambda project, data: services.tree_job_start(
+                project=project,
+                user=request.user,
+                model=access_model_config(request.user, data.pop("model")),
+                scorer=access_model_config(request.user, data.pop("scorer")),
+                **data,
             ),
-            **data,
         )
 
-    return _started(request, LongThoughtJobSerializer, start)
+
+class StartLongThoughtApi(APIView):
+    @extend_schema(request=LongThoughtJobSerializer, responses={202: JobSerializer})
+    def post(self, request: Request) -> Response:
+        def start(project: Project, data: dict[str, Any]) -> Job:
+            prompt = data.pop("rewrite_prompt")
+            return services.long_thought_job_start(
+                project=project,
+                user=request.user,
+                tree_job=access_job(request.user, data.pop("tree_job"), Ability.RESEARCH),
+                rewriter=_model(request, data.pop("rewriter")),
+                rewrite_prompt=(
+                    latest_version(access_prompt_template(request.user, prompt)) if prompt else None
+                ),
+                **data,
+            )
+
+        return _started(request, LongThoughtJobSerializer, start)
 
 
-@extend_schema(request=ProposalCritiqueJobSerializer, responses={202: JobSerializer})
-@api_view(["POST"])
-def start_proposal_critique(request: Request) -> Response:
-    return _started(
-        request,
-        ProposalCritiqueJobSerializer,
-        lambda project, data: steered.start_proposal_critique_job(
-            project=project,
-            user=request.user,
-            model=access_model_config(request.user, data.pop("model")),
-            **data,
-        ),
-    )
+class StartProposalCritiqueApi(APIView):
+    @extend_schema(request=ProposalCritiqueJobSerializer, responses={202: JobSerializer})
+    def post(self, request: Request) -> Response:
+        return _started(
+            request,
+            ProposalCritiqueJobSerializer,
+            lambda project, data: steered.proposal_critique_job_start(
+                project=project,
+                user=request.user,
+                model=access_model_config(request.user, data.pop("model")),
+                **data,
+            ),
+        )
 
 
-@extend_schema(request=PolicyCriticJobSerializer, responses={202: JobSerializer})
-@api_view(["POST"])
-def start_policy_critic(request: Request) -> Response:
-    return _started(
-        request,
-        PolicyCriticJobSerializer,
-        lambda project, data: steered.start_policy_critic_job(
-            project=project,
-            user=request.user,
-            model=access_model_config(request.user, data.pop("model")),
-            critic=_model(request, data.pop("critic")),
-            **data,
-        ),
-    )
+class StartPolicyCriticApi(APIView):
+    @extend_schema(request=PolicyCriticJobSerializer, responses={202: JobSerializer})
+    def post(self, request: Request) -> Response:
+        return _started(
+            request,
+            PolicyCriticJobSerializer,
+            lambda project, data: steered.policy_critic_job_start(
+                project=project,
+                user=request.user,
+                model=access_model_config(request.user, data.pop("model")),
+                critic=_model(request, data.pop("critic")),
+                **data,
+            ),
+        )

@@ -32,7 +32,7 @@ from annotation.jobs.params import (
     PromptSnapshot,
     TreeParams,
 )
-from annotation.jobs.services import create_job
+from annotation.jobs.services import job_create
 from annotation.llm.models import ModelConfig, PromptPurpose, PromptVersion
 from annotation.llm.services import (
     check_job_model,
@@ -371,7 +371,7 @@ def rewrites_write(*, job: Job, rewrites: Sequence[Rewrite]) -> list[Trace]:
 
 
 @transaction.atomic
-def start_tree_job(
+def tree_job_start(
     *,
     project: Project,
     user: Any,
@@ -413,7 +413,7 @@ def start_tree_job(
         model=ModelSnapshot.of(model),
         scorer=ModelSnapshot.of(scorer),
     )
-    return create_job(
+    return job_create(
         project=project,
         kind=JobKind.TREE,
         params=params,
@@ -429,7 +429,7 @@ DEFAULT_REWRITE_SAMPLING: dict[str, Any] = {"temperature": 0.7, "top_p": 0.95, "
 
 
 @transaction.atomic
-def start_long_thought_job(
+def long_thought_job_start(
     *,
     project: Project,
     user: Any,
@@ -484,7 +484,7 @@ def start_long_thought_job(
         rewrite_prompt=prompt,
         sampling=job_sampling(rewriter, {**DEFAULT_REWRITE_SAMPLING, **given}) if rewriter else {},
     )
-    return create_job(
+    return job_create(
         project=project,
         kind=JobKind.LONG_THOUGHT,
         params=params,

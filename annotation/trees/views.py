@@ -11,11 +11,13 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.text import slugify
+from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation.core.access import Ability, access_project
+from annotation.core.charts.bars import bar_chart
 from annotation.core.form_errors import form_submitted
 from annotation.core.models import Project
 from annotation.jobs.access import access_job, access_job_of
@@ -26,7 +28,6 @@ from annotation.llm.selectors import latest_version, problems_matching
 from annotation.problems.access import access_problem, access_trace
 from annotation.problems.models import Problem
 from annotation.trees import selectors, services, steered
-from annotation.trees.charts import bar_chart
 from annotation.trees.comparison_job import (
     comparison_params,
     comparison_query,
@@ -77,7 +78,7 @@ def start_tree(request: HttpRequest, project_id: int) -> HttpResponse:
 
     def start() -> Job:
         data = form.cleaned_data
-        return services.start_tree_job(
+        return services.tree_job_start(
             project=project,
             user=request.user,
             model=data["model"],
@@ -113,7 +114,7 @@ def start_long_thought(request: HttpRequest, project_id: int) -> HttpResponse:
 
     def start() -> Job:
         data = form.cleaned_data
-        return services.start_long_thought_job(
+        return services.long_thought_job_start(
             project=project,
             user=request.user,
             tree_job=data["tree_job"],
@@ -182,7 +183,7 @@ def start_proposal_critique(request: HttpRequest, project_id: int) -> HttpRespon
         project_id,
         SteeredJobForm,
         "Proposal-critique loops",
-        lambda project, form, data: steered.start_proposal_critique_job(
+        lambda project, form, data: steered.proposal_critique_job_start(
             project=project,
             user=request.user,
             model=data["model"],
@@ -195,7 +196,7 @@ def start_proposal_critique(request: HttpRequest, project_id: int) -> HttpRespon
 def start_policy_critic(request: HttpRequest, project_id: int) -> HttpResponse:
     def start(project: Project, form: SteeredJobForm, data: dict[str, Any]) -> Job:
         assert isinstance(form, PolicyCriticJobForm)
-        return steered.start_policy_critic_job(
+        return steered.policy_critic_job_start(
             project=project,
             user=request.user,
             model=data["model"],
@@ -267,6 +268,7 @@ def tree_page(request: HttpRequest, job_id: int, problem_id: int) -> HttpRespons
     return render(request, "trees/tree.html", context)
 
 
+@extend_schema(exclude=True)  # the tree page's own data, not part of the REST API
 class TreeJson(APIView):
     """The tree page's nodes, read by its script (static/js/tree_view.js)."""
 
@@ -275,6 +277,7 @@ class TreeJson(APIView):
         return Response(selectors.tree_payload(job, problem))
 
 
+@extend_schema(exclude=True)  # the tree page's own data, not part of the REST API
 class NodeJson(APIView):
     """One node of the tree page: its text, scores and the judge's reason."""
 

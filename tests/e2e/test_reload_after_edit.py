@@ -8,7 +8,6 @@ the test, so that the first save is still in flight when the page is reloaded.""
 
 from __future__ import annotations
 
-import re
 import time
 
 import pytest
@@ -17,6 +16,7 @@ from playwright.sync_api import Page, expect
 
 from annotation.core.models import Project, Role
 from annotation.workspace.models import Assignment
+from tests.e2e.pages import log_in, open_next_item
 from tests.factories import MembershipFactory, ProblemFactory, UserFactory, trace_with_steps
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -34,14 +34,8 @@ def project(db):
 
 
 def open_claim(page: Page, base: str, project: Project) -> Assignment:
-    page.goto(f"{base}/login/")
-    page.fill("input[name=username]", "ann")
-    page.fill("input[name=password]", "pw-for-tests")
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/")
-    page.goto(f"{base}/projects/{project.pk}/work/")
-    page.keyboard.press("n")
-    page.wait_for_url(re.compile(r"/work/\d+/$"))
+    log_in(page, base, "ann")
+    open_next_item(page, base, project.pk)
     return Assignment.objects.get(kind="grade")
 
 

@@ -47,7 +47,7 @@ from annotation.jobs.params import (
     params_class,
 )
 from annotation.llm.models import PromptPurpose
-from annotation.llm.services import model_config_create, start_sample_job
+from annotation.llm.services import model_config_create, sample_job_start
 from annotation.problems.models import Origin, Trace
 from annotation.training.params import (
     FORMATS_FOR_METHOD,
@@ -492,7 +492,7 @@ def test_a_stored_job_whose_parameters_no_longer_parse_fails_through_the_task(
     model = model_config_create(
         project=project, name="gen", kind="transformers", path_or_endpoint="/nowhere"
     )
-    job = start_sample_job(
+    job = sample_job_start(
         project=project,
         user=None,
         model=model,

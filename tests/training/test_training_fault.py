@@ -12,7 +12,7 @@ from algorithms.training import Hyperparameters, grpo_optimizer_steps, optimizer
 from annotation.jobs.models import Job, JobStatus
 from annotation.llm.models import PromptPurpose
 from annotation.training.models import ModelLineage, TrainingLogEntry
-from annotation.training.services import start_training_job
+from annotation.training.services import training_job_start
 from tests.factories import ProjectFactory
 from tests.support.data import prompt
 from tests.support.models import tiny_model
@@ -113,7 +113,7 @@ def test_a_killed_run_resumes_from_its_checkpoint_with_the_steps_of_an_uninterru
     base = base_config(project)
 
     def start(name: str):  # type: ignore[no-untyped-def]
-        return start_training_job(
+        return training_job_start(
             project=project,
             user=None,
             method="sft",

@@ -4,14 +4,16 @@ and two annotators' saves share no row, so neither waits for the other's transac
 
 import re
 import threading
+from datetime import timedelta
 
 import pytest
 from django.db import OperationalError, connection, transaction
+from django.utils import timezone
 
 from annotation.core.models import Role
 from annotation.core.statements import statements_sent
 from annotation.grading.models import Grade
-from annotation.workspace.models import ItemKind
+from annotation.workspace.models import Assignment, ItemKind
 from annotation.workspace.services.claims import assignment_claim_next
 from annotation.workspace.services.saves import assignment_save
 from tests.factories import (
@@ -55,6 +57,32 @@ def test_an_autosave_sends_the_same_few_statements_however_many_grades_change(
     assert Grade.objects.filter(source__user=annotator).count() == 6
     current = Grade.objects.filter(source__user=annotator, is_current=True)
     assert sorted(current.values_list("rating", flat=True)) == [-1, 0, 1, 1, 1]
+
+
+def test_a_save_that_sends_its_time_adds_two_statements(client, project, annotator, trace):
+    client.force_login(annotator)
+    claim = assignment_claim_next(project=project, user=annotator, kind=ItemKind.GRADE)
+    Assignment.objects.filter(pk=claim.pk).update(claimed_at=timezone.now() - timedelta(minutes=2))
+    grades = {node_ids(trace)[0]: {"rating": 1}}
+    assert put(client, claim, {"version": 1, "grades": grades}).status_code == 200
+
+    # when a save sends nothing new, then one sends the time on the item an API client counted
+    with statements_sent() as without_time:
+        assert put(client, claim, {"version": 2, "grades": grades}).status_code == 200
+    with statements_sent() as with_time:
+        body = {"version": 3, "grades": grades, "time_spent_ms": 4200}
+        assert put(client, claim, body).status_code == 200
+
+    # then the time took two statements (the claim's row, locked by the save already, and
+    # its update), no savepoint of its own, and counted
+    assert len(with_time) == len(without_time) + 2
+
+    def savepoints(sent):
+        return [sql for sql in sent if "SAVEPOINT" in sql]
+
+    assert len(savepoints(with_time)) == len(savepoints(without_time))
+    claim.refresh_from_db()
+    assert claim.time_spent_ms == 4200
 
 
 @pytest.mark.django_db(transaction=True)

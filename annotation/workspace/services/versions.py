@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from annotation.core.fixed_sql import execute
 from annotation.workspace.models import Assignment, AssignmentStatus
-from annotation.workspace.services.claims import reclaim_expired
+from annotation.workspace.services.claims import assignment_reclaim_expired
 from annotation.workspace.services.errors import VersionConflict, WorkLocked, WorkspaceError
 
 # Until the end of the transaction, its commit does not wait for the disk's flush.
@@ -48,4 +48,4 @@ def check_writable(assignment: Assignment) -> None:
     if assignment.status in (AssignmentStatus.SUBMITTED, AssignmentStatus.SKIPPED):
         raise WorkLocked(assignment)
     if assignment.status == AssignmentStatus.EXPIRED:
-        reclaim_expired(assignment)
+        assignment_reclaim_expired(assignment)
