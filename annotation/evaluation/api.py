@@ -4,7 +4,7 @@ Monte-Carlo labeling job (follow it at /api/jobs/ID/)."""
 from typing import Any
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
+from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 from annotation.core.access import Ability, access_project
 from annotation.evaluation import analyses, services
 from annotation.jobs.access import access_job
-from annotation.jobs.api import JobSerializer
+from annotation.jobs.api import JobSerializer, job_started
 from annotation.jobs.models import JobKind
 from annotation.jobs.params import MC_MODES
 from annotation.llm.access import access_model_config, access_prompt_template
@@ -79,19 +79,14 @@ class MonteCarloSerializer(serializers.Serializer[None]):
 class StartMonteCarloApi(APIView):
     @extend_schema(request=MonteCarloSerializer, responses={202: JobSerializer})
     def post(self, request: Request) -> Response:
-        form = MonteCarloSerializer(data=request.data)
-        form.is_valid(raise_exception=True)
-        data = form.validated_data
-        project = access_project(request.user, data["project"], Ability.RESEARCH)
-        job = services.monte_carlo_job_start(
-            project=project,
-            user=request.user,
-            model=access_model_config(request.user, data["model"]),
-            prompt=latest_version(access_prompt_template(request.user, data["prompt"])),
-            trace_ids=data["trace_ids"],
-            n=data["n"],
-            mode=data["mode"],
-            sampling=data["sampling"],
-            chunk_size=data["chunk_size"],
+        return job_started(
+            request,
+            MonteCarloSerializer,
+            lambda project, data: services.monte_carlo_job_start(
+                project=project,
+                user=request.user,
+                model=access_model_config(request.user, data.pop("model")),
+                prompt=latest_version(access_prompt_template(request.user, data.pop("prompt"))),
+                **data,
+            ),
         )
-        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)

@@ -45,9 +45,6 @@ def monte_carlo_job_start(
         kind=JobKind.MONTE_CARLO,
         params=params,
         created_by=user,
-        total=len(trace_ids),
-        model_version=model.label,
-        prompt_version=prompt.label,
     )
 
 

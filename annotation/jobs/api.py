@@ -1,3 +1,4 @@
+from collections.abc import Callable
 from typing import Any
 
 from django.db.models import Q, QuerySet
@@ -10,7 +11,7 @@ from rest_framework.response import Response
 from annotation.core import bodies
 from annotation.core.access import Ability, access_project, member_roles
 from annotation.core.columns import TEXT_MAX_CHARS, max_length
-from annotation.core.models import Role
+from annotation.core.models import Project, Role
 from annotation.jobs.access import access_job
 from annotation.jobs.kinds import kinds
 from annotation.jobs.models import Job
@@ -41,6 +42,22 @@ class JobSerializer(serializers.ModelSerializer[Job]):
             "finished_at",
         ]
         read_only_fields = fields
+
+
+def job_started(
+    request: Request,
+    form_class: type[serializers.Serializer[None]],
+    start: Callable[[Project, dict[str, Any]], Job],
+) -> Response:
+    """A start endpoint: validate the body, check the research role in its project, start the
+    job with the rest of the fields (`start` resolves the objects they name), answer 202 with
+    the job; a refusal by the service is a 400 naming its field (the exception handler)."""
+    form = form_class(data=request.data)
+    form.is_valid(raise_exception=True)
+    data: dict[str, Any] = dict(form.validated_data)
+    project = access_project(request.user, data.pop("project"), Ability.RESEARCH)
+    job = start(project, data)
+    return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
 class JobStartSerializer(serializers.Serializer[None]):

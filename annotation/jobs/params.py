@@ -50,6 +50,9 @@ def owns(kind: str) -> dict[str, str]:
     return {OWNER: kind}
 
 
+S = TypeVar("S")
+
+
 class JobParams(Protocol):
     def as_params(self) -> dict[str, Any]: ...
 
@@ -67,6 +70,31 @@ class Params:
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> Self:
         return from_json(cls, params)
+
+    # The job row's columns its parameters decide (job_create writes them; job_columns).
+
+    def total(self) -> int | None:
+        """How many items the job goes through: the problems and traces it names (None when
+        it names none; its runner may set the total once it knows, annotation/jobs/shards.py)."""
+        counts = [
+            len(value)
+            for f in fields(self)  # type: ignore[arg-type]
+            if f.metadata.get(OWNER) in (PROBLEM, TRACE)
+            and isinstance(value := getattr(self, f.name), tuple)
+        ]
+        return sum(counts) if counts else None
+
+    def model_version(self) -> str:
+        """The labels of the models it runs, in the order its fields name them."""
+        return " + ".join(s.label for s in self._snapshots(ModelSnapshot))
+
+    def prompt_version(self) -> str:
+        """The labels of the prompt versions it runs."""
+        return " + ".join(s.label for s in self._snapshots(PromptSnapshot))
+
+    def _snapshots(self, cls: type[S]) -> list[S]:
+        values = (getattr(self, f.name) for f in fields(self))  # type: ignore[arg-type]
+        return [value for value in values if isinstance(value, cls)]
 
 
 # Checks ----------------------------------------------------------------------------------------
@@ -262,6 +290,9 @@ class ExpandParams(Params, Generation):
     @property
     def items(self) -> tuple[int, ...]:
         return self.trace_ids if self.mode == "expand" else self.problem_ids
+
+    def total(self) -> int:
+        return len(self.items)
 
 
 @dataclass(frozen=True)
@@ -459,6 +490,9 @@ class ProposalCritiqueParams(Params, Generation, Steering):
     def prompt_set(self) -> proposal_critique.PromptSet:
         return prompt_set_of(proposal_critique.PromptSet, self.prompts)
 
+    def prompt_version(self) -> str:
+        return self.prompts["label"]
+
     def limits(self) -> Limits:
         return replace(super().limits(), retries=self.retries)
 
@@ -489,6 +523,9 @@ class PolicyCriticParams(Params, Generation, Steering):
     def prompt_set(self) -> policy_critic.PromptSet:
         return prompt_set_of(policy_critic.PromptSet, self.prompts)
 
+    def prompt_version(self) -> str:
+        return self.prompts["label"]
+
     @property
     def critic_model(self) -> ModelSnapshot:
         return self.critic if self.critic is not None else self.model
@@ -512,6 +549,9 @@ class ContinueParams(Params, Generation):
             raise ParamsError("prefix", "a continuation starts from at least one step")
         check_sampling(self.sampling)
 
+    def total(self) -> int:
+        return 1  # the one continuation
+
 
 @dataclass(frozen=True)
 class ImportParams(Params):
@@ -530,6 +570,18 @@ def params_class(kind: str) -> type[JobParams]:
     exports and training jobs keep theirs in their own apps, above this one)."""
     cls: type[JobParams] = import_string(kind_of(kind).params)
     return cls
+
+
+def job_columns(params: JobParams) -> dict[str, Any]:
+    """The job row's total, model_version and prompt_version, as its parameters say (an
+    export's options, not a Params, decide none of them)."""
+    if not isinstance(params, Params):
+        return {}
+    return {
+        "total": params.total(),
+        "model_version": params.model_version(),
+        "prompt_version": params.prompt_version(),
+    }
 
 
 class StoredParamsError(ValueError):

@@ -26,7 +26,7 @@ from annotation.jobs.access import job_ability
 from annotation.jobs.boundary import check_job_inputs
 from annotation.jobs.kinds import queue_for
 from annotation.jobs.models import PHASE_MAX_LENGTH, Job, JobShard, JobStatus
-from annotation.jobs.params import JobParams, params_class
+from annotation.jobs.params import JobParams, job_columns, params_class
 from annotation.jobs.quotas import check_quotas
 
 logger = logging.getLogger(__name__)
@@ -64,14 +64,20 @@ def job_create(
 ) -> Job:
     """Every job starts here: its parameters are of its kind's class, everything they name
     belongs to `project` (ParamsError naming the field otherwise), and no quota is passed
-    (QuotaExceeded naming it, annotation/jobs/quotas.py); else nothing is created."""
+    (QuotaExceeded naming it, annotation/jobs/quotas.py); else nothing is created. Its total
+    and the labels of the models and prompts it runs come from the parameters (job_columns)."""
     if not isinstance(params, params_class(kind)):
         raise TypeError(f"a {kind} job takes {params_class(kind).__name__}, not {params!r}")
     check_job_inputs(project, params)
     stored = params.as_params()
     check_quotas(project=project, kind=kind, params=stored, user=created_by)
     job = Job.objects.create(
-        project=project, kind=kind, params=stored, created_by=created_by, **fields
+        project=project,
+        kind=kind,
+        params=stored,
+        created_by=created_by,
+        **job_columns(params),
+        **fields,
     )
     transaction.on_commit(lambda: enqueue(job))
     return job

@@ -318,9 +318,6 @@ def sample_job_start(
         kind=JobKind.SAMPLE,
         params=params,
         created_by=user,
-        total=len(problem_ids),
-        model_version=model.label,
-        prompt_version=prompt.label,
     )
 
 
@@ -371,15 +368,11 @@ def expand_job_start(
         scorer=ModelSnapshot.of(scorer) if scorer else None,
         prompt=job_prompt(prompt, purpose),
     )
-    versions = [model.label] + ([scorer.label] if scorer else [])
     return job_create(
         project=project,
         kind=JobKind.EXPAND,
         params=params,
         created_by=user,
-        total=len(params.items),
-        model_version=" + ".join(versions),
-        prompt_version=prompt.label,
     )
 
 
@@ -397,6 +390,4 @@ def score_job_start(
         kind=JobKind.SCORE,
         params=params,
         created_by=user,
-        total=len(trace_ids),
-        model_version=scorer.label,
     )

@@ -5,17 +5,16 @@ evaluation's results table, a model's lineage."""
 from typing import Any
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
+from rest_framework import serializers
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from algorithms.choices import PRM_HEADS, TrainingMethod, values
-from annotation.core.access import Ability, access_project
 from annotation.core.models import Project
 from annotation.jobs.access import access_job
-from annotation.jobs.api import JobSerializer
+from annotation.jobs.api import JobSerializer, job_started
 from annotation.jobs.boundary import check_in_project
 from annotation.jobs.models import Job, JobKind
 from annotation.jobs.params import JOB
@@ -77,35 +76,36 @@ def _export(project: Project, export_id: int) -> Job:
 class StartTrainingApi(APIView):
     @extend_schema(request=StartTrainingSerializer, responses={202: JobSerializer})
     def post(self, request: Request) -> Response:
-        form = StartTrainingSerializer(data=request.data)
-        form.is_valid(raise_exception=True)
-        data = form.validated_data
-        project = access_project(request.user, data["project"], Ability.RESEARCH)
-        if data["method"] == "grpo":
-            return _start_grpo(request, project, data)
-        if "export" not in data:
-            raise ValidationError({"export": ["This field is required."]})
-        job = services.training_job_start(
-            project=project,
-            user=request.user,
-            method=data["method"],
-            export=_export(project, data["export"]),
-            base=access_model_config(request.user, data["base"]),
-            name=data["name"],
-            head=data.get("head"),
-            hyperparameters=data["hyperparameters"],
+        return job_started(
+            request, StartTrainingSerializer, lambda project, data: _start(request, project, data)
         )
-        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
-def _start_grpo(request: Request, project: Project, data: dict[str, Any]) -> Response:
+def _start(request: Request, project: Project, data: dict[str, Any]) -> Job:
+    if data["method"] == "grpo":
+        return _start_grpo(request, project, data)
+    if "export" not in data:
+        raise ValidationError({"export": ["This field is required."]})
+    return services.training_job_start(
+        project=project,
+        user=request.user,
+        method=data["method"],
+        export=_export(project, data["export"]),
+        base=access_model_config(request.user, data["base"]),
+        name=data["name"],
+        head=data.get("head"),
+        hyperparameters=data["hyperparameters"],
+    )
+
+
+def _start_grpo(request: Request, project: Project, data: dict[str, Any]) -> Job:
     if "prompt" not in data:
         raise ValidationError({"prompt": ["This field is required."]})
     if ("export" in data) == ("problem_ids" in data):
         raise ValidationError(
             {"export": ["give either an export (one side of its split) or problem_ids"]}
         )
-    job = services.grpo_job_start(
+    return services.grpo_job_start(
         project=project,
         user=request.user,
         base=access_model_config(request.user, data["base"]),
@@ -120,32 +120,32 @@ def _start_grpo(request: Request, project: Project, data: dict[str, Any]) -> Res
         else None,
         hyperparameters=data["hyperparameters"],
     )
-    return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
 class StartEvaluationApi(APIView):
     @extend_schema(request=StartEvaluationSerializer, responses={202: JobSerializer})
     def post(self, request: Request) -> Response:
-        form = StartEvaluationSerializer(data=request.data)
-        form.is_valid(raise_exception=True)
-        data = form.validated_data
-        project = access_project(request.user, data["project"], Ability.RESEARCH)
-        if ("export" in data) == ("problem_ids" in data):
-            raise ValidationError(
-                {"export": ["give either an export (its test split) or problem_ids"]}
-            )
-        job = services.evaluation_job_start(
-            project=project,
-            user=request.user,
-            models=[access_model_config(request.user, pk) for pk in data["models"]],
-            prompt=latest_version(access_prompt_template(request.user, data["prompt"])),
-            problem_ids=data.get("problem_ids"),
-            export=_export(project, data["export"]) if "export" in data else None,
-            k=data["k"],
-            sampling=data["sampling"],
-            chunk_size=data["chunk_size"],
+        return job_started(
+            request,
+            StartEvaluationSerializer,
+            lambda project, data: _evaluate(request, project, data),
         )
-        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+def _evaluate(request: Request, project: Project, data: dict[str, Any]) -> Job:
+    if ("export" in data) == ("problem_ids" in data):
+        raise ValidationError({"export": ["give either an export (its test split) or problem_ids"]})
+    return services.evaluation_job_start(
+        project=project,
+        user=request.user,
+        models=[access_model_config(request.user, pk) for pk in data["models"]],
+        prompt=latest_version(access_prompt_template(request.user, data["prompt"])),
+        problem_ids=data.get("problem_ids"),
+        export=_export(project, data["export"]) if "export" in data else None,
+        k=data["k"],
+        sampling=data["sampling"],
+        chunk_size=data["chunk_size"],
+    )
 
 
 class TrainingLogApi(APIView):

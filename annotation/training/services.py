@@ -165,7 +165,6 @@ def training_job_start(
         kind=TRAIN_KINDS[method],
         params=params,
         created_by=user,
-        model_version=base.label,
     )
 
 
@@ -283,8 +282,6 @@ def grpo_job_start(
         kind=JobKind.TRAIN_GRPO,
         params=params,
         created_by=user,
-        model_version=base.label,
-        prompt_version=prompt.label,
     )
 
 
@@ -531,7 +528,4 @@ def evaluation_job_start(
         kind=JobKind.EVALUATE,
         params=params,
         created_by=user,
-        total=len(kept) * len(models),
-        model_version=" | ".join(m.label for m in models),
-        prompt_version=prompt.label,
     )

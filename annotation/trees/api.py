@@ -1,21 +1,20 @@
 """REST: starting tree, long-thought, proposal-critique and policy-critic jobs (follow them at
 /api/jobs/ID/)."""
 
-from collections.abc import Callable
 from typing import Any
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
+from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from algorithms import policy_critic, proposal_critique
-from annotation.core.access import Ability, access_project
+from annotation.core.access import Ability
 from annotation.core.columns import TEXT_MAX_CHARS
 from annotation.core.models import Project
 from annotation.jobs.access import access_job
-from annotation.jobs.api import JobSerializer
+from annotation.jobs.api import JobSerializer, job_started
 from annotation.jobs.models import Job
 from annotation.jobs.params import SEARCH_MODES
 from annotation.llm.access import access_model_config, access_prompt_template
@@ -122,22 +121,6 @@ class PolicyCriticJobSerializer(SteeredJobSerializer):
     )
 
 
-def _started(
-    request: Request,
-    form_class: type[serializers.Serializer[None]],
-    start: Callable[[Project, dict[str, Any]], Job],
-) -> Response:
-    """Validate the body, check the research role in its project, start the job with the
-    rest of the fields (`start` resolves the objects they name), answer 202 with the job; a
-    refusal by the service is a 400 naming its field."""
-    form = form_class(data=request.data)
-    form.is_valid(raise_exception=True)
-    data: dict[str, Any] = dict(form.validated_data)
-    project = access_project(request.user, data.pop("project"), Ability.RESEARCH)
-    job = start(project, data)
-    return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
-
-
 def _model(request: Request, model_id: int | None) -> ModelConfig | None:
     return access_model_config(request.user, model_id) if model_id else None
 
@@ -145,7 +128,7 @@ def _model(request: Request, model_id: int | None) -> ModelConfig | None:
 class StartTreeApi(APIView):
     @extend_schema(request=TreeJobSerializer, responses={202: JobSerializer})
     def post(self, request: Request) -> Response:
-        return _started(
+        return job_started(
             request,
             TreeJobSerializer,
             lambda project, data: services.tree_job_start(
@@ -174,13 +157,13 @@ class StartLongThoughtApi(APIView):
                 **data,
             )
 
-        return _started(request, LongThoughtJobSerializer, start)
+        return job_started(request, LongThoughtJobSerializer, start)
 
 
 class StartProposalCritiqueApi(APIView):
     @extend_schema(request=ProposalCritiqueJobSerializer, responses={202: JobSerializer})
     def post(self, request: Request) -> Response:
-        return _started(
+        return job_started(
             request,
             ProposalCritiqueJobSerializer,
             lambda project, data: steered.proposal_critique_job_start(
@@ -195,7 +178,7 @@ class StartProposalCritiqueApi(APIView):
 class StartPolicyCriticApi(APIView):
     @extend_schema(request=PolicyCriticJobSerializer, responses={202: JobSerializer})
     def post(self, request: Request) -> Response:
-        return _started(
+        return job_started(
             request,
             PolicyCriticJobSerializer,
             lambda project, data: steered.policy_critic_job_start(

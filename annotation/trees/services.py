@@ -418,8 +418,6 @@ def tree_job_start(
         kind=JobKind.TREE,
         params=params,
         created_by=user,
-        total=len(problem_ids),
-        model_version=f"{model.label} + {scorer.label}",
     )
 
 
@@ -489,7 +487,4 @@ def long_thought_job_start(
         kind=JobKind.LONG_THOUGHT,
         params=params,
         created_by=user,
-        total=len(problem_ids),
-        model_version=rewriter.label if rewriter else "",
-        prompt_version=prompt.label if prompt else "",
     )

@@ -262,9 +262,6 @@ def proposal_critique_job_start(
         kind=JobKind.PROPOSAL_CRITIQUE,
         params=params,
         created_by=user,
-        total=len(problem_ids),
-        model_version=model.label,
-        prompt_version=prompt_version,
     )
 
 
@@ -308,7 +305,4 @@ def policy_critic_job_start(
         kind=JobKind.POLICY_CRITIC,
         params=params,
         created_by=user,
-        total=len(problem_ids),
-        model_version=model.label if critic is None else f"{model.label} + {critic.label}",
-        prompt_version=prompt_version,
     )

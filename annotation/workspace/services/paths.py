@@ -322,8 +322,6 @@ def work_path_continue(*, assignment: Assignment, version: Any, position: int) -
             sampling=job_sampling(model, {}),
         ),
         created_by=assignment.annotator,
-        total=1,
-        model_version=model.label,
     )
     return new_version, job
 
