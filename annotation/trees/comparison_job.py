@@ -17,7 +17,7 @@ from annotation.evaluation.analyses import RoundComparisonParams, Stored, stored
 from annotation.jobs.models import FINISHED_STATUSES, Job, JobKind
 from annotation.jobs.params import job_params
 from annotation.trees.forms import FilterForm
-from annotation.trees.selectors import ComparisonRow, ProblemFilter, compare_rounds
+from annotation.trees.selectors.rounds import ComparisonRow, ProblemFilter, compare_rounds
 
 
 def rounds_version(round_ids: Sequence[int]) -> int:

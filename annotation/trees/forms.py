@@ -10,8 +10,9 @@ from annotation.jobs.models import Job, JobStatus
 from annotation.llm.forms import ProblemFilterFields
 from annotation.llm.models import ModelConfig, PromptPurpose, PromptTemplate
 from annotation.problems.models import Problem
-from annotation.trees import selectors
-from annotation.trees.selectors import METHODS, OUTPUT_ORIGINS, OutputFilter, ProblemFilter
+from annotation.trees.selectors.methods import METHODS
+from annotation.trees.selectors.outputs import OUTPUT_ORIGINS, OutputFilter
+from annotation.trees.selectors.rounds import ProblemFilter, tree_jobs
 
 KEYWORDS_MAX_CHARS = 1000  # words to find or highlight, in a page's filter
 DELIMITER_MAX_CHARS = 100
@@ -191,7 +192,7 @@ class LongThoughtJobForm(forms.Form):
 
     def __init__(self, project: Project, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        rounds = selectors.tree_jobs(project).filter(status=JobStatus.SUCCEEDED).order_by("-pk")
+        rounds = tree_jobs(project).filter(status=JobStatus.SUCCEEDED).order_by("-pk")
         field = self.fields["tree_job"]
         # Each round with its count of correct leaves; one with none would make an empty job,
         # so it is listed, disabled, with the reason.

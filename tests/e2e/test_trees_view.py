@@ -175,7 +175,7 @@ def test_big_tree_expand_collapse_click_and_filter(live_server, setup, page: Pag
 def test_round_filter_long_thought_and_compare(live_server, setup, page: Page) -> None:
     # given a long thought derived from the first round's first tree
     project, problems, first, second = setup
-    from annotation.trees.selectors import load_tree
+    from annotation.trees.selectors.tree import load_tree
 
     tree = load_tree(first.pk, problems[0])
     thought = derive_long_thought(tree, correct_paths(tree)[0], k=2, seed=3)

@@ -10,7 +10,7 @@ from annotation.core.models import Role
 from annotation.evaluation.analyses import RoundComparisonParams, analysis_start
 from annotation.jobs.models import Job, JobKind, JobStatus
 from annotation.trees.comparison_job import comparison_json
-from annotation.trees.selectors import ProblemFilter, compare_rounds
+from annotation.trees.selectors.rounds import ProblemFilter, compare_rounds
 from annotation.trees.services import tree_round_record
 from tests.factories import MembershipFactory, ProblemFactory, UserFactory
 from tests.trees.conftest import hand_tree, two_correct_leaves

@@ -7,7 +7,8 @@ from annotation.jobs.models import JobStatus
 from annotation.problems.models import Origin, Trace, TraceStep
 from annotation.problems.selectors import trace_texts
 from annotation.trees.models import TreeNode
-from annotation.trees.selectors import load_tree, long_thought_view
+from annotation.trees.selectors.thoughts import long_thought_view
+from annotation.trees.selectors.tree import load_tree
 from annotation.trees.services import (
     DerivedThought,
     long_thought_job_start,
