@@ -25,7 +25,7 @@ from algorithms.choices import BackendKind, ScorerHead
 from algorithms.prompts import PromptTemplateError, template_variables
 from algorithms.sampling import SamplingParams
 from algorithms.steering import Limits
-from annotation.core.params_fields import ID_OF
+from annotation.core.params_fields import ID_OF, described
 from annotation.jobs.kinds import kind_of
 from annotation.jobs.typed_json import ParamsError, from_json, to_json
 
@@ -315,18 +315,28 @@ class TreeParams(Params, Generation):
     problem_ids: tuple[int, ...] = field(metadata=owns(PROBLEM))
     model: ModelSnapshot = field(metadata=owns(MODEL_CONFIG))
     scorer: ModelSnapshot = field(metadata=owns(MODEL_CONFIG))
-    prompt: str = "{{ problem }}"
-    width: int = 4
-    keep: int = 4
+    prompt: str = field(
+        default="{{ problem }}",
+        metadata=described("The policy's prompt; it contains {{ problem }}.", strip=False),
+    )
+    width: int = field(default=4, metadata=described("Candidate next steps per frontier node."))
+    keep: int = field(default=4, metadata=described("Nodes kept per depth."))
     max_depth: int = 6
-    mode: str = "beam"
-    simulations: int = 16
-    c_puct: float = 1.0
-    # A PRM score under this is a wrong verdict (a judge's own "incorrect" needs no threshold).
-    wrong_below: float = 0.5
+    mode: str = field(default="beam", metadata=described(choices=SEARCH_MODES))
+    simulations: int = field(default=16, metadata=described("MCTS simulations per problem."))
+    c_puct: float = field(default=1.0, metadata=described("MCTS exploration constant."))
+    # A judge's own "incorrect" needs no threshold.
+    wrong_below: float = field(
+        default=0.5,
+        metadata=described(
+            "A PRM score under this is a wrong verdict a long thought may reflect on."
+        ),
+    )
     sampling: dict[str, Any] = field(default_factory=dict)
-    delimiter: str = "\n\n"
-    chunk_size: int = 8
+    delimiter: str = field(
+        default="\n\n", metadata=described("Step delimiter.", max_length=100, strip=False)
+    )
+    chunk_size: int = field(default=8, metadata=described("Problems per shard."))
 
     def __post_init__(self) -> None:
         check_items("problem_ids", self.problem_ids)

@@ -48,7 +48,7 @@ from annotation.training.services import (
     evaluation_job_start,
     training_job_start,
 )
-from annotation.trees.services import long_thought_job_start, tree_job_start
+from annotation.trees.services import long_thought_job_start, tree_job_start, tree_params
 
 CHAT_BASE = f"{GENERATOR} (chat template)"
 # The stages, in order, as the progress lines and the report name them.
@@ -246,14 +246,16 @@ def run_experiment(
             tree_job_start(
                 project=project,
                 user=None,
-                model=generator,
-                scorer=run.models["prm"],
-                problem_ids=train_ids,
-                prompt=TREE_FORM_PROMPT,
-                width=sizes.tree_width,
-                keep=sizes.tree_keep,
-                max_depth=sizes.tree_depth,
-                sampling={"temperature": 1.0, "max_tokens": 24, "seed": sizes.seed},
+                params=tree_params(
+                    model=generator,
+                    scorer=run.models["prm"],
+                    problem_ids=train_ids,
+                    prompt=TREE_FORM_PROMPT,
+                    width=sizes.tree_width,
+                    keep=sizes.tree_keep,
+                    max_depth=sizes.tree_depth,
+                    sampling={"temperature": 1.0, "max_tokens": 24, "seed": sizes.seed},
+                ),
             )
         )
         result = job.result or {}

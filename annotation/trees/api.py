@@ -11,39 +11,26 @@ from rest_framework.views import APIView
 
 from algorithms import policy_critic, proposal_critique
 from annotation.core.access import Ability
-from annotation.core.columns import TEXT_MAX_CHARS
 from annotation.core.models import Project
+from annotation.core.params_fields import params_serializer
 from annotation.jobs.access import access_job
 from annotation.jobs.api import JobSerializer, job_started
 from annotation.jobs.models import Job
-from annotation.jobs.params import SEARCH_MODES
+from annotation.jobs.params import TreeParams
 from annotation.llm.access import access_model_config, access_prompt_template
 from annotation.llm.models import ModelConfig
 from annotation.llm.selectors import latest_version
 from annotation.trees import services, steered
 
-
-class TreeJobSerializer(serializers.Serializer[None]):
-    project = serializers.IntegerField()
-    model = serializers.IntegerField(help_text="The policy: a generator model config.")
-    scorer = serializers.IntegerField(help_text="A PRM or an LLM judge model config.")
-    problem_ids = serializers.ListField(child=serializers.IntegerField())
-    prompt = serializers.CharField(
-        default="{{ problem }}", trim_whitespace=False, max_length=TEXT_MAX_CHARS
-    )
-    width = serializers.IntegerField(default=4)
-    keep = serializers.IntegerField(default=4)
-    max_depth = serializers.IntegerField(default=6)
-    mode = serializers.ChoiceField(choices=list(SEARCH_MODES), default="beam")
-    simulations = serializers.IntegerField(default=16)
-    c_puct = serializers.FloatField(default=1.0)
-    wrong_below = serializers.FloatField(
-        default=0.5,
-        help_text="A PRM score under this is a wrong verdict a long thought may reflect on.",
-    )
-    sampling = serializers.DictField(required=False, default=dict)
-    delimiter = serializers.CharField(default="\n\n", trim_whitespace=False, max_length=100)
-    chunk_size = serializers.IntegerField(default=8)
+TreeJobSerializer = params_serializer(
+    "TreeJobSerializer",
+    TreeParams,
+    exclude={"model", "scorer"},
+    doc="The project, the two models by id, then every TreeParams field (which checks them).",
+    project=serializers.IntegerField(),
+    model=serializers.IntegerField(help_text="The policy: a generator model config."),
+    scorer=serializers.IntegerField(help_text="A PRM or an LLM judge model config."),
+)
 
 
 class LongThoughtJobSerializer(serializers.Serializer[None]):
@@ -134,9 +121,11 @@ class StartTreeApi(APIView):
             lambda project, data: services.tree_job_start(
                 project=project,
                 user=request.user,
-                model=access_model_config(request.user, data.pop("model")),
-                scorer=access_model_config(request.user, data.pop("scorer")),
-                **data,
+                params=services.tree_params(
+                    model=access_model_config(request.user, data.pop("model")),
+                    scorer=access_model_config(request.user, data.pop("scorer")),
+                    **data,
+                ),
             ),
         )
 

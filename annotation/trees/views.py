@@ -100,24 +100,18 @@ def start_tree(request: HttpRequest, project_id: int) -> HttpResponse:
         return services.tree_job_start(
             project=project,
             user=request.user,
-            model=data["model"],
-            scorer=data["scorer"],
-            problem_ids=problems_matching(
-                project,
-                source=data["source"],
-                subject=data["subject"],
-                level=data["level"],
-                limit=data["limit"],
+            params=services.tree_params(
+                model=data["model"],
+                scorer=data["scorer"],
+                problem_ids=problems_matching(
+                    project,
+                    source=data["source"],
+                    subject=data["subject"],
+                    level=data["level"],
+                    limit=data["limit"],
+                ),
+                **form.values(),
             ),
-            prompt=data["prompt"],
-            width=data["width"],
-            keep=data["keep"],
-            max_depth=data["max_depth"],
-            mode=data["mode"],
-            simulations=data["simulations"],
-            sampling=form.sampling(),
-            delimiter=data["delimiter"],
-            chunk_size=data["chunk_size"],
         )
 
     if (job := form_submitted(request, form, start)) is not None:

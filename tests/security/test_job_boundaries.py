@@ -41,7 +41,12 @@ from annotation.training.services import (
     grpo_job_start,
     training_job_start,
 )
-from annotation.trees.services import long_thought_job_start, tree_job_start, tree_round_record
+from annotation.trees.services import (
+    long_thought_job_start,
+    tree_job_start,
+    tree_params,
+    tree_round_record,
+)
 from annotation.trees.steered import policy_critic_job_start, proposal_critique_job_start
 from annotation.workspace.access import access_assignment
 from annotation.workspace.models import Assignment, ItemKind
@@ -366,9 +371,11 @@ SERVICE: dict[str, Callable[[Inputs, Any], Job]] = {
     "tree": lambda o, user: tree_job_start(
         project=o.project,
         user=user,
-        model=o.generator,
-        scorer=o.scorer,
-        problem_ids=[o.problem.pk],
+        params=tree_params(
+            model=o.generator,
+            scorer=o.scorer,
+            problem_ids=[o.problem.pk],
+        ),
     ),
     "best_of_n": lambda o, user: analysis_start(
         project=o.project,

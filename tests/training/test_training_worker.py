@@ -27,7 +27,7 @@ from annotation.training.services import (
     grpo_job_start,
     training_job_start,
 )
-from annotation.trees.services import tree_job_start
+from annotation.trees.services import tree_job_start, tree_params
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
 from tests.support.data import prompt
 from tests.support.models import tiny_model
@@ -143,13 +143,15 @@ def test_runs_chain_into_models_that_sample_score_compare_and_evaluate(
         tree_job_start(
             project=project,
             user=researcher,
-            model=sft,
-            scorer=prm,
-            problem_ids=[held_out[0].pk],
-            width=2,
-            keep=2,
-            max_depth=2,
-            sampling={"max_tokens": 16},
+            params=tree_params(
+                model=sft,
+                scorer=prm,
+                problem_ids=[held_out[0].pk],
+                width=2,
+                keep=2,
+                max_depth=2,
+                sampling={"max_tokens": 16},
+            ),
         ),
         worker,
     )

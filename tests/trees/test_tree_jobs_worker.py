@@ -8,7 +8,12 @@ from annotation.jobs.models import JobStatus
 from annotation.problems.models import Origin, Trace
 from annotation.problems.selectors import trace_texts
 from annotation.trees.models import TreeNode
-from annotation.trees.services import long_thought_job_start, tree_job_start, tree_round_record
+from annotation.trees.services import (
+    long_thought_job_start,
+    tree_job_start,
+    tree_params,
+    tree_round_record,
+)
 from tests.factories import ProjectFactory, researcher
 from tests.support.data import generator_config, make_problems, scorer_config
 from tests.support.models import tiny_model
@@ -35,14 +40,16 @@ def test_tree_job_makes_one_generator_and_one_scorer_call_per_depth(
     job = tree_job_start(
         project=project,
         user=researcher(project),
-        model=generator_config(project, "vllm"),
-        scorer=scorer_config(project, "math-shepherd"),
-        problem_ids=[p.pk for p in problems],
-        width=3,
-        keep=2,
-        max_depth=3,
-        sampling={"max_tokens": 12},
-        chunk_size=3,
+        params=tree_params(
+            model=generator_config(project, "vllm"),
+            scorer=scorer_config(project, "math-shepherd"),
+            problem_ids=[p.pk for p in problems],
+            width=3,
+            keep=2,
+            max_depth=3,
+            sampling={"max_tokens": 12},
+            chunk_size=3,
+        ),
     )
     job = finished(job, worker)
     # then: per depth one batched call each, over every frontier node of all three problems
