@@ -47,8 +47,8 @@ from algorithms.steering import (
     Response,
     Role,
     SteeredResult,
+    SteeredState,
     StepGrade,
-    StopReason,
     Turn,
     UnreadableReply,
     advance_batch,
@@ -127,26 +127,15 @@ PROMPT_SETS: dict[str, PromptSet] = {PROMPTS.label: PROMPTS}
 
 
 @dataclass(frozen=True)
-class DialogueState:
-    """One problem's dialogue. ``nodes[i]`` is node i (the root, the problem, is 0): all policy
-    steps; ``position`` is the node the next step goes under; while ``awaiting`` is
-    ``critic`` the step being judged is the last node. ``retry_error`` is set between an
-    unreadable critic reply and its retry; ``empty_reply`` tells the policy its last reply was
-    empty; ``stop`` is None while the dialogue runs."""
+class DialogueState(SteeredState):
+    """One problem's dialogue: its nodes are all policy steps; while ``awaiting`` is ``critic``
+    the step being judged is the last node. ``retry_error`` is set between an unreadable critic
+    reply and its retry; ``empty_reply`` tells the policy its last reply was empty."""
 
-    problem: ProblemSpec
-    limits: Limits
-    nodes: tuple[TreeNode, ...]
-    position: int = ROOT_ID
-    events: tuple[ThoughtEvent, ...] = ()
-    turns: tuple[Turn, ...] = ()
-    tokens: int = 0
-    backtracks: int = 0
     awaiting: Role = "policy"
     retry_error: str | None = None
     empty_reply: bool = False
     grades: tuple[StepGrade, ...] = ()
-    stop: StopReason | None = None
 
     @property
     def steps(self) -> int:

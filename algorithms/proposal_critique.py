@@ -42,6 +42,7 @@ from algorithms.steering import (
     Response,
     Role,
     SteeredResult,
+    SteeredState,
     StopReason,
     Turn,
     UnreadableReply,
@@ -111,28 +112,17 @@ _KIND_OF_MOVE: dict[str, NodeKind] = {
 
 
 @dataclass(frozen=True)
-class ProposalState:
-    """One problem's loop. ``nodes[i]`` is node i (the root, the problem, is 0) and
-    ``moves[i]`` the action that wrote it; ``position`` is the node the next step goes under;
-    ``events`` the long thought's walk so far; ``note`` the reason the last reply was
-    unreadable, told in the next prompt; ``attempt_start`` the turn the current attempt began
-    at and ``retried`` how many attempts ended without an answer (the last one's signal is
-    told in the next prompt while ``signal``); ``stop`` is None while the loop runs."""
+class ProposalState(SteeredState):
+    """One problem's loop: ``moves[i]`` is the action that wrote node i; ``note`` the reason
+    the last reply was unreadable, told in the next prompt; ``attempt_start`` the turn the
+    current attempt began at and ``retried`` how many attempts ended without an answer (the
+    last one's signal is told in the next prompt while ``signal``)."""
 
-    problem: ProblemSpec
-    limits: Limits
-    nodes: tuple[TreeNode, ...]
-    moves: tuple[Move | None, ...]
-    position: int = ROOT_ID
-    events: tuple[ThoughtEvent, ...] = ()
-    turns: tuple[Turn, ...] = ()
-    tokens: int = 0
-    backtracks: int = 0
+    moves: tuple[Move | None, ...] = (None,)
     note: str | None = None
     attempt_start: int = 0
     retried: int = 0
     signal: bool = False
-    stop: StopReason | None = None
 
     @property
     def steps(self) -> int:
@@ -146,7 +136,7 @@ class ProposalState:
 
 def start(problems: Sequence[ProblemSpec], limits: Limits) -> list[ProposalState]:
     return [
-        ProposalState(problem=problem, limits=limits, nodes=root_nodes(problem), moves=(None,))
+        ProposalState(problem=problem, limits=limits, nodes=root_nodes(problem))
         for problem in problems
     ]
 

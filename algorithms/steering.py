@@ -151,6 +151,24 @@ class SteeredResult:
         return "\n\n".join(paragraph.text for paragraph in self.paragraphs)
 
 
+@dataclass(frozen=True)
+class SteeredState:
+    """What every steered loop keeps of one problem (each loop's state adds its own fields).
+    ``nodes[i]`` is node i (the root, the problem, is 0); ``position`` the node the next step
+    goes under; ``events`` the long thought's walk so far; ``turns`` the transcript; ``tokens``
+    what every role generated; ``backtracks`` those applied; ``stop`` is None while it runs."""
+
+    problem: ProblemSpec
+    limits: Limits
+    nodes: tuple[TreeNode, ...]
+    position: int = ROOT_ID
+    events: tuple[ThoughtEvent, ...] = ()
+    turns: tuple[Turn, ...] = ()
+    tokens: int = 0
+    backtracks: int = 0
+    stop: StopReason | None = None
+
+
 class UnreadableReply(ValueError):
     """A model's reply does not follow the format its prompt asked for."""
 
@@ -318,21 +336,8 @@ def replay(state: S, turns: Sequence[Turn], apply: Apply[S]) -> S:
     return state
 
 
-class WalkState(LoopState, Protocol):
-    """What ``result_of`` reads of a finished loop: its tree, where the walk ended, its thought."""
-
-    @property
-    def nodes(self) -> tuple[TreeNode, ...]: ...
-
-    @property
-    def position(self) -> int: ...
-
-    @property
-    def events(self) -> tuple[ThoughtEvent, ...]: ...
-
-
 def result_of(
-    state: WalkState,
+    state: SteeredState,
     *,
     version: str,
     counts: dict[str, int],

@@ -198,7 +198,7 @@ def build(steps: int) -> dict[str, Any]:
         "monte_carlo": mc.job,
         JobKind.LONG_THOUGHT.value: lt_job,
     }
-    from annotation.evaluation.analyses import ANALYSES, analysis_start
+    from annotation.evaluation.analyses import ANALYSES, RoundComparisonParams, analysis_start
     from workers.tasks import run_job
 
     for kind in kinds():
@@ -206,7 +206,14 @@ def build(steps: int) -> dict[str, Any]:
             continue
         if kind in ANALYSES:
             started = time.perf_counter()
-            job = analysis_start(project=project, kind=kind, user=people["researcher"][0])
+            params = (
+                RoundComparisonParams(round_a=tree_job.pk, round_b=tree_job.pk)
+                if kind == JobKind.ROUND_COMPARISON
+                else None
+            )
+            job = analysis_start(
+                project=project, kind=kind, user=people["researcher"][0], params=params
+            )
             run_job.run(job.pk)
             job.refresh_from_db()
             figures[f"analysis_{kind}_s"] = round(time.perf_counter() - started, 1)
@@ -379,6 +386,15 @@ def arguments(name: str, names: list[str], built: dict[str, Any]) -> dict[str, A
     return values
 
 
+def query(name: str, built: dict[str, Any]) -> str:
+    """The query string a page needs to show something: the compare page two rounds (the
+    round with itself, whose comparison the build stored)."""
+    if name == "trees-compare":
+        tree = built["jobs"]["tree"].pk
+        return f"?a={tree}&b={tree}"
+    return ""
+
+
 def time_pages(
     built: dict[str, Any], repeats: int, only: list[str] | None = None
 ) -> tuple[dict[str, Any], list[str]]:
@@ -402,7 +418,7 @@ def time_pages(
             skipped.append(name)
             continue
         try:
-            url = reverse(name, kwargs=values)
+            url = reverse(name, kwargs=values) + query(name, built)
         except NoReverseMatch:
             skipped.append(name)
             continue

@@ -77,7 +77,7 @@ def setup_django(database_url: str) -> None:
 def sample_job(workers: int, label: str, items: int, base_url: str) -> tuple[Job, list[Problem]]:
     """A sampling job on the fake server: one request per shard, TOKENS tokens per sample."""
     from annotation.core.models import Project
-    from annotation.llm.services import model_config_create, start_sample_job
+    from annotation.llm.services import model_config_create, sample_job_start
     from tests.support.data import make_problems, prompt
 
     project = Project.objects.create(name=f"scale-out with {workers} workers: {label}")
@@ -92,7 +92,7 @@ def sample_job(workers: int, label: str, items: int, base_url: str) -> tuple[Job
         use_chat_template=False,
         options={"timeout_s": 120, "prompts_per_request": CHUNK},
     )
-    job = start_sample_job(
+    job = sample_job_start(
         project=project,
         user=None,  # started by the operator, as from the command line: no creator to re-check
         model=model,

@@ -36,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -82,42 +83,53 @@ GRPO_REWARD = {"outcome_weight": 1.0, "process_weight": 0.5, "aggregation": "min
 def prepare(project: Any, directory: Path) -> Any:
     """Import the generated rows and export them as sft-shortcut; the export job."""
     from annotation.datasets.export.options import ExportOptions
-    from annotation.datasets.export.services import start_export
+    from annotation.datasets.export.services import export_start
     from workers.tasks import run_job
 
     import_only(project, directory)
-    export = start_export(project=project, user=None, options=ExportOptions(format="sft-shortcut"))
+    export = export_start(project=project, user=None, options=ExportOptions(format="sft-shortcut"))
     run_job(export.pk)
     export.refresh_from_db()
     return export
 
 
-def through_the_job(project: Any, export: Any, base: Any, attempt: int) -> dict[str, Any]:
-    from annotation.training.services import start_training_job
+def run_timed(start: Callable[[], Any], what: str) -> tuple[Any, dict[str, Any]]:
+    """Starts a job with ``start()`` and runs it in this process; the job and what it took
+    (wall and CPU seconds, from the start on) with its steps and losses."""
     from workers.tasks import run_job
 
     started, cpu = time.perf_counter(), time.process_time()
-    job = start_training_job(
-        project=project,
-        user=None,
-        method="sft",
-        export=export,
-        base=base,
-        name=f"bench sft {attempt}",
-        hyperparameters=HYPERPARAMETERS,
-    )
+    job = start()
     run_job(job.pk)
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     job.refresh_from_db()
     if job.status != "succeeded":
-        raise RuntimeError(f"the training job {job.status}: {job.error}")
-    return {
+        raise RuntimeError(f"the {what} job {job.status}: {job.error}")
+    return job, {
         "seconds": seconds,
         "cpu": cpu,
         "steps": job.result["global_step"],
         "final_loss": job.result["final_loss"],
         "train_loss": job.result["train_loss"],
     }
+
+
+def through_the_job(project: Any, export: Any, base: Any, attempt: int) -> dict[str, Any]:
+    from annotation.training.services import training_job_start
+
+    _job, measured = run_timed(
+        lambda: training_job_start(
+            project=project,
+            user=None,
+            method="sft",
+            export=export,
+            base=base,
+            name=f"bench sft {attempt}",
+            hyperparameters=HYPERPARAMETERS,
+        ),
+        "training",
+    )
+    return measured
 
 
 def plain_arguments(hp: dict[str, Any], directory: Path) -> dict[str, Any]:
@@ -174,37 +186,25 @@ def plain_trl(train_file: Path, model_path: str, directory: Path) -> dict[str, A
 def grpo_through_the_job(
     project: Any, base: Any, prm: Any, prompt: Any, problem_ids: list[int], attempt: int
 ) -> dict[str, Any]:
-    from annotation.training.services import start_grpo_job
-    from workers.tasks import run_job
-
-    started, cpu = time.perf_counter(), time.process_time()
-    job = start_grpo_job(
-        project=project,
-        user=None,
-        base=base,
-        name=f"bench grpo {attempt}",
-        prompt=prompt,
-        problem_ids=problem_ids,
-        reward=GRPO_REWARD,
-        reward_model=prm,
-        hyperparameters=GRPO_HYPERPARAMETERS,
-    )
-    run_job(job.pk)
-    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-    job.refresh_from_db()
-    if job.status != "succeeded":
-        raise RuntimeError(f"the GRPO job {job.status}: {job.error}")
     from annotation.training.models import TrainingLogEntry
+    from annotation.training.services import grpo_job_start
 
+    job, measured = run_timed(
+        lambda: grpo_job_start(
+            project=project,
+            user=None,
+            base=base,
+            name=f"bench grpo {attempt}",
+            prompt=prompt,
+            problem_ids=problem_ids,
+            reward=GRPO_REWARD,
+            reward_model=prm,
+            hyperparameters=GRPO_HYPERPARAMETERS,
+        ),
+        "GRPO",
+    )
     last = TrainingLogEntry.objects.filter(job=job).order_by("step").last()
-    return {
-        "seconds": seconds,
-        "cpu": cpu,
-        "steps": job.result["global_step"],
-        "final_loss": job.result["final_loss"],
-        "train_loss": job.result["train_loss"],
-        "final_reward": last.reward if last is not None else None,
-    }
+    return {**measured, "final_reward": last.reward if last is not None else None}
 
 
 def grpo_plain_trl(

@@ -1,7 +1,24 @@
+from functools import cache
+
 import factory
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import get_hasher, make_password
 
 from annotation.core.models import Membership, Project, Role
+
+PASSWORD = "pw-for-tests"
+
+
+def password_hash() -> str:
+    """The tests' password hashed by the site's hasher of the moment: PBKDF2 with a million
+    rounds (half a second of CPU each time) is run once per process and its hash shared by
+    every user made here; a test that picks a faster hasher (tests/security) gets its own."""
+    return _hashed_by(get_hasher().algorithm)
+
+
+@cache
+def _hashed_by(algorithm: str) -> str:
+    return make_password(PASSWORD, hasher=algorithm)
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -10,7 +27,7 @@ class UserFactory(factory.django.DjangoModelFactory):
         django_get_or_create = ("username",)
 
     username = factory.Sequence(lambda n: f"user{n}")
-    password = factory.django.Password("pw-for-tests")
+    password = factory.LazyFunction(password_hash)
 
 
 class ProjectFactory(factory.django.DjangoModelFactory):

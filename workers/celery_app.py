@@ -1,8 +1,8 @@
 """The Celery app. Workers: `celery -A workers.celery_app worker -Q default` for light jobs
 and `-Q gpu --pool solo` (one process per GPU) for model jobs.
 
-When a worker is ready it enqueues every unfinished job again (see recover_jobs): a job whose
-worker was killed goes on once its heartbeat is stale, and claim_job keeps duplicates idle.
+When a worker is ready it enqueues every unfinished job again (see jobs_recover): a job whose
+worker was killed goes on once its heartbeat is stale, and job_claim keeps duplicates idle.
 Then it sweeps now and then for jobs and shards whose message the broker lost
 (workers/sweeper.py, which every worker imports: `include`).
 

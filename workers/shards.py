@@ -17,9 +17,9 @@ from annotation.jobs.runners import Work, work_for
 from annotation.jobs.services import (
     RUN_SHARD,
     JobCancelled,
-    cancel_if_idle,
     creator_refusal,
-    finish_job,
+    job_cancel_if_idle,
+    job_finish,
     running,
     send_task,
 )
@@ -66,9 +66,9 @@ def settle(job: Job, work: Work) -> None:
     if job.status != JobStatus.RUNNING:
         return
     if job.cancel_requested:
-        cancel_if_idle(job.pk)
+        job_cancel_if_idle(job.pk)
     elif shards_all_succeeded(job):
-        finish_job(job, result=work.result(shard_stats(job)))
+        job_finish(job, result=work.result(shard_stats(job)))
 
 
 def run_next_shard(queue: str, *, worker: str, preferred_model: str) -> str:
@@ -89,7 +89,7 @@ def run_next_shard(queue: str, *, worker: str, preferred_model: str) -> str:
             report = work.process(list(shard.items))
     except JobCancelled:  # a runner that reads the cancel flag inside a shard (between turns)
         shard_cancel(shard)
-        cancel_if_idle(job.pk)
+        job_cancel_if_idle(job.pk)
         return shard.model_key
     except Exception as error:
         _shard_error(shard, error)

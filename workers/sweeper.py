@@ -21,7 +21,7 @@ from django.db import close_old_connections, connection
 from kombu.exceptions import ChannelError, OperationalError
 
 from annotation.jobs.kinds import kinds
-from annotation.jobs.services import RUN_JOB, recover_jobs, send_task
+from annotation.jobs.services import RUN_JOB, jobs_recover, send_task
 from annotation.jobs.shards import sweep
 from workers.shards import wake
 
@@ -96,11 +96,11 @@ def start(app: Celery) -> threading.Thread:
 @worker_ready.connect
 def recover_unfinished_jobs(sender: Any, **_: Any) -> None:
     """When a worker is ready: enqueue every unfinished job again (annotation/jobs/services.py
-    recover_jobs), then sweep now and then. The Celery app has this module imported by every
+    jobs_recover), then sweep now and then. The Celery app has this module imported by every
     worker once Django is set up (workers/celery_app.py, `include`)."""
     start(sender.app)
     try:
-        recovered = recover_jobs()
+        recovered = jobs_recover()
     except Exception:  # a worker with no database yet (first migrate) still starts
         logger.exception("could not look for unfinished jobs")
         return

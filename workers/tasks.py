@@ -19,12 +19,12 @@ from annotation.jobs.services import (
     RUN_SHARD,
     JobCancelled,
     beat,
-    claim_job,
     creator_refusal,
-    fail_job,
-    finish_job,
-    mark_cancelled,
-    requeue_job,
+    job_claim,
+    job_fail,
+    job_finish,
+    job_mark_cancelled,
+    job_requeue,
     running,
 )
 from workers.running import MAX_RETRIES, error_summary, heartbeat, is_transient
@@ -40,7 +40,7 @@ def run_job(self: Task, job_id: int) -> None:
     """Claim the job and run it; a model job is only planned here: its shards are run by
     run_shard on whichever workers are free. The creator and project-boundary checks run here,
     once per job, before anything is planned or read."""
-    job = claim_job(job_id)
+    job = job_claim(job_id)
     if job is None:
         state = Job.objects.filter(pk=job_id).values_list("status", flat=True).first()
         logger.info("job %s is not claimable (status %s)", job_id, state or "missing")
@@ -48,7 +48,7 @@ def run_job(self: Task, job_id: int) -> None:
     refusal = creator_refusal(job)  # roles may have changed since the job was queued
     if refusal is not None:
         logger.warning("job %s: %s", job_id, refusal)
-        fail_job(job, refusal)
+        job_fail(job, refusal)
         return
     try:
         # Parameters that no longer parse, or name another project's rows, fail the job
@@ -60,17 +60,17 @@ def run_job(self: Task, job_id: int) -> None:
         with heartbeat(lambda: beat(job.pk), f"job-{job.pk}"), running(job):
             result = runner_for(job.kind)(job)
     except JobCancelled:
-        mark_cancelled(job)
+        job_mark_cancelled(job)
         return
     except Exception as error:
         if is_transient(error) and self.request.retries < MAX_RETRIES:
             logger.warning("job %s: transient error, retrying: %s", job_id, error)
-            requeue_job(job, error_summary(error))
+            job_requeue(job, error_summary(error))
             raise self.retry(countdown=2**self.request.retries, max_retries=MAX_RETRIES) from error
         logger.exception("job %s failed", job_id)
-        fail_job(job, error_summary(error))
+        job_fail(job, error_summary(error))
         return
-    finish_job(job, result=result)
+    job_finish(job, result=result)
 
 
 # The models of the last shard this worker ran: it takes shards of jobs loading them first.

@@ -18,6 +18,7 @@ from annotation.core.columns import TEXT_MAX_CHARS
 HELP = "help"
 CHOICES = "choices"
 MAX_LENGTH = "max_length"  # of a text (every text has a cap: TEXT_MAX_CHARS unless given)
+STRIP = "strip"  # whether a text's outer whitespace is dropped (not a delimiter's "\n\n")
 ID_OF = "owner"  # the kind of row an id names (annotation.jobs.params.owns)
 
 
@@ -25,10 +26,12 @@ def described(
     help_text: str = "",
     choices: Iterable[str] = (),
     max_length: int = TEXT_MAX_CHARS,
+    strip: bool = True,
 ) -> dict[str, Any]:
     """Field metadata: what the parameter means, the values it takes when its type does not
-    say them (a str or a tuple of str), and the longest text it takes."""
-    return {HELP: help_text, CHOICES: tuple(choices), MAX_LENGTH: max_length}
+    say them (a str or a tuple of str), the longest text it takes, and whether the text's
+    outer whitespace is dropped."""
+    return {HELP: help_text, CHOICES: tuple(choices), MAX_LENGTH: max_length, STRIP: strip}
 
 
 class _Parameter:
@@ -49,6 +52,7 @@ class _Parameter:
         literal = get_args(self.item) if get_origin(self.item) is Literal else ()
         self.choices: tuple[Any, ...] = literal or spec.metadata.get(CHOICES, ())
         self.max_length: int = spec.metadata.get(MAX_LENGTH, TEXT_MAX_CHARS)
+        self.strip: bool = spec.metadata.get(STRIP, True)
 
     @property
     def many(self) -> bool:
@@ -71,7 +75,9 @@ def _scalar_serializer_field(parameter: _Parameter, **options: Any) -> serialize
     if item is float:
         return serializers.FloatField(**options)
     if item is str:
-        return serializers.CharField(max_length=parameter.max_length, **options)
+        return serializers.CharField(
+            max_length=parameter.max_length, trim_whitespace=parameter.strip, **options
+        )
     return serializers.JSONField(**options)
 
 
@@ -171,6 +177,7 @@ def form_fields(cls: type, exclude: Collection[str] = ()) -> dict[str, forms.Fie
             made[parameter.name] = forms.CharField(
                 required=required and not parameter.nullable,
                 max_length=parameter.max_length,
+                strip=parameter.strip,
                 **common,
             )
     return made
@@ -187,6 +194,11 @@ def params_form(cls: type, *, exclude: Collection[str] = ()) -> type[forms.Form]
 def field_help(cls: type, name: str) -> str:
     """The help the dataclass `cls` gives its parameter `name`."""
     return next(spec.metadata.get(HELP, "") for spec in fields(cls) if spec.name == name)
+
+
+def field_default(cls: type, name: str) -> Any:
+    """The default the dataclass `cls` gives its parameter `name` (None if it has none)."""
+    return next(p.default for p in _parameters(cls, ()) if p.name == name)
 
 
 def form_params(cls: type, cleaned_data: dict[str, Any]) -> dict[str, Any]:

@@ -9,9 +9,9 @@ from rest_framework.response import Response
 from annotation.core.access import Ability, access_project
 from annotation.core.params_fields import params_serializer
 from annotation.datasets.export.options import ExportOptions
-from annotation.datasets.export.services import start_export
+from annotation.datasets.export.services import export_start
 from annotation.datasets.importer import IMPORT_FORMATS
-from annotation.datasets.services import start_import
+from annotation.datasets.services import import_start
 from annotation.datasets.upload_checks import upload_problem
 from annotation.jobs.api import JobSerializer
 from annotation.jobs.models import Job
@@ -47,7 +47,7 @@ class ImportViewSet(viewsets.ViewSet):
         form.is_valid(raise_exception=True)
         data = form.validated_data
         project = access_project(request.user, data["project"], Ability.MANAGE)
-        job = start_import(
+        job = import_start(
             project=project,
             user=request.user,
             format_name=data["format"],
@@ -71,5 +71,5 @@ class ExportViewSet(mixins.CreateModelMixin, viewsets.GenericViewSet[Job]):
         # A refused option, or a run of another project: a 400 naming the option
         # (annotation/core/api_errors.py).
         options = ExportOptions.from_params(data)
-        job = start_export(project=project, user=request.user, options=options)
+        job = export_start(project=project, user=request.user, options=options)
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)

@@ -13,7 +13,7 @@ from annotation.datasets.export.left_out import left_out_rows
 from annotation.datasets.export.options import ExportOptions, held_out_from_text
 from annotation.datasets.export.pipeline import MANIFEST_NAME
 from annotation.datasets.export.readme import README_NAME
-from annotation.datasets.export.services import start_export
+from annotation.datasets.export.services import export_start
 from annotation.jobs.access import access_job
 from annotation.jobs.models import JobKind
 from annotation.jobs.results import in_reading_order, label_of
@@ -60,7 +60,7 @@ def export_page(request: HttpRequest, project_id: int) -> HttpResponse:
     job = form_submitted(
         request,
         form,
-        lambda: start_export(project=project, user=request.user, options=form.options()),
+        lambda: export_start(project=project, user=request.user, options=form.options()),
     )
     if job is not None:
         return redirect("job", job.pk)

@@ -11,7 +11,7 @@ from annotation.datasets.errors import RecordError
 from annotation.datasets.importer import ProgressCallback, import_dataset
 from annotation.jobs.models import Job
 from annotation.jobs.params import ImportParams, job_params
-from annotation.jobs.services import report_progress
+from annotation.jobs.services import job_progress_report
 
 
 class ImportFailed(Exception):
@@ -32,7 +32,7 @@ def run_import(job: Job) -> dict[str, object]:
             )
         except RecordError as error:
             raise ImportFailed(f"{error}; nothing was imported") from None
-    report_progress(job, report.records, report.records)
+    job_progress_report(job, report.records, report.records)
     if report.invalid_records:
         lines = "".join(report.error_lines())
         job.output_file.save(f"import-{job.pk}-errors.jsonl", ContentFile(lines), save=False)
@@ -51,12 +51,12 @@ def progress_beside_the_import(job: Job) -> Iterator[ProgressCallback]:
     goes through the job's own connection, inside the import's transaction, and shows when
     it commits."""
     if connection.vendor == "sqlite":
-        yield lambda done, total: report_progress(job, done, total)
+        yield lambda done, total: job_progress_report(job, done, total)
         return
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"job-{job.pk}-progress") as side:
 
         def on_progress(done: int, total: int) -> None:
-            side.submit(report_progress, job, done, total).result()
+            side.submit(job_progress_report, job, done, total).result()
 
         try:
             yield on_progress

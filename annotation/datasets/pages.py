@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from annotation.core.access import Ability, access_project
 from annotation.core.form_errors import form_submitted
 from annotation.datasets.importer import IMPORT_FORMATS
-from annotation.datasets.services import start_import
+from annotation.datasets.services import import_start
 from annotation.datasets.upload_checks import upload_problem
 from annotation.jobs.models import Job
 
@@ -52,7 +52,7 @@ def import_page(request: HttpRequest, project_id: int) -> HttpResponse:
 
     def start() -> Job:
         upload = form.cleaned_data["file"]
-        return start_import(
+        return import_start(
             project=project,
             user=request.user,
             format_name=form.cleaned_data["format"],

@@ -5,10 +5,10 @@ from django.core.files import File
 from annotation.core.models import Project
 from annotation.jobs.models import Job, JobKind
 from annotation.jobs.params import ImportParams
-from annotation.jobs.services import create_job
+from annotation.jobs.services import job_create
 
 
-def start_import(
+def import_start(
     *,
     project: Project,
     user: Any,
@@ -18,7 +18,7 @@ def start_import(
     skip_invalid: bool = False,
 ) -> Job:
     """Keep the uploaded file in storage and queue an import job for it."""
-    return create_job(
+    return job_create(
         project=project,
         kind=JobKind.IMPORT,
         params=ImportParams(format=format_name, skip_invalid=skip_invalid, filename=name),

@@ -19,7 +19,8 @@ from annotation.grading.models import SourceKind
 from annotation.grading.tallies import data_version
 from annotation.jobs.models import Job, JobKind, JobStatus
 from annotation.jobs.params import JOB, Params, job_params, owns
-from annotation.jobs.services import create_job
+from annotation.jobs.services import job_create
+from annotation.jobs.typed_json import ParamsError
 
 HERE = __name__
 # The queue's stored list: the most contested traces first.
@@ -35,6 +36,24 @@ class AnalysisParams(Params):
 @dataclass(frozen=True)
 class BestOfNParams(Params):
     sample_job: int | None = field(default=None, metadata=owns(JOB))  # only its samples
+
+
+@dataclass(frozen=True)
+class RoundComparisonParams(Params):
+    """Two tree rounds and the filter of their common problems (annotation/trees/
+    comparison_job.py); empty filter fields filter nothing."""
+
+    round_a: int | None = field(default=None, metadata=owns(JOB))
+    round_b: int | None = field(default=None, metadata=owns(JOB))
+    subject: str = ""
+    level: int | None = None
+    correct: bool | None = None  # whether each tree has a correct leaf
+    keyword: str = ""
+
+    def rounds(self) -> tuple[int, int]:
+        if self.round_a is None or self.round_b is None:
+            raise ParamsError("round_a", "a round comparison needs round_a and round_b")
+        return self.round_a, self.round_b
 
 
 # Results as JSON --------------------------------------------------------------------------
@@ -184,6 +203,7 @@ ANALYSES = {
     JobKind.BEST_OF_N: BestOfNParams,
     JobKind.DISAGREEMENT_QUEUE: AnalysisParams,
     JobKind.AGREEMENT: AnalysisParams,  # annotation/workspace/agreement_job.py
+    JobKind.ROUND_COMPARISON: RoundComparisonParams,  # annotation/trees/comparison_job.py
 }
 
 
@@ -194,4 +214,4 @@ def analysis_start(*, project: Project, kind: str, user: Any, params: Params | N
     pending = stored_analysis(project, kind, params).pending
     if pending is not None:
         return pending
-    return create_job(project=project, kind=kind, params=params, created_by=user)
+    return job_create(project=project, kind=kind, params=params, created_by=user)

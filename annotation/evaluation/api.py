@@ -4,16 +4,16 @@ Monte-Carlo labeling job (follow it at /api/jobs/ID/)."""
 from typing import Any
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
-from rest_framework.decorators import api_view
+from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from annotation.core.access import Ability, access_project
 from annotation.evaluation import analyses, services
 from annotation.jobs.access import access_job
-from annotation.jobs.api import JobSerializer
+from annotation.jobs.api import JobSerializer, job_started
 from annotation.jobs.models import JobKind
 from annotation.jobs.params import MC_MODES
 from annotation.llm.access import access_model_config, access_prompt_template
@@ -28,41 +28,41 @@ def _stored(stored: analyses.Stored) -> dict[str, Any]:
     return {"analysis": stored.meta(), **result}
 
 
-@extend_schema(responses={200: dict[str, Any]})
-@api_view(["GET"])
-def comparison(request: Request, project_id: int) -> Response:
-    """Every machine grade source against the human consensus (see docs/evaluation.md), as
-    the newest scorer_comparison job stored it."""
-    project = access_project(request.user, project_id, Ability.RESEARCH)
-    return Response(_stored(analyses.stored_analysis(project, JobKind.SCORER_COMPARISON)))
+class ComparisonApi(APIView):
+    @extend_schema(responses={200: dict[str, Any]})
+    def get(self, request: Request, project_id: int) -> Response:
+        """Every machine grade source against the human consensus (see docs/evaluation.md), as
+        the newest scorer_comparison job stored it."""
+        project = access_project(request.user, project_id, Ability.RESEARCH)
+        return Response(_stored(analyses.stored_analysis(project, JobKind.SCORER_COMPARISON)))
 
 
-@extend_schema(responses={200: dict[str, Any]})
-@api_view(["GET"])
-def best_of_n(request: Request, project_id: int) -> Response:
-    """Best-of-N accuracy per scorer (aggregation and weighted vote), majority vote (answers
-    grouped by equivalence) and oracle, and the generated tokens per problem at each n, as the
-    newest best_of_n job stored them; ?job=ID: the one limited to one sampling job's samples."""
-    project = access_project(request.user, project_id, Ability.RESEARCH)
-    job = None
-    if request.query_params.get("job"):
-        try:
-            job = access_job(request.user, int(request.query_params["job"]))
-        except ValueError:
-            raise ValidationError({"job": "give a job id (a number)"}) from None
-        if job.project_id != project.pk:
-            raise ValidationError({"job": f"job #{job.pk} belongs to another project"})
-    params = analyses.BestOfNParams(sample_job=job.pk if job else None)
-    return Response(_stored(analyses.stored_analysis(project, JobKind.BEST_OF_N, params)))
+class BestOfNApi(APIView):
+    @extend_schema(responses={200: dict[str, Any]})
+    def get(self, request: Request, project_id: int) -> Response:
+        """Best-of-N accuracy per scorer (aggregation and weighted vote), majority vote (answers
+        grouped by equivalence) and oracle, and the generated tokens per problem at each n, as the
+        newest best_of_n job stored them; ?job=ID: the one limited to one sampling job's samples."""
+        project = access_project(request.user, project_id, Ability.RESEARCH)
+        job = None
+        if request.query_params.get("job"):
+            try:
+                job = access_job(request.user, int(request.query_params["job"]))
+            except ValueError:
+                raise ValidationError({"job": "give a job id (a number)"}) from None
+            if job.project_id != project.pk:
+                raise ValidationError({"job": f"job #{job.pk} belongs to another project"})
+        params = analyses.BestOfNParams(sample_job=job.pk if job else None)
+        return Response(_stored(analyses.stored_analysis(project, JobKind.BEST_OF_N, params)))
 
 
-@extend_schema(responses={200: dict[str, Any]})
-@api_view(["GET"])
-def queue(request: Request, project_id: int) -> Response:
-    """Traces machines scored, most contested first, and agreement with and without
-    suggestions, as the newest disagreement_queue job stored them."""
-    project = access_project(request.user, project_id, Ability.RESEARCH)
-    return Response(_stored(analyses.stored_analysis(project, JobKind.DISAGREEMENT_QUEUE)))
+class QueueApi(APIView):
+    @extend_schema(responses={200: dict[str, Any]})
+    def get(self, request: Request, project_id: int) -> Response:
+        """Traces machines scored, most contested first, and agreement with and without
+        suggestions, as the newest disagreement_queue job stored them."""
+        project = access_project(request.user, project_id, Ability.RESEARCH)
+        return Response(_stored(analyses.stored_analysis(project, JobKind.DISAGREEMENT_QUEUE)))
 
 
 class MonteCarloSerializer(serializers.Serializer[None]):
@@ -76,22 +76,17 @@ class MonteCarloSerializer(serializers.Serializer[None]):
     chunk_size = serializers.IntegerField(default=4)
 
 
-@extend_schema(request=MonteCarloSerializer, responses={202: JobSerializer})
-@api_view(["POST"])
-def start_monte_carlo(request: Request) -> Response:
-    form = MonteCarloSerializer(data=request.data)
-    form.is_valid(raise_exception=True)
-    data = form.validated_data
-    project = access_project(request.user, data["project"], Ability.RESEARCH)
-    job = services.start_monte_carlo_job(
-        project=project,
-        user=request.user,
-        model=access_model_config(request.user, data["model"]),
-        prompt=latest_version(access_prompt_template(request.user, data["prompt"])),
-        trace_ids=data["trace_ids"],
-        n=data["n"],
-        mode=data["mode"],
-        sampling=data["sampling"],
-        chunk_size=data["chunk_size"],
-    )
-    return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+class StartMonteCarloApi(APIView):
+    @extend_schema(request=MonteCarloSerializer, responses={202: JobSerializer})
+    def post(self, request: Request) -> Response:
+        return job_started(
+            request,
+            MonteCarloSerializer,
+            lambda project, data: services.monte_carlo_job_start(
+                project=project,
+                user=request.user,
+                model=access_model_config(request.user, data.pop("model")),
+                prompt=latest_version(access_prompt_template(request.user, data.pop("prompt"))),
+                **data,
+            ),
+        )

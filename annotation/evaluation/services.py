@@ -8,13 +8,13 @@ from annotation.core.models import Project
 from annotation.evaluation.models import SuggestionSetting
 from annotation.jobs.models import Job, JobKind
 from annotation.jobs.params import ModelSnapshot, MonteCarloParams
-from annotation.jobs.services import create_job
+from annotation.jobs.services import job_create
 from annotation.llm.models import ModelConfig, PromptPurpose, PromptVersion
 from annotation.llm.services import check_job_model, job_prompt, job_sampling
 
 
 @transaction.atomic
-def start_monte_carlo_job(
+def monte_carlo_job_start(
     *,
     project: Project,
     user: Any,
@@ -40,14 +40,11 @@ def start_monte_carlo_job(
         model=ModelSnapshot.of(model),
         prompt=job_prompt(prompt, PromptPurpose.SAMPLE),
     )
-    return create_job(
+    return job_create(
         project=project,
         kind=JobKind.MONTE_CARLO,
         params=params,
         created_by=user,
-        total=len(trace_ids),
-        model_version=model.label,
-        prompt_version=prompt.label,
     )
 
 

@@ -28,18 +28,22 @@ urlpatterns: list[URLPattern | URLResolver] = [
     ),
     path(
         "api/evaluation/projects/<int:project_id>/comparison/",
-        api.comparison,
+        api.ComparisonApi.as_view(),
         name="evaluation-api-comparison",
     ),
     path(
         "api/evaluation/projects/<int:project_id>/best-of-n/",
-        api.best_of_n,
+        api.BestOfNApi.as_view(),
         name="evaluation-api-best-of-n",
     ),
     path(
         "api/evaluation/projects/<int:project_id>/queue/",
-        api.queue,
+        api.QueueApi.as_view(),
         name="evaluation-api-queue",
     ),
-    path("api/evaluation/monte-carlo/", api.start_monte_carlo, name="evaluation-api-monte-carlo"),
+    path(
+        "api/evaluation/monte-carlo/",
+        api.StartMonteCarloApi.as_view(),
+        name="evaluation-api-monte-carlo",
+    ),
 ]

@@ -2,6 +2,7 @@
 the human-AI queue."""
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -11,15 +12,16 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from annotation.core.access import Ability, access_project
+from annotation.core.charts.lines import Series, line_plot
 from annotation.core.form_errors import form_submitted
 from annotation.evaluation import analyses, selectors, services
 from annotation.evaluation.forms import BestOfNForm, MonteCarloJobForm
-from annotation.evaluation.plots import Series, line_plot
 from annotation.jobs.access import access_job
 from annotation.jobs.kinds import kind_of
 from annotation.jobs.models import Job, JobKind
 from annotation.jobs.views import render_job_page
 from annotation.llm.selectors import latest_version, traces_matching
+from annotation.trees.comparison_job import comparison_params, comparison_query
 
 
 @login_required
@@ -147,7 +149,7 @@ def monte_carlo_start(request: HttpRequest, project_id: int) -> HttpResponse:
 
     def start() -> Job:
         data = form.cleaned_data
-        return services.start_monte_carlo_job(
+        return services.monte_carlo_job_start(
             project=project,
             user=request.user,
             model=data["model"],
@@ -209,6 +211,13 @@ def analysis_refresh(request: HttpRequest, project_id: int, kind: str) -> HttpRe
             raise Http404("no such sampling job in this project")
         params = analyses.BestOfNParams(sample_job=sample_job.pk)
         back += f"?job={sample_job.pk}"
+    if kind == JobKind.ROUND_COMPARISON:
+        rounds = project.jobs.filter(kind=JobKind.TREE).in_bulk()
+        compared = comparison_params(rounds, request.POST)
+        if compared is None:
+            raise Http404("no such rounds in this project")
+        params = compared
+        back += "?" + urlencode(comparison_query(request.POST))
     job = analyses.analysis_start(project=project, kind=kind, user=request.user, params=params)
     messages.success(request, f"The analysis runs as job #{job.pk}; this page shows it when done.")
     return redirect(back)
@@ -219,6 +228,7 @@ ANALYSIS_PAGES: dict[str, str] = {
     JobKind.BEST_OF_N: "evaluation-best-of-n",
     JobKind.DISAGREEMENT_QUEUE: "evaluation-queue",
     JobKind.AGREEMENT: "workspace-dashboard",
+    JobKind.ROUND_COMPARISON: "trees-compare",
 }
 
 

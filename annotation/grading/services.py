@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from annotation.core.bulk import RowEncoder, insert_encoded, insert_rows
@@ -128,7 +128,7 @@ def person_grades_write(
             .values_list("node_id", "pk", "rating", "unsure", "critique")
         }
     retire: list[int] = []
-    fresh: list[tuple[Any, ...]] = []
+    fresh: list[tuple[uuid.UUID, int, bool, str]] = []  # node, rating, unsure, critique
     now = timezone.now()
     for nid, want in wanted.items():
         old = current.get(nid)
@@ -142,16 +142,62 @@ def person_grades_write(
         if old is not None:
             retire.append(old.pk)
         if want.rating is not None:
-            fresh.append((nid, source.pk, trace_id, want.rating, want.unsure, critique, True, now))
+            fresh.append((nid, want.rating, want.unsure, critique))
     # Every autosave of a grading item comes here: no ORM query building (see core/fixed_sql.py).
+    if connection.vendor == "postgresql":
+        _person_grades_statement(retire, fresh, source_id=source.pk, trace_id=trace_id, now=now)
+        return len(fresh)
     if retire:
         execute(
             f"UPDATE {Grade._meta.db_table} SET is_current = %s "
             f"WHERE id IN ({', '.join(['%s'] * len(retire))})",
             [False, *retire],
         )
-    insert_rows(Grade, NEW_GRADE_FIELDS, fresh)
+    insert_rows(
+        Grade,
+        NEW_GRADE_FIELDS,
+        [(node, source.pk, trace_id, *grade, True, now) for node, *grade in fresh],
+    )
     return len(fresh)
+
+
+def _person_grades_statement(
+    retire: list[int],
+    fresh: list[tuple[uuid.UUID, int, bool, str]],
+    *,
+    source_id: int,
+    trace_id: int,
+    now: Any,
+) -> None:
+    """PostgreSQL: the retired versions and the new ones in one statement, one round trip to
+    the server (an autosave's UPDATE and COPY were three: each a wait for the server, and on a
+    busy machine a wait to be scheduled again). The new rows come as arrays, one per column;
+    the UPDATE runs first (its row count is a one-time filter of the INSERT, so it is done
+    before the first new row checks the one-current-grade index)."""
+    if not retire and not fresh:
+        return
+    table = Grade._meta.db_table
+    update = f"UPDATE {table} SET is_current = false WHERE id = ANY(%s::bigint[])"
+    if not fresh:
+        execute(update, [retire])
+        return
+    column_of = {field.name: str(field.column) for field in Grade._meta.concrete_fields}
+    columns = ", ".join(column_of[name] for name in NEW_GRADE_FIELDS)
+    insert = (
+        f"INSERT INTO {table} ({columns}) "
+        "SELECT v.node, %s, %s, v.rating, v.unsure, v.critique, true, %s "
+        "FROM unnest(%s::uuid[], %s::smallint[], %s::boolean[], %s::text[]) "
+        "AS v(node, rating, unsure, critique)"
+    )
+    params = [source_id, trace_id, now, *(list(column) for column in zip(*fresh, strict=True))]
+    if not retire:
+        execute(insert, params)
+        return
+    execute(
+        f"WITH retired AS ({update} RETURNING id) {insert} "
+        "WHERE (SELECT count(*) FROM retired) >= 0",
+        [retire, *params],
+    )
 
 
 def person_grades_retrace(*, source: GradeSource, from_trace_id: int, to_trace_id: int) -> int:

@@ -1,3 +1,4 @@
+from collections.abc import Callable
 from typing import Any
 
 from django.db.models import Q, QuerySet
@@ -10,12 +11,12 @@ from rest_framework.response import Response
 from annotation.core import bodies
 from annotation.core.access import Ability, access_project, member_roles
 from annotation.core.columns import TEXT_MAX_CHARS, max_length
-from annotation.core.models import Role
+from annotation.core.models import Project, Role
 from annotation.jobs.access import access_job
 from annotation.jobs.kinds import kinds
 from annotation.jobs.models import Job
 from annotation.jobs.params import params_class
-from annotation.jobs.services import create_job, request_cancel
+from annotation.jobs.services import job_cancel_request, job_create
 
 
 class JobSerializer(serializers.ModelSerializer[Job]):
@@ -41,6 +42,22 @@ class JobSerializer(serializers.ModelSerializer[Job]):
             "finished_at",
         ]
         read_only_fields = fields
+
+
+def job_started(
+    request: Request,
+    form_class: type[serializers.Serializer[None]],
+    start: Callable[[Project, dict[str, Any]], Job],
+) -> Response:
+    """A start endpoint: validate the body, check the research role in its project, start the
+    job with the rest of the fields (`start` resolves the objects they name), answer 202 with
+    the job; a refusal by the service is a 400 naming its field (the exception handler)."""
+    form = form_class(data=request.data)
+    form.is_valid(raise_exception=True)
+    data: dict[str, Any] = dict(form.validated_data)
+    project = access_project(request.user, data.pop("project"), Ability.RESEARCH)
+    job = start(project, data)
+    return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
 class JobStartSerializer(serializers.Serializer[None]):
@@ -94,7 +111,7 @@ class JobViewSet(viewsets.ReadOnlyModelViewSet[Job]):
             )
         project = access_project(request.user, data["project"], kind.ability)
         params = params_class(kind.name).from_params(data["params"])
-        job = create_job(project=project, kind=kind.name, params=params, created_by=request.user)
+        job = job_create(project=project, kind=kind.name, params=params, created_by=request.user)
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
     def get_object(self) -> Job:
@@ -103,5 +120,5 @@ class JobViewSet(viewsets.ReadOnlyModelViewSet[Job]):
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str) -> Response:
         job = access_job(request.user, int(pk), Ability.MANAGE)
-        request_cancel(job)
+        job_cancel_request(job)
         return Response(JobSerializer(job).data)

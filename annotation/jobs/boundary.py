@@ -2,7 +2,7 @@
 
 `check_job_inputs` reads the fields a parameters class declares with `owns(...)` (problem and
 trace ids, model configs, prompt versions, other jobs) and refuses, naming the field, any id
-that is not a row of the job's project. `create_job` calls it for every job started, from the
+that is not a row of the job's project. `job_create` calls it for every job started, from the
 API, the pages or the shell; the task calls it again on the stored parameters before a runner
 starts, and runners load their items through `in_project`, so a job row whose parameters were
 written to name another project's rows reads and writes none of them.

@@ -73,6 +73,7 @@ class JobKind(StrEnum):
     BEST_OF_N = "best_of_n"
     DISAGREEMENT_QUEUE = "disagreement_queue"
     AGREEMENT = "agreement"
+    ROUND_COMPARISON = "round_comparison"
 
 
 PARAMS = "annotation.jobs.params"
@@ -251,6 +252,15 @@ BUILT_IN: tuple[Kind, ...] = (
         runner="annotation.workspace.agreement_job.run_agreement",
         queue="default",
         ability=Ability.REVIEW,
+        api_start=True,
+    ),
+    # Two tree rounds side by side (annotation/trees/comparison_job.py): every tree of both.
+    Kind(
+        JobKind.ROUND_COMPARISON,
+        "Round comparison",
+        params=f"{ANALYSES}.RoundComparisonParams",
+        runner="annotation.trees.comparison_job.run_round_comparison",
+        queue="default",
         api_start=True,
     ),
 )

@@ -1,7 +1,7 @@
 """Typed job parameters: one frozen dataclass per job kind, kept in Job.params as JSON.
 
 A start service builds the object (its ``__post_init__`` checks values and names the field
-it refuses), `create_job` checks that everything it names belongs to the job's project
+it refuses), `job_create` checks that everything it names belongs to the job's project
 (annotation/jobs/boundary.py) and stores `as_params()`. The task reads it back with
 `job_params(job)`; a stored job whose parameters no longer parse fails with "the stored
 parameters of this job no longer parse: field X: ...", never a KeyError in a worker.
@@ -25,7 +25,7 @@ from algorithms.choices import BackendKind, ScorerHead
 from algorithms.prompts import PromptTemplateError, template_variables
 from algorithms.sampling import SamplingParams
 from algorithms.steering import Limits
-from annotation.core.params_fields import ID_OF
+from annotation.core.params_fields import ID_OF, described
 from annotation.jobs.kinds import kind_of
 from annotation.jobs.typed_json import ParamsError, from_json, to_json
 
@@ -50,6 +50,9 @@ def owns(kind: str) -> dict[str, str]:
     return {OWNER: kind}
 
 
+S = TypeVar("S")
+
+
 class JobParams(Protocol):
     def as_params(self) -> dict[str, Any]: ...
 
@@ -67,6 +70,31 @@ class Params:
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> Self:
         return from_json(cls, params)
+
+    # The job row's columns its parameters decide (job_create writes them; job_columns).
+
+    def total(self) -> int | None:
+        """How many items the job goes through: the problems and traces it names (None when
+        it names none; its runner may set the total once it knows, annotation/jobs/shards.py)."""
+        counts = [
+            len(value)
+            for f in fields(self)  # type: ignore[arg-type]
+            if f.metadata.get(OWNER) in (PROBLEM, TRACE)
+            and isinstance(value := getattr(self, f.name), tuple)
+        ]
+        return sum(counts) if counts else None
+
+    def model_version(self) -> str:
+        """The labels of the models it runs, in the order its fields name them."""
+        return " + ".join(s.label for s in self._snapshots(ModelSnapshot))
+
+    def prompt_version(self) -> str:
+        """The labels of the prompt versions it runs."""
+        return " + ".join(s.label for s in self._snapshots(PromptSnapshot))
+
+    def _snapshots(self, cls: type[S]) -> list[S]:
+        values = (getattr(self, f.name) for f in fields(self))  # type: ignore[arg-type]
+        return [value for value in values if isinstance(value, cls)]
 
 
 # Checks ----------------------------------------------------------------------------------------
@@ -263,6 +291,9 @@ class ExpandParams(Params, Generation):
     def items(self) -> tuple[int, ...]:
         return self.trace_ids if self.mode == "expand" else self.problem_ids
 
+    def total(self) -> int:
+        return len(self.items)
+
 
 @dataclass(frozen=True)
 class ScoreParams(Params):
@@ -284,18 +315,28 @@ class TreeParams(Params, Generation):
     problem_ids: tuple[int, ...] = field(metadata=owns(PROBLEM))
     model: ModelSnapshot = field(metadata=owns(MODEL_CONFIG))
     scorer: ModelSnapshot = field(metadata=owns(MODEL_CONFIG))
-    prompt: str = "{{ problem }}"
-    width: int = 4
-    keep: int = 4
+    prompt: str = field(
+        default="{{ problem }}",
+        metadata=described("The policy's prompt; it contains {{ problem }}.", strip=False),
+    )
+    width: int = field(default=4, metadata=described("Candidate next steps per frontier node."))
+    keep: int = field(default=4, metadata=described("Nodes kept per depth."))
     max_depth: int = 6
-    mode: str = "beam"
-    simulations: int = 16
-    c_puct: float = 1.0
-    # A PRM score under this is a wrong verdict (a judge's own "incorrect" needs no threshold).
-    wrong_below: float = 0.5
+    mode: str = field(default="beam", metadata=described(choices=SEARCH_MODES))
+    simulations: int = field(default=16, metadata=described("MCTS simulations per problem."))
+    c_puct: float = field(default=1.0, metadata=described("MCTS exploration constant."))
+    # A judge's own "incorrect" needs no threshold.
+    wrong_below: float = field(
+        default=0.5,
+        metadata=described(
+            "A PRM score under this is a wrong verdict a long thought may reflect on."
+        ),
+    )
     sampling: dict[str, Any] = field(default_factory=dict)
-    delimiter: str = "\n\n"
-    chunk_size: int = 8
+    delimiter: str = field(
+        default="\n\n", metadata=described("Step delimiter.", max_length=100, strip=False)
+    )
+    chunk_size: int = field(default=8, metadata=described("Problems per shard."))
 
     def __post_init__(self) -> None:
         check_items("problem_ids", self.problem_ids)
@@ -459,6 +500,9 @@ class ProposalCritiqueParams(Params, Generation, Steering):
     def prompt_set(self) -> proposal_critique.PromptSet:
         return prompt_set_of(proposal_critique.PromptSet, self.prompts)
 
+    def prompt_version(self) -> str:
+        return self.prompts["label"]
+
     def limits(self) -> Limits:
         return replace(super().limits(), retries=self.retries)
 
@@ -489,6 +533,9 @@ class PolicyCriticParams(Params, Generation, Steering):
     def prompt_set(self) -> policy_critic.PromptSet:
         return prompt_set_of(policy_critic.PromptSet, self.prompts)
 
+    def prompt_version(self) -> str:
+        return self.prompts["label"]
+
     @property
     def critic_model(self) -> ModelSnapshot:
         return self.critic if self.critic is not None else self.model
@@ -512,6 +559,9 @@ class ContinueParams(Params, Generation):
             raise ParamsError("prefix", "a continuation starts from at least one step")
         check_sampling(self.sampling)
 
+    def total(self) -> int:
+        return 1  # the one continuation
+
 
 @dataclass(frozen=True)
 class ImportParams(Params):
@@ -530,6 +580,18 @@ def params_class(kind: str) -> type[JobParams]:
     exports and training jobs keep theirs in their own apps, above this one)."""
     cls: type[JobParams] = import_string(kind_of(kind).params)
     return cls
+
+
+def job_columns(params: JobParams) -> dict[str, Any]:
+    """The job row's total, model_version and prompt_version, as its parameters say (an
+    export's options, not a Params, decide none of them)."""
+    if not isinstance(params, Params):
+        return {}
+    return {
+        "total": params.total(),
+        "model_version": params.model_version(),
+        "prompt_version": params.prompt_version(),
+    }
 
 
 class StoredParamsError(ValueError):

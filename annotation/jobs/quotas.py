@@ -1,4 +1,4 @@
-"""Quotas on work, checked by `create_job` before a job row is written: per user and per
+"""Quotas on work, checked by `job_create` before a job row is written: per user and per
 project, jobs queued or running at once and job starts in the last hour; and one export of a
 whole project at a time. The operator sets the numbers (settings, STEPWISE_QUOTA_*; 0 is no
 limit). A refused start names the limit and when it frees.

@@ -26,7 +26,7 @@ from annotation.jobs.access import job_ability
 from annotation.jobs.boundary import check_job_inputs
 from annotation.jobs.kinds import queue_for
 from annotation.jobs.models import PHASE_MAX_LENGTH, Job, JobShard, JobStatus
-from annotation.jobs.params import JobParams, params_class
+from annotation.jobs.params import JobParams, job_columns, params_class
 from annotation.jobs.quotas import check_quotas
 
 logger = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ def stale_after() -> timedelta:
 
 
 @transaction.atomic
-def create_job(
+def job_create(
     *,
     project: Project,
     kind: str,
@@ -64,14 +64,20 @@ def create_job(
 ) -> Job:
     """Every job starts here: its parameters are of its kind's class, everything they name
     belongs to `project` (ParamsError naming the field otherwise), and no quota is passed
-    (QuotaExceeded naming it, annotation/jobs/quotas.py); else nothing is created."""
+    (QuotaExceeded naming it, annotation/jobs/quotas.py); else nothing is created. Its total
+    and the labels of the models and prompts it runs come from the parameters (job_columns)."""
     if not isinstance(params, params_class(kind)):
         raise TypeError(f"a {kind} job takes {params_class(kind).__name__}, not {params!r}")
     check_job_inputs(project, params)
     stored = params.as_params()
     check_quotas(project=project, kind=kind, params=stored, user=created_by)
     job = Job.objects.create(
-        project=project, kind=kind, params=stored, created_by=created_by, **fields
+        project=project,
+        kind=kind,
+        params=stored,
+        created_by=created_by,
+        **job_columns(params),
+        **fields,
     )
     transaction.on_commit(lambda: enqueue(job))
     return job
@@ -95,10 +101,10 @@ def send_task(
     current_app.send_task(name, args=(argument,), queue=queue, countdown=countdown)
 
 
-def recover_jobs() -> list[int]:
+def jobs_recover() -> list[int]:
     """Enqueue every unfinished job again: queued ones now, running ones when their heartbeat
     will be stale. Called when a worker starts, so jobs whose worker died (or whose message
-    was lost) go on. A duplicate message is harmless: claim_job lets only one run."""
+    was lost) go on. A duplicate message is harmless: job_claim lets only one run."""
     now = timezone.now()
     limit = stale_after()
     recovered = []
@@ -115,7 +121,7 @@ def recover_jobs() -> list[int]:
     return recovered
 
 
-def claim_job(job_id: int) -> Job | None:
+def job_claim(job_id: int) -> Job | None:
     """Mark a queued (or abandoned running) job as running; None if someone else has it."""
     now = timezone.now()
     claimable = Q(status=JobStatus.QUEUED) | Q(
@@ -128,13 +134,13 @@ def claim_job(job_id: int) -> Job | None:
         attempts=F("attempts") + 1,
     )
     if claimed != 1:
-        cancel_if_idle(job_id)
+        job_cancel_if_idle(job_id)
         return None
     return Job.objects.select_related("project", "created_by").get(pk=job_id)
 
 
 @transaction.atomic
-def cancel_if_idle(job_id: int) -> None:
+def job_cancel_if_idle(job_id: int) -> None:
     """Cancel now a job nobody is working on: queued, running with a stale heartbeat, or
     sharded with no shard in a worker's hands; its unfinished shards are cancelled with it.
     A live runner sees the flag at its next progress report (or shard) and stops there."""
@@ -197,7 +203,7 @@ def current_job() -> Job | None:
     return _current_job.get()
 
 
-def set_phase(job: Job, phase: str) -> None:
+def job_phase_set(job: Job, phase: str) -> None:
     """Say what a running job is doing before its next progress report (loading a model,
     starting an engine); the job's page shows it. The next report clears it."""
     phase = phase[:PHASE_MAX_LENGTH]
@@ -207,7 +213,7 @@ def set_phase(job: Job, phase: str) -> None:
     )
 
 
-def report_progress(job: Job, done: int, total: int | None = None) -> None:
+def job_progress_report(job: Job, done: int, total: int | None = None) -> None:
     """Store progress and the heartbeat (clearing the phase); raise JobCancelled if a cancel
     was requested."""
     job.done = done
@@ -220,13 +226,13 @@ def report_progress(job: Job, done: int, total: int | None = None) -> None:
     check_cancel(job)
 
 
-def request_cancel(job: Job) -> None:
+def job_cancel_request(job: Job) -> None:
     Job.objects.filter(pk=job.pk).update(cancel_requested=True)
-    cancel_if_idle(job.pk)
+    job_cancel_if_idle(job.pk)
     job.refresh_from_db()
 
 
-def finish_job(job: Job, *, result: dict[str, Any] | None = None) -> None:
+def job_finish(job: Job, *, result: dict[str, Any] | None = None) -> None:
     """Mark a running job succeeded (a job cancelled meanwhile stays cancelled)."""
     job.finished_at = timezone.now()
     if result is not None:
@@ -244,7 +250,7 @@ def finish_job(job: Job, *, result: dict[str, Any] | None = None) -> None:
 
 
 @transaction.atomic
-def fail_job(job: Job, error: str) -> None:
+def job_fail(job: Job, error: str) -> None:
     """Fail the job; shards no worker is doing are cancelled (running ones stop at their end)."""
     Job.objects.filter(pk=job.pk).update(
         status=JobStatus.FAILED, error=error, finished_at=timezone.now(), phase=""
@@ -254,13 +260,13 @@ def fail_job(job: Job, error: str) -> None:
     )
 
 
-def requeue_job(job: Job, error: str) -> None:
+def job_requeue(job: Job, error: str) -> None:
     Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
         status=JobStatus.QUEUED, error=f"retrying after: {error}"
     )
 
 
-def mark_cancelled(job: Job) -> None:
+def job_mark_cancelled(job: Job) -> None:
     Job.objects.filter(pk=job.pk).update(
         status=JobStatus.CANCELLED, finished_at=timezone.now(), phase=""
     )

@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from annotation.jobs.kinds import queue_for
 from annotation.jobs.models import Job, JobShard, JobStatus
-from annotation.jobs.services import fail_job, stale_after
+from annotation.jobs.services import job_fail, stale_after
 
 # A shard is taken at most this many times: a shard that kills its worker every time (out of
 # memory, a segfault in an engine) fails its job instead of going round for ever.
@@ -166,14 +166,14 @@ def shard_fail(shard: JobShard, error: str) -> None:
     )
     count = JobShard.objects.filter(job_id=shard.job_id).count()
     attempts = f"{shard.attempts} attempt{'s' if shard.attempts != 1 else ''}"
-    fail_job(
+    job_fail(
         Job(pk=shard.job_id),
         f"shard {shard.index + 1} of {count} ({len(shard.items)} items) failed after "
         f"{attempts}: {error}",
     )
 
 
-def fail_exhausted_shards() -> list[int]:
+def shards_fail_exhausted() -> list[int]:
     """Fail the jobs of shards whose worker stopped on each of their attempts; their ids."""
     now = timezone.now()
     exhausted = JobShard.objects.filter(
@@ -218,7 +218,7 @@ def sweep(queue: str, kinds: Iterable[str], *, grace_s: float) -> Sweep:
     work younger than `grace_s` is left alone, as its message may be on its way."""
     now = timezone.now()
     settled = now - timedelta(seconds=grace_s)
-    fail_exhausted_shards()
+    shards_fail_exhausted()
     idle = Q(status=JobStatus.QUEUED, created_at__lt=settled) | Q(
         status=JobStatus.RUNNING, heartbeat_at__lt=now - stale_after()
     )

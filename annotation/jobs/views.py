@@ -12,7 +12,7 @@ from annotation.jobs.access import access_job, may_change_job
 from annotation.jobs.kinds import kind_of
 from annotation.jobs.models import Job
 from annotation.jobs.results import CHUNK_COLUMNS, chunk_rows, result_rows
-from annotation.jobs.services import request_cancel
+from annotation.jobs.services import job_cancel_request
 
 
 def job_page_url(job: Job) -> str:
@@ -80,7 +80,7 @@ def job_status(request: HttpRequest, job_id: int) -> HttpResponse:
 @require_POST
 def job_cancel(request: HttpRequest, job_id: int) -> HttpResponse:
     job = access_job(request.user, job_id, Ability.MANAGE)
-    request_cancel(job)
+    job_cancel_request(job)
     return redirect(job_page_url(job))
 
 

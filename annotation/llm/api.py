@@ -128,7 +128,7 @@ class LLMJobViewSet(viewsets.GenericViewSet[Any]):
         if kind == JobKind.SCORE:
             if scorer is None:
                 raise ValidationError({"scorer": "a scoring job needs a scorer"})
-            job = services.start_score_job(
+            job = services.score_job_start(
                 project=project,
                 user=request.user,
                 scorer=scorer,
@@ -150,11 +150,11 @@ class LLMJobViewSet(viewsets.GenericViewSet[Any]):
                 "chunk_size": data["chunk_size"],
             }
             if kind == JobKind.SAMPLE:
-                job = services.start_sample_job(
+                job = services.sample_job_start(
                     problem_ids=data.get("problem_ids", []), preset=data["preset"], **common
                 )
             else:
-                job = services.start_expand_job(
+                job = services.expand_job_start(
                     mode=data["mode"],
                     trace_ids=data.get("trace_ids"),
                     problem_ids=data.get("problem_ids"),

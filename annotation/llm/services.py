@@ -25,7 +25,7 @@ from annotation.jobs.params import (
     check_within_context,
 )
 from annotation.jobs.params import check_sampling as check_sampling_values
-from annotation.jobs.services import create_job
+from annotation.jobs.services import job_create
 from annotation.llm.defaults import DEFAULT_PROMPTS
 from annotation.llm.models import (
     PURPOSE_VARIABLES,
@@ -240,7 +240,7 @@ def default_prompt_version(*, project: Project, purpose: str, user: Any = None) 
 
 def check_job_model(model: ModelConfig, *, scorer: bool, field: str = "model") -> None:
     """A generator where the job needs one, a scorer where it needs a scorer. (That the model
-    belongs to the job's project is checked with every other input, by create_job.)"""
+    belongs to the job's project is checked with every other input, by job_create.)"""
     if scorer and not model.is_scorer:
         raise ValidationError({field: f"{model.name} has no scorer head; choose a scorer"})
     if not scorer and model.is_scorer and model.scorer_head != "judge":
@@ -283,7 +283,7 @@ SAMPLING_PRESETS: dict[str, SamplingPreset] = {
 
 
 @transaction.atomic
-def start_sample_job(
+def sample_job_start(
     *,
     project: Project,
     user: Any,
@@ -313,19 +313,16 @@ def start_sample_job(
         prompt=job_prompt(prompt, PromptPurpose.SAMPLE),
         preset=preset,
     )
-    return create_job(
+    return job_create(
         project=project,
         kind=JobKind.SAMPLE,
         params=params,
         created_by=user,
-        total=len(problem_ids),
-        model_version=model.label,
-        prompt_version=prompt.label,
     )
 
 
 @transaction.atomic
-def start_expand_job(
+def expand_job_start(
     *,
     project: Project,
     user: Any,
@@ -371,20 +368,16 @@ def start_expand_job(
         scorer=ModelSnapshot.of(scorer) if scorer else None,
         prompt=job_prompt(prompt, purpose),
     )
-    versions = [model.label] + ([scorer.label] if scorer else [])
-    return create_job(
+    return job_create(
         project=project,
         kind=JobKind.EXPAND,
         params=params,
         created_by=user,
-        total=len(params.items),
-        model_version=" + ".join(versions),
-        prompt_version=prompt.label,
     )
 
 
 @transaction.atomic
-def start_score_job(
+def score_job_start(
     *, project: Project, user: Any, scorer: ModelConfig, trace_ids: list[int], chunk_size: int = 16
 ) -> Job:
     """Score every step of the traces; grades go to a source of kind prm or judge."""
@@ -392,11 +385,9 @@ def start_score_job(
     params = ScoreParams(
         trace_ids=tuple(trace_ids), chunk_size=chunk_size, scorer=ModelSnapshot.of(scorer)
     )
-    return create_job(
+    return job_create(
         project=project,
         kind=JobKind.SCORE,
         params=params,
         created_by=user,
-        total=len(trace_ids),
-        model_version=scorer.label,
     )

@@ -15,7 +15,7 @@ from annotation.core.models import Project
 from annotation.jobs.access import access_job
 from annotation.jobs.kinds import kind_of
 from annotation.jobs.models import Job, JobKind
-from annotation.jobs.services import request_cancel
+from annotation.jobs.services import job_cancel_request
 from annotation.jobs.views import render_job_page
 from annotation.llm import selectors, services
 from annotation.llm.access import access_model_config, access_prompt_template
@@ -153,7 +153,7 @@ def job_start(request: HttpRequest, project_id: int, kind: str) -> HttpResponse:
 
 def _start(kind: str, project: Project, user: Any, data: dict[str, Any], form: Any) -> Job:
     if kind == JobKind.SCORE:
-        return services.start_score_job(
+        return services.score_job_start(
             project=project,
             user=user,
             scorer=data["scorer"],
@@ -180,18 +180,18 @@ def _start(kind: str, project: Project, user: Any, data: dict[str, Any], form: A
             level=data["level"],
             limit=data["limit"],
         )
-        return services.start_sample_job(problem_ids=problem_ids, preset=data["preset"], **common)
+        return services.sample_job_start(problem_ids=problem_ids, preset=data["preset"], **common)
     if data["mode"] == "rationalize":
         problem_ids = selectors.problems_matching(
             project, source=data["source"], with_answer=True, limit=data["limit"]
         )
-        return services.start_expand_job(
+        return services.expand_job_start(
             mode="rationalize", problem_ids=problem_ids, scorer=data["scorer"], **common
         )
     trace_ids = selectors.traces_matching(
         project, origin=data["origin"], job_id=data["from_job"], limit=data["limit"]
     )
-    return services.start_expand_job(
+    return services.expand_job_start(
         mode="expand",
         trace_ids=trace_ids,
         scorer=data["scorer"],
@@ -226,5 +226,5 @@ def llm_job(request: HttpRequest, job_id: int) -> HttpResponse:
 def llm_job_cancel(request: HttpRequest, job_id: int) -> HttpResponse:
     # Own URL: the name "job-cancel" is also the jobs API router's cancel action.
     job = access_job(request.user, job_id, Ability.MANAGE)
-    request_cancel(job)
+    job_cancel_request(job)
     return redirect("llm-job", job.pk)

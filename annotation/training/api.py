@@ -5,17 +5,16 @@ evaluation's results table, a model's lineage."""
 from typing import Any
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
-from rest_framework.decorators import api_view
+from rest_framework import serializers
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from algorithms.choices import PRM_HEADS, TrainingMethod, values
-from annotation.core.access import Ability, access_project
 from annotation.core.models import Project
 from annotation.jobs.access import access_job
-from annotation.jobs.api import JobSerializer
+from annotation.jobs.api import JobSerializer, job_started
 from annotation.jobs.boundary import check_in_project
 from annotation.jobs.models import Job, JobKind
 from annotation.jobs.params import JOB
@@ -74,18 +73,20 @@ def _export(project: Project, export_id: int) -> Job:
     return Job.objects.get(pk=export_id)
 
 
-@extend_schema(request=StartTrainingSerializer, responses={202: JobSerializer})
-@api_view(["POST"])
-def start_training(request: Request) -> Response:
-    form = StartTrainingSerializer(data=request.data)
-    form.is_valid(raise_exception=True)
-    data = form.validated_data
-    project = access_project(request.user, data["project"], Ability.RESEARCH)
+class StartTrainingApi(APIView):
+    @extend_schema(request=StartTrainingSerializer, responses={202: JobSerializer})
+    def post(self, request: Request) -> Response:
+        return job_started(
+            request, StartTrainingSerializer, lambda project, data: _start(request, project, data)
+        )
+
+
+def _start(request: Request, project: Project, data: dict[str, Any]) -> Job:
     if data["method"] == "grpo":
         return _start_grpo(request, project, data)
     if "export" not in data:
         raise ValidationError({"export": ["This field is required."]})
-    job = services.start_training_job(
+    return services.training_job_start(
         project=project,
         user=request.user,
         method=data["method"],
@@ -95,17 +96,16 @@ def start_training(request: Request) -> Response:
         head=data.get("head"),
         hyperparameters=data["hyperparameters"],
     )
-    return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
-def _start_grpo(request: Request, project: Project, data: dict[str, Any]) -> Response:
+def _start_grpo(request: Request, project: Project, data: dict[str, Any]) -> Job:
     if "prompt" not in data:
         raise ValidationError({"prompt": ["This field is required."]})
     if ("export" in data) == ("problem_ids" in data):
         raise ValidationError(
             {"export": ["give either an export (one side of its split) or problem_ids"]}
         )
-    job = services.start_grpo_job(
+    return services.grpo_job_start(
         project=project,
         user=request.user,
         base=access_model_config(request.user, data["base"]),
@@ -120,19 +120,22 @@ def _start_grpo(request: Request, project: Project, data: dict[str, Any]) -> Res
         else None,
         hyperparameters=data["hyperparameters"],
     )
-    return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
-@extend_schema(request=StartEvaluationSerializer, responses={202: JobSerializer})
-@api_view(["POST"])
-def start_evaluation(request: Request) -> Response:
-    form = StartEvaluationSerializer(data=request.data)
-    form.is_valid(raise_exception=True)
-    data = form.validated_data
-    project = access_project(request.user, data["project"], Ability.RESEARCH)
+class StartEvaluationApi(APIView):
+    @extend_schema(request=StartEvaluationSerializer, responses={202: JobSerializer})
+    def post(self, request: Request) -> Response:
+        return job_started(
+            request,
+            StartEvaluationSerializer,
+            lambda project, data: _evaluate(request, project, data),
+        )
+
+
+def _evaluate(request: Request, project: Project, data: dict[str, Any]) -> Job:
     if ("export" in data) == ("problem_ids" in data):
         raise ValidationError({"export": ["give either an export (its test split) or problem_ids"]})
-    job = services.start_evaluation_job(
+    return services.evaluation_job_start(
         project=project,
         user=request.user,
         models=[access_model_config(request.user, pk) for pk in data["models"]],
@@ -143,74 +146,75 @@ def start_evaluation(request: Request) -> Response:
         sampling=data["sampling"],
         chunk_size=data["chunk_size"],
     )
-    return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
-@extend_schema(responses={200: dict[str, Any]})
-@api_view(["GET"])
-def training_log(request: Request, job_id: int) -> Response:
-    """A run's progress: step, total, ETA, and loss / learning rate per logging step."""
-    job = access_job(request.user, job_id)
-    if job.kind not in selectors.TRAINING_KINDS:
-        raise NotFound("Not a training job")
-    log = selectors.training_log(job)
-    return Response(
-        {
-            "job": job.pk,
-            "status": job.status,
-            "step": job.done,
-            "total": job.total,
-            "eta_seconds": selectors.training_eta(job, log),
-            "log": [
-                {
-                    "step": e.step,
-                    "loss": e.loss,
-                    "learning_rate": e.learning_rate,
-                    "grad_norm": e.grad_norm,
-                    "epoch": e.epoch,
-                    **(
-                        {
-                            "reward": e.reward,
-                            "reward_std": e.reward_std,
-                            "reward_outcome": e.reward_outcome,
-                            "reward_process": e.reward_process,
-                            "kl": e.kl,
-                            "response_length": e.response_length,
-                        }
-                        if job.kind == JobKind.TRAIN_GRPO
-                        else {}
-                    ),
-                }
-                for e in log
-            ],
-        }
-    )
+class TrainingLogApi(APIView):
+    @extend_schema(responses={200: dict[str, Any]})
+    def get(self, request: Request, job_id: int) -> Response:
+        """A run's progress: step, total, ETA, and loss / learning rate per logging step."""
+        job = access_job(request.user, job_id)
+        if job.kind not in selectors.TRAINING_KINDS:
+            raise NotFound("Not a training job")
+        log = selectors.training_log(job)
+        return Response(
+            {
+                "job": job.pk,
+                "status": job.status,
+                "step": job.done,
+                "total": job.total,
+                "eta_seconds": selectors.training_eta(job, log),
+                "log": [
+                    {
+                        "step": e.step,
+                        "loss": e.loss,
+                        "learning_rate": e.learning_rate,
+                        "grad_norm": e.grad_norm,
+                        "epoch": e.epoch,
+                        **(
+                            {
+                                "reward": e.reward,
+                                "reward_std": e.reward_std,
+                                "reward_outcome": e.reward_outcome,
+                                "reward_process": e.reward_process,
+                                "kl": e.kl,
+                                "response_length": e.response_length,
+                            }
+                            if job.kind == JobKind.TRAIN_GRPO
+                            else {}
+                        ),
+                    }
+                    for e in log
+                ],
+            }
+        )
 
 
-@extend_schema(responses={200: dict[str, Any]})
-@api_view(["GET"])
-def training_rewards(request: Request, job_id: int) -> Response:
-    """The completions a GRPO run recorded at one logging step (`?step=N`, else the latest),
-    each with the inputs and outputs of its reward."""
-    job = access_job(request.user, job_id)
-    if job.kind != JobKind.TRAIN_GRPO:
-        raise NotFound("Not a GRPO training job")
-    step = request.query_params.get("step", "")
-    if step and not step.isdigit():
-        raise ValidationError({"step": ["a whole number"]})
-    entry = selectors.reward_samples(job, int(step) if step else None)
-    if entry is None:
-        raise NotFound("No rewards recorded at this step" if step else "No rewards recorded yet")
-    return Response({"job": job.pk, "step": entry.step, "completions": entry.reward_samples})
+class TrainingRewardsApi(APIView):
+    @extend_schema(responses={200: dict[str, Any]})
+    def get(self, request: Request, job_id: int) -> Response:
+        """The completions a GRPO run recorded at one logging step (`?step=N`, else the latest),
+        each with the inputs and outputs of its reward."""
+        job = access_job(request.user, job_id)
+        if job.kind != JobKind.TRAIN_GRPO:
+            raise NotFound("Not a GRPO training job")
+        step = request.query_params.get("step", "")
+        if step and not step.isdigit():
+            raise ValidationError({"step": ["a whole number"]})
+        entry = selectors.reward_samples(job, int(step) if step else None)
+        if entry is None:
+            raise NotFound(
+                "No rewards recorded at this step" if step else "No rewards recorded yet"
+            )
+        return Response({"job": job.pk, "step": entry.step, "completions": entry.reward_samples})
 
 
-@extend_schema(responses={200: dict[str, Any]})
-@api_view(["GET"])
-def results(request: Request, job_id: int) -> Response:
-    job = access_job(request.user, job_id)
-    if job.kind != JobKind.EVALUATE:
-        raise NotFound("Not an evaluation job")
-    return Response({"job": job.pk, "status": job.status, **selectors.evaluation_result(job)})
+class ResultsApi(APIView):
+    @extend_schema(responses={200: dict[str, Any]})
+    def get(self, request: Request, job_id: int) -> Response:
+        job = access_job(request.user, job_id)
+        if job.kind != JobKind.EVALUATE:
+            raise NotFound("Not an evaluation job")
+        return Response({"job": job.pk, "status": job.status, **selectors.evaluation_result(job)})
 
 
 def _node(node: LineageNode) -> dict[str, Any]:
@@ -247,16 +251,16 @@ def _node(node: LineageNode) -> dict[str, Any]:
     }
 
 
-@extend_schema(responses={200: dict[str, Any]})
-@api_view(["GET"])
-def lineage(request: Request, model_id: int) -> Response:
-    config = access_model_config(request.user, model_id)
-    return Response(
-        {
-            "model_config": config.pk,
-            "ancestry": [_node(n) for n in selectors.ancestry(config)],
-            "descendants": [_node(n) for n in selectors.descendants(config)],
-            "rewarded": [row.config_id for row in selectors.rewarded_by(config)],
-            "evaluations": [j.pk for j in selectors.evaluations_of(config)],
-        }
-    )
+class LineageApi(APIView):
+    @extend_schema(responses={200: dict[str, Any]})
+    def get(self, request: Request, model_id: int) -> Response:
+        config = access_model_config(request.user, model_id)
+        return Response(
+            {
+                "model_config": config.pk,
+                "ancestry": [_node(n) for n in selectors.ancestry(config)],
+                "descendants": [_node(n) for n in selectors.descendants(config)],
+                "rewarded": [row.config_id for row in selectors.rewarded_by(config)],
+                "evaluations": [j.pk for j in selectors.evaluations_of(config)],
+            }
+        )

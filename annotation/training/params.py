@@ -123,6 +123,9 @@ class GRPOParams(Params):
                 "reward_model", f"{self.reward_model.name} is not a PRM ({', '.join(PRM_HEADS)})"
             )
 
+    def model_version(self) -> str:
+        return self.base.label  # the policy it trains (a reward model only scores)
+
 
 @dataclass(frozen=True)
 class HeldOutSet(Params):
@@ -157,3 +160,9 @@ class EvaluationParams(Params, Generation):
         check_between("k", self.k, 1, MAX_SAMPLES_PER_PROBLEM)
         check_sampling(self.sampling)
         check_between("chunk_size", self.chunk_size, 1, 1000)
+
+    def total(self) -> int:
+        return len(self.problem_ids) * len(self.models)  # one item per problem and model
+
+    def model_version(self) -> str:
+        return " | ".join(m.label for m in self.models)  # the rows, which compare

@@ -3,7 +3,7 @@ registering the model a run produced with its lineage, recording the loss curve.
 
 What a job names (the export, the base model, the reward model, the models to evaluate, the
 problems, the prompt) is declared in its parameters and checked against its project by
-`create_job` (the project boundary); the export and the models are checked first here, before
+`job_create` (the project boundary); the export and the models are checked first here, before
 anything of them is read. Evaluations keep training problems out: a problem on the train side
 of an export that any evaluated model descends from, or one a GRPO run of its lineage
 practised on, is never evaluated on.
@@ -41,7 +41,7 @@ from annotation.jobs.params import (
     ModelSnapshot,
     job_params,
 )
-from annotation.jobs.services import create_job
+from annotation.jobs.services import job_create
 from annotation.llm.models import ModelConfig, PromptPurpose, PromptVersion
 from annotation.llm.services import check_job_model, check_sampling, job_prompt, model_config_create
 from annotation.problems.models import Problem
@@ -133,7 +133,7 @@ def check_hyperparameters(method: str, given: dict[str, Any]) -> Hyperparameters
 
 
 @transaction.atomic
-def start_training_job(
+def training_job_start(
     *,
     project: Project,
     user: Any,
@@ -146,7 +146,7 @@ def start_training_job(
 ) -> Job:
     """Train `base` on the train split of `export` (SFT, DPO or PRM fine-tuning) on the gpu
     queue; the finished run registers a model config named `name` with its lineage."""
-    if method not in SUPERVISED_METHODS:  # GRPO: start_grpo_job
+    if method not in SUPERVISED_METHODS:  # GRPO: grpo_job_start
         raise ValidationError(
             {"method": f"unknown method {method!r}; use {', '.join(SUPERVISED_METHODS)}"}
         )
@@ -160,12 +160,11 @@ def start_training_job(
         hyperparameters=hp,
         head=cast(PRMHead, head) if method == "prm" else None,  # TrainingParams checks it
     )
-    return create_job(
+    return job_create(
         project=project,
         kind=TRAIN_KINDS[method],
         params=params,
         created_by=user,
-        model_version=base.label,
     )
 
 
@@ -232,7 +231,7 @@ def grpo_problem_set(
 
 
 @transaction.atomic
-def start_grpo_job(
+def grpo_job_start(
     *,
     project: Project,
     user: Any,
@@ -278,18 +277,16 @@ def start_grpo_job(
         hyperparameters=hp,
         reward_model=ModelSnapshot.of(reward_model) if reward_model is not None else None,
     )
-    return create_job(
+    return job_create(
         project=project,
         kind=JobKind.TRAIN_GRPO,
         params=params,
         created_by=user,
-        model_version=base.label,
-        prompt_version=prompt.label,
     )
 
 
 @transaction.atomic
-def register_trained_model(*, job: Job, path: str, data_sha256: str = "") -> ModelConfig:
+def trained_model_register(*, job: Job, path: str, data_sha256: str = "") -> ModelConfig:
     """The model config of a finished run, with its lineage; a second call for the same job
     (a run resumed after its worker died past this point) returns the first one. A GRPO run
     gives the sha256 of the problem file it trained on (`data_sha256`)."""
@@ -475,7 +472,7 @@ def evaluation_sampling(given: dict[str, Any]) -> dict[str, Any]:
 
 
 @transaction.atomic
-def start_evaluation_job(
+def evaluation_job_start(
     *,
     project: Project,
     user: Any,
@@ -526,12 +523,9 @@ def start_evaluation_job(
         ),
         chunk_size=chunk_size,
     )
-    return create_job(
+    return job_create(
         project=project,
         kind=JobKind.EVALUATE,
         params=params,
         created_by=user,
-        total=len(kept) * len(models),
-        model_version=" | ".join(m.label for m in models),
-        prompt_version=prompt.label,
     )

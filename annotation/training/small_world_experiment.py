@@ -28,7 +28,7 @@ from algorithms.small_world import TREE_FORM_PROMPT
 from annotation.core.models import Project
 from annotation.datasets.export.journey_formats import trials_of
 from annotation.datasets.export.options import ExportOptions
-from annotation.datasets.export.services import start_export
+from annotation.datasets.export.services import export_start
 from annotation.datasets.small_world import (
     GENERATOR,
     HELD_OUT_SUBJECT,
@@ -38,17 +38,17 @@ from annotation.datasets.small_world import (
     small_world_config,
     small_world_import,
 )
-from annotation.evaluation.services import start_monte_carlo_job
+from annotation.evaluation.services import monte_carlo_job_start
 from annotation.jobs.models import Job, JobStatus
 from annotation.llm.models import ModelConfig, PromptPurpose
-from annotation.llm.services import default_prompt_version, start_sample_job
+from annotation.llm.services import default_prompt_version, sample_job_start
 from annotation.problems.models import Origin, Problem, Trace
 from annotation.training.selectors import results_table
 from annotation.training.services import (
-    start_evaluation_job,
-    start_training_job,
+    evaluation_job_start,
+    training_job_start,
 )
-from annotation.trees.services import start_long_thought_job, start_tree_job
+from annotation.trees.services import long_thought_job_start, tree_job_start, tree_params
 
 CHAT_BASE = f"{GENERATOR} (chat template)"
 # The stages, in order, as the progress lines and the report name them.
@@ -187,7 +187,7 @@ def run_experiment(
 
     def sample() -> tuple[list[Job], str]:
         job = finished(
-            start_sample_job_for(run, generator, sample_prompt, train_ids, sizes.samples, {})
+            sample_job_start_for(run, generator, sample_prompt, train_ids, sizes.samples, {})
         )
         traces = Trace.objects.filter(job=job)
         return [job], f"{traces.count()} samples, {traces.filter(is_correct=True).count()} correct"
@@ -200,7 +200,7 @@ def run_experiment(
             Trace.objects.filter(job=sample_job).order_by("pk").values_list("pk", flat=True)
         )[: sizes.mc_traces]
         job = finished(
-            start_monte_carlo_job(
+            monte_carlo_job_start(
                 project=project,
                 user=None,
                 model=generator,
@@ -243,17 +243,19 @@ def run_experiment(
 
     def trees() -> tuple[list[Job], str]:
         job = finished(
-            start_tree_job(
+            tree_job_start(
                 project=project,
                 user=None,
-                model=generator,
-                scorer=run.models["prm"],
-                problem_ids=train_ids,
-                prompt=TREE_FORM_PROMPT,
-                width=sizes.tree_width,
-                keep=sizes.tree_keep,
-                max_depth=sizes.tree_depth,
-                sampling={"temperature": 1.0, "max_tokens": 24, "seed": sizes.seed},
+                params=tree_params(
+                    model=generator,
+                    scorer=run.models["prm"],
+                    problem_ids=train_ids,
+                    prompt=TREE_FORM_PROMPT,
+                    width=sizes.tree_width,
+                    keep=sizes.tree_keep,
+                    max_depth=sizes.tree_depth,
+                    sampling={"temperature": 1.0, "max_tokens": 24, "seed": sizes.seed},
+                ),
             )
         )
         result = job.result or {}
@@ -263,7 +265,7 @@ def run_experiment(
 
     def long_thoughts() -> tuple[list[Job], str]:
         job = finished(
-            start_long_thought_job(
+            long_thought_job_start(
                 project=project, user=None, tree_job=tree_job, k=2, seed=sizes.seed
             )
         )
@@ -306,7 +308,7 @@ def run_experiment(
     def dpo() -> tuple[list[Job], str]:
         journey = run.models["sft_journey"]
         samples = finished(
-            start_sample_job_for(
+            sample_job_start_for(
                 run,
                 journey,
                 sample_prompt,
@@ -334,7 +336,7 @@ def run_experiment(
     def evaluate() -> tuple[list[Job], str]:
         order = ("base", "base_chat", "sft_shortcut", "sft_journey", "dpo")
         job = finished(
-            start_evaluation_job(
+            evaluation_job_start(
                 project=project,
                 user=None,
                 models=[run.models[name] for name in order],
@@ -355,7 +357,7 @@ def run_experiment(
     return run
 
 
-def start_sample_job_for(
+def sample_job_start_for(
     run: Experiment,
     model: ModelConfig,
     prompt: Any,
@@ -363,7 +365,7 @@ def start_sample_job_for(
     n: int,
     sampling: dict[str, Any],
 ) -> Job:
-    return start_sample_job(
+    return sample_job_start(
         project=run.project,
         user=None,
         model=model,
@@ -403,7 +405,7 @@ def _configs(project: Project) -> tuple[ModelConfig, ModelConfig]:
 
 
 def _export(project: Project, **options: Any) -> Job:
-    return start_export(project=project, user=None, options=ExportOptions(**options))
+    return export_start(project=project, user=None, options=ExportOptions(**options))
 
 
 def _rows(export: Job) -> int:
@@ -436,7 +438,7 @@ def _train(
         "logging_steps": 5,
         "save_steps": 1000,
     }
-    return start_training_job(
+    return training_job_start(
         project=export.project,
         user=None,
         method=method,

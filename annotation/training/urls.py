@@ -33,18 +33,26 @@ urlpatterns: list[URLPattern | URLResolver] = [
         views.compare_page,
         name="training-compare",
     ),
-    path("api/training/jobs/", api.start_training, name="training-api-start"),
-    path("api/training/jobs/<int:job_id>/log/", api.training_log, name="training-api-log"),
+    path("api/training/jobs/", api.StartTrainingApi.as_view(), name="training-api-start"),
+    path(
+        "api/training/jobs/<int:job_id>/log/", api.TrainingLogApi.as_view(), name="training-api-log"
+    ),
     path(
         "api/training/jobs/<int:job_id>/rewards/",
-        api.training_rewards,
+        api.TrainingRewardsApi.as_view(),
         name="training-api-rewards",
     ),
-    path("api/training/evaluations/", api.start_evaluation, name="training-api-evaluate"),
+    path(
+        "api/training/evaluations/", api.StartEvaluationApi.as_view(), name="training-api-evaluate"
+    ),
     path(
         "api/training/evaluations/<int:job_id>/results/",
-        api.results,
+        api.ResultsApi.as_view(),
         name="training-api-results",
     ),
-    path("api/training/models/<int:model_id>/lineage/", api.lineage, name="training-api-lineage"),
+    path(
+        "api/training/models/<int:model_id>/lineage/",
+        api.LineageApi.as_view(),
+        name="training-api-lineage",
+    ),
 ]

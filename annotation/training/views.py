@@ -11,13 +11,13 @@ from django.views.decorators.http import require_POST
 
 from algorithms.choices import METHOD_LABELS
 from annotation.core.access import Ability, access_project
+from annotation.core.charts.lines import Series, line_plot, nice_ticks
 from annotation.core.form_errors import form_submitted
 from annotation.core.models import Project
-from annotation.evaluation.plots import Series, line_plot, nice_ticks
 from annotation.jobs.access import access_job_of, may_change_job
 from annotation.jobs.models import Job, JobKind
 from annotation.jobs.params import job_params
-from annotation.jobs.services import request_cancel
+from annotation.jobs.services import job_cancel_request
 from annotation.llm import selectors as llm_selectors
 from annotation.llm.access import access_model_config
 from annotation.llm.models import ModelConfig
@@ -53,7 +53,7 @@ def training_start(request: HttpRequest, project_id: int, method: str) -> HttpRe
 
     def start() -> Job:
         data = form.cleaned_data
-        return services.start_training_job(
+        return services.training_job_start(
             project=project,
             user=request.user,
             method=method,
@@ -90,7 +90,7 @@ def grpo_start(request: HttpRequest, project: Project) -> HttpResponse:
     def start() -> Job:
         data = form.cleaned_data
         export, problem_ids = _chosen_problems(project, data)
-        return services.start_grpo_job(
+        return services.grpo_job_start(
             project=project,
             user=request.user,
             base=data["base"],
@@ -118,7 +118,7 @@ def evaluation_start(request: HttpRequest, project_id: int) -> HttpResponse:
     def start() -> Job:
         data = form.cleaned_data
         export, problem_ids = _chosen_problems(project, data)
-        return services.start_evaluation_job(
+        return services.evaluation_job_start(
             project=project,
             user=request.user,
             models=list(data["models"]),
@@ -186,7 +186,7 @@ def training_progress(request: HttpRequest, job_id: int) -> HttpResponse:
 def training_cancel(request: HttpRequest, job_id: int) -> HttpResponse:
     kinds = (*selectors.TRAINING_KINDS, JobKind.EVALUATE)
     job = access_job_of(request.user, job_id, kinds, "training or evaluation job", Ability.MANAGE)
-    request_cancel(job)
+    job_cancel_request(job)
     return redirect(
         "training-job" if job.kind in selectors.TRAINING_KINDS else "training-results", job.pk
     )

@@ -1,50 +1,36 @@
 """REST: starting tree, long-thought, proposal-critique and policy-critic jobs (follow them at
 /api/jobs/ID/)."""
 
-from collections.abc import Callable
 from typing import Any
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
-from rest_framework.decorators import api_view
+from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from algorithms import policy_critic, proposal_critique
-from annotation.core.access import Ability, access_project
-from annotation.core.columns import TEXT_MAX_CHARS
+from annotation.core.access import Ability
 from annotation.core.models import Project
+from annotation.core.params_fields import params_serializer
 from annotation.jobs.access import access_job
-from annotation.jobs.api import JobSerializer
+from annotation.jobs.api import JobSerializer, job_started
 from annotation.jobs.models import Job
-from annotation.jobs.params import SEARCH_MODES
+from annotation.jobs.params import TreeParams
 from annotation.llm.access import access_model_config, access_prompt_template
 from annotation.llm.models import ModelConfig
 from annotation.llm.selectors import latest_version
 from annotation.trees import services, steered
 
-
-class TreeJobSerializer(serializers.Serializer[None]):
-    project = serializers.IntegerField()
-    model = serializers.IntegerField(help_text="The policy: a generator model config.")
-    scorer = serializers.IntegerField(help_text="A PRM or an LLM judge model config.")
-    problem_ids = serializers.ListField(child=serializers.IntegerField())
-    prompt = serializers.CharField(
-        default="{{ problem }}", trim_whitespace=False, max_length=TEXT_MAX_CHARS
-    )
-    width = serializers.IntegerField(default=4)
-    keep = serializers.IntegerField(default=4)
-    max_depth = serializers.IntegerField(default=6)
-    mode = serializers.ChoiceField(choices=list(SEARCH_MODES), default="beam")
-    simulations = serializers.IntegerField(default=16)
-    c_puct = serializers.FloatField(default=1.0)
-    wrong_below = serializers.FloatField(
-        default=0.5,
-        help_text="A PRM score under this is a wrong verdict a long thought may reflect on.",
-    )
-    sampling = serializers.DictField(required=False, default=dict)
-    delimiter = serializers.CharField(default="\n\n", trim_whitespace=False, max_length=100)
-    chunk_size = serializers.IntegerField(default=8)
+TreeJobSerializer = params_serializer(
+    "TreeJobSerializer",
+    TreeParams,
+    exclude={"model", "scorer"},
+    doc="The project, the two models by id, then every TreeParams field (which checks them).",
+    project=serializers.IntegerField(),
+    model=serializers.IntegerField(help_text="The policy: a generator model config."),
+    scorer=serializers.IntegerField(help_text="A PRM or an LLM judge model config."),
+)
 
 
 class LongThoughtJobSerializer(serializers.Serializer[None]):
@@ -122,87 +108,73 @@ class PolicyCriticJobSerializer(SteeredJobSerializer):
     )
 
 
-def _started(
-    request: Request,
-    form_class: type[serializers.Serializer[None]],
-    start: Callable[[Project, dict[str, Any]], Job],
-) -> Response:
-    """Validate the body, check the research role in its project, start the job with the
-    rest of the fields (`start` resolves the objects they name), answer 202 with the job; a
-    refusal by the service is a 400 naming its field."""
-    form = form_class(data=request.data)
-    form.is_valid(raise_exception=True)
-    data: dict[str, Any] = dict(form.validated_data)
-    project = access_project(request.user, data.pop("project"), Ability.RESEARCH)
-    job = start(project, data)
-    return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
-
-
 def _model(request: Request, model_id: int | None) -> ModelConfig | None:
     return access_model_config(request.user, model_id) if model_id else None
 
 
-@extend_schema(request=TreeJobSerializer, responses={202: JobSerializer})
-@api_view(["POST"])
-def start_tree(request: Request) -> Response:
-    return _started(
-        request,
-        TreeJobSerializer,
-        lambda project, data: services.start_tree_job(
-            project=project,
-            user=request.user,
-            model=access_model_config(request.user, data.pop("model")),
-            scorer=access_model_config(request.user, data.pop("scorer")),
-            **data,
-        ),
-    )
-
-
-@extend_schema(request=LongThoughtJobSerializer, responses={202: JobSerializer})
-@api_view(["POST"])
-def start_long_thought(request: Request) -> Response:
-    def start(project: Project, data: dict[str, Any]) -> Job:
-        prompt = data.pop("rewrite_prompt")
-        return services.start_long_thought_job(
-            project=project,
-            user=request.user,
-            tree_job=access_job(request.user, data.pop("tree_job"), Ability.RESEARCH),
-            rewriter=_model(request, data.pop("rewriter")),
-            rewrite_prompt=(
-                latest_version(access_prompt_template(request.user, prompt)) if prompt else None
+class StartTreeApi(APIView):
+    @extend_schema(request=TreeJobSerializer, responses={202: JobSerializer})
+    def post(self, request: Request) -> Response:
+        return job_started(
+            request,
+            TreeJobSerializer,
+            lambda project, data: services.tree_job_start(
+                project=project,
+                user=request.user,
+                params=services.tree_params(
+                    model=access_model_config(request.user, data.pop("model")),
+                    scorer=access_model_config(request.user, data.pop("scorer")),
+                    **data,
+                ),
             ),
-            **data,
         )
 
-    return _started(request, LongThoughtJobSerializer, start)
+
+class StartLongThoughtApi(APIView):
+    @extend_schema(request=LongThoughtJobSerializer, responses={202: JobSerializer})
+    def post(self, request: Request) -> Response:
+        def start(project: Project, data: dict[str, Any]) -> Job:
+            prompt = data.pop("rewrite_prompt")
+            return services.long_thought_job_start(
+                project=project,
+                user=request.user,
+                tree_job=access_job(request.user, data.pop("tree_job"), Ability.RESEARCH),
+                rewriter=_model(request, data.pop("rewriter")),
+                rewrite_prompt=(
+                    latest_version(access_prompt_template(request.user, prompt)) if prompt else None
+                ),
+                **data,
+            )
+
+        return job_started(request, LongThoughtJobSerializer, start)
 
 
-@extend_schema(request=ProposalCritiqueJobSerializer, responses={202: JobSerializer})
-@api_view(["POST"])
-def start_proposal_critique(request: Request) -> Response:
-    return _started(
-        request,
-        ProposalCritiqueJobSerializer,
-        lambda project, data: steered.start_proposal_critique_job(
-            project=project,
-            user=request.user,
-            model=access_model_config(request.user, data.pop("model")),
-            **data,
-        ),
-    )
+class StartProposalCritiqueApi(APIView):
+    @extend_schema(request=ProposalCritiqueJobSerializer, responses={202: JobSerializer})
+    def post(self, request: Request) -> Response:
+        return job_started(
+            request,
+            ProposalCritiqueJobSerializer,
+            lambda project, data: steered.proposal_critique_job_start(
+                project=project,
+                user=request.user,
+                model=access_model_config(request.user, data.pop("model")),
+                **data,
+            ),
+        )
 
 
-@extend_schema(request=PolicyCriticJobSerializer, responses={202: JobSerializer})
-@api_view(["POST"])
-def start_policy_critic(request: Request) -> Response:
-    return _started(
-        request,
-        PolicyCriticJobSerializer,
-        lambda project, data: steered.start_policy_critic_job(
-            project=project,
-            user=request.user,
-            model=access_model_config(request.user, data.pop("model")),
-            critic=_model(request, data.pop("critic")),
-            **data,
-        ),
-    )
+class StartPolicyCriticApi(APIView):
+    @extend_schema(request=PolicyCriticJobSerializer, responses={202: JobSerializer})
+    def post(self, request: Request) -> Response:
+        return job_started(
+            request,
+            PolicyCriticJobSerializer,
+            lambda project, data: steered.policy_critic_job_start(
+                project=project,
+                user=request.user,
+                model=access_model_config(request.user, data.pop("model")),
+                critic=_model(request, data.pop("critic")),
+                **data,
+            ),
+        )

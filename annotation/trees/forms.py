@@ -6,12 +6,15 @@ from django import forms
 
 from annotation.core.columns import TEXT_MAX_CHARS, max_length
 from annotation.core.models import Project
+from annotation.core.params_fields import field_default, field_help, form_params, params_form
 from annotation.jobs.models import Job, JobStatus
+from annotation.jobs.params import TreeParams
 from annotation.llm.forms import ProblemFilterFields
 from annotation.llm.models import ModelConfig, PromptPurpose, PromptTemplate
 from annotation.problems.models import Problem
-from annotation.trees import selectors
-from annotation.trees.selectors import METHODS, OUTPUT_ORIGINS, OutputFilter, ProblemFilter
+from annotation.trees.selectors.methods import METHODS
+from annotation.trees.selectors.outputs import OUTPUT_ORIGINS, OutputFilter
+from annotation.trees.selectors.rounds import ProblemFilter, tree_jobs
 
 KEYWORDS_MAX_CHARS = 1000  # words to find or highlight, in a page's filter
 DELIMITER_MAX_CHARS = 100
@@ -73,39 +76,52 @@ def _generators(project: Project) -> Any:
     return ModelConfig.objects.filter(project=project, scorer_head__in=["", "judge"])
 
 
-class TreeJobForm(ProblemFilterFields):
+# The tree form's own labels of TreeParams fields (the rest read the field's name).
+TREE_LABELS = {"width": "w (candidates)", "keep": "K (kept per depth)", "max_depth": "D (depth)"}
+TREE_MODE_LABELS = {
+    "beam": "beam (top K by score)",
+    "judge": "judge (K judged correct)",
+    "mcts": "MCTS (PUCT)",
+}
+
+
+def _escaped(text: str) -> str:
+    """A delimiter as the form shows it: a newline as \\n, a tab as \\t."""
+    return text.replace("\n", "\\n").replace("\t", "\\t")
+
+
+class TreeJobForm(
+    ProblemFilterFields,
+    params_form(TreeParams, exclude={"problem_ids", "model", "scorer"}),  # type: ignore[misc]
+):
+    """The problems by filter, the two models, then TreeParams' fields (which check them)."""
+
     model = forms.ModelChoiceField(queryset=ModelConfig.objects.none(), label="Policy")
     scorer = forms.ModelChoiceField(queryset=ModelConfig.objects.none(), label="PRM or judge")
     mode = forms.ChoiceField(
-        choices=[
-            ("beam", "beam (top K by score)"),
-            ("judge", "judge (K judged correct)"),
-            ("mcts", "MCTS (PUCT)"),
-        ],
-        initial="beam",
+        choices=list(TREE_MODE_LABELS.items()), initial=field_default(TreeParams, "mode")
     )
-    width = forms.IntegerField(min_value=1, max_value=64, initial=4, label="w (candidates)")
-    keep = forms.IntegerField(min_value=1, max_value=64, initial=4, label="K (kept per depth)")
-    max_depth = forms.IntegerField(min_value=1, max_value=64, initial=6, label="D (depth)")
-    simulations = forms.IntegerField(min_value=1, max_value=10_000, initial=16)
     delimiter = forms.CharField(
-        initial="\\n\\n",
+        initial=_escaped(field_default(TreeParams, "delimiter")),
         strip=False,
         max_length=DELIMITER_MAX_CHARS,
         help_text="Step delimiter; \\n means a newline.",
     )
     prompt = forms.CharField(
         max_length=TEXT_MAX_CHARS,
+        strip=False,
         widget=forms.Textarea(attrs={"rows": 4}),
-        initial="Solve step by step and put the final answer in \\boxed{}.\n\n{{ problem }}",
+        initial=field_default(TreeParams, "prompt"),
+        help_text=field_help(TreeParams, "prompt"),
     )
     temperature = forms.FloatField(min_value=0, required=False)
     max_tokens = forms.IntegerField(min_value=1, required=False)
     seed = forms.IntegerField(required=False)
-    chunk_size = forms.IntegerField(min_value=1, max_value=1000, initial=8)
 
     def __init__(self, project: Project, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        for name, label in TREE_LABELS.items():
+            self.fields[name].label = label
         self.fields["model"].queryset = _generators(project)  # type: ignore[attr-defined]
         self.fields["scorer"].queryset = ModelConfig.objects.filter(  # type: ignore[attr-defined]
             project=project
@@ -118,6 +134,12 @@ class TreeJobForm(ProblemFilterFields):
     def clean_delimiter(self) -> str:
         value: str = self.cleaned_data["delimiter"]
         return value.replace("\\n", "\n").replace("\\t", "\t")
+
+    def values(self) -> dict[str, Any]:
+        """The TreeParams values chosen, as JSON (an empty one is the class's default); the
+        models and the problems are the caller's."""
+        chosen = {k: v for k, v in self.cleaned_data.items() if k not in ("model", "scorer")}
+        return {**form_params(TreeParams, chosen), "sampling": self.sampling()}
 
 
 def _round_label(job: Any) -> str:
@@ -191,7 +213,7 @@ class LongThoughtJobForm(forms.Form):
 
     def __init__(self, project: Project, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        rounds = selectors.tree_jobs(project).filter(status=JobStatus.SUCCEEDED).order_by("-pk")
+        rounds = tree_jobs(project).filter(status=JobStatus.SUCCEEDED).order_by("-pk")
         field = self.fields["tree_job"]
         # Each round with its count of correct leaves; one with none would make an empty job,
         # so it is listed, disabled, with the reason.

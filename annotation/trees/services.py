@@ -32,7 +32,7 @@ from annotation.jobs.params import (
     PromptSnapshot,
     TreeParams,
 )
-from annotation.jobs.services import create_job
+from annotation.jobs.services import job_create
 from annotation.llm.models import ModelConfig, PromptPurpose, PromptVersion
 from annotation.llm.services import (
     check_job_model,
@@ -370,56 +370,37 @@ def rewrites_write(*, job: Job, rewrites: Sequence[Rewrite]) -> list[Trace]:
 # Jobs ----------------------------------------------------------------------------------------
 
 
-@transaction.atomic
-def start_tree_job(
-    *,
-    project: Project,
-    user: Any,
-    model: ModelConfig,
-    scorer: ModelConfig,
-    problem_ids: list[int],
-    prompt: str = "{{ problem }}",
-    width: int = 4,
-    keep: int = 4,
-    max_depth: int = 6,
-    mode: str = "beam",
-    simulations: int = 16,
-    c_puct: float = 1.0,
-    wrong_below: float = 0.5,
-    sampling: dict[str, Any] | None = None,
-    delimiter: str = "\n\n",
-    chunk_size: int = 8,
-) -> Job:
-    """Build one reasoning tree per problem: ``width`` next steps per frontier node, the best
-    ``keep`` kept per depth (beam), or at most ``keep`` judged correct (judge), or MCTS. A PRM
-    score under ``wrong_below`` is recorded as a wrong verdict on its node."""
+def tree_params(*, model: ModelConfig, scorer: ModelConfig, **values: Any) -> TreeParams:
+    """The parameters of a tree job: the policy ``model`` and the PRM or judge ``scorer``
+    (checked to be such, and a judge for judge mode), then TreeParams' other fields as JSON
+    values (a form's `values()`, an API body; the class's defaults for those not given), the
+    sampling over the model's own. A refused value is a ValidationError naming its field."""
     check_job_model(model, scorer=False)
     check_job_model(scorer, scorer=True, field="scorer")
-    if mode == "judge" and scorer.scorer_head != "judge":
+    if values.get("mode") == "judge" and scorer.scorer_head != "judge":
         raise ValidationError({"scorer": f"judge mode needs an LLM judge; {scorer.name} is a PRM"})
-    params = TreeParams(
-        problem_ids=tuple(problem_ids),
-        width=width,
-        keep=keep,
-        max_depth=max_depth,
-        mode=mode,
-        simulations=simulations,
-        c_puct=float(c_puct),
-        wrong_below=float(wrong_below),
-        delimiter=delimiter,
-        prompt=prompt,
-        sampling=job_sampling(model, sampling or {}),
-        chunk_size=chunk_size,
-        model=ModelSnapshot.of(model),
-        scorer=ModelSnapshot.of(scorer),
+    return TreeParams.from_params(
+        {
+            **values,
+            "problem_ids": list(values.get("problem_ids", ())),
+            "sampling": job_sampling(model, values.get("sampling") or {}),
+            "model": ModelSnapshot.of(model).as_params(),
+            "scorer": ModelSnapshot.of(scorer).as_params(),
+        }
     )
-    return create_job(
+
+
+@transaction.atomic
+def tree_job_start(*, project: Project, user: Any, params: TreeParams) -> Job:
+    """Build one reasoning tree per problem (params from `tree_params`): ``width`` next steps
+    per frontier node, the best ``keep`` kept per depth (beam), or at most ``keep`` judged
+    correct (judge), or MCTS. A PRM score under ``wrong_below`` is recorded as a wrong verdict
+    on its node."""
+    return job_create(
         project=project,
         kind=JobKind.TREE,
         params=params,
         created_by=user,
-        total=len(problem_ids),
-        model_version=f"{model.label} + {scorer.label}",
     )
 
 
@@ -429,7 +410,7 @@ DEFAULT_REWRITE_SAMPLING: dict[str, Any] = {"temperature": 0.7, "top_p": 0.95, "
 
 
 @transaction.atomic
-def start_long_thought_job(
+def long_thought_job_start(
     *,
     project: Project,
     user: Any,
@@ -484,12 +465,9 @@ def start_long_thought_job(
         rewrite_prompt=prompt,
         sampling=job_sampling(rewriter, {**DEFAULT_REWRITE_SAMPLING, **given}) if rewriter else {},
     )
-    return create_job(
+    return job_create(
         project=project,
         kind=JobKind.LONG_THOUGHT,
         params=params,
         created_by=user,
-        total=len(problem_ids),
-        model_version=rewriter.label if rewriter else "",
-        prompt_version=prompt.label if prompt else "",
     )

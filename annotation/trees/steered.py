@@ -27,7 +27,7 @@ from annotation.jobs.params import (
     PolicyCriticParams,
     ProposalCritiqueParams,
 )
-from annotation.jobs.services import create_job
+from annotation.jobs.services import job_create
 from annotation.jobs.typed_json import ParamsError, from_json
 from annotation.llm.models import ModelConfig
 from annotation.llm.services import check_job_model, job_sampling
@@ -226,7 +226,7 @@ def _prompts(kind: str, version: str) -> dict[str, str]:
 
 
 @transaction.atomic
-def start_proposal_critique_job(
+def proposal_critique_job_start(
     *,
     project: Project,
     user: Any,
@@ -257,19 +257,16 @@ def start_proposal_critique_job(
         chunk_size=chunk_size,
         retries=retries,
     )
-    return create_job(
+    return job_create(
         project=project,
         kind=JobKind.PROPOSAL_CRITIQUE,
         params=params,
         created_by=user,
-        total=len(problem_ids),
-        model_version=model.label,
-        prompt_version=prompt_version,
     )
 
 
 @transaction.atomic
-def start_policy_critic_job(
+def policy_critic_job_start(
     *,
     project: Project,
     user: Any,
@@ -303,12 +300,9 @@ def start_policy_critic_job(
         critic_sampling=job_sampling(judge, critic_sampling or {}, field="critic_sampling"),
         chunk_size=chunk_size,
     )
-    return create_job(
+    return job_create(
         project=project,
         kind=JobKind.POLICY_CRITIC,
         params=params,
         created_by=user,
-        total=len(problem_ids),
-        model_version=model.label if critic is None else f"{model.label} + {critic.label}",
-        prompt_version=prompt_version,
     )

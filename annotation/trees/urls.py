@@ -42,12 +42,20 @@ urlpatterns: list[URLPattern | URLResolver] = [
     ),
     path("trees/thoughts/<int:trace_id>/", views.thought_page, name="trees-thought"),
     path("trees/problems/<int:problem_id>/methods/", views.methods_page, name="trees-methods"),
-    path("api/trees/jobs/", api.start_tree, name="trees-api-start"),
-    path("api/trees/long-thoughts/", api.start_long_thought, name="trees-api-start-long-thought"),
+    path("api/trees/jobs/", api.StartTreeApi.as_view(), name="trees-api-start"),
+    path(
+        "api/trees/long-thoughts/",
+        api.StartLongThoughtApi.as_view(),
+        name="trees-api-start-long-thought",
+    ),
     path(
         "api/trees/proposal-critique/",
-        api.start_proposal_critique,
+        api.StartProposalCritiqueApi.as_view(),
         name="trees-api-start-proposal-critique",
     ),
-    path("api/trees/policy-critic/", api.start_policy_critic, name="trees-api-start-policy-critic"),
+    path(
+        "api/trees/policy-critic/",
+        api.StartPolicyCriticApi.as_view(),
+        name="trees-api-start-policy-critic",
+    ),
 ]

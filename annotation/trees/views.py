@@ -11,11 +11,13 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.text import slugify
+from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation.core.access import Ability, access_project
+from annotation.core.charts.bars import bar_chart
 from annotation.core.form_errors import form_submitted
 from annotation.core.models import Project
 from annotation.jobs.access import access_job, access_job_of
@@ -25,8 +27,12 @@ from annotation.llm.defaults import is_demo_model
 from annotation.llm.selectors import latest_version, problems_matching
 from annotation.problems.access import access_problem, access_trace
 from annotation.problems.models import Problem
-from annotation.trees import selectors, services, steered
-from annotation.trees.charts import bar_chart
+from annotation.trees import services, steered
+from annotation.trees.comparison_job import (
+    comparison_params,
+    comparison_query,
+    stored_comparison,
+)
 from annotation.trees.forms import (
     FilterForm,
     LongThoughtJobForm,
@@ -35,10 +41,29 @@ from annotation.trees.forms import (
     SteeredJobForm,
     TreeJobForm,
 )
+from annotation.trees.selectors.keywords import parse_keywords
+from annotation.trees.selectors.methods import STEERED_KINDS, TREE_KINDS
+from annotation.trees.selectors.outputs import OutputFilter, outputs
+from annotation.trees.selectors.rounds import (
+    ProblemFilter,
+    round_problems,
+    thought_job_rows,
+    tree_jobs,
+    tree_summaries,
+)
+from annotation.trees.selectors.stats import method_stats, output_stats
+from annotation.trees.selectors.thoughts import (
+    actions_of,
+    default_pair,
+    long_thought_view,
+    problem_long_thoughts,
+    thought_label,
+)
+from annotation.trees.selectors.tree import node_detail, tree_payload
 
 
 def _round(request: HttpRequest | Request, job_id: int) -> Job:
-    return access_job_of(request.user, job_id, selectors.TREE_KINDS, "tree job", Ability.RESEARCH)
+    return access_job_of(request.user, job_id, TREE_KINDS, "tree job", Ability.RESEARCH)
 
 
 def _round_problem(
@@ -59,8 +84,8 @@ def trees_home(request: HttpRequest, project_id: int) -> HttpResponse:
         "trees/home.html",
         {
             "project": project,
-            "rounds": selectors.tree_jobs(project)[:100],
-            "thought_jobs": selectors.thought_job_rows(project),
+            "rounds": tree_jobs(project)[:100],
+            "thought_jobs": thought_job_rows(project),
         },
     )
 
@@ -72,27 +97,21 @@ def start_tree(request: HttpRequest, project_id: int) -> HttpResponse:
 
     def start() -> Job:
         data = form.cleaned_data
-        return services.start_tree_job(
+        return services.tree_job_start(
             project=project,
             user=request.user,
-            model=data["model"],
-            scorer=data["scorer"],
-            problem_ids=problems_matching(
-                project,
-                source=data["source"],
-                subject=data["subject"],
-                level=data["level"],
-                limit=data["limit"],
+            params=services.tree_params(
+                model=data["model"],
+                scorer=data["scorer"],
+                problem_ids=problems_matching(
+                    project,
+                    source=data["source"],
+                    subject=data["subject"],
+                    level=data["level"],
+                    limit=data["limit"],
+                ),
+                **form.values(),
             ),
-            prompt=data["prompt"],
-            width=data["width"],
-            keep=data["keep"],
-            max_depth=data["max_depth"],
-            mode=data["mode"],
-            simulations=data["simulations"],
-            sampling=form.sampling(),
-            delimiter=data["delimiter"],
-            chunk_size=data["chunk_size"],
         )
 
     if (job := form_submitted(request, form, start)) is not None:
@@ -108,7 +127,7 @@ def start_long_thought(request: HttpRequest, project_id: int) -> HttpResponse:
 
     def start() -> Job:
         data = form.cleaned_data
-        return services.start_long_thought_job(
+        return services.long_thought_job_start(
             project=project,
             user=request.user,
             tree_job=data["tree_job"],
@@ -177,7 +196,7 @@ def start_proposal_critique(request: HttpRequest, project_id: int) -> HttpRespon
         project_id,
         SteeredJobForm,
         "Proposal-critique loops",
-        lambda project, form, data: steered.start_proposal_critique_job(
+        lambda project, form, data: steered.proposal_critique_job_start(
             project=project,
             user=request.user,
             model=data["model"],
@@ -190,7 +209,7 @@ def start_proposal_critique(request: HttpRequest, project_id: int) -> HttpRespon
 def start_policy_critic(request: HttpRequest, project_id: int) -> HttpResponse:
     def start(project: Project, form: SteeredJobForm, data: dict[str, Any]) -> Job:
         assert isinstance(form, PolicyCriticJobForm)
-        return steered.start_policy_critic_job(
+        return steered.policy_critic_job_start(
             project=project,
             user=request.user,
             model=data["model"],
@@ -207,7 +226,7 @@ def start_policy_critic(request: HttpRequest, project_id: int) -> HttpResponse:
 # What a job page shows once its job has ended, by kind (long-thought jobs: the default).
 OUTPUTS_TEMPLATES = {
     JobKind.TREE.value: "trees/_round_outputs.html",
-    **{kind: "trees/_steered_outputs.html" for kind in selectors.STEERED_KINDS},
+    **{kind: "trees/_steered_outputs.html" for kind in STEERED_KINDS},
 }
 
 
@@ -216,23 +235,23 @@ def job_page(request: HttpRequest, job_id: int) -> HttpResponse:
     """A tree job (its round's problems once built), a long-thought job (its outputs) or a
     steered job (its loops' trees and the long thoughts they wrote)."""
     job = access_job(request.user, job_id)
-    if job.kind not in (JobKind.TREE, JobKind.LONG_THOUGHT, *selectors.STEERED_KINDS):
+    if job.kind not in (JobKind.TREE, JobKind.LONG_THOUGHT, *STEERED_KINDS):
         return redirect("job", job.pk)
 
-    def outputs() -> dict[str, Any]:
+    def job_outputs() -> dict[str, Any]:
         if job.kind == JobKind.TREE:
-            problems = selectors.round_problems(job, selectors.ProblemFilter())
-            summaries = selectors.tree_summaries(job, problems)
+            problems = round_problems(job, ProblemFilter())
+            summaries = tree_summaries(job, problems)
             return {"rows": [summaries[p.pk] for p in problems if p.pk in summaries]}
-        flt = selectors.OutputFilter(job_id=job.pk)
-        return {"thoughts": selectors.outputs(job.project, flt)}
+        flt = OutputFilter(job_id=job.pk)
+        return {"thoughts": outputs(job.project, flt)}
 
     return render_job_page(
         request,
         job,
         "trees/job.html",
         outputs_template=OUTPUTS_TEMPLATES.get(job.kind, "trees/_thought_outputs.html"),
-        outputs=outputs,
+        outputs=job_outputs,
         context={"demo_model": is_demo_model(job.model_version)},
     )
 
@@ -241,8 +260,8 @@ def job_page(request: HttpRequest, job_id: int) -> HttpResponse:
 def round_page(request: HttpRequest, job_id: int) -> HttpResponse:
     job = _round(request, job_id)
     form = FilterForm(request.GET or None)
-    problems = selectors.round_problems(job, form.problem_filter())
-    summaries = selectors.tree_summaries(job, problems)
+    problems = round_problems(job, form.problem_filter())
+    summaries = tree_summaries(job, problems)
     return render(
         request,
         "trees/round.html",
@@ -262,20 +281,22 @@ def tree_page(request: HttpRequest, job_id: int, problem_id: int) -> HttpRespons
     return render(request, "trees/tree.html", context)
 
 
+@extend_schema(exclude=True)  # the tree page's own data, not part of the REST API
 class TreeJson(APIView):
     """The tree page's nodes, read by its script (static/js/tree_view.js)."""
 
     def get(self, request: Request, job_id: int, problem_id: int) -> Response:
         job, problem = _round_problem(request, job_id, problem_id)
-        return Response(selectors.tree_payload(job, problem))
+        return Response(tree_payload(job, problem))
 
 
+@extend_schema(exclude=True)  # the tree page's own data, not part of the REST API
 class NodeJson(APIView):
     """One node of the tree page: its text, scores and the judge's reason."""
 
     def get(self, request: Request, job_id: int, problem_id: int, index: int) -> Response:
         job, problem = _round_problem(request, job_id, problem_id)
-        detail = selectors.node_detail(job, problem, index)
+        detail = node_detail(job, problem, index)
         if detail is None:
             raise Http404("No such node")
         return Response(detail)
@@ -284,8 +305,8 @@ class NodeJson(APIView):
 @login_required
 def thought_page(request: HttpRequest, trace_id: int) -> HttpResponse:
     trace = access_trace(request.user, trace_id, Ability.RESEARCH)
-    view = selectors.long_thought_view(trace)
-    keywords = selectors.parse_keywords(request.GET.get("keywords"))
+    view = long_thought_view(trace)
+    keywords = parse_keywords(request.GET.get("keywords"))
     return render(
         request,
         "trees/thought.html",
@@ -309,15 +330,15 @@ def methods_page(request: HttpRequest, problem_id: int) -> HttpResponse:
     """Two long thoughts of one problem side by side (``?a=`` and ``?b=``: trace ids; by
     default the first of two methods), each with its method and actions."""
     problem = access_problem(request.user, problem_id, Ability.RESEARCH)
-    thoughts = selectors.problem_long_thoughts(problem)
-    default_a, default_b = selectors.default_pair(thoughts)
+    thoughts = problem_long_thoughts(problem)
+    default_a, default_b = default_pair(thoughts)
     chosen = [
         _chosen_thought(request, "a", thoughts) or default_a,
         _chosen_thought(request, "b", thoughts) or default_b,
     ]
-    keywords = selectors.parse_keywords(request.GET.get("keywords"))
+    keywords = parse_keywords(request.GET.get("keywords"))
     sides = [
-        {"view": selectors.long_thought_view(trace), "actions": selectors.actions_of(trace)}
+        {"view": long_thought_view(trace), "actions": actions_of(trace)}
         for trace in chosen
         if trace is not None
     ]
@@ -327,7 +348,7 @@ def methods_page(request: HttpRequest, problem_id: int) -> HttpResponse:
         {
             "project": problem.project,
             "problem": problem,
-            "choices": [(trace, selectors.thought_label(trace)) for trace in thoughts],
+            "choices": [(trace, thought_label(trace)) for trace in thoughts],
             "sides": sides,
             "a": chosen[0].pk if chosen[0] is not None else None,
             "b": chosen[1].pk if chosen[1] is not None else None,
@@ -338,16 +359,14 @@ def methods_page(request: HttpRequest, problem_id: int) -> HttpResponse:
 
 @login_required
 def compare_page(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Two rounds side by side: the stored comparison of the chosen rounds and filter (a job
+    computes it: annotation/trees/comparison_job.py), its age and a refresh."""
     project = access_project(request.user, project_id, Ability.RESEARCH)
-    rounds = list(selectors.tree_jobs(project))
+    rounds = list(project.jobs.filter(kind=JobKind.TREE).order_by("-pk"))
     by_id = {job.pk: job for job in rounds}
-    chosen: list[Job] = []
-    for key in ("a", "b"):
-        value = request.GET.get(key, "")
-        if value.isdigit() and int(value) in by_id:
-            chosen.append(by_id[int(value)])
-    form = FilterForm(request.GET or None)
-    rows = selectors.compare_rounds(chosen, form.problem_filter()) if len(chosen) == 2 else []
+    params = comparison_params(by_id, request.GET)
+    stored = stored_comparison(project, params) if params is not None else None
+    chosen = [by_id[pk] for pk in params.rounds()] if params else []
     return render(
         request,
         "trees/compare.html",
@@ -355,10 +374,12 @@ def compare_page(request: HttpRequest, project_id: int) -> HttpResponse:
             "project": project,
             "rounds": rounds,
             "chosen": chosen,
-            "rows": rows,
-            "form": form,
+            "stored": stored,
+            "rows": (stored.result or {}).get("rows", []) if stored else [],
+            "query": comparison_query(request.GET),
+            "form": FilterForm(request.GET or None),
             "a": chosen[0].pk if chosen else None,
-            "b": chosen[1].pk if len(chosen) == 2 else None,
+            "b": chosen[1].pk if chosen else None,
         },
     )
 
@@ -367,8 +388,8 @@ def compare_page(request: HttpRequest, project_id: int) -> HttpResponse:
 def outputs_page(request: HttpRequest, project_id: int) -> HttpResponse:
     project = access_project(request.user, project_id, Ability.RESEARCH)
     form = OutputFilterForm(request.GET or None)
-    keywords = selectors.parse_keywords(request.GET.get("keywords"))
-    rows = selectors.outputs(project, form.output_filter())
+    keywords = parse_keywords(request.GET.get("keywords"))
+    rows = outputs(project, form.output_filter())
     return render(
         request,
         "trees/outputs.html",
@@ -380,8 +401,8 @@ def outputs_page(request: HttpRequest, project_id: int) -> HttpResponse:
 def stats_page(request: HttpRequest, project_id: int) -> HttpResponse:
     project = access_project(request.user, project_id, Ability.RESEARCH)
     form = OutputFilterForm(request.GET or None)
-    keywords = selectors.parse_keywords(request.GET.get("keywords"))
-    stats = selectors.output_stats(project, form.output_filter(), keywords)
+    keywords = parse_keywords(request.GET.get("keywords"))
+    stats = output_stats(project, form.output_filter(), keywords)
     labels = [f"level {s.level}" if s.level is not None else "no level" for s in stats]
     charts: list[dict[str, Any]] = [
         {
@@ -413,6 +434,6 @@ def stats_page(request: HttpRequest, project_id: int) -> HttpResponse:
             "stats": [(s, [s.keywords[k.lower()] for k in keywords]) for s in stats],
             "keywords": keywords,
             "charts": charts,
-            "method_stats": selectors.method_stats(project, form.output_filter()),
+            "method_stats": method_stats(project, form.output_filter()),
         },
     )

@@ -21,7 +21,12 @@ from annotation.problems.models import FinishReason
 from annotation.workspace.access import access_assignment
 from annotation.workspace.models import Assignment, ItemKind
 from annotation.workspace.services.drafts import MAX_TEXT
-from annotation.workspace.services.errors import VersionConflict, WorkLocked, WorkspaceError
+from annotation.workspace.services.errors import (
+    VersionConflict,
+    WorkGone,
+    WorkLocked,
+    WorkspaceError,
+)
 from annotation.workspace.services.paths import (
     PathChange,
     latest_continuation,
@@ -50,7 +55,8 @@ JsonView = Callable[..., JsonResponse]
 
 
 def json_errors(view: JsonView) -> JsonView:
-    """Answers in JSON: 401 when logged out, 403/404 from the access door, 400 for a bad body
+    """Answers in JSON: 401 when logged out, 403/404 from the access door (404 too for work
+    deleted while the request waited for it), 400 for a bad body
     (naming the field) or a WorkspaceError, 409 with the stored draft and version on a version
     conflict, 409 with `locked` on a write to submitted or skipped work."""
 
@@ -60,7 +66,7 @@ def json_errors(view: JsonView) -> JsonView:
             return JsonResponse({"error": "Log in again; your draft is kept."}, status=401)
         try:
             return view(request, *args, **kwargs)
-        except Http404 as error:
+        except (Http404, WorkGone) as error:
             return JsonResponse({"error": str(error)}, status=404)
         except PermissionDenied as error:
             return JsonResponse({"error": str(error)}, status=403)

@@ -12,6 +12,8 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -172,6 +174,7 @@ def _object(request: Request) -> dict[str, Any]:
 
 
 class GoldApi(APIView):
+    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
     def get(self, request: Request, project_id: int) -> Response:
         """The project's gold items."""
         project = access_project(request.user, project_id, Ability.MANAGE)
@@ -181,6 +184,7 @@ class GoldApi(APIView):
         ]
         return Response({"gold": items})
 
+    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
     def post(self, request: Request, project_id: int) -> Response:
         """`{"trace_ids": [...], "kind": "qc"|"screening", "source": name?}`: marks them (all
         or none)."""
@@ -198,6 +202,7 @@ class GoldApi(APIView):
         )
         return Response({"marked": [g.trace_id for g in marked]}, status=201)
 
+    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
     def delete(self, request: Request, project_id: int) -> Response:
         """`{"trace_ids": [...]}`: unmarks them."""
         project = access_project(request.user, project_id, Ability.MANAGE)
@@ -206,6 +211,7 @@ class GoldApi(APIView):
 
 
 class StandingApi(APIView):
+    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
     def post(self, request: Request, project_id: int, user_id: int) -> Response:
         """`{"status": "active"|"paused"}`."""
         project = access_project(request.user, project_id, Ability.MANAGE)
@@ -220,6 +226,7 @@ class StandingApi(APIView):
 
 
 class QueueApi(APIView):
+    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
     def post(self, request: Request, project_id: int) -> Response:
         """`{"job": id?, "trace_ids": [...]?, "correct": true|false|null}`: sends those model
         outputs to the annotators' queue."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db import connection
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -13,6 +14,7 @@ from django.views.decorators.http import require_POST
 from annotation.core import bodies
 from annotation.core.access import Ability, abilities, access_project
 from annotation.core.bodies import BodyError
+from annotation.core.fixed_sql import fetch_one
 from annotation.problems.access import access_trace
 from annotation.problems.models import FinishReason
 from annotation.workspace import selectors
@@ -20,6 +22,7 @@ from annotation.workspace.access import access_assignment
 from annotation.workspace.agreement_job import agreement_of, stored_agreement
 from annotation.workspace.models import (
     OPEN_STATUSES,
+    Assignment,
     AssignmentStatus,
     ItemKind,
     ReviewStatus,
@@ -76,6 +79,7 @@ def claim_next(request: HttpRequest, project_id: int) -> HttpResponse:
 
 @login_required
 def assignment_page(request: HttpRequest, assignment_id: int) -> HttpResponse:
+    _wait_for_a_save_in_flight(assignment_id)
     assignment = access_assignment(request.user, assignment_id)
     project = assignment.project
     context = {
@@ -108,6 +112,19 @@ def assignment_page(request: HttpRequest, assignment_id: int) -> HttpResponse:
         return render(request, "workspace/grade.html", context)
     context["thought_kinds"] = list(THOUGHT_KINDS)
     return render(request, "workspace/record.html", context)
+
+
+def _wait_for_a_save_in_flight(assignment_id: int) -> None:
+    """A save holds its assignment's row from its compare-and-swap to its commit. Waiting for
+    that lock makes a page loaded while a save is in flight (a reload right after an edit) read
+    the draft and version the save wrote, not those before it, on which the page's next save
+    would be a 409. One statement in autocommit: the lock is let go as soon as it is had."""
+    if not connection.features.has_select_for_update:
+        return  # SQLite: a page reads what is committed, and writers take turns
+    meta = Assignment._meta
+    fetch_one(
+        f"SELECT 1 FROM {meta.db_table} WHERE {meta.pk.column} = %s FOR SHARE", [assignment_id]
+    )
 
 
 @login_required

@@ -3,8 +3,23 @@
 // The server contract (docs/frontend.md): the request body is the payload plus "version", the
 // version the edit started from. 200 -> {"version": N, ...}; 409 -> {"error": "...",
 // "current": {...}, "version": N}. Network failures and 502/503/504 are retried with backoff.
+//
+// A page left with a save pending (a reload, a closed tab) sends it as it goes (pagehide, with
+// keepalive), and keeps the local draft: the next page restores it. That save may land after
+// the next page read the version, so a 409 whose stored work is a payload this page sent or
+// restored is its own earlier save: the page builds on that version and saves again, once.
 
 const RETRYABLE_STATUSES = new Set([502, 503, 504]);
+
+/** JSON with every object's keys sorted: equal payloads give equal text (PostgreSQL's jsonb
+ * gives the keys back in its own order). */
+function canonical(value) {
+  return JSON.stringify(value, (_key, item) =>
+    item && typeof item === "object" && !Array.isArray(item)
+      ? Object.fromEntries(Object.keys(item).sort().map((key) => [key, item[key]]))
+      : item,
+  );
+}
 
 /** The value of cookie `name`, or "" (Django's CSRF cookie is `csrftoken`). */
 export function readCookie(name) {
@@ -42,6 +57,8 @@ export function createAutosave({
   let changedDuringFlight = false;
   let paused = false;
   let attempt = 0;
+  let retriedOwn = false; // a 409 from our own earlier save was answered by saving again
+  const ownPayloads = new Set(); // canonical() of every payload this page sent or restored
 
   const report = (status, detail = {}) => onStatus(status, detail);
 
@@ -90,16 +107,7 @@ export function createAutosave({
     report("saving");
     let response;
     try {
-      response = await fetch(url, {
-        method,
-        credentials: "same-origin",
-        headers: {
-          "Content-Type": "application/json",
-          Accept: "application/json",
-          "X-CSRFToken": readCookie("csrftoken"),
-        },
-        body: JSON.stringify({ ...getPayload(), version: currentVersion }),
-      });
+      response = await send();
     } catch {
       inFlight = false;
       retryLater();
@@ -109,6 +117,7 @@ export function createAutosave({
     inFlight = false;
     if (response.ok) {
       attempt = 0;
+      retriedOwn = false;
       currentVersion = body?.version ?? currentVersion;
       if (changedDuringFlight) {
         storeDraft(); // the newer edit now builds on the version just saved
@@ -117,6 +126,17 @@ export function createAutosave({
         localStorage.removeItem(storageKey);
       }
       report("saved", { version: currentVersion, response: body });
+    } else if (response.status === 409 && isOwnSave(body)) {
+      retriedOwn = true;
+      currentVersion = body.version;
+      if (!changedDuringFlight && canonical(body.current) === canonical(getPayload())) {
+        retriedOwn = false;
+        localStorage.removeItem(storageKey); // the server has exactly this: nothing to save
+        report("saved", { version: currentVersion, response: body });
+      } else {
+        storeDraft();
+        await save();
+      }
     } else if (response.status === 409) {
       paused = true;
       report("conflict", body ?? {});
@@ -126,6 +146,44 @@ export function createAutosave({
     } else {
       report("error", { status: response.status, body });
     }
+  }
+
+  /** The save request of the current payload at the current version. */
+  function send(options = {}) {
+    const payload = getPayload();
+    ownPayloads.add(canonical(payload));
+    return fetch(url, {
+      method,
+      credentials: "same-origin",
+      headers: {
+        "Content-Type": "application/json",
+        Accept: "application/json",
+        "X-CSRFToken": readCookie("csrftoken"),
+      },
+      body: JSON.stringify({ ...payload, version: currentVersion }),
+      ...options,
+    });
+  }
+
+  /** A conflict with work this page (or the page before a reload) saved itself. */
+  function isOwnSave(body) {
+    return (
+      !retriedOwn &&
+      Number.isInteger(body?.version) &&
+      !body.locked &&
+      body.current != null &&
+      ownPayloads.has(canonical(body.current))
+    );
+  }
+
+  /** The page is left (reload, navigation, closed tab): a pending save goes now, with
+   * keepalive so that it outlives the page; the local draft stays for the next page. A save
+   * already in flight is on its way; a paused one waits for the conflict's answer. */
+  function sendOnLeave() {
+    if (timer === null || paused || inFlight) return;
+    clearTimeout(timer);
+    timer = null;
+    send({ keepalive: true }).catch(() => {}); // e.g. over keepalive's 64 KiB: the draft stays
   }
 
   function retryLater() {
@@ -159,10 +217,12 @@ export function createAutosave({
     if (attempt > 0) save();
   };
   window.addEventListener("online", onOnline);
+  window.addEventListener("pagehide", sendOnLeave);
 
   const draft = readDraft();
   if (draft && applyDraft) {
     currentVersion = draft.version ?? currentVersion; // the draft was written against this one
+    ownPayloads.add(canonical(draft.payload)); // the page before may have sent it as it left
     applyDraft(draft.payload);
     report("restored", { draft });
     schedule(debounceMs);
@@ -180,6 +240,7 @@ export function createAutosave({
     destroy() {
       clearTimeout(timer);
       window.removeEventListener("online", onOnline);
+      window.removeEventListener("pagehide", sendOnLeave);
     },
   };
 }

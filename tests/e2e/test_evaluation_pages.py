@@ -201,13 +201,13 @@ def test_starting_a_monte_carlo_job_from_the_page(live_server, setup, page_watch
 
 
 def test_rollouts_page_shows_each_completion_rendered(live_server, setup, page_watch: PageWatch):
-    from annotation.evaluation.services import start_monte_carlo_job
+    from annotation.evaluation.services import monte_carlo_job_start
     from workers.runners.monte_carlo import run_monte_carlo
 
     project, _ = setup
     problem = ProblemFactory(project=project, answer="2")
     trace = trace_with_steps(problem, ["Let $x = 1$.", "Then $x + 1 = 2$."])
-    job = start_monte_carlo_job(
+    job = monte_carlo_job_start(
         project=project,
         user=None,
         model=model_config_create(

@@ -13,14 +13,14 @@ from playwright.sync_api import Page, expect
 
 from annotation.core.models import Project, Role
 from annotation.jobs.models import Job, JobStatus
-from annotation.jobs.services import claim_job, finish_job
+from annotation.jobs.services import job_claim, job_finish
 from annotation.llm.models import PromptPurpose
 from annotation.llm.services import model_config_create
 from annotation.training.models import TrainingLogEntry
 from annotation.training.services import (
-    register_trained_model,
-    start_evaluation_job,
-    start_training_job,
+    evaluation_job_start,
+    trained_model_register,
+    training_job_start,
     training_log_write,
 )
 from tests.factories import MembershipFactory, UserFactory
@@ -50,7 +50,7 @@ def setup(db, settings, tmp_path):
     )
     models = [base]
     for name in ("sft", "sft again"):
-        job = start_training_job(
+        job = training_job_start(
             project=project,
             user=researcher,
             method="sft",
@@ -58,8 +58,8 @@ def setup(db, settings, tmp_path):
             base=models[-1],
             name=name,
         )
-        models.append(register_trained_model(job=job, path=f"/models/{name}"))
-    run = start_training_job(
+        models.append(trained_model_register(job=job, path=f"/models/{name}"))
+    run = training_job_start(
         project=project, user=researcher, method="sft", export=journeys, base=base, name="run"
     )
     Job.objects.filter(pk=run.pk).update(status=JobStatus.RUNNING, done=2, total=4)
@@ -70,7 +70,7 @@ def setup(db, settings, tmp_path):
             for s in (1, 2)
         ],
     )
-    evaluation = start_evaluation_job(
+    evaluation = evaluation_job_start(
         project=project,
         user=researcher,
         models=models,
@@ -140,7 +140,7 @@ def test_a_run_and_an_evaluation_reach_their_end_without_a_reload_and_without_ca
     )
     Job.objects.filter(pk=run.pk).update(done=4)
     run.refresh_from_db()
-    finish_job(run, result={"global_step": 4, "final_loss": 1.0})
+    job_finish(run, result={"global_step": 4, "final_loss": 1.0})
     # then the page shows the end by itself, without Cancel
     expect(page.get_by_test_id("job-state")).to_have_text("Succeeded")
     expect(page.get_by_test_id("steps")).to_have_text("step 4 of 4")
@@ -154,9 +154,9 @@ def test_a_run_and_an_evaluation_reach_their_end_without_a_reload_and_without_ca
     expect(page.get_by_test_id("job-state")).to_have_text("Queued")
     expect(page.get_by_test_id("job-cancel")).to_be_visible()
     # when a worker takes it and it ends
-    claimed = claim_job(evaluation.pk)
+    claimed = job_claim(evaluation.pk)
     assert claimed is not None
-    finish_job(claimed, result={})
+    job_finish(claimed, result={})
     # then the page shows the end by itself, without Cancel
     expect(page.get_by_test_id("job-state")).to_have_text("Succeeded")
     expect(page.get_by_test_id("job-cancel")).to_have_count(0)

@@ -12,10 +12,12 @@ from algorithms.long_thought import correct_paths, derive_long_thought
 from algorithms.tree_search import ProblemSpec, Tree, record_wrong_verdicts
 from annotation.core.models import Project, Role
 from annotation.grading.models import Grade, GradeSource, SourceKind
+from annotation.jobs.models import Job, JobKind
 from annotation.problems.models import Problem
 from annotation.trees.models import TreeNode
 from annotation.trees.services import DerivedThought, long_thoughts_write, tree_round_record
 from tests.factories import MembershipFactory, ProblemFactory, UserFactory
+from workers.tasks import run_job
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -173,7 +175,7 @@ def test_big_tree_expand_collapse_click_and_filter(live_server, setup, page: Pag
 def test_round_filter_long_thought_and_compare(live_server, setup, page: Page) -> None:
     # given a long thought derived from the first round's first tree
     project, problems, first, second = setup
-    from annotation.trees.selectors import load_tree
+    from annotation.trees.selectors.tree import load_tree
 
     tree = load_tree(first.pk, problems[0])
     thought = derive_long_thought(tree, correct_paths(tree)[0], k=2, seed=3)
@@ -213,8 +215,14 @@ def test_round_filter_long_thought_and_compare(live_server, setup, page: Page) -
     page.goto(f"{base}/projects/{project.pk}/trees/outputs/?correct=no")
     expect(page.locator("[data-testid=output]")).to_have_count(0)
 
-    # two rounds side by side: only the problem both have
+    # two rounds side by side, compared by a job (run here): only the problem both have
     page.goto(f"{base}/projects/{project.pk}/trees/compare/?a={first.pk}&b={second.pk}")
+    page.get_by_test_id("analysis-refresh").click()
+    expect(page.locator(".message")).to_contain_text("The analysis runs as job #")
+    (job,) = Job.objects.filter(project=project, kind=JobKind.ROUND_COMPARISON)
+    run_job.run(job.pk)
+    page.reload()
+    expect(page.get_by_test_id("analysis-status")).to_contain_text("the rounds are as they were")
     compared = page.locator("[data-testid=compare-row]")
     expect(compared).to_have_count(1)
     expect(compared.locator("td").first).to_have_text(problems[0].external_id)

@@ -8,7 +8,7 @@ import pytest
 from algorithms.mc_labels import first_error_binary_search, first_error_linear
 from annotation.core.models import Project
 from annotation.evaluation.models import Rollout
-from annotation.evaluation.services import start_monte_carlo_job
+from annotation.evaluation.services import monte_carlo_job_start
 from annotation.grading.models import Grade, GradeSource, SourceKind
 from annotation.jobs.models import Job, JobStatus
 from annotation.llm.models import ModelConfig, PromptPurpose
@@ -50,7 +50,7 @@ def start(project: Project, traces: list[Trace], mode: str, chunk_size: int = 4)
     if not project.model_configs.exists():
         policy_model(project)
         prompt(project, PromptPurpose.SAMPLE)
-    job = start_monte_carlo_job(
+    job = monte_carlo_job_start(
         project=project,
         user=None,
         model=project.model_configs.get(),
@@ -192,12 +192,12 @@ def test_the_job_needs_a_generator_and_a_known_mode(project):
     model = policy_model(project)
     version = prompt(project, PromptPurpose.SAMPLE)
     with pytest.raises(ValidationError) as error:
-        start_monte_carlo_job(
+        monte_carlo_job_start(
             project=project, user=None, model=model, prompt=version, trace_ids=[trace.pk], mode="x"
         )
     assert error.value.message_dict == {"mode": ["unknown mode 'x'; use all or binary_search"]}
     with pytest.raises(ValidationError) as error:
-        start_monte_carlo_job(
+        monte_carlo_job_start(
             project=project, user=None, model=model, prompt=version, trace_ids=[trace.pk], n=0
         )
     assert error.value.message_dict == {"n": ["n must be between 1 and 256, got 0"]}

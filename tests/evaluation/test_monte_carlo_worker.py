@@ -6,7 +6,7 @@ import pytest
 
 from annotation.evaluation.models import Rollout
 from annotation.evaluation.selectors import compare_sources
-from annotation.evaluation.services import start_monte_carlo_job
+from annotation.evaluation.services import monte_carlo_job_start
 from annotation.grading.models import Grade, GradeSource, SourceKind
 from annotation.jobs.models import JobStatus
 from annotation.llm.models import PromptPurpose
@@ -40,7 +40,7 @@ def test_monte_carlo_job_labels_steps_through_a_real_worker(
         for step in record.steps.all():
             Grade.objects.create(node_id=step.node_id, source=human, trace=record, rating=1)
     # when
-    job = start_monte_carlo_job(
+    job = monte_carlo_job_start(
         project=project,
         user=researcher(project),
         model=generator_config(project, "transformers"),

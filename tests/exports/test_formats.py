@@ -421,7 +421,7 @@ def test_dpo_and_sft_rows_keep_the_prompt_the_samples_were_generated_with(db):
     from annotation.llm.services import (
         model_config_create,
         prompt_template_create,
-        start_sample_job,
+        sample_job_start,
     )
     from tests.factories import ProjectFactory, trace_with_steps
 
@@ -430,7 +430,7 @@ def test_dpo_and_sft_rows_keep_the_prompt_the_samples_were_generated_with(db):
     template = prompt_template_create(
         project=project, name="solve", purpose=PromptPurpose.SAMPLE, text="Solve: {{ problem }}"
     )
-    job = start_sample_job(
+    job = sample_job_start(
         project=project,
         user=None,
         model=model_config_create(

@@ -10,7 +10,7 @@ from annotation.datasets.export.pipeline import export_to_directory
 from annotation.datasets.export.prm800k_rows import labeler_id
 from annotation.jobs.models import Job
 from annotation.llm.models import PromptPurpose
-from annotation.llm.services import start_expand_job
+from annotation.llm.services import expand_job_start
 from annotation.problems.models import Origin, Trace
 from annotation.problems.services import NewTrace, path_steps, trace_create
 from annotation.workspace.models import ItemKind
@@ -143,15 +143,15 @@ def test_a_rejected_record_is_not_expanded_by_default_and_is_with_all(project, w
         "prompt": prompt(project, PromptPurpose.EXPAND),
     }
     ids = [world["rejected"].pk, world["accepted"].pk]
-    default = start_expand_job(trace_ids=ids, **common)
-    everything = start_expand_job(trace_ids=ids, review="all", **common)
+    default = expand_job_start(trace_ids=ids, **common)
+    everything = expand_job_start(trace_ids=ids, review="all", **common)
     assert (default.params["trace_ids"], default.params["review"]) == (
         [world["accepted"].pk],
         "not_rejected",
     )
     assert (everything.params["trace_ids"], everything.params["review"]) == (ids, "all")
     with pytest.raises(Exception, match="none of the traces passes review=not_rejected"):
-        start_expand_job(trace_ids=[world["rejected"].pk], **common)
+        expand_job_start(trace_ids=[world["rejected"].pk], **common)
     assert Job.objects.count() == 2
 
 

@@ -153,7 +153,7 @@ def apply(world: World, operation: tuple[Any, ...]) -> None:
 
 def queue_operation(world: World, kind: str, args: list[Any]) -> None:
     """Claims and their statuses, sent model outputs, a trace sharing a scored prefix."""
-    if kind == "restatus":  # a bulk update, as expire_stale_claims does
+    if kind == "restatus":  # a bulk update, as claims_expire_stale does
         latest = Assignment.objects.order_by("-pk").values_list("pk", flat=True)[:1]
         Assignment.objects.filter(pk__in=list(latest)).update(status=args[0])
         return

@@ -98,7 +98,7 @@ def test_a_kind_with_a_start_service_of_its_own_is_not_started_from_raw_paramete
     assert response.json() == {
         "kind": [
             "jobs of kind 'sample' are not started here (these are: agreement, best_of_n, "
-            "disagreement_queue, scorer_comparison, word_count, word_total)"
+            "disagreement_queue, round_comparison, scorer_comparison, word_count, word_total)"
         ]
     }
 

@@ -23,7 +23,7 @@ from annotation.datasets.export.options import (
     TRACE_KINDS,
     ExportOptions,
 )
-from annotation.evaluation.analyses import AnalysisParams, BestOfNParams
+from annotation.evaluation.analyses import AnalysisParams, BestOfNParams, RoundComparisonParams
 from annotation.jobs.models import Job, JobKind, JobStatus
 from annotation.jobs.params import (
     EXPAND_MODES,
@@ -47,7 +47,7 @@ from annotation.jobs.params import (
     params_class,
 )
 from annotation.llm.models import PromptPurpose
-from annotation.llm.services import model_config_create, start_sample_job
+from annotation.llm.services import model_config_create, sample_job_start
 from annotation.problems.models import Origin, Trace
 from annotation.training.params import (
     FORMATS_FOR_METHOD,
@@ -343,6 +343,15 @@ PARAMS: dict[str, st.SearchStrategy[Any]] = {
     JobKind.BEST_OF_N: st.builds(BestOfNParams, sample_job=st.none() | st.integers(1, 2**62)),
     JobKind.DISAGREEMENT_QUEUE: st.builds(AnalysisParams),
     JobKind.AGREEMENT: st.builds(AnalysisParams),
+    JobKind.ROUND_COMPARISON: st.builds(
+        RoundComparisonParams,
+        round_a=st.none() | st.integers(1, 2**62),
+        round_b=st.none() | st.integers(1, 2**62),
+        subject=st.text(max_size=20),
+        level=st.none() | st.integers(0, 9),
+        correct=st.none() | st.booleans(),
+        keyword=st.text(max_size=20),
+    ),
 }
 
 
@@ -377,6 +386,7 @@ def test_every_job_kind_has_a_parameters_class_and_a_strategy():
         "best_of_n": BestOfNParams,
         "disagreement_queue": AnalysisParams,
         "agreement": AnalysisParams,
+        "round_comparison": RoundComparisonParams,
     }
 
 
@@ -482,7 +492,7 @@ def test_a_stored_job_whose_parameters_no_longer_parse_fails_through_the_task(
     model = model_config_create(
         project=project, name="gen", kind="transformers", path_or_endpoint="/nowhere"
     )
-    job = start_sample_job(
+    job = sample_job_start(
         project=project,
         user=None,
         model=model,

@@ -11,7 +11,7 @@ from annotation.core.models import Role
 from annotation.jobs.models import Job, JobKind, JobStatus
 from annotation.jobs.params import ModelSnapshot
 from annotation.jobs.runners import Work
-from annotation.jobs.services import report_progress, running, set_phase
+from annotation.jobs.services import job_phase_set, job_progress_report, running
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
 from workers.runners.common import announced, loading_phase
 
@@ -38,7 +38,7 @@ def test_loading_a_model_sets_the_phase_and_progress_clears_it():
         on_load()
         during = phase_of(job)
     after = phase_of(job)
-    report_progress(job, 1, 2)
+    job_progress_report(job, 1, 2)
     # then
     assert during == (
         "Starting the vLLM engine for the model tiny@v1 (loading the weights, then warming up)"
@@ -70,7 +70,7 @@ def test_a_phase_is_written_only_while_the_job_runs():
     job = running_job()
     Job.objects.filter(pk=job.pk).update(status=JobStatus.SUCCEEDED)
     # when a late phase arrives
-    set_phase(job, "Loading the model")
+    job_phase_set(job, "Loading the model")
     # then
     assert phase_of(job) == ""
 
@@ -80,7 +80,7 @@ def test_the_job_page_shows_the_phase_of_a_running_job(client):
     job = running_job()
     user = UserFactory()
     MembershipFactory(project=job.project, user=user, role=Role.RESEARCHER)
-    set_phase(job, "Starting the vLLM engine for the model tiny@v1")
+    job_phase_set(job, "Starting the vLLM engine for the model tiny@v1")
     client.force_login(user)
     # when
     page = client.get(reverse("llm-job", args=[job.pk])).content.decode()

@@ -7,14 +7,14 @@ import pytest
 from django.utils import timezone
 
 from annotation.jobs.models import Job, JobKind, JobShard, JobStatus
-from annotation.jobs.services import request_cancel
+from annotation.jobs.services import job_cancel_request
 from annotation.jobs.shards import (
     MAX_SHARD_ATTEMPTS,
-    fail_exhausted_shards,
     model_key,
     shard_claim,
     shard_retry_later,
     shard_succeed,
+    shards_fail_exhausted,
     shards_plan,
 )
 from tests.factories import ProjectFactory
@@ -125,7 +125,7 @@ def test_a_shard_whose_worker_died_on_every_attempt_fails_the_job() -> None:
     JobShard.objects.filter(pk=shard.pk).update(attempts=MAX_SHARD_ATTEMPTS)
     abandon(shard)
     # when the sweep looks for such shards
-    failed = fail_exhausted_shards()
+    failed = shards_fail_exhausted()
     # then the job failed, saying what happened
     job.refresh_from_db()
     assert failed == [job.pk]
@@ -146,7 +146,7 @@ def test_cancelling_a_job_with_no_shard_in_progress_cancels_it_and_its_shards_at
     shard_succeed(done, [])
     abandon(abandoned)
     # when
-    request_cancel(job)
+    job_cancel_request(job)
     # then
     assert job.status == JobStatus.CANCELLED
     assert list(JobShard.objects.filter(job=job).values_list("status", flat=True)) == [

@@ -7,7 +7,7 @@ import pytest
 from annotation.core.models import Role
 from annotation.jobs.models import JobStatus
 from annotation.llm.models import PromptPurpose
-from annotation.llm.services import start_expand_job
+from annotation.llm.services import expand_job_start
 from annotation.problems.models import Trace
 from annotation.workspace.models import ItemKind
 from annotation.workspace.services.claims import assignment_claim_next
@@ -39,7 +39,7 @@ def test_a_record_rejected_after_the_job_started_is_not_expanded(project):
         claim.refresh_from_db()
         claims.append(claim)
     researcher = MembershipFactory(project=project, role=Role.RESEARCHER).user
-    job = start_expand_job(
+    job = expand_job_start(
         project=project,
         user=researcher,
         model=generator_config(project, "transformers"),

@@ -6,7 +6,7 @@ import pytest
 from annotation.grading.models import Grade
 from annotation.jobs.models import JobStatus
 from annotation.llm.models import PromptPurpose
-from annotation.llm.services import start_sample_job, start_score_job
+from annotation.llm.services import sample_job_start, score_job_start
 from annotation.problems.models import Trace, TraceStep
 from tests.support.data import (
     RECORD_STEPS,
@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.models]
 def test_running_a_sample_job_again_only_fills_what_is_missing(project):
     # given a finished run
     problems = make_problems(project, 3)
-    job = start_sample_job(
+    job = sample_job_start(
         project=project,
         user=None,
         model=generator_config(project, "transformers"),
@@ -55,7 +55,7 @@ def test_running_a_sample_job_again_only_fills_what_is_missing(project):
 def test_running_a_score_job_again_adds_no_grades(project):
     (problem,) = make_problems(project, 1)
     record = make_record(problem, RECORD_STEPS, key="r")
-    job = start_score_job(
+    job = score_job_start(
         project=project,
         user=None,
         scorer=scorer_config(project, "math-shepherd"),

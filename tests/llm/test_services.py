@@ -10,8 +10,8 @@ from annotation.llm.services import (
     prompt_template_create,
     prompt_template_edit,
     prompt_templates_install_defaults,
-    start_sample_job,
-    start_score_job,
+    sample_job_start,
+    score_job_start,
 )
 from tests.factories import UserFactory
 from tests.support.data import make_problems
@@ -135,7 +135,7 @@ def test_a_sample_job_snapshots_model_prompt_and_sampling(project):
         project=project, name="solve", purpose=PromptPurpose.SAMPLE, text="Solve {{ problem }}"
     )
     # when
-    job = start_sample_job(
+    job = sample_job_start(
         project=project,
         user=UserFactory(),
         model=config,
@@ -169,13 +169,13 @@ def test_a_sample_job_snapshots_model_prompt_and_sampling(project):
 def test_a_job_with_no_items_or_the_wrong_model_is_refused(project):
     config = generator(project)
     with pytest.raises(ValidationError) as error:
-        start_score_job(project=project, user=None, scorer=config, trace_ids=[1])
+        score_job_start(project=project, user=None, scorer=config, trace_ids=[1])
     assert error.value.message_dict == {"scorer": ["gen has no scorer head; choose a scorer"]}
     template = prompt_template_create(
         project=project, name="solve", purpose=PromptPurpose.SAMPLE, text="Solve {{ problem }}"
     )
     with pytest.raises(ValidationError) as error:
-        start_sample_job(
+        sample_job_start(
             project=project, user=None, model=config, prompt=template.versions.get(), problem_ids=[]
         )
     assert error.value.message_dict == {"problem_ids": ["no problems match the filter; widen it"]}

@@ -1,47 +1,53 @@
 """A job on project A may name nothing of project B: not a problem, a trace, a model config, a
 prompt, a tree job, a run or an export to train on. Refused for every job kind through the API
 and the service (400 naming the field, no job row, nothing enqueued); and a job row whose stored
-parameters were written to name B's rows fails in the worker with a message, reading and
-writing none of them.
+parameters were written to name B's rows fails in the runner with a message, reading and
+writing none of them (in a real worker: test_job_boundaries_worker.py).
+
+The two projects are made once for the module (tests/support/rows.py); each test's writes are
+rolled back.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import transaction
+from django.test import override_settings
 
 from algorithms.tree_search import ProblemSpec, Tree
 from annotation.core.models import Project, Role
 from annotation.datasets.export.options import ExportOptions
-from annotation.datasets.export.services import start_export
-from annotation.evaluation.analyses import BestOfNParams, analysis_start
-from annotation.evaluation.models import Rollout
-from annotation.evaluation.services import start_monte_carlo_job
-from annotation.grading.models import Grade
+from annotation.datasets.export.services import export_start
+from annotation.evaluation.analyses import BestOfNParams, RoundComparisonParams, analysis_start
+from annotation.evaluation.services import monte_carlo_job_start
 from annotation.jobs.boundary import InputOutsideProject
-from annotation.jobs.models import Job, JobKind, JobShard, JobStatus
-from annotation.jobs.params import OWNER, ImportParams, ModelSnapshot
+from annotation.jobs.models import Job, JobKind, JobStatus
+from annotation.jobs.params import OWNER, ImportParams
 from annotation.llm.models import ModelConfig, PromptPurpose, PromptVersion
 from annotation.llm.services import (
+    expand_job_start,
     model_config_create,
-    start_expand_job,
-    start_sample_job,
-    start_score_job,
+    sample_job_start,
+    score_job_start,
 )
 from annotation.problems.models import Problem, Trace
 from annotation.training.services import (
-    start_evaluation_job,
-    start_grpo_job,
-    start_training_job,
+    evaluation_job_start,
+    grpo_job_start,
+    training_job_start,
 )
-from annotation.trees.services import start_long_thought_job, start_tree_job, tree_round_record
-from annotation.trees.steered import start_policy_critic_job, start_proposal_critique_job
+from annotation.trees.services import (
+    long_thought_job_start,
+    tree_job_start,
+    tree_params,
+    tree_round_record,
+)
+from annotation.trees.steered import policy_critic_job_start, proposal_critique_job_start
 from annotation.workspace.access import access_assignment
 from annotation.workspace.models import Assignment, ItemKind
 from annotation.workspace.services.claims import assignment_claim_next
@@ -49,8 +55,8 @@ from annotation.workspace.services.paths import work_path_continue
 from tests.factories import MembershipFactory, ProblemFactory, ProjectFactory, UserFactory
 from tests.factories import trace_with_steps as make_trace
 from tests.support.data import prompt
+from tests.support.rows import fresh_copy, made_for_the_module
 from tests.support.training import export_now, training_project
-from tests.support.worker import WorkerProcess, wait_until
 from workers.runners.sample import run_sample
 from workers.tasks import run_job
 
@@ -117,12 +123,6 @@ def inputs_of(project: Project) -> Inputs:
     )
 
 
-@pytest.fixture(autouse=True)
-def media(settings, tmp_path):
-    """Export files in a temporary media root."""
-    settings.MEDIA_ROOT = tmp_path / "media"
-
-
 @dataclass(frozen=True)
 class World:
     a: Inputs
@@ -130,13 +130,29 @@ class World:
     user: Any  # an admin of both projects: every access check passes, only the boundary refuses
 
 
-@pytest.fixture
-def world(db: None) -> World:
+def world_of_two_projects() -> World:
     a, b = ProjectFactory(name="A"), ProjectFactory(name="B")
     user = UserFactory(username="both")
     for project in (a, b):
         MembershipFactory(project=project, user=user, role=Role.ADMIN)
     return World(inputs_of(a), inputs_of(b), user)
+
+
+@pytest.fixture(scope="module")
+def module_world(
+    django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[World]:
+    """The two projects, made once for the module (their exports in a temporary media root)."""
+    with (
+        override_settings(MEDIA_ROOT=tmp_path_factory.mktemp("media")),
+        made_for_the_module(django_db_blocker, world_of_two_projects) as world,
+    ):
+        yield world
+
+
+@pytest.fixture
+def world(db: None, module_world: World) -> World:
+    return fresh_copy(module_world)
 
 
 # How each kind is started, through the API and through its service ----------------------------
@@ -207,6 +223,14 @@ API: dict[str, Callable[[Inputs], Request]] = {
     "best_of_n": lambda o: (
         "/api/jobs/",
         {"project": o.project.pk, "kind": "best_of_n", "params": {"sample_job": o.tree_job.pk}},
+    ),
+    "round_comparison": lambda o: (
+        "/api/jobs/",
+        {
+            "project": o.project.pk,
+            "kind": "round_comparison",
+            "params": {"round_a": o.tree_job.pk, "round_b": o.tree_job.pk},
+        },
     ),
     "long_thought": lambda o: (
         "/api/trees/long-thoughts/",
@@ -318,14 +342,14 @@ API: dict[str, Callable[[Inputs], Request]] = {
 }
 
 SERVICE: dict[str, Callable[[Inputs, Any], Job]] = {
-    "sample": lambda o, user: start_sample_job(
+    "sample": lambda o, user: sample_job_start(
         project=o.project,
         user=user,
         model=o.generator,
         prompt=o.sample_prompt,
         problem_ids=[o.problem.pk],
     ),
-    "expand": lambda o, user: start_expand_job(
+    "expand": lambda o, user: expand_job_start(
         project=o.project,
         user=user,
         model=o.generator,
@@ -333,7 +357,7 @@ SERVICE: dict[str, Callable[[Inputs, Any], Job]] = {
         scorer=o.scorer,
         trace_ids=[o.trace.pk],
     ),
-    "rationalize": lambda o, user: start_expand_job(
+    "rationalize": lambda o, user: expand_job_start(
         project=o.project,
         user=user,
         model=o.generator,
@@ -341,15 +365,17 @@ SERVICE: dict[str, Callable[[Inputs, Any], Job]] = {
         mode="rationalize",
         problem_ids=[o.problem.pk],
     ),
-    "score": lambda o, user: start_score_job(
+    "score": lambda o, user: score_job_start(
         project=o.project, user=user, scorer=o.scorer, trace_ids=[o.trace.pk]
     ),
-    "tree": lambda o, user: start_tree_job(
+    "tree": lambda o, user: tree_job_start(
         project=o.project,
         user=user,
-        model=o.generator,
-        scorer=o.scorer,
-        problem_ids=[o.problem.pk],
+        params=tree_params(
+            model=o.generator,
+            scorer=o.scorer,
+            problem_ids=[o.problem.pk],
+        ),
     ),
     "best_of_n": lambda o, user: analysis_start(
         project=o.project,
@@ -357,27 +383,33 @@ SERVICE: dict[str, Callable[[Inputs, Any], Job]] = {
         user=user,
         params=BestOfNParams(sample_job=o.tree_job.pk),
     ),
-    "long_thought": lambda o, user: start_long_thought_job(
+    "round_comparison": lambda o, user: analysis_start(
+        project=o.project,
+        kind="round_comparison",
+        user=user,
+        params=RoundComparisonParams(round_a=o.tree_job.pk, round_b=o.tree_job.pk),
+    ),
+    "long_thought": lambda o, user: long_thought_job_start(
         project=o.project, user=user, tree_job=o.tree_job, rewriter=o.generator
     ),
-    "proposal_critique": lambda o, user: start_proposal_critique_job(
+    "proposal_critique": lambda o, user: proposal_critique_job_start(
         project=o.project, user=user, model=o.generator, problem_ids=[o.problem.pk]
     ),
-    "policy_critic": lambda o, user: start_policy_critic_job(
+    "policy_critic": lambda o, user: policy_critic_job_start(
         project=o.project,
         user=user,
         model=o.generator,
         critic=o.critic,
         problem_ids=[o.problem.pk],
     ),
-    "monte_carlo": lambda o, user: start_monte_carlo_job(
+    "monte_carlo": lambda o, user: monte_carlo_job_start(
         project=o.project,
         user=user,
         model=o.generator,
         prompt=o.sample_prompt,
         trace_ids=[o.trace.pk],
     ),
-    "export": lambda o, user: start_export(
+    "export": lambda o, user: export_start(
         project=o.project,
         user=user,
         options=ExportOptions(format="prm800k", grades="run", run=o.run.pk),
@@ -385,7 +417,7 @@ SERVICE: dict[str, Callable[[Inputs, Any], Job]] = {
     "continue": lambda o, user: work_path_continue(assignment=continuing(o), version=1, position=0)[
         1
     ],
-    "train_sft": lambda o, user: start_training_job(
+    "train_sft": lambda o, user: training_job_start(
         project=o.project,
         user=user,
         method="sft",
@@ -393,7 +425,7 @@ SERVICE: dict[str, Callable[[Inputs, Any], Job]] = {
         base=o.generator,
         name="trained",
     ),
-    "train_dpo": lambda o, user: start_training_job(
+    "train_dpo": lambda o, user: training_job_start(
         project=o.project,
         user=user,
         method="dpo",
@@ -401,7 +433,7 @@ SERVICE: dict[str, Callable[[Inputs, Any], Job]] = {
         base=o.generator,
         name="trained",
     ),
-    "train_prm": lambda o, user: start_training_job(
+    "train_prm": lambda o, user: training_job_start(
         project=o.project,
         user=user,
         method="prm",
@@ -410,7 +442,7 @@ SERVICE: dict[str, Callable[[Inputs, Any], Job]] = {
         base=o.generator,
         name="trained",
     ),
-    "train_grpo": lambda o, user: start_grpo_job(
+    "train_grpo": lambda o, user: grpo_job_start(
         project=o.project,
         user=user,
         base=o.generator,
@@ -421,7 +453,7 @@ SERVICE: dict[str, Callable[[Inputs, Any], Job]] = {
         reward_model=o.scorer,
         hyperparameters=GRPO_HYPERPARAMETERS,
     ),
-    "train_grpo_export": lambda o, user: start_grpo_job(
+    "train_grpo_export": lambda o, user: grpo_job_start(
         project=o.project,
         user=user,
         base=o.generator,
@@ -430,14 +462,14 @@ SERVICE: dict[str, Callable[[Inputs, Any], Job]] = {
         export=o.sft_export,
         hyperparameters=GRPO_HYPERPARAMETERS,
     ),
-    "evaluate": lambda o, user: start_evaluation_job(
+    "evaluate": lambda o, user: evaluation_job_start(
         project=o.project,
         user=user,
         models=[o.generator],
         prompt=o.sample_prompt,
         problem_ids=[o.problem.pk],
     ),
-    "evaluate_export": lambda o, user: start_evaluation_job(
+    "evaluate_export": lambda o, user: evaluation_job_start(
         project=o.project,
         user=user,
         models=[o.generator],
@@ -475,6 +507,7 @@ CASES = [
     ("tree", "scorer", "scorer", "model"),
     ("long_thought", "tree_job", "tree_job", "job"),
     ("best_of_n", "sample_job", "tree_job", "job"),
+    ("round_comparison", "round_a", "tree_job", "job"),
     ("long_thought", "rewriter", "generator", "model"),
     ("monte_carlo", "trace_ids", "trace", "trace"),
     ("monte_carlo", "model", "generator", "model"),
@@ -732,66 +765,3 @@ def test_a_stored_training_or_evaluation_job_naming_another_projects_rows_is_not
         "the rows of its own project",
     )
     assert Trace.objects.filter(job=job).count() == 0
-
-
-@pytest.fixture(scope="module")
-def worker(shared_worker: WorkerProcess) -> WorkerProcess:
-    return shared_worker
-
-
-def _stored_with_b(world: World, start: str, field: str, value: Any) -> Job:
-    """A job of A started normally whose stored `field` is rewritten before it is enqueued."""
-    with transaction.atomic():
-        job = SERVICE[start](world.a, world.user)
-        Job.objects.filter(pk=job.pk).update(params={**job.params, field: value})
-    return job
-
-
-def _failed(job: Job, worker: WorkerProcess) -> Job:
-    def finished() -> bool:
-        job.refresh_from_db()
-        return bool(job.is_finished)
-
-    wait_until(finished, 120, what=f"job {job.pk} to finish", check=worker.check_alive)
-    return job
-
-
-@pytest.mark.worker
-@pytest.mark.parametrize(
-    ("start", "field", "swap", "noun"),
-    [
-        ("sample", "problem_ids", "problem", "problem"),
-        ("score", "trace_ids", "trace", "trace"),
-        ("monte_carlo", "trace_ids", "trace", "trace"),
-        ("long_thought", "tree_job", "tree_job", "job"),
-        ("proposal_critique", "problem_ids", "problem", "problem"),
-        ("policy_critic", "critic", "critic", "model"),
-    ],
-    ids=["sample", "score", "monte_carlo", "long_thought", "proposal_critique", "policy_critic"],
-)
-def test_a_stored_job_naming_another_projects_rows_fails_in_the_worker(
-    worker, transactional_db, start, field, swap, noun
-):
-    # given
-    a, b = ProjectFactory(name="A"), ProjectFactory(name="B")
-    user = UserFactory(username="both")
-    MembershipFactory(project=a, user=user, role=Role.ADMIN)  # may still run jobs in A
-    world = World(inputs_of(a), inputs_of(b), user)
-    foreign = getattr(world.b, swap).pk
-    value: Any = foreign if field == "tree_job" else [foreign]
-    if field == "critic":  # a model snapshot: B's config as A's job would have stored it
-        value = {**ModelSnapshot.of(world.b.critic).as_params()}
-    # when
-    job = _failed(_stored_with_b(world, start, field, value), worker)
-    # then
-    assert (job.status, job.error) == (
-        JobStatus.FAILED,
-        f"{field}: {noun} {foreign} belongs to another project; a job reads and writes only "
-        "the rows of its own project",
-    )
-    assert job.attempts == 1  # not retried
-    assert JobShard.objects.filter(job=job).count() == 0  # refused before planning
-    assert Trace.objects.filter(job=job).count() == 0
-    assert Grade.objects.filter(source__job=job).count() == 0
-    assert Rollout.objects.filter(job=job).count() == 0
-    assert Trace.objects.filter(problem=world.b.problem).count() == 1  # B's own trace only

@@ -8,7 +8,7 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 
 from annotation.core.models import Role
-from annotation.datasets.services import start_import
+from annotation.datasets.services import import_start
 from annotation.jobs.kinds import kind_of, kinds
 from annotation.jobs.models import JobStatus
 from tests.factories import MembershipFactory
@@ -29,7 +29,7 @@ def test_a_database_error_shows_a_summary_and_logs_the_details(project, caplog, 
     # themselves, so the runner is swapped for one that fails in the database)
     runner = "tests.security.test_job_errors.runner_hitting_a_database_error"
     monkeypatch.setitem(kinds(), "import", replace(kind_of("import"), runner=runner))
-    job = start_import(
+    job = import_start(
         project=project,
         user=MembershipFactory(project=project, role=Role.ADMIN).user,
         format_name="math",

@@ -28,9 +28,9 @@ from hypothesis import strategies as st
 from annotation.core.models import Role
 from annotation.jobs.models import Job, JobStatus
 from annotation.jobs.params import ModelSnapshot
-from annotation.jobs.services import request_cancel
+from annotation.jobs.services import job_cancel_request
 from annotation.llm.models import ModelConfig
-from annotation.llm.services import model_config_create, start_score_job
+from annotation.llm.services import model_config_create, score_job_start
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
 from tests.support.data import RECORD_STEPS, make_problems, make_record
 from tests.support.endpoints import Answer, chat_completion, scripted_endpoint
@@ -424,7 +424,7 @@ def test_no_secret_of_a_config_saved_before_the_checks_is_shown_or_copied_into_a
     trace = make_record(make_problems(project, 1)[0], RECORD_STEPS, key="r")
 
     # when a job is started with it and both are read through the API
-    job = start_score_job(project=project, user=researcher, scorer=legacy, trace_ids=[trace.pk])
+    job = score_job_start(project=project, user=researcher, scorer=legacy, trace_ids=[trace.pk])
     client.force_login(researcher)
     models = client.get(f"/api/llm/models/?project={project.pk}")
     jobs = client.get(f"/api/jobs/?project={project.pk}")
@@ -703,7 +703,7 @@ def failed(job: Job, worker: WorkerProcess) -> Job:
 
 def score_job(project: Any, scorer: ModelConfig) -> Job:
     trace = make_record(make_problems(project, 1)[0], RECORD_STEPS, key="r")
-    return start_score_job(
+    return score_job_start(
         project=project,
         user=MembershipFactory(project=project, role=Role.RESEARCHER).user,
         scorer=scorer,
@@ -810,4 +810,4 @@ def test_an_endpoints_error_body_is_summarised_and_cannot_forge_a_worker_log_lin
     assert f"rejected the request (500): {UPSTREAM_SUMMARY}" in log
     assert "openai.BadRequestError: Error code: 400 - model crashed\\r\\n[2030-01-01" in log
     assert not any(line.startswith(FORGED_LINE[:12]) for line in log.splitlines())
-    request_cancel(job)
+    job_cancel_request(job)

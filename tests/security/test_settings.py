@@ -18,7 +18,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from annotation.core.content_policy import csp_directives, csp_header
 from annotation.core.content_policy_middleware import THIRD_PARTY_PAGES
 from annotation.core.models import Role
-from annotation.datasets.services import start_import
+from annotation.datasets.services import import_start
 from tests.factories import MembershipFactory, ProblemFactory, UserFactory, trace_with_steps
 
 REPO = Path(__file__).resolve().parents[2]
@@ -159,7 +159,7 @@ def site(project):
     users = {role: UserFactory() for role in Role.values}
     for role, user in users.items():
         MembershipFactory(project=project, user=user, role=role)
-    job = start_import(
+    job = import_start(
         project=project,
         user=users[Role.ADMIN],
         format_name="math",

@@ -11,7 +11,7 @@ from annotation.core.models import Project
 from annotation.datasets.importer import import_dataset
 from annotation.jobs.models import Job
 from annotation.llm.models import ModelConfig, PromptPurpose, PromptVersion
-from annotation.llm.services import model_config_create, prompt_template_create, start_sample_job
+from annotation.llm.services import model_config_create, prompt_template_create, sample_job_start
 from annotation.problems.models import Origin, Problem, Trace
 from annotation.problems.services import NewStep, NewTrace, trace_create
 from annotation.problems.tree import text_digest
@@ -114,7 +114,7 @@ def endpoint_config(project: Project, base_url: str) -> ModelConfig:
 def endpoint_sample_job(problems: list[Problem], base_url: str, n: int) -> Job:
     """A researcher's sampling job of one-problem shards on the endpoint at `base_url`."""
     project = problems[0].project
-    return start_sample_job(
+    return sample_job_start(
         project=project,
         user=researcher(project),
         model=endpoint_config(project, base_url),

@@ -12,7 +12,7 @@ from django.contrib.auth import get_user_model
 from annotation.core.models import Project
 from annotation.datasets.export.jobs import run_export
 from annotation.datasets.export.options import ExportOptions
-from annotation.datasets.export.services import start_export
+from annotation.datasets.export.services import export_start
 from annotation.grading.models import GradeSource
 from annotation.grading.services import (
     StepGrade,
@@ -23,7 +23,7 @@ from annotation.grading.services import (
 )
 from annotation.jobs.models import Job, JobKind, JobStatus
 from annotation.jobs.runners import runner_for
-from annotation.jobs.services import claim_job, fail_job, finish_job
+from annotation.jobs.services import job_claim, job_fail, job_finish
 from annotation.llm.models import ModelConfig
 from annotation.llm.services import model_config_create
 from annotation.problems.models import Origin, Problem, Trace, TraceStep
@@ -129,10 +129,10 @@ HELD_OUT = ("p9", "p10", "p11")  # the test split of every export made here
 def export_now(project: Project, format_name: str, **options: Any) -> Job:
     """An export job run in this process (no worker), held-out problems in its test split."""
     options.setdefault("held_out", HELD_OUT)
-    job = start_export(
+    job = export_start(
         project=project, user=None, options=ExportOptions(format=format_name, **options)
     )
-    claimed = claim_job(job.pk)
+    claimed = job_claim(job.pk)
     if claimed is None:
         # A test's worker process took the queued job first (more likely on a loaded
         # machine): it runs the same export, so wait for it instead.
@@ -140,7 +140,7 @@ def export_now(project: Project, format_name: str, **options: Any) -> Job:
         job.refresh_from_db()
         assert job.status == JobStatus.SUCCEEDED, job.error
         return job
-    finish_job(claimed, result=run_export(claimed))
+    job_finish(claimed, result=run_export(claimed))
     claimed.refresh_from_db()
     return claimed
 
@@ -159,14 +159,14 @@ def base_config(project: Project, name: str = "tiny base") -> ModelConfig:
 
 def run_now(job: Job) -> Job:
     """Claim a job and run it in this process, as the worker's task would."""
-    claimed = claim_job(job.pk)
+    claimed = job_claim(job.pk)
     assert claimed is not None
     try:
         result = runner_for(claimed.kind)(claimed)
     except Exception as error:
-        fail_job(claimed, str(error))
+        job_fail(claimed, str(error))
         raise
-    finish_job(claimed, result=result)
+    job_finish(claimed, result=result)
     claimed.refresh_from_db()
     return claimed
 
@@ -200,7 +200,7 @@ def start_grpo(project: Project, name: str, **given: Any) -> Job:
     """A GRPO job on the train split of an sft-journey export (problems p0..p8), from the
     tiny base, rewarded by the answer check and the tiny PRM."""
     from annotation.llm.models import PromptPurpose
-    from annotation.training.services import start_grpo_job
+    from annotation.training.services import grpo_job_start
     from tests.support.data import prompt
 
     values: dict[str, Any] = {
@@ -220,4 +220,4 @@ def start_grpo(project: Project, name: str, **given: Any) -> Job:
         values["prompt"] = prompt(project, PromptPurpose.SAMPLE)
     if "export" not in values and "problem_ids" not in values:
         values["export"] = export_now(project, "sft-journey")
-    return start_grpo_job(**values)
+    return grpo_job_start(**values)

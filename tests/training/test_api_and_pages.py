@@ -10,7 +10,7 @@ from annotation.llm.models import PromptPurpose
 from annotation.llm.services import model_config_create
 from annotation.problems.models import Problem
 from annotation.training.models import TrainingLogEntry
-from annotation.training.services import register_trained_model, training_log_write
+from annotation.training.services import trained_model_register, training_log_write
 from tests.factories import MembershipFactory, ProblemFactory, ProjectFactory, UserFactory
 from tests.support.data import prompt
 from tests.support.training import export_now, training_project
@@ -186,7 +186,7 @@ def test_the_lineage_api_follows_the_chain(client, project, researcher, setup) -
             "name": "sft",
         },
     ).json()
-    sft = register_trained_model(job=Job.objects.get(pk=job["id"]), path="/s")
+    sft = trained_model_register(job=Job.objects.get(pk=job["id"]), path="/s")
     up = client.get(f"/api/training/models/{sft.pk}/lineage/").json()
     down = client.get(f"/api/training/models/{setup['base'].pk}/lineage/").json()
     assert [n["model"] for n in up["ancestry"]] == ["base@v1", "sft@v1"]

@@ -15,7 +15,7 @@ from annotation.llm.services import model_config_create
 from annotation.problems.models import Origin
 from annotation.training.models import ModelLineage
 from annotation.training.selectors import before_after, results_table
-from annotation.training.services import start_evaluation_job
+from annotation.training.services import evaluation_job_start
 from tests.factories import MembershipFactory, UserFactory
 from tests.support.data import make_problems, prompt
 from workers.backends.base import Generation
@@ -112,7 +112,7 @@ def evaluation(project) -> Job:
     for problem, truth in zip(problems, TRUTHS, strict=True):
         problem.answer = truth
         problem.save(update_fields=["answer"])
-    job = start_evaluation_job(
+    job = evaluation_job_start(
         project=project,
         user=None,
         models=[base, policy],
@@ -218,7 +218,7 @@ def test_the_split_guard_keeps_the_problems_a_policy_practised_on_out(project) -
     )
     grpo_lineage(policy, base, train_rows=1, problem_ids=[problems[0].pk])
     # when both are evaluated on all three
-    job = start_evaluation_job(
+    job = evaluation_job_start(
         project=project,
         user=None,
         models=[base, ModelConfig.objects.get(pk=policy.pk)],

@@ -7,7 +7,7 @@ import pytest
 
 from annotation.jobs.models import JobStatus
 from annotation.problems.models import Origin, TraceStep
-from annotation.training.services import start_training_job
+from annotation.training.services import training_job_start
 from tests.support.models import tiny_model
 from tests.support.training import (
     FAST,
@@ -76,7 +76,7 @@ def test_a_prm_trains_on_soft_monte_carlo_labels(project, store: Path) -> None:
     assert export.result["manifest"]["splits"]["train"]["rows"] == 18
     # when
     job = run_now(
-        start_training_job(
+        training_job_start(
             project=project,
             user=None,
             method="prm",

@@ -15,7 +15,7 @@ from annotation.llm.services import model_config_create
 from annotation.problems.models import Origin
 from annotation.training.models import ModelLineage
 from annotation.training.selectors import results_table
-from annotation.training.services import start_evaluation_job
+from annotation.training.services import evaluation_job_start
 from tests.factories import MembershipFactory, UserFactory, trace_with_steps
 from tests.support.data import make_problems, prompt
 
@@ -93,7 +93,7 @@ def evaluation(project) -> Job:
             code_version="test",
         )
     problems = make_problems(project, 3)
-    job = start_evaluation_job(
+    job = evaluation_job_start(
         project=project,
         user=None,
         models=list(models.values()),

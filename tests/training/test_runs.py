@@ -8,10 +8,10 @@ import pytest
 from algorithms.training import Hyperparameters, optimizer_steps
 from annotation.jobs.models import Job, JobStatus
 from annotation.jobs.params import ModelSnapshot, job_params
-from annotation.jobs.services import claim_job
+from annotation.jobs.services import job_claim
 from annotation.llm.models import ModelConfig
 from annotation.training.models import ModelLineage, TrainingLogEntry
-from annotation.training.services import start_training_job
+from annotation.training.services import training_job_start
 from tests.support.training import FAST, base_config, export_now, run_now, training_project
 from workers.runners.common import load_generator, load_scorer
 
@@ -25,7 +25,7 @@ def test_sft_run_registers_a_generator_with_its_lineage(project, store: Path) ->
     base = base_config(project)
     # when
     job = run_now(
-        start_training_job(
+        training_job_start(
             project=project,
             user=None,
             method="sft",
@@ -77,7 +77,7 @@ def test_dpo_trains_from_the_sft_model(project, store: Path) -> None:
     # given an SFT model of the project
     training_project(project)
     sft = run_now(
-        start_training_job(
+        training_job_start(
             project=project,
             user=None,
             method="sft",
@@ -90,7 +90,7 @@ def test_dpo_trains_from_the_sft_model(project, store: Path) -> None:
     sft_model = ModelConfig.objects.get(pk=sft.result["model_config"])
     # when DPO starts from it
     dpo = run_now(
-        start_training_job(
+        training_job_start(
             project=project,
             user=None,
             method="dpo",
@@ -118,7 +118,7 @@ def test_prm_run_loads_in_the_existing_scorer_and_learns_the_labels(
     )
     # when a PRM is trained on them
     job = run_now(
-        start_training_job(
+        training_job_start(
             project=project,
             user=None,
             method="prm",
@@ -157,7 +157,7 @@ def test_lora_is_merged_into_the_saved_model(project, store: Path) -> None:
     training_project(project)
     # when
     job = run_now(
-        start_training_job(
+        training_job_start(
             project=project,
             user=None,
             method="sft",
@@ -182,7 +182,7 @@ def test_cancel_stops_at_the_next_step_and_keeps_a_checkpoint(
     import threading
     import time
 
-    from annotation.jobs.services import JobCancelled, mark_cancelled, request_cancel
+    from annotation.jobs.services import JobCancelled, job_cancel_request, job_mark_cancelled
     from annotation.training.params import TrainingParams
     from tests.factories import ProjectFactory
     from tests.support.worker import purge_broker
@@ -190,7 +190,7 @@ def test_cancel_stops_at_the_next_step_and_keeps_a_checkpoint(
 
     project = ProjectFactory()
     training_project(project)
-    job = start_training_job(
+    job = training_job_start(
         project=project,
         user=None,
         method="sft",
@@ -200,7 +200,7 @@ def test_cancel_stops_at_the_next_step_and_keeps_a_checkpoint(
         hyperparameters={**FAST, "batch_size": 1, "epochs": 8.0, "save_steps": 1000},
     )
     purge_broker()  # nobody else runs it
-    claimed = claim_job(job.pk)
+    claimed = job_claim(job.pk)
     assert claimed is not None
 
     def cancel_after_three_steps() -> None:
@@ -209,7 +209,7 @@ def test_cancel_stops_at_the_next_step_and_keeps_a_checkpoint(
         try:
             while not Job.objects.filter(pk=job.pk, done__gte=3).exists():
                 time.sleep(0.01)
-            request_cancel(Job.objects.get(pk=job.pk))
+            job_cancel_request(Job.objects.get(pk=job.pk))
         finally:
             connection.close()  # this thread's own
 
@@ -218,7 +218,7 @@ def test_cancel_stops_at_the_next_step_and_keeps_a_checkpoint(
     # when the run goes on
     with pytest.raises(JobCancelled):
         run_train(claimed)
-    mark_cancelled(claimed)
+    job_mark_cancelled(claimed)
     watcher.join()
     # then it stopped at the next step, with a checkpoint of that step kept and no model made
     job.refresh_from_db()
@@ -249,7 +249,7 @@ def test_the_accelerate_launcher_trains_in_a_child_process(
         monkeypatch.setenv(name, value)
     project = ProjectFactory()
     training_project(project)
-    job = start_training_job(
+    job = training_job_start(
         project=project,
         user=None,
         method="sft",

@@ -13,9 +13,9 @@ from annotation.problems.models import Problem
 from annotation.training.models import ModelLineage
 from annotation.training.params import EvaluationParams, TrainingParams
 from annotation.training.services import (
-    register_trained_model,
-    start_evaluation_job,
-    start_training_job,
+    evaluation_job_start,
+    trained_model_register,
+    training_job_start,
 )
 from tests.factories import ProjectFactory
 from tests.support.data import make_problems, prompt
@@ -36,7 +36,7 @@ def journeys(project, store):  # type: ignore[no-untyped-def]
 
 def start_sft(project, export, base, **overrides):  # type: ignore[no-untyped-def]
     values = {"name": "new sft", "hyperparameters": {"batch_size": 2}, **overrides}
-    return start_training_job(
+    return training_job_start(
         project=project, user=None, method="sft", export=export, base=base, **values
     )
 
@@ -104,7 +104,7 @@ def test_training_refuses_what_cannot_work_naming_the_field(
         project, "trl-stepwise", grades="annotator", annotator=f"grader-{project.pk}"
     )
     assert error_of(
-        lambda: start_training_job(
+        lambda: training_job_start(
             project=project, user=None, method="prm", export=labels, base=base, name="p"
         )
     ) == {"head": ["choose the PRM head: math-shepherd or qwen-prm"]}
@@ -114,8 +114,8 @@ def test_registering_a_run_twice_gives_the_one_model_config(project, journeys) -
     # given a finished run
     job = start_sft(project, journeys, config(project, default_sampling={"max_tokens": 9}))
     # when its model is registered twice (a worker died after the first time)
-    first = register_trained_model(job=job, path="/store/job/model")
-    second = register_trained_model(job=job, path="/store/job/model")
+    first = trained_model_register(job=job, path="/store/job/model")
+    second = trained_model_register(job=job, path="/store/job/model")
     # then
     assert first == second
     assert (first.name, first.path_or_endpoint, first.default_sampling) == (
@@ -134,7 +134,7 @@ def test_registering_a_run_twice_gives_the_one_model_config(project, journeys) -
 
 def test_evaluation_takes_the_test_split_of_an_export(project, journeys) -> None:
     # when
-    job = start_evaluation_job(
+    job = evaluation_job_start(
         project=project,
         user=None,
         models=[config(project)],
@@ -153,8 +153,8 @@ def test_evaluation_takes_the_test_split_of_an_export(project, journeys) -> None
 def test_the_split_guard_keeps_problems_a_model_was_trained_on_out(project, journeys) -> None:
     # given a model trained (through an SFT model) on the journeys export, and the base
     base = config(project)
-    sft = register_trained_model(job=start_sft(project, journeys, base, name="sft"), path="/m")
-    dpo_job = start_training_job(
+    sft = trained_model_register(job=start_sft(project, journeys, base, name="sft"), path="/m")
+    dpo_job = training_job_start(
         project=project,
         user=None,
         method="dpo",
@@ -162,11 +162,11 @@ def test_the_split_guard_keeps_problems_a_model_was_trained_on_out(project, jour
         base=sft,
         name="dpo",
     )
-    dpo = register_trained_model(job=dpo_job, path="/m2")
+    dpo = trained_model_register(job=dpo_job, path="/m2")
     solve = prompt(project, PromptPurpose.SAMPLE)
     every = list(Problem.objects.filter(project=project).values_list("pk", flat=True))
     # when every problem of the project is asked for
-    job = start_evaluation_job(
+    job = evaluation_job_start(
         project=project, user=None, models=[base, dpo], prompt=solve, problem_ids=every
     )
     # then only the held-out ones are evaluated
@@ -177,7 +177,7 @@ def test_the_split_guard_keeps_problems_a_model_was_trained_on_out(project, jour
     # and asking only for training problems is refused
     train = [pk for pk in every if pk not in params.problem_ids]
     assert error_of(
-        lambda: start_evaluation_job(
+        lambda: evaluation_job_start(
             project=project, user=None, models=[dpo], prompt=solve, problem_ids=train
         )
     ) == {
@@ -188,7 +188,7 @@ def test_the_split_guard_keeps_problems_a_model_was_trained_on_out(project, jour
     }
     # while the base model alone may be evaluated on them
     assert (
-        start_evaluation_job(
+        evaluation_job_start(
             project=project, user=None, models=[base], prompt=solve, problem_ids=train
         ).total
         == 9
@@ -204,7 +204,7 @@ def test_evaluation_refuses_what_cannot_work_naming_the_field(project) -> None:
 
     def evaluate(**values):  # type: ignore[no-untyped-def]
         values = {"models": [base], "problem_ids": mine, **values}
-        return lambda: start_evaluation_job(project=project, user=None, prompt=solve, **values)
+        return lambda: evaluation_job_start(project=project, user=None, prompt=solve, **values)
 
     assert error_of(evaluate(problem_ids=theirs)) == {
         "problem_ids": [f"problem {theirs[0]} is not in project {project.name}"]

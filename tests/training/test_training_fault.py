@@ -12,7 +12,7 @@ from algorithms.training import Hyperparameters, grpo_optimizer_steps, optimizer
 from annotation.jobs.models import Job, JobStatus
 from annotation.llm.models import PromptPurpose
 from annotation.training.models import ModelLineage, TrainingLogEntry
-from annotation.training.services import start_training_job
+from annotation.training.services import training_job_start
 from tests.factories import ProjectFactory
 from tests.support.data import prompt
 from tests.support.models import tiny_model
@@ -33,7 +33,7 @@ STALE_SECONDS = 3.0
 HYPERPARAMETERS = {
     "batch_size": 1,
     "gradient_accumulation": 1,
-    "epochs": 8.0,
+    "epochs": 4.0,
     "save_steps": 4,
     "logging_steps": 1,
     "learning_rate": 1e-4,
@@ -106,14 +106,14 @@ def logged_once_after_resuming(job: Job, steps: int, save_steps: int, killed_at:
 def test_a_killed_run_resumes_from_its_checkpoint_with_the_steps_of_an_uninterrupted_run(
     transactional_db: None, env: dict[str, str], tmp_path: Path
 ) -> None:
-    # given an SFT job of 72 one-row steps, a checkpoint every 4, running on a first worker
+    # given an SFT job of 36 one-row steps, a checkpoint every 4, running on a first worker
     project = ProjectFactory()
     training_project(project)
     journeys = export_now(project, "sft-journey")
     base = base_config(project)
 
     def start(name: str):  # type: ignore[no-untyped-def]
-        return start_training_job(
+        return training_job_start(
             project=project,
             user=None,
             method="sft",
@@ -123,16 +123,17 @@ def test_a_killed_run_resumes_from_its_checkpoint_with_the_steps_of_an_uninterru
             hyperparameters=HYPERPARAMETERS,
         )
 
-    # when it is killed mid-training, and another worker takes the job again
-    job, killed_at = killed_and_resumed(start, env, tmp_path, killed_before=60)
-    assert 4 <= killed_at < 72
+    # when it is killed mid-training (20 steps after the first checkpoint leave the test time
+    # to see it), and another worker takes the job again
+    job, killed_at = killed_and_resumed(start, env, tmp_path, killed_before=24)
+    assert 4 <= killed_at < 36
 
     # then the job took the steps its rows need, as many as an uninterrupted run takes
     expected = optimizer_steps(9, Hyperparameters(**HYPERPARAMETERS))
-    assert (job.status, job.attempts, expected) == (JobStatus.SUCCEEDED, 2, 72)
+    assert (job.status, job.attempts, expected) == (JobStatus.SUCCEEDED, 2, 36)
     assert job.result["global_step"] == expected
-    assert (job.done, job.total) == (72, 72)
-    logged_once_after_resuming(job, 72, 4, killed_at)
+    assert (job.done, job.total) == (36, 36)
+    logged_once_after_resuming(job, 36, 4, killed_at)
 
 
 GRPO_HYPERPARAMETERS = {

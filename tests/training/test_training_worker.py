@@ -13,21 +13,21 @@ from django.urls import reverse
 
 from annotation.core.models import Role
 from annotation.datasets.export.options import ExportOptions
-from annotation.datasets.export.services import start_export
+from annotation.datasets.export.services import export_start
 from annotation.evaluation.selectors import compare_sources
 from annotation.grading.models import Grade, GradeSource
 from annotation.jobs.models import Job, JobStatus
 from annotation.llm.models import ModelConfig, PromptPurpose
-from annotation.llm.services import start_sample_job, start_score_job
+from annotation.llm.services import sample_job_start, score_job_start
 from annotation.problems.models import Origin, Problem, Trace
 from annotation.training.models import TrainingLogEntry
 from annotation.training.selectors import results_table
 from annotation.training.services import (
-    start_evaluation_job,
-    start_grpo_job,
-    start_training_job,
+    evaluation_job_start,
+    grpo_job_start,
+    training_job_start,
 )
-from annotation.trees.services import start_tree_job
+from annotation.trees.services import tree_job_start, tree_params
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
 from tests.support.data import prompt
 from tests.support.models import tiny_model
@@ -71,7 +71,7 @@ def same_dirs(settings, dirs: dict[str, Path]) -> None:
 
 def export(project, user, worker: WorkerProcess, format_name: str, **options) -> Job:  # type: ignore[no-untyped-def]
     options = ExportOptions(format=format_name, held_out=HELD_OUT, **options)
-    return finished(start_export(project=project, user=user, options=options), worker)
+    return finished(export_start(project=project, user=user, options=options), worker)
 
 
 def trained(job: Job, worker: WorkerProcess) -> ModelConfig:
@@ -97,12 +97,12 @@ def test_runs_chain_into_models_that_sample_score_compare_and_evaluate(
     # when SFT trains on the journeys
     journeys = export(project, admin, worker, "sft-journey")
     sft = trained(
-        start_training_job(method="sft", export=journeys, base=base, name="journey sft", **start),
+        training_job_start(method="sft", export=journeys, base=base, name="journey sft", **start),
         worker,
     )
     # then the new model config samples a job
     sample = finished(
-        start_sample_job(
+        sample_job_start(
             project=project,
             user=researcher,
             model=sft,
@@ -117,7 +117,7 @@ def test_runs_chain_into_models_that_sample_score_compare_and_evaluate(
     # when DPO starts from that model
     pairs = export(project, admin, worker, "dpo", pairs_per_problem=1)
     dpo = trained(
-        start_training_job(method="dpo", export=pairs, base=sft, name="journey sft + dpo", **start),
+        training_job_start(method="dpo", export=pairs, base=sft, name="journey sft + dpo", **start),
         worker,
     )
     assert (dpo.lineage.parent, dpo.lineage.export_job) == (sft, pairs)
@@ -132,7 +132,7 @@ def test_runs_chain_into_models_that_sample_score_compare_and_evaluate(
         annotator=f"grader-{project.pk}",
     )
     prm = trained(
-        start_training_job(
+        training_job_start(
             method="prm", export=labels, base=base, name="tiny prm", head="math-shepherd", **start
         ),
         worker,
@@ -140,16 +140,18 @@ def test_runs_chain_into_models_that_sample_score_compare_and_evaluate(
     assert (prm.kind, prm.scorer_head) == ("transformers", "math-shepherd")
     # then it scores a tree job
     tree = finished(
-        start_tree_job(
+        tree_job_start(
             project=project,
             user=researcher,
-            model=sft,
-            scorer=prm,
-            problem_ids=[held_out[0].pk],
-            width=2,
-            keep=2,
-            max_depth=2,
-            sampling={"max_tokens": 16},
+            params=tree_params(
+                model=sft,
+                scorer=prm,
+                problem_ids=[held_out[0].pk],
+                width=2,
+                keep=2,
+                max_depth=2,
+                sampling={"max_tokens": 16},
+            ),
         ),
         worker,
     )
@@ -162,7 +164,7 @@ def test_runs_chain_into_models_that_sample_score_compare_and_evaluate(
         )
     )
     score = finished(
-        start_score_job(
+        score_job_start(
             project=project, user=researcher, scorer=prm, trace_ids=[t.pk for t in people]
         ),
         worker,
@@ -173,7 +175,7 @@ def test_runs_chain_into_models_that_sample_score_compare_and_evaluate(
 
     # when the models are evaluated on the held-out problems
     evaluation = finished(
-        start_evaluation_job(
+        evaluation_job_start(
             project=project,
             user=researcher,
             models=[base, sft, dpo],
@@ -232,7 +234,7 @@ def test_human_labels_train_a_prm_that_rewards_a_grpo_policy_with_its_plus_rl_ro
     )
     # when a PRM is trained on the labels
     prm = trained(
-        start_training_job(
+        training_job_start(
             project=project,
             user=researcher,
             method="prm",
@@ -246,7 +248,7 @@ def test_human_labels_train_a_prm_that_rewards_a_grpo_policy_with_its_plus_rl_ro
     )
     # and GRPO trains the base for a few steps on the export's train side, rewarded by it
     grpo = finished(
-        start_grpo_job(
+        grpo_job_start(
             project=project,
             user=researcher,
             base=base,
@@ -271,7 +273,7 @@ def test_human_labels_train_a_prm_that_rewards_a_grpo_policy_with_its_plus_rl_ro
     assert prm.lineage.export_job == labels
     # when base and policy are evaluated on the held-out problems
     evaluation = finished(
-        start_evaluation_job(
+        evaluation_job_start(
             project=project,
             user=researcher,
             models=[base, policy],

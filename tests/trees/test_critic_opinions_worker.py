@@ -19,7 +19,7 @@ from annotation.llm.services import model_config_create
 from annotation.problems.models import Problem
 from annotation.problems.tree import text_digest
 from annotation.trees.models import TreeNode
-from annotation.trees.steered import start_policy_critic_job
+from annotation.trees.steered import policy_critic_job_start
 from tests.factories import ProjectFactory, researcher
 from tests.support.endpoints import scripted_endpoint
 from tests.support.worker import WorkerProcess, finished
@@ -49,7 +49,7 @@ def test_a_critic_calling_a_correct_answer_wrong_labels_nothing_by_default(
         model = model_config_create(
             project=project, name="scripted", kind="openai", path_or_endpoint=endpoint.url
         )
-        job = start_policy_critic_job(
+        job = policy_critic_job_start(
             project=project, user=researcher(project), model=model, problem_ids=[problem.pk]
         )
         # when

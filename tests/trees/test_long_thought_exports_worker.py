@@ -19,7 +19,7 @@ from annotation.jobs.models import JobStatus
 from annotation.llm.services import model_config_create
 from annotation.problems.models import Problem, Trace
 from annotation.problems.tree import text_digest
-from annotation.trees.services import start_long_thought_job, tree_round_record
+from annotation.trees.services import long_thought_job_start, tree_round_record
 from tests.factories import ProjectFactory, researcher
 from tests.support.endpoints import scripted_endpoint
 from tests.support.worker import WorkerProcess, finished
@@ -97,7 +97,7 @@ def test_rewrites_of_two_correct_paths_export_as_journeys_paired_with_their_shor
             served_name="echo",
         )
         # when: the report's K=2 (one wrong trial and the correct one at each node)
-        job = start_long_thought_job(
+        job = long_thought_job_start(
             project=project,
             user=researcher(project),
             tree_job=tree_job,

@@ -9,7 +9,7 @@ import pytest
 from annotation.jobs.models import JobStatus
 from annotation.llm.services import model_config_create
 from annotation.problems.models import Trace
-from annotation.trees.services import start_long_thought_job, tree_round_record
+from annotation.trees.services import long_thought_job_start, tree_round_record
 from tests.support.endpoints import scripted_endpoint
 from tests.trees.conftest import rewriter_answer, two_correct_leaves
 from workers.runners.long_thought import run_long_thought
@@ -34,7 +34,7 @@ def test_running_a_long_thought_job_again_only_fills_what_is_missing(problem, se
             path_or_endpoint=endpoint.url,
             served_name="echo",
         )
-        job = start_long_thought_job(
+        job = long_thought_job_start(
             project=problem.project, user=None, tree_job=tree_job, k=2, rewriter=rewriter
         )
         job.status = JobStatus.RUNNING

@@ -7,11 +7,12 @@ from annotation.jobs.models import JobStatus
 from annotation.problems.models import Origin, Trace, TraceStep
 from annotation.problems.selectors import trace_texts
 from annotation.trees.models import TreeNode
-from annotation.trees.selectors import load_tree, long_thought_view
+from annotation.trees.selectors.thoughts import long_thought_view
+from annotation.trees.selectors.tree import load_tree
 from annotation.trees.services import (
     DerivedThought,
+    long_thought_job_start,
     long_thoughts_write,
-    start_long_thought_job,
     tree_round_record,
     trees_write,
 )
@@ -132,7 +133,7 @@ def test_long_thought_job_needs_a_finished_tree_job_of_the_project(problem):
 
     # when / then
     with pytest.raises(ValidationError, match="has not succeeded yet"):
-        start_long_thought_job(project=problem.project, user=UserFactory(), tree_job=tree_job)
+        long_thought_job_start(project=problem.project, user=UserFactory(), tree_job=tree_job)
 
 
 def test_recording_a_round_rejects_problems_of_another_project(problem):

@@ -7,7 +7,7 @@ from annotation.grading.models import Grade
 from annotation.jobs.models import JobShard, JobStatus
 from annotation.problems.models import Origin, Trace
 from annotation.trees.models import SteeredLoop, TreeNode
-from annotation.trees.steered import start_policy_critic_job, start_proposal_critique_job
+from annotation.trees.steered import policy_critic_job_start, proposal_critique_job_start
 from tests.factories import ProjectFactory, researcher
 from tests.support.data import generator_config, make_problems
 from tests.support.models import tiny_model
@@ -30,7 +30,7 @@ def test_a_proposal_critique_job_makes_one_generator_call_per_turn(
     project = ProjectFactory()
     problems = make_problems(project, 3)
     # when
-    job = start_proposal_critique_job(
+    job = proposal_critique_job_start(
         project=project,
         user=researcher(project),
         model=generator_config(project, "vllm"),
@@ -68,7 +68,7 @@ def test_a_policy_critic_job_makes_one_generator_call_per_turn(
     problems = make_problems(project, 2)
     model = generator_config(project, "vllm")
     # when
-    job = start_policy_critic_job(
+    job = policy_critic_job_start(
         project=project,
         user=researcher(project),
         model=model,

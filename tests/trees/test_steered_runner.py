@@ -14,7 +14,7 @@ from annotation.llm.services import model_config_create
 from annotation.problems.models import Origin, Problem, Trace
 from annotation.problems.selectors import path, trace_texts
 from annotation.trees.models import SteeredLoop, TreeNode
-from annotation.trees.steered import start_policy_critic_job, start_proposal_critique_job
+from annotation.trees.steered import policy_critic_job_start, proposal_critique_job_start
 from tests.factories import ProblemFactory, ProjectFactory
 from tests.support.endpoints import scripted_endpoint
 from tests.trees.conftest import SteeringScript, steering_answer
@@ -95,7 +95,7 @@ def test_a_proposal_critique_job_stores_each_loop_as_a_tree_and_a_long_thought(l
     a, b = problems(A, B)
     with scripted_endpoint(respond=steering_answer(PROPOSALS)) as endpoint:
         job = running(
-            start_proposal_critique_job(
+            proposal_critique_job_start(
                 project=a.project,
                 user=None,
                 model=endpoint_model(a, endpoint.url),
@@ -203,7 +203,7 @@ def test_a_policy_critic_job_grades_the_steps_by_the_critic(loopback):
     a, b, c = problems(A, B, C)
     with scripted_endpoint(respond=steering_answer(DIALOGUE)) as endpoint:
         job = running(
-            start_policy_critic_job(
+            policy_critic_job_start(
                 project=a.project,
                 user=None,
                 model=endpoint_model(a, endpoint.url),
@@ -289,7 +289,7 @@ def test_a_run_stopped_by_an_error_resumes_from_the_stored_transcripts(loopback)
     broken = {k: v for k, v in DIALOGUE.items() if k != (A, "critic", 2, 1)}
     with scripted_endpoint(respond=steering_answer(broken)) as endpoint:
         job = running(
-            start_policy_critic_job(
+            policy_critic_job_start(
                 project=a.project,
                 user=None,
                 model=endpoint_model(a, endpoint.url),
@@ -339,7 +339,7 @@ def test_a_cancel_is_honoured_between_turns_and_keeps_what_was_said(loopback):
 
     with scripted_endpoint(respond=answer) as endpoint:
         job = running(
-            start_proposal_critique_job(
+            proposal_critique_job_start(
                 project=a.project,
                 user=None,
                 model=endpoint_model(a, endpoint.url),
@@ -387,7 +387,7 @@ def test_a_proposal_critique_attempt_that_runs_out_of_steps_is_told_so_next_time
 
     with scripted_endpoint(respond=respond) as endpoint:
         job = running(
-            start_proposal_critique_job(
+            proposal_critique_job_start(
                 project=a.project,
                 user=None,
                 model=endpoint_model(a, endpoint.url),

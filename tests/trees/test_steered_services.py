@@ -20,7 +20,7 @@ from annotation.problems.models import Trace
 from annotation.trees.models import TreeNode
 from annotation.trees.steered import (
     SteeredOutcome,
-    start_policy_critic_job,
+    policy_critic_job_start,
     steered_results_write,
 )
 from tests.factories import MembershipFactory, UserFactory
@@ -166,7 +166,7 @@ def test_the_api_refuses_bad_parameters_naming_the_field(problem, client, url, c
 def test_a_prm_is_no_critic(problem):
     prm = generator(problem.project, name="prm", scorer_head="math-shepherd")
     with pytest.raises(ValidationError) as error:
-        start_policy_critic_job(
+        policy_critic_job_start(
             project=problem.project,
             user=None,
             model=generator(problem.project),
@@ -211,7 +211,7 @@ def dialogue(problem):
 
 def test_a_finished_loop_is_written_once(problem):
     # given a policy-critic job and a dialogue it finished
-    job = start_policy_critic_job(
+    job = policy_critic_job_start(
         project=problem.project,
         user=None,
         model=generator(problem.project),

@@ -8,7 +8,12 @@ from annotation.jobs.models import JobStatus
 from annotation.problems.models import Origin, Trace
 from annotation.problems.selectors import trace_texts
 from annotation.trees.models import TreeNode
-from annotation.trees.services import start_long_thought_job, start_tree_job, tree_round_record
+from annotation.trees.services import (
+    long_thought_job_start,
+    tree_job_start,
+    tree_params,
+    tree_round_record,
+)
 from tests.factories import ProjectFactory, researcher
 from tests.support.data import generator_config, make_problems, scorer_config
 from tests.support.models import tiny_model
@@ -32,17 +37,19 @@ def test_tree_job_makes_one_generator_and_one_scorer_call_per_depth(
     project = ProjectFactory()
     problems = make_problems(project, 3)
     # when
-    job = start_tree_job(
+    job = tree_job_start(
         project=project,
         user=researcher(project),
-        model=generator_config(project, "vllm"),
-        scorer=scorer_config(project, "math-shepherd"),
-        problem_ids=[p.pk for p in problems],
-        width=3,
-        keep=2,
-        max_depth=3,
-        sampling={"max_tokens": 12},
-        chunk_size=3,
+        params=tree_params(
+            model=generator_config(project, "vllm"),
+            scorer=scorer_config(project, "math-shepherd"),
+            problem_ids=[p.pk for p in problems],
+            width=3,
+            keep=2,
+            max_depth=3,
+            sampling={"max_tokens": 12},
+            chunk_size=3,
+        ),
     )
     job = finished(job, worker)
     # then: per depth one batched call each, over every frontier node of all three problems
@@ -89,7 +96,7 @@ def test_long_thought_job_derives_drafts_and_rewrites_them(
         label="hand",
     )
     # when
-    job = start_long_thought_job(
+    job = long_thought_job_start(
         project=project,
         user=researcher(project),
         tree_job=tree_job,

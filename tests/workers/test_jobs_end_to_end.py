@@ -7,9 +7,9 @@ from django.db.models import Count
 
 from annotation.grading.models import Grade, GradeSource, SourceKind
 from annotation.jobs.models import Job, JobStatus
-from annotation.jobs.services import request_cancel
+from annotation.jobs.services import job_cancel_request
 from annotation.llm.models import PromptPurpose
-from annotation.llm.services import start_expand_job, start_sample_job, start_score_job
+from annotation.llm.services import expand_job_start, sample_job_start, score_job_start
 from annotation.problems.models import Origin, Trace, TraceStep
 from tests.factories import ProjectFactory, researcher
 from tests.support.data import (
@@ -50,7 +50,7 @@ def test_sample_job_writes_n_graded_samples_per_problem(
     problems = make_problems(project, 3)
     model = generator_config(project, backend)
     # when
-    job = start_sample_job(
+    job = sample_job_start(
         project=project,
         user=researcher(project),
         model=model,
@@ -93,7 +93,7 @@ def test_expand_job_through_vllm_links_sources_and_scores_steps(
     problems = make_problems(project, 2)
     records = [make_record(p, RECORD_STEPS, key=f"record-{p.pk}") for p in problems]
     # when
-    job = start_expand_job(
+    job = expand_job_start(
         project=project,
         user=researcher(project),
         model=generator_config(project, "vllm"),
@@ -128,7 +128,7 @@ def test_rationalization_through_transformers_writes_a_solution_per_problem(
     project = ProjectFactory()
     problems = make_problems(project, 2)
     # when
-    job = start_expand_job(
+    job = expand_job_start(
         project=project,
         user=researcher(project),
         model=generator_config(project, "transformers"),
@@ -158,7 +158,7 @@ def test_score_job_grades_every_path_step_once_with_a_qwen_style_prm(
     first = make_record(problem, RECORD_STEPS, key="a")
     second = make_record(problem, [*RECORD_STEPS[:2], ("step", "2 + 3 = 5, so 5.")], key="b")
     # when
-    job = start_score_job(
+    job = score_job_start(
         project=project,
         user=researcher(project),
         scorer=scorer_config(project, "qwen-prm"),
@@ -179,7 +179,7 @@ def test_cancel_stops_a_running_job_between_chunks(
     # given a job of many one-problem chunks
     project = ProjectFactory()
     problems = make_problems(project, 40)
-    job = start_sample_job(
+    job = sample_job_start(
         project=project,
         user=researcher(project),
         model=generator_config(project, "transformers"),
@@ -195,7 +195,7 @@ def test_cancel_stops_a_running_job_between_chunks(
 
     wait_until(started, 120, what="the first chunk", check=worker.check_alive)
     # when
-    request_cancel(job)
+    job_cancel_request(job)
     job = finished(job, worker)
     # then the job stopped after the chunk it was in
     assert job.status == JobStatus.CANCELLED

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from annotation.jobs.models import Job, JobShard, JobStatus
-from annotation.jobs.services import request_cancel
+from annotation.jobs.services import job_cancel_request
 from annotation.problems.models import Problem, Trace
 from tests.factories import ProjectFactory
 from tests.support.data import endpoint_sample_job, make_problems
@@ -81,7 +81,7 @@ def test_cancel_stops_every_shard(
     wait_until(lambda: server.in_flight == 2, 120, what="a shard in each worker's hands")
 
     # when it is cancelled, and then the two shards in progress get their answers
-    request_cancel(job)
+    job_cancel_request(job)
     server.release()
     job = finished(job, workers[0])
 

@@ -18,7 +18,7 @@ from annotation.llm.models import ModelConfig
 from annotation.llm.services import model_config_create
 from annotation.problems.models import Problem, Trace
 from annotation.trees.models import TreeNode
-from annotation.trees.services import start_long_thought_job, start_tree_job
+from annotation.trees.services import long_thought_job_start, tree_job_start, tree_params
 from tests.factories import ProjectFactory, researcher
 from tests.support.worker import WorkerProcess, finished, purge_broker
 from workers.small_world_model import TREE_FORM_PROMPT
@@ -61,18 +61,20 @@ def test_trees_and_long_thoughts_on_the_small_world_model(
     user = researcher(project)
 
     # when: a tree under the tree form's default prompt
-    tree_job = start_tree_job(
+    tree_job = tree_job_start(
         project=project,
         user=user,
-        model=small_world_config(project, "small world", ""),
-        scorer=small_world_config(project, "small world as prm", "math-shepherd"),
-        problem_ids=[p.pk for p in problems],
-        prompt=TREE_FORM_PROMPT,
-        width=4,
-        keep=4,
-        max_depth=4,
-        sampling={"temperature": 1.0, "max_tokens": 24, "seed": 0},
-        chunk_size=8,
+        params=tree_params(
+            model=small_world_config(project, "small world", ""),
+            scorer=small_world_config(project, "small world as prm", "math-shepherd"),
+            problem_ids=[p.pk for p in problems],
+            prompt=TREE_FORM_PROMPT,
+            width=4,
+            keep=4,
+            max_depth=4,
+            sampling={"temperature": 1.0, "max_tokens": 24, "seed": 0},
+            chunk_size=8,
+        ),
     )
     tree_job = finished(tree_job, worker, timeout_s=900)
 
@@ -87,7 +89,7 @@ def test_trees_and_long_thoughts_on_the_small_world_model(
     assert all(text.startswith("Step 1: ") for text in first_steps), first_steps
 
     # when: long thoughts from its correct paths
-    thought_job = start_long_thought_job(project=project, user=user, tree_job=tree_job, k=2, seed=0)
+    thought_job = long_thought_job_start(project=project, user=user, tree_job=tree_job, k=2, seed=0)
     thought_job = finished(thought_job, worker, timeout_s=600)
 
     # then: at least one draft tries a wrong path before the right one

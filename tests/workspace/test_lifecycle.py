@@ -7,7 +7,7 @@ import pytest
 from annotation.core.models import Role
 from annotation.grading.models import Grade
 from annotation.workspace.models import Assignment, AssignmentStatus, ItemKind
-from annotation.workspace.services.claims import assignment_claim_next, expire_stale_claims
+from annotation.workspace.services.claims import assignment_claim_next, claims_expire_stale
 from annotation.workspace.services.errors import WorkspaceError
 from annotation.workspace.services.reviews import assignment_return, assignment_review
 from tests.factories import MembershipFactory, ProblemFactory
@@ -168,7 +168,7 @@ def test_a_returned_claim_does_not_expire(project, submitted, reviewer):
     assignment_return(assignment=submitted, reviewer=reviewer, comment="again")
     Assignment.objects.filter(pk=submitted.pk).update(updated_at="2000-01-01T00:00:00Z")
     # when stale claims expire
-    expire_stale_claims(project=project)
+    claims_expire_stale(project=project)
     # then it stays its annotator's
     assert Assignment.objects.get(pk=submitted.pk).status == AssignmentStatus.IN_PROGRESS
 

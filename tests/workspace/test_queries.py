@@ -47,7 +47,7 @@ def test_grading_page_queries_do_not_grow_with_steps(client, project, annotator)
         return queries
 
     assert page_for(3) == page_for(40)
-    assert page_for(5) <= 8
+    assert page_for(5) <= 9  # one of them waits for a save in flight (views.assignment_page)
 
 
 def test_review_page_queries_do_not_grow_with_steps(client, project, annotator):

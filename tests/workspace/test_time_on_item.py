@@ -2,9 +2,14 @@
 page, a model continuation), so a reload loses nothing; one flush adds no more than the wall
 time since the previous one and no more than the idle cap."""
 
+import threading
+import time
 from datetime import timedelta
+from typing import Any
 
+import psycopg
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from annotation.workspace.models import Assignment, ItemKind
@@ -90,3 +95,56 @@ def test_only_the_annotator_flushes_their_time(client, claim):
     client.force_login(UserFactory(username="other"))
     assert flush(client, claim, {"elapsed_ms": 1000}).status_code in (403, 404)
     assert Assignment.objects.get(pk=claim.pk).time_spent_ms == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_flush_for_work_deleted_while_it_waits_is_a_404_not_a_500(client, claim):
+    """The page's last flush (pagehide) can meet its claim being deleted (a project removed, a
+    test database emptied): the flush passed the access check, then waits for the claim's row
+    lock while another transaction deletes the row."""
+    client.raise_request_exception = False
+    table = Assignment._meta.db_table
+    answers: list[Any] = []
+    with psycopg.connect(**postgres_params(), autocommit=False) as other:
+        other.execute(f"SELECT 1 FROM {table} WHERE id = %s FOR UPDATE", [claim.pk])
+
+        def send():
+            try:
+                answers.append(flush(client, claim, {"elapsed_ms": 1_000}))
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=send)
+        thread.start()
+        wait_for_a_lock_wait()
+        other.execute(f"DELETE FROM {table} WHERE id = %s", [claim.pk])
+        other.commit()
+        thread.join(timeout=60)
+    assert [(a.status_code, a.json()) for a in answers] == [
+        (404, {"error": "This work no longer exists."})
+    ]
+
+
+def postgres_params() -> dict[str, Any]:
+    db = connection.settings_dict
+    return {
+        "dbname": db["NAME"],
+        "user": db.get("USER") or "postgres",
+        "host": db.get("HOST") or "127.0.0.1",
+        "port": db.get("PORT") or 5432,
+    }
+
+
+def wait_for_a_lock_wait() -> None:
+    """Until another session waits for a lock (the flush, blocked on the claim's row); read
+    outside a transaction, whose view of pg_stat_activity would stay as it first read it."""
+    with psycopg.connect(**postgres_params(), autocommit=True) as watcher:
+        for _ in range(600):
+            waiting = watcher.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                " AND datname = current_database()"
+            ).fetchone()
+            if waiting and waiting[0]:
+                return
+            time.sleep(0.05)
+    raise AssertionError("the flush never waited for the claim's row")

@@ -22,7 +22,7 @@ from annotation.grading.services import Score, judge_source, model_run_source, r
 from annotation.jobs.models import Job
 from annotation.jobs.params import ModelSnapshot
 from annotation.jobs.runners import ChunkStats, Work
-from annotation.jobs.services import current_job, report_progress, set_phase
+from annotation.jobs.services import current_job, job_phase_set, job_progress_report
 from annotation.problems import services as problems
 from annotation.problems.models import Problem, Trace
 from annotation.problems.tree import place_steps
@@ -88,11 +88,11 @@ def announced(snapshot: ModelSnapshot, role: str) -> Iterator[Callable[[], None]
         nonlocal loaded
         loaded = True
         if job is not None:
-            set_phase(job, loading_phase(snapshot, role))
+            job_phase_set(job, loading_phase(snapshot, role))
 
     yield on_load
     if loaded and job is not None:
-        set_phase(job, f"The {role} {snapshot.label} is loaded; working on the first items")
+        job_phase_set(job, f"The {role} {snapshot.label} is loaded; working on the first items")
 
 
 def load_generator(snapshot: ModelSnapshot) -> Generator:
@@ -133,12 +133,12 @@ def run_in_chunks(
     job: Job, items: Sequence[int], size: int, process: Callable[[list[int]], object]
 ) -> None:
     """Call `process` on each chunk of items; report progress (and honour a cancel) between."""
-    report_progress(job, 0, len(items))
+    job_progress_report(job, 0, len(items))
     done = 0
     for chunk in chunked(items, size):
         process(chunk)
         done += len(chunk)
-        report_progress(job, done)
+        job_progress_report(job, done)
 
 
 def run_work(job: Job, work: Work) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from algorithms.steps import join_steps, split_steps
 from annotation.jobs.boundary import in_project
 from annotation.jobs.models import Job
 from annotation.jobs.params import ContinueParams, job_params
-from annotation.jobs.services import report_progress
+from annotation.jobs.services import job_progress_report
 from annotation.problems.models import Trace
 from annotation.problems.selectors import path
 from annotation.workspace.services.paths import continuation_attach
@@ -25,7 +25,7 @@ def continuation_prompt(problem: str, steps: list[str]) -> str:
 
 def run_continue(job: Job) -> dict[str, Any]:
     params = job_params(job, ContinueParams)
-    report_progress(job, 0, 1)
+    job_progress_report(job, 0, 1)
     trace = in_project(job, Trace, [params.trace]).select_related("problem").get()
     steps = path(trace.pk)
     if [str(s.node_id) for s in steps] != list(params.prefix):
@@ -35,7 +35,7 @@ def run_continue(job: Job) -> dict[str, Any]:
     (generation,) = generator.generate([prompt], params.sampling_params(1))[0]
     texts = split_steps(generation.text)
     attached = continuation_attach(trace_id=trace.pk, prefix=params.prefix, texts=texts)
-    report_progress(job, 1)
+    job_progress_report(job, 1)
     return {
         "attached": attached,
         "steps": len(texts),

@@ -24,7 +24,7 @@ from algorithms.sample_behaviour import behaviour_of
 from annotation.jobs.boundary import in_project
 from annotation.jobs.models import Job
 from annotation.jobs.params import job_params
-from annotation.jobs.services import report_progress
+from annotation.jobs.services import job_progress_report
 from annotation.problems.models import Origin, Problem
 from annotation.training.params import EvaluationParams
 from annotation.training.selectors import evaluation_result
@@ -58,7 +58,7 @@ def run_evaluate(job: Job) -> dict[str, Any]:
     params = job_params(job, EvaluationParams)
     sampling = params.sampling_params(params.k)
     problem_ids = list(params.problem_ids)
-    report_progress(job, 0, len(problem_ids) * len(params.models))
+    job_progress_report(job, 0, len(problem_ids) * len(params.models))
     done = 0
     for model in params.models:
         label = {"model": model.label, "model_config": model.id, "prompt": params.prompt.label}
@@ -92,5 +92,5 @@ def run_evaluate(job: Job) -> dict[str, Any]:
                 ]
                 write_traces(job, traces)
             done += len(chunk)
-            report_progress(job, done)
+            job_progress_report(job, done)
     return evaluation_result(job)

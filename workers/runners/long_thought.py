@@ -23,7 +23,7 @@ from annotation.jobs.models import Job
 from annotation.jobs.params import LongThoughtParams, job_params
 from annotation.problems.models import Origin, Problem, Trace
 from annotation.problems.selectors import trace_texts
-from annotation.trees.selectors import load_tree
+from annotation.trees.selectors.tree import load_tree
 from annotation.trees.services import (
     DerivedThought,
     Rewrite,

@@ -17,7 +17,7 @@ from django.conf import settings
 
 from annotation.jobs.models import Job
 from annotation.jobs.services import JobCancelled
-from annotation.training.services import checkpoint_kept, register_trained_model
+from annotation.training.services import checkpoint_kept, trained_model_register
 from workers.backends.base import BackendError
 from workers.backends.registry import release_all
 from workers.training.config import on_gpu
@@ -38,7 +38,7 @@ def run_train(job: Job) -> dict[str, Any]:
         checkpoint_kept(job, path=outcome.checkpoint or "", step=outcome.global_step)
         raise JobCancelled
     assert outcome.model_path is not None  # a finished run saved its model
-    config = register_trained_model(
+    config = trained_model_register(
         job=job, path=outcome.model_path, data_sha256=outcome.data_sha256
     )
     return {

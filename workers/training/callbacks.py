@@ -17,7 +17,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from annotation.jobs.models import Job
-from annotation.jobs.services import JobCancelled, report_progress
+from annotation.jobs.services import JobCancelled, job_progress_report
 from annotation.training.models import TrainingLogEntry
 from annotation.training.services import training_log_write
 
@@ -50,7 +50,7 @@ class JobProgress(TrainerCallback):
         """Progress and heartbeat; a cancel is noted, and every process stops at a step end
         (raising here would leave the other processes waiting for this one)."""
         try:
-            report_progress(self.job, state.global_step, state.max_steps)
+            job_progress_report(self.job, state.global_step, state.max_steps)
         except JobCancelled:
             self.cancel_seen = True
 

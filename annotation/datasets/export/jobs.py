@@ -13,7 +13,7 @@ from annotation.datasets.export.pipeline import MANIFEST_NAME, export_to_directo
 from annotation.datasets.export.readme import README_NAME
 from annotation.jobs.models import Job
 from annotation.jobs.params import job_params
-from annotation.jobs.services import report_progress
+from annotation.jobs.services import job_progress_report
 
 
 def run_export(job: Job) -> dict[str, object]:
@@ -24,7 +24,7 @@ def run_export(job: Job) -> dict[str, object]:
             project=job.project,
             options=options,
             directory=directory,
-            on_progress=lambda done, total: report_progress(job, done, total),
+            on_progress=lambda done, total: job_progress_report(job, done, total),
         )
         storage = job.output_file.storage
         stored: dict[str, str] = {}

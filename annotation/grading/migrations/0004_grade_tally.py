@@ -5,6 +5,8 @@ from typing import Any
 import django.db.models.deletion
 from django.db import migrations, models
 
+from annotation.core.db_triggers import create_statement_trigger, drop_statement_trigger
+
 
 class Migration(migrations.Migration):
     dependencies = [
@@ -115,26 +117,6 @@ _FUNCTIONS = {
     WHERE t.project_id = s.project_id AND t.source_id = s.source_id;
     """,
 }
-_TABLES = {
-    "insert": "NEW TABLE AS new_rows",
-    "update": "OLD TABLE AS old_rows NEW TABLE AS new_rows",
-    "delete": "OLD TABLE AS old_rows",
-}
-
-
-def _trigger_sql(event: str) -> str:
-    return f"""
-    CREATE FUNCTION grading_tally_{event}() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        {_FUNCTIONS[event]}
-        RETURN NULL;
-    END $$;
-    CREATE TRIGGER grading_tally_{event} AFTER {event.upper()} ON grading_grade
-        REFERENCING {_TABLES[event]} FOR EACH STATEMENT EXECUTE FUNCTION grading_tally_{event}();
-    ALTER TABLE grading_grade ENABLE ALWAYS TRIGGER grading_tally_{event};
-    """
-
-
 # The tallies of the grades that exist already.
 _BACKFILL = _ADD.format(pairs=_PER_PAIR.format(rows=_NEW.replace("new_rows", "grading_grade")))
 
@@ -143,18 +125,17 @@ _BACKFILL = _ADD.format(pairs=_PER_PAIR.format(rows=_NEW.replace("new_rows", "gr
 # readers count directly there (annotation/grading/selectors.py `tallies_kept`).
 def _create(apps: Any, schema_editor: Any) -> None:
     if schema_editor.connection.vendor == "postgresql":
-        for event in _FUNCTIONS:
-            schema_editor.execute(_trigger_sql(event))
+        for event, body in _FUNCTIONS.items():
+            schema_editor.execute(
+                create_statement_trigger("grading_grade", f"grading_tally_{event}", event, body)
+            )
         schema_editor.execute(_BACKFILL)
 
 
 def _drop(apps: Any, schema_editor: Any) -> None:
     if schema_editor.connection.vendor == "postgresql":
         for event in _FUNCTIONS:
-            schema_editor.execute(
-                f"DROP TRIGGER IF EXISTS grading_tally_{event} ON grading_grade; "
-                f"DROP FUNCTION IF EXISTS grading_tally_{event}();"
-            )
+            schema_editor.execute(drop_statement_trigger("grading_grade", f"grading_tally_{event}"))
 
 
 Migration.operations.append(migrations.RunPython(_create, _drop))

@@ -5,6 +5,8 @@ from typing import Any
 import django.db.models.deletion
 from django.db import migrations, models
 
+from annotation.core.db_triggers import create_statement_trigger, drop_statement_trigger
+
 
 class Migration(migrations.Migration):
     dependencies = [
@@ -60,7 +62,6 @@ _BODIES = {
     # The problem of a deleted trace is still there: a cascade deletes traces before problems.
     ("problems_trace", "delete"): _LOWER.format(rows=_TRACES.format(table="old_rows")),
 }
-_TABLES = {"insert": "NEW TABLE AS new_rows", "delete": "OLD TABLE AS old_rows"}
 
 
 def _name(table: str, event: str) -> str:
@@ -71,17 +72,7 @@ def _create(apps: Any, schema_editor: Any) -> None:
     if schema_editor.connection.vendor != "postgresql":
         return
     for (table, event), body in _BODIES.items():
-        name = _name(table, event)
-        schema_editor.execute(f"""
-        CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-            {body}
-            RETURN NULL;
-        END $$;
-        CREATE TRIGGER {name} AFTER {event.upper()} ON {table}
-            REFERENCING {_TABLES[event]} FOR EACH STATEMENT EXECUTE FUNCTION {name}();
-        ALTER TABLE {table} ENABLE ALWAYS TRIGGER {name};
-        """)
+        schema_editor.execute(create_statement_trigger(table, _name(table, event), event, body))
     schema_editor.execute(
         "INSERT INTO problems_projectsize (project_id, problems, traces) "
         "SELECT c.id, (SELECT COUNT(*) FROM problems_problem p WHERE p.project_id = c.id), "
@@ -94,10 +85,7 @@ def _drop(apps: Any, schema_editor: Any) -> None:
     if schema_editor.connection.vendor != "postgresql":
         return
     for table, event in _BODIES:
-        name = _name(table, event)
-        schema_editor.execute(
-            f"DROP TRIGGER IF EXISTS {name} ON {table}; DROP FUNCTION IF EXISTS {name}();"
-        )
+        schema_editor.execute(drop_statement_trigger(table, _name(table, event)))
 
 
 Migration.operations.append(migrations.RunPython(_create, _drop))

@@ -5,6 +5,13 @@ from typing import Any
 import django.db.models.deletion
 from django.db import migrations, models
 
+from annotation.core.db_triggers import (
+    TRANSITION_TABLES,
+    create_statement_trigger,
+    drop_statement_trigger,
+    statement_trigger,
+)
+
 
 def _queue_indexes(nulls_last: bool = True) -> list[models.Index]:
     priority = models.OrderBy(models.F("priority"), descending=True, nulls_last=nulls_last or None)
@@ -171,24 +178,6 @@ _QUEUED = {
     "insert": "true",
     "delete": f"e.origin IN {_HUMAN_ORIGINS}",
 }
-_TABLES = {
-    "insert": "NEW TABLE AS new_rows",
-    "update": "OLD TABLE AS old_rows NEW TABLE AS new_rows",
-    "delete": "OLD TABLE AS old_rows",
-}
-
-
-def _trigger(table: str, name: str, event: str, body: str) -> str:
-    return f"""
-    CREATE FUNCTION {name}_{event}() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        {body}
-        RETURN NULL;
-    END $$;
-    CREATE TRIGGER {name}_{event} AFTER {event.upper()} ON {table}
-        REFERENCING {_TABLES[event]} FOR EACH STATEMENT EXECUTE FUNCTION {name}_{event}();
-    ALTER TABLE {table} ENABLE ALWAYS TRIGGER {name}_{event};
-    """
 
 
 def _size_body(event: str) -> str:
@@ -236,7 +225,7 @@ def _triggers() -> list[tuple[str, str, str, str]]:
               HAVING SUM(d) <> 0 ORDER BY trace_id) AS d
         WHERE e.trace_id = d.trace_id;"""
         found.append(("workspace_assignment", "workspace_queue_assignment", event, body))
-    for event in _TABLES:
+    for event in TRANSITION_TABLES:
         found.append(("workspace_queueentry", "workspace_queue_size", event, _size_body(event)))
     for event, value in _QUEUED.items():
         rows = "new_rows" if event == "insert" else "old_rows"
@@ -266,16 +255,11 @@ def _create(apps: Any, schema_editor: Any) -> None:
         return
     schema_editor.execute(_FUNCTIONS)
     for table, name, event, body in _triggers():
-        schema_editor.execute(_trigger(table, name, event, body))
+        schema_editor.execute(create_statement_trigger(table, f"{name}_{event}", event, body))
+    # The functions of these two are in _FUNCTIONS.
     schema_editor.execute(
-        "CREATE TRIGGER workspace_queue_trace_insert AFTER INSERT ON problems_trace "
-        "REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT "
-        "EXECUTE FUNCTION workspace_queue_trace_insert(); "
-        "ALTER TABLE problems_trace ENABLE ALWAYS TRIGGER workspace_queue_trace_insert; "
-        "CREATE TRIGGER workspace_queue_step_insert AFTER INSERT ON problems_tracestep "
-        "REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT "
-        "EXECUTE FUNCTION workspace_queue_step_insert(); "
-        "ALTER TABLE problems_tracestep ENABLE ALWAYS TRIGGER workspace_queue_step_insert;"
+        statement_trigger("problems_trace", "workspace_queue_trace_insert", "insert")
+        + statement_trigger("problems_tracestep", "workspace_queue_step_insert", "insert")
     )
     schema_editor.execute(_BACKFILL)
 
@@ -284,10 +268,7 @@ def _drop(apps: Any, schema_editor: Any) -> None:
     if schema_editor.connection.vendor != "postgresql":
         return
     for table, name, event, _body in _triggers():
-        schema_editor.execute(
-            f"DROP TRIGGER IF EXISTS {name}_{event} ON {table}; "
-            f"DROP FUNCTION IF EXISTS {name}_{event}();"
-        )
+        schema_editor.execute(drop_statement_trigger(table, f"{name}_{event}"))
     schema_editor.execute(
         "DROP TRIGGER IF EXISTS workspace_queue_trace_insert ON problems_trace; "
         "DROP TRIGGER IF EXISTS workspace_queue_step_insert ON problems_tracestep; "

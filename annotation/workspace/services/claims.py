@@ -51,7 +51,7 @@ MACHINE_QUEUE_ORIGINS = MACHINE_ORIGINS
 GRADEABLE_ORIGINS = HUMAN_QUEUE_ORIGINS + MACHINE_QUEUE_ORIGINS
 
 
-def expire_stale_claims(*, project: Project) -> int:
+def claims_expire_stale(*, project: Project) -> int:
     """In-progress claims with no save for `claim_timeout_minutes` give their place back (a
     claim a reviewer returned stays its annotator's)."""
     cutoff = timezone.now() - timedelta(minutes=project.claim_timeout_minutes)
@@ -202,7 +202,7 @@ def assignment_claim_next(*, project: Project, user: Any, kind: str) -> Assignme
 @transaction.atomic
 def _claim_next(project: Project, user: Any, kind: str) -> tuple[Assignment | None, str | None]:
     _lock_user(project, user)
-    expire_stale_claims(project=project)
+    claims_expire_stale(project=project)
     current = (
         Assignment.objects.filter(
             project=project, kind=kind, annotator=user, status=AssignmentStatus.IN_PROGRESS
@@ -282,7 +282,7 @@ def _next_item(project: Project, user: Any, kind: str, purpose: str, skipped_ove
 def _next_entry_trace(project: Project, user: Any, skipped_over: set[int]) -> Trace | None:
     """The same through the kept queue entries (queue_entries.py): per number of active claims,
     most first, the first open entry in the index's order, its entry row locked (a claim's
-    lock on an item; reclaim_expired takes the same)."""
+    lock on an item; assignment_reclaim_expired takes the same)."""
     bound = project.overlap
     while True:
         level = (
@@ -329,7 +329,7 @@ def assignment_skip(*, assignment: Assignment, reason: str) -> Assignment:
     return assignment
 
 
-def reclaim_expired(assignment: Assignment) -> None:
+def assignment_reclaim_expired(assignment: Assignment) -> None:
     """A save on an expired claim takes its place back if the item still has room."""
     item_model = Trace if assignment.kind == ItemKind.GRADE else Problem
     item_pk = assignment.trace_id if assignment.kind == ItemKind.GRADE else assignment.problem_id

@@ -32,3 +32,11 @@ class WorkLocked(Exception):
             )
         super().__init__(message)
         self.assignment = assignment
+
+
+class WorkGone(Exception):
+    """The work was deleted after the request found it (its project removed while a page's
+    last flush waited for the row)."""
+
+    def __init__(self) -> None:
+        super().__init__("This work no longer exists.")

@@ -31,7 +31,7 @@ from annotation.grading.selectors import path_with_current_grades
 from annotation.grading.services import person_grades_retrace, person_source
 from annotation.jobs.models import Job, JobKind, JobStatus
 from annotation.jobs.params import ContinueParams, ModelSnapshot
-from annotation.jobs.services import create_job
+from annotation.jobs.services import job_create
 from annotation.llm.models import ModelConfig
 from annotation.llm.services import check_job_model, job_sampling
 from annotation.problems.models import Origin, StepKind, Trace
@@ -312,7 +312,7 @@ def work_path_continue(*, assignment: Assignment, version: Any, position: int) -
     prefix = [
         str(s.node_id) for s in graded_view(assignment) if s.on_path and s.node_id is not None
     ]
-    job = create_job(
+    job = job_create(
         project=assignment.project,
         kind=JobKind.CONTINUE,
         params=ContinueParams(
@@ -322,8 +322,6 @@ def work_path_continue(*, assignment: Assignment, version: Any, position: int) -
             sampling=job_sampling(model, {}),
         ),
         created_by=assignment.annotator,
-        total=1,
-        model_version=model.label,
     )
     return new_version, job
 

@@ -12,7 +12,7 @@ import uuid
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from annotation.core.models import Project
@@ -72,15 +72,14 @@ def check_stop_at_first_error(
     return first_bad
 
 
-def _commit_without_waiting_for_disk() -> None:
+def _commit_without_waiting_for_disk() -> bool:
     """Autosaves commit asynchronously on PostgreSQL: a stall of the disk's flush (seen at up
     to a second on virtual disks) no longer holds every save. Only a crash of the database
     server can drop the last ~0.6 s of acknowledged autosaves; the editor still holds that
     state, and its next save answers 409 (it is ahead of the stored version) for "Keep mine".
-    Submits always wait for the flush. STEPWISE_AUTOSAVE_ASYNC_COMMIT=false turns this off."""
-    if connection.vendor == "postgresql" and settings.STEPWISE_AUTOSAVE_ASYNC_COMMIT:
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+    Submits always wait for the flush. STEPWISE_AUTOSAVE_ASYNC_COMMIT=false turns this off.
+    Asked by the version's swap itself (no statement of its own)."""
+    return bool(settings.STEPWISE_AUTOSAVE_ASYNC_COMMIT)
 
 
 @transaction.atomic
@@ -91,7 +90,7 @@ def assignment_save(
     grading item, the step ratings in it are written as versioned grades at once. Returns the
     new version."""
     check_writable(assignment)
-    _commit_without_waiting_for_disk()
+    commit_async = _commit_without_waiting_for_disk()
     spent = _clean_time(time_spent_ms)
     if assignment.kind == ItemKind.GRADE:
         assert assignment.trace_id is not None
@@ -102,7 +101,9 @@ def assignment_save(
         wanted = parse_step_grades(draft.get("grades"), steps.positions)
         check_stop_at_first_error(assignment.project, steps, wanted)
         # Only the save that wins the version check goes on to write grades.
-        new_version = compare_and_swap(assignment, version=version, draft=draft)
+        new_version = compare_and_swap(
+            assignment, version=version, draft=draft, commit_async=commit_async
+        )
         time_on_item_report(assignment=assignment, total_ms=spent)
         person_grades_write(
             source=source,
@@ -113,7 +114,9 @@ def assignment_save(
         )
         return new_version
     parse_thoughts(draft.get("thoughts"), strict=False)
-    new_version = compare_and_swap(assignment, version=version, draft=draft)
+    new_version = compare_and_swap(
+        assignment, version=version, draft=draft, commit_async=commit_async
+    )
     time_on_item_report(assignment=assignment, total_ms=spent)
     return new_version
 

@@ -19,7 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotation.workspace.models import Assignment, AssignmentStatus
-from annotation.workspace.services.errors import WorkLocked
+from annotation.workspace.services.errors import WorkGone, WorkLocked
 
 IDLE_CAP_MS = 5 * 60 * 1000  # the most one flush adds
 
@@ -30,17 +30,23 @@ class TimeCounted:
     time_spent_ms: int  # the claim's time on the item now
 
 
-@transaction.atomic
-def time_on_item_add(*, assignment: Assignment, elapsed_ms: int) -> TimeCounted:
-    """Adds the page's `elapsed_ms` (0 or more) to the claim's time on the item, bounded by the
-    wall time since the previous flush and by IDLE_CAP_MS."""
+def _locked_claim(assignment: Assignment) -> Assignment:
+    """The claim's row, locked (a save in progress holds the lock already), with what time
+    counting reads; WorkLocked for submitted and skipped work, WorkGone for deleted work."""
     claim = (
         Assignment.objects.select_for_update()
         .only("status", "time_spent_ms", "time_counted_at", "claimed_at")
-        .get(pk=assignment.pk)
+        .filter(pk=assignment.pk)
+        .first()
     )
+    if claim is None:
+        raise WorkGone
     if claim.status in (AssignmentStatus.SUBMITTED, AssignmentStatus.SKIPPED):
         raise WorkLocked(claim)
+    return claim
+
+
+def _count(claim: Assignment, elapsed_ms: int) -> TimeCounted:
     now = timezone.now()
     since = claim.time_counted_at or claim.claimed_at
     wall_ms = max(0, int((now - since).total_seconds() * 1000))
@@ -50,12 +56,20 @@ def time_on_item_add(*, assignment: Assignment, elapsed_ms: int) -> TimeCounted:
     return TimeCounted(added_ms=added, time_spent_ms=total)
 
 
+@transaction.atomic
+def time_on_item_add(*, assignment: Assignment, elapsed_ms: int) -> TimeCounted:
+    """Adds the page's `elapsed_ms` (0 or more) to the claim's time on the item, bounded by the
+    wall time since the previous flush and by IDLE_CAP_MS."""
+    return _count(_locked_claim(assignment), elapsed_ms)
+
+
 def time_on_item_report(*, assignment: Assignment, total_ms: int | None) -> None:
     """A client that sends its own total (the `time_spent_ms` of a save or submit, as API
     clients did before the page flushed its time): what it adds to the stored total counts,
-    bounded as a flush."""
+    bounded as a flush. Runs in the save's or submit's transaction (two statements: the
+    claim's row read, already locked by the version's swap, and the update)."""
     if total_ms is None:
         return
-    stored = Assignment.objects.values_list("time_spent_ms", flat=True).get(pk=assignment.pk)
-    if total_ms > stored:
-        time_on_item_add(assignment=assignment, elapsed_ms=total_ms - stored)
+    claim = _locked_claim(assignment)
+    if total_ms > claim.time_spent_ms:
+        _count(claim, total_ms - claim.time_spent_ms)

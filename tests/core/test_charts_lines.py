@@ -7,7 +7,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from annotation.evaluation.plots import Series, line_plot, nice_ticks, tick_labels
+from annotation.core.charts.lines import Series, line_plot, nice_ticks, tick_labels
 
 
 def tick_texts(svg: str, anchor: str) -> list[str]:
