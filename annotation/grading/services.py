@@ -357,6 +357,8 @@ def imported_grades_insert_exactly(blocks: Sequence[Any], new_nodes: set[Any]) -
     from that source already) are history. Only nodes not in `new_nodes` can have grades in
     the database. Returns how many."""
     rows = [row for block in blocks for row in _rows(block)]
+    if not rows:  # a chunk of traces with no grade: nothing to write (COPY takes no empty list)
+        return 0
     keys = [_key(row) for row in rows]
     old = {key for key in keys if key[0] not in new_nodes}
     current: set[tuple[Any, int]] = set()
@@ -372,7 +374,7 @@ def imported_grades_insert_exactly(blocks: Sequence[Any], new_nodes: set[Any]) -
     for row, key in zip(rows, keys, strict=True):
         chosen.append(_with_is_current(row, key not in current))
         current.add(key)
-    binary = bool(rows) and not isinstance(rows[0], tuple)
+    binary = not isinstance(rows[0], tuple)
     insert_encoded(Grade, IMPORTED_GRADE_ROW, chosen if binary else [chosen])
     return len(rows)
 
