@@ -123,4 +123,3 @@ def test_a_flush_for_work_deleted_while_it_waits_is_a_404_not_a_500(client, clai
     assert [(a.status_code, a.json()) for a in answers] == [
         (404, {"error": "This work no longer exists."})
     ]
-
