@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from django.utils import timezone
-from playwright.sync_api import Route, expect
+from playwright.sync_api import Page, Route, expect
 
 from annotation.core.models import Project, Role
 from annotation.datasets.export.options import ExportOptions
@@ -75,6 +75,20 @@ def counted_at_least(claim: Assignment, ms: int) -> None:
     wait_until(lambda: time_on_item(claim) >= ms, 30, what=f"{ms} ms counted on the item")
 
 
+def first_held(page: Page, held: list[Route]) -> Route:
+    """The first request the route holds, once the page has sent it (its fetch may still be
+    on the way when the page's timer has fired). Playwright runs the route's handler only
+    while the test calls it, so the poll waits in Playwright (on the driver's clock, not the
+    page's paused one)."""
+    wait_until(
+        lambda: bool(held),
+        60,
+        what="the page's continuation request",
+        check=lambda: page.wait_for_timeout(100),
+    )
+    return held[0]
+
+
 def test_a_reload_and_a_model_continuation_keep_counting(
     live_server, worker, claim, page_watch: PageWatch, tmp_path
 ) -> None:
@@ -112,8 +126,9 @@ def test_a_reload_and_a_model_continuation_keep_counting(
     set_back_last_flush(claim)
     page.clock.run_for(35_000)
     # the page asked how the model is doing one second in; its answer comes now: ready
+    continuation = first_held(page, held)
     with page.expect_navigation():
-        held[0].continue_()
+        continuation.continue_()
     page.unroute(re.compile(r"/api/work/\d+/continuation$"))
     page.wait_for_function(ALL_RENDERED)
     expect(page.locator("#continuing")).to_have_count(0)

@@ -1,6 +1,8 @@
 import threading
 from datetime import timedelta
+from typing import Any
 
+import psycopg
 import pytest
 from django.db import connection
 from django.db.models import Count
@@ -17,6 +19,7 @@ from tests.factories import (
     UserFactory,
     trace_with_steps,
 )
+from tests.support.pg_sessions import postgres_params, wait_for_a_lock_wait
 
 
 def make_traces(project, n):
@@ -151,3 +154,42 @@ def test_twenty_parallel_claimers_never_exceed_overlap():
     )
     assert sorted(per_trace.values()) == [2] * 10
     assert Assignment.objects.filter(project=project).count() == 20
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_that_postgresql_ends_as_a_deadlock_victim_is_tried_again():
+    """Claimers lock queue entries and wait for one another (every open entry being claimed):
+    under load PostgreSQL ended one in a cycle as "deadlock detected". The claim is tried again
+    in a new transaction. Here a second session makes the cycle: it holds the only entry, the
+    claim waits for it while holding the annotator's claim lock, and the session then asks for
+    that lock; the claim's wait is the one PostgreSQL checks first (a shorter deadlock_timeout),
+    so the claim is the victim, and once the session ends the claim's second try takes the entry."""
+    project = ProjectFactory(overlap=1)
+    [trace] = make_traces(project, 1)
+    [user] = annotators(project, 1)
+    claims: list[Any] = []
+
+    def claim():
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SET deadlock_timeout = '2s'")
+            claims.append(assignment_claim_next(project=project, user=user, kind=ItemKind.GRADE))
+        except BaseException as error:  # reported below
+            claims.append(error)
+        finally:
+            connection.close()
+
+    with psycopg.connect(**postgres_params(), autocommit=False) as other:
+        other.execute("SET deadlock_timeout = '60s'")
+        other.execute(
+            "SELECT 1 FROM workspace_queueentry WHERE trace_id = %s FOR UPDATE", [trace.pk]
+        )
+        thread = threading.Thread(target=claim)
+        thread.start()
+        wait_for_a_lock_wait("the claim")
+        # the session waits for the claim's lock: PostgreSQL ends the claim's transaction
+        other.execute("SELECT pg_advisory_xact_lock(%s, %s)", [project.pk, user.pk])
+        other.rollback()
+        thread.join(timeout=60)
+    assert [type(c).__name__ for c in claims] == ["Assignment"]
+    assert claims[0].trace_id == trace.pk

@@ -3,7 +3,6 @@ page, a model continuation), so a reload loses nothing; one flush adds no more t
 time since the previous one and no more than the idle cap."""
 
 import threading
-import time
 from datetime import timedelta
 from typing import Any
 
@@ -16,6 +15,7 @@ from annotation.workspace.models import Assignment, ItemKind
 from annotation.workspace.services.claims import assignment_claim_next
 from annotation.workspace.services.time_on_item import IDLE_CAP_MS
 from tests.factories import UserFactory
+from tests.support.pg_sessions import postgres_params, wait_for_a_lock_wait
 from tests.workspace.test_saves import put
 
 
@@ -123,28 +123,3 @@ def test_a_flush_for_work_deleted_while_it_waits_is_a_404_not_a_500(client, clai
     assert [(a.status_code, a.json()) for a in answers] == [
         (404, {"error": "This work no longer exists."})
     ]
-
-
-def postgres_params() -> dict[str, Any]:
-    db = connection.settings_dict
-    return {
-        "dbname": db["NAME"],
-        "user": db.get("USER") or "postgres",
-        "host": db.get("HOST") or "127.0.0.1",
-        "port": db.get("PORT") or 5432,
-    }
-
-
-def wait_for_a_lock_wait() -> None:
-    """Until another session waits for a lock (the flush, blocked on the claim's row); read
-    outside a transaction, whose view of pg_stat_activity would stay as it first read it."""
-    with psycopg.connect(**postgres_params(), autocommit=True) as watcher:
-        for _ in range(600):
-            waiting = watcher.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                " AND datname = current_database()"
-            ).fetchone()
-            if waiting and waiting[0]:
-                return
-            time.sleep(0.05)
-    raise AssertionError("the flush never waited for the claim's row")

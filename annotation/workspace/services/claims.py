@@ -14,7 +14,7 @@ import math
 from datetime import timedelta
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -185,6 +185,13 @@ class Refused(Exception):
     judged stays judged) and the message goes to them as a WorkspaceError."""
 
 
+CLAIM_ATTEMPTS = 5
+
+
+def _is_deadlock(error: OperationalError) -> bool:
+    return getattr(error.__cause__, "sqlstate", None) == "40P01"  # deadlock_detected
+
+
 def assignment_claim_next(*, project: Project, user: Any, kind: str) -> Assignment | None:
     """The annotator's in-progress item of this kind, else a new claim; None when none is left.
 
@@ -193,7 +200,16 @@ def assignment_claim_next(*, project: Project, user: Any, kind: str) -> Assignme
     """
     if kind not in ItemKind.values:
         raise WorkspaceError(f"Unknown queue {kind!r}: use one of {', '.join(ItemKind.values)}.")
-    claim, refused = _claim_next(project, user, kind)
+    for attempt in range(CLAIM_ATTEMPTS):
+        try:
+            claim, refused = _claim_next(project, user, kind)
+            break
+        except OperationalError as error:
+            # Claimers that wait for entries others lock can close a cycle; PostgreSQL ends one
+            # transaction of it, which is tried again (only as a transaction of its own).
+            last = attempt == CLAIM_ATTEMPTS - 1
+            if last or connection.in_atomic_block or not _is_deadlock(error):
+                raise
     if refused is not None:
         raise WorkspaceError(refused)
     return claim
