@@ -21,13 +21,26 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    expect,
+    sync_playwright,
+)
 
 from annotation.core.content_policy import csp_directives, csp_header
 
 # Playwright's sync API runs an event loop in the test thread; Django's ORM would refuse to run
 # in tests that also use `live_server` unless this is set.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+# How long a page action or an `expect` waits for its condition: `make test` runs three
+# processes on two cores, where a save and the page's answer can take seconds; a test that
+# only timed out under load is a defect (these are waits for a condition, not timings).
+WAIT_MS = 20_000
+expect.set_options(timeout=WAIT_MS)
 
 CHROMIUM_PATH = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -79,7 +92,7 @@ def new_context(browser: Browser) -> Iterator[Callable[[], BrowserContext]]:
 
     def make() -> BrowserContext:
         fresh = browser.new_context(viewport={"width": 1280, "height": 900})
-        fresh.set_default_timeout(10_000)
+        fresh.set_default_timeout(WAIT_MS)
         fresh.on("console", on_console)
         contexts.append(fresh)
         return fresh
