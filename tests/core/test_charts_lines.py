@@ -4,7 +4,7 @@ import itertools
 import math
 import re
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from annotation.core.charts.lines import Series, line_plot, nice_ticks, tick_labels
@@ -38,17 +38,18 @@ def test_whole_ticks_for_optimizer_steps():
 
 spans = st.tuples(
     st.floats(-1e9, 1e9, allow_nan=False), st.floats(1e-9, 1e9, allow_nan=False)
-).filter(lambda t: t[1] > abs(t[0]) * 1e-9)
+).filter(lambda t: t[1] > abs(t[0]) * 1e-6)  # a range wider than a millionth of its values:
+# the float spacing near a tick is then under 1e-9 of the step, which the checks below allow
 
 
+@settings(max_examples=2000)
 @given(spans)
 def test_ticks_are_evenly_spaced_inside_the_range_and_labelled_apart(span):
     low, width = span
     high = low + width
     ticks = nice_ticks(low, high)
     assert 2 <= len(ticks) <= 11
-    slack = width * 1e-9
-    assert all(low - slack <= t <= high + slack for t in ticks)
+    assert all(low <= t <= high for t in ticks)
     steps = [b - a for a, b in itertools.pairwise(ticks)]
     assert all(math.isclose(s, steps[0], rel_tol=1e-6) for s in steps)
     labels = tick_labels(ticks)

@@ -57,7 +57,8 @@ def nice_ticks(low: float, high: float, *, most: int = 6, whole: bool = False) -
         step = max(step, 1)
     digits = 2 - math.floor(math.log10(step))
     first, last = math.ceil(low / step - 1e-9), math.floor(high / step + 1e-9)
-    return [round(k * step, digits) for k in range(first, last + 1)]
+    # Kept inside the range: k * step of the first or last tick can land an ulp outside it.
+    return [min(max(round(k * step, digits), low), high) for k in range(first, last + 1)]
 
 
 def tick_labels(ticks: Sequence[float]) -> list[str]:
